@@ -1,0 +1,165 @@
+/**
+ * Backend choice: one place decides which tfjs backend runs every algorithm.
+ *
+ * Order when none is asked for (flag `--backend`, else env `CLUSTERKV_BACKEND`):
+ *   tensorflow (tfjs-node-gpu, else tfjs-node) -> webgpu (only with a real GPU adapter) -> wasm -> cpu.
+ * Each loader returns a reason instead of throwing, so `clusterkv doctor` can say why a backend did not load.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+
+export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+export interface BackendProbe {
+  name: BackendName;
+  loaded: boolean;
+  /** why it did not load (absent when loaded) */
+  reason?: string;
+  /** e.g. the tfjs-node package used, or the GPU adapter */
+  detail?: Record<string, unknown>;
+}
+
+export class BackendError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+export function isBackendName(name: string): name is BackendName {
+  return (BACKEND_NAMES as readonly string[]).includes(name);
+}
+
+/** Imports a module by a name TypeScript does not resolve (optional dependencies). */
+async function importOptional(name: string): Promise<unknown> {
+  return import(/* @vite-ignore */ name);
+}
+
+let adapterInfo: Record<string, unknown> | undefined;
+
+async function loadTensorflow(): Promise<BackendProbe> {
+  const reasons: string[] = [];
+  for (const pkg of ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node']) {
+    try {
+      await importOptional(pkg);
+      if (tf.findBackend('tensorflow')) return { name: 'tensorflow', loaded: true, detail: { package: pkg } };
+      reasons.push(`${pkg} loaded but registered no 'tensorflow' backend`);
+    } catch (err) {
+      reasons.push(`${pkg}: ${firstLine(err)}`);
+    }
+  }
+  return { name: 'tensorflow', loaded: false, reason: reasons.join('; ') };
+}
+
+async function loadWebgpu(): Promise<BackendProbe> {
+  try {
+    const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+    if (!g.navigator?.gpu) {
+      // Dawn for Node: navigator.gpu must exist before the tfjs webgpu backend is imported,
+      // because that module registers itself only when it sees navigator.gpu.
+      const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => unknown; globals: object };
+      Object.assign(globalThis, webgpu.globals);
+      const gpu = webgpu.create([]);
+      if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+      else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+    }
+    const gpu = g.navigator!.gpu as { requestAdapter: () => Promise<GpuAdapterLike | null> };
+    const adapter = await gpu.requestAdapter();
+    if (!adapter) return { name: 'webgpu', loaded: false, reason: 'navigator.gpu found no GPU adapter (no Vulkan driver or GPU)' };
+    adapterInfo = await describeAdapter(adapter);
+    if (adapterInfo.isFallbackAdapter === true || /swiftshader|llvmpipe|cpu/i.test(String(adapterInfo.device ?? '') + String(adapterInfo.description ?? ''))) {
+      return { name: 'webgpu', loaded: false, reason: `only a software adapter (${JSON.stringify(adapterInfo)})`, detail: adapterInfo };
+    }
+    await importOptional('@tensorflow/tfjs-backend-webgpu');
+    if (!tf.findBackendFactory('webgpu')) return { name: 'webgpu', loaded: false, reason: 'tfjs-backend-webgpu did not register (navigator.gpu missing at import)' };
+    return { name: 'webgpu', loaded: true, detail: adapterInfo };
+  } catch (err) {
+    return { name: 'webgpu', loaded: false, reason: firstLine(err) };
+  }
+}
+
+interface GpuAdapterLike {
+  info?: Record<string, unknown>;
+  limits?: Record<string, unknown>;
+  isFallbackAdapter?: boolean;
+  requestAdapterInfo?: () => Promise<Record<string, unknown>>;
+}
+
+async function describeAdapter(adapter: GpuAdapterLike): Promise<Record<string, unknown>> {
+  const info: Record<string, unknown> = {};
+  const src = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : {});
+  for (const key of ['vendor', 'architecture', 'device', 'description']) info[key] = (src as Record<string, unknown>)[key];
+  info.isFallbackAdapter = adapter.isFallbackAdapter ?? false;
+  const limits: Record<string, unknown> = {};
+  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize']) {
+    if (adapter.limits && key in adapter.limits) limits[key] = (adapter.limits as Record<string, unknown>)[key];
+  }
+  info.limits = limits;
+  return info;
+}
+
+async function loadWasm(): Promise<BackendProbe> {
+  try {
+    await importOptional('@tensorflow/tfjs-backend-wasm');
+    return { name: 'wasm', loaded: true };
+  } catch (err) {
+    return { name: 'wasm', loaded: false, reason: firstLine(err) };
+  }
+}
+
+async function probe(name: BackendName): Promise<BackendProbe> {
+  switch (name) {
+    case 'tensorflow':
+      return loadTensorflow();
+    case 'webgpu':
+      return loadWebgpu();
+    case 'wasm':
+      return loadWasm();
+    case 'cpu':
+      return { name: 'cpu', loaded: true };
+  }
+}
+
+/** Tries every backend and reports which load and why not (for `clusterkv doctor`). */
+export async function probeBackends(): Promise<BackendProbe[]> {
+  const out: BackendProbe[] = [];
+  for (const name of BACKEND_NAMES) out.push(await probe(name));
+  return out;
+}
+
+/** The GPU adapter found while loading webgpu, if any. */
+export function gpuAdapterInfo(): Record<string, unknown> | undefined {
+  return adapterInfo;
+}
+
+/**
+ * Makes `requested` (or env CLUSTERKV_BACKEND, or the first that loads) the active tfjs backend.
+ * Throws BackendError naming the backend and the reason when an explicitly requested one cannot load.
+ */
+export async function useBackend(requested?: string): Promise<BackendName> {
+  const asked = requested ?? process.env.CLUSTERKV_BACKEND ?? undefined;
+  if (asked !== undefined && asked !== '') {
+    if (!isBackendName(asked)) {
+      throw new BackendError(`unknown backend '${asked}': expected one of ${BACKEND_NAMES.join(', ')}`);
+    }
+    const result = await probe(asked);
+    if (!result.loaded) throw new BackendError(`backend '${asked}' cannot load: ${result.reason}`);
+    if (!(await tf.setBackend(asked))) throw new BackendError(`backend '${asked}' failed to initialise`);
+    await tf.ready();
+    return asked;
+  }
+  for (const name of BACKEND_NAMES) {
+    const result = await probe(name);
+    if (result.loaded && (await tf.setBackend(name).catch(() => false))) {
+      await tf.ready();
+      return name;
+    }
+  }
+  throw new BackendError('no tfjs backend could be initialised');
+}
+
+function firstLine(err: unknown): string {
+  const msg = err instanceof Error ? err.message : String(err);
+  return msg.split('\n')[0];
+}

@@ -1,0 +1,71 @@
+/**
+ * The one interface every method implements (full, oracle, clusterkv and the baselines).
+ *
+ * A Method is configured once (parameters validated at construction) and makes one LayerSelector per
+ * layer of a trace or a live model. A LayerSelector sees the layer's keys as decoding proceeds and
+ * says, per decode step and query head, which positions the query attends.
+ *
+ * Tensor ownership: inputs are borrowed (the caller disposes them after the call); a selector that keeps
+ * them must clone/keep its own copy. Tensors in a returned Selection belong to the caller.
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { BudgetMode } from './budget.js';
+
+export type ParamValue = number | string | boolean;
+export type MethodParams = Readonly<Record<string, ParamValue>>;
+
+export interface LayerInfo {
+  /** layer index in the model */
+  layer: number;
+  /** query heads H */
+  heads: number;
+  /** KV heads G (H is a multiple of G; query head h reads KV head floor(h / (H / G))) */
+  kvHeads: number;
+  /** head dimension d */
+  headDim: number;
+}
+
+/** Units a method selects (clusters, pages, blocks), for cache simulation and diagnostics. */
+export interface SelectedUnits {
+  kind: 'cluster' | 'page' | 'block' | 'token';
+  /** per query head, the ids of the units it selected in rank order (ids unique within a KV head) */
+  ids: Int32Array[];
+  /** size in tokens of each selected unit, aligned with ids */
+  sizes?: Int32Array[];
+}
+
+export interface Selection {
+  /**
+   * [H, n] int32: per query head, the distinct positions it attends (sinks, selected, open window,
+   * current token), every head the same count n. Order is not meaningful.
+   */
+  tokens: tf.Tensor2D;
+  /** how many of the n were chosen by the method's ranking (not forced) */
+  selectedCount: number;
+  /** the units behind the selection, if the method selects units */
+  units?: SelectedUnits;
+  /** method-specific numbers for this step (means over heads), e.g. clustersTouched */
+  stats?: Record<string, number>;
+}
+
+export interface LayerSelector {
+  /** Prompt keys and values of this layer, positions 0..P-1. keys, values: [G, P, d]. Called once, first. */
+  prefill(keys: tf.Tensor3D, values: tf.Tensor3D): void;
+  /**
+   * One decode step: append kNew, vNew [G, n, d] (the positions since the last call, ending with the
+   * current token, so the cache then covers 0..position), then choose what q [H, d] attends.
+   */
+  step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Selection;
+  dispose(): void;
+}
+
+export interface Method {
+  /** method name as written in results ('full', 'oracle', 'clusterkv', ...) */
+  readonly name: string;
+  /** every parameter, as recorded in results and the manifest */
+  readonly params: MethodParams;
+  /** the token budget B (Infinity for full) and how it is counted */
+  readonly budget: number;
+  readonly budgetMode: BudgetMode;
+  forLayer(info: LayerInfo): LayerSelector;
+}
