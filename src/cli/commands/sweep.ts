@@ -1,0 +1,68 @@
+/** `clusterkv sweep TRACE ...`: methods x budgets x cluster counts (x --param grids) -> DIR/results.csv + manifest.json. */
+import type { Command } from 'commander';
+import { useBackend } from '../../gpu/backend.js';
+import { runSweep, summarize, type SweepSpec } from '../../sim/sweep.js';
+import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
+import { progressBar } from '../progress.js';
+import { formatTable } from '../table.js';
+
+export interface SweepFlags {
+  methods: string;
+  budgets: string;
+  clusters?: string;
+  out: string;
+  layers?: string;
+  heads?: string;
+  steps?: string;
+  seed: string;
+  backend?: string;
+  param: string[];
+  quiet?: boolean;
+}
+
+export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
+  return {
+    methods: parseNameList('--methods', flags.methods),
+    budgets: parseIntList('--budgets', flags.budgets, 1),
+    clusters: flags.clusters ? parseIntList('--clusters', flags.clusters, 1) : undefined,
+    grid: parseGridFlags(flags.param),
+    layers: flags.layers ? parseIntList('--layers', flags.layers, 0) : undefined,
+    heads: flags.heads ? parseIntList('--heads', flags.heads, 0) : undefined,
+    steps: flags.steps ? parseIntList('--steps', flags.steps, 0) : undefined,
+    seed: parseIntFlag('--seed', flags.seed),
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('sweep')
+    .description('replay a trace through methods over budgets and cluster counts; write DIR/results.csv, results.arrow and manifest.json')
+    .argument('<trace>', 'trace file (.safetensors, format v1)')
+    .requiredOption('--out <dir>', 'results folder (re-running into it skips finished cells)')
+    .option('--methods <list>', 'methods, comma-separated, or all', 'full,oracle,clusterkv')
+    .option('--budgets <list>', 'token budgets B, comma-separated', '256,512,1024')
+    .option('--clusters <list>', 'ClusterKV prompt cluster counts C0 (default: ceil(L / tokensPerCluster))')
+    .option('--param <name=v1,v2>', 'sweep any other method parameter (repeatable), e.g. --param iters=10,20', collect, [])
+    .option('--layers <list>', 'layers to replay (default all)')
+    .option('--heads <list>', 'query heads to report (default all)')
+    .option('--steps <list>', 'decode steps to report (default all)')
+    .option('--seed <n>', 'seed for seeded methods (recorded)', '0')
+    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--quiet', 'print no summary')
+    .action(async (trace: string, flags: SweepFlags) => {
+      const spec = sweepSpecFromFlags(flags);
+      const backend = await useBackend(flags.backend);
+      const bar = progressBar('sweep');
+      try {
+        const result = await runSweep(trace, spec, flags.out, { backend, onProgress: (d, t) => bar.update(d, t) });
+        bar.stop();
+        if (!flags.quiet) {
+          const summary = summarize(result.table).objects() as Record<string, unknown>[];
+          console.log(formatTable(summary, ['method', 'clusters', 'budget', 'massRecall', 'topkRecall', 'outputRelError', 'density']));
+          console.log(`\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${flags.out}/results.csv`);
+        }
+      } finally {
+        bar.stop();
+      }
+    });
+}

@@ -1,0 +1,60 @@
+/**
+ * The method registry: every method by name, built from parameters (CLI strings already parsed to numbers,
+ * strings or booleans). Unknown methods and unknown parameters are rejected by name.
+ */
+import type { Method, ParamValue } from '../selector.js';
+import { fullMethod } from './full.js';
+import { oracleMethod } from './oracle.js';
+import { clusterkvMethod } from './clusterkv.js';
+
+type Factory = (params: Record<string, ParamValue>) => Method;
+
+const withBudget = (make: (p: Record<string, ParamValue> & { budget: number }) => Method): Factory => (params) =>
+  make(params as Record<string, ParamValue> & { budget: number });
+
+const REGISTRY: Record<string, Factory> = {
+  full: () => fullMethod(),
+  oracle: withBudget((p) => oracleMethod(p as never)),
+  clusterkv: withBudget((p) => clusterkvMethod(p as never)),
+};
+
+/** Every registered method name, in registry order. */
+export function methodNames(): string[] {
+  return Object.keys(REGISTRY);
+}
+
+export function isMethodName(name: string): boolean {
+  return Object.prototype.hasOwnProperty.call(REGISTRY, name);
+}
+
+/** Expands 'all' and checks every name. */
+export function resolveMethodNames(names: string[]): string[] {
+  const out: string[] = [];
+  for (const name of names) {
+    if (name === 'all') out.push(...methodNames());
+    else if (isMethodName(name)) out.push(name);
+    else throw new RangeError(`unknown method '${name}': expected one of ${methodNames().join(', ')} (or all)`);
+  }
+  return [...new Set(out)];
+}
+
+/** The names of the parameters a method takes (from an instance with a nominal budget). */
+export function methodParamNames(name: string): string[] {
+  if (!isMethodName(name)) resolveMethodNames([name]);
+  return Object.keys(REGISTRY[name]({ budget: 1024 }).params);
+}
+
+/** Whether a method uses a token budget (all but full). */
+export function methodTakesBudget(name: string): boolean {
+  return Number.isFinite(REGISTRY[name]({ budget: 1024 }).budget);
+}
+
+export function createMethod(name: string, params: Record<string, ParamValue> = {}): Method {
+  if (!isMethodName(name)) resolveMethodNames([name]);
+  const method = REGISTRY[name](params);
+  const known = new Set([...Object.keys(method.params), 'budget']);
+  for (const key of Object.keys(params)) {
+    if (!known.has(key)) throw new RangeError(`method '${name}' has no parameter '${key}' (it takes ${[...known].join(', ')})`);
+  }
+  return method;
+}

@@ -1,0 +1,97 @@
+/**
+ * Recall-fidelity metrics of one decode step (DESIGN.md "Metrics"). With full weights
+ * a_i = softmax(q.k_i / sqrt(d)) over every position 0..p, full output o and selected set S:
+ *   massRecall      sum_{i in S} a_i
+ *   topkRecall      |S ∩ TopK| / k with k = |S|
+ *   outputRelError  ||o_S - o|| / ||o||, outputCosine cos(o_S, o)
+ *   density         |S| / (p + 1)
+ *   tokensAttended  |S| per query head; tokensLoaded |union of S over the query heads of its KV head|
+ * The full attention of a step is computed once (referenceAttention) and shared by every method.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { attentionWeights, denseAttention, sparseAttention } from '../gpu/attention.js';
+
+export interface StepReference {
+  /** [H, T] full softmax weights */
+  weights: tf.Tensor2D;
+  /** [H, d] dense output */
+  output: tf.Tensor2D;
+}
+
+export interface HeadMetrics {
+  massRecall: number;
+  topkRecall: number;
+  outputRelError: number;
+  outputCosine: number;
+  density: number;
+  tokensAttended: number;
+  tokensLoaded: number;
+}
+
+/** q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference. */
+export function referenceAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): StepReference {
+  return { weights: attentionWeights(q, keys), output: denseAttention(q, keys, values) };
+}
+
+export function disposeReference(ref: StepReference): void {
+  ref.weights.dispose();
+  ref.output.dispose();
+}
+
+/**
+ * Metrics per query head of a selection. tokens: [H, n] int32 distinct positions in 0..T-1.
+ * q: [H, d]; keys, values: [G, T, d].
+ */
+export async function selectionMetrics(
+  ref: StepReference,
+  q: tf.Tensor2D,
+  keys: tf.Tensor3D,
+  values: tf.Tensor3D,
+  tokens: tf.Tensor2D,
+): Promise<HeadMetrics[]> {
+  const [heads, n] = tokens.shape;
+  const contextLength = keys.shape[1];
+  const kvHeads = keys.shape[0];
+  const stats = tf.tidy(() => {
+    const kept = tf.gather(ref.weights, tokens, 1, 1); // [H, n]
+    const mass = tf.sum(kept, 1);
+    const kth = tf.min(tf.topk(ref.weights, n, false).values, 1, true); // [H, 1]
+    const inTop = tf.minimum(tf.div(tf.sum(tf.cast(tf.greaterEqual(kept, kth), 'float32'), 1), n), 1);
+    const sparse = sparseAttention(q, keys, values, tokens);
+    const refNorm = tf.norm(ref.output, 'euclidean', 1);
+    const relError = tf.div(tf.norm(tf.sub(sparse, ref.output), 'euclidean', 1), tf.maximum(refNorm, 1e-30));
+    const cosine = tf.div(tf.sum(tf.mul(sparse, ref.output), 1), tf.maximum(tf.mul(tf.norm(sparse, 'euclidean', 1), refNorm), 1e-30));
+    return tf.stack([mass, inTop, relError, cosine]) as tf.Tensor2D; // [4, H]
+  });
+  const [values4, tokenIds] = await Promise.all([stats.data(), tokens.data()]);
+  stats.dispose();
+  const loaded = tokensLoadedPerKvHead(tokenIds as Int32Array, heads, n, kvHeads);
+  const groupSize = heads / kvHeads;
+  const out: HeadMetrics[] = [];
+  for (let h = 0; h < heads; h++) {
+    out.push({
+      massRecall: values4[h],
+      topkRecall: values4[heads + h],
+      outputRelError: values4[2 * heads + h],
+      outputCosine: values4[3 * heads + h],
+      density: n / contextLength,
+      tokensAttended: n,
+      tokensLoaded: loaded[Math.floor(h / groupSize)],
+    });
+  }
+  return out;
+}
+
+/** GQA accounting: the positions a KV head must load are the union over its query heads' selections. */
+export function tokensLoadedPerKvHead(tokens: Int32Array, heads: number, n: number, kvHeads: number): number[] {
+  const groupSize = heads / kvHeads;
+  const out: number[] = [];
+  for (let g = 0; g < kvHeads; g++) {
+    const seen = new Set<number>();
+    for (let h = g * groupSize; h < (g + 1) * groupSize; h++) {
+      for (let i = 0; i < n; i++) seen.add(tokens[h * n + i]);
+    }
+    out.push(seen.size);
+  }
+  return out;
+}
