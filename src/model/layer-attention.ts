@@ -1,0 +1,144 @@
+/**
+ * The attention seam of the model: every layer's attention goes through a LayerAttention, which also owns
+ * the layer's KV cache. Prefill is always exact causal attention; decode steps are dense or go through a
+ * Method's LayerSelector (src/sim/selector.ts), which chooses the positions each query head attends.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerInfo, LayerSelector, Method, Selection } from '../sim/selector.js';
+import { causalAttention } from './causal-attention.js';
+import { sparseAttention } from './gather-attention.js';
+
+/** What a sparse decode step chose, kept for reports (no tensors). */
+export interface StepSelectionInfo {
+  layer: number;
+  /** positions attended per head */
+  attended: number;
+  selectedCount: number;
+  stats?: Record<string, number>;
+}
+
+export interface LayerAttention {
+  /** positions cached so far */
+  readonly length: number;
+  /**
+   * Appends k, v [n, G, d] (post-RoPE) at positions length..length+n-1 and returns the attention output
+   * [n, H, d] of q [n, H, d] at those positions.
+   */
+  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D;
+  /** the selection of the last decode step, if sparse */
+  readonly lastSelection?: StepSelectionInfo;
+  dispose(): void;
+}
+
+/** Appends [n, G, d] rows to a [G, T, d] cache (or its transposed [G, d, T] form), disposing the old one. */
+function appendRows(cache: tf.Tensor3D | undefined, rows: tf.Tensor3D, transposed: boolean): tf.Tensor3D {
+  return tf.tidy(() => {
+    const add = tf.transpose(rows, transposed ? [1, 2, 0] : [1, 0, 2]) as tf.Tensor3D;
+    if (!cache) return add;
+    const out = tf.concat([cache, add], transposed ? 2 : 1) as tf.Tensor3D;
+    cache.dispose();
+    return out;
+  });
+}
+
+/** Exact attention over every cached position. Keys are cached transposed ([G, d, T]) for fast matMul. */
+export class DenseLayerAttention implements LayerAttention {
+  private keysT?: tf.Tensor3D;
+  private values?: tf.Tensor3D;
+  length = 0;
+
+  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+    this.keysT = appendRows(this.keysT, k, true);
+    this.values = appendRows(this.values, v, false);
+    const start = this.length;
+    this.length += q.shape[0];
+    return causalAttention(q, this.keysT, this.values, start);
+  }
+
+  dispose(): void {
+    this.keysT?.dispose();
+    this.values?.dispose();
+    this.keysT = this.values = undefined;
+  }
+}
+
+/**
+ * Decode attention chosen by a Method's LayerSelector. The first call (the prompt) is exact causal
+ * attention and hands the prompt's keys/values to selector.prefill; every later position is one decode
+ * step: selector.step(q, kNew, vNew) names the positions, and attention is exact softmax over them.
+ */
+export class SelectorLayerAttention implements LayerAttention {
+  private keys?: tf.Tensor3D;
+  private values?: tf.Tensor3D;
+  private readonly selector: LayerSelector;
+  length = 0;
+  lastSelection?: StepSelectionInfo;
+
+  constructor(
+    method: Method,
+    private readonly info: LayerInfo,
+  ) {
+    this.selector = method.forLayer(info);
+  }
+
+  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+    if (this.length === 0) return this.prefill(q, k, v);
+    const n = q.shape[0];
+    if (n === 1) return this.step(q, k, v);
+    // later blocks are decoded one position at a time, as the selector sees them
+    const outs: tf.Tensor3D[] = [];
+    for (let i = 0; i < n; i++) {
+      const [qi, ki, vi] = [q, k, v].map((t) => tf.slice(t, [i, 0, 0], [1, t.shape[1], t.shape[2]]) as tf.Tensor3D);
+      outs.push(this.step(qi, ki, vi));
+      tf.dispose([qi, ki, vi]);
+    }
+    const out = tf.concat(outs, 0);
+    tf.dispose(outs);
+    return out;
+  }
+
+  private prefill(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+    this.keys = appendRows(undefined, k, false);
+    this.values = appendRows(undefined, v, false);
+    this.length = q.shape[0];
+    this.selector.prefill(this.keys, this.values);
+    const keysT = tf.transpose(this.keys, [0, 2, 1]) as tf.Tensor3D;
+    const out = causalAttention(q, keysT, this.values, 0);
+    keysT.dispose();
+    return out;
+  }
+
+  private step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+    this.keys = appendRows(this.keys, k, false);
+    this.values = appendRows(this.values, v, false);
+    this.length += 1;
+    const { heads: H, headDim: d } = this.info;
+    const q2 = tf.reshape(q, [H, d]) as tf.Tensor2D;
+    const kNew = tf.transpose(k, [1, 0, 2]) as tf.Tensor3D;
+    const vNew = tf.transpose(v, [1, 0, 2]) as tf.Tensor3D;
+    let selection: Selection | undefined;
+    try {
+      selection = this.selector.step(q2, kNew, vNew);
+      this.lastSelection = {
+        layer: this.info.layer,
+        attended: selection.tokens.shape[1],
+        selectedCount: selection.selectedCount,
+        stats: selection.stats,
+      };
+      const out = sparseAttention(q2, this.keys, this.values, selection.tokens);
+      const out3 = tf.reshape(out, [1, H, d]) as tf.Tensor3D;
+      out.dispose();
+      return out3;
+    } finally {
+      tf.dispose([q2, kNew, vNew]);
+      if (selection) tf.dispose(selection.tokens);
+    }
+  }
+
+  dispose(): void {
+    this.selector.dispose();
+    this.keys?.dispose();
+    this.values?.dispose();
+    this.keys = this.values = undefined;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * llama2.c's tokenizer.bin (e.g. tok512.bin): int32 max_token_length, then per id: float32 score, int32 len,
+ * len bytes. Encoding and decoding follow llama2.c's run.c exactly:
+ * encode = BOS, the dummy-prefix " " token when the text is not empty, each UTF-8 code point's id (or its
+ * bytes as byte-fallback ids byte + 3), then repeatedly merge the adjacent pair whose concatenation is in the
+ * vocabulary with the highest score (first such pair on ties); decode drops the leading space of a piece
+ * right after BOS and maps "<0xHH>" pieces to raw bytes.
+ */
+import { readFile } from 'node:fs/promises';
+import { CheckpointError } from './errors.js';
+import type { TextTokenizer } from './tokenizer.js';
+
+const BOS = 1;
+const EOS = 2;
+const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+
+export class Llama2cTokenizer implements TextTokenizer {
+  readonly bos = BOS;
+  /** llama2.c stops generating when the model emits BOS (the separator between stories) */
+  readonly stopIds = [BOS];
+  /** pieces as raw bytes */
+  private readonly pieces: Buffer[];
+  private readonly scores: Float32Array;
+  /** piece (bytes as latin1 string) -> id, first id wins */
+  private readonly ids = new Map<string, number>();
+
+  constructor(pieces: Buffer[], scores: Float32Array) {
+    this.pieces = pieces;
+    this.scores = scores;
+    pieces.forEach((p, id) => {
+      const key = p.toString('latin1');
+      if (!this.ids.has(key)) this.ids.set(key, id);
+    });
+  }
+
+  get vocabSize(): number {
+    return this.pieces.length;
+  }
+
+  /** Parses tokenizer.bin bytes for a vocabulary of `vocabSize` ids. */
+  static parse(bytes: Buffer, vocabSize: number, file = 'tokenizer'): Llama2cTokenizer {
+    const pieces: Buffer[] = [];
+    const scores = new Float32Array(vocabSize);
+    if (bytes.length < 4) throw new CheckpointError(file, `truncated: ${bytes.length} bytes, no max_token_length`);
+    let at = 4;
+    for (let id = 0; id < vocabSize; id++) {
+      if (at + 8 > bytes.length) throw new CheckpointError(file, `truncated: the vocabulary should have ${vocabSize} pieces but the file ends at piece ${id} (byte ${bytes.length})`);
+      scores[id] = bytes.readFloatLE(at);
+      const len = bytes.readInt32LE(at + 4);
+      at += 8;
+      if (len < 0 || at + len > bytes.length) throw new CheckpointError(file, `truncated or corrupt: piece ${id} claims ${len} bytes at byte ${at}, the file has ${bytes.length}`);
+      pieces.push(Buffer.from(bytes.subarray(at, at + len)));
+      at += len;
+    }
+    if (at !== bytes.length) throw new CheckpointError(file, `${bytes.length - at} bytes left after ${vocabSize} pieces: the vocabulary size does not match the model`);
+    return new Llama2cTokenizer(pieces, scores);
+  }
+
+  static async load(path: string, vocabSize: number): Promise<Llama2cTokenizer> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (err) {
+      throw new CheckpointError(path, `cannot read tokenizer (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    return Llama2cTokenizer.parse(bytes, vocabSize, path);
+  }
+
+  encode(text: string, bos = true): number[] {
+    const tokens: number[] = [];
+    if (bos) tokens.push(BOS);
+    if (text.length > 0) {
+      const prefix = this.ids.get(' ');
+      if (prefix !== undefined) tokens.push(prefix);
+    }
+    for (const ch of text) {
+      const bytes = Buffer.from(ch, 'utf8');
+      const id = this.ids.get(bytes.toString('latin1'));
+      if (id !== undefined) tokens.push(id);
+      else for (const b of bytes) tokens.push(b + 3);
+    }
+    // merge the best-scoring adjacent pair until none merges
+    for (;;) {
+      let bestScore = -1e10;
+      let bestId = -1;
+      let bestAt = -1;
+      for (let i = 0; i + 1 < tokens.length; i++) {
+        const merged = Buffer.concat([this.pieces[tokens[i]], this.pieces[tokens[i + 1]]]).toString('latin1');
+        const id = this.ids.get(merged);
+        if (id !== undefined && this.scores[id] > bestScore) {
+          bestScore = this.scores[id];
+          bestId = id;
+          bestAt = i;
+        }
+      }
+      if (bestAt < 0) break;
+      tokens.splice(bestAt, 2, bestId);
+    }
+    return tokens;
+  }
+
+  /** The bytes id prints as after prev (llama2.c decode). */
+  pieceBytes(prev: number, id: number): Buffer {
+    let piece = this.pieces[id];
+    if (piece === undefined) throw new RangeError(`token id ${id} is outside the vocabulary (0..${this.vocabSize - 1})`);
+    if (prev === BOS && piece[0] === 0x20) piece = piece.subarray(1);
+    const m = BYTE_PIECE.exec(piece.toString('latin1'));
+    return m ? Buffer.from([parseInt(m[1], 16)]) : piece;
+  }
+
+  decode(ids: readonly number[]): string {
+    const parts: Buffer[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      if (ids[i] === BOS || ids[i] === EOS) continue;
+      parts.push(this.pieceBytes(i > 0 ? ids[i - 1] : -1, ids[i]));
+    }
+    return Buffer.concat(parts).toString('utf8');
+  }
+
+  streamDecoder(previous = -1): (id: number) => string {
+    const utf8 = new TextDecoder('utf-8');
+    let prev = previous;
+    return (id: number) => {
+      const bytes = id === BOS || id === EOS ? Buffer.alloc(0) : this.pieceBytes(prev, id);
+      prev = id;
+      return utf8.decode(bytes, { stream: true });
+    };
+  }
+}

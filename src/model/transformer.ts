@@ -1,0 +1,162 @@
+/**
+ * The Llama-family decoder forward pass on tfjs: RMSNorm, GQA attention with RoPE (through a pluggable
+ * LayerAttention per layer), SwiGLU FFN, tied or untied output head.
+ *
+ * LlamaModel holds the weights and the per-layer pieces of the forward pass; a ModelSession holds one
+ * sequence's state (KV caches, position). Several sessions can share one model (dense and sparse side by side).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerInfo, Method } from '../sim/selector.js';
+import type { ModelConfig } from './config.js';
+import { ModelError } from './errors.js';
+import { DenseLayerAttention, SelectorLayerAttention, type LayerAttention, type StepSelectionInfo } from './layer-attention.js';
+import { applyRope, ropeAngles } from './rope.js';
+import { disposeWeights, type LoadedModel, type ModelSource, type ModelWeights } from './weights.js';
+
+/** 'dense', or a Method whose selectors choose each decode step's positions. */
+export type AttentionChoice = 'dense' | Method;
+
+export interface QkvProjection {
+  /** [n, H, d] post-RoPE queries */
+  q: tf.Tensor3D;
+  /** [n, G, d] post-RoPE keys */
+  k: tf.Tensor3D;
+  /** [n, G, d] values */
+  v: tf.Tensor3D;
+}
+
+export class LlamaModel {
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly source: ModelSource;
+
+  constructor(loaded: LoadedModel) {
+    this.config = loaded.config;
+    this.weights = loaded.weights;
+    this.source = loaded.source;
+  }
+
+  layerInfo(layer: number): LayerInfo {
+    return { layer, heads: this.config.heads, kvHeads: this.config.kvHeads, headDim: this.config.headDim };
+  }
+
+  /** Token ids -> embeddings [n, dim]. */
+  embed(tokens: ArrayLike<number>): tf.Tensor2D {
+    const V = this.config.vocabSize;
+    const ids = Int32Array.from(tokens);
+    for (const id of ids) if (!(id >= 0 && id < V)) throw new ModelError(`token id ${id} is outside the vocabulary (0..${V - 1})`);
+    return tf.tidy(() => tf.gather(this.weights.embedding, tf.tensor1d(ids, 'int32')) as tf.Tensor2D);
+  }
+
+  /** RMSNorm of x [n, dim] with gain [dim]. */
+  rmsNorm(x: tf.Tensor2D, gain: tf.Tensor1D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const ms = tf.mean(tf.square(x), 1, true);
+      return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, this.config.normEps))), gain) as tf.Tensor2D;
+    });
+  }
+
+  /** Normalised x [n, dim] at positions start..start+n-1 -> post-RoPE q, k and v of `layer`. */
+  projectQkv(layer: number, x: tf.Tensor2D, start: number): QkvProjection {
+    const { heads: H, kvHeads: G, headDim: d, ropeTheta } = this.config;
+    const w = this.weights.layers[layer];
+    const n = x.shape[0];
+    const angles = ropeAngles(start, n, d, ropeTheta);
+    try {
+      return tf.tidy(() => {
+        const xn = this.rmsNorm(x, w.attnNorm);
+        const lin = (m: tf.Tensor2D, b: tf.Tensor1D | undefined) => (b ? tf.add(tf.matMul(xn, m), b) : tf.matMul(xn, m));
+        const q = applyRope(tf.reshape(lin(w.wq, w.bq), [n, H, d]) as tf.Tensor3D, angles);
+        const k = applyRope(tf.reshape(lin(w.wk, w.bk), [n, G, d]) as tf.Tensor3D, angles);
+        const v = tf.reshape(lin(w.wv, w.bv), [n, G, d]) as tf.Tensor3D;
+        return { q, k, v };
+      });
+    } finally {
+      tf.dispose([angles.cos, angles.sin]);
+    }
+  }
+
+  /** Residual x [n, dim] plus the attention output attn [n, H, d] through wo, then the FFN block. */
+  finishLayer(layer: number, x: tf.Tensor2D, attn: tf.Tensor3D): tf.Tensor2D {
+    const w = this.weights.layers[layer];
+    return tf.tidy(() => {
+      const n = x.shape[0];
+      const h = tf.add(x, tf.matMul(tf.reshape(attn, [n, this.config.heads * this.config.headDim]), w.wo)) as tf.Tensor2D;
+      const hn = this.rmsNorm(h, w.ffnNorm);
+      const gate = tf.matMul(hn, w.w1);
+      const up = tf.matMul(hn, w.w3);
+      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
+      return tf.add(h, tf.matMul(act, w.w2)) as tf.Tensor2D;
+    });
+  }
+
+  /** Final norm and output head: x [n, dim] -> logits [n, vocab]. */
+  logits(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.matMul(this.rmsNorm(x, this.weights.finalNorm), this.weights.output));
+  }
+
+  /** A new sequence with the given decode attention. */
+  session(attention: AttentionChoice = 'dense'): ModelSession {
+    return new ModelSession(this, attention);
+  }
+
+  dispose(): void {
+    disposeWeights(this.weights);
+  }
+}
+
+export class ModelSession {
+  private readonly attention: LayerAttention[];
+  /** positions processed so far (the next token sits at this position) */
+  position = 0;
+
+  constructor(
+    readonly model: LlamaModel,
+    readonly choice: AttentionChoice,
+  ) {
+    const L = model.config.layers;
+    this.attention = Array.from({ length: L }, (_, l) =>
+      choice === 'dense' ? new DenseLayerAttention() : new SelectorLayerAttention(choice, model.layerInfo(l)),
+    );
+  }
+
+  /**
+   * Runs tokens at positions position..position+n-1 (a prompt: causal attention; with a sparse method, the
+   * first call is the prefill and later multi-token calls are decoded token by token).
+   * Returns logits [n, vocab], or [1, vocab] for the last token only when lastOnly.
+   */
+  forward(tokens: ArrayLike<number>, lastOnly = false): tf.Tensor2D {
+    const n = tokens.length;
+    if (n === 0) throw new ModelError('forward needs at least one token');
+    let x = this.model.embed(tokens);
+    for (let l = 0; l < this.model.config.layers; l++) {
+      const { q, k, v } = this.model.projectQkv(l, x, this.position);
+      const attn = this.attention[l].attend(q, k, v);
+      const next = this.model.finishLayer(l, x, attn);
+      tf.dispose([q, k, v, attn, x]);
+      x = next;
+    }
+    this.position += n;
+    const last = lastOnly && n > 1 ? tf.slice(x, [n - 1, 0], [1, x.shape[1]]) : x;
+    const logits = this.model.logits(last);
+    tf.dispose([x, last]);
+    return logits;
+  }
+
+  /** One decode step: logits [vocab] of the token after `token`. */
+  step(token: number): tf.Tensor1D {
+    const logits = this.forward([token]);
+    const out = tf.reshape(logits, [logits.shape[1]]) as tf.Tensor1D;
+    logits.dispose();
+    return out;
+  }
+
+  /** What each layer's selector chose at the last decode step (sparse attention only). */
+  lastSelections(): StepSelectionInfo[] {
+    return this.attention.flatMap((a) => (a.lastSelection ? [a.lastSelection] : []));
+  }
+
+  dispose(): void {
+    for (const a of this.attention) a.dispose();
+  }
+}
