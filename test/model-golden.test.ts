@@ -84,7 +84,7 @@ describe.each(['wasm', 'cpu'])('model golden outputs on %s', (backend) => {
       let maxDiff = 0;
       let checked = 0;
       const before = tf.memory().numTensors;
-      let logits = session.forward(golden.prompt_ids, true);
+      let logits: tf.Tensor = session.forward(golden.prompt_ids, true);
       for (let row = P - 1; row < rows; row++) {
         const got = logits.dataSync();
         logits.dispose();
