@@ -23,12 +23,14 @@ export class Llama2cTokenizer implements TextTokenizer {
   private readonly scores: Float32Array;
   /** piece (bytes as latin1 string) -> id, first id wins */
   private readonly ids = new Map<string, number>();
+  /** pieces as latin1 strings (one char per byte), for merge lookups */
+  private readonly latinPieces: string[];
 
   constructor(pieces: Buffer[], scores: Float32Array) {
     this.pieces = pieces;
     this.scores = scores;
-    pieces.forEach((p, id) => {
-      const key = p.toString('latin1');
+    this.latinPieces = pieces.map((p) => p.toString('latin1'));
+    this.latinPieces.forEach((key, id) => {
       if (!this.ids.has(key)) this.ids.set(key, id);
     });
   }
@@ -79,24 +81,50 @@ export class Llama2cTokenizer implements TextTokenizer {
       if (id !== undefined) tokens.push(id);
       else for (const b of bytes) tokens.push(b + 3);
     }
-    // merge the best-scoring adjacent pair until none merges
-    for (;;) {
-      let bestScore = -1e10;
-      let bestId = -1;
-      let bestAt = -1;
-      for (let i = 0; i + 1 < tokens.length; i++) {
-        const merged = Buffer.concat([this.pieces[tokens[i]], this.pieces[tokens[i + 1]]]).toString('latin1');
-        const id = this.ids.get(merged);
-        if (id !== undefined && this.scores[id] > bestScore) {
-          bestScore = this.scores[id];
-          bestId = id;
-          bestAt = i;
-        }
-      }
-      if (bestAt < 0) break;
-      tokens.splice(bestAt, 2, bestId);
+    return this.mergePairs(tokens);
+  }
+
+  /**
+   * llama2.c's merge loop (repeatedly merge the adjacent pair with the highest score, the leftmost on ties)
+   * done with a heap over a linked list, so long texts encode in O(n log n) instead of O(n^2): same result.
+   */
+  private mergePairs(tokens: number[]): number[] {
+    const n = tokens.length;
+    const id = Int32Array.from(tokens);
+    const next = new Int32Array(n);
+    const prev = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      next[i] = i + 1 < n ? i + 1 : -1;
+      prev[i] = i - 1;
     }
-    return tokens;
+    const alive = new Uint8Array(n).fill(1);
+    const heap = new MinHeap<PairEntry>((a, b) => (a.score !== b.score ? a.score > b.score : a.left < b.left));
+    const push = (left: number) => {
+      const right = next[left];
+      if (left < 0 || right < 0) return;
+      const merged = this.ids.get(this.latin1(id[left]) + this.latin1(id[right]));
+      if (merged !== undefined) heap.push({ score: this.scores[merged], left, right, merged, leftId: id[left], rightId: id[right] });
+    };
+    for (let i = 0; i + 1 < n; i++) push(i);
+    for (;;) {
+      const e = heap.pop();
+      if (!e) break;
+      // stale: a side was merged away or changed since the entry was made
+      if (!alive[e.left] || !alive[e.right] || next[e.left] !== e.right || id[e.left] !== e.leftId || id[e.right] !== e.rightId) continue;
+      id[e.left] = e.merged;
+      alive[e.right] = 0;
+      next[e.left] = next[e.right];
+      if (next[e.right] >= 0) prev[next[e.right]] = e.left;
+      push(prev[e.left]);
+      push(e.left);
+    }
+    const out: number[] = [];
+    for (let i = 0; i >= 0 && i < n; i = next[i]) out.push(id[i]);
+    return out;
+  }
+
+  private latin1(id: number): string {
+    return this.latinPieces[id];
   }
 
   /** The bytes id prints as after prev (llama2.c decode). */
@@ -125,5 +153,54 @@ export class Llama2cTokenizer implements TextTokenizer {
       prev = id;
       return utf8.decode(bytes, { stream: true });
     };
+  }
+}
+
+interface PairEntry {
+  score: number;
+  left: number;
+  right: number;
+  merged: number;
+  leftId: number;
+  rightId: number;
+}
+
+/** A binary heap; `before(a, b)` says a pops first. */
+class MinHeap<T> {
+  private readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
+
+  push(item: T): void {
+    const a = this.items;
+    a.push(item);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(a[i], a[p])) break;
+      [a[i], a[p]] = [a[p], a[i]];
+      i = p;
+    }
+  }
+
+  pop(): T | undefined {
+    const a = this.items;
+    if (a.length === 0) return undefined;
+    const top = a[0];
+    const last = a.pop()!;
+    if (a.length > 0) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && this.before(a[l], a[m])) m = l;
+        if (r < a.length && this.before(a[r], a[m])) m = r;
+        if (m === i) break;
+        [a[i], a[m]] = [a[m], a[i]];
+        i = m;
+      }
+    }
+    return top;
   }
 }
