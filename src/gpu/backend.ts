@@ -60,7 +60,8 @@ async function loadWebgpu(): Promise<BackendProbe> {
       // because that module registers itself only when it sees navigator.gpu.
       const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => unknown; globals: object };
       Object.assign(globalThis, webgpu.globals);
-      const gpu = webgpu.create([]);
+      // allow_unsafe_apis exposes 'timestamp-query', which tf.time() needs for GPU kernel times.
+      const gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis']);
       if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
       else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
     }
