@@ -1,0 +1,24 @@
+/**
+ * Rotary position embedding, interleaved-pair convention (llama2.c / Meta Llama): dims (2i, 2i+1) form a pair
+ * rotated by angle position * theta^(-2i/d).
+ */
+
+/** Per-pair frequencies theta^(-2i/d), i = 0..d/2-1. */
+export function ropeFrequencies(headDim: number, theta: number): Float64Array {
+  const freqs = new Float64Array(headDim / 2);
+  for (let i = 0; i < freqs.length; i++) freqs[i] = Math.pow(theta, (-2 * i) / headDim);
+  return freqs;
+}
+
+/** Rotate the vector x[offset .. offset + d) in place to `position`. freqs: [d / 2] from ropeFrequencies. */
+export function applyRope(x: Float32Array | Float64Array, offset: number, position: number, freqs: Float64Array): void {
+  for (let i = 0; i < freqs.length; i++) {
+    const angle = position * freqs[i];
+    const c = Math.cos(angle);
+    const s = Math.sin(angle);
+    const a = x[offset + 2 * i];
+    const b = x[offset + 2 * i + 1];
+    x[offset + 2 * i] = a * c - b * s;
+    x[offset + 2 * i + 1] = a * s + b * c;
+  }
+}
