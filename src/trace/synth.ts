@@ -76,7 +76,7 @@ export function synthManifest(o: Required<SynthOptions>): TraceManifest {
   return {
     format: TRACE_FORMAT,
     version: TRACE_VERSION,
-    source: { kind: 'synthetic', name: `synthetic (topics ${o.topics}, sinks ${SYNTH_SINK_TOKENS})` },
+    source: { kind: 'synthetic', name: `clusterkv synth (${o.topics} topics, ${SYNTH_SINK_TOKENS} sinks)` },
     model: { layers: o.layers, heads: o.heads, kvHeads: o.kvHeads, headDim: o.headDim, ropeTheta: o.ropeTheta },
     keys: 'post-rope',
     contextLength: o.context,

@@ -4,7 +4,8 @@
  * `${path}.partial` and renames on close: a failed or aborted write never leaves a truncated file at `path`
  * and never clobbers an existing good file there before the new one is complete.
  */
-import { open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { endianness } from 'node:os';
 import { TraceError } from './errors.js';
 import { encodeFloat16 } from './float16.js';
@@ -74,6 +75,7 @@ export class TraceWriter {
     const checked = checkManifest(path, manifest);
     const { bytes, entries } = encodeHeader(specs, { [MANIFEST_KEY]: JSON.stringify(checked) });
     const partialPath = `${path}.partial`;
+    await mkdir(dirname(path), { recursive: true });
     const handle = await open(partialPath, 'w');
     try {
       await handle.write(bytes, 0, bytes.length, 0);

@@ -2,9 +2,12 @@
 import type { Command } from 'commander';
 import * as quickstart from './quickstart.js';
 import * as sweep from './sweep.js';
+import * as synth from './synth.js';
+import * as info from './info.js';
+import * as exportCommand from './export.js';
 
 export interface CommandModule {
   register(program: Command): void;
 }
 
-export const commandModules: CommandModule[] = [quickstart, sweep];
+export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand];
