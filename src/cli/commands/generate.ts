@@ -1,0 +1,142 @@
+/**
+ * `clusterkv generate`: run a real model with dense or sparse (any method) decode attention; print the text.
+ * With a sparse attention, a dense run on the same tokens reports next-token KL (dense || sparse) and top-1
+ * agreement per step; --perplexity scores a text teacher-forced, dense and sparse.
+ */
+import type { Command } from 'commander';
+import { useBackend } from '../../gpu/backend.js';
+import { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison } from '../../model/compare.js';
+import { generate } from '../../model/generate.js';
+import { loadModel, loadTokenizer } from '../../model/load.js';
+import { createSampler } from '../../model/sampling.js';
+import { encodePrefix, readText } from '../../model/texts.js';
+import type { TextTokenizer } from '../../model/tokenizer.js';
+import type { Method, ParamValue } from '../../sim/selector.js';
+import { createMethod } from '../../sim/methods/index.js';
+import { UserError } from '../errors.js';
+import { collect, parseIntFlag, parseParamValue } from '../parse.js';
+
+export interface GenerateFlags {
+  model: string;
+  tokenizer?: string;
+  prompt?: string;
+  text?: string;
+  context?: string;
+  steps: string;
+  temperature: string;
+  seed: string;
+  attention: string;
+  budget?: string;
+  clusters?: string;
+  param: string[];
+  perplexity?: boolean;
+  perStep?: boolean;
+  backend?: string;
+}
+
+/** The decode attention named by the flags: 'dense' or a Method from the registry. */
+export function attentionFromFlags(flags: Pick<GenerateFlags, 'attention' | 'budget' | 'clusters' | 'param'>): 'dense' | Method {
+  if (flags.attention === 'dense') {
+    if (flags.budget || flags.clusters || flags.param.length) throw new UserError('--budget, --clusters and --param need a sparse --attention METHOD');
+    return 'dense';
+  }
+  const params: Record<string, ParamValue> = {};
+  if (flags.budget !== undefined) params.budget = parseIntFlag('--budget', flags.budget, 1);
+  if (flags.clusters !== undefined) params.clusters = parseIntFlag('--clusters', flags.clusters, 1);
+  for (const item of flags.param) {
+    const eq = item.indexOf('=');
+    if (eq <= 0 || eq === item.length - 1) throw new UserError(`--param takes name=value, got '${item}'`);
+    params[item.slice(0, eq)] = parseParamValue(item.slice(eq + 1));
+  }
+  return createMethod(flags.attention, params);
+}
+
+function describeComparison(c: ComparisonSummary, label: string): string {
+  return `${label}: mean KL(dense || sparse) ${c.meanKl.toExponential(3)} nats, max ${c.maxKl.toExponential(3)}, top-1 agreement ${(100 * c.top1Agreement).toFixed(1)}% over ${c.steps.length} steps`;
+}
+
+function stepLine(s: StepComparison, tokenizer: TextTokenizer): string {
+  const piece = JSON.stringify(tokenizer.decode([s.token]));
+  return `step ${s.step}\ttoken ${s.token} ${piece}\tKL ${s.kl.toExponential(3)}\ttop1 ${s.denseTop1 === s.sparseTop1 ? 'same' : `dense ${s.denseTop1} / sparse ${s.sparseTop1}`}`;
+}
+
+export async function runGenerate(flags: GenerateFlags): Promise<void> {
+  const steps = parseIntFlag('--steps', flags.steps, 0);
+  const temperature = Number(flags.temperature);
+  if (!(temperature >= 0)) throw new UserError(`--temperature must be a number >= 0, got '${flags.temperature}'`);
+  const seed = parseIntFlag('--seed', flags.seed);
+  if (flags.prompt !== undefined && flags.text !== undefined) throw new UserError('give either --prompt or --text, not both');
+  const attention = attentionFromFlags(flags);
+  const backend = await useBackend(flags.backend);
+  const model = await loadModel(flags.model);
+  const tokenizer = await loadTokenizer(flags.tokenizer, model);
+  const source = flags.text !== undefined ? (await readText(flags.text)).text : (flags.prompt ?? '');
+  const context = flags.context !== undefined ? parseIntFlag('--context', flags.context, 1) : undefined;
+  const method = attention === 'dense' ? undefined : attention;
+  const label = method ? `${method.name} ${JSON.stringify(method.params)}` : 'dense';
+  try {
+    if (flags.perplexity) {
+      if (context === undefined) throw new UserError('--perplexity needs --context N (the prompt length; the next --steps tokens are scored)');
+      if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
+      const tokens = encodePrefix(tokenizer, source, context + steps);
+      const t0 = performance.now();
+      const r = teacherForcedPerplexity(model, tokens, context, method);
+      const seconds = (performance.now() - t0) / 1000;
+      if (flags.perStep && r.comparison) for (const s of r.comparison.steps) console.log(stepLine(s, tokenizer));
+      console.log(`teacher-forced perplexity over tokens ${context}..${context + steps - 1} (${r.scored} scored) on ${backend}: dense ${r.densePerplexity.toFixed(4)}`);
+      if (r.sparsePerplexity !== undefined) console.log(`${label}: perplexity ${r.sparsePerplexity.toFixed(4)}`);
+      if (r.comparison) console.log(describeComparison(r.comparison, label));
+      console.error(`(${seconds.toFixed(1)} s)`);
+      return;
+    }
+    const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
+    const sampler = createSampler(temperature, seed);
+    const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
+    if (!method) {
+      const r = generate(model.session('dense'), prompt, { steps, sampler, stopIds: tokenizer.stopIds, onToken: (id) => process.stdout.write(decodeNext(id)) });
+      process.stdout.write('\n');
+      const decodeRate = r.ids.length > 1 ? ((r.ids.length - 1) / r.decodeSeconds).toFixed(1) : '-';
+      console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${(prompt.length / r.prefillSeconds).toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate} tok/s on ${backend}`);
+      return;
+    }
+    const lines: string[] = [];
+    const t0 = performance.now();
+    const r = compareGeneration(model, method, prompt, {
+      steps,
+      sampler,
+      stopIds: tokenizer.stopIds,
+      onStep: (s) => {
+        if (flags.perStep) lines.push(stepLine(s, tokenizer));
+        if (!tokenizer.stopIds.includes(s.token)) process.stdout.write(decodeNext(s.token));
+      },
+    });
+    process.stdout.write('\n');
+    for (const line of lines) console.log(line);
+    console.log(describeComparison(r.comparison, label));
+    console.error(`${r.ids.length} tokens, dense and sparse side by side, in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${backend}`);
+  } finally {
+    model.dispose();
+  }
+}
+
+export function register(program: Command): void {
+  program
+    .command('generate')
+    .description('generate text with a real model (llama2.c .bin or Hugging Face folder), dense or through a sparse attention method; compare sparse with dense (KL, top-1, perplexity)')
+    .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face checkpoint folder (config.json + safetensors)')
+    .option('--tokenizer <path>', 'llama2.c tokenizer.bin or tokenizer.json (default: the HF checkpoint folder\'s tokenizer.json)')
+    .option('--prompt <text>', 'prompt text (default: empty, i.e. BOS only)')
+    .option('--text <file>', 'read the prompt from a file (or moby-dick); with --context, only its first N tokens')
+    .option('--context <n>', 'prompt length in tokens taken from --prompt/--text (with --perplexity: tokens before the scored ones)')
+    .option('--steps <n>', 'tokens to generate (with --perplexity: tokens to score)', '200')
+    .option('--temperature <t>', '0 = greedy; > 0 samples from softmax(logits / t) with a seeded PRNG', '0')
+    .option('--seed <n>', 'seed of the sampling PRNG', '0')
+    .option('--attention <method>', 'dense, or a method name (clusterkv, oracle, full, ...) for decode attention', 'dense')
+    .option('--budget <n>', 'token budget B of the method')
+    .option('--clusters <n>', 'ClusterKV prompt cluster count C0')
+    .option('--param <name=value>', 'any other method parameter (repeatable), e.g. --param iters=10', collect, [])
+    .option('--perplexity', 'score --text teacher-forced: dense, and sparse when --attention is a method')
+    .option('--per-step', 'print KL and top-1 per step (sparse attention)')
+    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .action(async (flags: GenerateFlags) => runGenerate(flags));
+}
