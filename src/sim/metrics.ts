@@ -10,6 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionWeights, denseAttention, sparseAttention } from '../gpu/attention.js';
+import { gatherRows } from '../gpu/gatherRows.js';
 
 export interface StepReference {
   /** [H, T] full softmax weights */
@@ -53,7 +54,7 @@ export async function selectionMetrics(
   const contextLength = keys.shape[1];
   const kvHeads = keys.shape[0];
   const stats = tf.tidy(() => {
-    const kept = tf.gather(ref.weights, tokens, 1, 1); // [H, n]
+    const kept = gatherRows(ref.weights, tokens); // [H, n]
     const mass = tf.sum(kept, 1);
     const kth = tf.min(tf.topk(ref.weights, n, false).values, 1, true); // [H, 1]
     const inTop = tf.minimum(tf.div(tf.sum(tf.cast(tf.greaterEqual(kept, kth), 'float32'), 1), n), 1);
