@@ -1,0 +1,30 @@
+/**
+ * Seeded plain-TS randomness for the GPU path: the only random choice there is K-means initialisation,
+ * made on the host so every backend starts from the same keys.
+ */
+
+/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** k distinct indices of 0..n-1 in random order (partial Fisher-Yates), drawn from `next`. */
+export function distinctIndices(n: number, k: number, next: () => number): Int32Array {
+  if (k > n) throw new RangeError(`cannot choose ${k} distinct indices from ${n}`);
+  const pool = new Int32Array(n);
+  for (let i = 0; i < n; i++) pool[i] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(next() * (n - i));
+    const t = pool[i];
+    pool[i] = pool[j];
+    pool[j] = t;
+  }
+  return pool.slice(0, k);
+}

@@ -1,0 +1,126 @@
+/**
+ * ClusterKV selection for one decode step, per query head (GQA: a query head ranks its KV head's centroids).
+ *
+ *   score_c = q . centroid_c            raw inner product: no softmax, no 1/sqrt(d)
+ *   rank    = tf.topk over all K        a real sort (the reference CUDA ranking is not one; DESIGN.md)
+ *   take clusters in rank order until `budget` tokens; the last one is cut so exactly
+ *   n = min(budget, N) tokens are taken.
+ * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
+ * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ClusterIndex } from './clusterIndex.js';
+import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
+
+export interface ClusterSelection {
+  /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */
+  tokens: tf.Tensor2D;
+  /** [H, K] int32 cluster ids by descending score */
+  ranked: tf.Tensor2D;
+  /** [H, K] int32 tokens taken from each ranked cluster (its size, then the cut, then 0) */
+  taken: tf.Tensor2D;
+  /** [H, K] int32 size of each ranked cluster */
+  rankedSizes: tf.Tensor2D;
+}
+
+/** Centroid scores [H, K]. q: [H, d]; centroids: [G, K, d]. */
+export function scoreCentroids(q: tf.Tensor2D, centroids: tf.Tensor3D): tf.Tensor2D {
+  const [H, d] = q.shape;
+  const [G, K] = centroids.shape;
+  const group = queryGroupSize(H, G);
+  return tf.tidy(() => {
+    const cT = tf.transpose(centroids, [0, 2, 1]); // [G, d, K]; wasm matMul is slow with transposeB
+    return tf.reshape(tf.matMul(tf.reshape(q, [G, group, d]), cT), [H, K]) as tf.Tensor2D;
+  });
+}
+
+/**
+ * q: [H, d]; centroids: [G, K, d]; index over the same K clusters; budget: tokens to take per head.
+ * The caller owns the returned tensors.
+ */
+export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
+  if (!Number.isInteger(budget) || budget < 0) throw new RangeError(`budget must be a non-negative integer, got ${budget}`);
+  const [H] = q.shape;
+  const [G, K] = centroids.shape;
+  if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
+  const N = index.tokens;
+  const n = Math.min(budget, N);
+  return tf.tidy(() => {
+    if (K === 0) {
+      const none = tf.zeros([H, 0], 'int32') as tf.Tensor2D;
+      return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
+    }
+    const kvOf = tf.tensor1d(kvHeadOfQueryHead(H, G), 'int32');
+    const ranked = tf.topk(scoreCentroids(q, centroids), K, true).indices as tf.Tensor2D; // [H, K]
+    const sizesH = tf.gather(index.sizes, kvOf); // [H, K]
+    const rankedSizes = tf.gather(sizesH, ranked, 1, 1) as tf.Tensor2D; // [H, K]
+    const end = tf.cumsum(rankedSizes, 1); // [H, K] inclusive
+    const start = tf.sub(end, rankedSizes);
+    const taken = tf.minimum(tf.maximum(tf.sub(tf.scalar(n, 'int32'), start), tf.scalar(0, 'int32')), rankedSizes) as tf.Tensor2D;
+    if (n === 0) return { tokens: tf.zeros([H, 0], 'int32') as tf.Tensor2D, ranked, taken, rankedSizes };
+    const slots = tf.broadcastTo(tf.range(0, n, 1, 'float32'), [H, n]);
+    // rank holding slot j = number of clusters whose inclusive end is <= j (empty clusters are skipped)
+    const rank = tf.cast(tf.searchSorted(tf.cast(end, 'float32'), slots, 'right'), 'int32'); // [H, n]
+    const cluster = tf.gather(ranked, rank, 1, 1); // [H, n]
+    const within = tf.sub(tf.cast(slots, 'int32'), tf.gather(start, rank, 1, 1));
+    const offsetsH = tf.gather(index.offsets, kvOf); // [H, K]
+    const inHead = tf.add(tf.gather(offsetsH, cluster, 1, 1), within); // [H, n] index into sortedTokens[g]
+    const flat = tf.add(inHead, tf.mul(tf.expandDims(kvOf, 1), tf.scalar(N, 'int32')));
+    const tokens = tf.gather(tf.reshape(index.sortedTokens as tf.Tensor, [G * N]), flat) as unknown as tf.Tensor2D;
+    return { tokens, ranked, taken, rankedSizes };
+  });
+}
+
+export function disposeClusterSelection(sel: ClusterSelection): void {
+  tf.dispose([sel.tokens, sel.ranked, sel.taken, sel.rankedSizes]);
+}
+
+/** Host-side view of a selection: per head, the clusters used (rank order), their sizes and tokens taken. */
+export interface ClusterChoice {
+  ids: Int32Array[];
+  sizes: Int32Array[];
+  taken: Int32Array[];
+  /** mean over heads of clusters with at least one token taken */
+  clustersTouched: number;
+  /** mean over heads of the share of the last used cluster left out by the cut (0 when it fits exactly) */
+  lastClusterCutShare: number;
+}
+
+/** Reads back ranked/taken (a device->host copy of [H, K] ints; diagnostics only). */
+export function readClusterChoice(sel: ClusterSelection): ClusterChoice {
+  const [H, K] = sel.ranked.shape;
+  const ranked = sel.ranked.dataSync() as Int32Array;
+  const taken = sel.taken.dataSync() as Int32Array;
+  const sizes = sel.rankedSizes.dataSync() as Int32Array;
+  const out: ClusterChoice = { ids: [], sizes: [], taken: [], clustersTouched: 0, lastClusterCutShare: 0 };
+  for (let h = 0; h < H; h++) {
+    let used = 0;
+    let last = -1;
+    for (let r = 0; r < K; r++) {
+      if (taken[h * K + r] > 0) {
+        used++;
+        last = r;
+      }
+    }
+    // empty clusters ranked among used ones are skipped: collect the used ranks only
+    const ids = new Int32Array(used);
+    const sz = new Int32Array(used);
+    const tk = new Int32Array(used);
+    let i = 0;
+    for (let r = 0; r <= last; r++) {
+      const t = taken[h * K + r];
+      if (t > 0) {
+        ids[i] = ranked[h * K + r];
+        sz[i] = sizes[h * K + r];
+        tk[i] = t;
+        i++;
+      }
+    }
+    out.ids.push(ids);
+    out.sizes.push(sz);
+    out.taken.push(tk);
+    out.clustersTouched += used / H;
+    if (last >= 0) out.lastClusterCutShare += (sizes[h * K + last] - taken[h * K + last]) / sizes[h * K + last] / H;
+  }
+  return out;
+}
