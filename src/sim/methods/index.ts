@@ -6,6 +6,11 @@ import type { Method, ParamValue } from '../selector.js';
 import { fullMethod } from './full.js';
 import { oracleMethod } from './oracle.js';
 import { clusterkvMethod } from './clusterkv.js';
+import { questMethod } from './quest.js';
+import { infllmMethod } from './infllm.js';
+import { streamingMethod } from './streaming.js';
+import { h2oMethod } from './h2o.js';
+import { randomMethod } from './random.js';
 
 type Factory = (params: Record<string, ParamValue>) => Method;
 
@@ -16,6 +21,11 @@ const REGISTRY: Record<string, Factory> = {
   full: () => fullMethod(),
   oracle: withBudget((p) => oracleMethod(p as never)),
   clusterkv: withBudget((p) => clusterkvMethod(p as never)),
+  quest: withBudget((p) => questMethod(p as never)),
+  infllm: withBudget((p) => infllmMethod(p as never)),
+  streaming: withBudget((p) => streamingMethod(p as never)),
+  h2o: withBudget((p) => h2oMethod(p as never)),
+  random: withBudget((p) => randomMethod(p as never)),
 };
 
 /** Every registered method name, in registry order. */

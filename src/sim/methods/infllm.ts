@@ -1,0 +1,70 @@
+/**
+ * infllm: InfLLM-style block selection (Xiao et al., 2024). The selectable range is cut into blocks of
+ * `blockSize` tokens, each represented by `representativeKeys` of its keys; a query head scores a block by
+ * sum_r q.k_rep_r and top blocks fill the budget, the last one cut.
+ *
+ * Representatives: InfLLM takes the tokens that received the most attention from the block's own queries
+ * while it was the local window; a trace holds decode queries only, so the proxy used here is the keys with
+ * the largest inner product with the block's mean key (what a query pointing at the block's average
+ * direction attends most). A block shorter than representativeKeys (the last one) uses all its keys, scaled
+ * by representativeKeys / size so its score stays on the scale of a sum of representativeKeys terms.
+ * Since sum_r q.k_r = q.(sum_r k_r), a block's summary is the sum of its representatives.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerInfo, LayerSelector, Method } from '../selector.js';
+import { BASELINE_DEFAULTS, resolveBaseline, type BaselineParams } from './baseline.js';
+import { requireInt } from './params.js';
+import { reduceUnits, unitSelector } from './units.js';
+
+export interface InfLLMParams extends BaselineParams {
+  blockSize: number;
+  representativeKeys: number;
+}
+
+export const INFLLM_DEFAULTS: Omit<InfLLMParams, 'budget'> = { ...BASELINE_DEFAULTS, blockSize: 128, representativeKeys: 4 };
+
+export function infllmMethod(options: Partial<InfLLMParams> & { budget: number }): Method {
+  const params = resolveBaseline<InfLLMParams>('infllm', INFLLM_DEFAULTS, options);
+  requireInt('infllm', 'blockSize', params.blockSize, 1);
+  requireInt('infllm', 'representativeKeys', params.representativeKeys, 1);
+  if (params.representativeKeys > params.blockSize) {
+    throw new RangeError(`infllm: parameter 'representativeKeys' (${params.representativeKeys}) must not exceed 'blockSize' (${params.blockSize})`);
+  }
+  return {
+    name: 'infllm',
+    params: { ...params },
+    budget: params.budget,
+    budgetMode: params.budgetMode,
+    forLayer: (info) => infllmSelector(info, params),
+  };
+}
+
+/** Sum of each block's representatives, scaled as described above: [G, U, d]. blocks: [G, U, s, d]. */
+function representativeSum(blocks: tf.Tensor4D, representativeKeys: number): tf.Tensor3D {
+  const [G, U, s, d] = blocks.shape;
+  const r = Math.min(representativeKeys, s);
+  return tf.tidy(() => {
+    const flat = tf.reshape(blocks, [G * U, s, d]) as tf.Tensor3D;
+    const mean = tf.mean(flat, 1, true); // [GU, 1, d]
+    const affinity = tf.sum(tf.mul(flat, mean), 2); // [GU, s]
+    const picked = tf.topk(affinity, r, true).indices; // [GU, r]
+    // a flat gather: tf.gather with batchDims returns wrong rows on wasm (see src/gpu/gatherRows.ts)
+    const rows = tf.add(picked, tf.expandDims(tf.mul(tf.range(0, G * U, 1, 'int32'), tf.scalar(s, 'int32')), 1));
+    const reps = tf.reshape(tf.gather(tf.reshape(flat, [G * U * s, d]), tf.reshape(rows, [G * U * r])), [G * U, r, d]);
+    return tf.reshape(tf.mul(tf.sum(reps, 1), representativeKeys / r), [G, U, d]) as tf.Tensor3D;
+  });
+}
+
+/** Block summaries [G, U, d]. keys: [G, m, d]. */
+export function infllmBlockSummaries(keys: tf.Tensor3D, blockSize: number, representativeKeys: number): tf.Tensor3D {
+  return reduceUnits(keys, blockSize, (blocks) => representativeSum(blocks, representativeKeys));
+}
+
+function infllmSelector(info: LayerInfo, params: InfLLMParams): LayerSelector {
+  return unitSelector(info, params, {
+    kind: 'block',
+    unitSize: params.blockSize,
+    summarise: (keys) => infllmBlockSummaries(keys, params.blockSize, params.representativeKeys),
+    mapQuery: (q) => tf.clone(q),
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * Selection by contiguous units (Quest pages, InfLLM blocks): the selectable range [sinkEnd, openStart) is cut
+ * into units of `unitSize` tokens from sinkEnd (the last may be shorter); each unit has a summary vector per
+ * KV head, a query is mapped to the same space, and units are ranked by the inner product and taken in order
+ * until the budget, the last one cut (src/gpu/selection.ts, the same ranking ClusterKV uses).
+ * Summaries are rebuilt only when the selectable range grows (a decode window closes).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ClusterIndex } from '../../gpu/clusterIndex.js';
+import { disposeClusterIndex } from '../../gpu/clusterIndex.js';
+import { disposeClusterSelection, readClusterChoice, selectClusters } from '../../gpu/selection.js';
+import { KVStore } from '../kvStore.js';
+import type { LayerInfo, LayerSelector, Selection, SelectedUnits } from '../selector.js';
+import { planStep, withForced, type BaselineParams } from './baseline.js';
+
+export interface UnitScheme {
+  kind: SelectedUnits['kind'];
+  unitSize: number;
+  /**
+   * Summary vectors [G, U, D] of the units tiling `keys` [G, m, d] (m tokens in order, units of unitSize,
+   * the last possibly shorter).
+   */
+  summarise(keys: tf.Tensor3D): tf.Tensor3D;
+  /** the query [H, d] mapped to the summary space [H, D] */
+  mapQuery(q: tf.Tensor2D): tf.Tensor2D;
+}
+
+/** An index of contiguous units over positions start..end-1 (same for every KV head). */
+export function contiguousUnitIndex(kvHeads: number, start: number, end: number, unitSize: number): ClusterIndex {
+  const n = end - start;
+  const units = Math.ceil(n / unitSize);
+  const sizes = new Int32Array(units);
+  const offsets = new Int32Array(units);
+  for (let u = 0; u < units; u++) {
+    offsets[u] = u * unitSize;
+    sizes[u] = Math.min(unitSize, n - u * unitSize);
+  }
+  const tile = (a: Int32Array, cols: number) => tf.tile(tf.tensor2d(a, [1, cols], 'int32'), [kvHeads, 1]) as tf.Tensor2D;
+  return tf.tidy(() => ({
+    sortedTokens: tile(Int32Array.from({ length: n }, (_, i) => start + i), n),
+    sizes: tile(sizes, units),
+    offsets: tile(offsets, units),
+    clusters: units,
+    tokens: n,
+  }));
+}
+
+interface UnitState {
+  openStart: number;
+  summaries: tf.Tensor3D;
+  index: ClusterIndex;
+}
+
+export function unitSelector(info: LayerInfo, params: BaselineParams, scheme: UnitScheme): LayerSelector {
+  const store = new KVStore();
+  let prefillLength = 0;
+  let state: UnitState | null = null;
+  const release = () => {
+    if (!state) return;
+    state.summaries.dispose();
+    disposeClusterIndex(state.index);
+    state = null;
+  };
+  return {
+    prefill(keys, values) {
+      store.append(keys, values);
+      prefillLength = keys.shape[1];
+    },
+    step(q, kNew, vNew): Selection {
+      store.append(kNew, vNew);
+      const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
+      if (chosen === 0) return { tokens: withForced(forced, null, info.heads), selectedCount: 0 };
+      if (!state || state.openStart !== layout.openStart) {
+        release();
+        const { sinkEnd, openStart } = layout;
+        const summaries = tf.tidy(() => scheme.summarise(tf.slice(store.keys, [0, sinkEnd, 0], [-1, openStart - sinkEnd, -1])));
+        const index = contiguousUnitIndex(info.kvHeads, sinkEnd, openStart, scheme.unitSize);
+        // kept: a caller may run steps inside its own tidy
+        for (const t of [summaries, index.sortedTokens, index.sizes, index.offsets]) tf.keep(t);
+        state = { openStart, summaries, index };
+      }
+      const current = state;
+      const mapped = scheme.mapQuery(q);
+      const sel = selectClusters(mapped, current.summaries, current.index, chosen);
+      mapped.dispose();
+      try {
+        const choice = readClusterChoice(sel);
+        const units: SelectedUnits = { kind: scheme.kind, ids: choice.ids, sizes: choice.sizes };
+        return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats: { clustersTouched: choice.clustersTouched } };
+      } finally {
+        disposeClusterSelection(sel);
+      }
+    },
+    dispose() {
+      release();
+      store.dispose();
+    },
+  };
+}
+
+/**
+ * Reduces each unit of `keys` [G, m, d] (units of unitSize, the last possibly shorter) with `reduce`,
+ * which maps [G, U, s, d] to [G, U, D]; returns [G, ceil(m / unitSize), D].
+ */
+export function reduceUnits(keys: tf.Tensor3D, unitSize: number, reduce: (units: tf.Tensor4D) => tf.Tensor3D): tf.Tensor3D {
+  const [G, m, d] = keys.shape;
+  const full = Math.floor(m / unitSize);
+  const rest = m - full * unitSize;
+  return tf.tidy(() => {
+    const parts: tf.Tensor3D[] = [];
+    if (full > 0) parts.push(reduce(tf.reshape(tf.slice(keys, [0, 0, 0], [-1, full * unitSize, -1]), [G, full, unitSize, d]) as tf.Tensor4D));
+    if (rest > 0) parts.push(reduce(tf.reshape(tf.slice(keys, [0, full * unitSize, 0], [-1, rest, -1]), [G, 1, rest, d]) as tf.Tensor4D));
+    return parts.length === 1 ? parts[0] : (tf.concat(parts, 1) as tf.Tensor3D);
+  });
+}
