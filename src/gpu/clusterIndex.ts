@@ -7,6 +7,7 @@
  * the next ids and never touches existing ones, as ClusterKV never re-clusters the prompt.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gatherRows } from './gatherRows.js';
 
 export interface ClusterIndex {
   /** [G, N] int32: clustered token positions, grouped by cluster id ascending */
@@ -43,7 +44,7 @@ export function buildClusterIndex(labels: tf.Tensor2D, k: number, tokenIds?: tf.
     if (tokenIds === undefined) sorted = order;
     else if (tokenIds instanceof Int32Array) sorted = tf.gather(tf.tensor1d(tokenIds, 'int32'), order);
     else if (tokenIds.rank === 1) sorted = tf.gather(tf.cast(tokenIds as tf.Tensor, 'int32'), order);
-    else sorted = tf.gather(tf.cast(tokenIds as tf.Tensor, 'int32'), order, 1, 1);
+    else sorted = gatherRows(tf.cast(tokenIds as tf.Tensor2D, 'int32'), order as tf.Tensor2D);
     return { sortedTokens: sorted as tf.Tensor2D, sizes, offsets, clusters: k, tokens: N };
   });
 }

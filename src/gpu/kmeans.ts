@@ -9,7 +9,7 @@
  * Formulation, chosen by timing on wasm (single thread; ms per iteration, G=1, N=32768, d=128, k=400):
  *   assignment  matMul(keysNorm [G,N,d], centroidsNorm^T pre-transposed [G,d,k])   110 ms
  *               (matMul(..., transposeB=true) took 1210 ms)
- *   update      matMul(oneHot(labels)^T [G,k,N] (explicit transpose), keys [G,N,d])  320 ms
+ *   update      matMul(oneHot(labels)^T [G,k,N] (explicit transpose), keys [G,N,d])  320-400 ms
  *               (transposeA=true took 1400 ms; a broadcast equal() one-hot 1100 ms; keys^T x oneHot 440 ms)
  * No unsortedSegmentSum (absent on wasm).
  */
@@ -85,7 +85,8 @@ export function assign(normedKeys: tf.Tensor3D, centroids: tf.Tensor3D): tf.Tens
 
 /** Mean of members' raw keys; empty clusters keep `old`. keys: [G, N, d]; labels: [G, N]; old: [G, k, d]. */
 function updateCentroids(keys: tf.Tensor3D, labels: tf.Tensor2D, old: tf.Tensor3D, k: number): tf.Tensor3D {
-  const memberT = tf.transpose(tf.oneHot(labels, k, 1, 0, 'float32'), [0, 2, 1]); // [G, k, N]
+  // int32 oneHot then cast: wasm's OneHot ignores dtype 'float32' and writes int bits into a float buffer (tfjs 4.22)
+  const memberT = tf.transpose(tf.cast(tf.oneHot(labels, k), 'float32'), [0, 2, 1]); // [G, k, N]
   const sums = tf.matMul(memberT, keys); // [G, k, d]
   const counts = tf.expandDims(tf.sum(memberT, 2), 2); // [G, k, 1]
   const mean = tf.div(sums, tf.maximum(counts, 1));

@@ -9,6 +9,7 @@
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gatherRows } from './gatherRows.js';
 import type { ClusterIndex } from './clusterIndex.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 
@@ -34,40 +35,72 @@ export function scoreCentroids(q: tf.Tensor2D, centroids: tf.Tensor3D): tf.Tenso
   });
 }
 
+/** Cluster ids by descending score, a full sort: [H, K] int32. scores: [H, K]. */
+export function rankClusters(scores: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.topk(scores, scores.shape[1], true).indices as tf.Tensor2D);
+}
+
+/**
+ * Token positions [H, n] (n = min(budget, N)) of the ranked clusters, whole clusters in rank order and the
+ * last one cut. ranked: [H, K] int32 cluster ids; index: over the same K clusters, G KV heads.
+ */
+export function rankedTokens(ranked: tf.Tensor2D, index: ClusterIndex, budget: number): tf.Tensor2D {
+  return tf.tidy(() => takeRanked(ranked, index, budget).tokens);
+}
+
 /**
  * q: [H, d]; centroids: [G, K, d]; index over the same K clusters; budget: tokens to take per head.
  * The caller owns the returned tensors.
  */
 export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
-  if (!Number.isInteger(budget) || budget < 0) throw new RangeError(`budget must be a non-negative integer, got ${budget}`);
   const [H] = q.shape;
-  const [G, K] = centroids.shape;
+  const [, K] = centroids.shape;
   if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
+  return tf.tidy(() => {
+    if (K === 0) {
+      checkBudget(budget);
+      const none = tf.zeros([H, 0], 'int32') as tf.Tensor2D;
+      return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
+    }
+    const ranked = rankClusters(scoreCentroids(q, centroids));
+    return { ranked, ...takeRanked(ranked, index, budget) };
+  });
+}
+
+function checkBudget(budget: number): void {
+  if (!Number.isInteger(budget) || budget < 0) throw new RangeError(`budget must be a non-negative integer, got ${budget}`);
+}
+
+/** The index stage: tokens [H, n], tokens taken per ranked cluster [H, K], ranked sizes [H, K]. */
+function takeRanked(ranked: tf.Tensor2D, index: ClusterIndex, budget: number): Omit<ClusterSelection, 'ranked'> {
+  checkBudget(budget);
+  const [H, K] = ranked.shape;
+  const G = index.sizes.shape[0];
+  if (K !== index.clusters) throw new RangeError(`ranked has K = ${K} clusters but the index has ${index.clusters}`);
   const N = index.tokens;
   const n = Math.min(budget, N);
   return tf.tidy(() => {
     if (K === 0) {
       const none = tf.zeros([H, 0], 'int32') as tf.Tensor2D;
-      return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
+      return { tokens: none, taken: tf.clone(none), rankedSizes: tf.clone(none) };
     }
     const kvOf = tf.tensor1d(kvHeadOfQueryHead(H, G), 'int32');
-    const ranked = tf.topk(scoreCentroids(q, centroids), K, true).indices as tf.Tensor2D; // [H, K]
-    const sizesH = tf.gather(index.sizes, kvOf); // [H, K]
-    const rankedSizes = tf.gather(sizesH, ranked, 1, 1) as tf.Tensor2D; // [H, K]
+    const sizesH = tf.gather(index.sizes, kvOf) as tf.Tensor2D; // [H, K]
+    const rankedSizes = gatherRows(sizesH, ranked); // [H, K]
     const end = tf.cumsum(rankedSizes, 1); // [H, K] inclusive
-    const start = tf.sub(end, rankedSizes);
+    const start = tf.sub(end, rankedSizes) as tf.Tensor2D;
     const taken = tf.minimum(tf.maximum(tf.sub(tf.scalar(n, 'int32'), start), tf.scalar(0, 'int32')), rankedSizes) as tf.Tensor2D;
-    if (n === 0) return { tokens: tf.zeros([H, 0], 'int32') as tf.Tensor2D, ranked, taken, rankedSizes };
+    if (n === 0) return { tokens: tf.zeros([H, 0], 'int32') as tf.Tensor2D, taken, rankedSizes };
     const slots = tf.broadcastTo(tf.range(0, n, 1, 'float32'), [H, n]);
     // rank holding slot j = number of clusters whose inclusive end is <= j (empty clusters are skipped)
-    const rank = tf.cast(tf.searchSorted(tf.cast(end, 'float32'), slots, 'right'), 'int32'); // [H, n]
-    const cluster = tf.gather(ranked, rank, 1, 1); // [H, n]
-    const within = tf.sub(tf.cast(slots, 'int32'), tf.gather(start, rank, 1, 1));
-    const offsetsH = tf.gather(index.offsets, kvOf); // [H, K]
-    const inHead = tf.add(tf.gather(offsetsH, cluster, 1, 1), within); // [H, n] index into sortedTokens[g]
+    const rank = tf.cast(tf.searchSorted(tf.cast(end, 'float32'), slots, 'right'), 'int32') as tf.Tensor2D; // [H, n]
+    const cluster = gatherRows(ranked, rank); // [H, n]
+    const within = tf.sub(tf.cast(slots, 'int32'), gatherRows(start, rank));
+    const offsetsH = tf.gather(index.offsets, kvOf) as tf.Tensor2D; // [H, K]
+    const inHead = tf.add(gatherRows(offsetsH, cluster), within); // [H, n] index into sortedTokens[g]
     const flat = tf.add(inHead, tf.mul(tf.expandDims(kvOf, 1), tf.scalar(N, 'int32')));
     const tokens = tf.gather(tf.reshape(index.sortedTokens as tf.Tensor, [G * N]), flat) as unknown as tf.Tensor2D;
-    return { tokens, ranked, taken, rankedSizes };
+    return { tokens, taken, rankedSizes };
   });
 }
 
