@@ -51,7 +51,8 @@ function requireInt(name: string, value: unknown, min: number): number {
 
 /** Fill in defaults and validate; errors name the parameter. */
 export function resolveSynthOptions(opts: Partial<SynthOptions>): Required<SynthOptions> {
-  const o = { ...DEFAULT_SYNTH, ...opts } as Required<SynthOptions>;
+  const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined));
+  const o = { ...DEFAULT_SYNTH, ...given } as Required<SynthOptions>;
   o.ropeTheta = opts.ropeTheta ?? DEFAULT_SYNTH.ropeTheta ?? 10000;
   o.topics = opts.topics ?? DEFAULT_SYNTH.topics ?? 32;
   requireInt('layers', o.layers, 1);
