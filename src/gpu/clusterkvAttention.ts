@@ -148,7 +148,8 @@ export class ClusterKVAttention implements LayerSelector {
     const start = Math.min(p.sinks, P);
     const n = P - start;
     let k = p.clusters > 0 ? p.clusters : Math.ceil(n / p.tokensPerCluster);
-    if (p.clusters > 0 && p.clusters > n) {
+    // a prompt inside the sinks has nothing to cluster (decode windows still are); otherwise C0 must fit
+    if (p.clusters > 0 && n > 0 && p.clusters > n) {
       throw new RangeError(`clusterkv: parameter 'clusters' (${p.clusters}) is more than the ${n} prompt tokens to cluster (prompt ${P} minus ${start} sinks)`);
     }
     if (n === 0) k = 0;
