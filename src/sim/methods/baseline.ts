@@ -18,6 +18,10 @@ export const BASELINE_DEFAULTS: Omit<BaselineParams, 'budget'> = { budgetMode: '
 
 /** Merges defaults and checks the common parameters; errors name the method and the parameter. */
 export function resolveBaseline<P extends BaselineParams>(method: string, defaults: Omit<P, 'budget'>, options: Partial<P> & { budget: number }): P {
+  const known = new Set([...Object.keys(defaults), 'budget']);
+  for (const key of Object.keys(options)) {
+    if (!known.has(key)) throw new RangeError(`${method}: unknown parameter '${key}' (it takes ${[...known].join(', ')})`);
+  }
   const params = { ...defaults, ...options } as P;
   validateCommon(method, params);
   try {
