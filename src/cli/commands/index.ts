@@ -8,9 +8,10 @@ import * as exportCommand from './export.js';
 
 import * as generate from './generate.js';
 import * as capture from './capture.js';
+import * as doctor from './doctor.js';
 
 export interface CommandModule {
   register(program: Command): void;
 }
 
-export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand, generate, capture];
+export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand, generate, capture, doctor];

@@ -1,0 +1,76 @@
+/**
+ * `clusterkv doctor [--json]`: which tfjs backends load here and why not, the GPU adapter, and a tiny
+ * matMul on every backend that loads (checked against the known product), to prove it computes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Command } from 'commander';
+import { gpuAdapterInfo, probeBackends, type BackendProbe } from '../../gpu/backend.js';
+
+export interface DoctorBackend extends BackendProbe {
+  /** the tiny matMul: ok, or the error / the wrong result */
+  check?: { ok: boolean; ms?: number; error?: string };
+}
+
+export interface DoctorReport {
+  node: string;
+  platform: string;
+  tfjs: string;
+  backends: DoctorBackend[];
+  gpuAdapter?: Record<string, unknown>;
+}
+
+/** [[1,2],[3,4]] x [[5,6],[7,8]] = [[19,22],[43,50]] on the given backend. */
+async function matMulCheck(name: string): Promise<NonNullable<DoctorBackend['check']>> {
+  try {
+    if (!(await tf.setBackend(name))) return { ok: false, error: 'failed to initialise' };
+    await tf.ready();
+    const t0 = performance.now();
+    const product = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2])));
+    const got = Array.from(await product.data());
+    product.dispose();
+    const ms = performance.now() - t0;
+    const want = [19, 22, 43, 50];
+    const ok = got.every((x, i) => Math.abs(x - want[i]) < 1e-4);
+    return ok ? { ok, ms } : { ok, ms, error: `matMul gave [${got.join(', ')}], expected [${want.join(', ')}]` };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  }
+}
+
+export async function runDoctor(): Promise<DoctorReport> {
+  const probes = await probeBackends();
+  const backends: DoctorBackend[] = [];
+  for (const probe of probes) backends.push(probe.loaded ? { ...probe, check: await matMulCheck(probe.name) } : probe);
+  return { node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core, backends, gpuAdapter: gpuAdapterInfo() };
+}
+
+export function formatDoctor(report: DoctorReport): string {
+  const lines = [`node ${report.node} on ${report.platform}, tfjs-core ${report.tfjs}`, ''];
+  for (const b of report.backends) {
+    if (!b.loaded) lines.push(`  ${b.name.padEnd(10)} not available: ${b.reason ?? 'unknown reason'}`);
+    else if (b.check?.ok) lines.push(`  ${b.name.padEnd(10)} ok (2x2 matMul correct, ${b.check.ms?.toFixed(1)} ms)`);
+    else lines.push(`  ${b.name.padEnd(10)} loads but FAILS: ${b.check?.error}`);
+  }
+  const a = report.gpuAdapter;
+  lines.push('');
+  if (a) {
+    lines.push(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((x) => x !== undefined && x !== '').join(' / ') || '(no description)'}`);
+    const limits = (a.limits ?? {}) as Record<string, unknown>;
+    for (const [k, v] of Object.entries(limits)) lines.push(`  ${k}: ${String(v)}`);
+  } else {
+    lines.push('GPU adapter: none found');
+  }
+  return lines.join('\n');
+}
+
+export function register(program: Command): void {
+  program
+    .command('doctor')
+    .description('check which tfjs backends load here, the GPU adapter, and a tiny matMul on each')
+    .option('--json', 'print the report as JSON')
+    .action(async (flags: { json?: boolean }) => {
+      const report = await runDoctor();
+      process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
+      if (!report.backends.some((b) => b.check?.ok)) process.exitCode = 1;
+    });
+}
