@@ -40,7 +40,8 @@ export function disposeReference(ref: StepReference): void {
 }
 
 /**
- * Metrics per query head of a selection. tokens: [H, n] int32 distinct positions in 0..T-1.
+ * Metrics per query head of a selection. tokens: [H, n] int32 distinct positions in 0..T-1;
+ * dense: the selection is every position (Selection.dense), answered without computing.
  * q: [H, d]; keys, values: [G, T, d].
  */
 export async function selectionMetrics(
@@ -49,10 +50,17 @@ export async function selectionMetrics(
   keys: tf.Tensor3D,
   values: tf.Tensor3D,
   tokens: tf.Tensor2D,
+  dense = false,
 ): Promise<HeadMetrics[]> {
   const [heads, n] = tokens.shape;
   const contextLength = keys.shape[1];
   const kvHeads = keys.shape[0];
+  if (dense) {
+    // every position attended: the sparse output is the dense one
+    if (n !== contextLength) throw new RangeError(`a dense selection must attend all ${contextLength} positions, got ${n}`);
+    const all = { massRecall: 1, topkRecall: 1, outputRelError: 0, outputCosine: 1, density: 1, tokensAttended: n, tokensLoaded: n };
+    return Array.from({ length: heads }, () => ({ ...all }));
+  }
   const stats = tf.tidy(() => {
     const kept = gatherRows(ref.weights, tokens); // [H, n]
     const mass = tf.sum(kept, 1);

@@ -92,7 +92,7 @@ export async function replayLayer(
           const selection = selectors[m].step(q, kNew, vNew);
           try {
             if (!ref) continue;
-            const metrics = await selectionMetrics(ref, q, visibleK, visibleV, selection.tokens);
+            const metrics = await selectionMetrics(ref, q, visibleK, visibleV, selection.tokens, selection.dense === true);
             const method = methods[m];
             const stats = selection.stats ?? {};
             for (const h of opts.heads) {

@@ -40,6 +40,8 @@ export interface Selection {
    * current token), every head the same count n. Order is not meaningful.
    */
   tokens: tf.Tensor2D;
+  /** true when tokens are every position 0..p (dense attention): metrics need no gather then */
+  dense?: boolean;
   /** how many of the n were chosen by the method's ranking (not forced) */
   selectedCount: number;
   /** the units behind the selection, if the method selects units */

@@ -13,7 +13,7 @@ export function fullSelector(info: LayerInfo): LayerSelector {
       length += kNew.shape[1];
       const n = length;
       const tokens = tf.tidy(() => tf.tile(tf.expandDims(tf.range(0, n, 1, 'int32'), 0), [info.heads, 1]) as tf.Tensor2D);
-      return { tokens, selectedCount: 0 };
+      return { tokens, selectedCount: 0, dense: true };
     },
     dispose() {},
   };

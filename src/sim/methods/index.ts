@@ -3,7 +3,8 @@
  * strings or booleans). Unknown methods and unknown parameters are rejected by name.
  */
 import type { Method, ParamValue } from '../selector.js';
-import { fullMethod } from './full.js';
+import { fullMethod, fullSelector } from './full.js';
+import { requireInt } from './params.js';
 import { oracleMethod } from './oracle.js';
 import { clusterkvMethod } from './clusterkv.js';
 import { questMethod } from './quest.js';
@@ -14,8 +15,27 @@ import { randomMethod } from './random.js';
 
 type Factory = (params: Record<string, ParamValue>) => Method;
 
-const withBudget = (make: (p: Record<string, ParamValue> & { budget: number }) => Method): Factory => (params) =>
-  make(params as Record<string, ParamValue> & { budget: number });
+/** Layers kept dense by every budgeted method unless told otherwise (the paper keeps its first 2 layers dense, for all methods). */
+export const DEFAULT_DENSE_LAYERS = 2;
+
+/**
+ * Budgeted methods share the `denseLayers` accounting: layers below it attend everything, whatever the
+ * method, so an equal-budget comparison compares the same layers. A method that handles denseLayers
+ * itself (clusterkv) is left as it is.
+ */
+const withBudget = (make: (p: Record<string, ParamValue> & { budget: number }) => Method): Factory => (params) => {
+  const { denseLayers: given, ...rest } = params;
+  const probe = make({ ...rest, budget: (rest.budget as number) ?? 1024 } as Record<string, ParamValue> & { budget: number });
+  if ('denseLayers' in probe.params) return make(params as Record<string, ParamValue> & { budget: number });
+  const denseLayers = given ?? DEFAULT_DENSE_LAYERS;
+  requireInt(probe.name, 'denseLayers', denseLayers, 0);
+  const method = make(rest as Record<string, ParamValue> & { budget: number });
+  return {
+    ...method,
+    params: { ...method.params, denseLayers },
+    forLayer: (info) => (info.layer < (denseLayers as number) ? fullSelector(info) : method.forLayer(info)),
+  };
+};
 
 const REGISTRY: Record<string, Factory> = {
   full: () => fullMethod(),

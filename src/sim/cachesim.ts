@@ -1,0 +1,256 @@
+/**
+ * Bounded GPU cache simulation over a replay (DESIGN.md "Caching"). The full KV lives off-GPU; at each decode
+ * step a KV head must have on the GPU the units its query heads selected (the union over the group: what is
+ * loaded). A policy decides what stays resident between steps:
+ *   last-r:R       the units selected in the last R steps (ClusterKV's cache; unbounded)
+ *   lru:C          at most C units, least recently used evicted
+ *   belady:C       at most C units, evicting the one used furthest in the future (the optimum; a bound)
+ * Capacity C counts UNITS (clusters, pages, blocks; tokens for token-level methods), as H2's lru does.
+ * A missed unit moves whole (the unit is the transfer granule, even when the step cuts it), so tokens
+ * selected = sum of the sizes of the step's units, and per step:
+ *   hitRate    = tokens in resident units / tokens selected
+ *   bytesMoved = tokens missed x 2 (K and V) x headDim x bytesPerElement
+ * Forced positions (sinks, open window, current token) are resident by construction and not counted.
+ *
+ * Two passes: recordUnitAccesses replays the trace once and records each (method, layer, KV head)'s unit
+ * sequence; simulateCache then runs every policy over it (Belady needs the whole sequence up front).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as aq from 'arquero';
+import { belady } from '../gpu/cache/belady.js';
+import { lastRSteps } from '../gpu/cache/lastRSteps.js';
+import { lru } from '../gpu/cache/lru.js';
+import type { UnitCachePolicy } from '../gpu/cache/policy.js';
+import type { TraceReader } from '../trace/index.js';
+import type { TraceManifest } from '../trace/manifest.js';
+import { decodeLayout } from './budget.js';
+import { layerInfo } from './replay.js';
+import type { Method, Selection } from './selector.js';
+
+/** One KV head's request at one step: distinct unit ids and their sizes in tokens. */
+export interface UnitRequest {
+  ids: Int32Array;
+  sizes: Int32Array;
+}
+
+/** The recorded unit sequence of one method on one (layer, KV head). */
+export interface AccessSequence {
+  method: string;
+  budget: number;
+  layer: number;
+  kvHead: number;
+  unitKind: string;
+  steps: number[];
+  positions: number[];
+  requests: UnitRequest[];
+}
+
+export type CachePolicySpec = { kind: 'last-r' | 'lru' | 'belady'; value: number };
+
+const POLICY_KINDS = ['last-r', 'lru', 'belady'] as const;
+
+/** 'last-r:1', 'lru:4096', 'belady:4096' -> specs; errors name the bad item. */
+export function parsePolicySpecs(text: string): CachePolicySpec[] {
+  const items = text.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  if (items.length === 0) throw new RangeError('policies: need at least one, e.g. last-r:1,lru:4096,belady:4096');
+  return items.map((item) => {
+    const [kind, value, extra] = item.split(':');
+    const n = Number(value);
+    if (extra !== undefined || !(POLICY_KINDS as readonly string[]).includes(kind) || value === undefined || !Number.isInteger(n) || n < 1) {
+      throw new RangeError(`policy '${item}': expected KIND:N with KIND one of ${POLICY_KINDS.join(', ')} and N a positive integer (R steps, or capacity in units)`);
+    }
+    return { kind: kind as CachePolicySpec['kind'], value: n };
+  });
+}
+
+export function policyLabel(spec: CachePolicySpec): string {
+  return `${spec.kind}:${spec.value}`;
+}
+
+function makePolicy(spec: CachePolicySpec, seq: AccessSequence): UnitCachePolicy {
+  if (spec.kind === 'last-r') return lastRSteps(spec.value);
+  if (spec.kind === 'lru') return lru(spec.value);
+  return belady(spec.value, seq.requests.map((r) => r.ids));
+}
+
+/**
+ * The units one KV head loads at a step: the union over its query heads' selected units (with sizes), or,
+ * for a method that reports no units, the selected tokens as units of one token (tokens minus the forced
+ * positions of the method's own layout).
+ */
+export async function unitRequests(selection: Selection, heads: number, kvHeads: number, layoutOf: () => { sinkEnd: number; openStart: number }): Promise<{ kind: string; requests: UnitRequest[] }> {
+  const group = heads / kvHeads;
+  const requests: UnitRequest[] = [];
+  const units = selection.units;
+  if (units && units.sizes) {
+    for (let g = 0; g < kvHeads; g++) {
+      const size = new Map<number, number>();
+      for (let h = g * group; h < (g + 1) * group; h++) units.ids[h].forEach((id, j) => size.set(id, units.sizes![h][j]));
+      requests.push({ ids: Int32Array.from(size.keys()), sizes: Int32Array.from(size.values()) });
+    }
+    return { kind: units.kind, requests };
+  }
+  if (selection.selectedCount === 0) {
+    for (let g = 0; g < kvHeads; g++) requests.push({ ids: new Int32Array(0), sizes: new Int32Array(0) });
+    return { kind: 'token', requests };
+  }
+  const { sinkEnd, openStart } = layoutOf();
+  const [, n] = selection.tokens.shape;
+  const tokens = (await selection.tokens.data()) as Int32Array;
+  for (let g = 0; g < kvHeads; g++) {
+    const seen = new Set<number>();
+    for (let h = g * group; h < (g + 1) * group; h++) {
+      for (let i = 0; i < n; i++) {
+        const t = tokens[h * n + i];
+        if (t >= sinkEnd && t < openStart) seen.add(t);
+      }
+    }
+    const ids = Int32Array.from(seen);
+    requests.push({ ids, sizes: new Int32Array(ids.length).fill(1) });
+  }
+  return { kind: 'token', requests };
+}
+
+function requireBudgeted(method: Method): void {
+  if (!Number.isFinite(method.budget)) throw new RangeError(`cachesim: method '${method.name}' attends everything (no budget): nothing to cache`);
+}
+
+/** Replays one layer's tensors through the methods and records, per method and KV head, the unit sequence. */
+export async function recordLayerAccesses(manifest: TraceManifest, layer: number, data: { k: Float32Array; v: Float32Array; q: Float32Array }, methods: Method[]): Promise<AccessSequence[]> {
+  const { heads, kvHeads, headDim } = manifest.model;
+  const T = manifest.contextLength;
+  const P = manifest.prefillLength;
+  const S = manifest.stepPositions.length;
+  methods.forEach(requireBudgeted);
+  const out: AccessSequence[][] = methods.map((m) =>
+    Array.from({ length: kvHeads }, (_, g) => ({ method: m.name, budget: m.budget, layer, kvHead: g, unitKind: 'token', steps: [], positions: [], requests: [] })),
+  );
+  const keys = tf.tensor3d(data.k, [kvHeads, T, headDim]);
+  const values = tf.tensor3d(data.v, [kvHeads, T, headDim]);
+  const queries = tf.tensor3d(data.q, [S, heads, headDim]);
+  const selectors = methods.map((m) => m.forLayer(layerInfo(manifest, layer)));
+  try {
+    tf.tidy(() => {
+      const kPrompt = tf.slice(keys, [0, 0, 0], [-1, P, -1]);
+      const vPrompt = tf.slice(values, [0, 0, 0], [-1, P, -1]);
+      for (const sel of selectors) sel.prefill(kPrompt, vPrompt);
+    });
+    let fed = P;
+    for (let s = 0; s < S; s++) {
+      const position = manifest.stepPositions[s];
+      const kNew = tf.slice(keys, [0, fed, 0], [-1, position + 1 - fed, -1]);
+      const vNew = tf.slice(values, [0, fed, 0], [-1, position + 1 - fed, -1]);
+      const q = tf.tidy(() => tf.reshape(tf.slice(queries, [s, 0, 0], [1, -1, -1]), [heads, headDim]) as tf.Tensor2D);
+      fed = position + 1;
+      try {
+        for (let m = 0; m < methods.length; m++) {
+          const selection = selectors[m].step(q, kNew, vNew);
+          try {
+            const params = methods[m].params;
+            const layoutOf = () => {
+              if (typeof params.sinks !== 'number' || typeof params.window !== 'number') {
+                throw new RangeError(`cachesim: method '${methods[m].name}' reports no units and no sinks/window parameters to tell selected from forced tokens`);
+              }
+              return decodeLayout(position, P, params.sinks, params.window);
+            };
+            const { kind, requests } = await unitRequests(selection, heads, kvHeads, layoutOf);
+            for (let g = 0; g < kvHeads; g++) {
+              const seq = out[m][g];
+              if (requests[g].ids.length > 0) seq.unitKind = kind;
+              seq.steps.push(s);
+              seq.positions.push(position);
+              seq.requests.push(requests[g]);
+            }
+          } finally {
+            selection.tokens.dispose();
+          }
+        }
+      } finally {
+        tf.dispose([kNew, vNew, q]);
+      }
+    }
+  } finally {
+    for (const sel of selectors) sel.dispose();
+    tf.dispose([keys, values, queries]);
+  }
+  return out.flat();
+}
+
+/** Records the unit sequences of every method over the chosen layers (default all), one layer read at a time. */
+export async function recordUnitAccesses(reader: TraceReader, methods: Method[], opts: { layers?: number[] } = {}): Promise<AccessSequence[]> {
+  const L = reader.manifest.model.layers;
+  const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
+  const out: AccessSequence[] = [];
+  for (const layer of layers) out.push(...(await recordLayerAccesses(reader.manifest, layer, await reader.readLayer(layer), methods)));
+  return out;
+}
+
+export interface CacheSimOptions {
+  headDim: number;
+  /** bytes per K or V element on the GPU (2 for fp16) */
+  bytesPerElement?: number;
+}
+
+/**
+ * Runs every policy over every recorded sequence. One row per (method, budget, policy, layer, kvHead, step):
+ * unitsSelected, tokensSelected, tokensHit, hitRate (NaN when nothing was selected), bytesMoved.
+ */
+export function simulateCache(sequences: AccessSequence[], policies: CachePolicySpec[], opts: CacheSimOptions): aq.ColumnTable {
+  const bytesPerToken = 2 * opts.headDim * (opts.bytesPerElement ?? 2);
+  const rows: Record<string, number | string>[] = [];
+  for (const seq of sequences) {
+    for (const spec of policies) {
+      const policy = makePolicy(spec, seq);
+      seq.requests.forEach((req, i) => {
+        const unitBytes = Array.from(req.sizes, (n) => n * bytesPerToken);
+        const access = policy.access(seq.steps[i], req.ids, unitBytes);
+        const tokensSelected = req.sizes.reduce((a, b) => a + b, 0);
+        const tokensHit = access.hitBytes / bytesPerToken;
+        rows.push({
+          method: seq.method,
+          budget: seq.budget,
+          policy: policyLabel(spec),
+          unitKind: seq.unitKind,
+          layer: seq.layer,
+          kvHead: seq.kvHead,
+          step: seq.steps[i],
+          position: seq.positions[i],
+          unitsSelected: req.ids.length,
+          tokensSelected,
+          tokensHit,
+          hitRate: tokensSelected > 0 ? tokensHit / tokensSelected : NaN,
+          bytesMoved: access.bytesMoved,
+        });
+      });
+    }
+  }
+  return aq.from(rows);
+}
+
+/**
+ * Per method, budget and policy: token-weighted hit rate over all steps and after the first (cold) step,
+ * and bytes moved per decode step summed over the simulated layers and KV heads.
+ */
+export function summarizeCache(table: aq.ColumnTable): aq.ColumnTable {
+  // arquero parses these expressions itself (they may not close over variables)
+  return table
+    .filter('d => d.tokensSelected > 0')
+    .derive({ warmSelected: 'd => d.step > 0 ? d.tokensSelected : 0', warmHit: 'd => d.step > 0 ? d.tokensHit : 0' })
+    .groupby('method', 'budget', 'policy')
+    .rollup({
+      tokensSelected: aq.op.sum('tokensSelected'),
+      tokensHit: aq.op.sum('tokensHit'),
+      warmSelected: aq.op.sum('warmSelected'),
+      warmHit: aq.op.sum('warmHit'),
+      bytesMoved: aq.op.sum('bytesMoved'),
+      steps: aq.op.distinct('step'),
+    })
+    .derive({
+      hitRate: 'd => d.tokensHit / d.tokensSelected',
+      hitRateWarm: 'd => d.warmSelected > 0 ? d.warmHit / d.warmSelected : null',
+      mbPerStep: 'd => d.bytesMoved / d.steps / 1e6',
+    })
+    .select('method', 'budget', 'policy', 'hitRate', 'hitRateWarm', 'mbPerStep', 'tokensSelected', 'bytesMoved', 'steps')
+    .orderby('method', 'budget', 'policy');
+}
