@@ -30,7 +30,8 @@ const shape = fc.record({
 type Shape = typeof shape extends fc.Arbitrary<infer T> ? T : never;
 
 function baselineParams(name: string, s: Shape, budget: number): Record<string, number> {
-  const common = { budget, sinks: s.sinks, window: s.window };
+  // denseLayers 0: the registry keeps layers below it dense for every method, and these traces have one layer
+  const common = { budget, sinks: s.sinks, window: s.window, denseLayers: 0 };
   if (name === 'quest') return { ...common, pageSize: s.pageSize };
   if (name === 'infllm') return { ...common, blockSize: s.blockSize, representativeKeys: Math.min(3, s.blockSize) };
   if (name === 'random') return { ...common, seed: s.seed };
@@ -58,11 +59,12 @@ beforeAll(async () => {
 
 describe('baseline properties (wasm)', () => {
   it('the oracle keeps at least the attention mass of every baseline at equal budget', async () => {
+    let partial = 0; // rows where a baseline kept less than all the mass: the property is not vacuous
     await fc.assert(
       fc.asyncProperty(shape, async (s) => {
         const H = s.G * s.group;
         const trace = memoryTrace(mulberry32(s.seed), H, s.G, s.d, s.P, s.S);
-        const methods = [createMethod('oracle', { budget: s.budget, sinks: s.sinks, window: s.window }), ...BASELINES.map((n) => createMethod(n, baselineParams(n, s, s.budget)))];
+        const methods = [createMethod('oracle', { budget: s.budget, sinks: s.sinks, window: s.window, denseLayers: 0 }), ...BASELINES.map((n) => createMethod(n, baselineParams(n, s, s.budget)))];
         const heads = Array.from({ length: H }, (_, h) => h);
         const steps = Array.from({ length: s.S }, (_, i) => i);
         const rows = await replayLayer(manifestOf(H, s.G, s.d, s.P, s.S), 0, { k: trace.keys, v: trace.values, q: trace.queries }, methods, { steps, heads });
@@ -72,11 +74,13 @@ describe('baseline properties (wasm)', () => {
           method.forEach((row, i) => {
             expect(row.tokensAttended).toBe(oracle[i].tokensAttended);
             expect(row.massRecall).toBeLessThanOrEqual(oracle[i].massRecall + 1e-5);
+            if (row.massRecall < 0.99) partial++;
           });
         }
       }),
       { numRuns: 12, seed: 42 },
     );
+    expect(partial).toBeGreaterThan(50);
   });
 
   it('a budget covering the context attends exactly what full attends', () => {

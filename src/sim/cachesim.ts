@@ -122,6 +122,8 @@ export async function recordLayerAccesses(manifest: TraceManifest, layer: number
   const P = manifest.prefillLength;
   const S = manifest.stepPositions.length;
   methods.forEach(requireBudgeted);
+  /** whether a method attended densely at every step of this layer (its denseLayers): nothing to simulate */
+  const allDense = methods.map(() => true);
   const out: AccessSequence[][] = methods.map((m) =>
     Array.from({ length: kvHeads }, (_, g) => ({ method: m.name, budget: m.budget, layer, kvHead: g, unitKind: 'token', steps: [], positions: [], requests: [] })),
   );
@@ -146,6 +148,7 @@ export async function recordLayerAccesses(manifest: TraceManifest, layer: number
         for (let m = 0; m < methods.length; m++) {
           const selection = selectors[m].step(q, kNew, vNew);
           try {
+            if (!selection.dense) allDense[m] = false;
             const params = methods[m].params;
             const layoutOf = () => {
               if (typeof params.sinks !== 'number' || typeof params.window !== 'number') {
@@ -173,7 +176,7 @@ export async function recordLayerAccesses(manifest: TraceManifest, layer: number
     for (const sel of selectors) sel.dispose();
     tf.dispose([keys, values, queries]);
   }
-  return out.flat();
+  return out.filter((_, m) => !allDense[m]).flat();
 }
 
 /** Records the unit sequences of every method over the chosen layers (default all), one layer read at a time. */
