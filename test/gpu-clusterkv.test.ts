@@ -1,5 +1,6 @@
 /** ClusterKVAttention through decode (windows, budget, leaks), the clusterkv method, and the cache policies. */
 import * as tf from '@tensorflow/tfjs-core';
+import { createMethod } from '../src/sim/methods/index.js';
 import { describe, expect, it } from 'vitest';
 import { lastRSteps, lru } from '../src/gpu/cache/index.js';
 import { ClusterKVAttention } from '../src/gpu/clusterkvAttention.js';
@@ -133,7 +134,7 @@ describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
 
 describe('clusterkv method', () => {
   it('lists every parameter with the DESIGN.md defaults', () => {
-    const m = clusterkvMethod({ budget: 512 });
+    const m = createMethod('clusterkv', { budget: 512 }); // the registry adds the shared denseLayers
     expect(m.name).toBe('clusterkv');
     expect(m.params).toMatchObject({ budget: 512, budgetMode: 'selected', sinks: 16, tokensPerCluster: 80, clusters: 0, iters: 20, window: 320, windowClusters: 4, cacheSteps: 1, cacheCapacity: 0, denseLayers: 2 });
     expect(m.budget).toBe(512);
@@ -147,14 +148,14 @@ describe('clusterkv method', () => {
     expect(() => clusterkvMethod({ budget: 8, iters: -1 })).toThrow(/iters/);
     expect(() => clusterkvMethod({ budget: 8, window: 0 })).toThrow(/window/);
     expect(() => clusterkvMethod({ budget: 8, windowClusters: 400 })).toThrow(/windowClusters/);
-    expect(() => clusterkvMethod({ budget: 8, denseLayers: 1.5 })).toThrow(/denseLayers/);
+    expect(() => createMethod('clusterkv', { budget: 8, denseLayers: 1.5 })).toThrow(/denseLayers/);
     expect(() => clusterkvMethod({ budget: 16, budgetMode: 'including-sinks' })).toThrow(/sinks/);
     expect(() => clusterkvMethod({ budget: 8, colour: 3 } as never)).toThrow(/unknown parameter 'colour'/);
   });
 
   it('keeps layers below denseLayers dense', async () => {
     await withBackend('cpu', () => {
-      const m = clusterkvMethod({ budget: 4, sinks: 1, tokensPerCluster: 2, iters: 1 });
+      const m = createMethod('clusterkv', { budget: 4, sinks: 1, tokensPerCluster: 2, iters: 1 });
       const dense = m.forLayer({ ...info, layer: 1 });
       const sparse = m.forLayer({ ...info, layer: 2 });
       const s = stream(20, 1, 1);

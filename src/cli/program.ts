@@ -5,16 +5,19 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from './errors.js';
-import { commandModules } from './commands/index.js';
+import { commandLoaders } from './commands/index.js';
 
 const USER_ERROR_NAMES = ['UserError', 'BackendError', 'TraceError', 'ModelError', 'CheckpointError', 'RangeError', 'ZodError'];
 
-export function buildProgram(): Command {
+/** The program with the command named by argv[0] registered, or every command when it names none known. */
+export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('clusterkv')
     .description('ClusterKV Lab: replay attention traces through ClusterKV and baselines, run real models, time GPU kernels')
     .showHelpAfterError()
     .exitOverride();
-  for (const mod of commandModules) mod.register(program);
+  const name = argv[0];
+  const names = name !== undefined && name in commandLoaders ? [name] : Object.keys(commandLoaders);
+  for (const n of names) (await commandLoaders[n]()).register(program);
   return program;
 }
 
@@ -24,8 +27,8 @@ export function isUserFacing(err: unknown): err is Error {
 
 /** Runs the program on argv (without node and script); resolves to the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {

@@ -5,6 +5,8 @@
  *   tensorflow (tfjs-node-gpu, else tfjs-node) -> webgpu (only with a real GPU adapter) -> wasm -> cpu.
  * Each loader returns a reason instead of throwing, so `clusterkv doctor` can say why a backend did not load.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 
@@ -52,7 +54,16 @@ async function loadTensorflow(): Promise<BackendProbe> {
   return { name: 'tensorflow', loaded: false, reason: reasons.join('; ') };
 }
 
+/** Dawn reaches NVIDIA/AMD/Intel GPUs through Vulkan on Linux: without the loader there is nothing to find. */
+function vulkanLoaderMissing(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const dirs = [...(process.env.LD_LIBRARY_PATH ?? '').split(':').filter(Boolean), '/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib64', '/usr/lib', '/lib/x86_64-linux-gnu', '/usr/local/lib'];
+  return dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1'))) ? undefined : 'no Vulkan loader (libvulkan.so.1) on this machine, so Dawn can reach no GPU';
+}
+
 async function loadWebgpu(): Promise<BackendProbe> {
+  const missing = vulkanLoaderMissing();
+  if (missing) return { name: 'webgpu', loaded: false, reason: missing };
   try {
     const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
     if (!g.navigator?.gpu) {

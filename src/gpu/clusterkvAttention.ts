@@ -110,6 +110,8 @@ export class ClusterKVAttention implements LayerSelector {
   private centroids: tf.Tensor3D | null = null;
   private index: ClusterIndex | null = null;
   private prefillLength = -1;
+  /** C0, the prompt's cluster count */
+  private promptClusters = 0;
   private length = 0;
   private clusteredWindows = 0;
   private steps = 0;
@@ -153,6 +155,7 @@ export class ClusterKVAttention implements LayerSelector {
       throw new RangeError(`clusterkv: parameter 'clusters' (${p.clusters}) is more than the ${n} prompt tokens to cluster (prompt ${P} minus ${start} sinks)`);
     }
     if (n === 0) k = 0;
+    this.promptClusters = k;
     this.closedK = tf.keep(tf.clone(keys));
     this.closedV = tf.keep(tf.clone(values));
     this.prefillLength = P;
@@ -163,7 +166,7 @@ export class ClusterKVAttention implements LayerSelector {
       return;
     }
     const toCluster = tf.tidy(() => tf.slice(keys, [0, start, 0], [G, n, d]));
-    const result = cosineKMeans(toCluster, k, { iters: p.iters, seed: deriveSeed(p.seed, this.info.layer, 0) });
+    const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, 0), `prompt:${start}+${n}`);
     this.centroids = tf.keep(result.centroids);
     this.index = keepIndex(buildClusterIndex(result.labels, k, positions(start, n)));
     tf.dispose([toCluster, result.labels]);
@@ -221,7 +224,7 @@ export class ClusterKVAttention implements LayerSelector {
     if (p.diagnostics) {
       const choice = readClusterChoice(sel);
       units = { kind: 'cluster', ids: choice.ids, sizes: choice.sizes };
-      stats = { clustersTouched: choice.clustersTouched, lastClusterCutShare: choice.lastClusterCutShare, clusters: index.clusters, ...this.cacheStats(choice.ids, choice.sizes) };
+      stats = { clustersTouched: choice.clustersTouched, lastClusterCutShare: choice.lastClusterCutShare, promptClusters: this.promptClusters, indexClusters: index.clusters, ...this.cacheStats(choice.ids, choice.sizes) };
     }
     disposeClusterSelection(sel);
     this.steps++;
@@ -262,6 +265,21 @@ export class ClusterKVAttention implements LayerSelector {
   }
 
   /** Moves the oldest full window from open to closed storage and clusters it into new clusters. */
+  /**
+   * K-means of keys [G, n, d] into k clusters; through the layer's memo when the replay gives one, so
+   * selectors that differ only in budget cluster the same keys once. The caller owns the result.
+   */
+  private cluster(keys: tf.Tensor3D, k: number, seed: number, range: string): { centroids: tf.Tensor3D; labels: tf.Tensor2D } {
+    const iters = this.params.iters;
+    const memo = this.info.memo;
+    if (!memo) return cosineKMeans(keys, k, { iters, seed });
+    const [centroids, labels] = memo.getOrCompute(`clusterkv-kmeans:${range}:k${k}:it${iters}:s${seed}`, () => {
+      const r = cosineKMeans(keys, k, { iters, seed });
+      return [r.centroids, r.labels];
+    });
+    return { centroids: tf.clone(centroids) as tf.Tensor3D, labels: tf.clone(labels) as tf.Tensor2D };
+  }
+
   private closeWindow(): void {
     const p = this.params;
     const G = this.info.kvHeads;
@@ -289,7 +307,7 @@ export class ClusterKVAttention implements LayerSelector {
     if (n > 0) {
       const k = Math.min(p.windowClusters, n);
       const toCluster = tf.tidy(() => tf.slice(winK, [0, skip, 0], [G, n, d]));
-      const result = cosineKMeans(toCluster, k, { iters: p.iters, seed: deriveSeed(p.seed, this.info.layer, w + 1) });
+      const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, w + 1), `window:${windowStart + skip}+${n}`);
       const nextIndex = keepIndex(appendClusters(this.index!, result.labels, k, positions(windowStart + skip, n)));
       const nextCentroids = tf.keep(tf.concat([this.centroids!, result.centroids], 1) as tf.Tensor3D);
       disposeClusterIndex(this.index!);

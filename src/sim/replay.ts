@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TraceReader, TraceLayer } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { disposeReference, referenceAttention, selectionMetrics, type HeadMetrics } from './metrics.js';
+import { LayerMemo } from './layerMemo.js';
 import type { LayerInfo, Method, ParamValue } from './selector.js';
 
 export interface ReplayOptions {
@@ -67,7 +68,8 @@ export async function replayLayer(
   const keys = tf.tensor3d(data.k, [kvHeads, T, headDim]);
   const values = tf.tensor3d(data.v, [kvHeads, T, headDim]);
   const queries = tf.tensor3d(data.q, [S, heads, headDim]);
-  const selectors = methods.map((m) => m.forLayer(layerInfo(manifest, layer)));
+  const memo = new LayerMemo();
+  const selectors = methods.map((m) => m.forLayer({ ...layerInfo(manifest, layer), memo }));
   const reported = new Set(opts.steps);
   const lastStep = opts.steps.length ? Math.max(...opts.steps) : -1;
   const rows: ResultRow[][] = methods.map(() => []);
@@ -101,7 +103,7 @@ export async function replayLayer(
                 ...method.params,
                 budget: Number.isFinite(method.budget) ? method.budget : null,
                 budgetMode: Number.isFinite(method.budget) ? method.budgetMode : null,
-                clusters: numberOrNull(method.params.clusters) ?? numberOrNull(stats.promptClusters),
+                clusters: numberOrNull(stats.promptClusters) ?? positiveOrNull(method.params.clusters),
                 layer,
                 head: h,
                 step: s,
@@ -123,6 +125,7 @@ export async function replayLayer(
     }
   } finally {
     for (const sel of selectors) sel.dispose();
+    memo.dispose();
     keys.dispose();
     values.dispose();
     queries.dispose();
@@ -140,6 +143,10 @@ export async function replayTrace(reader: TraceReader, methods: Method[], opts: 
     for (const methodRows of perMethod) rows.push(...methodRows);
   }
   return rows;
+}
+
+function positiveOrNull(v: unknown): number | null {
+  return typeof v === 'number' && v > 0 ? v : null;
 }
 
 function numberOrNull(v: unknown): number | null {

@@ -10,6 +10,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BudgetMode } from './budget.js';
+import type { LayerMemo } from './layerMemo.js';
 
 export type ParamValue = number | string | boolean;
 export type MethodParams = Readonly<Record<string, ParamValue>>;
@@ -23,6 +24,8 @@ export interface LayerInfo {
   kvHeads: number;
   /** head dimension d */
   headDim: number;
+  /** shared by the selectors of this layer in one replay (see layerMemo.ts); absent in live decoding */
+  memo?: LayerMemo;
 }
 
 /** Units a method selects (clusters, pages, blocks), for cache simulation and diagnostics. */

@@ -1,17 +1,24 @@
-/** Every subcommand module of `clusterkv`. Add one line per command file. */
+/**
+ * Every subcommand of `clusterkv`, loaded on demand: a run imports only the module of the command it runs
+ * (tfjs, models, plotting and browsers load only where needed), `--help` imports them all.
+ * Add one line per command file.
+ */
 import type { Command } from 'commander';
-import * as quickstart from './quickstart.js';
-import * as sweep from './sweep.js';
-import * as synth from './synth.js';
-import * as info from './info.js';
-import * as exportCommand from './export.js';
-
-import * as generate from './generate.js';
-import * as capture from './capture.js';
-import * as doctor from './doctor.js';
 
 export interface CommandModule {
   register(program: Command): void;
 }
 
-export const commandModules: CommandModule[] = [quickstart, sweep, synth, info, exportCommand, generate, capture, doctor];
+export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
+  quickstart: () => import('./quickstart.js'),
+  synth: () => import('./synth.js'),
+  info: () => import('./info.js'),
+  sweep: () => import('./sweep.js'),
+  export: () => import('./export.js'),
+  generate: () => import('./generate.js'),
+  capture: () => import('./capture.js'),
+  doctor: () => import('./doctor.js'),
+  parity: () => import('./parity.js'),
+  bench: () => import('./bench.js'),
+  cachesim: () => import('./cachesim.js'),
+};

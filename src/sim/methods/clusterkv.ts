@@ -1,18 +1,13 @@
 /**
- * clusterkv: ClusterKV (arXiv 2412.03213) as a Method. Layers below `denseLayers` attend everything (as the
- * paper keeps its first layers dense); the others use src/gpu's ClusterKVAttention, which does the work.
+ * clusterkv: ClusterKV (arXiv 2412.03213) as a Method; src/gpu's ClusterKVAttention does the work.
+ * Dense first layers (denseLayers) are the registry's shared accounting (methods/index.ts), as for every method.
  */
 import { CLUSTERKV_ATTENTION_DEFAULTS, ClusterKVAttention, validateClusterKVParams, type ClusterKVAttentionParams } from '../../gpu/clusterkvAttention.js';
 import type { LayerInfo, LayerSelector, Method } from '../selector.js';
-import { fullSelector } from './full.js';
-import { requireInt } from './params.js';
 
-export interface ClusterKVMethodParams extends ClusterKVAttentionParams {
-  /** layers 0..denseLayers-1 stay dense */
-  denseLayers: number;
-}
+export type ClusterKVMethodParams = ClusterKVAttentionParams;
 
-export const CLUSTERKV_DEFAULTS: Omit<ClusterKVMethodParams, 'budget'> = { ...CLUSTERKV_ATTENTION_DEFAULTS, denseLayers: 2 };
+export const CLUSTERKV_DEFAULTS: Omit<ClusterKVMethodParams, 'budget'> = { ...CLUSTERKV_ATTENTION_DEFAULTS };
 
 export function clusterkvMethod(options: Partial<ClusterKVMethodParams> & { budget: number }): Method {
   const params: ClusterKVMethodParams = { ...CLUSTERKV_DEFAULTS, ...options };
@@ -21,14 +16,13 @@ export function clusterkvMethod(options: Partial<ClusterKVMethodParams> & { budg
     if (!known.has(key)) throw new RangeError(`clusterkv: unknown parameter '${key}' (it takes ${[...known].join(', ')})`);
   }
   validateClusterKVParams(params);
-  requireInt('clusterkv', 'denseLayers', params.denseLayers, 0);
   return {
     name: 'clusterkv',
     params: { ...params },
     budget: params.budget,
     budgetMode: params.budgetMode,
     forLayer(info: LayerInfo): LayerSelector {
-      return info.layer < params.denseLayers ? fullSelector(info) : new ClusterKVAttention(params, info);
+      return new ClusterKVAttention(params, info);
     },
   };
 }

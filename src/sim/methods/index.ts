@@ -20,16 +20,12 @@ export const DEFAULT_DENSE_LAYERS = 2;
 
 /**
  * Budgeted methods share the `denseLayers` accounting: layers below it attend everything, whatever the
- * method, so an equal-budget comparison compares the same layers. A method that handles denseLayers
- * itself (clusterkv) is left as it is.
+ * method, so an equal-budget comparison compares the same layers.
  */
 const withBudget = (make: (p: Record<string, ParamValue> & { budget: number }) => Method): Factory => (params) => {
-  const { denseLayers: given, ...rest } = params;
-  const probe = make({ ...rest, budget: (rest.budget as number) ?? 1024 } as Record<string, ParamValue> & { budget: number });
-  if ('denseLayers' in probe.params) return make(params as Record<string, ParamValue> & { budget: number });
-  const denseLayers = given ?? DEFAULT_DENSE_LAYERS;
-  requireInt(probe.name, 'denseLayers', denseLayers, 0);
+  const { denseLayers = DEFAULT_DENSE_LAYERS, ...rest } = params;
   const method = make(rest as Record<string, ParamValue> & { budget: number });
+  requireInt(method.name, 'denseLayers', denseLayers, 0);
   return {
     ...method,
     params: { ...method.params, denseLayers },

@@ -1,0 +1,116 @@
+/**
+ * `clusterkv bench`: DESIGN.md's GPU kernel benchmark on the current backend (per-stage latency of a
+ * ClusterKV decode step against dense attention, prompt K-means), optionally over several contexts.
+ * Writes a JSON report (--out) with backend, adapter, versions and parameters.
+ */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
+import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchReport, type Timing } from '../../gpu/kernelBench.js';
+import { writeFileAtomic } from '../../sim/resultsFolder.js';
+import { packageVersions } from '../../sim/versions.js';
+import { parseIntFlag, parseIntList } from '../parse.js';
+import { formatTable } from '../table.js';
+
+interface BenchFlags {
+  backend?: string;
+  context: string;
+  heads: string;
+  kvHeads: string;
+  headDim: string;
+  clusters: string;
+  budgets: string;
+  runs: string;
+  warmup: string;
+  iters: string;
+  kmeansRuns: string;
+  seed: string;
+  contexts?: string;
+  tokensPerCluster: string;
+  out?: string;
+}
+
+const ms = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
+
+export function benchRows(report: KernelBenchReport): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: ms(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
+  for (const b of report.budgets) {
+    for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage, budget: b.budget, medianMs: ms(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
+    rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: ms(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup });
+  }
+  if (report.kmeans) rows.push({ path: 'prefill', stage: `kmeans (${report.kmeans.iters} it)`, budget: null, medianMs: ms(report.kmeans.timing), wallMedianMs: report.kmeans.timing.wallMs.median, GBps: report.kmeans.timing.achievedGBps });
+  return rows;
+}
+
+export function register(program: Command): void {
+  program
+    .command('bench')
+    .description('time the ClusterKV decode step per stage against dense attention, and prompt K-means, on the current backend')
+    .option('--backend <name>', 'tfjs backend (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--context <n>', 'context length T', String(DESIGN_BENCH.context))
+    .option('--heads <n>', 'query heads H', String(DESIGN_BENCH.heads))
+    .option('--kv-heads <n>', 'KV heads G', String(DESIGN_BENCH.kvHeads))
+    .option('--head-dim <n>', 'head dimension d', String(DESIGN_BENCH.headDim))
+    .option('--clusters <n>', 'prompt clusters C0', String(DESIGN_BENCH.clusters))
+    .option('--budgets <list>', 'token budgets B', DESIGN_BENCH.budgets.join(','))
+    .option('--runs <n>', 'timed runs per stage', String(DESIGN_BENCH.runs))
+    .option('--warmup <n>', 'warm-up runs per stage', String(DESIGN_BENCH.warmup))
+    .option('--iters <n>', 'K-means iterations', String(DESIGN_BENCH.kmeansIters))
+    .option('--kmeans-runs <n>', 'timed K-means runs', String(DESIGN_BENCH.kmeansRuns))
+    .option('--seed <n>', 'seed of the generated inputs', String(DESIGN_BENCH.seed))
+    .option('--contexts <list>', 'also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster))')
+    .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
+    .option('--out <file.json>', 'write the JSON report here')
+    .action(async (flags: BenchFlags) => {
+      const cfg: KernelBenchConfig = {
+        context: parseIntFlag('--context', flags.context, 1),
+        heads: parseIntFlag('--heads', flags.heads, 1),
+        kvHeads: parseIntFlag('--kv-heads', flags.kvHeads, 1),
+        headDim: parseIntFlag('--head-dim', flags.headDim, 1),
+        clusters: parseIntFlag('--clusters', flags.clusters, 1),
+        budgets: parseIntList('--budgets', flags.budgets, 1),
+        runs: parseIntFlag('--runs', flags.runs, 1),
+        warmup: parseIntFlag('--warmup', flags.warmup, 0),
+        kmeansIters: parseIntFlag('--iters', flags.iters, 0),
+        kmeansRuns: parseIntFlag('--kmeans-runs', flags.kmeansRuns, 1),
+        seed: parseIntFlag('--seed', flags.seed),
+      };
+      const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
+      const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
+      const backend = await useBackend(flags.backend);
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
+      const main = await runKernelBench(cfg, 'kmeans', log);
+      console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup'], 4));
+      const sweep: { context: number; clusters: number; report: KernelBenchReport }[] = [];
+      for (const context of contexts) {
+        const clusters = Math.ceil(context / tokensPerCluster);
+        log(`context ${context}: ${clusters} planted clusters`);
+        const budgets = cfg.budgets.filter((b) => b <= context);
+        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets }, 'planted', log) });
+      }
+      if (sweep.length) {
+        const rows = sweep.flatMap(({ context, clusters, report }) =>
+          report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: ms(report.dense), clusterkvMs: ms(b.clusterkvStep), speedup: b.speedup })),
+        );
+        console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup'], 4)}`);
+      }
+      const timingNote = main.dense.kernelMs
+        ? 'medianMs = GPU kernel time from timestamp queries (tf.time kernelMs); wall times fenced by a one-element readback'
+        : 'medianMs = wall time, fenced before and after by a one-element readback (no kernel timer on this backend)';
+      const report = {
+        kind: 'clusterkv-kernel-bench',
+        created: new Date().toISOString(),
+        backend,
+        adapter: gpuAdapterInfo() ?? null,
+        versions: packageVersions(),
+        timing: timingNote,
+        main,
+        contexts: sweep,
+      };
+      if (flags.out) {
+        writeFileAtomic(path.resolve(flags.out), JSON.stringify(report, null, 2));
+        log(`wrote ${flags.out}`);
+      }
+    });
+}
