@@ -2,51 +2,90 @@
  * Exact causal softmax attention (GQA) for a block of consecutive queries, chunked over queries so that a
  * long context never materialises a [T, T] score matrix per head: each chunk holds at most
  * `maxScoreElements` scores (all heads together).
+ *
+ * Written for tfjs-wasm's strengths: one 2D matMul per KV head (batched matMul runs ~20x slower there than
+ * 2D XNNPACK ones), keys and values held per KV head, and chunk operands cut out in JS from typed arrays
+ * (wasm's Slice of a large tensor cost more than the matMuls it feeds).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Scores held at once by one query chunk (16M floats = 64 MB; softmax makes a few transient copies). */
-export const DEFAULT_MAX_SCORE_ELEMENTS = 1 << 24;
+/** Scores held at once by one query chunk (4M floats = 16 MB: chunks that fit in cache ran 2-3x faster on wasm than 64 MB ones). */
+export const DEFAULT_MAX_SCORE_ELEMENTS = 1 << 22;
+
+/** One KV head's cache: keys transposed [d, T] (so matMul needs no transposeB) and values [T, d]. */
+export interface KvHeadCache {
+  keysT: tf.Tensor2D;
+  values: tf.Tensor2D;
+}
 
 /**
  * Queries q [n, H, d] sit at positions queryStart..queryStart+n-1; query i attends keys 0..queryStart+i.
- * keysT [G, d, T] (keys stored transposed so matMul needs no transposeB), values [G, T, d], T >= queryStart+n.
- * Query head h reads KV head floor(h / (H / G)). Scores are scaled by 1/sqrt(d). Returns [n, H, d].
+ * kv: G KV heads, each keysT [d, T], values [T, d], T >= queryStart+n. Query head h reads KV head
+ * floor(h / (H / G)). Scores are scaled by 1/sqrt(d). Returns [n, H, d].
  */
-export function causalAttention(
-  q: tf.Tensor3D,
-  keysT: tf.Tensor3D,
-  values: tf.Tensor3D,
-  queryStart: number,
-  maxScoreElements = DEFAULT_MAX_SCORE_ELEMENTS,
-): tf.Tensor3D {
+export function causalAttention(q: tf.Tensor3D, kv: readonly KvHeadCache[], queryStart: number, maxScoreElements = DEFAULT_MAX_SCORE_ELEMENTS): tf.Tensor3D {
   const [n, H, d] = q.shape;
-  const [G, , T] = keysT.shape;
+  const G = kv.length;
+  const T = kv[0].keysT.shape[1];
   if (H % G !== 0) throw new RangeError(`query heads (${H}) must be a multiple of KV heads (${G})`);
   if (queryStart + n > T) throw new RangeError(`queries reach position ${queryStart + n - 1} but only ${T} keys are given`);
   const hq = H / G;
-  const chunk = Math.max(1, Math.floor(maxScoreElements / (H * (queryStart + n))));
   const scale = 1 / Math.sqrt(d);
+  if (n === 1) {
+    // a decode step: every cached key is visible, no mask, no chunking
+    return tf.tidy(() => {
+      const heads = tf.reshape(q, [H, d]);
+      const groups = kv.map((c, g) => {
+        const qg = G === 1 ? heads : tf.slice(heads, [g * hq, 0], [hq, d]);
+        const probs = tf.softmax(tf.mul(tf.matMul(qg, c.keysT), scale));
+        return tf.matMul(probs, c.values);
+      });
+      return tf.reshape(G === 1 ? groups[0] : tf.concat(groups, 0), [1, H, d]) as tf.Tensor3D;
+    });
+  }
+  const chunk = Math.max(1, Math.floor(maxScoreElements / (H * (queryStart + n))));
+  const qData = q.dataSync();
+  const kData = kv.map((c) => c.keysT.dataSync());
+  const vData = kv.map((c) => c.values.dataSync());
   const outs: tf.Tensor3D[] = [];
   for (let s = 0; s < n; s += chunk) {
     const c = Math.min(chunk, n - s);
+    const tk = queryStart + s + c; // keys this chunk can see
     outs.push(
       tf.tidy(() => {
-        const tk = queryStart + s + c; // keys this chunk can see
-        const qc = tf.reshape(tf.transpose(tf.reshape(tf.slice(q, [s, 0, 0], [c, H, d]), [c, G, hq, d]), [1, 2, 0, 3]), [G, hq * c, d]);
-        const kT = tk === T ? keysT : tf.slice(keysT, [0, 0, 0], [G, d, tk]);
-        const v = tk === T ? values : tf.slice(values, [0, 0, 0], [G, tk, d]);
-        let scores = tf.reshape(tf.mul(tf.matMul(qc, kT), scale), [G, hq, c, tk]);
-        if (c > 1) scores = tf.add(scores, causalMask(c, tk));
-        const probs = tf.reshape(tf.softmax(scores), [G, hq * c, tk]);
-        const o = tf.reshape(tf.matMul(probs, v), [G, hq, c, d]);
-        return tf.reshape(tf.transpose(o, [2, 0, 1, 3]), [c, H, d]) as tf.Tensor3D;
+        const mask = tf.reshape(causalMask(c, tk), [c, 1, tk]);
+        const groups: tf.Tensor[] = [];
+        for (let g = 0; g < G; g++) {
+          const qg = tf.tensor2d(groupQueries(qData, s, c, H, d, g * hq, hq), [c * hq, d]);
+          const kT = tk === T ? kv[g].keysT : tf.tensor2d(keyColumns(kData[g], d, T, tk), [d, tk]);
+          const v = tk === T ? kv[g].values : tf.tensor2d(vData[g].subarray(0, tk * d), [tk, d]);
+          const scores = tf.add(tf.reshape(tf.mul(tf.matMul(qg, kT), scale), [c, hq, tk]), mask);
+          const probs = tf.reshape(tf.softmax(scores), [c * hq, tk]);
+          groups.push(tf.reshape(tf.matMul(probs, v), [c, hq, d]));
+        }
+        return (G === 1 ? groups[0] : tf.concat(groups, 1)) as tf.Tensor3D;
       }),
     );
   }
   if (outs.length === 1) return outs[0];
   const out = tf.concat(outs, 0);
   for (const t of outs) t.dispose();
+  return out;
+}
+
+/** Rows (position s..s+c-1, heads h0..h0+hq-1) of q [n, H, d] as [c*hq, d]. */
+function groupQueries(q: ArrayLike<number> & { subarray?: unknown }, s: number, c: number, H: number, d: number, h0: number, hq: number): Float32Array {
+  const src = q as Float32Array;
+  const out = new Float32Array(c * hq * d);
+  for (let i = 0; i < c; i++) out.set(src.subarray(((s + i) * H + h0) * d, ((s + i) * H + h0 + hq) * d), i * hq * d);
+  return out;
+}
+
+/** The first tk columns of a [d, T] matrix. */
+function keyColumns(kT: Float32Array | ArrayLike<number>, d: number, T: number, tk: number): Float32Array {
+  const src = kT as Float32Array;
+  const out = new Float32Array(d * tk);
+  for (let r = 0; r < d; r++) out.set(src.subarray(r * T, r * T + tk), r * tk);
   return out;
 }
 

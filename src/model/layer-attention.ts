@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, LayerSelector, Method, Selection } from '../sim/selector.js';
-import { causalAttention } from './causal-attention.js';
+import { causalAttention, type KvHeadCache } from './causal-attention.js';
 import { sparseAttention } from './gather-attention.js';
 
 /** What a sparse decode step chose, kept for reports (no tensors). */
@@ -30,35 +30,58 @@ export interface LayerAttention {
   dispose(): void;
 }
 
-/** Appends [n, G, d] rows to a [G, T, d] cache (or its transposed [G, d, T] form), disposing the old one. */
-function appendRows(cache: tf.Tensor3D | undefined, rows: tf.Tensor3D, transposed: boolean): tf.Tensor3D {
+/** A growing per-KV-head cache: keys transposed [d, T] and values [T, d] per head. */
+export class KvHeadCaches {
+  heads: KvHeadCache[] = [];
+
+  /** Appends k, v [n, G, d] (positions after the cached ones). */
+  append(k: tf.Tensor3D, v: tf.Tensor3D): void {
+    const [n, G, d] = k.shape;
+    const next = tf.tidy(() => {
+      const kT = tf.split(tf.transpose(k, [1, 2, 0]), G, 0).map((t) => tf.reshape(t, [d, n]) as tf.Tensor2D);
+      const vs = tf.split(tf.transpose(v, [1, 0, 2]), G, 0).map((t) => tf.reshape(t, [n, d]) as tf.Tensor2D);
+      return kT.map((keysT, g) => {
+        const old = this.heads[g];
+        return old
+          ? { keysT: tf.concat([old.keysT, keysT], 1) as tf.Tensor2D, values: tf.concat([old.values, vs[g]], 0) as tf.Tensor2D }
+          : { keysT, values: vs[g] };
+      });
+    });
+    this.dispose();
+    this.heads = next;
+  }
+
+  dispose(): void {
+    for (const h of this.heads) tf.dispose([h.keysT, h.values]);
+    this.heads = [];
+  }
+}
+
+/** Appends [n, G, d] rows to a [G, T, d] cache, disposing the old one. */
+function appendRows(cache: tf.Tensor3D | undefined, rows: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => {
-    const add = tf.transpose(rows, transposed ? [1, 2, 0] : [1, 0, 2]) as tf.Tensor3D;
+    const add = tf.transpose(rows, [1, 0, 2]) as tf.Tensor3D;
     if (!cache) return add;
-    const out = tf.concat([cache, add], transposed ? 2 : 1) as tf.Tensor3D;
+    const out = tf.concat([cache, add], 1) as tf.Tensor3D;
     cache.dispose();
     return out;
   });
 }
 
-/** Exact attention over every cached position. Keys are cached transposed ([G, d, T]) for fast matMul. */
+/** Exact attention over every cached position. */
 export class DenseLayerAttention implements LayerAttention {
-  private keysT?: tf.Tensor3D;
-  private values?: tf.Tensor3D;
+  private readonly cache = new KvHeadCaches();
   length = 0;
 
   attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
-    this.keysT = appendRows(this.keysT, k, true);
-    this.values = appendRows(this.values, v, false);
+    this.cache.append(k, v);
     const start = this.length;
     this.length += q.shape[0];
-    return causalAttention(q, this.keysT, this.values, start);
+    return causalAttention(q, this.cache.heads, start);
   }
 
   dispose(): void {
-    this.keysT?.dispose();
-    this.values?.dispose();
-    this.keysT = this.values = undefined;
+    this.cache.dispose();
   }
 }
 
@@ -98,19 +121,20 @@ export class SelectorLayerAttention implements LayerAttention {
   }
 
   private prefill(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
-    this.keys = appendRows(undefined, k, false);
-    this.values = appendRows(undefined, v, false);
+    this.keys = appendRows(undefined, k);
+    this.values = appendRows(undefined, v);
     this.length = q.shape[0];
     this.selector.prefill(this.keys, this.values);
-    const keysT = tf.transpose(this.keys, [0, 2, 1]) as tf.Tensor3D;
-    const out = causalAttention(q, keysT, this.values, 0);
-    keysT.dispose();
+    const perHead = new KvHeadCaches();
+    perHead.append(k, v);
+    const out = causalAttention(q, perHead.heads, 0);
+    perHead.dispose();
     return out;
   }
 
   private step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
-    this.keys = appendRows(this.keys, k, false);
-    this.values = appendRows(this.values, v, false);
+    this.keys = appendRows(this.keys, k);
+    this.values = appendRows(this.values, v);
     this.length += 1;
     const { heads: H, headDim: d } = this.info;
     const q2 = tf.reshape(q, [H, d]) as tf.Tensor2D;

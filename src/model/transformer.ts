@@ -10,7 +10,7 @@ import type { LayerInfo, Method } from '../sim/selector.js';
 import type { ModelConfig } from './config.js';
 import { ModelError } from './errors.js';
 import { DenseLayerAttention, SelectorLayerAttention, type LayerAttention, type StepSelectionInfo } from './layer-attention.js';
-import { applyRope, ropeAngles } from './rope.js';
+import { applyRope, disposeRopeAngles, ropeAngles } from './rope.js';
 import { disposeWeights, type LoadedModel, type ModelSource, type ModelWeights } from './weights.js';
 
 /** 'dense', or a Method whose selectors choose each decode step's positions. */
@@ -72,7 +72,7 @@ export class LlamaModel {
         return { q, k, v };
       });
     } finally {
-      tf.dispose([angles.cos, angles.sin]);
+      disposeRopeAngles(angles);
     }
   }
 
