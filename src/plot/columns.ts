@@ -1,0 +1,19 @@
+/** Checks on input tables: every builder names the columns it needs, so a wrong table fails clearly. */
+import type * as aq from 'arquero';
+import { PlotError } from './errors.js';
+
+export function requireColumns(table: aq.ColumnTable, columns: string[], what: string): void {
+  const have = new Set(table.columnNames());
+  const missing = columns.filter((c) => !have.has(c));
+  if (missing.length > 0) {
+    throw new PlotError(`${what}: the table lacks column(s) ${missing.join(', ')} (has: ${[...have].join(', ') || 'none'})`);
+  }
+  if (table.numRows() === 0) throw new PlotError(`${what}: the table has no rows`);
+}
+
+/** A number from a table cell; null, undefined, '' and NaN become null. */
+export function numberOrNull(value: unknown): number | null {
+  if (value === null || value === undefined || value === '') return null;
+  const n = typeof value === 'number' ? value : Number(value);
+  return Number.isFinite(n) ? n : null;
+}

@@ -1,0 +1,49 @@
+/**
+ * Output error versus budget: relative error ||o_S - o|| / ||o|| of the sparse attention output per method
+ * variant, mean line with a spread band over layers, heads and steps; log y axis (errors span decades).
+ * Input: a sweep table with columns budget, outputRelError and the seriesBy columns.
+ */
+import type * as aq from 'arquero';
+import { BUDGET_AXIS_TITLE, budgetModeNote } from './budgetNote.js';
+import type { Figure } from './figure.js';
+import { defaultSeriesBy } from './recallVsBudget.js';
+import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
+import { seriesTraces } from './seriesTraces.js';
+import { axis, baseLayout, budgetAxis } from './style.js';
+
+export interface ErrorVsBudgetOptions {
+  seriesBy?: string[];
+  band?: Band;
+  subtitle?: string;
+  id?: string;
+}
+
+export function errorVsBudgetFigure(table: aq.ColumnTable, opts: ErrorVsBudgetOptions = {}): Figure {
+  const seriesBy = opts.seriesBy ?? defaultSeriesBy(table);
+  const band = opts.band ?? 'p10-p90';
+  const bandLabel = BAND_LABEL[band];
+  const series = seriesOf(table, 'budget', 'outputRelError', seriesBy, band);
+  // A log axis cannot show zero (e.g. oracle at a budget that covers the context): floor the band at the
+  // smallest positive value so the range stays readable.
+  const positive = series.flatMap((s) => s.points.flatMap((p) => [p.lo, p.mean])).filter((v) => v > 0);
+  const floor = positive.length ? Math.min(...positive) : 1e-6;
+  for (const s of series) for (const p of s.points) p.lo = Math.max(p.lo, floor);
+  const xs = series.flatMap((s) => s.points.map((p) => p.x));
+  // Full attention has zero error, which a log axis cannot show: no reference lines here.
+  const reference = flatSeriesOf(table, 'budget', 'outputRelError', seriesBy).filter((r) => r.points[0].mean > 0);
+  const title = `Attention output error vs token budget, per method and cluster count${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  return {
+    id: opts.id ?? 'error-vs-budget',
+    title,
+    data: seriesTraces(series, reference, {
+      metricLabel: 'relative error', bandLabel, xRange: xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined,
+    }),
+    layout: baseLayout(title, {
+      xaxis: budgetAxis(BUDGET_AXIS_TITLE, xs),
+      yaxis: axis('relative output error ‖o_S − o‖ / ‖o‖ (log scale)', { type: 'log', exponentformat: 'power' }),
+      legend: { title: { text: `mean over layers × heads × steps;<br>band: ${bandLabel}` }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
+    }, budgetModeNote(table)),
+    width: 1000,
+    height: 580,
+  };
+}
