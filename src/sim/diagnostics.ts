@@ -1,0 +1,225 @@
+/**
+ * Clustering diagnostics of ClusterKV on a trace (DESIGN.md "Metrics", for clustering), as arquero tables:
+ *   clusters   per layer, KV head and prompt cluster: size (the size distribution) and dispersion
+ *              = 1 - mean cosine of the members' keys to their centroid (0: tight, 1: no better than random)
+ *   selection  per layer, decode step and query head, ranking the prompt clusters by q.centroid and taking
+ *              `budget` tokens: clustersTouched, lastClusterCutShare (share of the last selected cluster
+ *              left out by the cut) and fragmentation = share of the selected tokens that lie in the true
+ *              top-B by q.k over the same clustered tokens (1: the clusters hold exactly the top-B)
+ *   drift      per layer, KV head, window and window cluster: cosine between the window's centroid and its
+ *              nearest prompt centroid (low: decode keys moved to regions the prompt clusters do not cover)
+ * Clustering, ranking and indexing are src/gpu's (cosineKMeans, buildClusterIndex, selectClusters).
+ * Windows: consecutive `window`-token spans from `windowsFrom` (default: the prefill length, i.e. the decode
+ * tokens); prompt clusters are built on [sinks, windowsFrom). Traces with few decode steps can set
+ * windowsFrom inside the prompt to measure how later prompt spans drift from the earlier ones.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as aq from 'arquero';
+import { buildClusterIndex, disposeClusterIndex } from '../gpu/clusterIndex.js';
+import { queryGroupSize } from '../gpu/heads.js';
+import { cosineKMeans, normalise, type KMeansResult } from '../gpu/kmeans.js';
+import { disposeClusterSelection, readClusterChoice, selectClusters } from '../gpu/selection.js';
+import type { TraceReader } from '../trace/index.js';
+
+export interface DiagnosticsOptions {
+  /** prompt clusters C0; 0: ceil(L / tokensPerCluster) */
+  clusters: number;
+  tokensPerCluster: number;
+  iters: number;
+  seed: number;
+  sinks: number;
+  /** tokens taken per query head in the selection diagnostics */
+  budget: number;
+  /** drift windows: tokens per window and clusters per window */
+  window: number;
+  windowClusters: number;
+  /** start of the drift windows (default: the prefill length) */
+  windowsFrom?: number;
+  /** layers (default all) */
+  layers?: number[];
+}
+
+export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = { clusters: 0, tokensPerCluster: 80, iters: 20, seed: 0, sinks: 16, budget: 512, window: 320, windowClusters: 4 };
+
+export interface ClusterStatRow {
+  kvHead: number;
+  cluster: number;
+  size: number;
+  /** null for an empty cluster */
+  dispersion: number | null;
+}
+
+/** Size and dispersion of every cluster. keys: [G, N, d] (the clustered keys); km from cosineKMeans on them. */
+export function clusterStats(keys: tf.Tensor3D, km: KMeansResult): ClusterStatRow[] {
+  const [G, N] = keys.shape;
+  const k = km.centroids.shape[1];
+  const cosine = tf.tidy(() => {
+    const own = gatherCentroids(normalise(km.centroids), km.labels); // [G, N, d]
+    return tf.sum(tf.mul(normalise(keys), own), 2); // [G, N]
+  });
+  const cos = cosine.dataSync();
+  const labels = km.labels.dataSync();
+  cosine.dispose();
+  const rows: ClusterStatRow[] = [];
+  for (let g = 0; g < G; g++) {
+    const size = new Float64Array(k);
+    const sum = new Float64Array(k);
+    for (let i = 0; i < N; i++) {
+      const c = labels[g * N + i];
+      size[c]++;
+      sum[c] += cos[g * N + i];
+    }
+    for (let c = 0; c < k; c++) rows.push({ kvHead: g, cluster: c, size: size[c], dispersion: size[c] > 0 ? 1 - sum[c] / size[c] : null });
+  }
+  return rows;
+}
+
+/** centroids [G, k, d] gathered at labels [G, N]: [G, N, d] (a flat gather; batchDims gathers are wrong on wasm). */
+function gatherCentroids(centroids: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor3D {
+  const [G, k, d] = centroids.shape;
+  const N = labels.shape[1];
+  return tf.tidy(() => {
+    const flat = tf.add(labels, tf.expandDims(tf.mul(tf.range(0, G, 1, 'int32'), tf.scalar(k, 'int32')), 1));
+    return tf.reshape(tf.gather(tf.reshape(centroids, [G * k, d]), tf.reshape(flat, [G * N])), [G, N, d]) as tf.Tensor3D;
+  });
+}
+
+export interface SelectionStatRow {
+  head: number;
+  clustersTouched: number;
+  lastClusterCutShare: number;
+  fragmentation: number;
+}
+
+/**
+ * Per query head: rank the clusters of `km` by q.centroid, take `budget` tokens (the last cluster cut), and
+ * compare with the true top-B by q.k. q: [H, d]; keys: [G, N, d] (the clustered keys, at `positions`).
+ */
+export function selectionStats(q: tf.Tensor2D, keys: tf.Tensor3D, positions: Int32Array, km: KMeansResult, budget: number): SelectionStatRow[] {
+  const [H, d] = q.shape;
+  const [G, N] = keys.shape;
+  const b = Math.min(budget, N);
+  const group = queryGroupSize(H, G);
+  const index = buildClusterIndex(km.labels, km.centroids.shape[1], positions);
+  const sel = selectClusters(q, km.centroids, index, b);
+  try {
+    const choice = readClusterChoice(sel);
+    const top = tf.tidy(() => {
+      const scores = tf.reshape(tf.matMul(tf.reshape(q, [G, group, d]), tf.transpose(keys, [0, 2, 1])), [H, N]);
+      return tf.topk(scores, b, true).indices;
+    });
+    const topIdx = top.dataSync();
+    top.dispose();
+    const chosen = sel.tokens.dataSync();
+    const rows: SelectionStatRow[] = [];
+    for (let h = 0; h < H; h++) {
+      const truth = new Set<number>();
+      for (let i = 0; i < b; i++) truth.add(positions[topIdx[h * b + i]]);
+      let inTop = 0;
+      for (let i = 0; i < b; i++) if (truth.has(chosen[h * b + i])) inTop++;
+      const taken = choice.taken[h];
+      const sizes = choice.sizes[h];
+      const last = taken.length - 1;
+      rows.push({
+        head: h,
+        clustersTouched: taken.length,
+        lastClusterCutShare: last >= 0 ? (sizes[last] - taken[last]) / sizes[last] : 0,
+        fragmentation: b > 0 ? inTop / b : 1,
+      });
+    }
+    return rows;
+  } finally {
+    disposeClusterSelection(sel);
+    disposeClusterIndex(index);
+  }
+}
+
+/** [G, kw]: per window centroid, the cosine to its nearest prompt centroid. prompt: [G, k0, d]; window: [G, kw, d]. */
+export function nearestCentroidCosine(prompt: tf.Tensor3D, window: tf.Tensor3D): tf.Tensor2D {
+  return tf.tidy(() => tf.max(tf.matMul(normalise(window), tf.transpose(normalise(prompt), [0, 2, 1])), 2) as tf.Tensor2D);
+}
+
+export interface TraceDiagnostics {
+  clusters: aq.ColumnTable;
+  selection: aq.ColumnTable;
+  drift: aq.ColumnTable;
+}
+
+/** Runs the three diagnostics over the chosen layers of a trace, one layer read at a time. */
+export async function traceDiagnostics(reader: TraceReader, options: Partial<DiagnosticsOptions> = {}): Promise<TraceDiagnostics> {
+  const o: DiagnosticsOptions = { ...DIAGNOSTICS_DEFAULTS, ...options };
+  const { layers: L, heads: H, kvHeads: G, headDim: d } = reader.manifest.model;
+  const T = reader.manifest.contextLength;
+  const P = reader.manifest.prefillLength;
+  const S = reader.manifest.stepPositions.length;
+  const windowsFrom = o.windowsFrom ?? P;
+  for (const [name, v, min] of [['tokensPerCluster', o.tokensPerCluster, 1], ['iters', o.iters, 0], ['seed', o.seed, 0], ['sinks', o.sinks, 0], ['budget', o.budget, 1], ['window', o.window, 1], ['windowClusters', o.windowClusters, 1], ['clusters', o.clusters, 0], ['windowsFrom', windowsFrom, 1]] as const) {
+    if (!Number.isInteger(v) || v < min) throw new RangeError(`diagnostics: ${name} must be an integer >= ${min}, got ${v}`);
+  }
+  if (windowsFrom > T) throw new RangeError(`diagnostics: windowsFrom ${windowsFrom} is past the context (${T} tokens)`);
+  const promptEnd = Math.min(P, windowsFrom);
+  const n = promptEnd - o.sinks;
+  if (n < 1) throw new RangeError(`diagnostics: no prompt tokens to cluster (sinks ${o.sinks}, prompt end ${promptEnd})`);
+  const k0 = o.clusters > 0 ? o.clusters : Math.ceil(n / o.tokensPerCluster);
+  if (k0 > n) throw new RangeError(`diagnostics: clusters ${k0} is more than the ${n} prompt tokens after the sinks`);
+  if (o.windowClusters > o.window) throw new RangeError(`diagnostics: windowClusters ${o.windowClusters} is more than the window's ${o.window} tokens`);
+  const layers = o.layers ?? Array.from({ length: L }, (_, l) => l);
+  for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
+  const positions = Int32Array.from({ length: n }, (_, i) => o.sinks + i);
+  const clusterRows: Record<string, number | null>[] = [];
+  const selectionRows: Record<string, number | null>[] = [];
+  const driftRows: Record<string, number | null>[] = [];
+  for (const layer of layers) {
+    const data = await reader.readLayer(layer);
+    const keys = tf.tensor3d(data.k, [G, T, d]);
+    const prompt = tf.slice(keys, [0, o.sinks, 0], [-1, n, -1]);
+    const km = cosineKMeans(prompt, k0, { iters: o.iters, seed: o.seed + layer });
+    try {
+      for (const r of clusterStats(prompt, km)) clusterRows.push({ layer, ...r });
+      for (let s = 0; s < S; s++) {
+        const q = tf.tensor2d(data.q.subarray(s * H * d, (s + 1) * H * d), [H, d]);
+        try {
+          for (const r of selectionStats(q, prompt, positions, km, o.budget)) selectionRows.push({ layer, step: s, position: reader.manifest.stepPositions[s], ...r });
+        } finally {
+          q.dispose();
+        }
+      }
+      for (let w = 0, start = windowsFrom; start + o.window <= T; w++, start += o.window) {
+        const span = tf.slice(keys, [0, start, 0], [-1, o.window, -1]);
+        const wk = cosineKMeans(span, o.windowClusters, { iters: o.iters, seed: o.seed + layer + 7919 * (w + 1) });
+        const near = nearestCentroidCosine(km.centroids, wk.centroids);
+        const values = near.dataSync();
+        tf.dispose([span, wk.centroids, wk.labels, near]);
+        for (let g = 0; g < G; g++) {
+          for (let c = 0; c < o.windowClusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * o.windowClusters + c] });
+        }
+      }
+    } finally {
+      tf.dispose([keys, prompt, km.centroids, km.labels]);
+    }
+  }
+  return {
+    clusters: aq.from(clusterRows),
+    selection: aq.from(selectionRows),
+    drift: aq.from(driftRows),
+  };
+}
+
+/** Per layer: cluster count, size quantiles and mean dispersion (weighted by size). */
+export function summarizeClusters(table: aq.ColumnTable): aq.ColumnTable {
+  return table
+    .filter('d => d.size > 0')
+    .derive({ weighted: 'd => d.size * d.dispersion' })
+    .groupby('layer')
+    .rollup({
+      clusters: aq.op.count(),
+      sizeMin: aq.op.min('size'),
+      sizeMedian: aq.op.median('size'),
+      sizeMax: aq.op.max('size'),
+      tokens: aq.op.sum('size'),
+      weighted: aq.op.sum('weighted'),
+    })
+    .derive({ dispersion: 'd => d.weighted / d.tokens' })
+    .select(aq.not('weighted'))
+    .orderby('layer');
+}
