@@ -2,3 +2,4 @@ export type { CacheAccess, UnitCachePolicy } from './policy.js';
 export { tally } from './policy.js';
 export { lastRSteps } from './lastRSteps.js';
 export { lru } from './lru.js';
+export { belady } from './belady.js';
