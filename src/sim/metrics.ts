@@ -9,8 +9,7 @@
  * The full attention of a step is computed once (referenceAttention) and shared by every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionWeights, denseAttention, sparseAttention } from '../gpu/attention.js';
-import { gatherRows } from '../gpu/gatherRows.js';
+import { attentionWeights, denseAttention } from '../gpu/attention.js';
 
 export interface StepReference {
   /** [H, T] full softmax weights */
@@ -61,12 +60,19 @@ export async function selectionMetrics(
     const all = { massRecall: 1, topkRecall: 1, outputRelError: 0, outputCosine: 1, density: 1, tokensAttended: n, tokensLoaded: n };
     return Array.from({ length: heads }, () => ({ ...all }));
   }
+  const groupSize = heads / kvHeads;
   const stats = tf.tidy(() => {
-    const kept = gatherRows(ref.weights, tokens); // [H, n]
-    const mass = tf.sum(kept, 1);
+    // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm)
+    const rows = tf.broadcastTo(tf.expandDims(tf.range(0, heads, 1, 'int32'), 1), [heads, n]);
+    const where = tf.reshape(tf.stack([rows, tf.cast(tokens, 'int32')], 2), [heads * n, 2]);
+    const mask = tf.scatterND(where, tf.ones([heads * n]), [heads, contextLength]) as tf.Tensor2D;
+    const kept = tf.mul(ref.weights, mask); // [H, T]
+    const mass = tf.sum(kept, 1); // [H]
     const kth = tf.min(tf.topk(ref.weights, n, false).values, 1, true); // [H, 1]
-    const inTop = tf.minimum(tf.div(tf.sum(tf.cast(tf.greaterEqual(kept, kth), 'float32'), 1), n), 1);
-    const sparse = sparseAttention(q, keys, values, tokens);
+    const inTop = tf.minimum(tf.div(tf.sum(tf.mul(mask, tf.cast(tf.greaterEqual(ref.weights, kth), 'float32')), 1), n), 1);
+    // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i
+    const keptByGroup = tf.reshape(kept, [kvHeads, groupSize, contextLength]);
+    const sparse = tf.div(tf.reshape(tf.matMul(keptByGroup, values), [heads, -1]), tf.expandDims(tf.maximum(mass, 1e-30), 1));
     const refNorm = tf.norm(ref.output, 'euclidean', 1);
     const relError = tf.div(tf.norm(tf.sub(sparse, ref.output), 'euclidean', 1), tf.maximum(refNorm, 1e-30));
     const cosine = tf.div(tf.sum(tf.mul(sparse, ref.output), 1), tf.maximum(tf.mul(tf.norm(sparse, 'euclidean', 1), refNorm), 1e-30));
@@ -75,7 +81,6 @@ export async function selectionMetrics(
   const [values4, tokenIds] = await Promise.all([stats.data(), tokens.data()]);
   stats.dispose();
   const loaded = tokensLoadedPerKvHead(tokenIds as Int32Array, heads, n, kvHeads);
-  const groupSize = heads / kvHeads;
   const out: HeadMetrics[] = [];
   for (let h = 0; h < heads; h++) {
     out.push({
