@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, LayerSelector, Method, Selection } from '../sim/selector.js';
 import { causalAttention, type KvHeadCache } from './causal-attention.js';
-import { sparseAttention } from './gather-attention.js';
+import { sparseAttention } from '../gpu/attention.js';
 
 /** What a sparse decode step chose, kept for reports (no tensors). */
 export interface StepSelectionInfo {
