@@ -12,3 +12,4 @@ export { latencyBreakdownFigure } from './latencyBreakdown.js';
 export { figureHtml, figureFragment, writeFigureHtml, reportHtml, writeReport } from './html.js';
 export { renderPngs, writeFigurePngs, chromiumPath } from './png.js';
 export { notebookHtml } from './notebook.js';
+export { sweepFigures, seriesColumns, sparseLayerRows, type SweepCellRecord } from './sweepFigures.js';

@@ -22,6 +22,8 @@ export function seriesTraces(series: Series[], reference: Series[], opts: Series
   const variantIndex = new Map<string, number>();
   const traces: PlotlyTrace[] = [];
   const shared = { xaxis: opts.xaxis ?? 'x', yaxis: opts.yaxis ?? 'y' };
+  // Many overlapping bands turn to mud: fainter bands the more series there are.
+  const bandAlpha = Math.max(0.06, Math.min(0.18, 0.6 / Math.max(1, series.length)));
   for (const s of series) {
     const i = variantIndex.get(s.method) ?? 0;
     variantIndex.set(s.method, i + 1);
@@ -34,7 +36,7 @@ export function seriesTraces(series: Series[], reference: Series[], opts: Series
       x: [...xs, ...xs.slice().reverse()],
       y: [...s.points.map((p) => p.hi), ...s.points.map((p) => p.lo).reverse()],
       fill: 'toself',
-      fillcolor: withAlpha(color, 0.15),
+      fillcolor: withAlpha(color, bandAlpha),
       line: { width: 0, color },
       hoverinfo: 'skip',
       legendgroup: s.label,

@@ -21,4 +21,5 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   parity: () => import('./parity.js'),
   bench: () => import('./bench.js'),
   cachesim: () => import('./cachesim.js'),
+  plot: () => import('./plot.js'),
 };
