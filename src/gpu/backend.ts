@@ -71,8 +71,9 @@ async function loadWebgpu(): Promise<BackendProbe> {
       // because that module registers itself only when it sees navigator.gpu.
       const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => unknown; globals: object };
       Object.assign(globalThis, webgpu.globals);
-      // allow_unsafe_apis exposes 'timestamp-query', which tf.time() needs for GPU kernel times.
-      const gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis']);
+      // allow_unsafe_apis exposes 'timestamp-query', which tf.time() needs for GPU kernel times; Dawn
+      // otherwise quantizes timestamps to 2^16 ns (65.5 us), too coarse for kernels of tens of us.
+      const gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization']);
       if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
       else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
     }

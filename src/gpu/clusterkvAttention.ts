@@ -18,7 +18,7 @@ import { lastRSteps, lru, type UnitCachePolicy } from './cache/index.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from './clusterIndex.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { cosineKMeans } from './kmeans.js';
-import { disposeClusterSelection, readClusterChoice, selectClusters } from './selection.js';
+import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from './selection.js';
 
 export interface ClusterKVAttentionParams {
   /** token budget B */
@@ -174,7 +174,17 @@ export class ClusterKVAttention implements LayerSelector {
 
   /** One decode step (see LayerSelector.step). q: [H, d]; kNew, vNew: [G, n, d]. */
   step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Selection {
+    return this.selection(this.finish(this.choose(q, kNew, vNew), (sel) => readClusterChoice(sel)));
+  }
+
+  /** step() for every backend: diagnostics read back asynchronously (webgpu cannot read synchronously in Node). */
+  async stepAsync(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection> {
     const chosen = this.choose(q, kNew, vNew);
+    const choice = this.params.diagnostics ? await readClusterChoiceAsync(chosen.sel) : undefined;
+    return this.selection(this.finish(chosen, () => choice!));
+  }
+
+  private selection(chosen: ReturnType<ClusterKVAttention['finish']>): Selection {
     const tokens = tf.tidy(() => tf.concat([chosen.closedTokens, tf.broadcastTo(tf.range(chosen.openStart, this.length, 1, 'int32'), [this.info.heads, this.length - chosen.openStart])], 1) as tf.Tensor2D);
     chosen.closedTokens.dispose();
     return { tokens, selectedCount: chosen.selectedCount, units: chosen.units, stats: chosen.stats };
@@ -182,7 +192,7 @@ export class ClusterKVAttention implements LayerSelector {
 
   /** One decode step with its attention output [H, d]: step() + exact attention over the selection. */
   decode(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): tf.Tensor2D {
-    const chosen = this.choose(q, kNew, vNew);
+    const chosen = this.finish(this.choose(q, kNew, vNew), (sel) => readClusterChoice(sel));
     const out = tf.tidy(() => {
       const kvOf = tf.tensor1d(this.kvOf, 'int32');
       const k = tf.concat([gatherPerHead(this.closedK!, chosen.closedTokens), tf.gather(this.openK!, kvOf)], 1) as tf.Tensor3D;
@@ -219,16 +229,22 @@ export class ClusterKVAttention implements LayerSelector {
     const sel = selectClusters(q, centroids, index, nSel);
     const sinks = forcedPositions(layout).subarray(0, layout.sinkEnd);
     const closedTokens = tf.tidy(() => tf.concat([tf.broadcastTo(tf.tensor1d(sinks, 'int32'), [this.info.heads, sinks.length]), sel.tokens], 1) as tf.Tensor2D);
+    return { sel, closedTokens, openStart: layout.openStart, selectedCount: nSel, indexClusters: index.clusters };
+  }
+
+  /** Diagnostics and cache accounting of a chosen step (reading the choice back only when diagnostics are on). */
+  private finish(chosen: ReturnType<ClusterKVAttention['choose']>, read: (sel: ClusterSelection) => ClusterChoice) {
+    const { sel, ...rest } = chosen;
     let units: Selection['units'];
     let stats: Record<string, number> | undefined;
-    if (p.diagnostics) {
-      const choice = readClusterChoice(sel);
+    if (this.params.diagnostics) {
+      const choice = read(sel);
       units = { kind: 'cluster', ids: choice.ids, sizes: choice.sizes };
-      stats = { clustersTouched: choice.clustersTouched, lastClusterCutShare: choice.lastClusterCutShare, promptClusters: this.promptClusters, indexClusters: index.clusters, ...this.cacheStats(choice.ids, choice.sizes) };
+      stats = { clustersTouched: choice.clustersTouched, lastClusterCutShare: choice.lastClusterCutShare, promptClusters: this.promptClusters, indexClusters: rest.indexClusters, ...this.cacheStats(choice.ids, choice.sizes) };
     }
     disposeClusterSelection(sel);
     this.steps++;
-    return { closedTokens, openStart: layout.openStart, selectedCount: nSel, units, stats };
+    return { ...rest, units, stats };
   }
 
   /** Per KV head, the union of its query heads' clusters goes through that head's cache policy. */

@@ -75,22 +75,61 @@ export function normalise(x: tf.Tensor3D): tf.Tensor3D {
   return tf.tidy(() => tf.div(x, tf.maximum(tf.norm(x, 'euclidean', 2, true), 1e-30)) as tf.Tensor3D);
 }
 
+/**
+ * Tokens per chunk so that a [G, chunk, k] intermediate (scores, one-hot) stays within 2^27 elements
+ * (512 MB of float32): WebGPU binds at most 2 GB per buffer, and a 131K-token prompt with k = 1639 would
+ * need 6.9 GB in one piece. Chunking changes no result (labels are per token; sums add up per chunk).
+ */
+export function tokenChunk(G: number, N: number, k: number): number {
+  return Math.max(1, Math.min(N, Math.floor(2 ** 27 / Math.max(1, G * k))));
+}
+
 /** Cluster id of each key: argmax cosine. normedKeys: [G, N, d] (normalised); centroids: [G, k, d] (raw). */
 export function assign(normedKeys: tf.Tensor3D, centroids: tf.Tensor3D): tf.Tensor2D {
+  const [G, N, d] = normedKeys.shape;
+  const k = centroids.shape[1];
+  const chunk = tokenChunk(G, N, k);
   return tf.tidy(() => {
     const cT = tf.transpose(normalise(centroids), [0, 2, 1]); // [G, d, k], pre-transposed for wasm
-    return tf.argMax(tf.matMul(normedKeys, cT), 2) as tf.Tensor2D;
+    const parts: tf.Tensor[] = [];
+    for (let start = 0; start < N; start += chunk) {
+      const n = Math.min(chunk, N - start);
+      const part = n === N ? normedKeys : tf.slice(normedKeys, [0, start, 0], [G, n, d]);
+      parts.push(tf.argMax(tf.matMul(part, cT), 2));
+    }
+    return (parts.length === 1 ? parts[0] : tf.concat(parts, 1)) as tf.Tensor2D;
   });
+}
+
+/**
+ * [G, n, k] float32 one-hot of labels [G, n]. wasm's OneHot ignores dtype 'float32' (writes int bits into a
+ * float buffer), so there it is built as int32 and cast (a real conversion on wasm); elsewhere it is built as
+ * float32 directly, because webgpu's int32 -> float32 cast only relabels the int buffer, which kernels that
+ * index it directly (transpose, matMul) then reject (tfjs 4.22).
+ */
+function floatOneHot(labels: tf.Tensor2D, k: number): tf.Tensor3D {
+  return (tf.getBackend() === 'wasm' ? tf.cast(tf.oneHot(labels, k), 'float32') : tf.oneHot(labels, k, 1, 0, 'float32')) as tf.Tensor3D;
 }
 
 /** Mean of members' raw keys; empty clusters keep `old`. keys: [G, N, d]; labels: [G, N]; old: [G, k, d]. */
 function updateCentroids(keys: tf.Tensor3D, labels: tf.Tensor2D, old: tf.Tensor3D, k: number): tf.Tensor3D {
-  // int32 oneHot then cast: wasm's OneHot ignores dtype 'float32' and writes int bits into a float buffer (tfjs 4.22)
-  const memberT = tf.transpose(tf.cast(tf.oneHot(labels, k), 'float32'), [0, 2, 1]); // [G, k, N]
-  const sums = tf.matMul(memberT, keys); // [G, k, d]
-  const counts = tf.expandDims(tf.sum(memberT, 2), 2); // [G, k, 1]
-  const mean = tf.div(sums, tf.maximum(counts, 1));
-  const nonEmpty = tf.broadcastTo(tf.greater(counts, 0), old.shape);
+  const [G, N, d] = keys.shape;
+  const chunk = tokenChunk(G, N, k);
+  const explicitTranspose = tf.getBackend() === 'wasm'; // fast there; transposeA is fast elsewhere
+  let sums: tf.Tensor | null = null;
+  let counts: tf.Tensor | null = null;
+  for (let start = 0; start < N; start += chunk) {
+    const n = Math.min(chunk, N - start);
+    const member = floatOneHot(n === N ? labels : tf.slice(labels, [0, start], [G, n]), k); // [G, n, k]
+    const keysPart = n === N ? keys : tf.slice(keys, [0, start, 0], [G, n, d]);
+    const partSums = explicitTranspose ? tf.matMul(tf.transpose(member, [0, 2, 1]), keysPart) : tf.matMul(member, keysPart, true, false); // [G, k, d]
+    const partCounts = tf.sum(member, 1); // [G, k]
+    sums = sums ? tf.add(sums, partSums) : partSums;
+    counts = counts ? tf.add(counts, partCounts) : partCounts;
+  }
+  const count3 = tf.expandDims(counts!, 2); // [G, k, 1]
+  const mean = tf.div(sums!, tf.maximum(count3, 1));
+  const nonEmpty = tf.broadcastTo(tf.greater(count3, 0), old.shape);
   return tf.where(nonEmpty, mean, old) as tf.Tensor3D;
 }
 

@@ -1,6 +1,7 @@
 /**
  * Backend parity: every ClusterKV kernel (K-means, cluster index with appended windows, selection, dense and
- * sparse attention, attention weights, ClusterKVAttention decoding through closing windows) run on a target
+ * sparse attention, attention weights, ClusterKVAttention decoding through closing windows, a replay with
+ * its metrics) run on a target
  * backend and on the cpu reference backend with the same inputs, compared output by output.
  * Tolerances: integer outputs (labels, index, selected positions) must match exactly — the inputs are built
  * far from ties (well-separated clusters, random float scores); float outputs within 1e-4 relative
@@ -15,6 +16,9 @@ import { ClusterKVAttention } from './clusterkvAttention.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
 import { disposeClusterSelection, selectClusters } from './selection.js';
+import { createMethod } from '../sim/methods/index.js';
+import { replayLayer } from '../sim/replay.js';
+import type { TraceManifest } from '../trace/manifest.js';
 
 export const FLOAT_TOLERANCE = 1e-4;
 
@@ -61,38 +65,38 @@ function clusteredKeys(G: number, N: number, d: number, k: number, seed: number,
   return keys;
 }
 
-/** Runs every kernel on the active backend; returns plain arrays by output name. */
-function runKernels(): Record<string, number[]> {
+/** Runs every kernel on the active backend; returns plain arrays by output name (async reads: webgpu has no sync ones in Node). */
+async function runKernels(): Promise<Record<string, number[]>> {
   const out: Record<string, number[]> = {};
-  const put = (name: string, t: tf.Tensor) => {
-    out[name] = Array.from(t.dataSync());
+  const put = async (name: string, t: tf.Tensor) => {
+    out[name] = Array.from(await t.data());
     t.dispose();
   };
   const [G, H, N, d, k] = [4, 16, 2000, 32, 25];
   const keysT = tf.tensor3d(clusteredKeys(G, N, d, k, 31, 0.2), [G, N, d]);
   const km = cosineKMeans(keysT, k, { iters: 10, seed: 3 });
-  out.kmeansLabels = Array.from(km.labels.dataSync());
-  out.kmeansCentroids = Array.from(km.centroids.dataSync());
+  out.kmeansLabels = Array.from(await km.labels.data());
+  out.kmeansCentroids = Array.from(await km.centroids.data());
   const index = buildClusterIndex(km.labels, k, Int32Array.from({ length: N }, (_, i) => 16 + i));
   const r = mulberry32(5);
   const extraLabels = tf.tensor2d(Int32Array.from({ length: G * 64 }, () => Math.floor(r() * 4)), [G, 64], 'int32');
   const grown = appendClusters(index, extraLabels, 4, Int32Array.from({ length: 64 }, (_, i) => 5000 + i));
-  put('indexSorted', grown.sortedTokens.clone());
-  put('indexSizes', grown.sizes.clone());
-  put('indexOffsets', grown.offsets.clone());
+  await put('indexSorted', grown.sortedTokens.clone());
+  await put('indexSizes', grown.sizes.clone());
+  await put('indexOffsets', grown.offsets.clone());
   const centroids = tf.tensor3d(normals(G * (k + 4) * d, 6), [G, k + 4, d]);
   const q = tf.tensor2d(normals(H * d, 7), [H, d]);
   for (const budget of [1, 300, 2100]) {
     const sel = selectClusters(q, centroids, grown, budget);
-    put(`selectTokens${budget}`, sel.tokens.clone());
-    put(`selectTaken${budget}`, sel.taken.clone());
+    await put(`selectTokens${budget}`, sel.tokens.clone());
+    await put(`selectTaken${budget}`, sel.taken.clone());
     disposeClusterSelection(sel);
   }
   const values = tf.tensor3d(normals(G * N * d, 8), [G, N, d]);
   const tokens = tf.tensor2d(Int32Array.from({ length: H * 200 }, (_, i) => (i * 7919) % N), [H, 200], 'int32');
-  put('dense', denseAttention(q, keysT, values));
-  put('sparse', sparseAttention(q, keysT, values, tokens));
-  put('weights', attentionWeights(q, keysT));
+  await put('dense', denseAttention(q, keysT, values));
+  await put('sparse', sparseAttention(q, keysT, values, tokens));
+  await put('weights', attentionWeights(q, keysT));
   tf.dispose([keysT, km.labels, km.centroids, extraLabels, centroids, q, values, tokens]);
   disposeClusterIndex(index);
   disposeClusterIndex(grown);
@@ -107,7 +111,8 @@ function runKernels(): Record<string, number[]> {
     for (let g = 0; g < 2; g++) rows.set(x.subarray((g * T + from) * 16, (g * T + from + n) * 16), g * n * 16);
     return tf.tensor3d(rows, [2, n, 16]);
   };
-  const attention = new ClusterKVAttention({ budget: 64, window: 32, windowClusters: 4, tokensPerCluster: 40, iters: 10, seed: 1 }, info);
+  // diagnostics off: they read the cluster choice back synchronously, which webgpu cannot do in Node
+  const attention = new ClusterKVAttention({ budget: 64, window: 32, windowClusters: 4, tokensPerCluster: 40, iters: 10, seed: 1, diagnostics: false }, info);
   const [k0, v0] = [at(streamKeys, 0, P), at(vals, 0, P)];
   attention.prefill(k0, v0);
   const queries = normals(steps * 8 * 16, 43);
@@ -115,18 +120,29 @@ function runKernels(): Record<string, number[]> {
   for (let t = 0; t < steps; t++) {
     const [kn, vn, qt] = [at(streamKeys, P + t, 1), at(vals, P + t, 1), tf.tensor2d(queries.subarray(t * 128, (t + 1) * 128), [8, 16])];
     const o = attention.decode(qt, kn, vn);
-    decoded.push(...o.dataSync());
+    decoded.push(...(await o.data()));
     tf.dispose([kn, vn, qt, o]);
   }
   out.decodeOutputs = decoded;
-  put('finalCentroids', attention.state.centroids.clone());
-  put('finalIndex', attention.state.index.sortedTokens.clone());
+  await put('finalCentroids', attention.state.centroids.clone());
+  await put('finalIndex', attention.state.index.sortedTokens.clone());
   attention.dispose();
   tf.dispose([k0, v0]);
+  // a replay (selectors, then the metrics' scatter, top-k and masked attention) of one synthetic layer
+  const [S, Hr] = [4, 8];
+  const manifest = {
+    format: 'clusterkv-trace', version: 1, source: { kind: 'synthetic', name: 'parity' }, keys: 'post-rope', createdBy: 'parity',
+    model: { layers: 1, heads: Hr, kvHeads: 2, headDim: 16, ropeTheta: 10000 }, contextLength: T, prefillLength: T - S,
+    stepPositions: Array.from({ length: S }, (_, i) => T - S + i), dtype: 'F32',
+  } as TraceManifest;
+  const layer = { k: streamKeys, v: vals, q: normals(S * Hr * 16, 44) };
+  const methods = [createMethod('oracle', { budget: 48, denseLayers: 0 }), createMethod('clusterkv', { budget: 48, denseLayers: 0, tokensPerCluster: 24, iters: 5 })];
+  const rows = (await replayLayer(manifest, 0, layer, methods, { steps: [0, 1, 2, 3], heads: Array.from({ length: Hr }, (_, h) => h) })).flat();
+  for (const metric of ['massRecall', 'topkRecall', 'outputRelError', 'tokensLoaded'] as const) out[`replay.${metric}`] = rows.map((r) => r[metric]);
   return out;
 }
 
-const FLOAT_OUTPUTS = new Set(['kmeansCentroids', 'dense', 'sparse', 'weights', 'decodeOutputs', 'finalCentroids']);
+const FLOAT_OUTPUTS = new Set(['kmeansCentroids', 'dense', 'sparse', 'weights', 'decodeOutputs', 'finalCentroids', 'replay.massRecall', 'replay.topkRecall', 'replay.outputRelError']);
 
 function compare(name: string, got: number[], want: number[]): ParityCheck {
   const kind = FLOAT_OUTPUTS.has(name) ? 'float' : 'exact';
@@ -142,11 +158,11 @@ function compare(name: string, got: number[], want: number[]): ParityCheck {
 /** Runs every kernel on `reference` then on `target` (leaving `target` active) and compares. */
 export async function runParity(target: string, reference = 'cpu'): Promise<ParityReport> {
   await useBackend(reference);
-  const want = runKernels();
+  const want = await runKernels();
   const targetName = await useBackend(target);
-  runKernels(); // warm-up: first-use pipelines and caches are not leaks
+  await runKernels(); // warm-up: first-use pipelines and caches are not leaks
   const before = tf.memory().numTensors;
-  const got = runKernels();
+  const got = await runKernels();
   const leakedTensors = tf.memory().numTensors - before;
   const checks = Object.keys(want).map((name) => compare(name, got[name] ?? [], want[name]));
   return { target: targetName, reference, checks, leakedTensors, pass: leakedTensors === 0 && checks.every((c) => c.pass) };

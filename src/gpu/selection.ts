@@ -119,12 +119,19 @@ export interface ClusterChoice {
   lastClusterCutShare: number;
 }
 
-/** Reads back ranked/taken (a device->host copy of [H, K] ints; diagnostics only). */
+/** Reads back ranked/taken (a device->host copy of [H, K] ints; diagnostics only). Sync: cpu and wasm only. */
 export function readClusterChoice(sel: ClusterSelection): ClusterChoice {
-  const [H, K] = sel.ranked.shape;
-  const ranked = sel.ranked.dataSync() as Int32Array;
-  const taken = sel.taken.dataSync() as Int32Array;
-  const sizes = sel.rankedSizes.dataSync() as Int32Array;
+  return clusterChoice(sel.ranked.shape, sel.ranked.dataSync() as Int32Array, sel.taken.dataSync() as Int32Array, sel.rankedSizes.dataSync() as Int32Array);
+}
+
+/** readClusterChoice for every backend (webgpu cannot read synchronously in Node). */
+export async function readClusterChoiceAsync(sel: ClusterSelection): Promise<ClusterChoice> {
+  const [ranked, taken, sizes] = await Promise.all([sel.ranked.data(), sel.taken.data(), sel.rankedSizes.data()]);
+  return clusterChoice(sel.ranked.shape, ranked as Int32Array, taken as Int32Array, sizes as Int32Array);
+}
+
+/** ranked, taken, sizes: [H, K] row-major, as in ClusterSelection. */
+function clusterChoice([H, K]: [number, number], ranked: Int32Array, taken: Int32Array, sizes: Int32Array): ClusterChoice {
   const out: ClusterChoice = { ids: [], sizes: [], taken: [], clustersTouched: 0, lastClusterCutShare: 0 };
   for (let h = 0; h < H; h++) {
     let used = 0;

@@ -25,7 +25,7 @@ import type { TraceReader } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { decodeLayout } from './budget.js';
 import { layerInfo } from './replay.js';
-import type { Method, Selection } from './selector.js';
+import { stepSelector, type Method, type Selection } from './selector.js';
 
 /** One KV head's request at one step: distinct unit ids and their sizes in tokens. */
 export interface UnitRequest {
@@ -146,7 +146,7 @@ export async function recordLayerAccesses(manifest: TraceManifest, layer: number
       fed = position + 1;
       try {
         for (let m = 0; m < methods.length; m++) {
-          const selection = selectors[m].step(q, kNew, vNew);
+          const selection = await stepSelector(selectors[m], q, kNew, vNew);
           try {
             if (!selection.dense) allDense[m] = false;
             const params = methods[m].params;

@@ -8,7 +8,7 @@ import type { TraceReader, TraceLayer } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { disposeReference, referenceAttention, selectionMetrics, type HeadMetrics } from './metrics.js';
 import { LayerMemo } from './layerMemo.js';
-import type { LayerInfo, Method, ParamValue } from './selector.js';
+import { stepSelector, type LayerInfo, type Method, type ParamValue } from './selector.js';
 
 export interface ReplayOptions {
   /** layers to replay (default all) */
@@ -91,7 +91,7 @@ export async function replayLayer(
       const ref = reported.has(s) ? referenceAttention(q, visibleK, visibleV) : null;
       try {
         for (let m = 0; m < methods.length; m++) {
-          const selection = selectors[m].step(q, kNew, vNew);
+          const selection = await stepSelector(selectors[m], q, kNew, vNew);
           try {
             if (!ref) continue;
             const metrics = await selectionMetrics(ref, q, visibleK, visibleV, selection.tokens, selection.dense === true);
