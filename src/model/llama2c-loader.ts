@@ -9,7 +9,7 @@
  * The newer versioned llama2.c exports (magic 0x616b3432) are recognised and rejected with a clear error.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { configProblem, type ModelConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { TensorFileReader } from './file-reader.js';
@@ -114,7 +114,7 @@ export async function loadLlama2c(path: string): Promise<LoadedModel> {
       const finalNorm = await vector(at.rmsFinal, 0, dim, 'rms_final');
       const output = track(c.tiedEmbeddings ? transposedMatrix(embData, V, dim) : transposedMatrix(await read(at.wcls, 0, V * dim, 'wcls'), V, dim));
       const weights: ModelWeights = { embedding, layers: layerWeights, finalNorm, output };
-      return { config: c, weights, source: { path, format: 'llama2c', name: basename(path).replace(/\.bin$/, '') } };
+      return { config: c, weights, source: { path, format: 'llama2c', name: checkpointName(path) } };
     } catch (err) {
       tf.dispose(created);
       throw err;
@@ -122,4 +122,10 @@ export async function loadLlama2c(path: string): Promise<LoadedModel> {
   } finally {
     await reader.close();
   }
+}
+
+/** 'stories260K' for stories260K.bin; the folder's name for a generic model.bin (ckvlab-9m-16k/model.bin). */
+function checkpointName(path: string): string {
+  const name = basename(path).replace(/\.bin$/, '');
+  return name === 'model' ? basename(dirname(path)) : name;
 }
