@@ -11,7 +11,7 @@
 import type * as aq from 'arquero';
 import { requireColumns } from './columns.js';
 import type { Figure, PlotlyTrace } from './figure.js';
-import { axis, baseLayout } from './style.js';
+import { axis, baseLayout, logTicks } from './style.js';
 
 const LAYER_COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#882255', '#000000', '#999999', '#F0E442'];
 
@@ -44,7 +44,7 @@ export function clusterDispersionFigure(table: aq.ColumnTable, opts: ClusterDisp
     title,
     data,
     layout: baseLayout(title, {
-      xaxis: axis('cluster size (tokens, log scale)', { type: 'log' }),
+      xaxis: axis('cluster size (tokens, log scale)', { type: 'log', ...logTicks(sizes) }),
       yaxis: axis('dispersion: mean 1 − cos(key, centroid) (unitless)', { rangemode: 'tozero' }),
       legend: { title: { text: 'layer (one point per cluster)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     }, 'lower is tighter: a centroid stands for its members better'),

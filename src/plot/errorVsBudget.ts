@@ -9,7 +9,7 @@ import type { Figure } from './figure.js';
 import { defaultSeriesBy } from './recallVsBudget.js';
 import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
 import { seriesTraces } from './seriesTraces.js';
-import { axis, baseLayout, budgetAxis } from './style.js';
+import { axis, baseLayout, budgetAxis, logTicks } from './style.js';
 
 export interface ErrorVsBudgetOptions {
   seriesBy?: string[];
@@ -40,7 +40,7 @@ export function errorVsBudgetFigure(table: aq.ColumnTable, opts: ErrorVsBudgetOp
     }),
     layout: baseLayout(title, {
       xaxis: budgetAxis(BUDGET_AXIS_TITLE, xs),
-      yaxis: axis('relative output error ‖o_S − o‖ / ‖o‖ (log scale)', { type: 'log', exponentformat: 'power' }),
+      yaxis: axis('relative output error ‖o_S − o‖ / ‖o‖ (log scale)', { type: 'log', ...logTicks(series.flatMap((s) => s.points.flatMap((p) => [p.lo, p.hi]))) }),
       legend: { title: { text: `mean over layers × heads × steps;<br>band: ${bandLabel}` }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     }, budgetModeNote(table)),
     width: 1000,

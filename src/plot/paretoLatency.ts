@@ -14,7 +14,7 @@ import * as aq from 'arquero';
 import { numberOrNull, requireColumns } from './columns.js';
 import type { Figure, PlotlyTrace } from './figure.js';
 import { seriesLabel } from './series.js';
-import { axis, baseLayout, methodColor } from './style.js';
+import { axis, baseLayout, logTicks, methodColor } from './style.js';
 
 export interface ParetoPoint {
   method: string;
@@ -101,7 +101,7 @@ export function paretoLatencyFigure(table: aq.ColumnTable, opts: ParetoOptions =
     title,
     data,
     layout: baseLayout(title, {
-      xaxis: axis(`latency of one decode step's attention (ms${logAxis ? ', log scale' : ''})`, { type: logAxis ? 'log' : 'linear', range }),
+      xaxis: axis(`latency of one decode step's attention (ms${logAxis ? ', log scale' : ''})`, { type: logAxis ? 'log' : 'linear', range, ...(logAxis ? logTicks(lat) : {}) }),
       yaxis: axis('mass recall (fraction of attention weight kept)', { range: [0, 1.05] }),
       legend: { title: { text: 'method (labels: budget B, clusters C0)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     }, 'up and to the left is better; the dashed line joins configurations no other one beats on both axes'),

@@ -36,8 +36,13 @@ export async function renderPngs(figs: Figure[], scale = 2): Promise<Uint8Array[
     const out: Uint8Array[] = [];
     for (const fig of figs) {
       const dataUrl = await page.evaluate(async ({ data, layout, width, height, s }) => {
-        const P = (window as unknown as { Plotly: { newPlot: Function; toImage: Function; purge: Function } }).Plotly;
-        const el = document.getElementById('plot')!;
+        // Runs in the page. No DOM lib types here: tslab type-checks src/ without the 'dom' lib.
+        const page = globalThis as unknown as {
+          Plotly: { newPlot: Function; toImage: Function; purge: Function };
+          document: { getElementById(id: string): unknown };
+        };
+        const P = page.Plotly;
+        const el = page.document.getElementById('plot');
         await P.newPlot(el, data, { ...layout, width, height }, { staticPlot: true });
         const url: string = await P.toImage(el, { format: 'png', width, height, scale: s });
         P.purge(el);

@@ -73,3 +73,22 @@ export function budgetAxis(title: string, budgets: number[]): Record<string, unk
   const ticks = [...new Set(budgets)].sort((a, b) => a - b);
   return axis(title, { type: 'log', tickvals: ticks, ticktext: ticks.map(String) });
 }
+
+/**
+ * Ticks 1, 2, 5 x 10^k covering the positive values, labelled in full (plotly's own log ticks label minor
+ * ticks with a single digit, '5' for 50, which reads wrong). For log axes.
+ */
+export function logTicks(values: number[]): { tickvals: number[]; ticktext: string[] } {
+  const positive = values.filter((v) => v > 0 && Number.isFinite(v));
+  if (positive.length === 0) return { tickvals: [], ticktext: [] };
+  const lo = Math.min(...positive);
+  const hi = Math.max(...positive);
+  const ticks: number[] = [];
+  for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e;
+      if (v >= lo / 2.5 && v <= hi * 2.5) ticks.push(v);
+    }
+  }
+  return { tickvals: ticks, ticktext: ticks.map((v) => String(Number(v.toPrecision(3)))) };
+}

@@ -41,11 +41,17 @@ export function seriesColumns(table: aq.ColumnTable, cells: SweepCellRecord[] = 
   return out;
 }
 
-/** Rows of layers where the method really selects (layer >= denseLayers); tables without denseLayers pass whole. */
-export function sparseLayerRows(table: aq.ColumnTable): aq.ColumnTable {
-  if (!table.columnNames().includes('denseLayers') || !table.columnNames().includes('layer')) return table;
+/**
+ * Rows of layers where the method really selects (layer >= denseLayers). The row's denseLayers column decides
+ * (sweep tables have it); rows without one use `denseLayers` (e.g. DEFAULT_DENSE_LAYERS for replayTrace rows),
+ * and are kept whole when it is not given either.
+ */
+export function sparseLayerRows(table: aq.ColumnTable, denseLayers?: number): aq.ColumnTable {
+  if (!table.columnNames().includes('layer')) return table;
+  const hasColumn = table.columnNames().includes('denseLayers');
+  if (!hasColumn && denseLayers === undefined) return table;
   return table.filter(aq.escape((d: Record<string, unknown>) => {
-    const dense = numberOrNull(d.denseLayers);
+    const dense = (hasColumn ? numberOrNull(d.denseLayers) : null) ?? denseLayers ?? null;
     return dense === null || Number(d.layer) >= dense;
   }));
 }
