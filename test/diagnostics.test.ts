@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { clusterStats, nearestCentroidCosine, selectionStats, summarizeClusters, traceDiagnostics } from '../src/sim/diagnostics.js';
+import { clusterStats } from '../src/sim/clusterStats.js';
+import { nearestCentroidCosine, selectionStats, summarizeClusters, traceDiagnostics } from '../src/sim/diagnostics.js';
 import { TraceReader } from '../src/trace/index.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { smallTrace } from './helpers/traces.js';
@@ -27,11 +28,11 @@ function fixture(seed: number) {
 
 describe.each(LOCAL_BACKENDS)('diagnostics vs the plain-TS reference on %s', (backend) => {
   it('cluster sizes and dispersion', async () => {
-    await withBackend(backend, () => {
+    await withBackend(backend, async () => {
       const f = fixture(1);
       const keys = tf.tensor3d(f.keys, [G, N, d]);
       const km = { centroids: tf.tensor3d(f.centroids, [G, k, d]), labels: tf.tensor2d(f.labels, [G, N], 'int32') };
-      const got = clusterStats(keys, km);
+      const got = await clusterStats(keys, km.labels, km.centroids);
       tf.dispose([keys, km.centroids, km.labels]);
       for (let g = 0; g < G; g++) {
         const want = refClusterStats(f.rows(f.keys, g, N), Array.from(f.labels.subarray(g * N, (g + 1) * N)), f.rows(f.centroids, g, k));
@@ -47,13 +48,13 @@ describe.each(LOCAL_BACKENDS)('diagnostics vs the plain-TS reference on %s', (ba
   });
 
   it('selection: clusters touched, last cluster cut and fragmentation', async () => {
-    await withBackend(backend, () => {
+    await withBackend(backend, async () => {
       const f = fixture(2);
       const keys = tf.tensor3d(f.keys, [G, N, d]);
       const q = tf.tensor2d(f.q, [H, d]);
       const km = { centroids: tf.tensor3d(f.centroids, [G, k, d]), labels: tf.tensor2d(f.labels, [G, N], 'int32') };
       for (const budget of [7, 25]) {
-        const got = selectionStats(q, keys, f.positions, km, budget);
+        const got = await selectionStats(q, keys, f.positions, km, budget);
         for (let h = 0; h < H; h++) {
           const g = Math.floor(h / (H / G));
           const want = refSelectionStats(Array.from(f.q.subarray(h * d, (h + 1) * d)), f.rows(f.keys, g, N), Array.from(f.positions), Array.from(f.labels.subarray(g * N, (g + 1) * N)), f.rows(f.centroids, g, k), budget);

@@ -54,8 +54,10 @@ function countPerCluster(labels: tf.Tensor2D, k: number): tf.Tensor2D {
   const [G, N] = labels.shape;
   if (k === 0) return tf.zeros([G, 0], 'int32') as tf.Tensor2D;
   if (N === 0) return tf.zeros([G, k], 'int32') as tf.Tensor2D;
-  // denseBincount: no [G, N, k] one-hot (over WebGPU's 2 GB binding limit at 131K tokens; 1000x faster on wasm)
-  return tf.denseBincount(labels, tf.tensor1d([], 'int32') as unknown as tf.Tensor2D, k) as tf.Tensor2D;
+  // denseBincount: no [G, N, k] one-hot (over WebGPU's 2 GB binding limit at 131K tokens; 1000x faster on wasm).
+  // Counted in float32 and cast: WebGPU's bincount adds with a float atomic whatever the output dtype, so an
+  // int32 output holds float bit patterns there. Counts are exact below 2^24.
+  return tf.tidy(() => tf.cast(tf.denseBincount(labels, tf.tensor1d([], 'float32') as unknown as tf.Tensor2D, k), 'int32')) as tf.Tensor2D;
 }
 
 /**

@@ -18,7 +18,8 @@ import * as aq from 'arquero';
 import { buildClusterIndex, disposeClusterIndex } from '../gpu/clusterIndex.js';
 import { queryGroupSize } from '../gpu/heads.js';
 import { cosineKMeans, normalise, type KMeansResult } from '../gpu/kmeans.js';
-import { disposeClusterSelection, readClusterChoice, selectClusters } from '../gpu/selection.js';
+import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from '../gpu/selection.js';
+import { clusterStats } from './clusterStats.js';
 import type { TraceReader } from '../trace/index.js';
 
 export interface DiagnosticsOptions {
@@ -41,49 +42,6 @@ export interface DiagnosticsOptions {
 
 export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = { clusters: 0, tokensPerCluster: 80, iters: 20, seed: 0, sinks: 16, budget: 512, window: 320, windowClusters: 4 };
 
-export interface ClusterStatRow {
-  kvHead: number;
-  cluster: number;
-  size: number;
-  /** null for an empty cluster */
-  dispersion: number | null;
-}
-
-/** Size and dispersion of every cluster. keys: [G, N, d] (the clustered keys); km from cosineKMeans on them. */
-export function clusterStats(keys: tf.Tensor3D, km: KMeansResult): ClusterStatRow[] {
-  const [G, N] = keys.shape;
-  const k = km.centroids.shape[1];
-  const cosine = tf.tidy(() => {
-    const own = gatherCentroids(normalise(km.centroids), km.labels); // [G, N, d]
-    return tf.sum(tf.mul(normalise(keys), own), 2); // [G, N]
-  });
-  const cos = cosine.dataSync();
-  const labels = km.labels.dataSync();
-  cosine.dispose();
-  const rows: ClusterStatRow[] = [];
-  for (let g = 0; g < G; g++) {
-    const size = new Float64Array(k);
-    const sum = new Float64Array(k);
-    for (let i = 0; i < N; i++) {
-      const c = labels[g * N + i];
-      size[c]++;
-      sum[c] += cos[g * N + i];
-    }
-    for (let c = 0; c < k; c++) rows.push({ kvHead: g, cluster: c, size: size[c], dispersion: size[c] > 0 ? 1 - sum[c] / size[c] : null });
-  }
-  return rows;
-}
-
-/** centroids [G, k, d] gathered at labels [G, N]: [G, N, d] (a flat gather; batchDims gathers are wrong on wasm). */
-function gatherCentroids(centroids: tf.Tensor3D, labels: tf.Tensor2D): tf.Tensor3D {
-  const [G, k, d] = centroids.shape;
-  const N = labels.shape[1];
-  return tf.tidy(() => {
-    const flat = tf.add(labels, tf.expandDims(tf.mul(tf.range(0, G, 1, 'int32'), tf.scalar(k, 'int32')), 1));
-    return tf.reshape(tf.gather(tf.reshape(centroids, [G * k, d]), tf.reshape(flat, [G * N])), [G, N, d]) as tf.Tensor3D;
-  });
-}
-
 export interface SelectionStatRow {
   head: number;
   clustersTouched: number;
@@ -95,7 +53,7 @@ export interface SelectionStatRow {
  * Per query head: rank the clusters of `km` by q.centroid, take `budget` tokens (the last cluster cut), and
  * compare with the true top-B by q.k. q: [H, d]; keys: [G, N, d] (the clustered keys, at `positions`).
  */
-export function selectionStats(q: tf.Tensor2D, keys: tf.Tensor3D, positions: Int32Array, km: KMeansResult, budget: number): SelectionStatRow[] {
+export async function selectionStats(q: tf.Tensor2D, keys: tf.Tensor3D, positions: Int32Array, km: KMeansResult, budget: number): Promise<SelectionStatRow[]> {
   const [H, d] = q.shape;
   const [G, N] = keys.shape;
   const b = Math.min(budget, N);
@@ -103,14 +61,14 @@ export function selectionStats(q: tf.Tensor2D, keys: tf.Tensor3D, positions: Int
   const index = buildClusterIndex(km.labels, km.centroids.shape[1], positions);
   const sel = selectClusters(q, km.centroids, index, b);
   try {
-    const choice = readClusterChoice(sel);
+    const choice = await readClusterChoiceAsync(sel);
     const top = tf.tidy(() => {
       const scores = tf.reshape(tf.matMul(tf.reshape(q, [G, group, d]), tf.transpose(keys, [0, 2, 1])), [H, N]);
       return tf.topk(scores, b, true).indices;
     });
-    const topIdx = top.dataSync();
+    const topIdx = await top.data();
     top.dispose();
-    const chosen = sel.tokens.dataSync();
+    const chosen = await sel.tokens.data();
     const rows: SelectionStatRow[] = [];
     for (let h = 0; h < H; h++) {
       const truth = new Set<number>();
@@ -175,11 +133,11 @@ export async function traceDiagnostics(reader: TraceReader, options: Partial<Dia
     const prompt = tf.slice(keys, [0, o.sinks, 0], [-1, n, -1]);
     const km = cosineKMeans(prompt, k0, { iters: o.iters, seed: o.seed + layer });
     try {
-      for (const r of clusterStats(prompt, km)) clusterRows.push({ layer, ...r });
+      for (const r of await clusterStats(prompt, km.labels, km.centroids)) clusterRows.push({ layer, ...r });
       for (let s = 0; s < S; s++) {
         const q = tf.tensor2d(data.q.subarray(s * H * d, (s + 1) * H * d), [H, d]);
         try {
-          for (const r of selectionStats(q, prompt, positions, km, o.budget)) selectionRows.push({ layer, step: s, position: reader.manifest.stepPositions[s], ...r });
+          for (const r of await selectionStats(q, prompt, positions, km, o.budget)) selectionRows.push({ layer, step: s, position: reader.manifest.stepPositions[s], ...r });
         } finally {
           q.dispose();
         }
@@ -188,7 +146,7 @@ export async function traceDiagnostics(reader: TraceReader, options: Partial<Dia
         const span = tf.slice(keys, [0, start, 0], [-1, o.window, -1]);
         const wk = cosineKMeans(span, o.windowClusters, { iters: o.iters, seed: o.seed + layer + 7919 * (w + 1) });
         const near = nearestCentroidCosine(km.centroids, wk.centroids);
-        const values = near.dataSync();
+        const values = await near.data();
         tf.dispose([span, wk.centroids, wk.labels, near]);
         for (let g = 0; g < G; g++) {
           for (let c = 0; c < o.windowClusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * o.windowClusters + c] });

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../gpu/clusterIndex.js';
 import { disposeClusterIndex } from '../../gpu/clusterIndex.js';
-import { disposeClusterSelection, readClusterChoice, selectClusters } from '../../gpu/selection.js';
+import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
 import { KVStore } from '../kvStore.js';
 import type { LayerInfo, LayerSelector, Selection, SelectedUnits } from '../selector.js';
 import { planStep, withForced, type BaselineParams } from './baseline.js';
@@ -61,35 +61,55 @@ export function unitSelector(info: LayerInfo, params: BaselineParams, scheme: Un
     disposeClusterIndex(state.index);
     state = null;
   };
+  /** A step's ranked units, before the host reads which were taken. */
+  interface Ranked {
+    sel: ClusterSelection;
+    forced: ReturnType<typeof planStep>['forced'];
+    chosen: number;
+  }
+  /**
+   * Appends the step's K/V, rebuilds summaries when the selectable range grew, ranks the units; the whole
+   * selection instead when no unit is chosen.
+   */
+  const plan = (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Ranked | { done: Selection } => {
+    store.append(kNew, vNew);
+    const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
+    if (chosen === 0) return { done: { tokens: withForced(forced, null, info.heads), selectedCount: 0 } };
+    if (!state || state.openStart !== layout.openStart) {
+      release();
+      const { sinkEnd, openStart } = layout;
+      const summaries = tf.tidy(() => scheme.summarise(tf.slice(store.keys, [0, sinkEnd, 0], [-1, openStart - sinkEnd, -1])));
+      const index = contiguousUnitIndex(info.kvHeads, sinkEnd, openStart, scheme.unitSize);
+      // kept: a caller may run steps inside its own tidy
+      for (const t of [summaries, index.sortedTokens, index.sizes, index.offsets]) tf.keep(t);
+      state = { openStart, summaries, index };
+    }
+    const mapped = scheme.mapQuery(q);
+    const sel = selectClusters(mapped, state.summaries, state.index, chosen);
+    mapped.dispose();
+    return { sel, forced, chosen };
+  };
+  /** The selection from the ranked units' host-side choice; disposes the ranking. */
+  const finish = ({ sel, forced, chosen }: Ranked, choice: ClusterChoice): Selection => {
+    try {
+      const units: SelectedUnits = { kind: scheme.kind, ids: choice.ids, sizes: choice.sizes };
+      return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats: { clustersTouched: choice.clustersTouched } };
+    } finally {
+      disposeClusterSelection(sel);
+    }
+  };
   return {
     prefill(keys, values) {
       store.append(keys, values);
       prefillLength = keys.shape[1];
     },
     step(q, kNew, vNew): Selection {
-      store.append(kNew, vNew);
-      const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
-      if (chosen === 0) return { tokens: withForced(forced, null, info.heads), selectedCount: 0 };
-      if (!state || state.openStart !== layout.openStart) {
-        release();
-        const { sinkEnd, openStart } = layout;
-        const summaries = tf.tidy(() => scheme.summarise(tf.slice(store.keys, [0, sinkEnd, 0], [-1, openStart - sinkEnd, -1])));
-        const index = contiguousUnitIndex(info.kvHeads, sinkEnd, openStart, scheme.unitSize);
-        // kept: a caller may run steps inside its own tidy
-        for (const t of [summaries, index.sortedTokens, index.sizes, index.offsets]) tf.keep(t);
-        state = { openStart, summaries, index };
-      }
-      const current = state;
-      const mapped = scheme.mapQuery(q);
-      const sel = selectClusters(mapped, current.summaries, current.index, chosen);
-      mapped.dispose();
-      try {
-        const choice = readClusterChoice(sel);
-        const units: SelectedUnits = { kind: scheme.kind, ids: choice.ids, sizes: choice.sizes };
-        return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats: { clustersTouched: choice.clustersTouched } };
-      } finally {
-        disposeClusterSelection(sel);
-      }
+      const planned = plan(q, kNew, vNew);
+      return 'done' in planned ? planned.done : finish(planned, readClusterChoice(planned.sel));
+    },
+    async stepAsync(q, kNew, vNew): Promise<Selection> {
+      const planned = plan(q, kNew, vNew);
+      return 'done' in planned ? planned.done : finish(planned, await readClusterChoiceAsync(planned.sel));
     },
     dispose() {
       release();
