@@ -35,11 +35,20 @@ export function buildClusterIndex(labels: tf.Tensor2D, k: number, tokenIds?: tf.
   if (tokenIds instanceof Int32Array && tokenIds.length !== N) throw new RangeError(`tokenIds has ${tokenIds.length} entries, expected N = ${N}`);
   if (ids && ids.shape[ids.rank - 1] !== N) throw new RangeError(`tokenIds must have N = ${N} entries per head, got shape [${ids.shape.join(', ')}]`);
   return tf.tidy(() => {
-    const sizes = countPerCluster(labels, k);
-    const offsets = tf.cumsum(sizes, 1, true) as tf.Tensor2D;
-    if (N === 0) return { sortedTokens: tf.zeros([G, 0], 'int32') as tf.Tensor2D, sizes, offsets, clusters: k, tokens: 0 };
+    if (N === 0 || k === 0) {
+      const none = tf.zeros([G, k], 'int32') as tf.Tensor2D;
+      return { sortedTokens: tf.zeros([G, 0], 'int32') as tf.Tensor2D, sizes: none, offsets: tf.clone(none), clusters: k, tokens: 0 };
+    }
     // float labels are exact (k < 2^24); topk of -label sorts ascending, ties keep input order
-    const order = tf.topk(tf.neg(tf.cast(labels, 'float32')), N, true).indices; // [G, N]
+    const sortedDesc = tf.topk(tf.neg(tf.cast(labels, 'float32')), N, true);
+    const order = sortedDesc.indices; // [G, N]
+    // sizes and offsets from the sorted labels: cluster c spans [first label >= c, first label > c).
+    // No bincount: WebGPU's adds with a float atomic into whatever dtype (wrong counts, tfjs 4.22), and a
+    // [G, N, k] one-hot passes the 2 GB binding limit at 131K tokens.
+    const sortedLabels = tf.neg(sortedDesc.values); // [G, N] ascending
+    const clusterIds = tf.broadcastTo(tf.range(0, k, 1, 'float32'), [G, k]);
+    const offsets = tf.cast(tf.searchSorted(sortedLabels, clusterIds, 'left'), 'int32') as tf.Tensor2D;
+    const sizes = tf.sub(tf.cast(tf.searchSorted(sortedLabels, clusterIds, 'right'), 'int32'), offsets) as tf.Tensor2D;
     let sorted: tf.Tensor;
     if (tokenIds === undefined) sorted = order;
     else if (tokenIds instanceof Int32Array) sorted = tf.gather(tf.tensor1d(tokenIds, 'int32'), order);
@@ -47,17 +56,6 @@ export function buildClusterIndex(labels: tf.Tensor2D, k: number, tokenIds?: tf.
     else sorted = gatherRows(tf.cast(tokenIds as tf.Tensor2D, 'int32'), order as tf.Tensor2D);
     return { sortedTokens: sorted as tf.Tensor2D, sizes, offsets, clusters: k, tokens: N };
   });
-}
-
-/** [G, k] int32 count of each label per row. labels: [G, N]. */
-function countPerCluster(labels: tf.Tensor2D, k: number): tf.Tensor2D {
-  const [G, N] = labels.shape;
-  if (k === 0) return tf.zeros([G, 0], 'int32') as tf.Tensor2D;
-  if (N === 0) return tf.zeros([G, k], 'int32') as tf.Tensor2D;
-  // denseBincount: no [G, N, k] one-hot (over WebGPU's 2 GB binding limit at 131K tokens; 1000x faster on wasm).
-  // Counted in float32 and cast: WebGPU's bincount adds with a float atomic whatever the output dtype, so an
-  // int32 output holds float bit patterns there. Counts are exact below 2^24.
-  return tf.tidy(() => tf.cast(tf.denseBincount(labels, tf.tensor1d([], 'float32') as unknown as tf.Tensor2D, k), 'int32')) as tf.Tensor2D;
 }
 
 /**

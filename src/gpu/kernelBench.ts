@@ -8,10 +8,15 @@
  *   index    ranked clusters -> B token positions          [H, B]
  *   gather   K and V rows of those positions               2 x [H, B, d]
  *   attend   softmax attention over the gathered rows      [H, d]
- * Timing: every sample is fenced (a one-element readback of the stage's output, src/gpu/timing.ts) before
- * and after, so wall time counts finished GPU work; where the backend has GPU timestamp queries
- * (webgpu with 'timestamp-query'), tf.time's kernelMs (the sum of the stage's kernel durations, no
- * JavaScript scheduling or readback) is recorded as well, and is the number to read.
+ * Timing: a sample runs the stage `batch` times (default 1) and is fenced (a one-element readback of the
+ * last output, src/gpu/timing.ts) before and after, so wall time counts finished GPU work, tfjs's
+ * JavaScript dispatch included. Where the backend has GPU timestamp queries (webgpu with
+ * 'timestamp-query'), tf.time's kernelMs (the sum of the kernel durations, no JavaScript scheduling or
+ * readback) is recorded as well: the GPU's own time, the number to read. With batch > 1 on webgpu,
+ * independent runs overlap on the GPU and kernel durations overlap too, so kernelMs overstates; keep 1.
+ * On the H200, kernel times of one shape drifted up to 3x between phases of a run (GPU clocks while the
+ * GPU idles between fenced samples), so the speed-up is also measured paired: dense and ClusterKV step
+ * samples alternate and the median of the per-pair ratios is reported (pairedSpeedup).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attendGathered, denseAttention, gatherPerHead } from './attention.js';
@@ -30,6 +35,8 @@ export interface KernelBenchConfig {
   budgets: number[];
   warmup: number;
   runs: number;
+  /** runs per timed sample, back to back (the sample is their mean) */
+  batch: number;
   kmeansIters: number;
   /** K-means timing runs (each a full 20-iteration clustering) */
   kmeansRuns: number;
@@ -38,7 +45,7 @@ export interface KernelBenchConfig {
 
 export const DESIGN_BENCH: KernelBenchConfig = {
   context: 32768, heads: 32, kvHeads: 8, headDim: 128, clusters: 400, budgets: [2048, 1024],
-  warmup: 10, runs: 50, kmeansIters: 20, kmeansRuns: 5, seed: 0,
+  warmup: 10, runs: 50, batch: 1, kmeansIters: 20, kmeansRuns: 5, seed: 0,
 };
 
 export interface Timing {
@@ -58,6 +65,11 @@ export interface BudgetResult {
   clusterkvStep: Timing;
   /** dense / ClusterKV step time (kernel time where measured) */
   speedup: number;
+  /** dense / ClusterKV step from alternating samples (robust to drifting GPU clocks): ratio quantiles */
+  pairedSpeedup: ReturnType<typeof summarise>;
+  /** the alternating samples themselves: dense and ClusterKV step times */
+  pairedDenseMs: ReturnType<typeof summarise>;
+  pairedStepMs: ReturnType<typeof summarise>;
 }
 
 export interface KernelBenchReport {
@@ -71,7 +83,7 @@ export interface KernelBenchReport {
 type Stage = () => tf.Tensor | tf.Tensor[];
 
 function validate(cfg: KernelBenchConfig): void {
-  for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs', 'kmeansRuns'] as const) {
+  for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs', 'batch', 'kmeansRuns'] as const) {
     if (!Number.isInteger(cfg[key]) || cfg[key] <= 0) throw new RangeError(`bench: ${key} must be a positive integer, got ${cfg[key]}`);
   }
   if (cfg.heads % cfg.kvHeads !== 0) throw new RangeError(`bench: heads (${cfg.heads}) must be a multiple of kvHeads (${cfg.kvHeads})`);
@@ -79,32 +91,67 @@ function validate(cfg: KernelBenchConfig): void {
   for (const b of cfg.budgets) if (!Number.isInteger(b) || b <= 0 || b > cfg.context) throw new RangeError(`bench: budget ${b} must be in 1..context (${cfg.context})`);
 }
 
-/** Times `stage` `runs` times after `warmup` runs; the stage's outputs are disposed after each run. */
-export async function timeRepeated(stage: Stage, warmup: number, runs: number, bytes: number): Promise<Timing> {
+/**
+ * Times `stage` in `runs` samples of `batch` back-to-back runs each, after `warmup` runs; every output is
+ * disposed. Sample = batch time / batch.
+ */
+export async function timeRepeated(stage: Stage, warmup: number, runs: number, bytes: number, batch = 1): Promise<Timing> {
   for (let i = 0; i < warmup; i++) {
     const out = stage();
     await fence(out);
     tf.dispose(out);
   }
+  const runBatch = () => {
+    for (let i = 0; i < batch - 1; i++) tf.dispose(stage());
+    return stage();
+  };
   const wall: number[] = [];
   const kernel: number[] = [];
   for (let i = 0; i < runs; i++) {
     await fence([]);
     const t0 = performance.now();
-    const out = stage();
+    const out = runBatch();
     await fence(out);
-    wall.push(performance.now() - t0);
+    wall.push((performance.now() - t0) / batch);
     tf.dispose(out);
   }
-  const probe = await kernelMs(stage);
+  const probe = await kernelMs(runBatch);
   if (probe !== undefined && probe > 0) {
-    kernel.push(probe);
-    for (let i = 1; i < runs; i++) kernel.push((await kernelMs(stage))!);
+    kernel.push(probe / batch);
+    for (let i = 1; i < runs; i++) kernel.push((await kernelMs(runBatch))! / batch);
   }
   const wallMs = summarise(wall);
   const kernelStats = kernel.length ? summarise(kernel) : undefined;
   const ms = kernelStats ? kernelStats.median : wallMs.median;
   return { wallMs, kernelMs: kernelStats, bytes, achievedGBps: bytes / (ms * 1e-3) / 1e9 };
+}
+
+/** Paired timing of two stages: quantiles of each one's time and of the per-pair ratio a / b. */
+export interface PairedTiming {
+  ratio: ReturnType<typeof summarise>;
+  aMs: ReturnType<typeof summarise>;
+  bMs: ReturnType<typeof summarise>;
+}
+
+/** `runs` alternating single runs of a and b (kernel time where measured, else fenced wall). */
+export async function pairedTiming(a: Stage, b: Stage, runs: number): Promise<PairedTiming> {
+  const once = async (stage: Stage) => {
+    const kernel = await kernelMs(stage);
+    if (kernel !== undefined && kernel > 0) return kernel;
+    await fence([]);
+    const t0 = performance.now();
+    const out = stage();
+    await fence(out);
+    tf.dispose(out);
+    return performance.now() - t0;
+  };
+  const [ta, tb, ratios]: number[][] = [[], [], []];
+  for (let i = 0; i < runs; i++) {
+    ta.push(await once(a));
+    tb.push(await once(b));
+    ratios.push(ta[i] / tb[i]);
+  }
+  return { ratio: summarise(ratios), aMs: summarise(ta), bMs: summarise(tb) };
 }
 
 /**
@@ -166,7 +213,8 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
   const planted = plantedKeys(cfg, rand);
   const keys = planted.keys;
   const values = deviceNoise([G, T, d], Math.floor(rand() * 1e6) + 2) as tf.Tensor3D;
-  const q = tf.mul(deviceNoise([H, d], Math.floor(rand() * 1e6) + 3), 1.7) as tf.Tensor2D;
+  const qSeed = Math.floor(rand() * 1e6) + 3;
+  const q = tf.tidy(() => tf.mul(deviceNoise([H, d], qSeed), 1.7)) as tf.Tensor2D;
   await fence([keys, values, q]);
   const f32 = 4;
   try {
@@ -194,7 +242,8 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
     const sizes = Array.from(await index.sizes.data()).sort((a, b) => a - b);
     try {
       log(`dense attention: H ${H}, G ${G}, T ${T}, d ${d}`);
-      const dense = await timeRepeated(() => denseAttention(q, keys, values), cfg.warmup, cfg.runs, 2 * G * T * d * f32 + 2 * H * d * f32);
+      const denseStage = () => denseAttention(q, keys, values);
+      const dense = await timeRepeated(denseStage, cfg.warmup, cfg.runs, 2 * G * T * d * f32 + 2 * H * d * f32, cfg.batch);
       const budgets: BudgetResult[] = [];
       for (const B of cfg.budgets) {
         log(`clusterkv step: B ${B}, K ${K}`);
@@ -206,23 +255,22 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
         await fence([scores, ranked, tokens, kSel, vSel]);
         const gatherBytes = 2 * (H * B * 4 + 2 * H * B * d * f32);
         const stages = {
-          score: await timeRepeated(() => scoreCentroids(q, centroids), cfg.warmup, cfg.runs, G * K * d * f32 + H * d * f32 + H * K * f32),
-          rank: await timeRepeated(() => rankClusters(scores), cfg.warmup, cfg.runs, 2 * H * K * f32),
-          index: await timeRepeated(() => rankedTokens(ranked, index, B), cfg.warmup, cfg.runs, H * K * 4 * 3 + 2 * H * B * 4),
-          gather: await timeRepeated(() => [gatherPerHead(keys, tokens), gatherPerHead(values, tokens)], cfg.warmup, cfg.runs, gatherBytes),
-          attend: await timeRepeated(() => attendGathered(q, kSel, vSel), cfg.warmup, cfg.runs, 2 * H * B * d * f32 + 2 * H * d * f32),
+          score: await timeRepeated(() => scoreCentroids(q, centroids), cfg.warmup, cfg.runs, G * K * d * f32 + H * d * f32 + H * K * f32, cfg.batch),
+          rank: await timeRepeated(() => rankClusters(scores), cfg.warmup, cfg.runs, 2 * H * K * f32, cfg.batch),
+          index: await timeRepeated(() => rankedTokens(ranked, index, B), cfg.warmup, cfg.runs, H * K * 4 * 3 + 2 * H * B * 4, cfg.batch),
+          gather: await timeRepeated(() => [gatherPerHead(keys, tokens), gatherPerHead(values, tokens)], cfg.warmup, cfg.runs, gatherBytes, cfg.batch),
+          attend: await timeRepeated(() => attendGathered(q, kSel, vSel), cfg.warmup, cfg.runs, 2 * H * B * d * f32 + 2 * H * d * f32, cfg.batch),
         };
         const stepBytes = Object.values(stages).reduce((s, t) => s + t.bytes, 0);
-        const clusterkvStep = await timeRepeated(
-          () => tf.tidy(() => {
-            const tok = rankedTokens(rankClusters(scoreCentroids(q, centroids)), index, B);
-            return attendGathered(q, gatherPerHead(keys, tok), gatherPerHead(values, tok));
-          }),
-          cfg.warmup, cfg.runs, stepBytes,
-        );
+        const stepStage = () => tf.tidy(() => {
+          const tok = rankedTokens(rankClusters(scoreCentroids(q, centroids)), index, B);
+          return attendGathered(q, gatherPerHead(keys, tok), gatherPerHead(values, tok));
+        });
+        const clusterkvStep = await timeRepeated(stepStage, cfg.warmup, cfg.runs, stepBytes, cfg.batch);
+        const paired = await pairedTiming(denseStage, stepStage, cfg.runs);
         tf.dispose([scores, ranked, tokens, kSel, vSel]);
         const time = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
-        budgets.push({ budget: B, stages, clusterkvStep, speedup: time(dense) / time(clusterkvStep) });
+        budgets.push({ budget: B, stages, clusterkvStep, speedup: time(dense) / time(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs });
         log(`  dense ${time(dense).toFixed(3)} ms, clusterkv ${time(clusterkvStep).toFixed(3)} ms, speed-up ${(time(dense) / time(clusterkvStep)).toFixed(2)}x`);
       }
       return {

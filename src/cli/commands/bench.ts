@@ -21,6 +21,7 @@ interface BenchFlags {
   clusters: string;
   budgets: string;
   runs: string;
+  batch: string;
   warmup: string;
   iters: string;
   kmeansRuns: string;
@@ -36,7 +37,7 @@ export function benchRows(report: KernelBenchReport): Record<string, unknown>[] 
   const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: ms(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
   for (const b of report.budgets) {
     for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage, budget: b.budget, medianMs: ms(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
-    rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: ms(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup });
+    rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: ms(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median });
   }
   if (report.kmeans) rows.push({ path: 'prefill', stage: `kmeans (${report.kmeans.iters} it)`, budget: null, medianMs: ms(report.kmeans.timing), wallMedianMs: report.kmeans.timing.wallMs.median, GBps: report.kmeans.timing.achievedGBps });
   return rows;
@@ -54,6 +55,7 @@ export function register(program: Command): void {
     .option('--clusters <n>', 'prompt clusters C0', String(DESIGN_BENCH.clusters))
     .option('--budgets <list>', 'token budgets B', DESIGN_BENCH.budgets.join(','))
     .option('--runs <n>', 'timed runs per stage', String(DESIGN_BENCH.runs))
+    .option('--batch <n>', 'runs per timed sample, back to back (sample = mean)', String(DESIGN_BENCH.batch))
     .option('--warmup <n>', 'warm-up runs per stage', String(DESIGN_BENCH.warmup))
     .option('--iters <n>', 'K-means iterations', String(DESIGN_BENCH.kmeansIters))
     .option('--kmeans-runs <n>', 'timed K-means runs', String(DESIGN_BENCH.kmeansRuns))
@@ -70,6 +72,7 @@ export function register(program: Command): void {
         clusters: parseIntFlag('--clusters', flags.clusters, 1),
         budgets: parseIntList('--budgets', flags.budgets, 1),
         runs: parseIntFlag('--runs', flags.runs, 1),
+        batch: parseIntFlag('--batch', flags.batch, 1),
         warmup: parseIntFlag('--warmup', flags.warmup, 0),
         kmeansIters: parseIntFlag('--iters', flags.iters, 0),
         kmeansRuns: parseIntFlag('--kmeans-runs', flags.kmeansRuns, 1),
@@ -81,7 +84,7 @@ export function register(program: Command): void {
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
       const main = await runKernelBench(cfg, 'kmeans', log);
-      console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup'], 4));
+      console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup', 'pairedSpeedup'], 4));
       const sweep: { context: number; clusters: number; report: KernelBenchReport }[] = [];
       for (const context of contexts) {
         const clusters = Math.ceil(context / tokensPerCluster);
@@ -91,9 +94,9 @@ export function register(program: Command): void {
       }
       if (sweep.length) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
-          report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: ms(report.dense), clusterkvMs: ms(b.clusterkvStep), speedup: b.speedup })),
+          report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: ms(report.dense), clusterkvMs: ms(b.clusterkvStep), speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median })),
         );
-        console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup'], 4)}`);
+        console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup', 'pairedDenseMs', 'pairedStepMs', 'pairedSpeedup'], 4)}`);
       }
       const timingNote = main.dense.kernelMs
         ? 'medianMs = GPU kernel time from timestamp queries (tf.time kernelMs); wall times fenced by a one-element readback'

@@ -1,0 +1,47 @@
+/**
+ * Cross-backend check of a whole sweep: the same trace swept on two backends must give the same table.
+ *   tsx bench/compare-sweeps.ts A/results.csv B/results.csv [--out F.json]
+ * Rows are matched on (method, clusters, budget, layer, head, step); integer columns must be equal, float
+ * metrics within 1e-4 absolute. Prints (and writes) the worst difference per method and metric; exit 1 on
+ * a mismatch.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as aq from 'arquero';
+
+const [fileA, fileB] = process.argv.slice(2, 4);
+const outAt = process.argv.indexOf('--out');
+if (!fileA || !fileB) {
+  console.error('usage: tsx bench/compare-sweeps.ts A/results.csv B/results.csv [--out F.json]');
+  process.exit(1);
+}
+const KEY = ['method', 'clusters', 'budget', 'layer', 'head', 'step'];
+const FLOATS = ['massRecall', 'topkRecall', 'outputRelError', 'outputCosine'];
+const INTEGERS = ['tokensAttended', 'tokensLoaded', 'density'];
+const rowsOf = (file: string) => {
+  const objects = aq.fromCSV(readFileSync(file, 'utf8')).objects() as Record<string, unknown>[];
+  return new Map(objects.map((r) => [KEY.map((k) => String(r[k] ?? '')).join('|'), r]));
+};
+const a = rowsOf(fileA);
+const b = rowsOf(fileB);
+const problems: string[] = [];
+if (a.size !== b.size) problems.push(`row counts differ: ${a.size} vs ${b.size}`);
+const worst: Record<string, Record<string, number>> = {};
+for (const [key, ra] of a) {
+  const rb = b.get(key);
+  if (!rb) {
+    problems.push(`row ${key} only in ${fileA}`);
+    continue;
+  }
+  const method = String(ra.method);
+  worst[method] ??= {};
+  for (const col of [...FLOATS, ...INTEGERS]) {
+    if (ra[col] == null && rb[col] == null) continue;
+    const diff = Math.abs(Number(ra[col]) - Number(rb[col]));
+    worst[method][col] = Math.max(worst[method][col] ?? 0, diff);
+    if (INTEGERS.includes(col) && col !== 'density' ? diff !== 0 : !(diff <= 1e-4)) problems.push(`${key} ${col}: ${ra[col]} vs ${rb[col]}`);
+  }
+}
+const report = { a: fileA, b: fileB, rows: a.size, tolerance: 1e-4, worst, mismatches: problems.length, firstMismatches: problems.slice(0, 20) };
+console.log(JSON.stringify(report, null, 1));
+if (outAt > 0) writeFileSync(process.argv[outAt + 1], `${JSON.stringify(report, null, 1)}\n`);
+process.exit(problems.length ? 1 : 0);
