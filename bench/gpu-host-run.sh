@@ -20,7 +20,14 @@ want() { [ $# -eq 0 ] || [[ " $WANT " == *" $1 "* ]]; }
 WANT="${*:-doctor parity bench torch sweep}"
 want doctor && step doctor 60 $CKV doctor
 want parity && { step parity 120 $CKV parity --backend webgpu --json; cp "$RES/parity.txt" "$RES/parity.json"; }
-want bench && step bench 300 $CKV bench --backend webgpu --contexts 4096,8192,16384,32768,65536,131072 --out "$RES/kernels-webgpu-h200.json"
+if want bench; then
+  # one process per measurement: kernel times drift upward over a process's life on this host (bench/README.md)
+  step bench-main 120 $CKV bench --backend webgpu --out "$RES/bench-main.json"
+  for T in 4096 8192 16384 32768 65536 131072; do for B in 2048 1024; do
+    step "bench-$T-$B" 60 $CKV bench --backend webgpu --no-main --contexts $T --budgets $B --out "$RES/bench-$T-$B.json"
+  done; done
+  step bench-merge 30 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES/bench-main.json" "$RES"/bench-*-*.json
+fi
 want torch && step torch 90 python3 bench/torch_reference.py "$RES/torch-reference-h200.json"
 if want sweep; then
   step synth 60 $CKV synth --out "$RES/synth-4k.safetensors" --layers 4 --heads 8 --kv-heads 2 --head-dim 64 --context 4096 --steps 16 --seed 0

@@ -10,6 +10,7 @@ import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchR
 import { writeFileAtomic } from '../../sim/resultsFolder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
+import { UserError } from '../errors.js';
 import { formatTable } from '../table.js';
 
 interface BenchFlags {
@@ -29,6 +30,7 @@ interface BenchFlags {
   contexts?: string;
   tokensPerCluster: string;
   out?: string;
+  main: boolean;
 }
 
 const ms = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
@@ -62,6 +64,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the generated inputs', String(DESIGN_BENCH.seed))
     .option('--contexts <list>', 'also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster))')
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
+    .option('--no-main', 'skip the run at --context (and its K-means): only the --contexts sweep')
     .option('--out <file.json>', 'write the JSON report here')
     .action(async (flags: BenchFlags) => {
       const cfg: KernelBenchConfig = {
@@ -80,11 +83,12 @@ export function register(program: Command): void {
       };
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
+      if (!flags.main && contexts.length === 0) throw new UserError('bench: --no-main needs --contexts (nothing to time)');
       const backend = await useBackend(flags.backend);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
-      const main = await runKernelBench(cfg, 'kmeans', log);
-      console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup', 'pairedSpeedup'], 4));
+      const main = flags.main ? await runKernelBench(cfg, 'kmeans', log) : null;
+      if (main) console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup', 'pairedSpeedup'], 4));
       const sweep: { context: number; clusters: number; report: KernelBenchReport }[] = [];
       for (const context of contexts) {
         const clusters = Math.ceil(context / tokensPerCluster);
@@ -98,7 +102,7 @@ export function register(program: Command): void {
         );
         console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup', 'pairedDenseMs', 'pairedStepMs', 'pairedSpeedup'], 4)}`);
       }
-      const timingNote = main.dense.kernelMs
+      const timingNote = (main ?? sweep[0].report).dense.kernelMs
         ? 'medianMs = GPU kernel time from timestamp queries (tf.time kernelMs); wall times fenced by a one-element readback'
         : 'medianMs = wall time, fenced before and after by a one-element readback (no kernel timer on this backend)';
       const report = {
