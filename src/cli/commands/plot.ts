@@ -50,7 +50,13 @@ function readResults(dir: string): aq.ColumnTable {
   if (!existsSync(file)) throw new UserError(`${file} not found: DIR must be a sweep results folder (clusterkv sweep TRACE --out DIR)`);
   let table: aq.ColumnTable;
   try {
-    table = aq.fromCSV(readFileSync(file, 'utf8'));
+    // infer column types from every row: a sweep's first rows are often full's, whose budget, clusters and
+    // denseLayers are empty, and arquero's default (the first 1000 values) then types those columns boolean.
+    // autoMax must be the row count, not a huge number: arquero's type check loops up to autoMax.
+    const text = readFileSync(file, 'utf8');
+    let lines = 1;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
+    table = aq.fromCSV(text, { autoMax: lines });
   } catch (err) {
     throw new UserError(`${file} is not a readable CSV (${(err as Error).message})`);
   }
