@@ -4,6 +4,7 @@
  * Dense attends every key; sparse attends, per query head, only the given positions.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { takeRows } from './gatherRows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */
@@ -36,7 +37,7 @@ export function gatherPerHead(x: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor3D 
   return tf.tidy(() => {
     const kvOf = tf.tensor2d(kvHeadOfQueryHead(H, G), [H, 1], 'int32');
     const flat = tf.add(tf.cast(tokens, 'int32'), tf.mul(kvOf, tf.scalar(T, 'int32'))); // [H, n]
-    return tf.reshape(tf.gather(tf.reshape(x, [G * T, d]), tf.reshape(flat, [H * n])), [H, n, d]) as tf.Tensor3D;
+    return tf.reshape(takeRows(tf.reshape(x, [G * T, d]), tf.reshape(flat, [H * n]) as tf.Tensor1D), [H, n, d]) as tf.Tensor3D;
   });
 }
 
