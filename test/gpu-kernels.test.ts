@@ -19,6 +19,24 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
 }
 
 describe.each(LOCAL_BACKENDS)('cosine K-means on %s', (backend) => {
+  it('one cluster: every label 0, the centroid the mean of the raw keys (as the reference)', async () => {
+    await withBackend(backend, () => {
+      const [G, N, d] = [2, 50, 8];
+      const { keys } = clusteredKeys(G, N, d, 3, 5, 0.3);
+      const init = normals(G * d, 11);
+      const [kt, it] = [tf.tensor3d(keys, [G, N, d]), tf.tensor3d(init, [G, 1, d])];
+      const res = cosineKMeans(kt, 1, { iters: 3, seed: 0, init: it });
+      tf.dispose([kt, it]);
+      expect(Array.from(res.labels.dataSync())).toEqual(new Array(G * N).fill(0));
+      const centroids = res.centroids.dataSync();
+      for (let g = 0; g < G; g++) {
+        const ref = refCosineKMeans(keys.subarray(g * N * d, (g + 1) * N * d), N, d, 1, 3, init.subarray(g * d, (g + 1) * d));
+        expectClose(slice(centroids, g * d, d), ref.centroids, 1e-5);
+      }
+      tf.dispose([res.labels, res.centroids]);
+    });
+  });
+
   it('matches the plain-TS reference (same rule, same initial centroids)', async () => {
     await withBackend(backend, () => {
       const [G, N, d, k] = [2, 300, 16, 6];
