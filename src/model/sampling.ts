@@ -1,16 +1,6 @@
 /** Next-token choice from logits: greedy at temperature 0, else softmax sampling with a seeded PRNG. */
 
-/** mulberry32: a small, fast, seeded PRNG (uniform in [0, 1)). */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../gpu/random.js';
 
 /** Index of the largest logit (the first on ties, like llama2.c). */
 export function argmax(logits: ArrayLike<number>): number {
@@ -27,7 +17,7 @@ export interface Sampler {
 export function createSampler(temperature: number, seed: number): Sampler {
   if (!(temperature >= 0) || !Number.isFinite(temperature)) throw new RangeError(`temperature must be a finite number >= 0, got ${temperature}`);
   if (!Number.isInteger(seed)) throw new RangeError(`seed must be an integer, got ${seed}`);
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   return {
     temperature,
     next(logits: Float32Array): number {
