@@ -13,3 +13,8 @@ export { figureHtml, figureFragment, writeFigureHtml, reportHtml, writeReport } 
 export { renderPngs, writeFigurePngs, chromiumPath } from './png.js';
 export { notebookHtml } from './notebook.js';
 export { sweepFigures, seriesColumns, sparseLayerRows, type SweepCellRecord } from './sweepFigures.js';
+export { metricVsBudgetFigure, type MetricVsBudgetOptions } from './metricVsBudget.js';
+export { cacheHitRateFigure } from './cacheHitRate.js';
+export { latencyVsContextFigure } from './latencyVsContext.js';
+export { gridHeatmapFigure } from './gridHeatmap.js';
+export { parityScatterFigure } from './parityScatter.js';

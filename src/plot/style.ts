@@ -75,7 +75,7 @@ export function budgetAxis(title: string, budgets: number[]): Record<string, unk
 }
 
 /**
- * Ticks 1, 2, 5 x 10^k covering the positive values, labelled in full (plotly's own log ticks label minor
+ * Ticks 1, 2, 5 x 10^k (10^k only over more than four decades) covering the positive values, labelled in full (plotly's own log ticks label minor
  * ticks with a single digit, '5' for 50, which reads wrong). For log axes.
  */
 export function logTicks(values: number[]): { tickvals: number[]; ticktext: string[] } {
@@ -84,9 +84,11 @@ export function logTicks(values: number[]): { tickvals: number[]; ticktext: stri
   const lo = Math.min(...positive);
   const hi = Math.max(...positive);
   const ticks: number[] = [];
+  // past four decades, 1-2-5 ticks crowd the axis: powers of ten only
+  const mantissas = Math.log10(hi / lo) > 4 ? [1] : [1, 2, 5];
   for (let e = Math.floor(Math.log10(lo)) - 1; e <= Math.ceil(Math.log10(hi)); e++) {
-    for (const m of [1, 2, 5]) {
-      const v = m * 10 ** e;
+    for (const m of mantissas) {
+      const v = Number((m * 10 ** e).toPrecision(6)); // 1e-5, not 0.000009999999999999999
       if (v >= lo / 2.5 && v <= hi * 2.5) ticks.push(v);
     }
   }
