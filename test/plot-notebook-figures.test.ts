@@ -3,7 +3,7 @@ import * as aq from 'arquero';
 import { describe, expect, it } from 'vitest';
 import {
   cacheHitRateFigure, gridHeatmapFigure, latencyBreakdownFigure, latencyVsContextFigure, metricVsBudgetFigure,
-  parityScatterFigure, PlotError, type Figure,
+  parityScatterFigure, PlotError, recallHeatmapFigure, type Figure,
 } from '../src/plot/index.js';
 import { logTicks } from '../src/plot/style.js';
 
@@ -175,5 +175,17 @@ describe('log ticks', () => {
   it('label 1, 2, 5 per decade over a few decades and powers of ten over many', () => {
     expect(logTicks([0.3, 30]).tickvals).toEqual([0.2, 0.5, 1, 2, 5, 10, 20, 50]);
     expect(logTicks([1e-7, 0.5]).tickvals).toEqual([1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1]);
+  });
+});
+
+describe('layer x head heatmap of a method with a default cluster count', () => {
+  it('puts the dense first layers (no cluster count) in the panel of the method\'s only cluster count', () => {
+    const rows: Row[] = [];
+    for (const method of ['oracle', 'clusterkv']) for (let layer = 0; layer < 3; layer++) for (let head = 0; head < 2; head++) {
+      rows.push({ method, clusters: method === 'clusterkv' && layer >= 1 ? 26 : null, budget: 128, layer, head, massRecall: layer === 0 ? 1 : 0.5 });
+    }
+    const fig = recallHeatmapFigure(aq.from(rows), { seriesBy: ['method', 'clusters'] });
+    expect(fig.data.map((t) => t.name)).toEqual(['oracle', 'clusterkv C0=26']);
+    expect((fig.data[1].z as number[][]).map((r) => r[0])).toEqual([1, 0.5, 0.5]);
   });
 });

@@ -33,6 +33,28 @@ export function middleBudget(table: aq.ColumnTable): number {
   return budgets[Math.floor((budgets.length - 1) / 2)];
 }
 
+/**
+ * A method's dense first layers carry no value for some series columns (ClusterKV with a default C0 has no
+ * clusters there): where a method has exactly one value of such a column elsewhere, its empty cells take it,
+ * so the dense layers land in the same panel as the method's other layers instead of a panel of their own.
+ */
+function fillSingleVariant(cells: Record<string, unknown>[], seriesBy: string[]): void {
+  const [methodColumn, ...params] = seriesBy;
+  for (const param of params) {
+    const values = new Map<string, Set<string>>();
+    for (const c of cells) {
+      if (c[param] === null || c[param] === undefined || c[param] === '') continue;
+      const m = String(c[methodColumn]);
+      if (!values.has(m)) values.set(m, new Set());
+      values.get(m)!.add(JSON.stringify(c[param]));
+    }
+    for (const c of cells) {
+      const only = values.get(String(c[methodColumn]));
+      if ((c[param] === null || c[param] === undefined || c[param] === '') && only?.size === 1) c[param] = JSON.parse([...only][0]);
+    }
+  }
+}
+
 export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOptions = {}): Figure {
   const metric = opts.metric ?? 'massRecall';
   const seriesBy = opts.seriesBy ?? defaultSeriesBy(table);
@@ -42,6 +64,7 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
     numberOrNull(d.budget) === budget && (!opts.methods || opts.methods.includes(String(d[seriesBy[0]])))));
   if (atBudget.numRows() === 0) throw new PlotError(`recall heatmap: no rows at budget ${budget}${opts.methods ? ` for ${opts.methods.join(', ')}` : ''}`);
   const cells = atBudget.groupby(...seriesBy, 'layer', 'head').rollup({ value: aq.op.mean(metric) }).objects() as Record<string, unknown>[];
+  fillSingleVariant(cells, seriesBy);
   const layers = [...new Set(cells.map((c) => Number(c.layer)))].sort((a, b) => a - b);
   const heads = [...new Set(cells.map((c) => Number(c.head)))].sort((a, b) => a - b);
   const panels = new Map<string, Record<string, unknown>[]>();
