@@ -35,6 +35,14 @@ interface BenchFlags {
 
 const ms = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
 
+/** What medianMs means on this backend (tf.time's kernelMs is GPU timestamps only on webgpu and tensorflow-gpu). */
+export function timingDescription(backend: string, hasKernelMs: boolean): string {
+  const wall = 'wall times fenced by a one-element readback';
+  if (!hasKernelMs) return `medianMs = wall time, fenced before and after by a one-element readback (no kernel timer on this backend)`;
+  if (backend === 'webgpu') return `medianMs = GPU kernel time from timestamp queries (tf.time kernelMs); ${wall}`;
+  return `medianMs = tf.time kernelMs on ${backend}: the kernels' own execution time on the host, no dispatch or readback; ${wall}`;
+}
+
 export function benchRows(report: KernelBenchReport): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: ms(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
   for (const b of report.budgets) {
@@ -102,9 +110,7 @@ export function register(program: Command): void {
         );
         console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup', 'pairedDenseMs', 'pairedStepMs', 'pairedSpeedup'], 4)}`);
       }
-      const timingNote = (main ?? sweep[0].report).dense.kernelMs
-        ? 'medianMs = GPU kernel time from timestamp queries (tf.time kernelMs); wall times fenced by a one-element readback'
-        : 'medianMs = wall time, fenced before and after by a one-element readback (no kernel timer on this backend)';
+      const timingNote = timingDescription(backend, (main ?? sweep[0].report).dense.kernelMs !== undefined);
       const report = {
         kind: 'clusterkv-kernel-bench',
         created: new Date().toISOString(),
