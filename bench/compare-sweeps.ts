@@ -6,7 +6,7 @@
  * a mismatch.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import * as aq from 'arquero';
+import { csvTable } from '../src/sim/csvTable.js';
 
 const [fileA, fileB] = process.argv.slice(2, 4);
 const outAt = process.argv.indexOf('--out');
@@ -18,7 +18,7 @@ const KEY = ['method', 'clusters', 'budget', 'layer', 'head', 'step'];
 const FLOATS = ['massRecall', 'topkRecall', 'outputRelError', 'outputCosine'];
 const INTEGERS = ['tokensAttended', 'tokensLoaded', 'density'];
 const rowsOf = (file: string) => {
-  const objects = aq.fromCSV(readFileSync(file, 'utf8')).objects() as Record<string, unknown>[];
+  const objects = csvTable(readFileSync(file, 'utf8')).objects() as Record<string, unknown>[];
   return new Map(objects.map((r) => [KEY.map((k) => String(r[k] ?? '')).join('|'), r]));
 };
 const a = rowsOf(fileA);

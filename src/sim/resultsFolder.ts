@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
+import { csvTable } from './csvTable.js';
 
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -50,7 +51,7 @@ export function writeCellLayer(dir: string, cellId: string, layer: number, rows:
 }
 
 export function readCellLayer(dir: string, cellId: string, layer: number): Record<string, unknown>[] {
-  return aq.fromCSV(readFileSync(cellLayerFile(dir, cellId, layer), 'utf8')).objects() as Record<string, unknown>[];
+  return csvTable(readFileSync(cellLayerFile(dir, cellId, layer), 'utf8')).objects() as Record<string, unknown>[];
 }
 
 export function readJsonIfExists<T>(file: string): T | undefined {

@@ -11,6 +11,7 @@ import { writeReport } from '../../plot/html.js';
 import { writeFigurePngs } from '../../plot/png.js';
 import { sweepFigures, type SweepCellRecord } from '../../plot/sweepFigures.js';
 import type { Band } from '../../plot/series.js';
+import { csvTable } from '../../sim/csvTable.js';
 import { UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 
@@ -50,13 +51,7 @@ function readResults(dir: string): aq.ColumnTable {
   if (!existsSync(file)) throw new UserError(`${file} not found: DIR must be a sweep results folder (clusterkv sweep TRACE --out DIR)`);
   let table: aq.ColumnTable;
   try {
-    // infer column types from every row: a sweep's first rows are often full's, whose budget, clusters and
-    // denseLayers are empty, and arquero's default (the first 1000 values) then types those columns boolean.
-    // autoMax must be the row count, not a huge number: arquero's type check loops up to autoMax.
-    const text = readFileSync(file, 'utf8');
-    let lines = 1;
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-    table = aq.fromCSV(text, { autoMax: lines });
+    table = csvTable(readFileSync(file, 'utf8'));
   } catch (err) {
     throw new UserError(`${file} is not a readable CSV (${(err as Error).message})`);
   }
