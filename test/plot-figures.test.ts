@@ -2,6 +2,7 @@
 import * as aq from 'arquero';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { expectLabelled } from './helpers/figures.js';
 import {
   clusterDispersionFigure, clusterSizesFigure, errorVsBudgetFigure, latencyBreakdownFigure, paretoFront,
   paretoLatencyFigure, recallHeatmapFigure, recallVsBudgetFigure, type Figure, type ParetoPoint,
@@ -35,15 +36,6 @@ function quantile(values: number[], p: number): number {
   return lo + 1 < v.length ? v[lo] + (v[lo + 1] - v[lo]) * (i - lo) : v[lo];
 }
 
-function expectLabelled(fig: Figure): void {
-  expect(fig.title.length).toBeGreaterThan(10);
-  expect(JSON.stringify(fig.layout.title)).toContain(fig.title.slice(0, 20));
-  const axes = Object.entries(fig.layout).filter(([k]) => /^[xy]axis\d*$/.test(k));
-  expect(axes.length).toBeGreaterThanOrEqual(2);
-  for (const [name, a] of axes) expect((a as { title?: { text?: string } }).title?.text, name).toMatch(/\w/);
-  const legendOrColorbar = fig.data.some((t) => t.showlegend !== false && t.name) || fig.data.some((t) => t.showscale === true);
-  expect(legendOrColorbar).toBe(true);
-}
 
 describe('recall vs budget', () => {
   const rows = sweepRows();

@@ -1,6 +1,7 @@
 // Figure builders added for the notebooks: values checked against plain computations; titles, axes, legends present.
 import * as aq from 'arquero';
 import { describe, expect, it } from 'vitest';
+import { expectLabelled } from './helpers/figures.js';
 import {
   cacheHitRateFigure, gridHeatmapFigure, latencyBreakdownFigure, latencyVsContextFigure, metricVsBudgetFigure,
   parityScatterFigure, PlotError, recallHeatmapFigure, type Figure,
@@ -9,15 +10,6 @@ import { logTicks } from '../src/plot/style.js';
 
 type Row = Record<string, unknown>;
 
-function expectLabelled(fig: Figure): void {
-  expect(fig.title.length).toBeGreaterThan(10);
-  expect(JSON.stringify(fig.layout.title)).toContain(fig.title.slice(0, 20));
-  const axes = Object.entries(fig.layout).filter(([k]) => /^[xy]axis\d*$/.test(k));
-  expect(axes.length).toBeGreaterThanOrEqual(2);
-  for (const [name, a] of axes) expect((a as { title?: { text?: string } }).title?.text, name).toMatch(/\w/);
-  const legendOrColorbar = fig.data.some((t) => t.showlegend !== false && t.name) || fig.data.some((t) => t.showscale === true);
-  expect(legendOrColorbar).toBe(true);
-}
 
 const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
 
