@@ -5,7 +5,6 @@
  * construction and would flatter every method); the heatmap keeps them, so they stay visible.
  */
 import * as aq from 'arquero';
-import { numberOrNull } from './columns.js';
 import { errorVsBudgetFigure } from './errorVsBudget.js';
 import type { Figure } from './figure.js';
 import { recallHeatmapFigure } from './recallHeatmap.js';
@@ -41,20 +40,8 @@ export function seriesColumns(table: aq.ColumnTable, cells: SweepCellRecord[] = 
   return out;
 }
 
-/**
- * Rows of layers where the method really selects (layer >= denseLayers). The row's denseLayers column decides
- * (sweep tables have it); rows without one use `denseLayers` (e.g. DEFAULT_DENSE_LAYERS for replayTrace rows),
- * and are kept whole when it is not given either.
- */
-export function sparseLayerRows(table: aq.ColumnTable, denseLayers?: number): aq.ColumnTable {
-  if (!table.columnNames().includes('layer')) return table;
-  const hasColumn = table.columnNames().includes('denseLayers');
-  if (!hasColumn && denseLayers === undefined) return table;
-  return table.filter(aq.escape((d: Record<string, unknown>) => {
-    const dense = (hasColumn ? numberOrNull(d.denseLayers) : null) ?? denseLayers ?? null;
-    return dense === null || Number(d.layer) >= dense;
-  }));
-}
+export { sparseLayerRows } from '../sim/sparseLayers.js';
+import { sparseLayerRows } from '../sim/sparseLayers.js';
 
 export interface SweepFigureOptions {
   /** what was swept, e.g. the trace name; shown in titles */

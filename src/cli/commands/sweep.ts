@@ -1,6 +1,7 @@
 /** `clusterkv sweep TRACE ...`: methods x budgets x cluster counts (x --param grids) -> DIR/results.csv + manifest.json. */
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
+import { sparseLayerRows } from '../../sim/sparseLayers.js';
 import { runSweep, summarize, type SweepSpec } from '../../sim/sweep.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
@@ -57,9 +58,9 @@ export function register(program: Command): void {
         const result = await runSweep(trace, spec, flags.out, { backend, onProgress: (d, t) => bar.update(d, t) });
         bar.stop();
         if (!flags.quiet) {
-          const summary = summarize(result.table).objects() as Record<string, unknown>[];
+          const summary = summarize(sparseLayerRows(result.table)).objects() as Record<string, unknown>[];
           console.log(formatTable(summary, ['method', 'clusters', 'budget', 'massRecall', 'topkRecall', 'outputRelError', 'density']));
-          console.log(`\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${flags.out}/results.csv`);
+          console.log(`\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${flags.out}/results.csv`);
         }
       } finally {
         bar.stop();
