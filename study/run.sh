@@ -5,7 +5,7 @@
 #
 #   study/run.sh                  # everything, sequentially
 #   JOBS=2 study/run.sh           # sweeps and cachesim runs two at a time (the study used 2 cores)
-#   study/run.sh traces|sweeps|cachesim|verify|generate|plots|summary    # one stage
+#   study/run.sh traces|sweeps|cachesim|verify|generate|plots|summary|windows    # one stage (windows: not in all)
 #   (summary: study/summarize.ts rewrites the generated tables of study/README.md and study/tables.md)
 #   study/run.sh sweep NAME | cachesim NAME B                            # one unit of work
 #
@@ -92,6 +92,11 @@ plots() { # the standard HTML (+ PNG) figures of every sweep into runs/study/swe
 
 summary() { npx tsx study/summarize.ts $R study/README.md; }
 
+windows() { # the decode-window path on a real trace: window 8 (3 windows close in 32 steps), 2 clusters each
+  $CLI sweep $R/traces/ckv-moby-8k.safetensors --methods oracle,clusterkv,quest,infllm --budgets 256,1024 \
+    --param window=8 --param windowClusters=2 --backend $BACKEND --seed 0 --out $R/sweeps/ckv-moby-8k-window8 --quiet
+}
+
 case ${1:-all} in
   all) traces; sweeps; cachesims; verify; generate; plots; summary ;;
   traces) traces ;;
@@ -102,5 +107,6 @@ case ${1:-all} in
   generate) generate ;;
   plots) plots ;;
   summary) summary ;;
+  windows) windows ;;
   *) echo "unknown stage $1" >&2; exit 2 ;;
 esac
