@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { attentionWeights, denseAttention, sparseAttention } from '../src/gpu/attention.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../src/gpu/clusterIndex.js';
 import { cosineKMeans, initialIndices } from '../src/gpu/kmeans.js';
-import { readClusterChoice, selectClusters, disposeClusterSelection } from '../src/gpu/selection.js';
+import { rankClusters, readClusterChoice, selectClusters, disposeClusterSelection } from '../src/gpu/selection.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { clusteredKeys, normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from './reference/clusterkv.js';
 
@@ -232,6 +232,30 @@ describe.each(LOCAL_BACKENDS)('cluster index, selection and attention on %s', (b
         expectClose([slice(weights, h * T, T).reduce((a, b) => a + b, 0)], [1], 1e-5);
       }
       expectClose(all, dense, 1e-6);
+    });
+  });
+});
+
+describe.each(LOCAL_BACKENDS)('cluster ranking methods on %s', (backend) => {
+  it('compare ranks exactly as topk does, ties to the lower id', async () => {
+    await withBackend(backend, () => {
+      const r = rng(17);
+      for (const [H, K] of [[4, 1], [3, 2], [8, 37], [4, 400]] as const) {
+        // scores rounded to a coarse grid so that ties are common
+        const data = Float32Array.from({ length: H * K }, () => Math.round((r() - 0.5) * 20) / 4);
+        const scores = tf.tensor2d(data, [H, K]);
+        const byTopk = rankClusters(scores, 'topk');
+        const byCompare = rankClusters(scores, 'compare');
+        const want: number[] = [];
+        for (let h = 0; h < H; h++) {
+          const ids = Array.from({ length: K }, (_, c) => c);
+          ids.sort((a, b) => data[h * K + b] - data[h * K + a] || a - b);
+          want.push(...ids);
+        }
+        expect(Array.from(byCompare.dataSync())).toEqual(want);
+        expect(Array.from(byTopk.dataSync())).toEqual(want);
+        tf.dispose([scores, byTopk, byCompare]);
+      }
     });
   });
 });

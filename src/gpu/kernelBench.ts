@@ -23,7 +23,7 @@ import { attendGathered, denseAttention, gatherPerHead } from './attention.js';
 import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from './clusterIndex.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
-import { rankClusters, rankedTokens, scoreCentroids } from './selection.js';
+import { defaultRanking, rankClusters, rankedTokens, scoreCentroids, type RankingMethod } from './selection.js';
 import { fence, kernelMs, summarise } from './timing.js';
 
 export interface KernelBenchConfig {
@@ -67,6 +67,10 @@ export interface BudgetResult {
   speedup: number;
   /** dense / ClusterKV step from alternating samples (robust to drifting GPU clocks): ratio quantiles */
   pairedSpeedup: ReturnType<typeof summarise>;
+  /** the ranking the rank stage and the step use (defaultRanking on this backend; absent in older reports) */
+  ranking?: RankingMethod;
+  /** the rank stage with the other ranking method, for comparison */
+  otherRanking?: { method: RankingMethod; timing: Timing };
   /** the alternating samples themselves: dense and ClusterKV step times */
   pairedDenseMs: ReturnType<typeof summarise>;
   pairedStepMs: ReturnType<typeof summarise>;
@@ -261,6 +265,9 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
           gather: await timeRepeated(() => [gatherPerHead(keys, tokens), gatherPerHead(values, tokens)], cfg.warmup, cfg.runs, gatherBytes, cfg.batch),
           attend: await timeRepeated(() => attendGathered(q, kSel, vSel), cfg.warmup, cfg.runs, 2 * H * B * d * f32 + 2 * H * d * f32, cfg.batch),
         };
+        const ranking = defaultRanking(K);
+        const other: RankingMethod = ranking === 'topk' ? 'compare' : 'topk';
+        const otherRanking = { method: other, timing: await timeRepeated(() => rankClusters(scores, other), cfg.warmup, cfg.runs, 2 * H * K * f32, cfg.batch) };
         const stepBytes = Object.values(stages).reduce((s, t) => s + t.bytes, 0);
         const stepStage = () => tf.tidy(() => {
           const tok = rankedTokens(rankClusters(scoreCentroids(q, centroids)), index, B);
@@ -270,7 +277,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
         const paired = await pairedTiming(denseStage, stepStage, cfg.runs);
         tf.dispose([scores, ranked, tokens, kSel, vSel]);
         const time = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
-        budgets.push({ budget: B, stages, clusterkvStep, speedup: time(dense) / time(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs });
+        budgets.push({ budget: B, stages, clusterkvStep, speedup: time(dense) / time(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs, ranking, otherRanking });
         log(`  dense ${time(dense).toFixed(3)} ms, clusterkv ${time(clusterkvStep).toFixed(3)} ms, speed-up ${(time(dense) / time(clusterkvStep)).toFixed(2)}x`);
       }
       return {

@@ -15,7 +15,7 @@ import { appendClusters, buildClusterIndex, disposeClusterIndex } from './cluste
 import { ClusterKVAttention } from './clusterkvAttention.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
-import { disposeClusterSelection, selectClusters } from './selection.js';
+import { disposeClusterSelection, rankClusters, selectClusters } from './selection.js';
 import { createMethod } from '../sim/methods/index.js';
 import { replayLayer } from '../sim/replay.js';
 import type { TraceManifest } from '../trace/manifest.js';
@@ -92,6 +92,11 @@ async function runKernels(): Promise<Record<string, number[]>> {
     await put(`selectTaken${budget}`, sel.taken.clone());
     disposeClusterSelection(sel);
   }
+  // both ranking methods, on scores with many ties (the tie rule must agree too)
+  const tiedScores = tf.tensor2d(Float32Array.from({ length: H * 300 }, () => Math.round(r() * 40) / 8), [H, 300]);
+  await put('rankTopk', rankClusters(tiedScores, 'topk'));
+  await put('rankCompare', rankClusters(tiedScores, 'compare'));
+  tiedScores.dispose();
   const values = tf.tensor3d(normals(G * N * d, 8), [G, N, d]);
   const tokens = tf.tensor2d(Int32Array.from({ length: H * 200 }, (_, i) => (i * 7919) % N), [H, 200], 'int32');
   await put('dense', denseAttention(q, keysT, values));

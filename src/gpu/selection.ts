@@ -2,7 +2,8 @@
  * ClusterKV selection for one decode step, per query head (GQA: a query head ranks its KV head's centroids).
  *
  *   score_c = q . centroid_c            raw inner product: no softmax, no 1/sqrt(d)
- *   rank    = tf.topk over all K        a real sort (the reference CUDA ranking is not one; DESIGN.md)
+ *   rank    = a real sort over all K     tf.topk, or on WebGPU a comparison count (rankClusters);
+ *                                       the reference CUDA ranking is not a correct sort (DESIGN.md)
  *   take clusters in rank order until `budget` tokens; the last one is cut so exactly
  *   n = min(budget, N) tokens are taken.
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
@@ -35,9 +36,37 @@ export function scoreCentroids(q: tf.Tensor2D, centroids: tf.Tensor3D): tf.Tenso
   });
 }
 
-/** Cluster ids by descending score, a full sort: [H, K] int32. scores: [H, K]. */
-export function rankClusters(scores: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.topk(scores, scores.shape[1], true).indices as tf.Tensor2D);
+/**
+ * How clusters are ranked; both give the same order (descending score, ties to the lower id, tf.topk's rule).
+ *   topk     tf.topk over all K: on WebGPU a bitonic sort of ~45 dependent passes (0.35 ms at K = 400)
+ *   compare  rank_c = #{j : s_j > s_c or (s_j = s_c and j < c)} from a [H, K, K] comparison, then a
+ *            scatter of the ids to their ranks: a handful of wide kernels, O(K^2) work
+ */
+export type RankingMethod = 'topk' | 'compare';
+
+/** compare where it pays: WebGPU with K up to this many clusters ([H, K, K] stays small); topk elsewhere. */
+export const COMPARE_RANKING_MAX_CLUSTERS = 1024;
+
+export function defaultRanking(clusters: number, backend = tf.getBackend()): RankingMethod {
+  return backend === 'webgpu' && clusters <= COMPARE_RANKING_MAX_CLUSTERS ? 'compare' : 'topk';
+}
+
+/** Cluster ids by descending score, ties to the lower id: [H, K] int32. scores: [H, K]. */
+export function rankClusters(scores: tf.Tensor2D, method: RankingMethod = defaultRanking(scores.shape[1])): tf.Tensor2D {
+  const [H, K] = scores.shape;
+  if (method === 'topk' || K <= 1) return tf.tidy(() => tf.topk(scores, K, true).indices as tf.Tensor2D);
+  return tf.tidy(() => {
+    const others = tf.expandDims(scores, 1); // [H, 1, K]: s_j
+    const own = tf.expandDims(scores, 2); // [H, K, 1]: s_c
+    const ids = tf.range(0, K, 1, 'int32');
+    const lowerId = tf.greater(tf.expandDims(ids, 1), tf.expandDims(ids, 0)); // [K, K]: j < c
+    const before = tf.logicalOr(tf.greater(others, own), tf.logicalAnd(tf.equal(others, own), lowerId)); // [H, K, K]
+    const rank = tf.sum(tf.cast(before, 'int32'), 2); // [H, K]: rank of cluster c
+    const head = tf.broadcastTo(tf.expandDims(tf.range(0, H, 1, 'int32'), 1), [H, K]);
+    const at = tf.reshape(tf.stack([head, rank], 2), [H * K, 2]);
+    const clusterIds = tf.reshape(tf.broadcastTo(tf.expandDims(ids, 0), [H, K]), [H * K]);
+    return tf.scatterND(at, clusterIds, [H, K]) as tf.Tensor2D;
+  });
 }
 
 /**

@@ -46,7 +46,9 @@ export function timingDescription(backend: string, hasKernelMs: boolean): string
 export function benchRows(report: KernelBenchReport): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: ms(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
   for (const b of report.budgets) {
-    for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage, budget: b.budget, medianMs: ms(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
+    for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage: stage === 'rank' && b.ranking ? `rank (${b.ranking})` : stage, budget: b.budget, medianMs: ms(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
+    const other = b.otherRanking;
+    if (other) rows.push({ path: 'alternative', stage: `rank (${other.method})`, budget: b.budget, medianMs: ms(other.timing), wallMedianMs: other.timing.wallMs.median, GBps: other.timing.achievedGBps });
     rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: ms(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median });
   }
   if (report.kmeans) rows.push({ path: 'prefill', stage: `kmeans (${report.kmeans.iters} it)`, budget: null, medianMs: ms(report.kmeans.timing), wallMedianMs: report.kmeans.timing.wallMs.median, GBps: report.kmeans.timing.achievedGBps });
