@@ -67,7 +67,7 @@ export interface BudgetResult {
   speedup: number;
   /** dense / ClusterKV step from alternating samples (robust to drifting GPU clocks): ratio quantiles */
   pairedSpeedup: ReturnType<typeof summarise>;
-  /** the ranking the rank stage and the step use (defaultRanking on this backend; absent in older reports) */
+  /** the ranking the rank stage and the step use (defaultRanking; absent in older reports) */
   ranking?: RankingMethod;
   /** the rank stage with the other ranking method, for comparison */
   otherRanking?: { method: RankingMethod; timing: Timing };
@@ -265,7 +265,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
           gather: await timeRepeated(() => [gatherPerHead(keys, tokens), gatherPerHead(values, tokens)], cfg.warmup, cfg.runs, gatherBytes, cfg.batch),
           attend: await timeRepeated(() => attendGathered(q, kSel, vSel), cfg.warmup, cfg.runs, 2 * H * B * d * f32 + 2 * H * d * f32, cfg.batch),
         };
-        const ranking = defaultRanking(K);
+        const ranking = defaultRanking();
         const other: RankingMethod = ranking === 'topk' ? 'compare' : 'topk';
         const otherRanking = { method: other, timing: await timeRepeated(() => rankClusters(scores, other), cfg.warmup, cfg.runs, 2 * H * K * f32, cfg.batch) };
         const stepBytes = Object.values(stages).reduce((s, t) => s + t.bytes, 0);

@@ -2,8 +2,8 @@
  * ClusterKV selection for one decode step, per query head (GQA: a query head ranks its KV head's centroids).
  *
  *   score_c = q . centroid_c            raw inner product: no softmax, no 1/sqrt(d)
- *   rank    = a real sort over all K     tf.topk, or on WebGPU a comparison count (rankClusters);
- *                                       the reference CUDA ranking is not a correct sort (DESIGN.md)
+ *   rank    = tf.topk over all K        a real sort (the reference CUDA ranking is not one; DESIGN.md);
+ *                                       rankClusters also offers an equivalent comparison count
  *   take clusters in rank order until `budget` tokens; the last one is cut so exactly
  *   n = min(budget, N) tokens are taken.
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
@@ -38,21 +38,21 @@ export function scoreCentroids(q: tf.Tensor2D, centroids: tf.Tensor3D): tf.Tenso
 
 /**
  * How clusters are ranked; both give the same order (descending score, ties to the lower id, tf.topk's rule).
- *   topk     tf.topk over all K: on WebGPU a bitonic sort of ~45 dependent passes (0.35 ms at K = 400)
+ *   topk     tf.topk over all K (the default everywhere). On WebGPU a bitonic sort of ~45 dependent passes:
+ *            0.35 ms at K = 400 on the H200, the stage furthest from the bandwidth limit (bench/README.md)
  *   compare  rank_c = #{j : s_j > s_c or (s_j = s_c and j < c)} from a [H, K, K] comparison, then a
- *            scatter of the ids to their ranks: a handful of wide kernels, O(K^2) work
+ *            scatter of the ids to their ranks: a few wide kernels instead of many narrow passes. Tried as
+ *            the WebGPU default and measured on the H200: 0.39 ms of kernels at K = 400 (no gain) and ~39 ms
+ *            of wall time per call (tfjs's scatterND path on the host), so it stays an option.
  */
 export type RankingMethod = 'topk' | 'compare';
 
-/** compare where it pays: WebGPU with K up to this many clusters ([H, K, K] stays small); topk elsewhere. */
-export const COMPARE_RANKING_MAX_CLUSTERS = 1024;
-
-export function defaultRanking(clusters: number, backend = tf.getBackend()): RankingMethod {
-  return backend === 'webgpu' && clusters <= COMPARE_RANKING_MAX_CLUSTERS ? 'compare' : 'topk';
+export function defaultRanking(): RankingMethod {
+  return 'topk';
 }
 
 /** Cluster ids by descending score, ties to the lower id: [H, K] int32. scores: [H, K]. */
-export function rankClusters(scores: tf.Tensor2D, method: RankingMethod = defaultRanking(scores.shape[1])): tf.Tensor2D {
+export function rankClusters(scores: tf.Tensor2D, method: RankingMethod = defaultRanking()): tf.Tensor2D {
   const [H, K] = scores.shape;
   if (method === 'topk' || K <= 1) return tf.tidy(() => tf.topk(scores, K, true).indices as tf.Tensor2D);
   return tf.tidy(() => {
