@@ -14,9 +14,10 @@
  * 'timestamp-query'), tf.time's kernelMs (the sum of the kernel durations, no JavaScript scheduling or
  * readback) is recorded as well: the GPU's own time, the number to read. With batch > 1 on webgpu,
  * independent runs overlap on the GPU and kernel durations overlap too, so kernelMs overstates; keep 1.
- * On the H200, kernel times of one shape drifted up to 3x between phases of a run (GPU clocks while the
- * GPU idles between fenced samples), so the speed-up is also measured paired: dense and ClusterKV step
- * samples alternate and the median of the per-pair ratios is reported (pairedSpeedup).
+ * On the H200, kernel times of one shape drift upward over a process's life (up to ~3x), so GPU runs time
+ * each context in a fresh process (bench/gpu-host-run.sh). The paired samples (dense and ClusterKV step
+ * alternating, pairedSpeedup) record an interference, not the speed-up: a dense run right after a
+ * ClusterKV step runs slower.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attendGathered, denseAttention, gatherPerHead } from './attention.js';
@@ -24,7 +25,8 @@ import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from './clu
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
 import { defaultRanking, rankClusters, rankedTokens, scoreCentroids, type RankingMethod } from './selection.js';
-import { fence, kernelMs, summarise } from './timing.js';
+import { timingMs } from '../sim/benchReports.js';
+import { fence, kernelMs, summarise, timeStage } from './timing.js';
 
 export interface KernelBenchConfig {
   context: number;
@@ -65,7 +67,7 @@ export interface BudgetResult {
   clusterkvStep: Timing;
   /** dense / ClusterKV step time (kernel time where measured) */
   speedup: number;
-  /** dense / ClusterKV step from alternating samples (robust to drifting GPU clocks): ratio quantiles */
+  /** dense / ClusterKV step from alternating samples: ratio quantiles (records interference; not the speed-up) */
   pairedSpeedup: ReturnType<typeof summarise>;
   /** the ranking the rank stage and the step use (defaultRanking; absent in older reports) */
   ranking?: RankingMethod;
@@ -111,8 +113,8 @@ export async function timeRepeated(stage: Stage, warmup: number, runs: number, b
   };
   const wall: number[] = [];
   const kernel: number[] = [];
+  // each sample starts when the previous one's fence has returned: the GPU is idle
   for (let i = 0; i < runs; i++) {
-    await fence([]);
     const t0 = performance.now();
     const out = runBatch();
     await fence(out);
@@ -142,12 +144,9 @@ export async function pairedTiming(a: Stage, b: Stage, runs: number): Promise<Pa
   const once = async (stage: Stage) => {
     const kernel = await kernelMs(stage);
     if (kernel !== undefined && kernel > 0) return kernel;
-    await fence([]);
-    const t0 = performance.now();
-    const out = stage();
-    await fence(out);
-    tf.dispose(out);
-    return performance.now() - t0;
+    const { result, wallMs } = await timeStage(stage, (out) => [out].flat());
+    tf.dispose(result);
+    return wallMs;
   };
   const [ta, tb, ratios]: number[][] = [[], [], []];
   for (let i = 0; i < runs; i++) {
@@ -276,9 +275,8 @@ export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans
         const clusterkvStep = await timeRepeated(stepStage, cfg.warmup, cfg.runs, stepBytes, cfg.batch);
         const paired = await pairedTiming(denseStage, stepStage, cfg.runs);
         tf.dispose([scores, ranked, tokens, kSel, vSel]);
-        const time = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
-        budgets.push({ budget: B, stages, clusterkvStep, speedup: time(dense) / time(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs, ranking, otherRanking });
-        log(`  dense ${time(dense).toFixed(3)} ms, clusterkv ${time(clusterkvStep).toFixed(3)} ms, speed-up ${(time(dense) / time(clusterkvStep)).toFixed(2)}x`);
+        budgets.push({ budget: B, stages, clusterkvStep, speedup: timingMs(dense) / timingMs(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs, ranking, otherRanking });
+        log(`  dense ${timingMs(dense).toFixed(3)} ms, clusterkv ${timingMs(clusterkvStep).toFixed(3)} ms, speed-up ${(timingMs(dense) / timingMs(clusterkvStep)).toFixed(2)}x`);
       }
       return {
         config: cfg,

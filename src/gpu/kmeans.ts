@@ -107,7 +107,7 @@ export function assign(normedKeys: tf.Tensor3D, centroids: tf.Tensor3D): tf.Tens
  * float32 directly, because webgpu's int32 -> float32 cast only relabels the int buffer, which kernels that
  * index it directly (transpose, matMul) then reject (tfjs 4.22).
  */
-function floatOneHot(labels: tf.Tensor2D, k: number): tf.Tensor3D {
+export function floatOneHot(labels: tf.Tensor2D, k: number): tf.Tensor3D {
   // tf.oneHot rejects depth 1 (one window cluster is a valid setting): every label is 0 then
   if (k === 1) return tf.onesLike(tf.expandDims(tf.cast(labels, 'float32'), 2)) as tf.Tensor3D;
   return (tf.getBackend() === 'wasm' ? tf.cast(tf.oneHot(labels, k), 'float32') : tf.oneHot(labels, k, 1, 0, 'float32')) as tf.Tensor3D;

@@ -11,9 +11,4 @@ export function requireColumns(table: aq.ColumnTable, columns: string[], what: s
   if (table.numRows() === 0) throw new PlotError(`${what}: the table has no rows`);
 }
 
-/** A number from a table cell; null, undefined, '' and NaN become null. */
-export function numberOrNull(value: unknown): number | null {
-  if (value === null || value === undefined || value === '') return null;
-  const n = typeof value === 'number' ? value : Number(value);
-  return Number.isFinite(n) ? n : null;
-}
+export { numberOrNull } from '../sim/cellNumber.js';

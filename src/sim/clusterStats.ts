@@ -4,7 +4,7 @@
  * dispersion figures of src/plot. Per-cluster sums use a one-hot matMul (no unsortedSegmentSum on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { normalise } from '../gpu/kmeans.js';
+import { floatOneHot, normalise } from '../gpu/kmeans.js';
 
 export interface ClusterStatRow {
   kvHead: number;
@@ -25,9 +25,7 @@ export async function clusterStats(keys: tf.Tensor3D, labels: tf.Tensor2D, centr
   if (labels.shape[0] !== G || labels.shape[1] !== N) throw new RangeError(`labels must be [${G}, ${N}] (G, N), got [${labels.shape.join(', ')}]`);
   if (centroids.shape[0] !== G || centroids.shape[2] !== d) throw new RangeError(`centroids must be [${G}, k, ${d}] (G, k, d), got [${centroids.shape.join(', ')}]`);
   const stats = tf.tidy(() => {
-    // int32 oneHot then cast: wasm's OneHot ignores a float32 dtype (tfjs 4.22)
-    // (tf.oneHot rejects depth 1: one cluster holds every key)
-    const member = k === 1 ? tf.ones([G, N, 1]) : tf.cast(tf.oneHot(tf.cast(labels, 'int32'), k), 'float32'); // [G, N, k]
+    const member = floatOneHot(tf.cast(labels, 'int32') as tf.Tensor2D, k); // [G, N, k]
     const cosAll = tf.matMul(normalise(tf.cast(keys, 'float32') as tf.Tensor3D), tf.transpose(normalise(tf.cast(centroids, 'float32') as tf.Tensor3D), [0, 2, 1])); // [G, N, k]
     const distance = tf.sum(tf.mul(member, tf.sub(1, cosAll)), 2); // [G, N]: 1 - cos to own centroid
     const sizes = tf.sum(member, 1); // [G, k]

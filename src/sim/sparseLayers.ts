@@ -4,6 +4,7 @@
  * use these rows.
  */
 import * as aq from 'arquero';
+import { numberOrNull } from './cellNumber.js';
 
 /**
  * Rows with layer >= denseLayers. The row's denseLayers column decides (sweep tables have it); rows without
@@ -15,8 +16,7 @@ export function sparseLayerRows(table: aq.ColumnTable, denseLayers?: number): aq
   const hasColumn = table.columnNames().includes('denseLayers');
   if (!hasColumn && denseLayers === undefined) return table;
   return table.filter(aq.escape((d: Record<string, unknown>) => {
-    const own = hasColumn && d.denseLayers !== null && d.denseLayers !== undefined && d.denseLayers !== '' ? Number(d.denseLayers) : null;
-    const dense = own ?? denseLayers ?? null;
-    return dense === null || !Number.isFinite(dense) || Number(d.layer) >= dense;
+    const dense = (hasColumn ? numberOrNull(d.denseLayers) : null) ?? denseLayers ?? null;
+    return dense === null || Number(d.layer) >= dense;
   }));
 }

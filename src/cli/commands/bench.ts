@@ -6,7 +6,8 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
-import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchReport, type Timing } from '../../gpu/kernelBench.js';
+import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchReport } from '../../gpu/kernelBench.js';
+import { timingMs } from '../../sim/benchReports.js';
 import { writeFileAtomic } from '../../sim/resultsFolder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
@@ -33,7 +34,6 @@ interface BenchFlags {
   main: boolean;
 }
 
-const ms = (t: Timing) => (t.kernelMs ?? t.wallMs).median;
 
 /** What medianMs means on this backend (tf.time's kernelMs is GPU timestamps only on webgpu and tensorflow-gpu). */
 export function timingDescription(backend: string, hasKernelMs: boolean): string {
@@ -44,14 +44,14 @@ export function timingDescription(backend: string, hasKernelMs: boolean): string
 }
 
 export function benchRows(report: KernelBenchReport): Record<string, unknown>[] {
-  const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: ms(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
+  const rows: Record<string, unknown>[] = [{ path: 'dense', stage: 'attention', budget: null, medianMs: timingMs(report.dense), wallMedianMs: report.dense.wallMs.median, GBps: report.dense.achievedGBps }];
   for (const b of report.budgets) {
-    for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage: stage === 'rank' && b.ranking ? `rank (${b.ranking})` : stage, budget: b.budget, medianMs: ms(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
+    for (const [stage, t] of Object.entries(b.stages)) rows.push({ path: 'clusterkv', stage: stage === 'rank' && b.ranking ? `rank (${b.ranking})` : stage, budget: b.budget, medianMs: timingMs(t), wallMedianMs: t.wallMs.median, GBps: t.achievedGBps });
     const other = b.otherRanking;
-    if (other) rows.push({ path: 'alternative', stage: `rank (${other.method})`, budget: b.budget, medianMs: ms(other.timing), wallMedianMs: other.timing.wallMs.median, GBps: other.timing.achievedGBps });
-    rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: ms(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median });
+    if (other) rows.push({ path: 'alternative', stage: `rank (${other.method})`, budget: b.budget, medianMs: timingMs(other.timing), wallMedianMs: other.timing.wallMs.median, GBps: other.timing.achievedGBps });
+    rows.push({ path: 'clusterkv', stage: 'step (all)', budget: b.budget, medianMs: timingMs(b.clusterkvStep), wallMedianMs: b.clusterkvStep.wallMs.median, GBps: b.clusterkvStep.achievedGBps, speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median });
   }
-  if (report.kmeans) rows.push({ path: 'prefill', stage: `kmeans (${report.kmeans.iters} it)`, budget: null, medianMs: ms(report.kmeans.timing), wallMedianMs: report.kmeans.timing.wallMs.median, GBps: report.kmeans.timing.achievedGBps });
+  if (report.kmeans) rows.push({ path: 'prefill', stage: `kmeans (${report.kmeans.iters} it)`, budget: null, medianMs: timingMs(report.kmeans.timing), wallMedianMs: report.kmeans.timing.wallMs.median, GBps: report.kmeans.timing.achievedGBps });
   return rows;
 }
 
@@ -108,7 +108,7 @@ export function register(program: Command): void {
       }
       if (sweep.length) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
-          report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: ms(report.dense), clusterkvMs: ms(b.clusterkvStep), speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median })),
+          report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: timingMs(report.dense), clusterkvMs: timingMs(b.clusterkvStep), speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median })),
         );
         console.log(`\n${formatTable(rows, ['context', 'clusters', 'budget', 'denseMs', 'clusterkvMs', 'speedup', 'pairedDenseMs', 'pairedStepMs', 'pairedSpeedup'], 4)}`);
       }
