@@ -12,6 +12,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
+import { csvTable } from '../src/sim/csvTable.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';
@@ -230,7 +231,7 @@ function loseShare(s: Sweep, b: number, l: number, rival: string): number {
     for (const b of BUDGETS) {
       const file = path.join(runs, 'cachesim', `${name}-b${b}`, 'cachesim.csv');
       if (!existsSync(file)) continue;
-      const t = aq.fromCSV(readFileSync(file, 'utf8'));
+      const t = csvTable(readFileSync(file, 'utf8'));
       for (const m of CACHE_METHODS) {
         // warm steps only (step > 0): the first step loads everything under every policy
         const stat = (pol: string) => t
