@@ -6,7 +6,7 @@
  * a mismatch.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { csvTable } from '../src/sim/csvTable.js';
+import { csvTable } from '../src/sim/csv-table.js';
 
 const [fileA, fileB] = process.argv.slice(2, 4);
 const outAt = process.argv.indexOf('--out');

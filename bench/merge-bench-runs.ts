@@ -7,7 +7,7 @@
  * timed in a fresh process.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { KernelBenchReport } from '../src/gpu/kernelBench.js';
+import type { KernelBenchReport } from '../src/sim/bench/kernel-bench.js';
 
 interface Report {
   kind: string;

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as aq from 'arquero';
 import { writeFigurePngs } from '../src/plot/png.js';
-import { sweepFigures } from '../src/plot/sweepFigures.js';
+import { sweepFigures } from '../src/plot/sweep-figures.js';
 
 const [runs = 'runs/study', outDir = 'study/figures', ...wanted] = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });

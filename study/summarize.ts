@@ -12,7 +12,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
-import { csvTable } from '../src/sim/csvTable.js';
+import { csvTable } from '../src/sim/csv-table.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { clusterStats } from '../src/sim/clusterStats.js';
+import { clusterStats } from '../src/sim/cluster-stats.js';
 import { nearestCentroidCosine, selectionStats, summarizeClusters, traceDiagnostics } from '../src/sim/diagnostics.js';
 import { TraceReader } from '../src/trace/index.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { gatherRows } from '../src/gpu/gatherRows.js';
+import { gatherRows } from '../src/gpu/gather-rows.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { mulberry32 } from './reference/metrics.js';
 

@@ -2,7 +2,7 @@
 // Functional only: no timing targets here (speed lives in `clusterkv bench` output and bench/results/).
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig } from '../src/gpu/kernelBench.js';
+import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig } from '../src/sim/bench/kernel-bench.js';
 import { withBackend } from './helpers/backend.js';
 
 const tiny: KernelBenchConfig = { ...DESIGN_BENCH, context: 512, heads: 4, kvHeads: 2, headDim: 16, clusters: 8, budgets: [64, 128], warmup: 1, runs: 3, kmeansIters: 2, kmeansRuns: 1 };

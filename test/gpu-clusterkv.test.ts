@@ -2,8 +2,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createMethod } from '../src/sim/methods/index.js';
 import { describe, expect, it } from 'vitest';
-import { lastRSteps, lru } from '../src/gpu/cache/index.js';
-import { ClusterKVAttention } from '../src/gpu/clusterkvAttention.js';
+import { lastRSteps, lru } from '../src/sim/cache/index.js';
+import { ClusterKVAttention } from '../src/sim/methods/clusterkv-layer.js';
 import { clusterkvMethod } from '../src/sim/methods/clusterkv.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { normals, refAttend } from './reference/clusterkv.js';

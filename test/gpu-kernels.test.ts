@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { kmeans as mlKMeans } from 'ml-kmeans';
 import { describe, expect, it } from 'vitest';
 import { attentionWeights, denseAttention, sparseAttention } from '../src/gpu/attention.js';
-import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../src/gpu/clusterIndex.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../src/gpu/cluster-index.js';
 import { cosineKMeans, initialIndices } from '../src/gpu/kmeans.js';
 import { rankClusters, readClusterChoice, selectClusters, disposeClusterSelection } from '../src/gpu/selection.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';

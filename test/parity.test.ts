@@ -4,7 +4,7 @@
  * without vitest as `clusterkv parity --backend webgpu`.
  */
 import { describe, expect, it } from 'vitest';
-import { FLOAT_TOLERANCE, runParity } from '../src/gpu/parity.js';
+import { FLOAT_TOLERANCE, runParity } from '../src/sim/parity.js';
 
 const target = process.env.CLUSTERKV_BACKEND || 'wasm';
 

@@ -3,8 +3,9 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { KernelBenchReport, Timing } from '../src/gpu/kernelBench.js';
-import { benchContextRows, benchFile, benchLabel, benchStageRows, benchSummaryRows, readBenchFiles, timingMs } from '../src/sim/benchReports.js';
+import type { KernelBenchReport, Timing } from '../src/sim/bench/kernel-bench.js';
+import { benchContextRows, benchFile, benchLabel, benchStageRows, benchSummaryRows, readBenchFiles } from '../src/sim/bench/bench-file.js';
+import { timingMs } from '../src/sim/bench/timing.js';
 import { tempDir } from './helpers/traces.js';
 
 const round = (v: unknown) => Number(Number(v).toFixed(9));

@@ -1,7 +1,7 @@
 // Cluster sizes and intra-cluster cosine dispersion against a plain-TS reference, on cpu and wasm.
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { clusterStats } from '../src/sim/clusterStats.js';
+import { clusterStats } from '../src/sim/cluster-stats.js';
 import { LOCAL_BACKENDS, numTensors, withBackend } from './helpers/backend.js';
 import { normals, rng } from './reference/clusterkv.js';
 

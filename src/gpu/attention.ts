@@ -4,7 +4,7 @@
  * Dense attends every key; sparse attends, per query head, only the given positions.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { takeRows } from './gatherRows.js';
+import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */

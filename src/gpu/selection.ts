@@ -10,8 +10,8 @@
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { gatherRows } from './gatherRows.js';
-import type { ClusterIndex } from './clusterIndex.js';
+import { gatherRows } from './gather-rows.js';
+import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 
 export interface ClusterSelection {

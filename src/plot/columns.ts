@@ -11,4 +11,4 @@ export function requireColumns(table: aq.ColumnTable, columns: string[], what: s
   if (table.numRows() === 0) throw new PlotError(`${what}: the table has no rows`);
 }
 
-export { numberOrNull } from '../sim/cellNumber.js';
+export { numberOrNull } from '../sim/cell-number.js';

@@ -17,10 +17,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as aq from 'arquero';
-import { belady } from '../gpu/cache/belady.js';
-import { lastRSteps } from '../gpu/cache/lastRSteps.js';
-import { lru } from '../gpu/cache/lru.js';
-import type { UnitCachePolicy } from '../gpu/cache/policy.js';
+import { belady } from './cache/belady.js';
+import { lastRSteps } from './cache/last-r-steps.js';
+import { lru } from './cache/lru.js';
+import type { UnitCachePolicy } from './cache/policy.js';
 import type { TraceReader } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { decodeLayout } from './budget.js';

@@ -15,11 +15,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as aq from 'arquero';
-import { buildClusterIndex, disposeClusterIndex } from '../gpu/clusterIndex.js';
+import { buildClusterIndex, disposeClusterIndex } from '../gpu/cluster-index.js';
 import { queryGroupSize } from '../gpu/heads.js';
 import { cosineKMeans, normalise, type KMeansResult } from '../gpu/kmeans.js';
 import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from '../gpu/selection.js';
-import { clusterStats } from './clusterStats.js';
+import { clusterStats } from './cluster-stats.js';
 import type { TraceReader } from '../trace/index.js';
 
 export interface DiagnosticsOptions {

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import * as aq from 'arquero';
-import { writeFileAtomic } from './resultsFolder.js';
+import { writeFileAtomic } from './results-folder.js';
 
 export type ExportFormat = 'csv' | 'arrow' | 'jsonl';
 export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'arrow', 'jsonl'];

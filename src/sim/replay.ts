@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TraceReader, TraceLayer } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { disposeReference, referenceAttention, selectionMetrics, type HeadMetrics } from './metrics.js';
-import { LayerMemo } from './layerMemo.js';
+import { LayerMemo } from './layer-memo.js';
 import { stepSelector, type LayerInfo, type Method, type ParamValue } from './selector.js';
 
 export interface ReplayOptions {

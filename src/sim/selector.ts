@@ -10,7 +10,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BudgetMode } from './budget.js';
-import type { LayerMemo } from './layerMemo.js';
+import type { LayerMemo } from './layer-memo.js';
 
 export type ParamValue = number | string | boolean;
 export type MethodParams = Readonly<Record<string, ParamValue>>;

@@ -11,7 +11,7 @@ import { createMethod, methodParamNames, methodTakesBudget, resolveMethodNames }
 import { replayLayer, resolveReplaySelection } from './replay.js';
 import {
   hasCellLayer, readCellLayer, readJsonIfExists, rowsToTable, writeCellLayer, writeFileAtomic,
-} from './resultsFolder.js';
+} from './results-folder.js';
 import type { Method, ParamValue } from './selector.js';
 import { packageVersions } from './versions.js';
 

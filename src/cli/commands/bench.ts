@@ -6,9 +6,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
-import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchReport } from '../../gpu/kernelBench.js';
-import { timingMs } from '../../sim/benchReports.js';
-import { writeFileAtomic } from '../../sim/resultsFolder.js';
+import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig, type KernelBenchReport } from '../../sim/bench/kernel-bench.js';
+import { timingMs } from '../../sim/bench/timing.js';
+import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
 import { UserError } from '../errors.js';

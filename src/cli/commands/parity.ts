@@ -1,6 +1,6 @@
 /** `clusterkv parity --backend B`: every ClusterKV kernel on B against the cpu backend; exit 1 on any mismatch. */
 import type { Command } from 'commander';
-import { runParity } from '../../gpu/parity.js';
+import { runParity } from '../../sim/parity.js';
 import { formatTable } from '../table.js';
 import { UserError } from '../errors.js';
 

@@ -9,9 +9,9 @@ import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { writeReport } from '../../plot/html.js';
 import { writeFigurePngs } from '../../plot/png.js';
-import { sweepFigures, type SweepCellRecord } from '../../plot/sweepFigures.js';
+import { sweepFigures, type SweepCellRecord } from '../../plot/sweep-figures.js';
 import type { Band } from '../../plot/series.js';
-import { csvTable } from '../../sim/csvTable.js';
+import { csvTable } from '../../sim/csv-table.js';
 import { UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { sparseLayerRows } from '../../sim/sparseLayers.js';
+import { sparseLayerRows } from '../../sim/sparse-layers.js';
 import { runSweep, summarize } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { progressBar } from '../progress.js';

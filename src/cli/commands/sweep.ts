@@ -1,7 +1,7 @@
 /** `clusterkv sweep TRACE ...`: methods x budgets x cluster counts (x --param grids) -> DIR/results.csv + manifest.json. */
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { sparseLayerRows } from '../../sim/sparseLayers.js';
+import { sparseLayerRows } from '../../sim/sparse-layers.js';
 import { runSweep, summarize, type SweepSpec } from '../../sim/sweep.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';

@@ -2,7 +2,7 @@
  * clusterkv: ClusterKV (arXiv 2412.03213) as a Method; src/gpu's ClusterKVAttention does the work.
  * Dense first layers (denseLayers) are the registry's shared accounting (methods/index.ts), as for every method.
  */
-import { CLUSTERKV_ATTENTION_DEFAULTS, ClusterKVAttention, validateClusterKVParams, type ClusterKVAttentionParams } from '../../gpu/clusterkvAttention.js';
+import { CLUSTERKV_ATTENTION_DEFAULTS, ClusterKVAttention, validateClusterKVParams, type ClusterKVAttentionParams } from './clusterkv-layer.js';
 import type { LayerInfo, LayerSelector, Method } from '../selector.js';
 
 export type ClusterKVMethodParams = ClusterKVAttentionParams;

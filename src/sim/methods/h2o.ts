@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
-import { KVStore } from '../kvStore.js';
+import { KVStore } from '../kv-store.js';
 import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
 import { BASELINE_DEFAULTS, planStep, requireRatio, resolveBaseline, withForced, type BaselineParams } from './baseline.js';
 

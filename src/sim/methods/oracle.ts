@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeLayout, forcedPositions, selectableBudget, validateBudget, type BudgetMode } from '../budget.js';
-import { KVStore } from '../kvStore.js';
+import { KVStore } from '../kv-store.js';
 import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
 import { validateCommon } from './params.js';
 

@@ -6,10 +6,10 @@
  * Summaries are rebuilt only when the selectable range grows (a decode window closes).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ClusterIndex } from '../../gpu/clusterIndex.js';
-import { disposeClusterIndex } from '../../gpu/clusterIndex.js';
+import type { ClusterIndex } from '../../gpu/cluster-index.js';
+import { disposeClusterIndex } from '../../gpu/cluster-index.js';
 import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
-import { KVStore } from '../kvStore.js';
+import { KVStore } from '../kv-store.js';
 import type { LayerInfo, LayerSelector, Selection, SelectedUnits } from '../selector.js';
 import { planStep, withForced, type BaselineParams } from './baseline.js';
 

@@ -20,13 +20,13 @@
  * ClusterKV step runs slower.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attendGathered, denseAttention, gatherPerHead } from './attention.js';
-import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from './clusterIndex.js';
-import { cosineKMeans } from './kmeans.js';
-import { mulberry32 } from './random.js';
-import { defaultRanking, rankClusters, rankedTokens, scoreCentroids, type RankingMethod } from './selection.js';
-import { timingMs } from '../sim/benchReports.js';
-import { fence, kernelMs, summarise, timeStage } from './timing.js';
+import { attendGathered, denseAttention, gatherPerHead } from '../../gpu/attention.js';
+import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
+import { cosineKMeans } from '../../gpu/kmeans.js';
+import { mulberry32 } from '../../gpu/random.js';
+import { defaultRanking, rankClusters, rankedTokens, scoreCentroids, type RankingMethod } from '../../gpu/selection.js';
+import { fence, kernelMs, summarise, timeStage, timingMs, type Timing } from './timing.js';
+export type { Timing } from './timing.js';
 
 export interface KernelBenchConfig {
   context: number;
@@ -50,15 +50,6 @@ export const DESIGN_BENCH: KernelBenchConfig = {
   warmup: 10, runs: 50, batch: 1, kmeansIters: 20, kmeansRuns: 5, seed: 0,
 };
 
-export interface Timing {
-  wallMs: ReturnType<typeof summarise>;
-  /** GPU kernel time, where the backend measures it */
-  kernelMs?: ReturnType<typeof summarise>;
-  /** bytes the stage must read and write at minimum (fp32), for bandwidth comparisons */
-  bytes: number;
-  /** bytes / median time (kernel time where measured, else wall), GB/s */
-  achievedGBps: number;
-}
 
 export interface BudgetResult {
   budget: number;

@@ -4,10 +4,10 @@
  * Input: a sweep table (tidy rows) with columns budget, massRecall, topkRecall and the seriesBy columns.
  */
 import type * as aq from 'arquero';
-import { BUDGET_AXIS_TITLE, budgetModeNote } from './budgetNote.js';
+import { BUDGET_AXIS_TITLE, budgetModeNote } from './budget-note.js';
 import type { Figure } from './figure.js';
 import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
-import { seriesTraces } from './seriesTraces.js';
+import { seriesTraces } from './series-traces.js';
 import { axis, baseLayout, budgetAxis } from './style.js';
 
 export interface RecallVsBudgetOptions {

@@ -7,7 +7,7 @@ import * as aq from 'arquero';
 import { numberOrNull, requireColumns } from './columns.js';
 import { PlotError } from './errors.js';
 import type { Figure, PlotlyLayout, PlotlyTrace } from './figure.js';
-import { defaultSeriesBy } from './recallVsBudget.js';
+import { defaultSeriesBy } from './recall-vs-budget.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout } from './style.js';
 

@@ -4,7 +4,7 @@
  * use these rows.
  */
 import * as aq from 'arquero';
-import { numberOrNull } from './cellNumber.js';
+import { numberOrNull } from './cell-number.js';
 
 /**
  * Rows with layer >= denseLayers. The row's denseLayers column decides (sweep tables have it); rows without

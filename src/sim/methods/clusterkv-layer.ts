@@ -11,14 +11,14 @@
  * Budget accounting (what is forced, how much is selectable) comes from src/sim/budget.ts.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeLayout, forcedPositions, selectableBudget, validateBudget, type BudgetMode } from '../sim/budget.js';
-import type { LayerInfo, LayerSelector, Selection } from '../sim/selector.js';
-import { attendGathered, gatherPerHead } from './attention.js';
-import { lastRSteps, lru, type UnitCachePolicy } from './cache/index.js';
-import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from './clusterIndex.js';
-import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
-import { cosineKMeans } from './kmeans.js';
-import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from './selection.js';
+import { decodeLayout, forcedPositions, selectableBudget, validateBudget, type BudgetMode } from '../budget.js';
+import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
+import { attendGathered, gatherPerHead } from '../../gpu/attention.js';
+import { lastRSteps, lru, type UnitCachePolicy } from '../cache/index.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
+import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
+import { cosineKMeans } from '../../gpu/kmeans.js';
+import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
 
 export interface ClusterKVAttentionParams {
   /** token budget B */

@@ -7,7 +7,8 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KernelBenchReport, Timing } from '../gpu/kernelBench.js';
+import type { KernelBenchReport } from './kernel-bench.js';
+import { timingMs } from './timing.js';
 
 /** The file `clusterkv bench --out` writes. */
 export interface BenchFile {
@@ -33,11 +34,6 @@ export interface LoadedBench {
 /** Wraps a live report (and its context sweep) the way the CLI writes it, so the same tables apply. */
 export function benchFile(main: KernelBenchReport, backend: string, contexts: BenchFile['contexts'] = [], adapter: Record<string, unknown> | null = null): BenchFile {
   return { kind: 'clusterkv-kernel-bench', created: new Date().toISOString(), backend, adapter, main, contexts };
-}
-
-/** Median time of a timing: kernel time where measured, else wall time. */
-export function timingMs(t: Timing): number {
-  return (t.kernelMs ?? t.wallMs).median;
 }
 
 function adapterName(adapter: Record<string, unknown> | null | undefined): string | undefined {

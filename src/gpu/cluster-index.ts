@@ -7,7 +7,7 @@
  * the next ids and never touches existing ones, as ClusterKV never re-clusters the prompt.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { gatherRows } from './gatherRows.js';
+import { gatherRows } from './gather-rows.js';
 
 export interface ClusterIndex {
   /** [G, N] int32: clustered token positions, grouped by cluster id ascending */

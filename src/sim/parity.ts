@@ -9,15 +9,15 @@
  * Used by test/parity.test.ts (wasm in CI) and by `clusterkv parity` on a GPU host.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionWeights, denseAttention, sparseAttention } from './attention.js';
-import { useBackend } from './backend.js';
-import { appendClusters, buildClusterIndex, disposeClusterIndex } from './clusterIndex.js';
-import { ClusterKVAttention } from './clusterkvAttention.js';
-import { cosineKMeans } from './kmeans.js';
-import { mulberry32 } from './random.js';
-import { disposeClusterSelection, rankClusters, selectClusters } from './selection.js';
-import { createMethod } from '../sim/methods/index.js';
-import { replayLayer } from '../sim/replay.js';
+import { attentionWeights, denseAttention, sparseAttention } from '../gpu/attention.js';
+import { useBackend } from '../gpu/backend.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../gpu/cluster-index.js';
+import { ClusterKVAttention } from './methods/clusterkv-layer.js';
+import { cosineKMeans } from '../gpu/kmeans.js';
+import { mulberry32 } from '../gpu/random.js';
+import { disposeClusterSelection, rankClusters, selectClusters } from '../gpu/selection.js';
+import { createMethod } from './methods/index.js';
+import { replayLayer } from './replay.js';
 import type { TraceManifest } from '../trace/manifest.js';
 
 export const FLOAT_TOLERANCE = 1e-4;

@@ -1,5 +1,5 @@
 export type { CacheAccess, UnitCachePolicy } from './policy.js';
 export { tally } from './policy.js';
-export { lastRSteps } from './lastRSteps.js';
+export { lastRSteps } from './last-r-steps.js';
 export { lru } from './lru.js';
 export { belady } from './belady.js';

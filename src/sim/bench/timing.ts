@@ -41,10 +41,32 @@ export async function kernelMs(f: () => tf.Tensor | tf.Tensor[]): Promise<number
   return typeof ms === 'number' ? ms : undefined;
 }
 
+export interface Quantiles {
+  median: number;
+  p10: number;
+  p90: number;
+  runs: number;
+}
+
 /** Median and 10th/90th percentiles of samples (ms). */
-export function summarise(samples: number[]): { median: number; p10: number; p90: number; runs: number } {
+export function summarise(samples: number[]): Quantiles {
   if (samples.length === 0) throw new RangeError('no samples to summarise');
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
   return { median: at(0.5), p10: at(0.1), p90: at(0.9), runs: s.length };
+}
+
+export interface Timing {
+  wallMs: Quantiles;
+  /** GPU kernel time, where the backend measures it */
+  kernelMs?: Quantiles;
+  /** bytes the stage must read and write at minimum (fp32), for bandwidth comparisons */
+  bytes: number;
+  /** bytes / median time (kernel time where measured, else wall), GB/s */
+  achievedGBps: number;
+}
+
+/** Median time of a timing: kernel time where measured, else wall time. */
+export function timingMs(t: Timing): number {
+  return (t.kernelMs ?? t.wallMs).median;
 }

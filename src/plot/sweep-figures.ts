@@ -5,10 +5,10 @@
  * construction and would flatter every method); the heatmap keeps them, so they stay visible.
  */
 import * as aq from 'arquero';
-import { errorVsBudgetFigure } from './errorVsBudget.js';
+import { errorVsBudgetFigure } from './error-vs-budget.js';
 import type { Figure } from './figure.js';
-import { recallHeatmapFigure } from './recallHeatmap.js';
-import { recallVsBudgetFigure } from './recallVsBudget.js';
+import { recallHeatmapFigure } from './recall-heatmap.js';
+import { recallVsBudgetFigure } from './recall-vs-budget.js';
 import type { Band } from './series.js';
 
 /** A sweep cell as recorded in DIR/manifest.json. */
@@ -40,8 +40,8 @@ export function seriesColumns(table: aq.ColumnTable, cells: SweepCellRecord[] = 
   return out;
 }
 
-export { sparseLayerRows } from '../sim/sparseLayers.js';
-import { sparseLayerRows } from '../sim/sparseLayers.js';
+export { sparseLayerRows } from '../sim/sparse-layers.js';
+import { sparseLayerRows } from '../sim/sparse-layers.js';
 
 export interface SweepFigureOptions {
   /** what was swept, e.g. the trace name; shown in titles */

@@ -5,11 +5,11 @@
  * Input: a table with columns budget, the metric and the seriesBy columns.
  */
 import type * as aq from 'arquero';
-import { BUDGET_AXIS_TITLE, budgetModeNote } from './budgetNote.js';
+import { BUDGET_AXIS_TITLE, budgetModeNote } from './budget-note.js';
 import type { Figure } from './figure.js';
-import { defaultSeriesBy } from './recallVsBudget.js';
+import { defaultSeriesBy } from './recall-vs-budget.js';
 import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
-import { seriesTraces } from './seriesTraces.js';
+import { seriesTraces } from './series-traces.js';
 import { axis, baseLayout, budgetAxis, logTicks } from './style.js';
 
 export interface MetricVsBudgetOptions {
