@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
 import { csvTable } from '../src/sim/csv-table.js';
+import { clusterkv } from '../src/sim/methods/clusterkv.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';
@@ -62,8 +63,9 @@ function loadSweep(name: string): Sweep | undefined {
   if (dl.lo !== dl.hi) throw new Error(`${name}: methods differ in denseLayers (${dl.lo}..${dl.hi}); the tables assume one value`);
   const denseLayers = dl.lo;
   const table = all.params({ dl: denseLayers }).filter((d: Row, $: { dl: number }) => (d.layer as number) >= $.dl);
-  // C0 = ceil(L / 80), L = prompt tokens after the 16 sinks: the paper's default count (ClusterKV's tokensPerCluster)
-  const defaultClusters = Math.ceil((manifest.trace.prefillLength - 16) / 80);
+  // C0 = ceil(L / tokensPerCluster), L = prompt tokens after the sinks: the paper's default count
+  const { sinks, tokensPerCluster } = clusterkv.params;
+  const defaultClusters = Math.ceil((manifest.trace.prefillLength - sinks.default!) / tokensPerCluster.default!);
   return { name, table, all, manifest, denseLayers, defaultClusters };
 }
 

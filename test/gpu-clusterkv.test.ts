@@ -1,10 +1,10 @@
-/** ClusterKVAttention through decode (windows, budget, leaks), the clusterkv method, and the cache policies. */
+/** ClusterKV's layer through decode (windows, budget, leaks), the clusterkv method, and the cache policies. */
 import * as tf from '@tensorflow/tfjs-core';
 import { createMethod } from '../src/sim/methods/index.js';
 import { describe, expect, it } from 'vitest';
 import { lastRSteps, lru } from '../src/sim/cache/index.js';
-import { ClusterKVAttention } from '../src/sim/methods/clusterkv-layer.js';
-import { clusterkvMethod } from '../src/sim/methods/clusterkv.js';
+import type { ClusterKVLayer } from '../src/sim/methods/clusterkv-layer.js';
+import type { ParamValue } from '../src/sim/selector.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { normals, refAttend } from './reference/clusterkv.js';
 
@@ -21,17 +21,20 @@ const rows = (x: Float32Array, T: number, from: number, n: number) => {
   for (let g = 0; g < G; g++) out.set(x.subarray((g * T + from) * d, (g * T + from + n) * d), g * n * d);
   return tf.tensor3d(out, [G, n, d]);
 };
+/** ClusterKV's selector for a sparse layer (layer 3 >= denseLayers). */
+const clusterkvLayer = (params: Record<string, ParamValue>) => createMethod('clusterkv', params).forLayer(info) as ClusterKVLayer;
+const clusterkvMethod = (params: Record<string, ParamValue>) => createMethod('clusterkv', params);
 const headKV = (x: Float32Array, T: number, h: number) => x.subarray(Math.floor(h / (H / G)) * T * d, (Math.floor(h / (H / G)) + 1) * T * d);
 
-describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
+describe.each(LOCAL_BACKENDS)('ClusterKV layer on %s', (backend) => {
   it('decodes through closing windows: layout, attention and no tensor leak', async () => {
-    await withBackend(backend, () => {
+    await withBackend(backend, async () => {
       const steps = backend === 'wasm' ? 420 : 90;
       const [P, sinks, window, budget] = [64, 4, 32, 24];
       const s = stream(P, steps, 5);
       const params = { budget, sinks, window, windowClusters: 4, tokensPerCluster: 16, iters: 3, seed: 9 };
-      const selector = new ClusterKVAttention(params, info);
-      const twin = new ClusterKVAttention(params, info);
+      const selector = clusterkvLayer(params);
+      const twin = clusterkvLayer(params);
       for (const a of [selector, twin]) {
         const [k, v] = [rows(s.keys, s.T, 0, P), rows(s.values, s.T, 0, P)];
         a.prefill(k, v);
@@ -42,8 +45,8 @@ describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
       for (let t = 0; t < steps; t++) {
         const p = P + t;
         const [k, v, q] = [rows(s.keys, s.T, p, 1), rows(s.values, s.T, p, 1), tf.tensor2d(s.queries.subarray(t * H * d, (t + 1) * H * d), [H, d])];
-        const sel = selector.step(q, k, v);
-        const out = twin.decode(q, k, v);
+        const sel = await selector.step(q, k, v);
+        const out = await twin.decode(q, k, v);
         const closed = Math.floor((p - P) / window);
         const openStart = P + closed * window;
         expect(selector.clusterCount).toBe(Math.ceil((P - sinks) / 16) + 4 * closed);
@@ -51,8 +54,8 @@ describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
         expect(sel.tokens.shape).toEqual([H, n]);
         expect(sel.selectedCount).toBe(budget);
         if (t % 37 === 0 || t === steps - 1) {
-          const tokens = sel.tokens.arraySync();
-          const got = out.dataSync();
+          const tokens = (await sel.tokens.array()) as number[][];
+          const got = await out.data();
           for (let h = 0; h < H; h++) {
             const row = tokens[h];
             expect(new Set(row).size).toBe(n);
@@ -75,19 +78,19 @@ describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
   });
 
   it('equals dense attention when the budget covers the context', async () => {
-    await withBackend(backend, () => {
+    await withBackend(backend, async () => {
       const [P, steps] = [40, 50];
       const s = stream(P, steps, 11);
-      const a = new ClusterKVAttention({ budget: 10_000, sinks: 4, window: 16, windowClusters: 2, tokensPerCluster: 8, iters: 2 }, info);
+      const a = clusterkvLayer({ budget: 10_000, sinks: 4, window: 16, windowClusters: 2, tokensPerCluster: 8, iters: 2 });
       const [k0, v0] = [rows(s.keys, s.T, 0, P), rows(s.values, s.T, 0, P)];
       a.prefill(k0, v0);
       let before = -1;
       for (let t = 0; t < steps; t++) {
         const p = P + t;
         const [k, v, q] = [rows(s.keys, s.T, p, 1), rows(s.values, s.T, p, 1), tf.tensor2d(s.queries.subarray(t * H * d, (t + 1) * H * d), [H, d])];
-        const out = a.decode(q, k, v);
+        const out = await a.decode(q, k, v);
         if (t % 7 === 0) {
-          const got = out.dataSync();
+          const got = await out.data();
           const all = Array.from({ length: p + 1 }, (_, i) => i);
           for (let h = 0; h < H; h++) {
             const want = refAttend(s.queries.subarray((t * H + h) * d, (t * H + h + 1) * d), headKV(s.keys, s.T, h), headKV(s.values, s.T, h), d, all);
@@ -104,27 +107,27 @@ describe.each(LOCAL_BACKENDS)('ClusterKVAttention on %s', (backend) => {
   });
 
   it('handles a prompt no longer than the sinks, and a fixed cluster count', async () => {
-    await withBackend(backend, () => {
+    await withBackend(backend, async () => {
       const s = stream(10, 40, 3);
-      const a = new ClusterKVAttention({ budget: 8, sinks: 16, window: 12, windowClusters: 3, iters: 2 }, info);
+      const a = clusterkvLayer({ budget: 8, sinks: 16, window: 12, windowClusters: 3, iters: 2 });
       const [k0, v0] = [rows(s.keys, s.T, 0, 10), rows(s.values, s.T, 0, 10)];
       a.prefill(k0, v0);
       expect(a.clusterCount).toBe(0);
       for (let t = 0; t < 40; t++) {
         const [k, v, q] = [rows(s.keys, s.T, 10 + t, 1), rows(s.values, s.T, 10 + t, 1), tf.tensor2d(s.queries.subarray(t * H * d, (t + 1) * H * d), [H, d])];
-        const sel = a.step(q, k, v);
+        const sel = await a.step(q, k, v);
         const layoutClosed = Math.floor(t / 12);
         // window 0 covers positions 10..21, of which 10..15 are sinks: 6 tokens, 3 clusters
         expect(a.clusterCount).toBe(3 * layoutClosed);
-        expect(new Set(sel.tokens.arraySync()[0]).size).toBe(sel.tokens.shape[1]);
+        expect(new Set(((await sel.tokens.array()) as number[][])[0]).size).toBe(sel.tokens.shape[1]);
         tf.dispose([k, v, q, sel.tokens]);
       }
       a.dispose();
-      const fixed = new ClusterKVAttention({ budget: 8, clusters: 7 }, info);
+      const fixed = clusterkvLayer({ budget: 8, clusters: 7 });
       fixed.prefill(k0, v0);
       expect(fixed.clusterCount).toBe(0); // 10 tokens, all sinks
       fixed.dispose();
-      const tooMany = new ClusterKVAttention({ budget: 8, sinks: 2, clusters: 9 }, info);
+      const tooMany = clusterkvLayer({ budget: 8, sinks: 2, clusters: 9 });
       expect(() => tooMany.prefill(k0, v0)).toThrow(/'clusters' \(9\) is more than the 8 prompt tokens/);
       tooMany.dispose();
       tf.dispose([k0, v0]);
@@ -142,7 +145,7 @@ describe('clusterkv method', () => {
 
   it('rejects bad parameters, naming them', () => {
     expect(() => clusterkvMethod({ budget: 0 })).toThrow(/budget/);
-    expect(() => clusterkvMethod({ budget: 8, budgetMode: 'tokens' as never })).toThrow(/budget mode/);
+    expect(() => clusterkvMethod({ budget: 8, budgetMode: 'tokens' })).toThrow(/'budgetMode' must be one of selected \| including-sinks/);
     expect(() => clusterkvMethod({ budget: 8, tokensPerCluster: 0 })).toThrow(/tokensPerCluster/);
     expect(() => clusterkvMethod({ budget: 8, clusters: -1 })).toThrow(/clusters/);
     expect(() => clusterkvMethod({ budget: 8, iters: -1 })).toThrow(/iters/);
@@ -150,11 +153,12 @@ describe('clusterkv method', () => {
     expect(() => clusterkvMethod({ budget: 8, windowClusters: 400 })).toThrow(/windowClusters/);
     expect(() => createMethod('clusterkv', { budget: 8, denseLayers: 1.5 })).toThrow(/denseLayers/);
     expect(() => clusterkvMethod({ budget: 16, budgetMode: 'including-sinks' })).toThrow(/sinks/);
-    expect(() => clusterkvMethod({ budget: 8, colour: 3 } as never)).toThrow(/unknown parameter 'colour'/);
+    expect(() => clusterkvMethod({ budget: 8, colour: 3 })).toThrow(/has no parameter 'colour'/);
+    expect(() => clusterkvMethod({ budget: 8, scoring: 'median' })).toThrow(/'scoring' must be one of centroid \| bound/);
   });
 
   it('keeps layers below denseLayers dense', async () => {
-    await withBackend('cpu', () => {
+    await withBackend('cpu', async () => {
       const m = createMethod('clusterkv', { budget: 4, sinks: 1, tokensPerCluster: 2, iters: 1 });
       const dense = m.forLayer({ ...info, layer: 1 });
       const sparse = m.forLayer({ ...info, layer: 2 });
@@ -162,7 +166,7 @@ describe('clusterkv method', () => {
       const [k0, v0, k, v, q] = [rows(s.keys, s.T, 0, 20), rows(s.values, s.T, 0, 20), rows(s.keys, s.T, 20, 1), rows(s.values, s.T, 20, 1), tf.tensor2d(s.queries, [H, d])];
       dense.prefill(k0, v0);
       sparse.prefill(k0, v0);
-      const [a, b] = [dense.step(q, k, v), sparse.step(q, k, v)];
+      const [a, b] = [await dense.step(q, k, v), await sparse.step(q, k, v)];
       expect(a.tokens.shape).toEqual([H, 21]);
       expect(b.tokens.shape).toEqual([H, 1 + 4 + 1]);
       tf.dispose([k0, v0, k, v, q, a.tokens, b.tokens]);

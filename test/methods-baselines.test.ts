@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { h2oMethod } from '../src/sim/methods/h2o.js';
-import { createMethod } from '../src/sim/methods/index.js';
-import { infllmMethod } from '../src/sim/methods/infllm.js';
-import { questMethod } from '../src/sim/methods/quest.js';
-import { randomMethod } from '../src/sim/methods/random.js';
-import { streamingMethod } from '../src/sim/methods/streaming.js';
+import { createMethod, METHODS } from '../src/sim/methods/index.js';
+import type { ParamValue } from '../src/sim/selector.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
 import { memoryTrace, runSelector, sorted, type MemoryTrace, type StepRecord } from './helpers/selectors.js';
 import { RefH2O, refForced, refInfLLM, refLayout, refQuest, refStreaming, type RefData } from './reference/baselines.js';
@@ -18,6 +14,8 @@ const d = 8;
 const P = 90;
 const S = 10;
 const common = { budget: 24, sinks: 4, window: 4 };
+/** a method with every layer sparse (the tests replay layer 0) */
+const method = (name: string, params: Record<string, ParamValue>) => createMethod(name, { denseLayers: 0, ...params });
 
 function stepData(trace: MemoryTrace, s: number): RefData {
   return { q: trace.queries.subarray(s * H * d, (s + 1) * H * d), keys: trace.keys, H, G, T: trace.T, d };
@@ -38,8 +36,8 @@ describe.each(LOCAL_BACKENDS)('baselines vs the plain-TS reference on %s', (back
   const layoutAt = (position: number) => refLayout(position, P, common.sinks, common.window);
 
   it('quest picks the pages of the reference, the last one cut', async () => {
-    await withBackend(backend, () => {
-      const recs = runSelector(questMethod({ ...common, pageSize: 8 }), trace);
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('quest', { ...common, pageSize: 8 }), trace);
       recs.forEach((rec, s) => {
         const want = refQuest(stepData(trace, s), layoutAt(rec.position), common.budget, 8).map(sorted);
         expect(chosenOf(rec)).toEqual(want);
@@ -52,8 +50,8 @@ describe.each(LOCAL_BACKENDS)('baselines vs the plain-TS reference on %s', (back
   });
 
   it('infllm picks the blocks of the reference', async () => {
-    await withBackend(backend, () => {
-      const recs = runSelector(infllmMethod({ ...common, blockSize: 16, representativeKeys: 3 }), trace);
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('infllm', { ...common, blockSize: 16, representativeKeys: 3 }), trace);
       recs.forEach((rec, s) => {
         const want = refInfLLM(stepData(trace, s), layoutAt(rec.position), common.budget, 16, 3).map(sorted);
         expect(chosenOf(rec)).toEqual(want);
@@ -63,15 +61,15 @@ describe.each(LOCAL_BACKENDS)('baselines vs the plain-TS reference on %s', (back
   });
 
   it('streaming takes the most recent selectable tokens', async () => {
-    await withBackend(backend, () => {
-      const recs = runSelector(streamingMethod(common), trace);
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('streaming', common), trace);
       for (const rec of recs) expect(chosenOf(rec)).toEqual(refStreaming(H, layoutAt(rec.position), common.budget));
     });
   });
 
   it('h2o keeps the reference heavy hitters and never recalls an evicted token', async () => {
-    await withBackend(backend, () => {
-      const recs = runSelector(h2oMethod({ ...common, recentRatio: 0.25 }), trace);
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('h2o', { ...common, recentRatio: 0.25 }), trace);
       const ref = new RefH2O(G, common.budget, 0.25);
       const evicted = Array.from({ length: G }, () => new Set<number>());
       recs.forEach((rec, s) => {
@@ -91,11 +89,11 @@ describe.each(LOCAL_BACKENDS)('baselines vs the plain-TS reference on %s', (back
   });
 
   it('random draws distinct selectable tokens, the same for a seed and different for another', async () => {
-    await withBackend(backend, () => {
-      const a = runSelector(randomMethod({ ...common, seed: 5 }), trace);
-      const b = runSelector(randomMethod({ ...common, seed: 5 }), trace);
-      const c = runSelector(randomMethod({ ...common, seed: 6 }), trace);
-      const other = runSelector(randomMethod({ ...common, seed: 5 }), trace, 1);
+    await withBackend(backend, async () => {
+      const a = await runSelector(method('random', { ...common, seed: 5 }), trace);
+      const b = await runSelector(method('random', { ...common, seed: 5 }), trace);
+      const c = await runSelector(method('random', { ...common, seed: 6 }), trace);
+      const other = await runSelector(method('random', { ...common, seed: 5 }), trace, 1);
       expect(b.map((r) => r.tokens)).toEqual(a.map((r) => r.tokens));
       expect(c.map((r) => r.tokens)).not.toEqual(a.map((r) => r.tokens));
       expect(other.map((r) => r.tokens)).not.toEqual(a.map((r) => r.tokens));
@@ -118,12 +116,26 @@ describe.each(LOCAL_BACKENDS)('baselines vs the plain-TS reference on %s', (back
 });
 
 describe('parameters', () => {
-  it('are listed with their defaults', () => {
-    expect(questMethod({ budget: 8 }).params).toEqual({ budget: 8, budgetMode: 'selected', sinks: 16, window: 320, pageSize: 16 });
-    expect(infllmMethod({ budget: 8 }).params).toEqual({ budget: 8, budgetMode: 'selected', sinks: 16, window: 320, blockSize: 128, representativeKeys: 4 });
-    expect(streamingMethod({ budget: 8 }).params).toEqual({ budget: 8, budgetMode: 'selected', sinks: 16, window: 320 });
-    expect(h2oMethod({ budget: 8 }).params).toEqual({ budget: 8, budgetMode: 'selected', sinks: 16, window: 320, recentRatio: 0.5 });
-    expect(randomMethod({ budget: 8 }).params).toEqual({ budget: 8, budgetMode: 'selected', sinks: 16, window: 320, seed: 0 });
+  it('are every declared parameter with its default, for every method of the registry', () => {
+    for (const def of METHODS) {
+      const m = createMethod(def.name, def.budgeted ? { budget: 8 } : {});
+      const want: Record<string, unknown> = Object.fromEntries(Object.entries(def.params).map(([k, p]) => [k, p.default]));
+      if (def.budgeted) want.budget = 8;
+      expect(m.params).toEqual(want);
+      expect(m.budget).toBe(def.budgeted ? 8 : Infinity);
+    }
+  });
+
+  it('share one set of forced-set defaults (sinks, window, budget mode, dense layers)', () => {
+    const budgeted = METHODS.filter((m) => m.budgeted);
+    for (const key of ['sinks', 'window', 'budgetMode', 'denseLayers']) {
+      const defaults = new Set(budgeted.map((m) => m.params[key]?.default));
+      expect(defaults.size, key).toBe(1);
+    }
+  });
+
+  it('a budgeted method without a budget names the flag', () => {
+    expect(() => createMethod('clusterkv', {})).toThrow(/needs a token budget: give --budget/);
   });
 
   it('invalid values are rejected by name', () => {
@@ -137,7 +149,7 @@ describe('parameters', () => {
       ['streaming', { budget: 8, window: 0 }, /streaming.*'window'/],
       ['h2o', { budget: 8, recentRatio: 1.5 }, /h2o.*'recentRatio'/],
       ['random', { budget: 8, seed: -2 }, /random.*'seed'/],
-      ['random', { budget: 8, budgetMode: 'tokens' }, /random.*budget mode/],
+      ['random', { budget: 8, budgetMode: 'tokens' }, /random.*'budgetMode'/],
       ['h2o', { budget: 16, budgetMode: 'including-sinks' }, /h2o.*sinks/],
       ['quest', { budget: 8, pages: 4 }, /quest.*'pages'/],
     ];
@@ -147,12 +159,12 @@ describe('parameters', () => {
 
 describe('tensor hygiene', () => {
   it('selectors leak no tensors over many steps', async () => {
-    await withBackend('wasm', () => {
+    await withBackend('wasm', async () => {
       const trace = memoryTrace(mulberry32(2), H, G, d, P, S);
-      const methods = [questMethod(common), infllmMethod({ ...common, blockSize: 16 }), streamingMethod(common), h2oMethod(common), randomMethod(common)];
-      for (const m of methods) runSelector(m, trace);
+      const methods = [method('quest', common), method('infllm', { ...common, blockSize: 16 }), method('streaming', common), method('h2o', common), method('random', common)];
+      for (const m of methods) await runSelector(m, trace);
       const before = tf.memory().numTensors;
-      for (const m of methods) runSelector(m, trace);
+      for (const m of methods) await runSelector(m, trace);
       expect(tf.memory().numTensors).toBe(before);
     });
   });

@@ -83,14 +83,14 @@ describe('baseline properties (wasm)', () => {
     expect(partial).toBeGreaterThan(50);
   });
 
-  it('a budget covering the context attends exactly what full attends', () => {
-    fc.assert(
-      fc.property(shape, (s) => {
+  it('a budget covering the context attends exactly what full attends', async () => {
+    await fc.assert(
+      fc.asyncProperty(shape, async (s) => {
         const H = s.G * s.group;
         const trace = memoryTrace(mulberry32(s.seed), H, s.G, s.d, s.P, s.S);
-        const full = runSelector(createMethod('full'), trace);
+        const full = await runSelector(createMethod('full'), trace);
         for (const name of BASELINES) {
-          const recs = runSelector(createMethod(name, baselineParams(name, s, s.P + s.S)), trace);
+          const recs = await runSelector(createMethod(name, baselineParams(name, s, s.P + s.S)), trace);
           recs.forEach((rec, i) => {
             for (let h = 0; h < H; h++) expect(sorted(rec.tokens[h])).toEqual(sorted(full[i].tokens[h]));
           });
@@ -100,15 +100,15 @@ describe('baseline properties (wasm)', () => {
     );
   });
 
-  it('every baseline gives identical selections when run twice with the same parameters', () => {
-    fc.assert(
-      fc.property(shape, (s) => {
+  it('every baseline gives identical selections when run twice with the same parameters', async () => {
+    await fc.assert(
+      fc.asyncProperty(shape, async (s) => {
         const H = s.G * s.group;
         const trace = memoryTrace(mulberry32(s.seed), H, s.G, s.d, s.P, s.S);
         for (const name of BASELINES) {
           const params = baselineParams(name, s, s.budget);
-          const a = runSelector(createMethod(name, params), trace);
-          const b = runSelector(createMethod(name, params), trace);
+          const a = await runSelector(createMethod(name, params), trace);
+          const b = await runSelector(createMethod(name, params), trace);
           expect(b.map((r) => r.tokens)).toEqual(a.map((r) => r.tokens));
         }
       }),

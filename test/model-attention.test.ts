@@ -83,10 +83,10 @@ describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
     cache.dispose();
   });
 
-  it("the 'full' method through the selector seam reproduces dense generation exactly", () => {
+  it("the 'full' method through the selector seam reproduces dense generation exactly", async () => {
     const prompt = tok.encode('Once upon a time, there was a cat');
-    const dense = generate(model.session(), prompt, { steps: 30, sampler: createSampler(0, 0) });
-    const viaSeam = compareGeneration(model, createMethod('full'), prompt, { steps: 30, sampler: createSampler(0, 0) });
+    const dense = await generate(model.session(), prompt, { steps: 30, sampler: createSampler(0, 0) });
+    const viaSeam = await compareGeneration(model, createMethod('full'), prompt, { steps: 30, sampler: createSampler(0, 0) });
     expect(viaSeam.ids).toEqual(dense.ids);
     expect(viaSeam.comparison.top1Agreement).toBe(1);
     expect(viaSeam.comparison.maxKl).toBeLessThan(1e-6);
@@ -97,17 +97,17 @@ describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
     const tokens = encodePrefix(tok, text, 240);
     const method = createMethod('clusterkv', { budget: 32, clusters: 4, sinks: 4, window: 16, denseLayers: 1 });
     const session = model.session(method);
-    session.forward(tokens.slice(0, 200), true).dispose();
+    (await session.forward(tokens.slice(0, 200), true)).dispose();
     const counts: number[] = [];
     for (let p = 200; p < 240; p++) {
-      session.step(tokens[p]).dispose();
+      (await session.step(tokens[p])).dispose();
       counts.push(tf.memory().numTensors);
     }
     session.dispose();
     // the selectors' state may grow when a decode window closes, but not per step: compare the last 10 steps
     expect(new Set(counts.slice(-10)).size).toBe(1);
-    const r = teacherForcedPerplexity(model, tokens, 200, method);
-    const full = teacherForcedPerplexity(model, tokens, 200, createMethod('full'));
+    const r = await teacherForcedPerplexity(model, tokens, 200, method);
+    const full = await teacherForcedPerplexity(model, tokens, 200, createMethod('full'));
     expect(full.sparsePerplexity).toBeCloseTo(full.densePerplexity, 4);
     expect(r.densePerplexity).toBeCloseTo(full.densePerplexity, 6);
     expect(r.comparison!.steps).toHaveLength(40);

@@ -33,7 +33,7 @@ describe.each(['wasm', 'cpu'])('model golden outputs on %s', (backend) => {
     const model = new LlamaModel(await loadLlama2c(path.join(STORIES, 'stories260K.bin')));
     const tok = await Llama2cTokenizer.load(TOKENIZER, model.config.vocabSize);
     const session = model.session();
-    const result = generate(session, [tok.bos], { steps: 200, sampler: createSampler(0, 0), stopIds: tok.stopIds });
+    const result = await generate(session, [tok.bos], { steps: 200, sampler: createSampler(0, 0), stopIds: tok.stopIds });
     const decodeNext = tok.streamDecoder(tok.bos);
     const text = result.ids.map(decodeNext).join('');
     expect(text).toBe(readFileSync(path.join(STORIES, 'expected-greedy-200.txt'), 'utf8'));
@@ -66,10 +66,10 @@ describe.each(['wasm', 'cpu'])('model golden outputs on %s', (backend) => {
       expect(tok.decode(golden.greedy_ids)).toBe(golden.greedy_text);
     });
 
-    it(`teacher-forced logits match expected-logits.f32 within ${LOGIT_TOLERANCE}`, () => {
+    it(`teacher-forced logits match expected-logits.f32 within ${LOGIT_TOLERANCE}`, async () => {
       const session = model.session();
-      const logits = session.forward(ids);
-      const got = logits.dataSync();
+      const logits = await session.forward(ids);
+      const got = await logits.data();
       logits.dispose();
       session.dispose();
       let maxDiff = 0;
@@ -78,15 +78,15 @@ describe.each(['wasm', 'cpu'])('model golden outputs on %s', (backend) => {
       expect(maxDiff).toBeLessThan(LOGIT_TOLERANCE);
     });
 
-    it(`decode steps agree with the golden logits and greedy ids where the margin > ${CLEAR_MARGIN}`, () => {
+    it(`decode steps agree with the golden logits and greedy ids where the margin > ${CLEAR_MARGIN}`, async () => {
       const P = golden.prompt_ids.length;
       const session = model.session();
       let maxDiff = 0;
       let checked = 0;
       const countsAfterStep = new Set<number>();
-      let logits: tf.Tensor = session.forward(golden.prompt_ids, true);
+      let logits: tf.Tensor = await session.forward(golden.prompt_ids, true);
       for (let row = P - 1; row < rows; row++) {
-        const got = logits.dataSync();
+        const got = await logits.data();
         logits.dispose();
         const want = expected.subarray(row * V, (row + 1) * V);
         for (let i = 0; i < V; i++) maxDiff = Math.max(maxDiff, Math.abs(got[i] - want[i]));
@@ -96,7 +96,7 @@ describe.each(['wasm', 'cpu'])('model golden outputs on %s', (backend) => {
           checked++;
         }
         if (row + 1 < rows) {
-          logits = session.step(ids[row + 1]);
+          logits = await session.step(ids[row + 1]);
           countsAfterStep.add(tf.memory().numTensors);
         }
       }

@@ -94,8 +94,8 @@ function writeHfCheckpoint(dir: string): void {
 async function logitsOf(modelPath: string, tokens: number[]): Promise<Float32Array> {
   const model = await loadModel(modelPath);
   const session = model.session();
-  const out = session.forward(tokens);
-  const data = out.dataSync() as Float32Array;
+  const out = await session.forward(tokens);
+  const data = (await out.data()) as Float32Array;
   out.dispose();
   session.dispose();
   model.dispose();

@@ -33,7 +33,7 @@ describe.each(LOCAL_BACKENDS)('step metrics on %s', (backend) => {
       const values = tf.tensor3d(vData, [G, T, d]);
       const tokens = tf.tensor2d(sel, [H, 37], 'int32');
       const ref = referenceAttention(q, keys, values);
-      const got = await selectionMetrics(ref, q, keys, values, tokens);
+      const got = await selectionMetrics(ref, keys, values, tokens);
       disposeReference(ref);
       tf.dispose([q, keys, values, tokens]);
       const want = referenceStepMetrics(qData, kData, vData, H, G, T, d, sel);
@@ -58,7 +58,7 @@ describe.each(LOCAL_BACKENDS)('step metrics on %s', (backend) => {
       const values = tf.tensor3d(randomNormalArray(G * T * d, rand), [G, T, d]);
       const tokens = tf.tile(tf.expandDims(tf.range(0, T, 1, 'int32'), 0), [H, 1]) as tf.Tensor2D;
       const ref = referenceAttention(q, keys, values);
-      const got = await selectionMetrics(ref, q, keys, values, tokens);
+      const got = await selectionMetrics(ref, keys, values, tokens);
       disposeReference(ref);
       tf.dispose([q, keys, values, tokens]);
       for (const m of got) {

@@ -67,7 +67,8 @@ describe('replay', () => {
 });
 
 describe('sweep', () => {
-  const spec = { methods: ['full', 'oracle', 'clusterkv'], budgets: [64, 128], clusters: [16, 32], seed: 3 };
+  // denseLayers 0: the small trace has 2 layers, both below the default of 2
+  const spec = { methods: ['full', 'oracle', 'clusterkv'], budgets: [64, 128], clusters: [16, 32], seed: 3, grid: { denseLayers: [0] } };
 
   it('expands cells: budgets for budgeted methods, clusters only for clusterkv', () => {
     const cells = expandCells(spec);

@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 import { UserError } from './errors.js';
 import { commandLoaders } from './commands/index.js';
 
-const USER_ERROR_NAMES = ['UserError', 'BackendError', 'TraceError', 'ModelError', 'CheckpointError', 'RangeError', 'ZodError'];
+const USER_ERROR_NAMES = ['UserError', 'BackendError', 'TraceError', 'ModelError', 'CheckpointError', 'RangeError', 'ZodError', 'ResultsFolderError'];
 
 /** The program with the command named by argv[0] registered, or every command when it names none known. */
 export async function buildProgram(argv: string[] = []): Promise<Command> {

@@ -94,14 +94,13 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
         const rows = Math.min(rowChunk, T - r0);
         const xc = tf.slice(x, [r0, 0], [rows, x.shape[1]]);
         const { q, k, v } = model.projectQkv(l, xc, r0);
-        const out = attention.attend(q, k, v);
-        copyRowsToHeadMajor(k, keys, r0, T);
-        copyRowsToHeadMajor(v, values, r0, T);
+        const out = await attention.attend(q, k, v);
+        await copyRowsToHeadMajor(k, keys, r0, T);
+        await copyRowsToHeadMajor(v, values, r0, T);
         // decode steps are the rows at positions N..T-1
         const first = Math.max(r0, N);
         if (first < r0 + rows) {
-          const qd = q.dataSync();
-          const od = out.dataSync();
+          const [qd, od] = (await Promise.all([q.data(), out.data()])) as Float32Array[];
           const from = (first - r0) * H * d;
           const to = rows * H * d;
           queries.set(qd.subarray(from, to), (first - N) * H * d);
@@ -132,9 +131,9 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
 }
 
 /** Copies rows [n, G, d] (positions r0..r0+n-1) into a head-major [G, T, d] buffer. */
-function copyRowsToHeadMajor(rows: tf.Tensor3D, dest: Float32Array, r0: number, T: number): void {
+async function copyRowsToHeadMajor(rows: tf.Tensor3D, dest: Float32Array, r0: number, T: number): Promise<void> {
   const [n, G, d] = rows.shape;
-  const src = rows.dataSync();
+  const src = (await rows.data()) as Float32Array;
   for (let i = 0; i < n; i++) {
     for (let g = 0; g < G; g++) {
       dest.set(src.subarray((i * G + g) * d, (i * G + g + 1) * d), (g * T + r0 + i) * d);

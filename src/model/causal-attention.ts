@@ -44,9 +44,7 @@ export function causalAttention(q: tf.Tensor3D, kv: readonly KvHeadCache[], quer
     });
   }
   const chunk = Math.max(1, Math.floor(maxScoreElements / (H * (queryStart + n))));
-  const qData = q.dataSync();
-  const kData = kv.map((c) => c.keysT.dataSync());
-  const vData = kv.map((c) => c.values.dataSync());
+  const cut = operandCutter(q, kv);
   const outs: tf.Tensor3D[] = [];
   for (let s = 0; s < n; s += chunk) {
     const c = Math.min(chunk, n - s);
@@ -56,9 +54,9 @@ export function causalAttention(q: tf.Tensor3D, kv: readonly KvHeadCache[], quer
         const mask = tf.reshape(causalMask(c, tk), [c, 1, tk]);
         const groups: tf.Tensor[] = [];
         for (let g = 0; g < G; g++) {
-          const qg = tf.tensor2d(groupQueries(qData, s, c, H, d, g * hq, hq), [c * hq, d]);
-          const kT = tk === T ? kv[g].keysT : tf.tensor2d(keyColumns(kData[g], d, T, tk), [d, tk]);
-          const v = tk === T ? kv[g].values : tf.tensor2d(vData[g].subarray(0, tk * d), [tk, d]);
+          const qg = cut.queries(s, c, g * hq, hq);
+          const kT = tk === T ? kv[g].keysT : cut.keysT(g, tk);
+          const v = tk === T ? kv[g].values : cut.values(g, tk);
           const scores = tf.add(tf.reshape(tf.mul(tf.matMul(qg, kT), scale), [c, hq, tk]), mask);
           const probs = tf.reshape(tf.softmax(scores), [c * hq, tk]);
           groups.push(tf.reshape(tf.matMul(probs, v), [c, hq, d]));
@@ -73,17 +71,48 @@ export function causalAttention(q: tf.Tensor3D, kv: readonly KvHeadCache[], quer
   return out;
 }
 
+/** Cuts the chunk operands: queries [c*hq, d] of rows s..s+c-1 and heads h0..h0+hq-1, keysT [d, tk], values [tk, d]. */
+interface OperandCutter {
+  queries(s: number, c: number, h0: number, hq: number): tf.Tensor2D;
+  keysT(g: number, tk: number): tf.Tensor2D;
+  values(g: number, tk: number): tf.Tensor2D;
+}
+
+/**
+ * On cpu and wasm the operands are cut in JS from the tensors' host arrays (wasm's Slice of a large tensor
+ * cost more than the matMuls it feeds); elsewhere (webgpu, tensorflow) with tf.slice on the device, since
+ * their data lives on the GPU and a synchronous read is impossible (webgpu) or a round trip.
+ */
+function operandCutter(q: tf.Tensor3D, kv: readonly KvHeadCache[]): OperandCutter {
+  const [, H, d] = q.shape;
+  const T = kv[0].keysT.shape[1];
+  const backend = tf.getBackend();
+  if (backend !== 'wasm' && backend !== 'cpu') {
+    return {
+      queries: (s, c, h0, hq) => tf.reshape(tf.slice(q, [s, h0, 0], [c, hq, d]), [c * hq, d]) as tf.Tensor2D,
+      keysT: (g, tk) => tf.slice(kv[g].keysT, [0, 0], [d, tk]),
+      values: (g, tk) => tf.slice(kv[g].values, [0, 0], [tk, d]),
+    };
+  }
+  const qData = q.dataSync() as Float32Array;
+  const kData = kv.map((c) => c.keysT.dataSync() as Float32Array);
+  const vData = kv.map((c) => c.values.dataSync() as Float32Array);
+  return {
+    queries: (s, c, h0, hq) => tf.tensor2d(groupQueries(qData, s, c, H, d, h0, hq), [c * hq, d]),
+    keysT: (g, tk) => tf.tensor2d(keyColumns(kData[g], d, T, tk), [d, tk]),
+    values: (g, tk) => tf.tensor2d(vData[g].subarray(0, tk * d), [tk, d]),
+  };
+}
+
 /** Rows (position s..s+c-1, heads h0..h0+hq-1) of q [n, H, d] as [c*hq, d]. */
-function groupQueries(q: ArrayLike<number> & { subarray?: unknown }, s: number, c: number, H: number, d: number, h0: number, hq: number): Float32Array {
-  const src = q as Float32Array;
+function groupQueries(src: Float32Array, s: number, c: number, H: number, d: number, h0: number, hq: number): Float32Array {
   const out = new Float32Array(c * hq * d);
   for (let i = 0; i < c; i++) out.set(src.subarray(((s + i) * H + h0) * d, ((s + i) * H + h0 + hq) * d), i * hq * d);
   return out;
 }
 
 /** The first tk columns of a [d, T] matrix. */
-function keyColumns(kT: Float32Array | ArrayLike<number>, d: number, T: number, tk: number): Float32Array {
-  const src = kT as Float32Array;
+function keyColumns(src: Float32Array, d: number, T: number, tk: number): Float32Array {
   const out = new Float32Array(d * tk);
   for (let r = 0; r < d; r++) out.set(src.subarray(r * T, r * T + tk), r * tk);
   return out;

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from './errors.js';
 import { argmax, type Sampler } from './sampling.js';
-import type { LlamaModel } from './transformer.js';
+import type { LlamaModel, ModelSession } from './transformer.js';
 import type { Method } from '../sim/selector.js';
 
 export interface StepComparison {
@@ -16,6 +16,11 @@ export interface StepComparison {
   kl: number;
   denseTop1: number;
   sparseTop1: number;
+  /**
+   * whether the sparse run's last step attended fewer positions than it could see in some layer (false: the
+   * budget and forced set covered everything, so it was dense attention); absent at the prefill's step
+   */
+  budgetBound?: boolean;
 }
 
 export interface ComparisonSummary {
@@ -24,6 +29,10 @@ export interface ComparisonSummary {
   maxKl: number;
   /** fraction of steps whose top-1 tokens agree */
   top1Agreement: number;
+  /** decode steps where the budget bound (some layer attended fewer positions than it could see) */
+  stepsBudgetBound: number;
+  /** decode steps with a sparse selection (the steps after the prompt's) */
+  sparseSteps: number;
 }
 
 /** KL(p || q) in nats of softmax(pLogits) and softmax(qLogits), float64. */
@@ -53,13 +62,26 @@ function summarize(steps: StepComparison[]): ComparisonSummary {
     meanKl: steps.reduce((a, s) => a + s.kl, 0) / n,
     maxKl: steps.reduce((a, s) => Math.max(a, s.kl), 0),
     top1Agreement: steps.filter((s) => s.denseTop1 === s.sparseTop1).length / n,
+    stepsBudgetBound: steps.filter((s) => s.budgetBound === true).length,
+    sparseSteps: steps.filter((s) => s.budgetBound !== undefined).length,
   };
 }
 
-function takeLogits(t: tf.Tensor): Float32Array {
-  const data = t.dataSync() as Float32Array;
-  t.dispose();
-  return data;
+/** Reads logits back (asynchronously: webgpu has no synchronous reads) and disposes them. */
+async function takeLogits(pending: Promise<tf.Tensor>): Promise<Float32Array> {
+  const t = await pending;
+  try {
+    return (await t.data()) as Float32Array;
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Whether the session's last decode step left some visible position out in some sparse layer. */
+function budgetBound(session: ModelSession): boolean | undefined {
+  const selections = session.lastSelections();
+  if (selections.length === 0) return undefined;
+  return selections.some((s) => s.attended < session.position);
 }
 
 export interface CompareGenerationOptions {
@@ -73,25 +95,25 @@ export interface CompareGenerationOptions {
  * Generates with `method` from the prompt while a dense session follows the same tokens; compares their
  * next-token distributions at every step. Returns the generated ids and the comparison.
  */
-export function compareGeneration(model: LlamaModel, method: Method, prompt: readonly number[], opts: CompareGenerationOptions): { ids: number[]; comparison: ComparisonSummary } {
+export async function compareGeneration(model: LlamaModel, method: Method, prompt: readonly number[], opts: CompareGenerationOptions): Promise<{ ids: number[]; comparison: ComparisonSummary }> {
   if (prompt.length === 0) throw new ModelError('generation needs a prompt of at least one token (e.g. BOS)');
   const sparse = model.session(method);
   const dense = model.session('dense');
   try {
-    let sp = takeLogits(sparse.forward(prompt, true));
-    let dn = takeLogits(dense.forward(prompt, true));
+    let sp = await takeLogits(sparse.forward(prompt, true));
+    let dn = await takeLogits(dense.forward(prompt, true));
     const ids: number[] = [];
     const steps: StepComparison[] = [];
     for (let s = 0; s < opts.steps; s++) {
       const id = opts.sampler.next(sp);
-      const cmp: StepComparison = { step: s, token: id, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp) };
+      const cmp: StepComparison = { step: s, token: id, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: s > 0 ? budgetBound(sparse) : undefined };
       steps.push(cmp);
       opts.onStep?.(cmp);
       if (opts.stopIds?.includes(id)) break;
       ids.push(id);
       if (s + 1 === opts.steps) break;
-      sp = takeLogits(sparse.step(id));
-      dn = takeLogits(dense.step(id));
+      sp = await takeLogits(sparse.step(id));
+      dn = await takeLogits(dense.step(id));
     }
     return { ids, comparison: summarize(steps) };
   } finally {
@@ -113,7 +135,7 @@ export interface PerplexityResult {
  * prefillLength tokens are the prompt (prefill), the rest are decode steps fed from the text. With a method,
  * the same is done through sparse decode attention and the two are compared step by step.
  */
-export function teacherForcedPerplexity(model: LlamaModel, tokens: readonly number[], prefillLength: number, method?: Method, onStep?: (done: number, total: number) => void): PerplexityResult {
+export async function teacherForcedPerplexity(model: LlamaModel, tokens: readonly number[], prefillLength: number, method?: Method, onStep?: (done: number, total: number) => void): Promise<PerplexityResult> {
   const T = tokens.length;
   if (!Number.isInteger(prefillLength) || prefillLength < 1 || prefillLength >= T) {
     throw new RangeError(`perplexity needs 1 <= context < text tokens; context ${prefillLength}, text ${T} tokens`);
@@ -121,8 +143,8 @@ export function teacherForcedPerplexity(model: LlamaModel, tokens: readonly numb
   const dense = model.session('dense');
   const sparse = method ? model.session(method) : undefined;
   try {
-    let dn = takeLogits(dense.forward(tokens.slice(0, prefillLength), true));
-    let sp = sparse ? takeLogits(sparse.forward(tokens.slice(0, prefillLength), true)) : undefined;
+    let dn = await takeLogits(dense.forward(tokens.slice(0, prefillLength), true));
+    let sp = sparse ? await takeLogits(sparse.forward(tokens.slice(0, prefillLength), true)) : undefined;
     let denseNll = 0;
     let sparseNll = 0;
     const steps: StepComparison[] = [];
@@ -131,12 +153,12 @@ export function teacherForcedPerplexity(model: LlamaModel, tokens: readonly numb
       denseNll -= logSoftmax(dn)[target];
       if (sp) {
         sparseNll -= logSoftmax(sp)[target];
-        steps.push({ step: p - prefillLength, token: target, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp) });
+        steps.push({ step: p - prefillLength, token: target, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: p > prefillLength ? budgetBound(sparse!) : undefined });
       }
       onStep?.(p - prefillLength + 1, T - prefillLength);
       if (p + 1 < T) {
-        dn = takeLogits(dense.step(target));
-        if (sparse) sp = takeLogits(sparse.step(target));
+        dn = await takeLogits(dense.step(target));
+        if (sparse) sp = await takeLogits(sparse.step(target));
       }
     }
     const scored = T - prefillLength;

@@ -24,7 +24,7 @@ export interface LayerAttention {
    * Appends k, v [n, G, d] (post-RoPE) at positions length..length+n-1 and returns the attention output
    * [n, H, d] of q [n, H, d] at those positions.
    */
-  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D;
+  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D>;
   /** the selection of the last decode step, if sparse */
   readonly lastSelection?: StepSelectionInfo;
   dispose(): void;
@@ -73,7 +73,7 @@ export class DenseLayerAttention implements LayerAttention {
   private readonly cache = new KvHeadCaches();
   length = 0;
 
-  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+  async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
     this.cache.append(k, v);
     const start = this.length;
     this.length += q.shape[0];
@@ -104,7 +104,7 @@ export class SelectorLayerAttention implements LayerAttention {
     this.selector = method.forLayer(info);
   }
 
-  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+  async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
     if (this.length === 0) return this.prefill(q, k, v);
     const n = q.shape[0];
     if (n === 1) return this.step(q, k, v);
@@ -112,8 +112,11 @@ export class SelectorLayerAttention implements LayerAttention {
     const outs: tf.Tensor3D[] = [];
     for (let i = 0; i < n; i++) {
       const [qi, ki, vi] = [q, k, v].map((t) => tf.slice(t, [i, 0, 0], [1, t.shape[1], t.shape[2]]) as tf.Tensor3D);
-      outs.push(this.step(qi, ki, vi));
-      tf.dispose([qi, ki, vi]);
+      try {
+        outs.push(await this.step(qi, ki, vi));
+      } finally {
+        tf.dispose([qi, ki, vi]);
+      }
     }
     const out = tf.concat(outs, 0);
     tf.dispose(outs);
@@ -132,7 +135,7 @@ export class SelectorLayerAttention implements LayerAttention {
     return out;
   }
 
-  private step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): tf.Tensor3D {
+  private async step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
     this.keys = appendRows(this.keys, k);
     this.values = appendRows(this.values, v);
     this.length += 1;
@@ -142,7 +145,7 @@ export class SelectorLayerAttention implements LayerAttention {
     const vNew = tf.transpose(v, [1, 0, 2]) as tf.Tensor3D;
     let selection: Selection | undefined;
     try {
-      selection = this.selector.step(q2, kNew, vNew);
+      selection = await this.selector.step(q2, kNew, vNew);
       this.lastSelection = {
         layer: this.info.layer,
         attended: selection.tokens.shape[1],

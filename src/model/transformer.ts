@@ -123,15 +123,22 @@ export class ModelSession {
   /**
    * Runs tokens at positions position..position+n-1 (a prompt: causal attention; with a sparse method, the
    * first call is the prefill and later multi-token calls are decoded token by token).
-   * Returns logits [n, vocab], or [1, vocab] for the last token only when lastOnly.
+   * Returns logits [n, vocab], or [1, vocab] for the last token only when lastOnly. Nothing is read back to
+   * the host (the caller reads what it needs, asynchronously).
    */
-  forward(tokens: ArrayLike<number>, lastOnly = false): tf.Tensor2D {
+  async forward(tokens: ArrayLike<number>, lastOnly = false): Promise<tf.Tensor2D> {
     const n = tokens.length;
     if (n === 0) throw new ModelError('forward needs at least one token');
     let x = this.model.embed(tokens);
     for (let l = 0; l < this.model.config.layers; l++) {
       const { q, k, v } = this.model.projectQkv(l, x, this.position);
-      const attn = this.attention[l].attend(q, k, v);
+      let attn: tf.Tensor3D;
+      try {
+        attn = await this.attention[l].attend(q, k, v);
+      } catch (err) {
+        tf.dispose([q, k, v, x]);
+        throw err;
+      }
       const next = this.model.finishLayer(l, x, attn);
       tf.dispose([q, k, v, attn, x]);
       x = next;
@@ -144,8 +151,8 @@ export class ModelSession {
   }
 
   /** One decode step: logits [vocab] of the token after `token`. */
-  step(token: number): tf.Tensor1D {
-    const logits = this.forward([token]);
+  async step(token: number): Promise<tf.Tensor1D> {
+    const logits = await this.forward([token]);
     const out = tf.reshape(logits, [logits.shape[1]]) as tf.Tensor1D;
     logits.dispose();
     return out;

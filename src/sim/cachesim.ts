@@ -15,23 +15,15 @@
  * Two passes: recordUnitAccesses replays the trace once and records each (method, layer, KV head)'s unit
  * sequence; simulateCache then runs every policy over it (Belady needs the whole sequence up front).
  */
-import * as tf from '@tensorflow/tfjs-core';
 import * as aq from 'arquero';
-import { belady } from './cache/belady.js';
-import { lastRSteps } from './cache/last-r-steps.js';
-import { lru } from './cache/lru.js';
-import type { UnitCachePolicy } from './cache/policy.js';
-import type { TraceReader } from '../trace/index.js';
+import type { TraceLayer, TraceReader } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { decodeLayout } from './budget.js';
-import { layerInfo } from './replay.js';
-import { stepSelector, type Method, type Selection } from './selector.js';
+import { belady, lastRSteps, lru, unionPerKvHead, type UnitCachePolicy, type UnitRequest } from './cache/index.js';
+import { driveLayer } from './layer-driver.js';
+import type { Method, Selection } from './selector.js';
 
-/** One KV head's request at one step: distinct unit ids and their sizes in tokens. */
-export interface UnitRequest {
-  ids: Int32Array;
-  sizes: Int32Array;
-}
+export type { UnitRequest } from './cache/index.js';
 
 /** The recorded unit sequence of one method on one (layer, KV head). */
 export interface AccessSequence {
@@ -82,14 +74,7 @@ export async function unitRequests(selection: Selection, heads: number, kvHeads:
   const group = heads / kvHeads;
   const requests: UnitRequest[] = [];
   const units = selection.units;
-  if (units && units.sizes) {
-    for (let g = 0; g < kvHeads; g++) {
-      const size = new Map<number, number>();
-      for (let h = g * group; h < (g + 1) * group; h++) units.ids[h].forEach((id, j) => size.set(id, units.sizes![h][j]));
-      requests.push({ ids: Int32Array.from(size.keys()), sizes: Int32Array.from(size.values()) });
-    }
-    return { kind: units.kind, requests };
-  }
+  if (units && units.sizes) return { kind: units.kind, requests: unionPerKvHead(units.ids, units.sizes, kvHeads) };
   if (selection.selectedCount === 0) {
     for (let g = 0; g < kvHeads; g++) requests.push({ ids: new Int32Array(0), sizes: new Int32Array(0) });
     return { kind: 'token', requests };
@@ -116,66 +101,35 @@ function requireBudgeted(method: Method): void {
 }
 
 /** Replays one layer's tensors through the methods and records, per method and KV head, the unit sequence. */
-export async function recordLayerAccesses(manifest: TraceManifest, layer: number, data: { k: Float32Array; v: Float32Array; q: Float32Array }, methods: Method[]): Promise<AccessSequence[]> {
-  const { heads, kvHeads, headDim } = manifest.model;
-  const T = manifest.contextLength;
+export async function recordLayerAccesses(manifest: TraceManifest, layer: number, data: TraceLayer, methods: Method[]): Promise<AccessSequence[]> {
+  const { heads, kvHeads } = manifest.model;
   const P = manifest.prefillLength;
-  const S = manifest.stepPositions.length;
   methods.forEach(requireBudgeted);
   /** whether a method attended densely at every step of this layer (its denseLayers): nothing to simulate */
   const allDense = methods.map(() => true);
   const out: AccessSequence[][] = methods.map((m) =>
     Array.from({ length: kvHeads }, (_, g) => ({ method: m.name, budget: m.budget, layer, kvHead: g, unitKind: 'token', steps: [], positions: [], requests: [] })),
   );
-  const keys = tf.tensor3d(data.k, [kvHeads, T, headDim]);
-  const values = tf.tensor3d(data.v, [kvHeads, T, headDim]);
-  const queries = tf.tensor3d(data.q, [S, heads, headDim]);
-  const selectors = methods.map((m) => m.forLayer(layerInfo(manifest, layer)));
-  try {
-    tf.tidy(() => {
-      const kPrompt = tf.slice(keys, [0, 0, 0], [-1, P, -1]);
-      const vPrompt = tf.slice(values, [0, 0, 0], [-1, P, -1]);
-      for (const sel of selectors) sel.prefill(kPrompt, vPrompt);
-    });
-    let fed = P;
-    for (let s = 0; s < S; s++) {
-      const position = manifest.stepPositions[s];
-      const kNew = tf.slice(keys, [0, fed, 0], [-1, position + 1 - fed, -1]);
-      const vNew = tf.slice(values, [0, fed, 0], [-1, position + 1 - fed, -1]);
-      const q = tf.tidy(() => tf.reshape(tf.slice(queries, [s, 0, 0], [1, -1, -1]), [heads, headDim]) as tf.Tensor2D);
-      fed = position + 1;
-      try {
-        for (let m = 0; m < methods.length; m++) {
-          const selection = await stepSelector(selectors[m], q, kNew, vNew);
-          try {
-            if (!selection.dense) allDense[m] = false;
-            const params = methods[m].params;
-            const layoutOf = () => {
-              if (typeof params.sinks !== 'number' || typeof params.window !== 'number') {
-                throw new RangeError(`cachesim: method '${methods[m].name}' reports no units and no sinks/window parameters to tell selected from forced tokens`);
-              }
-              return decodeLayout(position, P, params.sinks, params.window);
-            };
-            const { kind, requests } = await unitRequests(selection, heads, kvHeads, layoutOf);
-            for (let g = 0; g < kvHeads; g++) {
-              const seq = out[m][g];
-              if (requests[g].ids.length > 0) seq.unitKind = kind;
-              seq.steps.push(s);
-              seq.positions.push(position);
-              seq.requests.push(requests[g]);
-            }
-          } finally {
-            selection.tokens.dispose();
-          }
+  await driveLayer(manifest, layer, data, methods, manifest.stepPositions.length - 1, {
+    selection: async (m, step, selection) => {
+      if (!selection.dense) allDense[m] = false;
+      const params = methods[m].params;
+      const layoutOf = () => {
+        if (typeof params.sinks !== 'number' || typeof params.window !== 'number') {
+          throw new RangeError(`cachesim: method '${methods[m].name}' reports no units and no sinks/window parameters to tell selected from forced tokens`);
         }
-      } finally {
-        tf.dispose([kNew, vNew, q]);
+        return decodeLayout(step.position, P, params.sinks, params.window);
+      };
+      const { kind, requests } = await unitRequests(selection, heads, kvHeads, layoutOf);
+      for (let g = 0; g < kvHeads; g++) {
+        const seq = out[m][g];
+        if (requests[g].ids.length > 0) seq.unitKind = kind;
+        seq.steps.push(step.step);
+        seq.positions.push(step.position);
+        seq.requests.push(requests[g]);
       }
-    }
-  } finally {
-    for (const sel of selectors) sel.dispose();
-    tf.dispose([keys, values, queries]);
-  }
+    },
+  });
   return out.filter((_, m) => !allDense[m]).flat();
 }
 

@@ -21,6 +21,8 @@ import { cosineKMeans, normalise, type KMeansResult } from '../gpu/kmeans.js';
 import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from '../gpu/selection.js';
 import { clusterStats } from './cluster-stats.js';
 import type { TraceReader } from '../trace/index.js';
+import { driveLayer } from './layer-driver.js';
+import { clusterkv } from './methods/clusterkv.js';
 
 export interface DiagnosticsOptions {
   /** prompt clusters C0; 0: ceil(L / tokensPerCluster) */
@@ -40,7 +42,18 @@ export interface DiagnosticsOptions {
   layers?: number[];
 }
 
-export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = { clusters: 0, tokensPerCluster: 80, iters: 20, seed: 0, sinks: 16, budget: 512, window: 320, windowClusters: 4 };
+/** ClusterKV's own defaults (methods/clusterkv.ts), and a budget of 512 tokens for the selection diagnostics. */
+const CK = clusterkv.params;
+export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = {
+  clusters: CK.clusters.default!,
+  tokensPerCluster: CK.tokensPerCluster.default!,
+  iters: CK.iters.default!,
+  seed: CK.seed.default!,
+  sinks: CK.sinks.default!,
+  budget: 512,
+  window: CK.window.default!,
+  windowClusters: CK.windowClusters.default!,
+};
 
 export interface SelectionStatRow {
   head: number;
@@ -128,32 +141,34 @@ export async function traceDiagnostics(reader: TraceReader, options: Partial<Dia
   const selectionRows: Record<string, number | null>[] = [];
   const driftRows: Record<string, number | null>[] = [];
   for (const layer of layers) {
-    const data = await reader.readLayer(layer);
-    const keys = tf.tensor3d(data.k, [G, T, d]);
-    const prompt = tf.slice(keys, [0, o.sinks, 0], [-1, n, -1]);
-    const km = cosineKMeans(prompt, k0, { iters: o.iters, seed: o.seed + layer });
+    // the driver owns the layer's tensors; no methods: its steps give each decode query
+    const held: { prompt?: tf.Tensor3D; km?: KMeansResult } = {};
     try {
-      for (const r of await clusterStats(prompt, km.labels, km.centroids)) clusterRows.push({ layer, ...r });
-      for (let s = 0; s < S; s++) {
-        const q = tf.tensor2d(data.q.subarray(s * H * d, (s + 1) * H * d), [H, d]);
-        try {
-          for (const r of await selectionStats(q, prompt, positions, km, o.budget)) selectionRows.push({ layer, step: s, position: reader.manifest.stepPositions[s], ...r });
-        } finally {
-          q.dispose();
-        }
-      }
-      for (let w = 0, start = windowsFrom; start + o.window <= T; w++, start += o.window) {
-        const span = tf.slice(keys, [0, start, 0], [-1, o.window, -1]);
-        const wk = cosineKMeans(span, o.windowClusters, { iters: o.iters, seed: o.seed + layer + 7919 * (w + 1) });
-        const near = nearestCentroidCosine(km.centroids, wk.centroids);
-        const values = await near.data();
-        tf.dispose([span, wk.centroids, wk.labels, near]);
-        for (let g = 0; g < G; g++) {
-          for (let c = 0; c < o.windowClusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * o.windowClusters + c] });
-        }
-      }
+      await driveLayer(reader.manifest, layer, await reader.readLayer(layer), [], S - 1, {
+        begin: async ({ keys }) => {
+          const prompt = (held.prompt = tf.slice(keys, [0, o.sinks, 0], [-1, n, -1]));
+          const km = (held.km = cosineKMeans(prompt, k0, { iters: o.iters, seed: o.seed + layer }));
+          for (const r of await clusterStats(prompt, km.labels, km.centroids)) clusterRows.push({ layer, ...r });
+          for (let w = 0, start = windowsFrom; start + o.window <= T; w++, start += o.window) {
+            const span = tf.slice(keys, [0, start, 0], [-1, o.window, -1]);
+            const wk = cosineKMeans(span, o.windowClusters, { iters: o.iters, seed: o.seed + layer + 7919 * (w + 1) });
+            const near = nearestCentroidCosine(km.centroids, wk.centroids);
+            const values = await near.data();
+            tf.dispose([span, wk.centroids, wk.labels, near]);
+            for (let g = 0; g < G; g++) {
+              for (let c = 0; c < o.windowClusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * o.windowClusters + c] });
+            }
+          }
+        },
+        stepStart: async (step) => {
+          for (const r of await selectionStats(step.q, held.prompt!, positions, held.km!, o.budget)) selectionRows.push({ layer, step: step.step, position: step.position, ...r });
+        },
+      });
     } finally {
-      tf.dispose([keys, prompt, km.centroids, km.labels]);
+      const owned: tf.Tensor[] = [];
+      if (held.prompt) owned.push(held.prompt);
+      if (held.km) owned.push(held.km.centroids, held.km.labels);
+      tf.dispose(owned);
     }
   }
   return {

@@ -1,6 +1,11 @@
 /**
- * Recall-fidelity metrics of one decode step (DESIGN.md "Metrics"). With full weights
- * a_i = softmax(q.k_i / sqrt(d)) over every position 0..p, full output o and selected set S:
+ * Recall-fidelity metrics of one decode step (DESIGN.md "Metrics"), declared once in METRICS: name,
+ * meaning, value for dense attention, whether summaries average it, and how it is computed. The metric
+ * computation, the result columns (results-schema.ts), the summaries and `clusterkv sweep --help` derive
+ * from this list.
+ *
+ * With full weights a_i = softmax(q.k_i / sqrt(d)) over every position 0..p, full output o and selected set S
+ * (per query head):
  *   massRecall      sum_{i in S} a_i
  *   topkRecall      |S ∩ TopK| / k with k = |S|
  *   outputRelError  ||o_S - o|| / ||o||, outputCosine cos(o_S, o)
@@ -18,15 +23,104 @@ export interface StepReference {
   output: tf.Tensor2D;
 }
 
-export interface HeadMetrics {
-  massRecall: number;
-  topkRecall: number;
-  outputRelError: number;
-  outputCosine: number;
-  density: number;
-  tokensAttended: number;
-  tokensLoaded: number;
+/** What the device metrics of a selection are computed from (all inside one tidy). */
+export interface SelectionTensors {
+  ref: StepReference;
+  /** [H, T] 1 where the head attends */
+  mask: tf.Tensor2D;
+  /** [H, T] the full weights on the attended positions */
+  kept: tf.Tensor2D;
+  /** [H] attention mass kept */
+  mass: tf.Tensor1D;
+  /** [H, d] the output of attention over the selection alone */
+  sparse: tf.Tensor2D;
+  /** attended positions per head */
+  n: number;
 }
+
+/** What the host metrics of a selection are computed from. */
+export interface SelectionCounts {
+  /** attended positions per head */
+  n: number;
+  /** positions 0..p */
+  contextLength: number;
+  /** per KV head, distinct positions over its query heads */
+  loadedPerKvHead: number[];
+  groupSize: number;
+}
+
+interface MetricBase {
+  name: string;
+  /** one line for tables, `--help` and the README */
+  meaning: string;
+  /** averaged in summaries (the recall-vs-budget picture) */
+  summarized: boolean;
+}
+export interface DeviceMetric extends MetricBase {
+  where: 'device';
+  /** the value when every position is attended */
+  dense: number;
+  /** [H] */
+  compute(t: SelectionTensors): tf.Tensor1D;
+}
+export interface HostMetric extends MetricBase {
+  where: 'host';
+  /** the value for query head h (also for dense selections) */
+  compute(c: SelectionCounts, head: number): number;
+}
+export type Metric = DeviceMetric | HostMetric;
+
+const norm = (x: tf.Tensor2D) => tf.norm(x, 'euclidean', 1);
+
+export const METRICS = [
+  {
+    name: 'massRecall', where: 'device', dense: 1, summarized: true,
+    meaning: 'share of the full attention weight on the attended positions (1: nothing lost)',
+    compute: (t) => t.mass,
+  },
+  {
+    name: 'topkRecall', where: 'device', dense: 1, summarized: true,
+    meaning: 'share of the attended positions that are among the k = |S| largest full weights',
+    compute: (t) => {
+      const kth = tf.min(tf.topk(t.ref.weights, t.n, false).values, 1, true); // [H, 1]
+      return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(tf.greaterEqual(t.ref.weights, kth), 'float32')), 1), t.n), 1) as tf.Tensor1D;
+    },
+  },
+  {
+    name: 'outputRelError', where: 'device', dense: 0, summarized: true,
+    meaning: '||o_S - o|| / ||o||: relative error of the attention output over the selection',
+    compute: (t) => tf.div(norm(tf.sub(t.sparse, t.ref.output)), tf.maximum(norm(t.ref.output), 1e-30)) as tf.Tensor1D,
+  },
+  {
+    name: 'outputCosine', where: 'device', dense: 1, summarized: false,
+    meaning: 'cosine between the attention output over the selection and the full output',
+    compute: (t) => tf.div(tf.sum(tf.mul(t.sparse, t.ref.output), 1), tf.maximum(tf.mul(norm(t.sparse), norm(t.ref.output)), 1e-30)) as tf.Tensor1D,
+  },
+  {
+    name: 'density', where: 'host', summarized: true,
+    meaning: '|S| / (p + 1): share of the visible positions attended',
+    compute: (c) => c.n / c.contextLength,
+  },
+  {
+    name: 'tokensAttended', where: 'host', summarized: false,
+    meaning: '|S|: positions the query head attends (forced set included)',
+    compute: (c) => c.n,
+  },
+  {
+    name: 'tokensLoaded', where: 'host', summarized: false,
+    meaning: 'distinct positions over the query heads of the KV head: what a GQA kernel must load',
+    compute: (c, h) => c.loadedPerKvHead[Math.floor(h / c.groupSize)],
+  },
+] as const satisfies readonly Metric[];
+
+/** The name of a metric (a result column). */
+export type MetricName = (typeof METRICS)[number]['name'];
+
+export const METRIC_NAMES: readonly MetricName[] = METRICS.map((m) => m.name);
+/** The metrics summaries average. */
+export const SUMMARY_METRICS: readonly string[] = METRICS.filter((m) => m.summarized).map((m) => m.name);
+
+export type HeadMetrics = Record<MetricName, number>;
 
 /** q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference. */
 export function referenceAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): StepReference {
@@ -39,59 +133,51 @@ export function disposeReference(ref: StepReference): void {
 }
 
 /**
- * Metrics per query head of a selection. tokens: [H, n] int32 distinct positions in 0..T-1;
+ * Every metric per query head of a selection. tokens: [H, n] int32 distinct positions in 0..T-1;
  * dense: the selection is every position (Selection.dense), answered without computing.
- * q: [H, d]; keys, values: [G, T, d].
+ * keys, values: [G, T, d].
  */
-export async function selectionMetrics(
-  ref: StepReference,
-  q: tf.Tensor2D,
-  keys: tf.Tensor3D,
-  values: tf.Tensor3D,
-  tokens: tf.Tensor2D,
-  dense = false,
-): Promise<HeadMetrics[]> {
+export async function selectionMetrics(ref: StepReference, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D, dense = false): Promise<HeadMetrics[]> {
   const [heads, n] = tokens.shape;
   const contextLength = keys.shape[1];
   const kvHeads = keys.shape[0];
+  const groupSize = heads / kvHeads;
+  const all: readonly Metric[] = METRICS;
+  const device = all.filter((m): m is DeviceMetric => m.where === 'device');
+  let deviceValues: Float32Array | null = null;
+  let loadedPerKvHead: number[];
   if (dense) {
     // every position attended: the sparse output is the dense one
     if (n !== contextLength) throw new RangeError(`a dense selection must attend all ${contextLength} positions, got ${n}`);
-    const all = { massRecall: 1, topkRecall: 1, outputRelError: 0, outputCosine: 1, density: 1, tokensAttended: n, tokensLoaded: n };
-    return Array.from({ length: heads }, () => ({ ...all }));
+    loadedPerKvHead = Array.from({ length: kvHeads }, () => n);
+  } else {
+    const stacked = tf.tidy(() => {
+      // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm)
+      const rows = tf.broadcastTo(tf.expandDims(tf.range(0, heads, 1, 'int32'), 1), [heads, n]);
+      const where = tf.reshape(tf.stack([rows, tf.cast(tokens, 'int32')], 2), [heads * n, 2]);
+      const mask = tf.scatterND(where, tf.ones([heads * n]), [heads, contextLength]) as tf.Tensor2D;
+      const kept = tf.mul(ref.weights, mask) as tf.Tensor2D;
+      const mass = tf.sum(kept, 1) as tf.Tensor1D;
+      // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i
+      const keptByGroup = tf.reshape(kept, [kvHeads, groupSize, contextLength]);
+      const sparse = tf.div(tf.reshape(tf.matMul(keptByGroup, values), [heads, -1]), tf.expandDims(tf.maximum(mass, 1e-30), 1)) as tf.Tensor2D;
+      const t: SelectionTensors = { ref, mask, kept, mass, sparse, n };
+      return tf.stack(device.map((m) => m.compute(t))); // [metrics, H], in METRICS order
+    });
+    const [values_, tokenIds] = await Promise.all([stacked.data(), tokens.data()]);
+    stacked.dispose();
+    deviceValues = values_ as Float32Array;
+    loadedPerKvHead = tokensLoadedPerKvHead(tokenIds as Int32Array, heads, n, kvHeads);
   }
-  const groupSize = heads / kvHeads;
-  const stats = tf.tidy(() => {
-    // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm)
-    const rows = tf.broadcastTo(tf.expandDims(tf.range(0, heads, 1, 'int32'), 1), [heads, n]);
-    const where = tf.reshape(tf.stack([rows, tf.cast(tokens, 'int32')], 2), [heads * n, 2]);
-    const mask = tf.scatterND(where, tf.ones([heads * n]), [heads, contextLength]) as tf.Tensor2D;
-    const kept = tf.mul(ref.weights, mask); // [H, T]
-    const mass = tf.sum(kept, 1); // [H]
-    const kth = tf.min(tf.topk(ref.weights, n, false).values, 1, true); // [H, 1]
-    const inTop = tf.minimum(tf.div(tf.sum(tf.mul(mask, tf.cast(tf.greaterEqual(ref.weights, kth), 'float32')), 1), n), 1);
-    // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i
-    const keptByGroup = tf.reshape(kept, [kvHeads, groupSize, contextLength]);
-    const sparse = tf.div(tf.reshape(tf.matMul(keptByGroup, values), [heads, -1]), tf.expandDims(tf.maximum(mass, 1e-30), 1));
-    const refNorm = tf.norm(ref.output, 'euclidean', 1);
-    const relError = tf.div(tf.norm(tf.sub(sparse, ref.output), 'euclidean', 1), tf.maximum(refNorm, 1e-30));
-    const cosine = tf.div(tf.sum(tf.mul(sparse, ref.output), 1), tf.maximum(tf.mul(tf.norm(sparse, 'euclidean', 1), refNorm), 1e-30));
-    return tf.stack([mass, inTop, relError, cosine]) as tf.Tensor2D; // [4, H]
-  });
-  const [values4, tokenIds] = await Promise.all([stats.data(), tokens.data()]);
-  stats.dispose();
-  const loaded = tokensLoadedPerKvHead(tokenIds as Int32Array, heads, n, kvHeads);
+  const counts: SelectionCounts = { n, contextLength, loadedPerKvHead, groupSize };
   const out: HeadMetrics[] = [];
   for (let h = 0; h < heads; h++) {
-    out.push({
-      massRecall: values4[h],
-      topkRecall: values4[heads + h],
-      outputRelError: values4[2 * heads + h],
-      outputCosine: values4[3 * heads + h],
-      density: n / contextLength,
-      tokensAttended: n,
-      tokensLoaded: loaded[Math.floor(h / groupSize)],
-    });
+    const row: Partial<HeadMetrics> = {};
+    let i = 0;
+    for (const m of all) {
+      row[m.name as MetricName] = m.where === 'device' ? (deviceValues ? deviceValues[i++ * heads + h] : m.dense) : m.compute(counts, h);
+    }
+    out.push(row as HeadMetrics);
   }
   return out;
 }

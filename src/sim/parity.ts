@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionWeights, denseAttention, sparseAttention } from '../gpu/attention.js';
 import { useBackend } from '../gpu/backend.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../gpu/cluster-index.js';
-import { ClusterKVAttention } from './methods/clusterkv-layer.js';
+import type { ClusterKVLayer } from './methods/clusterkv-layer.js';
 import { cosineKMeans } from '../gpu/kmeans.js';
 import { mulberry32 } from '../gpu/random.js';
 import { disposeClusterSelection, rankClusters, selectClusters } from '../gpu/selection.js';
@@ -116,15 +116,14 @@ async function runKernels(): Promise<Record<string, number[]>> {
     for (let g = 0; g < 2; g++) rows.set(x.subarray((g * T + from) * 16, (g * T + from + n) * 16), g * n * 16);
     return tf.tensor3d(rows, [2, n, 16]);
   };
-  // diagnostics off: they read the cluster choice back synchronously, which webgpu cannot do in Node
-  const attention = new ClusterKVAttention({ budget: 64, window: 32, windowClusters: 4, tokensPerCluster: 40, iters: 10, seed: 1, diagnostics: false }, info);
+    const attention = createMethod('clusterkv', { budget: 64, window: 32, windowClusters: 4, tokensPerCluster: 40, iters: 10, seed: 1, diagnostics: false, denseLayers: 0 }).forLayer(info) as ClusterKVLayer;
   const [k0, v0] = [at(streamKeys, 0, P), at(vals, 0, P)];
   attention.prefill(k0, v0);
   const queries = normals(steps * 8 * 16, 43);
   const decoded: number[] = [];
   for (let t = 0; t < steps; t++) {
     const [kn, vn, qt] = [at(streamKeys, P + t, 1), at(vals, P + t, 1), tf.tensor2d(queries.subarray(t * 128, (t + 1) * 128), [8, 16])];
-    const o = attention.decode(qt, kn, vn);
+    const o = await attention.decode(qt, kn, vn);
     decoded.push(...(await o.data()));
     tf.dispose([kn, vn, qt, o]);
   }
@@ -143,7 +142,7 @@ async function runKernels(): Promise<Record<string, number[]>> {
   const layer = { k: streamKeys, v: vals, q: normals(S * Hr * 16, 44) };
   const methods = [createMethod('oracle', { budget: 48, denseLayers: 0 }), createMethod('clusterkv', { budget: 48, denseLayers: 0, tokensPerCluster: 24, iters: 5 })];
   const rows = (await replayLayer(manifest, 0, layer, methods, { steps: [0, 1, 2, 3], heads: Array.from({ length: Hr }, (_, h) => h) })).flat();
-  for (const metric of ['massRecall', 'topkRecall', 'outputRelError', 'tokensLoaded'] as const) out[`replay.${metric}`] = rows.map((r) => r[metric]);
+  for (const metric of ['massRecall', 'topkRecall', 'outputRelError', 'tokensLoaded'] as const) out[`replay.${metric}`] = rows.map((r) => Number(r[metric]));
   return out;
 }
 

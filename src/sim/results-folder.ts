@@ -1,14 +1,24 @@
 /**
- * A sweep's results folder, resumable and crash-safe:
- *   DIR/manifest.json                 trace (path, sha256), spec, seed, backend, versions, cells
+ * A sweep's results folder, resumable and crash-safe (the one reader and writer of results-schema.ts):
+ *   DIR/manifest.json                 SweepManifest: trace (path, sha256), selection, spec, cells, status
  *   DIR/cells/<cellId>/layer-<l>.csv  one finished (cell, layer): written to a temp file, then renamed
- *   DIR/results.csv, DIR/results.arrow  every finished row of the spec's cells, assembled at the end
+ *   DIR/results.csv, DIR/results.arrow  every finished row of the folder's cells, assembled at the end
  * A partial write never leaves a truncated file under a final name, so a re-run skips exactly what finished.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
 import { csvTable } from './csv-table.js';
+import { METRICS } from './metrics.js';
+import { RESULT_COLUMNS, SWEEP_KIND, sweepManifestSchema, type SweepManifest } from './results-schema.js';
+
+/** A results folder that cannot be read as a sweep (the message names the file and what is wrong). */
+export class ResultsFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ResultsFolderError';
+  }
+}
 
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   mkdirSync(path.dirname(file), { recursive: true });
@@ -30,16 +40,10 @@ export function hasCellLayer(dir: string, cellId: string, layer: number): boolea
   return existsSync(cellLayerFile(dir, cellId, layer));
 }
 
-/** Leading columns of results.csv, in order; method parameters and method stats follow alphabetically. */
-export const RESULT_COLUMNS = [
-  'method', 'clusters', 'budget', 'budgetMode', 'layer', 'head', 'step', 'position',
-  'massRecall', 'topkRecall', 'outputRelError', 'outputCosine', 'density', 'tokensAttended', 'tokensLoaded', 'clustersTouched',
-] as const;
-
 /** Orders and fills columns so that every row has the same columns (missing -> null). */
 export function rowsToTable(rows: Record<string, unknown>[]): aq.ColumnTable {
   const extra = new Set<string>();
-  for (const row of rows) for (const key of Object.keys(row)) if (!(RESULT_COLUMNS as readonly string[]).includes(key)) extra.add(key);
+  for (const row of rows) for (const key of Object.keys(row)) if (!RESULT_COLUMNS.includes(key)) extra.add(key);
   const columns = [...RESULT_COLUMNS, ...[...extra].sort()];
   const data: Record<string, unknown[]> = {};
   for (const c of columns) data[c] = rows.map((r) => (r[c] === undefined ? null : r[c]));
@@ -54,11 +58,74 @@ export function readCellLayer(dir: string, cellId: string, layer: number): Recor
   return csvTable(readFileSync(cellLayerFile(dir, cellId, layer), 'utf8')).objects() as Record<string, unknown>[];
 }
 
-export function readJsonIfExists<T>(file: string): T | undefined {
-  if (!existsSync(file)) return undefined;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8')) as T;
-  } catch (err) {
-    throw new RangeError(`${file} is not valid JSON (${(err as Error).message}); move it away or choose another --out`);
-  }
+export function manifestFile(dir: string): string {
+  return path.join(dir, 'manifest.json');
 }
+
+/** The folder's manifest, or undefined when there is none; anything else that is not one is an error. */
+export function readSweepManifest(dir: string): SweepManifest | undefined {
+  const file = manifestFile(dir);
+  if (!existsSync(file)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ResultsFolderError(`${file} is not valid JSON (${(err as Error).message}); move it away or choose another folder`);
+  }
+  if ((value as { kind?: unknown } | null)?.kind !== SWEEP_KIND) throw new ResultsFolderError(`${file} is not a sweep manifest (expected "kind": "${SWEEP_KIND}")`);
+  const parsed = sweepManifestSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ResultsFolderError(`${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.toLowerCase()} (written by another version of clusterkv-lab? re-run the sweep into a new folder)`);
+  }
+  return parsed.data;
+}
+
+export function writeSweepManifest(dir: string, manifest: SweepManifest): void {
+  writeFileAtomic(manifestFile(dir), JSON.stringify(sweepManifestSchema.parse(manifest), null, 2));
+}
+
+/** results.csv and results.arrow of the folder's finished rows. */
+export function writeSweepResults(dir: string, table: aq.ColumnTable): void {
+  writeFileAtomic(path.join(dir, 'results.csv'), aq.toCSV(table));
+  writeFileAtomic(path.join(dir, 'results.arrow'), aq.toArrowIPC(table));
+}
+
+export interface SweepFolder {
+  dir: string;
+  /** absent for a bare results.csv (a table made elsewhere, in the same columns) */
+  manifest?: SweepManifest;
+  /** every row; column types as written (from the Arrow file when there is one) */
+  table: aq.ColumnTable;
+}
+
+/**
+ * Reads a finished sweep folder: its manifest and results. A folder whose sweep did not finish is an error
+ * that says how far it got (unless `allowUnfinished`, for looking at partial results); a results.csv without
+ * a manifest is read as a table in the same columns.
+ */
+export function readSweepFolder(dir: string, opts: { allowUnfinished?: boolean } = {}): SweepFolder {
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new ResultsFolderError(`${dir}: no such folder (expected a sweep results folder: clusterkv sweep TRACE --out DIR)`);
+  const manifest = readSweepManifest(dir);
+  if (manifest && manifest.status !== 'complete' && !opts.allowUnfinished) {
+    const { done, total } = manifest.progress;
+    throw new ResultsFolderError(`${dir}: sweep not finished (${manifest.status}: ${done} of ${total} cell-layers done${manifest.error ? `; ${manifest.error}` : ''}); re-run the same sweep command to finish it`);
+  }
+  const arrow = path.join(dir, 'results.arrow');
+  const csv = path.join(dir, 'results.csv');
+  let table: aq.ColumnTable;
+  if (manifest && existsSync(arrow)) table = aq.fromArrow(readFileSync(arrow));
+  else if (existsSync(csv)) {
+    try {
+      table = csvTable(readFileSync(csv, 'utf8'));
+    } catch (err) {
+      throw new ResultsFolderError(`${csv} is not a readable CSV (${(err as Error).message})`);
+    }
+  } else throw new ResultsFolderError(`${csv} not found: ${dir} must be a sweep results folder (clusterkv sweep TRACE --out DIR)`);
+  const missing = REQUIRED_COLUMNS.filter((c) => !table.columnNames().includes(c));
+  if (missing.length) throw new ResultsFolderError(`${csv} lacks column(s) ${missing.join(', ')}: not a sweep results table`);
+  return { dir, manifest, table };
+}
+
+/** Columns every reader of results relies on: where a row sits, and the metrics the figures draw. */
+export const REQUIRED_COLUMNS: readonly string[] = ['method', 'budget', 'layer', 'head', 'step', ...METRICS.filter((m) => m.summarized && m.where === 'device').map((m) => m.name)];

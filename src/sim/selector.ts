@@ -59,19 +59,11 @@ export interface LayerSelector {
   /**
    * One decode step: append kNew, vNew [G, n, d] (the positions since the last call, ending with the
    * current token, so the cache then covers 0..position), then choose what q [H, d] attends.
+   * Asynchronous on every backend: what a selector reads back to the host (a ranking's cluster choice, for
+   * stats) is read with data(), as webgpu in Node has no synchronous reads.
    */
-  step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Selection;
-  /**
-   * step() without synchronous reads, for backends that cannot read back synchronously (webgpu in Node).
-   * Selectors that read data back to the host implement it; callers use stepSelector().
-   */
-  stepAsync?(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection>;
+  step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection>;
   dispose(): void;
-}
-
-/** One decode step of any selector, asynchronously where it can be (see LayerSelector.stepAsync). */
-export function stepSelector(selector: LayerSelector, q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection> {
-  return selector.stepAsync ? selector.stepAsync(q, kNew, vNew) : Promise.resolve(selector.step(q, kNew, vNew));
 }
 
 export interface Method {

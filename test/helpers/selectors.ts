@@ -35,7 +35,7 @@ export function memoryTrace(rand: () => number, H: number, G: number, d: number,
   return { H, G, d, T, P, keys: normal(G * T * d), values: normal(G * T * d), queries: normal(S * H * d) };
 }
 
-export function runSelector(method: Method, trace: MemoryTrace, layer = 0): StepRecord[] {
+export async function runSelector(method: Method, trace: MemoryTrace, layer = 0): Promise<StepRecord[]> {
   const { H, G, d, T, P } = trace;
   const info: LayerInfo = { layer, heads: H, kvHeads: G, headDim: d };
   const keys = tf.tensor3d(trace.keys, [G, T, d]);
@@ -49,9 +49,9 @@ export function runSelector(method: Method, trace: MemoryTrace, layer = 0): Step
       const q = tf.tensor2d(trace.queries.subarray(s * H * d, (s + 1) * H * d), [H, d]);
       const kNew = tf.slice(keys, [0, position, 0], [-1, 1, -1]);
       const vNew = tf.slice(values, [0, position, 0], [-1, 1, -1]);
-      const sel = selector.step(q, kNew, vNew);
+      const sel = await selector.step(q, kNew, vNew);
       tf.dispose([q, kNew, vNew]);
-      out.push({ position, tokens: sel.tokens.arraySync(), selectedCount: sel.selectedCount, units: sel.units });
+      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units });
       sel.tokens.dispose();
     }
   } finally {

@@ -51,8 +51,13 @@ export function attentionFromFlags(flags: Pick<GenerateFlags, 'attention' | 'bud
   return createMethod(flags.attention, params);
 }
 
-function describeComparison(c: ComparisonSummary, label: string): string {
-  return `${label}: mean KL(dense || sparse) ${c.meanKl.toExponential(3)} nats, max ${c.maxKl.toExponential(3)}, top-1 agreement ${(100 * c.top1Agreement).toFixed(1)}% over ${c.steps.length} steps`;
+function describeComparison(c: ComparisonSummary, label: string, method: Method): string {
+  const line = `${label}: mean KL(dense || sparse) ${c.meanKl.toExponential(3)} nats, max ${c.maxKl.toExponential(3)}, top-1 agreement ${(100 * c.top1Agreement).toFixed(1)}% over ${c.steps.length} steps`;
+  if (c.sparseSteps > 0 && c.stepsBudgetBound === 0) {
+    return `${line}\nnote: the budget never bound: at every decode step sinks + open window + budget ${method.budget} covered every position, so ${method.name} attended densely (use a longer prompt or a smaller --budget)`;
+  }
+  if (c.stepsBudgetBound < c.sparseSteps) return `${line}\nnote: the budget bound at ${c.stepsBudgetBound} of ${c.sparseSteps} decode steps (at the others every position was attended)`;
+  return line;
 }
 
 function stepLine(s: StepComparison, tokenizer: TextTokenizer): string {
@@ -80,12 +85,12 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
-      const r = teacherForcedPerplexity(model, tokens, context, method);
+      const r = await teacherForcedPerplexity(model, tokens, context, method);
       const seconds = (performance.now() - t0) / 1000;
       if (flags.perStep && r.comparison) for (const s of r.comparison.steps) console.log(stepLine(s, tokenizer));
       console.log(`teacher-forced perplexity over tokens ${context}..${context + steps - 1} (${r.scored} scored) on ${backend}: dense ${r.densePerplexity.toFixed(4)}`);
       if (r.sparsePerplexity !== undefined) console.log(`${label}: perplexity ${r.sparsePerplexity.toFixed(4)}`);
-      if (r.comparison) console.log(describeComparison(r.comparison, label));
+      if (r.comparison && method) console.log(describeComparison(r.comparison, label, method));
       console.error(`(${seconds.toFixed(1)} s)`);
       return;
     }
@@ -93,15 +98,16 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     if (!method) {
-      const r = generate(model.session('dense'), prompt, { steps, sampler, stopIds: tokenizer.stopIds, onToken: (id) => process.stdout.write(decodeNext(id)) });
+      const r = await generate(model.session('dense'), prompt, { steps, sampler, stopIds: tokenizer.stopIds, onToken: (id) => process.stdout.write(decodeNext(id)) });
       process.stdout.write('\n');
+      if (r.stoppedBy === 'stop-id') console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
       const decodeRate = r.ids.length > 1 ? ((r.ids.length - 1) / r.decodeSeconds).toFixed(1) : '-';
       console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${(prompt.length / r.prefillSeconds).toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate} tok/s on ${backend}`);
       return;
     }
     const lines: string[] = [];
     const t0 = performance.now();
-    const r = compareGeneration(model, method, prompt, {
+    const r = await compareGeneration(model, method, prompt, {
       steps,
       sampler,
       stopIds: tokenizer.stopIds,
@@ -112,7 +118,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     });
     process.stdout.write('\n');
     for (const line of lines) console.log(line);
-    console.log(describeComparison(r.comparison, label));
+    console.log(describeComparison(r.comparison, label, method));
+    if (r.ids.length < steps && r.comparison.steps.length > r.ids.length) console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
     console.error(`${r.ids.length} tokens, dense and sparse side by side, in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${backend}`);
   } finally {
     model.dispose();

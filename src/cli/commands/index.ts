@@ -14,6 +14,7 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   synth: () => import('./synth.js'),
   info: () => import('./info.js'),
   sweep: () => import('./sweep.js'),
+  methods: () => import('./methods.js'),
   export: () => import('./export.js'),
   generate: () => import('./generate.js'),
   capture: () => import('./capture.js'),

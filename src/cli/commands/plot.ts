@@ -3,7 +3,6 @@
  * as self-contained HTML in DIR/figures/ (one file per figure and index.html with all of them), plus PNGs
  * through headless Chromium with --png.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
 import type { Command } from 'commander';
@@ -11,7 +10,8 @@ import { writeReport } from '../../plot/html.js';
 import { writeFigurePngs } from '../../plot/png.js';
 import { sweepFigures, type SweepCellRecord } from '../../plot/sweep-figures.js';
 import type { Band } from '../../plot/series.js';
-import { csvTable } from '../../sim/csv-table.js';
+import { readSweepFolder, ResultsFolderError } from '../../sim/results-folder.js';
+import type { SweepManifest } from '../../sim/results-schema.js';
 import { UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 
@@ -22,66 +22,45 @@ interface PlotFlags {
   denseLayers?: boolean;
 }
 
-interface SweepManifestView {
-  kind?: string;
-  trace?: { path?: string; source?: { name?: string }; contextLength?: number; steps?: number; model?: Record<string, unknown> };
-  backend?: string;
-  cells?: SweepCellRecord[];
-  status?: string;
-  finished?: string;
-}
-
-function readManifest(dir: string): SweepManifestView | undefined {
-  const file = path.join(dir, 'manifest.json');
-  if (!existsSync(file)) return undefined;
-  let manifest: unknown;
+/** The sweep's rows; a folder that holds no finished sweep is a one-line error. */
+function readResults(dir: string): { table: aq.ColumnTable; manifest?: SweepManifest } {
+  let folder;
   try {
-    manifest = JSON.parse(readFileSync(file, 'utf8'));
+    folder = readSweepFolder(dir);
   } catch (err) {
-    throw new UserError(`${file} is not valid JSON (${(err as Error).message})`);
+    if (err instanceof ResultsFolderError) throw new UserError(err.message);
+    throw err;
   }
-  if (typeof manifest !== 'object' || manifest === null || (manifest as SweepManifestView).kind !== 'clusterkv-sweep') {
-    throw new UserError(`${file} is not a sweep manifest (expected "kind": "clusterkv-sweep")`);
-  }
-  return manifest as SweepManifestView;
+  if (folder.table.numRows() === 0) throw new UserError(`${path.join(dir, 'results.csv')} has no rows`);
+  return { table: folder.table, manifest: folder.manifest };
 }
 
-function readResults(dir: string): aq.ColumnTable {
-  const file = path.join(dir, 'results.csv');
-  if (!existsSync(file)) throw new UserError(`${file} not found: DIR must be a sweep results folder (clusterkv sweep TRACE --out DIR)`);
-  let table: aq.ColumnTable;
-  try {
-    table = csvTable(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new UserError(`${file} is not a readable CSV (${(err as Error).message})`);
-  }
-  const needed = ['method', 'budget', 'layer', 'head', 'step', 'massRecall', 'topkRecall', 'outputRelError'];
-  const missing = needed.filter((c) => !table.columnNames().includes(c));
-  if (missing.length) throw new UserError(`${file} lacks column(s) ${missing.join(', ')}: not a sweep results table`);
-  if (table.numRows() === 0) throw new UserError(`${file} has no rows`);
-  return table;
+/** The trace's name as its manifest records it (synthetic and captured traces name their source). */
+function sourceName(manifest: SweepManifest): string | undefined {
+  const name = manifest.trace.source.name;
+  return typeof name === 'string' ? name : undefined;
 }
 
-function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifestView | undefined): string[] {
+function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifest | undefined): string[] {
   const out = [`results: ${path.resolve(dir, 'results.csv')} (${table.numRows()} rows)`];
-  if (manifest?.trace) {
-    const t = manifest.trace;
-    out.push(`trace: ${t.path ?? '?'}${t.source?.name ? ` (${t.source.name})` : ''}, ${t.contextLength ?? '?'} tokens, ${t.steps ?? '?'} decode steps, model ${JSON.stringify(t.model ?? {})}`);
-  }
-  if (manifest) out.push(`backend: ${manifest.backend ?? '?'}; sweep status: ${manifest.status ?? '?'}${manifest.finished ? ` (finished ${manifest.finished})` : ''}`);
-  return out;
+  if (!manifest) return [...out, 'no manifest.json: trace and backend unknown'];
+  const t = manifest.trace;
+  const name = sourceName(manifest);
+  return [
+    ...out,
+    `trace: ${t.path}${name ? ` (${name})` : ''}, ${t.contextLength} tokens, ${t.steps} decode steps, model ${JSON.stringify(t.model)}`,
+    `backend: ${manifest.backend}; sweep status: ${manifest.status}${manifest.finished ? ` (finished ${manifest.finished})` : ''}`,
+  ];
 }
 
 export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<string[]> {
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new UserError(`${dir}: no such folder (expected a sweep results folder)`);
   if (flags.band !== 'p10-p90' && flags.band !== 'iqr') throw new UserError(`--band must be p10-p90 or iqr, got '${flags.band}'`);
-  const manifest = readManifest(dir);
-  const table = readResults(dir);
+  const { table, manifest } = readResults(dir);
   const heatmapBudget = flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined;
   let figures;
   try {
     figures = sweepFigures(table, {
-      subtitle: manifest?.trace?.source?.name ?? manifest?.trace?.path?.split(/[\\/]/).pop(),
+      subtitle: manifest ? (sourceName(manifest) ?? manifest.trace.path.split(/[\\/]/).pop()) : undefined,
       cells: manifest?.cells,
       band: flags.band as Band,
       heatmapBudget,

@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
-import { runSweep, summarize } from '../../sim/sweep.js';
+import { clusterkv } from '../../sim/methods/clusterkv.js';
+import { runSweep, summarize, summaryColumns } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -22,8 +23,10 @@ export function register(program: Command): void {
       const backend = await useBackend(flags.backend);
       const tracePath = path.join(flags.out, 'trace.safetensors');
       const manifest = await writeSyntheticTrace(tracePath, DEFAULT_SYNTH);
-      const clusterable = manifest.prefillLength - 16;
-      const clusters = [160, 80, 40].map((tokensPerCluster) => Math.ceil(clusterable / tokensPerCluster));
+      // C0 at ClusterKV's default tokens per cluster (80), at half and at twice as many clusters
+      const { sinks, tokensPerCluster } = clusterkv.params;
+      const clusterable = manifest.prefillLength - sinks.default!;
+      const clusters = [2, 1, 0.5].map((f) => Math.ceil(clusterable / (tokensPerCluster.default! * f)));
       console.log(`trace: ${tracePath} (${manifest.model.layers} layers, ${manifest.model.heads} heads, ${manifest.model.kvHeads} KV heads, d ${manifest.model.headDim}, ${manifest.contextLength} tokens, ${manifest.stepPositions.length} steps, seed ${manifest.seed})`);
       const bar = progressBar('sweep');
       const result = await runSweep(tracePath, { methods: ['full', 'oracle', 'clusterkv'], budgets: [128, 256, 512, 1024], clusters, seed: 0 }, path.join(flags.out, 'sweep'), {
@@ -31,8 +34,8 @@ export function register(program: Command): void {
         onProgress: (d, t) => bar.update(d, t),
       });
       bar.stop();
-      const summary = summarize(sparseLayerRows(result.table)).objects() as Record<string, unknown>[];
-      console.log(formatTable(summary, ['method', 'clusters', 'budget', 'massRecall', 'topkRecall', 'outputRelError', 'density']));
+      const summary = summarize(sparseLayerRows(result.table));
+      console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
       console.log(`\nmean over the sparse layers (layer >= denseLayers = 2: the first layers are dense, recall 1, for every budgeted method), heads and steps; ${result.cells.length} cells on ${backend} in ${result.seconds.toFixed(1)} s; results: ${path.join(flags.out, 'sweep', 'results.csv')}`);
     });
 }

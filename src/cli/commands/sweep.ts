@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
-import { runSweep, summarize, type SweepSpec } from '../../sim/sweep.js';
+import { METRICS } from '../../sim/metrics.js';
+import { runSweep, summarize, summaryColumns, SweepInterrupted, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -34,6 +35,45 @@ export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
   };
 }
 
+/** Runs `work` with SIGINT (Ctrl-C) turned into an abort: the sweep stops after its current step and records 'interrupted'. */
+export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
+    process.stderr.write('\nclusterkv: stopping after the current step (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await work(controller.signal);
+  } catch (err) {
+    if (err instanceof SweepInterrupted) {
+      process.stderr.write(`clusterkv: ${err.message}\n`);
+      process.exit(130);
+    }
+    throw err;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** The summary table of a sweep's rows (sparse layers only) and the line that says what it is. */
+export function printSweepSummary(result: SweepResult, backend: string, out: string): void {
+  const summary = summarize(sparseLayerRows(result.table));
+  console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
+  const earlier = result.folderCells.length - result.cells.length;
+  console.log(
+    `\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps` +
+      `\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      (earlier > 0 ? `\nthe folder also holds ${earlier} cells of earlier runs: results.csv and the table above include them` : ''),
+  );
+}
+
+/** `--help` text: what each metric of results.csv means. */
+export function metricsHelp(): string {
+  return `\nMetrics (results.csv columns, per layer, query head and decode step):\n${METRICS.map((m) => `  ${m.name.padEnd(15)} ${m.meaning}`).join('\n')}\n`;
+}
+
 export function register(program: Command): void {
   program
     .command('sweep')
@@ -50,18 +90,15 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed for seeded methods (recorded)', '0')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
     .option('--quiet', 'print no summary')
+    .addHelpText('after', metricsHelp())
     .action(async (trace: string, flags: SweepFlags) => {
       const spec = sweepSpecFromFlags(flags);
       const backend = await useBackend(flags.backend);
       const bar = progressBar('sweep');
       try {
-        const result = await runSweep(trace, spec, flags.out, { backend, onProgress: (d, t) => bar.update(d, t) });
+        const result = await withInterrupt((signal) => runSweep(trace, spec, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t) }));
         bar.stop();
-        if (!flags.quiet) {
-          const summary = summarize(sparseLayerRows(result.table)).objects() as Record<string, unknown>[];
-          console.log(formatTable(summary, ['method', 'clusters', 'budget', 'massRecall', 'topkRecall', 'outputRelError', 'density']));
-          console.log(`\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${flags.out}/results.csv`);
-        }
+        if (!flags.quiet) printSweepSummary(result, backend, flags.out);
       } finally {
         bar.stop();
       }

@@ -1,6 +1,7 @@
 /** full: dense attention over every position, the reference every metric compares with. */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
+import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
+import { defineMethod } from './define.js';
 
 /** A selector that attends all positions 0..position for every query head. */
 export function fullSelector(info: LayerInfo): LayerSelector {
@@ -9,7 +10,7 @@ export function fullSelector(info: LayerInfo): LayerSelector {
     prefill(keys) {
       length = keys.shape[1];
     },
-    step(_q, kNew): Selection {
+    async step(_q, kNew): Promise<Selection> {
       length += kNew.shape[1];
       const n = length;
       const tokens = tf.tidy(() => tf.tile(tf.expandDims(tf.range(0, n, 1, 'int32'), 0), [info.heads, 1]) as tf.Tensor2D);
@@ -19,12 +20,10 @@ export function fullSelector(info: LayerInfo): LayerSelector {
   };
 }
 
-export function fullMethod(): Method {
-  return {
-    name: 'full',
-    params: {},
-    budget: Infinity,
-    budgetMode: 'selected',
-    forLayer: fullSelector,
-  };
-}
+export const full = defineMethod({
+  name: 'full',
+  summary: 'dense attention over every position: the reference every metric compares with',
+  budgeted: false,
+  params: {},
+  selector: (info) => fullSelector(info),
+});

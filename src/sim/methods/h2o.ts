@@ -17,27 +17,25 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
 import { KVStore } from '../kv-store.js';
-import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
-import { BASELINE_DEFAULTS, planStep, requireRatio, resolveBaseline, withForced, type BaselineParams } from './baseline.js';
+import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
+import { planStep, withForced } from './baseline.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { defineMethod, ratioParam, type ParamsOf } from './define.js';
 
-export interface H2OParams extends BaselineParams {
-  /** share of the budget given to the most recent selectable tokens; the rest goes to heavy hitters */
-  recentRatio: number;
-}
+const PARAMS = {
+  ...BUDGET_PARAMS,
+  recentRatio: ratioParam(0.5, 'share of the budget kept for the most recent tokens; the rest goes to heavy hitters'),
+};
+export type H2OParams = ParamsOf<typeof PARAMS>;
 
-export const H2O_DEFAULTS: Omit<H2OParams, 'budget'> = { ...BASELINE_DEFAULTS, recentRatio: 0.5 };
-
-export function h2oMethod(options: Partial<H2OParams> & { budget: number }): Method {
-  const params = resolveBaseline<H2OParams>('h2o', H2O_DEFAULTS, options);
-  requireRatio('h2o', 'recentRatio', params.recentRatio);
-  return {
-    name: 'h2o',
-    params: { ...params },
-    budget: params.budget,
-    budgetMode: params.budgetMode,
-    forLayer: (info) => h2oSelector(info, params),
-  };
-}
+export const h2o = defineMethod({
+  name: 'h2o',
+  summary: 'H2O (Zhang et al., 2023): heavy hitters by accumulated attention plus recent tokens, evicting',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => validateBudgetParams('h2o', p),
+  selector: (info, p) => h2oSelector(info, p),
+});
 
 /** Recent tokens of a kept set of b. */
 export function h2oRecentCount(b: number, recentRatio: number): number {
@@ -72,7 +70,7 @@ function h2oSelector(info: LayerInfo, params: H2OParams): LayerSelector {
       prefillLength = keys.shape[1];
       grow(prefillLength);
     },
-    step(q, kNew, vNew): Selection {
+    async step(q, kNew, vNew): Promise<Selection> {
       store.append(kNew, vNew);
       grow(kNew.shape[1]);
       const length = store.length;

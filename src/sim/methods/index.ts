@@ -1,56 +1,38 @@
 /**
- * The method registry: every method by name, built from parameters (CLI strings already parsed to numbers,
- * strings or booleans). Unknown methods and unknown parameters are rejected by name.
+ * The method registry: every method's definition (one file each), and what derives from them: building a
+ * Method from parameters (CLI strings already parsed to numbers, strings or booleans; defaults filled in,
+ * unknown methods, unknown parameters and bad values rejected by name), the parameter names a sweep uses,
+ * and the dense first layers every budgeted method shares.
  */
 import type { Method, ParamValue } from '../selector.js';
-import { fullMethod, fullSelector } from './full.js';
-import { requireInt } from './params.js';
-import { oracleMethod } from './oracle.js';
-import { clusterkvMethod } from './clusterkv.js';
-import { questMethod } from './quest.js';
-import { infllmMethod } from './infllm.js';
-import { streamingMethod } from './streaming.js';
-import { h2oMethod } from './h2o.js';
-import { randomMethod } from './random.js';
+import { clusterkv } from './clusterkv.js';
+import type { MethodDefinition, ParamSpec } from './define.js';
+import { resolveParams } from './define.js';
+import { full, fullSelector } from './full.js';
+import { h2o } from './h2o.js';
+import { infllm } from './infllm.js';
+import { oracle } from './oracle.js';
+import { quest } from './quest.js';
+import { random } from './random.js';
+import { streaming } from './streaming.js';
 
-type Factory = (params: Record<string, ParamValue>) => Method;
-
-/** Layers kept dense by every budgeted method unless told otherwise (the paper keeps its first 2 layers dense, for all methods). */
-export const DEFAULT_DENSE_LAYERS = 2;
-
-/**
- * Budgeted methods share the `denseLayers` accounting: layers below it attend everything, whatever the
- * method, so an equal-budget comparison compares the same layers.
- */
-const withBudget = (make: (p: Record<string, ParamValue> & { budget: number }) => Method): Factory => (params) => {
-  const { denseLayers = DEFAULT_DENSE_LAYERS, ...rest } = params;
-  const method = make(rest as Record<string, ParamValue> & { budget: number });
-  requireInt(method.name, 'denseLayers', denseLayers, 0);
-  return {
-    ...method,
-    params: { ...method.params, denseLayers },
-    forLayer: (info) => (info.layer < (denseLayers as number) ? fullSelector(info) : method.forLayer(info)),
-  };
-};
-
-const REGISTRY: Record<string, Factory> = {
-  full: () => fullMethod(),
-  oracle: withBudget((p) => oracleMethod(p as never)),
-  clusterkv: withBudget((p) => clusterkvMethod(p as never)),
-  quest: withBudget((p) => questMethod(p as never)),
-  infllm: withBudget((p) => infllmMethod(p as never)),
-  streaming: withBudget((p) => streamingMethod(p as never)),
-  h2o: withBudget((p) => h2oMethod(p as never)),
-  random: withBudget((p) => randomMethod(p as never)),
-};
+/** Every method, in the order tables and `--methods all` list them. */
+export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random];
 
 /** Every registered method name, in registry order. */
 export function methodNames(): string[] {
-  return Object.keys(REGISTRY);
+  return METHODS.map((m) => m.name);
 }
 
 export function isMethodName(name: string): boolean {
-  return Object.prototype.hasOwnProperty.call(REGISTRY, name);
+  return METHODS.some((m) => m.name === name);
+}
+
+/** The definition of a method; an unknown name is an error that lists the known ones. */
+export function methodDefinition(name: string): MethodDefinition {
+  const found = METHODS.find((m) => m.name === name);
+  if (!found) throw new RangeError(`unknown method '${name}': expected one of ${methodNames().join(', ')} (or all)`);
+  return found;
 }
 
 /** Expands 'all' and checks every name. */
@@ -58,29 +40,43 @@ export function resolveMethodNames(names: string[]): string[] {
   const out: string[] = [];
   for (const name of names) {
     if (name === 'all') out.push(...methodNames());
-    else if (isMethodName(name)) out.push(name);
-    else throw new RangeError(`unknown method '${name}': expected one of ${methodNames().join(', ')} (or all)`);
+    else out.push(methodDefinition(name).name);
   }
   return [...new Set(out)];
 }
 
-/** The names of the parameters a method takes (from an instance with a nominal budget). */
+/** The names of the parameters a method takes. */
 export function methodParamNames(name: string): string[] {
-  if (!isMethodName(name)) resolveMethodNames([name]);
-  return Object.keys(REGISTRY[name]({ budget: 1024 }).params);
+  return Object.keys(methodDefinition(name).params);
 }
 
 /** Whether a method uses a token budget (all but full). */
 export function methodTakesBudget(name: string): boolean {
-  return Number.isFinite(REGISTRY[name]({ budget: 1024 }).budget);
+  return methodDefinition(name).budgeted;
 }
 
-export function createMethod(name: string, params: Record<string, ParamValue> = {}): Method {
-  if (!isMethodName(name)) resolveMethodNames([name]);
-  const method = REGISTRY[name](params);
-  const known = new Set([...Object.keys(method.params), 'budget']);
-  for (const key of Object.keys(params)) {
-    if (!known.has(key)) throw new RangeError(`method '${name}' has no parameter '${key}' (it takes ${[...known].join(', ')})`);
-  }
-  return method;
+/** A parameter's declaration (default, meaning, accepted values). */
+export function methodParam(name: string, param: string): ParamSpec<ParamValue> | undefined {
+  return methodDefinition(name).params[param];
 }
+
+/**
+ * A configured Method. Layers below `denseLayers` (a parameter of every budgeted method, budget-params.ts)
+ * attend densely whatever the method, so an equal-budget comparison compares the same layers.
+ */
+export function createMethod(name: string, params: Readonly<Record<string, ParamValue | undefined>> = {}): Method {
+  const definition = methodDefinition(name);
+  const p = resolveParams(definition, params) as Readonly<Record<string, ParamValue>>;
+  const budget = definition.budgeted ? (p.budget as number) : Infinity;
+  const denseLayers = definition.budgeted ? (p.denseLayers as number) : 0;
+  return {
+    name,
+    params: { ...p },
+    budget,
+    budgetMode: definition.budgeted ? (p.budgetMode as Method['budgetMode']) : 'selected',
+    forLayer: (info) => (info.layer < denseLayers ? fullSelector(info) : definition.selector(info, p)),
+  };
+}
+
+export { BUDGET_PARAMS } from './budget-params.js';
+export type { MethodDefinition, ParamSpec } from './define.js';

@@ -11,33 +11,31 @@
  * Since sum_r q.k_r = q.(sum_r k_r), a block's summary is the sum of its representatives.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, LayerSelector, Method } from '../selector.js';
-import { BASELINE_DEFAULTS, resolveBaseline, type BaselineParams } from './baseline.js';
-import { requireInt } from './params.js';
+import type { LayerInfo, LayerSelector } from '../selector.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { defineMethod, intParam, type ParamsOf } from './define.js';
 import { reduceUnits, unitSelector } from './units.js';
 
-export interface InfLLMParams extends BaselineParams {
-  blockSize: number;
-  representativeKeys: number;
-}
+const PARAMS = {
+  ...BUDGET_PARAMS,
+  blockSize: intParam(128, 1, 'tokens per block'),
+  representativeKeys: intParam(4, 1, 'representative keys per block (a block scores sum_r q.k_r)'),
+};
+export type InfLLMParams = ParamsOf<typeof PARAMS>;
 
-export const INFLLM_DEFAULTS: Omit<InfLLMParams, 'budget'> = { ...BASELINE_DEFAULTS, blockSize: 128, representativeKeys: 4 };
-
-export function infllmMethod(options: Partial<InfLLMParams> & { budget: number }): Method {
-  const params = resolveBaseline<InfLLMParams>('infllm', INFLLM_DEFAULTS, options);
-  requireInt('infllm', 'blockSize', params.blockSize, 1);
-  requireInt('infllm', 'representativeKeys', params.representativeKeys, 1);
-  if (params.representativeKeys > params.blockSize) {
-    throw new RangeError(`infllm: parameter 'representativeKeys' (${params.representativeKeys}) must not exceed 'blockSize' (${params.blockSize})`);
-  }
-  return {
-    name: 'infllm',
-    params: { ...params },
-    budget: params.budget,
-    budgetMode: params.budgetMode,
-    forLayer: (info) => infllmSelector(info, params),
-  };
-}
+export const infllm = defineMethod({
+  name: 'infllm',
+  summary: 'InfLLM-style blocks (Xiao et al., 2024): blocks ranked by q against their representative keys',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => {
+    validateBudgetParams('infllm', p);
+    if (p.representativeKeys > p.blockSize) {
+      throw new RangeError(`infllm: parameter 'representativeKeys' (${p.representativeKeys}) must not exceed 'blockSize' (${p.blockSize})`);
+    }
+  },
+  selector: (info, p) => infllmSelector(info, p),
+});
 
 /** Sum of each block's representatives, scaled as described above: [G, U, d]. blocks: [G, U, s, d]. */
 function representativeSum(blocks: tf.Tensor4D, representativeKeys: number): tf.Tensor3D {

@@ -7,37 +7,30 @@
  * so pages carry the summary [max, min] (2d) and the query maps to [relu(q), min(q, 0)].
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, LayerSelector, Method } from '../selector.js';
-import { BASELINE_DEFAULTS, resolveBaseline, type BaselineParams } from './baseline.js';
-import { requireInt } from './params.js';
+import { boundQuery } from '../../gpu/cluster-bounds.js';
+import type { LayerInfo, LayerSelector } from '../selector.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { defineMethod, intParam, type ParamsOf } from './define.js';
 import { reduceUnits, unitSelector } from './units.js';
 
-export interface QuestParams extends BaselineParams {
-  pageSize: number;
-}
+const PARAMS = {
+  ...BUDGET_PARAMS,
+  pageSize: intParam(16, 1, 'tokens per page'),
+};
+export type QuestParams = ParamsOf<typeof PARAMS>;
 
-export const QUEST_DEFAULTS: Omit<QuestParams, 'budget'> = { ...BASELINE_DEFAULTS, pageSize: 16 };
-
-export function questMethod(options: Partial<QuestParams> & { budget: number }): Method {
-  const params = resolveBaseline<QuestParams>('quest', QUEST_DEFAULTS, options);
-  requireInt('quest', 'pageSize', params.pageSize, 1);
-  return {
-    name: 'quest',
-    params: { ...params },
-    budget: params.budget,
-    budgetMode: params.budgetMode,
-    forLayer: (info) => questSelector(info, params),
-  };
-}
+export const quest = defineMethod({
+  name: 'quest',
+  summary: 'Quest (Tang et al., 2024): pages ranked by the upper bound of q.k over their per-dimension min/max box',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => validateBudgetParams('quest', p),
+  selector: (info, p) => questSelector(info, p),
+});
 
 /** Page summaries [G, U, 2d] = [max, min] of each page's keys. keys: [G, m, d]. */
 export function questPageSummaries(keys: tf.Tensor3D, pageSize: number): tf.Tensor3D {
   return reduceUnits(keys, pageSize, (pages) => tf.concat([tf.max(pages, 2), tf.min(pages, 2)], 2) as tf.Tensor3D);
-}
-
-/** [H, 2d] = [relu(q), min(q, 0)]. q: [H, d]. */
-export function questQuery(q: tf.Tensor2D): tf.Tensor2D {
-  return tf.tidy(() => tf.concat([tf.relu(q), tf.minimum(q, 0)], 1) as tf.Tensor2D);
 }
 
 function questSelector(info: LayerInfo, params: QuestParams): LayerSelector {
@@ -45,6 +38,6 @@ function questSelector(info: LayerInfo, params: QuestParams): LayerSelector {
     kind: 'page',
     unitSize: params.pageSize,
     summarise: (keys) => questPageSummaries(keys, params.pageSize),
-    mapQuery: questQuery,
+    mapQuery: boundQuery,
   });
 }

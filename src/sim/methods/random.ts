@@ -5,27 +5,25 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { distinctIndices, mulberry32 } from '../../gpu/random.js';
-import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
-import { BASELINE_DEFAULTS, planStep, resolveBaseline, withForced, type BaselineParams } from './baseline.js';
-import { requireInt } from './params.js';
+import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
+import { planStep, withForced } from './baseline.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { defineMethod, intParam, type ParamsOf } from './define.js';
 
-export interface RandomParams extends BaselineParams {
-  seed: number;
-}
+const PARAMS = {
+  ...BUDGET_PARAMS,
+  seed: intParam(0, 0, 'seed of the draws (each layer derives its own stream)'),
+};
+export type RandomParams = ParamsOf<typeof PARAMS>;
 
-export const RANDOM_DEFAULTS: Omit<RandomParams, 'budget'> = { ...BASELINE_DEFAULTS, seed: 0 };
-
-export function randomMethod(options: Partial<RandomParams> & { budget: number }): Method {
-  const params = resolveBaseline<RandomParams>('random', RANDOM_DEFAULTS, options);
-  requireInt('random', 'seed', params.seed, 0);
-  return {
-    name: 'random',
-    params: { ...params },
-    budget: params.budget,
-    budgetMode: params.budgetMode,
-    forLayer: (info) => randomSelector(info, params),
-  };
-}
+export const random = defineMethod({
+  name: 'random',
+  summary: 'a uniform sample of B selectable tokens per query head and step: the floor any ranking should beat',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => validateBudgetParams('random', p),
+  selector: (info, p) => randomSelector(info, p),
+});
 
 /** The PRNG seed of a layer: distinct layers get unrelated streams. */
 export function layerSeed(seed: number, layer: number): number {
@@ -40,7 +38,7 @@ function randomSelector(info: LayerInfo, params: RandomParams): LayerSelector {
     prefill(keys) {
       prefillLength = length = keys.shape[1];
     },
-    step(_q, kNew): Selection {
+    async step(_q, kNew): Promise<Selection> {
       length += kNew.shape[1];
       const { layout, forced, chosen } = planStep(length - 1, prefillLength, params);
       const selectable = layout.openStart - layout.sinkEnd;

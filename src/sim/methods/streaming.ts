@@ -4,23 +4,22 @@
  * most recent `budget` tokens of the selectable range, so the whole set is sinks + one recent window.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, LayerSelector, Method, Selection } from '../selector.js';
-import { BASELINE_DEFAULTS, planStep, resolveBaseline, withForced, type BaselineParams } from './baseline.js';
+import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
+import { planStep, withForced } from './baseline.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { defineMethod, type ParamsOf } from './define.js';
 
-export type StreamingParams = BaselineParams;
+const PARAMS = { ...BUDGET_PARAMS };
+export type StreamingParams = ParamsOf<typeof PARAMS>;
 
-export const STREAMING_DEFAULTS: Omit<StreamingParams, 'budget'> = { ...BASELINE_DEFAULTS };
-
-export function streamingMethod(options: Partial<StreamingParams> & { budget: number }): Method {
-  const params = resolveBaseline<StreamingParams>('streaming', STREAMING_DEFAULTS, options);
-  return {
-    name: 'streaming',
-    params: { ...params },
-    budget: params.budget,
-    budgetMode: params.budgetMode,
-    forLayer: (info) => streamingSelector(info, params),
-  };
-}
+export const streaming = defineMethod({
+  name: 'streaming',
+  summary: 'StreamingLLM (Xiao et al., 2023): the sinks plus the most recent tokens',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => validateBudgetParams('streaming', p),
+  selector: (info, p) => streamingSelector(info, p),
+});
 
 function streamingSelector(info: LayerInfo, params: StreamingParams): LayerSelector {
   let prefillLength = 0;
@@ -29,7 +28,7 @@ function streamingSelector(info: LayerInfo, params: StreamingParams): LayerSelec
     prefill(keys) {
       prefillLength = length = keys.shape[1];
     },
-    step(_q, kNew): Selection {
+    async step(_q, kNew): Promise<Selection> {
       length += kNew.shape[1];
       const { layout, forced, chosen } = planStep(length - 1, prefillLength, params);
       const tokens = tf.tidy(() => {

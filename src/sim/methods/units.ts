@@ -8,10 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../gpu/cluster-index.js';
 import { disposeClusterIndex } from '../../gpu/cluster-index.js';
-import { disposeClusterSelection, readClusterChoice, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
+import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
 import { KVStore } from '../kv-store.js';
 import type { LayerInfo, LayerSelector, Selection, SelectedUnits } from '../selector.js';
-import { planStep, withForced, type BaselineParams } from './baseline.js';
+import { planStep, withForced, type ForcedSetParams } from './baseline.js';
 
 export interface UnitScheme {
   kind: SelectedUnits['kind'];
@@ -51,7 +51,7 @@ interface UnitState {
   index: ClusterIndex;
 }
 
-export function unitSelector(info: LayerInfo, params: BaselineParams, scheme: UnitScheme): LayerSelector {
+export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: UnitScheme): LayerSelector {
   const store = new KVStore();
   let prefillLength = 0;
   let state: UnitState | null = null;
@@ -103,11 +103,7 @@ export function unitSelector(info: LayerInfo, params: BaselineParams, scheme: Un
       store.append(keys, values);
       prefillLength = keys.shape[1];
     },
-    step(q, kNew, vNew): Selection {
-      const planned = plan(q, kNew, vNew);
-      return 'done' in planned ? planned.done : finish(planned, readClusterChoice(planned.sel));
-    },
-    async stepAsync(q, kNew, vNew): Promise<Selection> {
+    async step(q, kNew, vNew): Promise<Selection> {
       const planned = plan(q, kNew, vNew);
       return 'done' in planned ? planned.done : finish(planned, await readClusterChoiceAsync(planned.sel));
     },

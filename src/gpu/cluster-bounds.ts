@@ -1,0 +1,53 @@
+/**
+ * Quest's upper bound of q.k over a box (Tang et al., 2024), for any grouping of keys (Quest's pages,
+ * ClusterKV's clusters with scoring 'bound'): with the box's per-dimension max and min,
+ *   bound(q) = sum_i max(q_i max_i, q_i min_i) = relu(q) . max + min(q, 0) . min,
+ * one inner product of the mapped query [relu(q), min(q, 0)] with the summary [max, min] (D = 2d), so the
+ * same ranking code scores boxes and centroids.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Elements one masked reduction holds at once (64 MB of float32). */
+const MAX_ELEMENTS = 1 << 24;
+
+/** [H, 2d] = [relu(q), min(q, 0)]. q: [H, d]. */
+export function boundQuery(q: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.concat([tf.relu(q), tf.minimum(q, 0)], 1) as tf.Tensor2D);
+}
+
+/**
+ * Box summaries [G, k, 2d] = [max, min] of each cluster's keys. keys: [G, N, d]; labels: [G, N] int32 in
+ * 0..k-1. An empty cluster gets a zero box (it holds no token, so its rank takes nothing).
+ * A masked max over the keys, chunked over clusters so that no [G, N, c, d] operand passes MAX_ELEMENTS.
+ */
+export function clusterBoxes(keys: tf.Tensor3D, labels: tf.Tensor2D, k: number): tf.Tensor3D {
+  const [G, N, d] = keys.shape;
+  if (labels.shape[0] !== G || labels.shape[1] !== N) throw new RangeError(`labels must be [G = ${G}, N = ${N}], got [${labels.shape.join(', ')}]`);
+  const chunk = Math.max(1, Math.floor(MAX_ELEMENTS / Math.max(1, G * N * d)));
+  const maxParts: tf.Tensor3D[] = [];
+  const minParts: tf.Tensor3D[] = [];
+  for (let c0 = 0; c0 < k; c0 += chunk) {
+    const c = Math.min(chunk, k - c0);
+    const [mx, mn] = tf.tidy(() => {
+      const ids = tf.range(c0, c0 + c, 1, 'int32');
+      const member = tf.expandDims(tf.equal(tf.expandDims(labels, 2), ids), 3); // [G, N, c, 1]
+      const k4 = tf.expandDims(tf.cast(keys, 'float32'), 2); // [G, N, 1, d]
+      const big = tf.scalar(3.4e38);
+      const hi = tf.max(tf.where(member, k4, tf.neg(big)), 1) as tf.Tensor3D; // [G, c, d]
+      const lo = tf.min(tf.where(member, k4, big), 1) as tf.Tensor3D;
+      const empty = tf.expandDims(tf.logicalNot(tf.any(tf.squeeze(member, [3]), 1)), 2); // [G, c, 1]
+      const zero = tf.zerosLike(hi);
+      return [tf.where(empty, zero, hi), tf.where(empty, zero, lo)];
+    });
+    maxParts.push(mx as tf.Tensor3D);
+    minParts.push(mn as tf.Tensor3D);
+  }
+  return tf.tidy(() => {
+    if (k === 0) return tf.zeros([G, 0, 2 * d]) as tf.Tensor3D;
+    const mx = maxParts.length === 1 ? maxParts[0] : tf.concat(maxParts, 1);
+    const mn = minParts.length === 1 ? minParts[0] : tf.concat(minParts, 1);
+    const out = tf.concat([mx, mn], 2) as tf.Tensor3D;
+    tf.dispose([...maxParts, ...minParts]);
+    return out;
+  });
+}
