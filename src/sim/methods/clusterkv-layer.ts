@@ -22,7 +22,7 @@ import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type C
 import { decodeLayout, forcedPositions, selectableBudget } from '../budget.js';
 import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../cache/index.js';
 import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
-import type { ClusterKVParams } from './clusterkv.js';
+import type { ClusterKVParams } from './clusterkv-params.js';
 
 /** A seed per (layer, part): part 0 is the prompt, part w+1 the w-th decode window. */
 export function deriveSeed(seed: number, layer: number, part: number): number {
