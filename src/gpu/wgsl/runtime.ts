@@ -149,6 +149,12 @@ interface KernelTimer {
 }
 
 let timer: KernelTimer | undefined;
+let passCount = 0;
+
+/** Compute passes recorded so far in this process (tests check that a path really ran the kernels). */
+export function recordedPasses(): number {
+  return passCount;
+}
 
 /**
  * Records `dispatches` as one compute pass after whatever tfjs has queued, submits, and returns the
@@ -185,6 +191,7 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
     timer.passes++;
   } else if (timer) timer.overflow = true;
   const pass = backend.commandEncoder!.beginComputePass(descriptor);
+  passCount++;
   dispatches.forEach((d, i) => {
     pass.setPipeline(groups[i].p);
     pass.setBindGroup(0, groups[i].group);
