@@ -8,3 +8,5 @@ export * from './heads.js';
 export * from './random.js';
 export * from './decode-step.js';
 export * from './kernel-path.js';
+export * from './kernel-inputs.js';
+export * from './kernel-list.js';

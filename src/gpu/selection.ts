@@ -17,7 +17,7 @@ import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { wgslActive } from './kernel-path.js';
-import { rankedTokensWgsl, selectClustersWgsl, selectFits } from './wgsl/select.js';
+import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select.js';
 
 export interface ClusterSelection {
   /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */
@@ -108,6 +108,20 @@ export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: Cl
     const ranked = rankClusters(scoreCentroids(q, centroids));
     return { ranked, ...takeRanked(ranked, index, budget) };
   });
+}
+
+/**
+ * Only the token positions [H, n] of selectClusters (what a decode step attends): one dispatch on webgpu.
+ * q: [H, D]; centroids: [G, K, D]; index over the same K clusters.
+ */
+export function selectTokens(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): tf.Tensor2D {
+  checkBudget(budget);
+  const [, K] = centroids.shape;
+  const n = Math.min(budget, index.tokens);
+  if (wgslActive() && K === index.clusters && n > 0 && q.shape[1] === centroids.shape[2] && selectFits(K)) return selectTokensWgsl(q, centroids, index, n);
+  const sel = selectClusters(q, centroids, index, budget);
+  tf.dispose([sel.ranked, sel.taken, sel.rankedSizes]);
+  return sel.tokens;
 }
 
 function checkBudget(budget: number): void {

@@ -120,22 +120,67 @@ export function scratchBuffer(bytes: number): GPUBuffer {
 /** Uniform block of 32-bit fields in order: integers as u32 (or i32), numbers marked float as f32. */
 export type UniformField = number | { f32: number };
 
-function uniformBytes(fields: UniformField[]): ArrayBuffer {
+function uniformBytes(fields: UniformField[]): Uint32Array {
   const words = Math.max(4, Math.ceil(fields.length / 4) * 4);
-  const buf = new ArrayBuffer(words * 4);
-  const u = new Uint32Array(buf);
-  const f = new Float32Array(buf);
+  const u = new Uint32Array(words);
+  const f = new Float32Array(u.buffer);
   fields.forEach((v, i) => {
     if (typeof v === 'number') u[i] = v >>> 0;
     else f[i] = v.f32;
   });
-  return buf;
+  return u;
+}
+
+// Host cost per dispatch matters for a decode step of ~50 us on the GPU: uniform blocks are immutable
+// buffers kept per content, and bind groups are kept per (pipeline, buffers) (the buffer pool hands the
+// same buffers back step after step). Both caches are bounded and simply dropped when full.
+const CACHE_LIMIT = 1024;
+const uniformCache = new WeakMap<GPUDevice, Map<string, GPUBuffer>>();
+const groupCache = new WeakMap<GPUDevice, Map<string, GPUBindGroup>>();
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+function idOf(o: object): number {
+  let id = objectIds.get(o);
+  if (id === undefined) objectIds.set(o, (id = nextObjectId++));
+  return id;
+}
+
+function cacheOf<V>(caches: WeakMap<GPUDevice, Map<string, V>>, device: GPUDevice): Map<string, V> {
+  let c = caches.get(device);
+  if (!c || c.size >= CACHE_LIMIT) caches.set(device, (c = new Map()));
+  return c;
+}
+
+function uniformBuffer(device: GPUDevice, fields: UniformField[]): GPUBuffer {
+  const words = uniformBytes(fields);
+  const key = words.join(',');
+  const cache = cacheOf(uniformCache, device);
+  let buffer = cache.get(key);
+  if (!buffer) {
+    buffer = device.createBuffer({ size: words.byteLength, usage: UNIFORM, mappedAtCreation: true });
+    new Uint32Array(buffer.getMappedRange()).set(words);
+    buffer.unmap();
+    cache.set(key, buffer);
+  }
+  return buffer;
+}
+
+function bindGroup(device: GPUDevice, p: GPUComputePipeline, buffers: GPUBuffer[]): GPUBindGroup {
+  const key = [p, ...buffers].map(idOf).join(',');
+  const cache = cacheOf(groupCache, device);
+  let group = cache.get(key);
+  if (!group) {
+    group = device.createBindGroup({ layout: p.getBindGroupLayout(0), entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })) });
+    cache.set(key, group);
+  }
+  return group;
 }
 
 export interface Dispatch {
   code: string;
-  /** uniform fields (binding 0); omitted when the shader has no uniform block */
-  uniforms?: UniformField[];
+  /** uniform fields (binding 0; every kernel has a uniform block) */
+  uniforms: UniformField[];
   /** storage buffers at bindings 1, 2, ... in order */
   buffers: GPUBuffer[];
   workgroups: [number, number?, number?];
@@ -165,25 +210,9 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
   const { device } = backend;
   backend.ensureCommandEncoderReady();
   backend.endComputePassEncoder();
-  const uniforms: GPUBuffer[] = [];
-  const byContent = new Map<string, GPUBuffer>();
   const groups = dispatches.map((d) => {
-    const entries: GPUBindGroupEntry[] = [];
-    if (d.uniforms) {
-      const bytes = uniformBytes(d.uniforms);
-      const key = Array.from(new Uint32Array(bytes)).join(',');
-      let ub = byContent.get(key);
-      if (!ub) {
-        ub = backend.bufferManager.acquireBuffer(bytes.byteLength, UNIFORM | COPY_DST);
-        backend.queue.writeBuffer(ub, 0, bytes);
-        byContent.set(key, ub);
-        uniforms.push(ub);
-      }
-      entries.push({ binding: 0, resource: { buffer: ub } });
-    }
-    d.buffers.forEach((buffer, i) => entries.push({ binding: i + 1, resource: { buffer } }));
     const p = pipeline(d.code);
-    return { p, group: device.createBindGroup({ layout: p.getBindGroupLayout(0), entries }) };
+    return { p, group: bindGroup(device, p, [uniformBuffer(device, d.uniforms), ...d.buffers]) };
   });
   let descriptor: GPUComputePassDescriptor = {};
   if (timer && timer.passes < timer.capacity) {
@@ -199,7 +228,7 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
   });
   pass.end();
   backend.submitQueue();
-  for (const b of [...uniforms, ...release]) backend.bufferManager.releaseBuffer(b);
+  for (const b of release) backend.bufferManager.releaseBuffer(b);
 }
 
 /** Flushes tfjs's queued work and waits until the GPU has finished everything submitted. */

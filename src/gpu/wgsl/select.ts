@@ -280,3 +280,12 @@ export function rankedTokensWgsl(ranked: tf.Tensor2D, index: ClusterIndex, n: nu
   tf.dispose([...ib.owned, rr.owned].filter((t): t is tf.Tensor => !!t));
   return tokens.tensor;
 }
+
+/** The token list only [H, n] (one dispatch). K >= 1, n >= 1, selectFits(K). */
+export function selectTokensWgsl(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, n: number): tf.Tensor2D {
+  const tokens = outputTensor<tf.Rank.R2>([q.shape[0], n], 'int32');
+  const { dispatch, owned, scratch } = selectTokensDispatch(q, centroids, index, n, tokens.buffer);
+  record([dispatch], scratch);
+  tf.dispose(owned);
+  return tokens.tensor;
+}
