@@ -210,6 +210,8 @@ export async function useBackend(requested?: string): Promise<BackendName> {
     return asked;
   }
   for (const name of BACKEND_NAMES) {
+    // a software adapter is for explicit use (tests, CI), never a default: nothing should be timed on it
+    if (name === 'webgpu' && softwareAdapterRequested()) continue;
     const result = await probe(name);
     if (result.loaded && (await tf.setBackend(name).catch(() => false))) {
       await tf.ready();
