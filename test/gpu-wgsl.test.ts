@@ -14,7 +14,9 @@ import { cosineKMeans, initialIndices } from '../src/gpu/kmeans.js';
 import { rankedTokens, selectClusters, disposeClusterSelection } from '../src/gpu/selection.js';
 import { copyWgsl, readWgsl } from '../src/gpu/wgsl/copy.js';
 import { compileMessages, gpuIdle, recordedPasses, startKernelTimer, stopKernelTimer } from '../src/gpu/wgsl/runtime.js';
-import { selectShader } from '../src/gpu/wgsl/select.js';
+import { selectShader, selectTuning } from '../src/gpu/wgsl/select.js';
+import { attentionTuning } from '../src/gpu/wgsl/decode-attention.js';
+import { kmeansTuning } from '../src/gpu/wgsl/kmeans.js';
 import { softwareWebgpu } from './helpers/software-webgpu.js';
 import { normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from './reference/clusterkv.js';
 
@@ -211,6 +213,52 @@ describe.skipIf(!!skip)('WGSL K-means (software WebGPU)', () => {
     expect(wgsl[2]).toEqual(ops[2]);
     expect(worstRelative(wgsl[3], ops[3])).toBeLessThan(1e-5);
     tf.dispose([kt, it]);
+  });
+});
+
+describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
+  it('every variant the tuning knobs offer gives the op chain results', async () => {
+    const saved = [{ ...selectTuning }, { ...attentionTuning }, { ...kmeansTuning }] as const;
+    const [H, G, K, T, d] = [8, 2, 300, 700, 16];
+    const r = rng(4);
+    const labels = tf.tensor2d(Int32Array.from({ length: G * T }, () => Math.floor(r() * K)), [G, T], 'int32');
+    const index = buildClusterIndex(labels, K);
+    const q = tf.tensor2d(normals(H * d, 5), [H, d]);
+    const keys = tf.tensor3d(normals(G * T * d, 6), [G, T, d]);
+    const vals = tf.tensor3d(normals(G * T * d, 7), [G, T, d]);
+    const cents = tf.tensor3d(normals(G * K * d, 8), [G, K, d]);
+    try {
+      const [, want] = await bothPaths(() => {
+        const km = cosineKMeans(keys, 20, { iters: 2, seed: 1 });
+        return [selectAndAttend(q, cents, index, 200, keys, vals), denseAttention(q, keys, vals), km.labels, km.centroids];
+      });
+      const variants = [
+        { select: 64, dense: 64, sparse: 16, tile: [4, 4, 8], parts: 1 },
+        { select: 1024, dense: 1024, sparse: 128, tile: [8, 8, 16], parts: 16 },
+        { select: 128, dense: 512, sparse: 32, tile: [4, 8, 16], parts: 2 },
+      ];
+      for (const v of variants) {
+        Object.assign(selectTuning, { workgroup: v.select });
+        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse });
+        Object.assign(kmeansTuning, { tileRows: v.tile[0], tileCols: v.tile[1], depth: v.tile[2], parts: v.parts });
+        const got = await Promise.all(
+          withKernelPath('wgsl', () => {
+            const km = cosineKMeans(keys, 20, { iters: 2, seed: 1 });
+            return [selectAndAttend(q, cents, index, 200, keys, vals), denseAttention(q, keys, vals), km.labels, km.centroids];
+          }).map(values),
+        );
+        expect(worstRelative(got[0], want[0]), JSON.stringify(v)).toBeLessThan(1e-5);
+        expect(worstRelative(got[1], want[1]), JSON.stringify(v)).toBeLessThan(1e-5);
+        expect(got[2], JSON.stringify(v)).toEqual(want[2]);
+        expect(worstRelative(got[3], want[3]), JSON.stringify(v)).toBeLessThan(1e-5);
+      }
+    } finally {
+      Object.assign(selectTuning, saved[0]);
+      Object.assign(attentionTuning, saved[1]);
+      Object.assign(kmeansTuning, saved[2]);
+      tf.dispose([labels, q, keys, vals, cents]);
+      disposeClusterIndex(index);
+    }
   });
 });
 

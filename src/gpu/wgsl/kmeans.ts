@@ -3,8 +3,8 @@
  * empty cluster keeps its centroid; labels recomputed after the last update) in three dispatches per
  * iteration, all iterations in one compute pass:
  *
- *   assign   labels = argmax_c keys . normalised centroid_c: a tiled matrix product (128 keys x 64
- *            clusters per workgroup, 8 x 4 per thread) whose epilogue keeps each key's running argmax, so
+ *   assign   labels = argmax_c keys . normalised centroid_c: a tiled matrix product (by default 128 keys x
+ *            64 clusters per workgroup, 8 x 4 per thread) whose epilogue keeps each key's running argmax, so
  *            the [N, k] scores never reach memory. The key's own normalisation is a positive per-key scale
  *            and cannot change its argmax, so the kernel skips it (a zero key scores 0 everywhere and joins
  *            cluster 0, as in the op chain).
@@ -17,16 +17,30 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, storageReady, type Dispatch } from './runtime.js';
 
-const BM = 128; // keys per assign workgroup
-const BN = 64; // clusters per tile
-const BK = 16; // components per step
 const CB = 8; // clusters per sums workgroup
 
-/** Parts the keys are split into for the segment sums (more parts: more workgroups, more partials). */
-export const kmeansTuning = { parts: 4 };
+/**
+ * Tuning knobs (bench/tune-kernels.ts measures them; the defaults were chosen on the H200, bench/README.md):
+ *   tileRows, tileCols  keys and clusters per thread in the assignment (16 x 16 threads: a workgroup covers
+ *                       16 tileRows keys x 16 tileCols clusters per step), 4 or 8 each
+ *   depth               components per shared-memory step of the assignment, 8 or 16
+ *   parts               parts the keys are split into for the segment sums (more parts: more workgroups)
+ */
+export const kmeansTuning = { tileRows: 8, tileCols: 4, depth: 16, parts: 4 };
 
 /** assign: bindings 0 params, 1 keys [G, N, d], 2 normalised centroids [G, k, d], 3 labels [G, N]. */
-export function assignShader(d: number): string {
+export function assignShader(d: number, TM = kmeansTuning.tileRows, TN = kmeansTuning.tileCols, BK = kmeansTuning.depth): string {
+  if (![4, 8].includes(TM) || ![4, 8].includes(TN) || ![8, 16].includes(BK)) throw new RangeError(`K-means tiles: tileRows and tileCols 4 or 8, depth 8 or 16 (got ${TM}, ${TN}, ${BK})`);
+  const BM = 16 * TM;
+  const BN = 16 * TN;
+  const VN = TN / 4; // vec4 columns per thread
+  const VM = TM / 4; // vec4 rows per thread (reads of the transposed key tile)
+  const asFloats = Math.max(BK * BM, BM * 16);
+  const bsFloats = Math.max(BK * BN, BM * 16);
+  const fma: string[] = [];
+  for (let m = 0; m < TM; m++) {
+    for (let v = 0; v < VN; v++) fma.push(`acc[${m * VN + v}] += a[${m >> 2}].${'xyzw'[m & 3]} * b[${v}];`);
+  }
   return /* wgsl */ `
 struct Params { tokens: u32, clusters: u32, pad0: u32, pad1: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
@@ -37,10 +51,12 @@ const D: u32 = ${d}u;
 const BM: u32 = ${BM}u;
 const BN: u32 = ${BN}u;
 const BK: u32 = ${BK}u;
+const TM: u32 = ${TM}u;
+const TN: u32 = ${TN}u;
 const LOWEST: f32 = -3.402823e38;
-// As: keys tile transposed [BK][BM]; Bs: centroid tile [BK][BN], reused for the argmax merge
-var<workgroup> As: array<vec4<f32>, ${(BK * BM) / 4}>;
-var<workgroup> Bs: array<vec4<f32>, ${(BK * BM) / 4}>;
+// As: keys tile transposed [BK][BM]; Bs: centroid tile [BK][BN]; both reused for the argmax merge [BM][16]
+var<workgroup> As: array<vec4<f32>, ${asFloats / 4}>;
+var<workgroup> Bs: array<vec4<f32>, ${bsFloats / 4}>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -48,15 +64,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let K = P.clusters;
   let g = wid.y;
   let row0 = wid.x * BM;
-  let tr = t / 16u; // rows tr*8 .. tr*8+7
-  let tc = t % 16u; // columns tc*4 .. tc*4+3
-  var bestV: array<f32, 8>;
-  var bestI: array<u32, 8>;
-  for (var r = 0u; r < 8u; r++) { bestV[r] = LOWEST; }
+  let tr = t / 16u; // rows tr*TM ..
+  let tc = t % 16u; // columns tc*TN ..
+  var bestV: array<f32, ${TM}>;
+  var bestI: array<u32, ${TM}>;
+  for (var r = 0u; r < TM; r++) { bestV[r] = LOWEST; }
   let tiles = (K + BN - 1u) / BN;
   for (var ct = 0u; ct < tiles; ct++) {
     let col0 = ct * BN;
-    var acc: array<vec4<f32>, 8>;
+    var acc: array<vec4<f32>, ${TM * VN}>;
     for (var k0 = 0u; k0 < D; k0 += BK) {
       for (var u = 0u; u < (BM * BK) / 256u; u++) {
         let e = t + u * 256u;
@@ -76,44 +92,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       }
       workgroupBarrier();
       for (var kk = 0u; kk < BK; kk++) {
-        let a0 = As[(kk * BM + tr * 8u) / 4u];
-        let a1 = As[(kk * BM + tr * 8u) / 4u + 1u];
-        let b = Bs[(kk * BN + tc * 4u) / 4u];
-        acc[0] += a0.x * b;
-        acc[1] += a0.y * b;
-        acc[2] += a0.z * b;
-        acc[3] += a0.w * b;
-        acc[4] += a1.x * b;
-        acc[5] += a1.y * b;
-        acc[6] += a1.z * b;
-        acc[7] += a1.w * b;
+        var a: array<vec4<f32>, ${VM}>;
+        var b: array<vec4<f32>, ${VN}>;
+        for (var v = 0u; v < ${VM}u; v++) { a[v] = As[(kk * BM + tr * TM) / 4u + v]; }
+        for (var v = 0u; v < ${VN}u; v++) { b[v] = Bs[(kk * BN + tc * TN) / 4u + v]; }
+        ${fma.join('\n        ')}
       }
       workgroupBarrier();
     }
-    for (var r = 0u; r < 8u; r++) {
-      for (var j = 0u; j < 4u; j++) {
-        let c = col0 + tc * 4u + j;
-        if (c < K && acc[r][j] > bestV[r]) { bestV[r] = acc[r][j]; bestI[r] = c; }
+    for (var r = 0u; r < TM; r++) {
+      for (var j = 0u; j < TN; j++) {
+        let c = col0 + tc * TN + j;
+        let s = acc[r * ${VN}u + j / 4u][j % 4u];
+        if (c < K && s > bestV[r]) { bestV[r] = s; bestI[r] = c; }
       }
     }
   }
   // merge the 16 column threads of each row: values in As, ids in Bs (as f32 bits)
-  for (var r = 0u; r < 8u; r++) {
-    let at = (tr * 8u + r) * 16u + tc;
+  for (var r = 0u; r < TM; r++) {
+    let at = (tr * TM + r) * 16u + tc;
     As[at / 4u][at % 4u] = bestV[r];
     Bs[at / 4u][at % 4u] = bitcast<f32>(bestI[r]);
   }
   workgroupBarrier();
-  if (t < BM && row0 + t < N) {
-    var v = LOWEST;
-    var best = 0u;
-    for (var j = 0u; j < 16u; j++) {
-      let at = t * 16u + j;
-      let cv = As[at / 4u][at % 4u];
-      let ci = bitcast<u32>(Bs[at / 4u][at % 4u]);
-      if (cv > v || (cv == v && ci < best)) { v = cv; best = ci; }
+  for (var row = t; row < BM; row += 256u) {
+    if (row0 + row < N) {
+      var v = LOWEST;
+      var best = 0u;
+      for (var j = 0u; j < 16u; j++) {
+        let at = row * 16u + j;
+        let cv = As[at / 4u][at % 4u];
+        let ci = bitcast<u32>(Bs[at / 4u][at % 4u]);
+        if (cv > v || (cv == v && ci < best)) { v = cv; best = ci; }
+      }
+      labels[g * N + row0 + row] = i32(best);
     }
-    labels[g * N + row0 + t] = i32(best);
   }
 }
 `;
@@ -246,7 +259,7 @@ export function cosineKMeansWgsl(keys: tf.Tensor3D, k: number, iters: number, st
   const psum = scratchBuffer(G * parts * k * d * 4);
   const pcount = scratchBuffer(G * parts * k * 4);
   const dispatches: Dispatch[] = [];
-  const assign: Dispatch = { code: assignShader(d), uniforms: [N, k], buffers: [keysBuf, normed, labels.buffer], workgroups: [Math.ceil(N / BM), G] };
+  const assign: Dispatch = { code: assignShader(d), uniforms: [N, k], buffers: [keysBuf, normed, labels.buffer], workgroups: [Math.ceil(N / (16 * kmeansTuning.tileRows)), G] };
   const sums: Dispatch = { code: sumsShader(d), uniforms: [N, k, parts, partLen], buffers: [keysBuf, labels.buffer, psum, pcount], workgroups: [Math.ceil(k / CB), G, parts] };
   const update = (from: GPUBuffer, to: GPUBuffer, withParts: boolean): Dispatch => ({ code: updateShader(d), uniforms: [k, withParts ? parts : 0], buffers: [psum, pcount, from, to, normed], workgroups: [k, G] });
   // normalise the initial centroids (copying them into the first raw buffer, or the output when iters = 0)

@@ -16,7 +16,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../cluster-index.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, storageReady, type Dispatch } from './runtime.js';
 
-const WG = 256;
+/** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head). */
+export const selectTuning = { workgroup: 256 };
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -41,7 +42,7 @@ type Mode = 'score' | 'ranked';
  * Bindings: 0 params; score: 1 q, 2 centroids; ranked: 1 rankedIn; then sizes, offsets, sortedTokens,
  * tokens (out), [ranked (out), taken (out)].
  */
-export function selectShader(mode: Mode, full: boolean, K: number, D: number): string {
+export function selectShader(mode: Mode, full: boolean, K: number, D: number, WG = selectTuning.workgroup): string {
   const KP = nextPow2(Math.max(K, 1));
   const vec = D % 4 === 0;
   const DV = vec ? D / 4 : D;
