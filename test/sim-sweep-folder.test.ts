@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/gpu/backend.js';
+import { recordUnitAccesses } from '../src/sim/cachesim.js';
+import { createMethod } from '../src/sim/methods/index.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
+import { TraceReader } from '../src/trace/index.js';
 import { runSweep, summarize, SweepInterrupted } from '../src/sim/sweep.js';
 import { smallTrace, tempDir } from './helpers/traces.js';
 
@@ -51,6 +54,16 @@ describe('sweep folder', () => {
     await expect(runSweep(trace, { methods: ['full', 'oracle'], budgets: [64] }, dir, { backend: 'wasm' })).rejects.toThrow(
       /every layer replayed \(0, 1\) is below denseLayers = 2.*--param denseLayers=0/,
     );
+  });
+
+  it('cachesim of a trace whose every layer is dense stops naming denseLayers (it used to crash in arquero)', async () => {
+    const reader = await TraceReader.open(trace);
+    try {
+      await expect(recordUnitAccesses(reader, [createMethod('quest', { budget: 64 })])).rejects.toThrow(/below denseLayers = 2.*--param denseLayers=0/);
+      expect((await recordUnitAccesses(reader, [createMethod('quest', { budget: 64, denseLayers: 0 })])).length).toBeGreaterThan(0);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('summarizes each parameter combination apart', async () => {

@@ -21,6 +21,7 @@ import type { TraceManifest } from '../trace/manifest.js';
 import { decodeLayout } from './budget.js';
 import { belady, lastRSteps, lru, unionPerKvHead, type UnitCachePolicy, type UnitRequest } from './cache/index.js';
 import { driveLayer } from './layer-driver.js';
+import { checkSparseLayers } from './sparse-layers.js';
 import type { Method, Selection } from './selector.js';
 
 export type { UnitRequest } from './cache/index.js';
@@ -138,6 +139,7 @@ export async function recordUnitAccesses(reader: TraceReader, methods: Method[],
   const L = reader.manifest.model.layers;
   const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
+  checkSparseLayers(methods, layers);
   const out: AccessSequence[] = [];
   for (const layer of layers) out.push(...(await recordLayerAccesses(reader.manifest, layer, await reader.readLayer(layer), methods)));
   return out;
