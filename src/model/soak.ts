@@ -33,7 +33,7 @@ export async function decodeSoak(model: LlamaModel, method: Method, prompt: read
   const session = model.session(method);
   const samples: SoakSample[] = [];
   try {
-    let logits = await session.forward(prompt, true);
+    let logits: tf.Tensor = await session.forward(prompt, true);
     for (let s = 0; s < steps; s++) {
       const idT = tf.tidy(() => tf.argMax(tf.reshape(logits, [-1])));
       logits.dispose();
