@@ -152,7 +152,7 @@ describe('export', () => {
     const src = path.join(dir, 'src.safetensors');
     const dest = path.join(dir, 'dest.safetensors');
     await writeSyntheticTrace(src, { ...SMALL, dtype: 'F32' });
-    const m: TraceManifest = await exportTrace(src, dest, { layers: [1], heads: [1], steps: [3, 1], dtype: 'F16' });
+    const m: TraceManifest = await exportTrace(src, dest, { layers: [1], kvHeads: [1], steps: [3, 1], dtype: 'F16' });
     const a = await TraceReader.open(src);
     const b = await TraceReader.open(dest);
     expect(b.manifest).toEqual(m);

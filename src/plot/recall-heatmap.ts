@@ -63,7 +63,11 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
   const atBudget = table.filter(aq.escape((d: Record<string, unknown>) =>
     numberOrNull(d.budget) === budget && (!opts.methods || opts.methods.includes(String(d[seriesBy[0]])))));
   if (atBudget.numRows() === 0) throw new PlotError(`recall heatmap: no rows at budget ${budget}${opts.methods ? ` for ${opts.methods.join(', ')}` : ''}`);
-  const cells = atBudget.groupby(...seriesBy, 'layer', 'head').rollup({ value: aq.op.mean(metric) }).objects() as Record<string, unknown>[];
+  // denseLayers (a sweep column): the method's first layers attend everything; their cells are marked 'dense'
+  const hasDense = table.columnNames().includes('denseLayers');
+  const cells = atBudget.groupby(...seriesBy, 'layer', 'head')
+    .rollup({ value: aq.op.mean(metric), ...(hasDense ? { denseLayers: aq.op.max('denseLayers') } : {}) })
+    .objects() as Record<string, unknown>[];
   fillSingleVariant(cells, seriesBy);
   const layers = [...new Set(cells.map((c) => Number(c.layer)))].sort((a, b) => a - b);
   const heads = [...new Set(cells.map((c) => Number(c.head)))].sort((a, b) => a - b);
@@ -88,6 +92,9 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
   labels.forEach((label, i) => {
     const z = layers.map(() => heads.map(() => null as number | null));
     for (const c of panels.get(label)!) z[layers.indexOf(Number(c.layer))][heads.indexOf(Number(c.head))] = Number(c.value);
+    const dense = Math.max(0, ...panels.get(label)!.map((c) => numberOrNull(c.denseLayers) ?? 0));
+    const isDense = (layer: number) => layer < dense;
+    const text = layers.map((l) => heads.map(() => (isDense(l) ? 'dense' : '')));
     const n = i === 0 ? '' : String(i + 1);
     const col = i % cols;
     const row = Math.floor(i / cols);
@@ -97,20 +104,23 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
       type: 'heatmap', name: label, xaxis: `x${n}`, yaxis: `y${n}`,
       x: heads, y: layers, z, zmin: 0, zmax: 1, colorscale: 'Viridis', showscale: i === 0,
       colorbar: { title: { text: METRIC_LABEL[metric] }, len: 0.9 },
-      hovertemplate: `${label}<br>layer %{y}, head %{x}<br>${METRIC_LABEL[metric]} %{z:.4f}<extra></extra>`,
+      ...(dense > 0 ? { text, texttemplate: '%{text}', textfont: { color: '#333', size: 11 } } : {}),
+      hovertemplate: `${label}<br>layer %{y}, head %{x}<br>${METRIC_LABEL[metric]} %{z:.4f}${dense > 0 ? '<br>%{text}' : ''}<extra></extra>`,
     });
     layout[`xaxis${n}`] = axis('query head', { domain: [x0, x0 + w], anchor: `y${n}`, dtick: 1, showgrid: false });
-    layout[`yaxis${n}`] = axis('layer', { domain: [y1 - h, y1], anchor: `x${n}`, dtick: 1, showgrid: false, autorange: 'reversed' });
+    const ticks = dense > 0 ? { tickvals: layers, ticktext: layers.map((l) => (isDense(l) ? `${l} (dense)` : String(l))) } : { dtick: 1 };
+    layout[`yaxis${n}`] = axis(dense > 0 ? `layer (first ${dense} dense: attend all)` : 'layer', { domain: [y1 - h, y1], anchor: `x${n}`, ...ticks, showgrid: false, autorange: 'reversed' });
     annotations.push({ text: `<b>${label}</b>`, x: x0 + w / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 14 } });
   });
   const title = `${METRIC_LABEL[metric]} by layer and query head at budget B=${budget}, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(700, 380 * cols + 120);
   return {
     id: opts.id ?? `heatmap-${metric === 'massRecall' ? 'mass' : 'topk'}-recall-b${budget}`,
     title: title.charAt(0).toUpperCase() + title.slice(1),
     data,
     layout: baseLayout(title.charAt(0).toUpperCase() + title.slice(1), { ...layout, annotations, showlegend: false, margin: { l: 80, r: 30, t: 110, b: 70 } },
-      'mean over decode steps; the colour scale is shared by all panels (legend: colour bar)'),
-    width: Math.max(700, 380 * cols + 120),
+      'mean over decode steps; the colour scale is shared by all panels (legend: colour bar)', width),
+    width,
     height: Math.max(450, 360 * rows + 140),
   };
 }

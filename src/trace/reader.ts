@@ -31,9 +31,12 @@ export class TraceReader {
       handle = await open(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new TraceError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${(err as Error).message})`);
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${(err as Error).message})`;
+      throw new TraceError(`${path}: ${why}`);
     }
     try {
+      // a folder opens fine on Linux and fails at the first read (EISDIR): say so up front
+      if (!(await handle.stat()).isFile()) throw new TraceError(`${path}: is a folder or device, not a trace file (.safetensors)`);
       const header = await readContainerHeader(handle, path);
       const { manifest, hasOut, hasTokens } = validateTrace(path, header);
       return new TraceReader(path, manifest, header.tensors, hasOut, hasTokens, header.dataStart, handle);

@@ -11,7 +11,8 @@ import { timingMs } from '../../sim/bench/timing.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
-import { UserError } from '../errors.js';
+import { checkOutputFile, UserError } from '../errors.js';
+import { progressBar, progressIsLive } from '../progress.js';
 import { formatTable } from '../table.js';
 
 interface BenchFlags {
@@ -32,6 +33,16 @@ interface BenchFlags {
   tokensPerCluster: string;
   out?: string;
   main: boolean;
+  json?: boolean;
+}
+
+/** Backends that run on the host: the GPU-sized defaults take many minutes there. */
+const HOST_BACKENDS = ['cpu', 'wasm'];
+
+/** Timed stages of one runKernelBench call, as its log announces them (lines 'kmeans: ', 'dense attention: ', 'clusterkv step: '). */
+const STAGE_LINE = /^(kmeans|dense attention|clusterkv step):/;
+function stageCount(budgets: number, kmeans: boolean): number {
+  return (kmeans ? 1 : 0) + 1 + budgets;
 }
 
 
@@ -76,6 +87,7 @@ export function register(program: Command): void {
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
     .option('--no-main', 'skip the run at --context (and its K-means): only the --contexts sweep')
     .option('--out <file.json>', 'write the JSON report here')
+    .option('--json', 'print the JSON report on stdout instead of the tables')
     .action(async (flags: BenchFlags) => {
       const cfg: KernelBenchConfig = {
         context: parseIntFlag('--context', flags.context, 1),
@@ -94,19 +106,35 @@ export function register(program: Command): void {
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
       if (!flags.main && contexts.length === 0) throw new UserError('bench: --no-main needs --contexts (nothing to time)');
+      if (flags.out) checkOutputFile(flags.out);
       const backend = await useBackend(flags.backend);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
-      const main = flags.main ? await runKernelBench(cfg, 'kmeans', log) : null;
-      if (main) console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup', 'pairedSpeedup'], 4));
+      if (HOST_BACKENDS.includes(backend) && Math.max(flags.main ? cfg.context : 0, ...contexts) > 8192) {
+        log(`bench: warning: context ${Math.max(flags.main ? cfg.context : 0, ...contexts)} (the defaults are sized for an H200) on the ${backend} backend runs for many minutes; for a quick look: --context 4096 --clusters 64 --runs 5 --warmup 1 --kmeans-runs 1`);
+      }
+      const sweepBudgets = contexts.map((c) => cfg.budgets.filter((b) => b <= c).length);
+      const totalStages = (flags.main ? stageCount(cfg.budgets.length, true) : 0) + sweepBudgets.reduce((n, b) => n + stageCount(b, false), 0);
+      const bar = progressBar('bench');
+      let stagesStarted = 0;
+      // a live bar shows the stage lines itself (other stderr lines would tear it)
+      const stageLog = (line: string) => {
+        if (STAGE_LINE.test(line)) bar.update(stagesStarted++, totalStages, line.split(':')[0]);
+        if (!progressIsLive()) log(line);
+      };
+      bar.update(0, totalStages, 'inputs');
+      const main = flags.main ? await runKernelBench(cfg, 'kmeans', stageLog) : null;
+      if (main && !flags.json) console.log(formatTable(benchRows(main), ['path', 'stage', 'budget', 'medianMs', 'wallMedianMs', 'GBps', 'speedup', 'pairedSpeedup'], 4));
       const sweep: { context: number; clusters: number; report: KernelBenchReport }[] = [];
       for (const context of contexts) {
         const clusters = Math.ceil(context / tokensPerCluster);
         log(`context ${context}: ${clusters} planted clusters`);
         const budgets = cfg.budgets.filter((b) => b <= context);
-        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets }, 'planted', log) });
+        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets }, 'planted', stageLog) });
       }
-      if (sweep.length) {
+      bar.update(totalStages, totalStages);
+      bar.stop();
+      if (sweep.length && !flags.json) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
           report.budgets.map((b) => ({ context, clusters, budget: b.budget, denseMs: timingMs(report.dense), clusterkvMs: timingMs(b.clusterkvStep), speedup: b.speedup, pairedDenseMs: b.pairedDenseMs.median, pairedStepMs: b.pairedStepMs.median, pairedSpeedup: b.pairedSpeedup.median })),
         );
@@ -127,5 +155,6 @@ export function register(program: Command): void {
         writeFileAtomic(path.resolve(flags.out), JSON.stringify(report, null, 2));
         log(`wrote ${flags.out}`);
       }
+      if (flags.json) console.log(JSON.stringify(report, null, 2));
     });
 }
