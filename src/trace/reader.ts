@@ -117,6 +117,11 @@ export function validateTrace(path: string, header: ContainerHeader): { manifest
     if (version !== TRACE_VERSION) throw new TraceError(`${path}: unsupported trace version ${JSON.stringify(version)} (this reader supports version ${TRACE_VERSION})`);
   }
   const manifest = checkManifest(path, raw);
+  // the tensor table bounds what the manifest may claim: a lie of 2^31 layers must not build 2^31 specs
+  const layerTensors = [...header.tensors.keys()].filter((n) => /^layers\.\d+\.(k|v|q|out)$/.test(n)).length;
+  if (manifest.model.layers * 3 > layerTensors) {
+    throw new TraceError(`${path}: manifest model.layers is ${manifest.model.layers}, but the file holds ${layerTensors} layer tensors (3 or 4 per layer)`);
+  }
   const hasOut = header.tensors.has(layerTensorNames(0).out);
   const hasTokens = header.tensors.has('tokens');
   const expected = traceTensorSpecs(manifest, { withOut: hasOut, withTokens: hasTokens });
