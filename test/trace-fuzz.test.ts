@@ -113,7 +113,7 @@ describe('trace fuzzer', () => {
       const i = variants.findIndex((v) => v.name.startsWith(pick));
       expect(i, pick).toBeGreaterThanOrEqual(0);
       const file = path.join(variantsDir, `${String(i).padStart(4, '0')}.safetensors`);
-      const run = spawnSync(process.execPath, [path.join(root, 'bin', 'clusterkv.js'), 'info', file], { cwd: root, encoding: 'utf8' });
+      const run = spawnSync(process.execPath, [path.join(root, 'bin', 'clusterkv.js'), 'info', file], { cwd: root, encoding: 'utf8', timeout: 60_000 });
       expect(run.status, variants[i].name).toBe(1);
       expect(run.stderr, variants[i].name).toMatch(/^clusterkv: [^\n]+\n$/);
       expect(run.stderr).toContain(file);
