@@ -107,10 +107,14 @@ function firstLine(text: string): string {
 export function isBackendFailure(err: unknown): err is Error {
   if (!(err instanceof Error)) return false;
   if (/^(GPU\w*Error|OperationError|AbortError)$/.test(err.name)) return true;
-  // the frame that threw: inside a backend package or Dawn's bindings, not our code
+  // the frame that threw: inside a backend package (its own path, or its sources through the source map) or
+  // Dawn's bindings, not our code or tfjs-core
   const frame = (err.stack ?? '').split('\n').find((l) => /^\s+at /.test(l)) ?? '';
-  return /node_modules[\\/](@tensorflow[\\/]tfjs-(backend-webgpu|backend-wasm|node|node-gpu)|webgpu)[\\/]/.test(frame);
+  return /tfjs-(backend-webgpu|backend-wasm|node|node-gpu)[\\/]|node_modules[\\/]webgpu[\\/]/.test(frame);
 }
+
+/** The engine's own RangeErrors when an allocation is too large: input size, not a bad value. */
+const OUT_OF_MEMORY = /^(Invalid typed array length|Array buffer allocation failed|Invalid array length|Invalid string length)/;
 
 export interface DescribedError {
   /** the line printed on stderr, without the trailing newline */
@@ -125,6 +129,9 @@ export interface DescribedError {
  * `backend` names the active tfjs backend for backend failures.
  */
 export function describeError(err: unknown, backend?: string): DescribedError {
+  if (err instanceof RangeError && OUT_OF_MEMORY.test(err.message)) {
+    return { line: `clusterkv: out of memory: the data is too large for this process (${firstLine(err.message)}); choose fewer layers, steps or a shorter context`, exitCode: 1 };
+  }
   if (err instanceof Error && (err instanceof UserError || err instanceof RangeError || USER_ERROR_NAMES.includes(err.name))) {
     const message = err.message.split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
     return { line: `clusterkv: ${message.replace(/^clusterkv: /, "method 'clusterkv': ")}`, exitCode: 1 };

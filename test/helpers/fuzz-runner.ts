@@ -8,7 +8,7 @@
  */
 import { readdirSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { runCli } from '../../src/cli/program.js';
+import { runCliCaptured as captured } from './cli.js';
 
 const FUZZ_COMMANDS = ['info', 'sweep', 'export'] as const;
 
@@ -16,23 +16,6 @@ function fuzzArgs(command: (typeof FUZZ_COMMANDS)[number], file: string, work: s
   if (command === 'info') return ['info', file];
   if (command === 'sweep') return ['sweep', file, '--out', path.join(work, 'sweep'), '--methods', 'oracle,clusterkv', '--budgets', '8', '--clusters', '2', '--backend', 'cpu', '--quiet'];
   return ['export', file, '--out', path.join(work, 'export.safetensors'), '--dtype', 'F32'];
-}
-
-/** Runs argv through runCli with stdout and stderr captured. */
-async function captured(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const stdoutWrite = process.stdout.write.bind(process.stdout);
-  const stderrWrite = process.stderr.write.bind(process.stderr);
-  process.stdout.write = ((chunk: string | Uint8Array) => out.push(String(chunk)) > 0) as typeof process.stdout.write;
-  process.stderr.write = ((chunk: string | Uint8Array) => err.push(String(chunk)) > 0) as typeof process.stderr.write;
-  try {
-    const code = await runCli(argv);
-    return { code, stdout: out.join(''), stderr: err.join('') };
-  } finally {
-    process.stdout.write = stdoutWrite;
-    process.stderr.write = stderrWrite;
-  }
 }
 
 async function main(): Promise<void> {
