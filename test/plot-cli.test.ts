@@ -54,7 +54,7 @@ describe('clusterkv plot', () => {
     expect(recall.includes('"label":"bands on"')).toBe(true);
     expect(recall.includes('"visible":false')).toBe(true);
     const heatmap = readFileSync(path.join(figures, 'heatmap-mass-recall.html'), 'utf8');
-    expect(heatmap.includes('"ticktext":["0 (dense)","1 (dense)","2"]')).toBe(true);
+    expect(heatmap.includes('"text":"dense: layers 0–1 attend all"')).toBe(true);
     // --inline-plotly: each page stands alone
     const inline = clusterkv('plot', sweepDir, '--inline-plotly', '--band', 'none');
     expect(inline.code).toBe(0);

@@ -80,7 +80,7 @@ describe('spread bands', () => {
       const on = toggle(fig)!.buttons[0];
       expect(on.args[0]).toEqual({ visible: true });
       expect(on.args[1]).toEqual(fig.data.flatMap((t, i) => (t.fill === 'toself' ? [i] : [])));
-      expect(JSON.stringify((fig.layout.legend as { title: unknown }).title)).toContain("off: 'bands on' above");
+      expect(JSON.stringify((fig.layout.legend as { title: unknown }).title)).toContain('band: p10–p90 (off)');
     }
   });
 
@@ -94,19 +94,23 @@ describe('spread bands', () => {
 });
 
 describe('heatmap', () => {
-  it('marks the dense first layers as dense, cells and ticks', () => {
+  it('shades and labels the dense first layers of each panel', () => {
     const fig = recallHeatmapFigure(aq.from(rows(['clusterkv', 'quest'])), { budget: 64 });
-    const panel = fig.data[0] as { text: string[][]; texttemplate: string; y: number[] };
-    expect(panel.texttemplate).toBe('%{text}');
-    expect(panel.text.map((row) => row[0])).toEqual(['dense', 'dense', '', '']);
-    const yaxis = fig.layout.yaxis as { ticktext: string[]; title: { text: string } };
-    expect(yaxis.ticktext).toEqual(['0 (dense)', '1 (dense)', '2', '3']);
-    expect(yaxis.title.text).toBe('layer (first 2 dense: attend all)');
+    const shapes = fig.layout.shapes as Record<string, unknown>[];
+    expect(shapes).toHaveLength(2);
+    // heads 0..1 and the rows of layers 0 and 1 (cell edges at +-0.5), in each panel's own axes
+    expect(shapes[0]).toMatchObject({ type: 'rect', xref: 'x', yref: 'y', x0: -0.5, x1: 1.5, y0: -0.5, y1: 1.5 });
+    expect(shapes[1]).toMatchObject({ xref: 'x2', yref: 'y2' });
+    const labels = (fig.layout.annotations as { text: string; yref?: string }[]).filter((a) => a.text.startsWith('dense'));
+    expect(labels.map((a) => [a.text, a.yref])).toEqual([['dense: layers 0–1 attend all', 'y'], ['dense: layers 0–1 attend all', 'y2']]);
+    expect((fig.data[0].text as string[][]).map((row) => row[0])).toEqual(['dense layer: attends all', 'dense layer: attends all', '', '']);
+    expect(JSON.stringify(fig.layout.title)).toContain('shaded rows: dense first layers');
   });
 
   it('marks nothing without dense layers', () => {
     const fig = recallHeatmapFigure(aq.from(rows(['quest'], 0)), { budget: 64 });
     expect(fig.data[0].text).toBeUndefined();
-    expect((fig.layout.yaxis as { title: { text: string } }).title.text).toBe('layer');
+    expect(fig.layout.shapes).toEqual([]);
+    expect(JSON.stringify(fig.layout.title)).not.toContain('shaded');
   });
 });

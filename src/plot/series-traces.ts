@@ -56,7 +56,7 @@ export function bandToggle(data: PlotlyTrace[]): Record<string, unknown> | undef
 /** The legend's band line: which band, and where it is when hidden. */
 export function bandLegendText(bandLabel: string, state: 'shown' | 'hidden' | 'none'): string {
   if (state === 'none') return 'no spread band';
-  return state === 'hidden' ? `band: ${bandLabel} (off: 'bands on' above)` : `band: ${bandLabel}`;
+  return state === 'hidden' ? `band: ${bandLabel} (off)` : `band: ${bandLabel}`;
 }
 
 /** Colour by method, dash by variant index within the method. */

@@ -87,7 +87,7 @@ export function baseLayout(title: string, extra: PlotlyLayout = {}, subtitle?: s
     legend: { bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     hovermode: 'closest',
     ...extra,
-    title: { text, x: 0.02, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top', pad: { t: 14 }, font: { size: TITLE_SIZE } },
+    title: { text, x: 0.02, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top', pad: { t: 18 }, font: { size: TITLE_SIZE } },
     margin,
   };
 }
