@@ -14,7 +14,7 @@ import { timingMs } from '../../sim/bench/timing.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList, parseNameList } from '../parse.js';
-import { UserError } from '../errors.js';
+import { checkOutputFile, UserError } from '../errors.js';
 import { formatTable } from '../table.js';
 
 interface BenchFlags {
@@ -36,7 +36,11 @@ interface BenchFlags {
   paths?: string;
   out?: string;
   main: boolean;
+  json?: boolean;
 }
+
+/** Backends that run on the host: the GPU-sized defaults take many minutes there. */
+const HOST_BACKENDS = ['cpu', 'wasm'];
 
 /** What medianMs means on this backend. */
 export function timingDescription(backend: string, hasKernelMs: boolean): string {
@@ -87,6 +91,7 @@ export function register(program: Command): void {
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
     .option('--no-main', 'skip the run at --context: only the --contexts sweep')
     .option('--out <file.json>', 'write the JSON report here')
+    .option('--json', 'print the JSON report on stdout instead of the tables')
     .action(async (flags: BenchFlags) => {
       const paths = flags.paths ? parseNameList('--paths', flags.paths) : undefined;
       for (const p of paths ?? []) if (!isKernelPath(p)) throw new UserError(`--paths: unknown path '${p}' (expected ops, wgsl)`);
@@ -110,8 +115,13 @@ export function register(program: Command): void {
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
       if (!flags.main && contexts.length === 0) throw new UserError('bench: --no-main needs --contexts (nothing to time)');
+      if (flags.out) checkOutputFile(flags.out);
       const backend = await useBackend(flags.backend);
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      const largest = Math.max(flags.main ? cfg.context : 0, ...contexts);
+      if (HOST_BACKENDS.includes(backend) && largest > 8192) {
+        log(`bench: warning: context ${largest} (the defaults are sized for an H200) on the ${backend} backend runs for many minutes; for a quick look: --context 4096 --clusters 64 --runs 5 --warmup 1 --kmeans-runs 1`);
+      }
       log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
       let main: KernelBenchReport | null = null;
       try {
@@ -120,7 +130,7 @@ export function register(program: Command): void {
         if (err instanceof RangeError) throw new UserError(err.message);
         throw err;
       }
-      if (main) {
+      if (main && !flags.json) {
         if (main.peak) console.log(`ceilings: copy ${main.peak.copyGBps.toFixed(0)} GB/s, read ${main.peak.readGBps.toFixed(0)} GB/s`);
         console.log(kernelTable(main, backend));
         console.log(`\n${stepTable(main, backend)}`);
@@ -132,7 +142,7 @@ export function register(program: Command): void {
         const budgets = cfg.budgets.filter((b) => b <= context);
         sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: SWEEP_KERNELS, kmeansRuns: 0 }, log) });
       }
-      if (sweep.length) {
+      if (sweep.length && !flags.json) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
           reportPaths(report).flatMap((p) =>
             report.config.budgets.map((budget) => {
@@ -154,5 +164,6 @@ export function register(program: Command): void {
         writeFileAtomic(path.resolve(flags.out), JSON.stringify(report, null, 2));
         log(`wrote ${flags.out}`);
       }
+      if (flags.json) console.log(JSON.stringify(report, null, 2));
     });
 }
