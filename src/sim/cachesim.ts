@@ -21,7 +21,6 @@ import type { TraceManifest } from '../trace/manifest.js';
 import { decodeLayout } from './budget.js';
 import { belady, lastRSteps, lru, unionPerKvHead, type UnitCachePolicy, type UnitRequest } from './cache/index.js';
 import { driveLayer } from './layer-driver.js';
-import { checkSparseLayers } from './sparse-layers.js';
 import type { Method, Selection } from './selector.js';
 
 export type { UnitRequest } from './cache/index.js';
@@ -139,7 +138,6 @@ export async function recordUnitAccesses(reader: TraceReader, methods: Method[],
   const L = reader.manifest.model.layers;
   const layers = opts.layers ?? Array.from({ length: L }, (_, l) => l);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
-  checkSparseLayers(methods, layers);
   const out: AccessSequence[] = [];
   for (const layer of layers) out.push(...(await recordLayerAccesses(reader.manifest, layer, await reader.readLayer(layer), methods)));
   return out;
@@ -192,6 +190,9 @@ export function simulateCache(sequences: AccessSequence[], policies: CachePolicy
  * and bytes moved per decode step summed over the simulated layers and KV heads.
  */
 export function summarizeCache(table: aq.ColumnTable): aq.ColumnTable {
+  if (table.numRows() === 0) {
+    throw new RangeError('cachesim: nothing was simulated: every replayed layer is below the methods\' denseLayers (dense there, no units to cache); replay later layers or add --param denseLayers=0');
+  }
   // arquero parses these expressions itself (they may not close over variables)
   return table
     .filter('d => d.tokensSelected > 0')

@@ -10,6 +10,7 @@ import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { parsePolicySpecs, recordUnitAccesses, simulateCache, summarizeCache } from '../../sim/cachesim.js';
+import { checkSparseLayers } from '../../sim/sparse-layers.js';
 import { createMethod, methodParamNames, resolveMethodNames } from '../../sim/methods/index.js';
 import type { ParamValue } from '../../sim/selector.js';
 import { TraceReader } from '../../trace/index.js';
@@ -82,6 +83,7 @@ export function register(program: Command): void {
       const bar = progressBar('cachesim');
       try {
         const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
+        checkSparseLayers(methods, chosen);
         const sequences = [];
         // one layer at a time, so that progress shows
         for (const [i, layer] of chosen.entries()) {
