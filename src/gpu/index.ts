@@ -6,3 +6,5 @@ export * from './selection.js';
 export * from './attention.js';
 export * from './heads.js';
 export * from './random.js';
+export * from './decode-step.js';
+export * from './kernel-path.js';
