@@ -108,7 +108,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
     const before = tf.memory().numTensors;
     const engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, clusterkv: method });
     for (let i = 0; i < P; i++) engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
-    engine.clusterPrompt();
+    await engine.clusterPrompt();
     let worstSparse = 0;
     let fromDense = 0;
     const clusters: number[] = [];

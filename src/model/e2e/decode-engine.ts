@@ -25,7 +25,7 @@ import { embedRowsShader } from '../../gpu/wgsl/embed-rows.js';
 import { gemvPlan, gemvShader, gemvTuning, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
 import { rmsNormShader } from '../../gpu/wgsl/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/rope-kv-append.js';
-import { deviceLimits } from '../../gpu/wgsl/runtime.js';
+import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime.js';
 import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/token-list.js';
@@ -74,6 +74,8 @@ export interface StepAttention {
   /** clusters per KV head in the index (sparse layers) */
   clusters: number;
   sparseLayers: number;
+  /** dispatches recorded */
+  dispatches: number;
 }
 
 function pow2floor(n: number): number {
@@ -247,6 +249,11 @@ export class DecodeEngine {
     };
   }
 
+  /** Positions per chunk of the dense and sparse attention partials (decode-attention.ts). */
+  get chunks(): { dense: number; sparse: number } {
+    return { dense: this.denseChunk, sparse: this.sparseChunk };
+  }
+
   /** Layers that run ClusterKV's sparse attention in a 'clusterkv' step. */
   get sparseLayers(): number {
     return this.cluster ? Math.max(0, this.shape.layers - this.cluster.denseLayers) : 0;
@@ -262,8 +269,9 @@ export class DecodeEngine {
   /**
    * ClusterKV's prompt clustering: the positions 0..position-1 so far are the prompt; every sparse layer
    * clusters its keys [sinks, P) (K-means, the index). Call once, before the first 'clusterkv' step.
+   * Returns once the work is queued (or, with `progress`, done layer by layer).
    */
-  clusterPrompt(): void {
+  async clusterPrompt(progress?: (layer: number, ms: number) => void): Promise<void> {
     const p = this.cluster;
     if (!p) throw new Error('decode engine: no ClusterKV method was given');
     if (this.prefillLength >= 0) throw new Error('decode engine: the prompt is already clustered');
@@ -271,9 +279,15 @@ export class DecodeEngine {
     const plan = promptClustering(p, P);
     for (let l = p.denseLayers; l < this.shape.layers; l++) {
       if (plan.clusters === 0) continue;
+      const t0 = performance.now();
       const keys = this.cache.rows(l, plan.start, plan.tokens);
       this.clusters[l] = promptClusters(keys, this.batch, plan.clusters, plan.start, p, l);
       keys.dispose();
+      // with a progress callback each layer is waited for (a long clustering reports as it goes)
+      if (progress) {
+        await gpuIdle();
+        progress(l, performance.now() - t0);
+      }
     }
     this.prefillLength = P;
     this.clusteredWindows = 0;
@@ -343,7 +357,7 @@ export class DecodeEngine {
     const denseSplits = Math.ceil((pos + 1) / this.denseChunk);
     this.u.densePartial.write([this.capacity, pos + 1, denseSplits, { f32: 1 / Math.sqrt(d) }]);
     this.u.denseMerge.write([denseSplits]);
-    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0 };
+    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
     let sparse = false;
     let nSel = 0;
     let listSplits = 0;
@@ -386,6 +400,7 @@ export class DecodeEngine {
       list.push(layer.wo, layer.norm2, layer.w13, layer.w2);
     });
     list.push(this.head.norm, this.head.output, this.head.argmax);
+    info.dispatches = list.length;
     recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
     this.position++;
     this.steps++;
