@@ -104,7 +104,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
       return rows;
     };
     const sparse = [await run(method, 0), await run(method, 1)];
-    const dense = [await run('dense', 0), await run('dense', 1)];
+    const dense = [await run('dense', 0)];
     const before = tf.memory().numTensors;
     const engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, clusterkv: method });
     for (let i = 0; i < P; i++) engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
@@ -117,11 +117,8 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
       expect(info.selected).toBe(8);
       clusters.push(info.clusters);
       const got = await engine.readLogits();
-      for (let b = 0; b < 2; b++) {
-        const row = got.subarray(b * V, (b + 1) * V);
-        worstSparse = Math.max(worstSparse, worst(row, sparse[b][i]));
-        fromDense = Math.max(fromDense, worst(row, dense[b][i]));
-      }
+      for (let b = 0; b < 2; b++) worstSparse = Math.max(worstSparse, worst(got.subarray(b * V, (b + 1) * V), sparse[b][i]));
+      fromDense = Math.max(fromDense, worst(got.subarray(0, V), dense[0][i]));
     }
     expect(worstSparse).toBeLessThan(1e-4);
     expect(fromDense).toBeGreaterThan(1e-2);

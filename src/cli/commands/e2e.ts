@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
-import { gemvTuning, type GemvTuning } from '../../gpu/wgsl/gemv.js';
+import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/gemv.js';
 import { E2E_DEFAULTS, runE2eBench } from '../../model/e2e/e2e-bench.js';
 import { e2eMarkdownTable, mergeE2eRuns } from '../../model/e2e/e2e-merge.js';
 import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';
@@ -67,7 +67,7 @@ export function register(program: Command): void {
     .option('--tokens-per-cluster <n>', "prompt clusters C0 = ceil(L / this) (default: ClusterKV's); the prompt plants as many")
     .option('--shape <name>', `model shape: ${Object.keys(E2E_SHAPES).join(', ')}`, 'llama3-8b')
     .option('--layers <n>', 'override the layer count (quick partial-model runs)')
-    .option('--gemv <tpr,r,u>', `GEMV work split: threads per row, rows per thread, unroll (default ${gemvTuning.threadsPerRow},${gemvTuning.rowsPerThread},${gemvTuning.unroll})`)
+    .option('--gemv <tpr,r,u>', `GEMV work split: threads per row, rows per thread, unroll (default per batch: ${[1, 8].map((b) => { const t = defaultGemvTuning(b); return `batch ${b} ${t.threadsPerRow},${t.rowsPerThread},${t.unroll}`; }).join(', ')})`)
     .option('--ceiling-mb <n>', 'MiB read by the read-ceiling kernel', String(E2E_DEFAULTS.ceilingBytes / 2 ** 20))
     .option('--out <file.json>', 'write the JSON report here')
     .action(async (flags: E2eFlags) => {

@@ -42,11 +42,19 @@ export interface GemvTuning {
   unroll: number;
 }
 
-/** Defaults (the e2e bench can try others: `clusterkv e2e --gemv TPR,R,U`). */
-export const gemvTuning: GemvTuning = { threadsPerRow: 64, rowsPerThread: 4, unroll: 2 };
+/**
+ * Default work split per batch, from the H200 sweep (bench/e2e-gemv-tuning.ts, bench/results/
+ * e2e-gemv-tuning-h200.json; time per token over the shapes of a Llama-3-8B layer x 32 + output head):
+ * batch 1: 256,2,2 7.54 ms (64,4,2 7.85; 32,4,2 9.88); batch 8: 32,4,2 10.94 ms (64,2,2 12.18; 64,4,2 12.85;
+ * 256,2,2 19.25). At batch 8 the B input vectors per weight vector make narrow groups with 4 rows pay;
+ * at batch 1 wide groups keep more loads in flight. Batches between were not measured.
+ */
+export function defaultGemvTuning(batch: number): GemvTuning {
+  return batch <= 2 ? { threadsPerRow: 256, rowsPerThread: 2, unroll: 2 } : { threadsPerRow: 32, rowsPerThread: 4, unroll: 2 };
+}
 
 /** The tuning actually used for a shape: R even for swiglu, R x B accumulators within the workgroup memory. */
-export function gemvPlan(shape: GemvShape, tuning: GemvTuning = gemvTuning, workgroupStorage = 32768): GemvTuning {
+export function gemvPlan(shape: GemvShape, tuning: GemvTuning = defaultGemvTuning(shape.batch), workgroupStorage = 32768): GemvTuning {
   const { threadsPerRow: tpr, unroll } = tuning;
   if (!(tpr >= 1 && tpr <= WG && (tpr & (tpr - 1)) === 0)) throw new RangeError(`gemv: threadsPerRow must be a power of two <= ${WG}, got ${tpr}`);
   if (!(Number.isInteger(unroll) && unroll >= 1 && unroll <= 8)) throw new RangeError(`gemv: unroll must be 1..8, got ${unroll}`);

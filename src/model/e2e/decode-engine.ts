@@ -22,7 +22,7 @@ import { queryGroupSize } from '../../gpu/heads.js';
 import { attentionTuning, mergeShader, partialShader } from '../../gpu/wgsl/decode-attention.js';
 import { argmaxTokenShader } from '../../gpu/wgsl/argmax-token.js';
 import { embedRowsShader } from '../../gpu/wgsl/embed-rows.js';
-import { gemvPlan, gemvShader, gemvTuning, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
+import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
 import { rmsNormShader } from '../../gpu/wgsl/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/rope-kv-append.js';
 import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime.js';
@@ -50,6 +50,7 @@ export interface EngineOptions {
   clusterkv?: Method;
   /** the largest budget a step may ask for (default: the method's) */
   maxBudget?: number;
+  /** GEMV work split (default: gemv.ts's defaultGemvTuning for the batch) */
   gemv?: GemvTuning;
 }
 
@@ -210,7 +211,7 @@ export class DecodeEngine {
     };
     const storage = deviceLimits().workgroupStorage;
     const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, res?: GPUBuffer): BoundDispatch => {
-      const plan = gemvPlan(shape, opts.gemv ?? gemvTuning, storage);
+      const plan = gemvPlan(shape, opts.gemv ?? defaultGemvTuning(B), storage);
       this.gemvPlans[name] = plan;
       return bindDispatch(gemvShader(shape, plan), uniform, res ? [weight, x, res, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
     };
@@ -405,6 +406,14 @@ export class DecodeEngine {
     this.position++;
     this.steps++;
     return info;
+  }
+
+  /**
+   * The token lists [B H, n] the last 'clusterkv' step attended in its last sparse layer (the list buffer is
+   * reused layer by layer), n = its sparseList. Waits for the GPU.
+   */
+  async readTokenLists(n: number): Promise<Int32Array> {
+    return new Int32Array(await readBuffer(this.buf.list, this.batch * this.shape.heads * n * 4));
   }
 
   /** Logits [B, vocab] of the last step (waits for the GPU). */

@@ -71,6 +71,7 @@ interface ModeRecord {
   infos: StepAttention[];
   historyRows: number[];
   breakdown: E2eMode['breakdown'];
+  shared: E2eMode['sharedRows'];
 }
 
 function modeName(m: ModeSpec): string {
@@ -123,6 +124,21 @@ async function readCeiling(bytes: number, seed: number): Promise<E2eRun['readCei
   return { bytes: read, ms: ms / runs, GBps: read / (ms / runs) / 1e6 };
 }
 
+/**
+ * Rows the R query heads of each KV head attend together: lists [G R, n] -> the mean union size per KV head,
+ * and its share of the R n rows the sparse kernel reads (1: no two heads share a row; 1/R: all share all).
+ */
+export function sharedRows(lists: Int32Array, kvHeads: number, group: number, n: number): NonNullable<E2eMode['sharedRows']> {
+  let total = 0;
+  for (let g = 0; g < kvHeads; g++) {
+    const seen = new Set<number>();
+    for (let i = g * group * n; i < (g + 1) * group * n; i++) seen.add(lists[i]);
+    total += seen.size;
+  }
+  const perKvHead = total / kvHeads;
+  return { perKvHead, ofListRows: perKvHead / (group * n) };
+}
+
 /** ms per category over instrumented steps (median of each), from a log of one pass per dispatch. */
 function breakdownOf(log: TimestampLog, stamps: Float64Array): NonNullable<E2eMode['breakdown']> {
   const bySteps = new Map<number, typeof log.passes>();
@@ -161,7 +177,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const method = createMethod('clusterkv', { ...cfg.clusterkv, budget: maxBudget, seed: cfg.seed, diagnostics: false });
   const params = engineClusterParams(method);
   const modes: ModeSpec[] = [{ attention: 'dense', budget: null }, ...budgets.map((b) => ({ attention: 'clusterkv' as const, budget: b }))];
-  const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps) + 1;
+  const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps + 1) + 1;
   const timed = hasTimestamps();
   if (!timed) log('no timestamp-query on this device: times are wall-clock only (a software adapter?)');
 
@@ -206,7 +222,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     for (const m of modes) for (let i = 0; i < cfg.warmup; i++) step(m, 'none');
     await gpuIdle();
 
-    const records: ModeRecord[] = modes.map((spec) => ({ spec, log: timed ? new TimestampLog(2 * cfg.steps + 2) : undefined, blockStarts: new Set(), walls: [], infos: [], historyRows: [], breakdown: null }));
+    const records: ModeRecord[] = modes.map((spec) => ({ spec, log: timed ? new TimestampLog(2 * cfg.steps + 2) : undefined, blockStarts: new Set(), walls: [], infos: [], historyRows: [], breakdown: null, shared: null }));
     const perRound = Array.from({ length: cfg.rounds }, (_, r) => Math.floor(cfg.steps / cfg.rounds) + (r < cfg.steps % cfg.rounds ? 1 : 0));
     for (const n of perRound) {
       for (const rec of records) {
@@ -235,6 +251,12 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       }
     }
 
+    // how much the query heads of a KV head share: the union of their lists in one sparse layer of one step
+    for (const rec of records) {
+      if (rec.spec.attention !== 'clusterkv') continue;
+      const info = step(rec.spec, 'none');
+      rec.shared = sharedRows(await engine.readTokenLists(info.sparseList), B * shape.kvHeads, shape.heads / shape.kvHeads, info.sparseList);
+    }
     const history = await engine.readHistory();
     const lastLogits = await engine.readLogits();
     const logitsFinite = lastLogits.every((v) => Number.isFinite(v));
@@ -265,6 +287,9 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
         achievedGBps,
         ofReadCeiling: ceiling ? achievedGBps / ceiling.GBps : null,
         breakdown: rec.breakdown,
+        efficiency: rec.breakdown ? { gemvGBps: bytes.weights / (rec.breakdown.categoryMs.gemv ?? NaN) / 1e6, attentionGBps: bytes.kv / (rec.breakdown.categoryMs.attention ?? NaN) / 1e6 } : null,
+        sharedRows: rec.shared,
+        boundSpeedupShared: null,
         sparseList: rec.spec.attention === 'clusterkv' ? summarise(rec.infos.map((i) => i.sparseList)).median : null,
         speedup: null,
         boundSpeedup: null,
@@ -276,8 +301,18 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       m.speedup = dense.msPerToken.median / m.msPerToken.median;
       m.boundSpeedup = dense.bytes.total / m.bytes.total;
       m.ofBound = m.speedup / m.boundSpeedup;
+      if (m.sharedRows) {
+        // K and V rows of the sparse layers counted once per KV head instead of once per query head
+        const sparseKv = 4 * engine.sparseLayers * 2 * B * shape.heads * (m.sparseList ?? 0) * shape.headDim;
+        const uniqueKv = sparseKv * m.sharedRows.ofListRows;
+        m.boundSpeedupShared = dense.bytes.total / (m.bytes.total - sparseKv + uniqueKv);
+      }
     }
-    for (const m of out) log(`${modeName(m)}: ${m.msPerToken.median.toFixed(3)} ms/token (p10 ${m.msPerToken.p10.toFixed(3)}, p90 ${m.msPerToken.p90.toFixed(3)}), ${(m.bytes.total / 1e9).toFixed(2)} GB/step, ${m.achievedGBps.toFixed(0)} GB/s${m.speedup ? `, speed-up ${m.speedup.toFixed(3)}x of bound ${m.boundSpeedup!.toFixed(3)}x` : ''}`);
+    for (const m of out) {
+      const eff = m.efficiency ? `; gemv ${m.efficiency.gemvGBps.toFixed(0)} GB/s, attention ${m.efficiency.attentionGBps.toFixed(0)} GB/s` : '';
+      const shared = m.sharedRows ? `; heads of a KV head share: ${(100 * m.sharedRows.ofListRows).toFixed(0)}% of their list rows are distinct, bound with shared rows ${m.boundSpeedupShared!.toFixed(3)}x` : '';
+      log(`${modeName(m)}: ${m.msPerToken.median.toFixed(3)} ms/token (p10 ${m.msPerToken.p10.toFixed(3)}, p90 ${m.msPerToken.p90.toFixed(3)}), ${(m.bytes.total / 1e9).toFixed(2)} GB/step, ${m.achievedGBps.toFixed(0)} GB/s${m.speedup ? `, speed-up ${m.speedup.toFixed(3)}x of bound ${m.boundSpeedup!.toFixed(3)}x` : ''}${eff}${shared}`);
+    }
     const sampleTokens = Object.fromEntries(records.map((rec) => [modeName(rec.spec), rec.historyRows.slice(-4).map((row) => history[row][0])]));
     return {
       kind: 'clusterkv-e2e-bench',

@@ -12,6 +12,11 @@ function stats(xs: number[]): { median: number; min: number; max: number } {
   return { median: mid, min: s[0], max: s[s.length - 1] };
 }
 
+function medianOf(xs: (number | null | undefined)[]): number | null {
+  const have = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
+  return have.length ? stats(have).median : null;
+}
+
 export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [], note = ''): E2eMerged {
   const groups = new Map<string, { context: number; batch: number; modes: { run: E2eRun; mode: E2eRun['modes'][number] }[] }>();
   for (const run of runs) {
@@ -53,6 +58,9 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
       ofReadCeiling: ceilings.length ? achievedGBps / stats(ceilings).median : null,
       breakdownMs: breakdowns.length ? Object.fromEntries([...categories.map((c) => [c, stats(breakdowns.map((b) => b.categoryMs[c] ?? 0)).median]), ['gaps', stats(breakdowns.map((b) => b.gapsMs)).median]]) : null,
       promptClusteringMs: first.attention === 'clusterkv' && clustering.length ? stats(clustering).median : null,
+      boundSpeedupShared: medianOf(ms.map((m) => m.boundSpeedupShared)),
+      gemvGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.gemv ? m.bytes.weights / m.breakdown.categoryMs.gemv / 1e6 : null))),
+      attentionGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.attention ? m.bytes.kv / m.breakdown.categoryMs.attention / 1e6 : null))),
     };
   });
   rows.sort((a, b) => a.context - b.context || a.batch - b.batch || (a.budget ?? 0) - (b.budget ?? 0));
@@ -62,18 +70,33 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
 
 const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '–' : x.toFixed(digits));
 
-/** The markdown table: one line per configuration, ClusterKV beside its dense baseline. */
+/**
+ * The markdown tables of bench/README.md: the speed-up per (context, batch, budget) beside its dense
+ * baseline and its bounds, then where the time of each step goes.
+ */
 export function e2eMarkdownTable(merged: E2eMerged): string {
-  const lines = [
-    '| context | batch | attention | ms/token (median of processes) | min–max | p10 / p90 | GB/step | GB/s | of read ceiling | speed-up | bytes bound | of bound | gemv / attention / selection / other / gaps ms | prompt K-means ms |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  const pct = (x: number | null | undefined) => (x === null || x === undefined ? '–' : `${(100 * x).toFixed(0)}%`);
+  const dense = new Map(merged.rows.filter((r) => r.attention === 'dense').map((r) => [`${r.context}|${r.batch}`, r]));
+  const speed = [
+    '| context | batch | B | dense ms/token | ClusterKV ms/token (min–max over processes) | speed-up (min–max) | bytes bound | of bound | bound if a KV head\'s query heads share rows | vs the paper\'s 2x | processes |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of merged.rows.filter((x) => x.attention === 'clusterkv')) {
+    const d = dense.get(`${r.context}|${r.batch}`);
+    speed.push(
+      `| ${r.context} | ${r.batch} | ${r.budget} | ${f(d?.msPerToken.median)} | ${f(r.msPerToken.median)} (${f(r.msPerToken.min)}–${f(r.msPerToken.max)}) | ${r.speedup ? `${f(r.speedup.median)}x (${f(r.speedup.min)}–${f(r.speedup.max)})` : '–'} | ${r.boundSpeedup ? `${f(r.boundSpeedup)}x` : '–'} | ${pct(r.ofBound)} | ${r.boundSpeedupShared ? `${f(r.boundSpeedupShared)}x` : '–'} | ${r.speedup ? `${pct(r.speedup.median / 2)}` : '–'} | ${r.processes} |`,
+    );
+  }
+  const time = [
+    '| context | batch | attention | ms/token | p10 / p90 | GB/step | GB/s (of read ceiling) | GEMV GB/s | attention GB/s | gemv / attention / selection / other / gaps ms (instrumented) | prompt K-means ms |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of merged.rows) {
     const b = r.breakdownMs;
     const parts = b ? ['gemv', 'attention', 'selection', 'other', 'gaps'].map((k) => f(b[k] ?? 0)).join(' / ') : '–';
-    lines.push(
-      `| ${r.context} | ${r.batch} | ${r.attention === 'dense' ? 'dense' : `ClusterKV B=${r.budget}`} | ${f(r.msPerToken.median)} | ${f(r.msPerToken.min)}–${f(r.msPerToken.max)} | ${f(r.p10)} / ${f(r.p90)} | ${f(r.bytesPerToken / 1e9)} | ${f(r.achievedGBps, 0)} | ${r.ofReadCeiling === null ? '–' : `${(100 * r.ofReadCeiling).toFixed(0)}%`} | ${r.speedup ? `${f(r.speedup.median)}x (${f(r.speedup.min)}–${f(r.speedup.max)})` : '–'} | ${r.boundSpeedup ? `${f(r.boundSpeedup)}x` : '–'} | ${r.ofBound === null ? '–' : `${(100 * r.ofBound).toFixed(0)}%`} | ${parts} | ${f(r.promptClusteringMs, 0)} |`,
+    time.push(
+      `| ${r.context} | ${r.batch} | ${r.attention === 'dense' ? 'dense' : `ClusterKV B=${r.budget}`} | ${f(r.msPerToken.median)} | ${f(r.p10)} / ${f(r.p90)} | ${f(r.bytesPerToken / 1e9)} | ${f(r.achievedGBps, 0)} (${pct(r.ofReadCeiling)}) | ${f(r.gemvGBps, 0)} | ${f(r.attentionGBps, 0)} | ${parts} | ${f(r.promptClusteringMs, 0)} |`,
     );
   }
-  return lines.join('\n');
+  return `${speed.join('\n')}\n\n${time.join('\n')}`;
 }

@@ -59,6 +59,15 @@ export const e2eModeSchema = z.object({
   boundSpeedup: z.number().nullable(),
   /** speedup / boundSpeedup */
   ofBound: z.number().nullable(),
+  /** GB/s of the GEMVs (weight bytes / gemv ms) and of attention (K/V bytes / attention ms), instrumented steps */
+  efficiency: z.object({ gemvGBps: z.number(), attentionGBps: z.number() }).nullable().optional(),
+  /**
+   * ClusterKV: how many distinct rows the query heads of a KV head attend together (one sparse layer of one
+   * step): the mean per KV head and its share of the rows the kernel reads per query head
+   */
+  sharedRows: z.object({ perKvHead: z.number(), ofListRows: z.number() }).nullable().optional(),
+  /** dense bytes / this mode's bytes with the sparse layers' K and V rows counted once per KV head */
+  boundSpeedupShared: z.number().nullable().optional(),
 });
 export type E2eMode = z.infer<typeof e2eModeSchema>;
 
@@ -118,6 +127,11 @@ export const e2eMergedRowSchema = z.object({
   /** median over processes of the breakdown (ms per step) */
   breakdownMs: z.record(z.string(), z.number()).nullable(),
   promptClusteringMs: z.number().nullable(),
+  /** median over processes: the bound with the sparse layers' rows counted once per KV head */
+  boundSpeedupShared: z.number().nullable().optional(),
+  /** median over processes: GEMV and attention GB/s (instrumented steps) */
+  gemvGBps: z.number().nullable().optional(),
+  attentionGBps: z.number().nullable().optional(),
 });
 export type E2eMergedRow = z.infer<typeof e2eMergedRowSchema>;
 
