@@ -133,7 +133,8 @@ export class DecodeEngine {
   steps = 0;
   readonly maxSteps: number;
   readonly gemvPlans: Record<string, GemvTuning> = {};
-  private readonly weights: EngineWeights;
+  /** the weights the dispatches read (owned by the caller) */
+  readonly weights: EngineWeights;
   private readonly maxBudget: number;
   private readonly listMax: number;
   private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
@@ -387,7 +388,7 @@ export class DecodeEngine {
       sparse = true;
     }
     const list: BoundDispatch[] = [this.head.embed];
-    this.layers.forEach((layer, l) => {
+    for (const layer of this.layers) {
       list.push(layer.norm1, layer.qkv, layer.rope);
       if (sparse && layer.sparsePartial) {
         if (nSel > 0) list.push(layer.select!);
@@ -399,7 +400,7 @@ export class DecodeEngine {
         list.push(layer.densePartial, layer.denseMerge);
       }
       list.push(layer.wo, layer.norm2, layer.w13, layer.w2);
-    });
+    }
     list.push(this.head.norm, this.head.output, this.head.argmax);
     info.dispatches = list.length;
     recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
