@@ -24,6 +24,7 @@ step() { # name timeout_s command...
   timeout "$limit" "$@" > "$RES/$name.txt" 2>&1
   local rc=$?
   echo "== $name: rc $rc in $(( $(date +%s) - t0 )) s"; grep -v '^Warning: max' "$RES/$name.txt" | tail -n 60
+  tar -C "$RES" -cf "$OUT/gpu-run.tar" . # after every step: a call cut short still returns what was done
 }
 want() { [[ " $WANT " == *" $1 "* ]]; }
 WANT="${*:-doctor parity bench torch}"
@@ -35,14 +36,14 @@ else
   SWEEP="4096 8192 16384 32768 65536 131072"; TORCH_QUICK=""
 fi
 want doctor && step doctor 60 $CKV doctor
-want parity && step parity 180 $CKV parity --backend webgpu --out "$RES/parity-webgpu-h200.json"
+want parity && step parity 150 $CKV parity --backend webgpu --out "$RES/parity-webgpu-h200.json"
 if want tune; then
-  step tune 240 tsx bench/tune-kernels.ts "$RES/tune.json"
-  TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 120 tsx bench/tune-kernels.ts "$RES/tune-norobust.json"
+  step tune 200 tsx bench/tune-kernels.ts "$RES/tune.json"
+  TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 tsx bench/tune-kernels.ts "$RES/tune-norobust.json"
 fi
 if want probe; then
-  step probe-bench 150 $CKV bench --backend webgpu $MAIN --runs 20 --kmeans-runs 2 --out "$RES/probe-bench.json"
-  step probe-torch 120 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick
+  step probe-bench 120 $CKV bench --backend webgpu $MAIN --runs 20 --kmeans-runs 2 --out "$RES/probe-bench.json"
+  step probe-torch 90 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick
 fi
 if want bench; then
   # fresh processes: op-chain kernel times drift upward over a process's life on this host (bench/README.md)
