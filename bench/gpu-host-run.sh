@@ -10,6 +10,7 @@
 #   torch    bench/torch_reference.py in the same run: PyTorch dense fp32, fp16 SDPA, its eager ClusterKV
 #            step, K-means
 #   tune     bench/tune-kernels.ts: the WGSL kernels' tuning variants (and again with Dawn's robustness off)
+#   tune-last  the tuning variants after everything else (for the record; nothing depends on it)
 #   probe    one quick bench process at 32K (fewer runs), and torch_reference.py --quick
 # Results go to $OUT/gpu-run.tar (the device tool brings back few files), with one .txt log per step.
 # GPU_RUN_SMALL=1 shrinks every shape (a dry run on the software adapter: CLUSTERKV_WEBGPU_ADAPTER=software).
@@ -28,6 +29,10 @@ step() { # name timeout_s command...
 }
 want() { [[ " $WANT " == *" $1 "* ]]; }
 WANT="${*:-doctor parity bench torch}"
+# the GPU's clocks and load through the run (the timings depend on them: bench/README.md)
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv -lms 250 > "$RES/clocks.csv" 2>/dev/null &
+CLOCKS=$!
+trap 'kill $CLOCKS 2>/dev/null' EXIT
 if [ "${GPU_RUN_SMALL:-0}" = 1 ]; then
   MAIN="--context 2048 --heads 8 --kv-heads 2 --head-dim 64 --clusters 26 --budgets 256,128 --runs 3 --warmup 1 --iters 3 --kmeans-runs 1"
   SWEEP="1024 4096"; TORCH_QUICK=--quick; export TUNE_SMALL=1
@@ -42,18 +47,20 @@ if want tune; then
   TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 tsx bench/tune-kernels.ts "$RES/tune-norobust.json"
 fi
 if want probe; then
-  step probe-bench 120 $CKV bench --backend webgpu $MAIN --runs 20 --kmeans-runs 2 --out "$RES/probe-bench.json"
+  step probe-bench 120 $CKV bench --backend webgpu --runs 20 --kmeans-runs 2 $MAIN --out "$RES/probe-bench.json"
   step probe-torch 90 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick
 fi
 if want bench; then
   # fresh processes: op-chain kernel times drift upward over a process's life on this host (bench/README.md)
   for p in $(seq 1 "$PROCESSES"); do
-    step "bench-main-$p" 150 $CKV bench --backend webgpu $MAIN --out "$RES/bench-main-$p.json"
+    step "bench-main-$p" 120 $CKV bench --backend webgpu --runs 30 $MAIN --out "$RES/bench-main-$p.json"
   done
   for p in $(seq 1 "$PROCESSES"); do for T in $SWEEP; do
-    step "bench-$T-$p" 90 $CKV bench --backend webgpu $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
+    step "bench-$T-$p" 60 $CKV bench --backend webgpu --runs 20 --warmup 5 $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
   done; done
   step bench-merge 60 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
 fi
-want torch && step torch 300 python3 bench/torch_reference.py "$RES/torch-reference-h200.json" $TORCH_QUICK
+want torch && step torch 150 python3 bench/torch_reference.py "$RES/torch-reference-h200.json" $TORCH_QUICK
+want tune-last && step tune 120 tsx bench/tune-kernels.ts "$RES/tune.json"
+kill $CLOCKS 2>/dev/null
 tar -C "$RES" -cf "$OUT/gpu-run.tar" .

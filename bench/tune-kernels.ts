@@ -26,7 +26,7 @@ const rows: Record<string, unknown>[] = [];
 async function time(kernel: string, shape: KernelShape, knob: string, value: unknown, runs = 30): Promise<void> {
   const entry = kernelEntry(kernel);
   const prepared = entry.setup(shape);
-  const t = await timeRuns(() => prepared.run('wgsl'), kernel === 'kmeans' ? 1 : 5, runs, entry.bytes(shape));
+  const t = await timeRuns(() => prepared.run('wgsl'), kernel === 'kmeans' ? 1 : 5, runs, entry.bytes(shape), kernel === 'kmeans' ? { burst: 0 } : {});
   prepared.dispose();
   const row = { kernel, context: shape.context, clusters: shape.clusters, knob, value, ms: timingMs(t), wallMs: t.wallMs.median, GBps: t.achievedGBps, kernelTimed: t.kernelMs !== undefined };
   rows.push(row);
@@ -37,30 +37,35 @@ const saved = { ...attentionTuning, ...selectTuning, ...kmeansTuning };
 // TUNE_SET=core: the defaults only (e.g. to compare a Dawn toggle)
 const core = process.env.TUNE_SET === 'core';
 const values = <T>(all: T[], current: T): T[] => (core ? [current] : all);
-for (const denseChunk of values([64, 128, 256, 512], saved.denseChunk)) {
+// chunk lengths as given (workgroups = 1: no shortening), then the default rule
+attentionTuning.workgroups = 1;
+for (const denseChunk of values([64, 128, 256], saved.denseChunk)) {
   attentionTuning.denseChunk = denseChunk;
   await time('dense-attention', base, 'denseChunk', denseChunk);
 }
 attentionTuning.denseChunk = saved.denseChunk;
-for (const sparseChunk of values([16, 32, 64, 128, 256], saved.sparseChunk)) {
+for (const sparseChunk of values([16, 32, 64, 128], saved.sparseChunk)) {
   attentionTuning.sparseChunk = sparseChunk;
   await time('sparse-attention', base, 'sparseChunk', sparseChunk);
 }
 attentionTuning.sparseChunk = saved.sparseChunk;
+attentionTuning.workgroups = saved.workgroups;
+await time('dense-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
+await time('sparse-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
 for (const clusters of values([400, 1639], 400)) {
-  for (const workgroup of values([64, 128, 256, 512, 1024], saved.workgroup)) {
+  for (const workgroup of values([256, 512, 1024], saved.workgroup)) {
     selectTuning.workgroup = workgroup;
     await time('select-tokens', small ? base : { ...base, clusters, context: clusters === 400 ? base.context : 131072 }, 'selectWorkgroup', workgroup);
   }
 }
 selectTuning.workgroup = saved.workgroup;
 await time('clusterkv-step', base, 'defaults', 'all');
-for (const [tileRows, tileCols, depth] of values([[8, 4, 16], [4, 4, 16], [8, 8, 16], [4, 8, 16], [8, 4, 8], [8, 8, 8]], [saved.tileRows, saved.tileCols, saved.depth])) {
+for (const [tileRows, tileCols, depth] of values([[8, 4, 16], [8, 8, 16], [8, 4, 8], [8, 8, 8]], [saved.tileRows, saved.tileCols, saved.depth])) {
   Object.assign(kmeansTuning, { tileRows, tileCols, depth });
   await time('kmeans', base, 'kmeansTile', `${tileRows}x${tileCols}x${depth}`, 3);
 }
 Object.assign(kmeansTuning, { tileRows: saved.tileRows, tileCols: saved.tileCols, depth: saved.depth });
-for (const parts of values([1, 4, 16, 64], saved.parts)) {
+for (const parts of values([4, 16, 64], saved.parts)) {
   kmeansTuning.parts = parts;
   await time('kmeans', base, 'kmeansParts', parts, 3);
 }
