@@ -19,6 +19,8 @@ OUT=${OUT:?set OUT to the output folder}
 RES=$(mktemp -d)
 CKV="node bin/clusterkv.js"
 PROCESSES=${PROCESSES:-3}
+# GPU heating before and during each kernel's samples (ms; bench/README.md: the committed H200 run had none)
+HEAT_MS=${HEAT_MS:-100}
 step() { # name timeout_s command...
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
@@ -53,10 +55,10 @@ fi
 if want bench; then
   # fresh processes: op-chain kernel times drift upward over a process's life on this host (bench/README.md)
   for p in $(seq 1 "$PROCESSES"); do
-    step "bench-main-$p" 120 $CKV bench --backend webgpu --runs 30 $MAIN --out "$RES/bench-main-$p.json"
+    step "bench-main-$p" 150 $CKV bench --backend webgpu --runs 30 --heat-ms $HEAT_MS $MAIN --out "$RES/bench-main-$p.json"
   done
   for p in $(seq 1 "$PROCESSES"); do for T in $SWEEP; do
-    step "bench-$T-$p" 60 $CKV bench --backend webgpu --runs 20 --warmup 5 $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
+    step "bench-$T-$p" 75 $CKV bench --backend webgpu --runs 20 --warmup 5 --heat-ms $HEAT_MS $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
   done; done
   step bench-merge 60 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
 fi

@@ -99,7 +99,7 @@ def kmeans(keys, K, iters, gen):
     return cent, torch.bmm(normed, cn.transpose(1, 2)).argmax(2)
 
 
-out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": "float32 (sdpaFp16: float16)",
+out = {"kind": "clusterkv-torch-reference", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": "float32 (sdpaFp16: float16)",
        "tf32Matmul": torch.backends.cuda.matmul.allow_tf32, "shape": {"H": H, "G": G, "d": d}, "rows": []}
 contexts = [4096, 32768] if QUICK else [4096, 8192, 16384, 32768, 65536, 131072]
 for T in contexts:

@@ -91,4 +91,4 @@ await time('kmeans', { ...base, kmeansIters: 1 }, 'kmeansIters', 1, 10);
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-if (out) writeFileSync(out, JSON.stringify({ toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));
+if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));

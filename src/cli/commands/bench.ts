@@ -34,6 +34,7 @@ interface BenchFlags {
   tokensPerCluster: string;
   kernels?: string;
   paths?: string;
+  heatMs: string;
   out?: string;
   main: boolean;
 }
@@ -83,6 +84,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the generated inputs', String(DESIGN_BENCH.seed))
     .option('--kernels <list>', `kernels of the main run (default all: ${KERNELS.map((k) => k.name).join(', ')})`)
     .option('--paths <list>', 'paths to time: ops, wgsl (default: every path the backend has)')
+    .option('--heat-ms <n>', 'webgpu: keep the GPU busy this long before each kernel and every 10 samples, so that samples see a busy GPU\'s clocks (0: off)', '0')
     .option('--contexts <list>', `also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster); kernels ${SWEEP_KERNELS.join(', ')})`)
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
     .option('--no-main', 'skip the run at --context: only the --contexts sweep')
@@ -106,6 +108,7 @@ export function register(program: Command): void {
         seed: parseIntFlag('--seed', flags.seed),
         kernels,
         paths: paths as KernelPath[] | undefined,
+        heatMs: parseIntFlag('--heat-ms', flags.heatMs, 0),
       };
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);

@@ -143,6 +143,28 @@ export function benchKernelRows(benches: LoadedBench[]): Record<string, unknown>
 }
 
 /**
+ * The op chain and the WGSL kernel side by side: one row per (source, kernel, budget) of the main run timed
+ * on both paths, with each path's median (kernel time where measured) and the WGSL path's speed-up.
+ */
+export function benchPathRows(benches: LoadedBench[]): Record<string, unknown>[] {
+  return benches.flatMap(({ label, bench }) => {
+    const r = bench.main;
+    if (!r) return [];
+    const seen = new Set<string>();
+    const rows: Record<string, unknown>[] = [];
+    for (const t of r.timings) {
+      const key = `${t.kernel}\u0000${t.budget}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const [ops, wgsl] = [findTiming(r, t.kernel, 'ops', t.budget), findTiming(r, t.kernel, 'wgsl', t.budget)];
+      if (!ops || !wgsl) continue;
+      rows.push({ source: label, kernel: t.kernel, budget: t.budget, opsMs: timingMs(ops), wgslMs: timingMs(wgsl), wgslSpeedup: timingMs(ops) / timingMs(wgsl), opsWallMs: ops.wallMs.median, wgslWallMs: wgsl.wallMs.median });
+    }
+    return rows;
+  });
+}
+
+/**
  * Per-stage rows for latencyBreakdownFigure (facetBy 'source'): one panel per (file, path), source
  * 'LABEL · PATH'; config 'dense' or 'clusterkv B=N'; the step's stages of that path (STEP_STAGES).
  */
