@@ -47,6 +47,7 @@ describe('kernel benchmark (wasm)', () => {
       await expect(runKernelBench({ ...tiny, heads: 3 })).rejects.toThrow(/heads \(3\) must be a multiple of kvHeads/);
       await expect(runKernelBench({ ...tiny, clusters: 600 })).rejects.toThrow(/more clusters/);
       await expect(runKernelBench({ ...tiny, kernels: ['fast-attention'] })).rejects.toThrow(/unknown kernel 'fast-attention'/);
+      await expect(runKernelBench({ ...tiny, heatMs: -1 })).rejects.toThrow(/heatMs/);
     });
   });
 });
@@ -57,11 +58,12 @@ describe.skipIf(!!skip)('kernel benchmark (software WebGPU)', () => {
   it('times both paths of the sweep kernels and the ceilings, fenced by the queue', async () => {
     await withBackend('webgpu', async () => {
       const before = tf.memory().numTensors;
-      const r = await runKernelBench({ ...tiny, kernels: [...SWEEP_KERNELS, 'copy', 'read', 'kmeans'] });
+      const r = await runKernelBench({ ...tiny, kernels: [...SWEEP_KERNELS, 'copy', 'read', 'kmeans'], heatMs: 1 });
       expectComplete(r, [...SWEEP_KERNELS, 'copy', 'read', 'kmeans']);
       expect(new Set(r.timings.map((t) => t.path))).toEqual(new Set(['ops', 'wgsl']));
       expect(r.peak!.readGBps).toBeGreaterThan(0);
       expect(r.timings.every((t) => t.timing.kernelMs === undefined)).toBe(true);
+      expect(r.timings.filter((t) => t.kernel !== 'kmeans').every((t) => t.timing.loopWallMs! > 0)).toBe(true);
       expect(tf.memory().numTensors).toBe(before);
     });
   });

@@ -239,7 +239,7 @@ describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
       ];
       for (const v of variants) {
         Object.assign(selectTuning, { workgroup: v.select });
-        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse });
+        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse, workgroups: 1 });
         Object.assign(kmeansTuning, { tileRows: v.tile[0], tileCols: v.tile[1], depth: v.tile[2], parts: v.parts });
         const got = await Promise.all(
           withKernelPath('wgsl', () => {

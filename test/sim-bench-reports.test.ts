@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { KernelPath } from '../src/gpu/kernel-path.js';
 import type { KernelBenchReport, KernelTiming } from '../src/sim/bench/kernel-bench.js';
-import { benchContextRows, benchFile, benchKernelRows, benchLabel, benchStageRows, benchSummaryRows, mergeBenchFiles, readBenchFiles, stageSum } from '../src/sim/bench/bench-file.js';
+import { benchContextRows, benchFile, benchKernelRows, benchLabel, benchPathRows, benchStageRows, benchSummaryRows, mergeBenchFiles, readBenchFiles, stageSum } from '../src/sim/bench/bench-file.js';
 import { timingMs, type Timing } from '../src/sim/bench/timing.js';
 import { tempDir } from './helpers/traces.js';
 
@@ -89,6 +89,13 @@ describe('bench result files', () => {
     expect(round(step.medianMs)).toBe(0.306);
     expect(step.pctOfRead).toBeCloseTo((100 * (1e6 / 0.306e-3 / 1e9)) / 4500, 9);
     expect(benchKernelRows([wasm]).every((r) => r.pctOfRead === null)).toBe(true);
+  });
+
+  it('puts the op chain and the WGSL kernel of every kernel timed on both paths side by side', () => {
+    const rows = benchPathRows([gpu, wasm]);
+    expect(rows.map((r) => [r.kernel, r.budget, round(r.opsMs), round(r.wgslMs), round(r.wgslSpeedup)])).toEqual([
+      ['dense-attention', null, 0.5, 0.05, 10], ['clusterkv-step', 512, 3.06, 0.306, 10], ['kmeans', null, 25, 2.5, 10],
+    ]);
   });
 
   it('lists each path\'s stages per budget and dense attention, one panel per source and path', () => {

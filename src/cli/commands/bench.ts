@@ -34,6 +34,7 @@ interface BenchFlags {
   tokensPerCluster: string;
   kernels?: string;
   paths?: string;
+  heatMs: string;
   out?: string;
   main: boolean;
   json?: boolean;
@@ -55,18 +56,18 @@ const f = (digits: number) => (v: unknown) => (v === null || v === undefined ? '
 /** The main run's rows: every kernel on every path. */
 export function kernelTable(report: KernelBenchReport, backend: string): string {
   const rows = benchKernelRows([{ file: 'live', label: backend, bench: benchFile(report, backend) }]).map((r) => ({
-    path: r.path, kernel: r.kernel, budget: r.budget ?? '', ms: f(4)(r.medianMs), wallMs: f(4)(r.wallMs), MB: f(2)(r.MB), GBps: f(1)(r.GBps), '%read': f(1)(r.pctOfRead), '%copy': f(1)(r.pctOfCopy),
+    path: r.path, kernel: r.kernel, budget: r.budget ?? '', ms: f(4)(r.medianMs), wallMs: f(4)(r.wallMs), loopMs: f(4)(r.loopMs), MB: f(2)(r.MB), GBps: f(1)(r.GBps), '%read': f(1)(r.pctOfRead), '%copy': f(1)(r.pctOfCopy),
   }));
-  return formatTable(rows, ['path', 'kernel', 'budget', 'ms', 'wallMs', 'MB', 'GBps', '%read', '%copy'], 4);
+  return formatTable(rows, ['path', 'kernel', 'budget', 'ms', 'wallMs', 'loopMs', 'MB', 'GBps', '%read', '%copy'], 4);
 }
 
 /** Dense against the ClusterKV step per path and budget, with the step's stage sum. */
 export function stepTable(report: KernelBenchReport, backend: string): string {
   const rows = benchSummaryRows([{ file: 'live', label: backend, bench: benchFile(report, backend) }]).map((r) => ({
     path: r.path, budget: r.budget, denseMs: f(4)(r.denseMs), stepMs: f(4)(r.clusterkvMs), speedup: f(2)(r.speedup), stageSumMs: f(4)(stageSum(report, r.path as KernelPath, r.budget as number)),
-    denseWallMs: f(4)(r.denseWallMs), stepWallMs: f(4)(r.clusterkvWallMs), kmeansMs: f(2)(r.kmeansMs),
+    denseWallMs: f(4)(r.denseWallMs), stepWallMs: f(4)(r.clusterkvWallMs), stepLoopMs: f(4)(r.clusterkvLoopMs), kmeansMs: f(2)(r.kmeansMs),
   }));
-  return formatTable(rows, ['path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stageSumMs', 'denseWallMs', 'stepWallMs', 'kmeansMs'], 4);
+  return formatTable(rows, ['path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stageSumMs', 'denseWallMs', 'stepWallMs', 'stepLoopMs', 'kmeansMs'], 4);
 }
 
 export function register(program: Command): void {
@@ -87,6 +88,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the generated inputs', String(DESIGN_BENCH.seed))
     .option('--kernels <list>', `kernels of the main run (default all: ${KERNELS.map((k) => k.name).join(', ')})`)
     .option('--paths <list>', 'paths to time: ops, wgsl (default: every path the backend has)')
+    .option('--heat-ms <n>', 'webgpu: keep the GPU busy this long before each kernel and every 10 samples, so that samples see a busy GPU\'s clocks (0: off)', '0')
     .option('--contexts <list>', `also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster); kernels ${SWEEP_KERNELS.join(', ')})`)
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
     .option('--no-main', 'skip the run at --context: only the --contexts sweep')
@@ -111,6 +113,7 @@ export function register(program: Command): void {
         seed: parseIntFlag('--seed', flags.seed),
         kernels,
         paths: paths as KernelPath[] | undefined,
+        heatMs: parseIntFlag('--heat-ms', flags.heatMs, 0),
       };
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
@@ -148,11 +151,11 @@ export function register(program: Command): void {
             report.config.budgets.map((budget) => {
               const dense = findTiming(report, 'dense-attention', p);
               const step = findTiming(report, 'clusterkv-step', p, budget);
-              return { context, clusters, path: p, budget, denseMs: f(4)(dense && timingMs(dense)), stepMs: f(4)(step && timingMs(step)), speedup: f(2)(dense && step ? timingMs(dense) / timingMs(step) : null), stepWallMs: f(4)(step?.wallMs.median) };
+              return { context, clusters, path: p, budget, denseMs: f(4)(dense && timingMs(dense)), stepMs: f(4)(step && timingMs(step)), speedup: f(2)(dense && step ? timingMs(dense) / timingMs(step) : null), stepWallMs: f(4)(step?.wallMs.median), stepLoopMs: f(4)(step?.loopWallMs) };
             }),
           ),
         );
-        console.log(`\n${formatTable(rows, ['context', 'clusters', 'path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stepWallMs'], 4)}`);
+        console.log(`\n${formatTable(rows, ['context', 'clusters', 'path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stepWallMs', 'stepLoopMs'], 4)}`);
       }
       const first = main ?? sweep[0].report;
       const report: BenchFile = {

@@ -15,16 +15,22 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { queryGroupSize } from '../heads.js';
-import { bufferOf, outputTensor, record, scratchBuffer, storageReady, type Dispatch } from './runtime.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
 
 const WG = 256;
 
-/** Tuning knobs (bench/tuning runs set them; the defaults were chosen on the H200, bench/README.md). */
+/**
+ * Tuning knobs (bench/tune-kernels.ts; the defaults were chosen on the H200, bench/README.md): the longest
+ * chunk for dense and sparse attention. A chunk is shortened (down to 16) until the pass has about
+ * `workgroups` workgroups, so that short contexts and small budgets still spread over the GPU.
+ */
 export const attentionTuning = {
-  /** dense: positions per chunk */
+  /** dense: positions per chunk, at most */
   denseChunk: 256,
-  /** sparse: selected tokens per chunk (per query head) */
+  /** sparse: selected tokens per chunk (per query head), at most */
   sparseChunk: 64,
+  /** workgroups a pass aims for */
+  workgroups: 512,
 };
 
 function pow2floor(n: number): number {
@@ -38,11 +44,35 @@ function chunkFor(wanted: number, R: number): number {
   return Math.max(1, Math.min(wanted, pow2floor(Math.floor(1024 / R))));
 }
 
+/** The chunk of a pass over n tokens per head on G KV heads: at most `longest`, about `workgroups` chunks in all. */
+function chunkOf(longest: number, n: number, G: number, R: number): number {
+  return chunkFor(Math.min(longest, Math.max(16, pow2floor(Math.floor((n * G) / attentionTuning.workgroups)))), R);
+}
+
+/** Lanes that share one key row in the score pass: the largest of 8, 4, 2, 1 dividing the row's vectors. */
+function keyLanes(DV: number): number {
+  return [8, 4, 2, 1].find((l) => DV % l === 0)!;
+}
+
+/** Workgroup memory of the partial pass in bytes (q of the group, scores, reductions). */
+export function partialBytes(d: number, R: number, C: number): number {
+  const vec = d % 4 === 0;
+  return R * d * 4 + R * C * 4 + WG * 4 + WG * (vec ? 16 : 4) + WG * Math.ceil(R / 4) * 16 + R * 8;
+}
+
 /**
  * Partial pass. Bindings: 0 params, 1 q [H, d], 2 keys [G, T, d], 3 values [G, T, d], (sparse: 4 tokens
  * [H, n]), then partO [H, S, d], partML [H, S] vec2 (m, l).
+ * Scores: LK lanes share a key row (each reads every LK-th vector: LK lanes read LK * 16 contiguous bytes),
+ * so a warp's loads cover few rows and whole cache lines; the lanes' partial dot products meet in workgroup
+ * memory. Values: lanes over tokens, one thread per row vector, four rows in flight per thread.
  */
 export function partialShader(sparse: boolean, d: number, R: number, C: number): string {
+  return shaderSource(`partial:${sparse}:${d}:${R}:${C}`, () => partialSource(sparse, d, R, C));
+}
+
+/** Generates partialShader's source (memoised by partialShader). */
+function partialSource(sparse: boolean, d: number, R: number, C: number): string {
   const vec = d % 4 === 0;
   const DV = vec ? d / 4 : d;
   const V = vec ? 'vec4<f32>' : 'f32';
@@ -50,62 +80,70 @@ export function partialShader(sparse: boolean, d: number, R: number, C: number):
   if (DV > WG) throw new RangeError(`decode attention: head dimension ${d} too large for the WGSL kernel`);
   const L = Math.floor(WG / DV); // lanes over tokens in the value pass
   const TPH = pow2floor(Math.floor(WG / R)); // threads per head in the softmax reductions
+  const LK = keyLanes(DV);
+  const TP = WG / LK; // tokens per score pass
+  const M = DV / LK; // vectors per lane and key row
+  const RV = Math.ceil(R / 4);
   const b = sparse ? 5 : 4;
+  const row = (hh: string, j: string) => (sparse ? `(g * P.rows + u32(tokens[(g * R + ${hh}) * P.count + start + ${j}]))` : `(g * P.rows + start + ${j})`);
   const scores = sparse
-    ? `  for (var idx = t; idx < R * C; idx += WG) {
-    let hh = idx / C;
-    let j = idx % C;
-    if (j < cnt) {
-      let tok = u32(tokens[(g * R + hh) * P.count + start + j]);
-      let kb = (g * P.rows + tok) * DV;
-      var acc = ${V}(0.0);
-      for (var i = 0u; i < DV; i++) { acc += keys[kb + i] * qs[hh * DV + i]; }
-      p[idx] = ${hsum('acc')} * P.scale;
+    ? `      for (var hh = 0u; hh < R; hh++) {
+        let kb = ${row('hh', 'j')} * DV;
+        var acc = ${V}(0.0);
+        for (var m = 0u; m < M; m++) {
+          let i = kl + m * LK;
+          acc += keys[kb + i] * qs[hh * DV + i];
+        }
+        part[hh] = ${hsum('acc')};
+      }`
+    : `      let kb = ${row('0u', 'j')} * DV;
+      var acc: array<${V}, R>;
+      for (var m = 0u; m < M; m++) {
+        let i = kl + m * LK;
+        let kv = keys[kb + i];
+        for (var hh = 0u; hh < R; hh++) { acc[hh] += kv * qs[hh * DV + i]; }
+      }
+      for (var hh = 0u; hh < R; hh++) { part[hh] = ${hsum('acc[hh]')}; }`;
+  // value pass: rows j, j + L, j + 2L, j + 3L per step (four loads in flight), then the rest
+  const valueLoop = (hh: string | null, body: (v: string, j: string) => string) => `      var j = lane;
+      while (j + 3u * L < cnt) {
+        let v0 = values[${row(hh ?? '0u', 'j')} * DV + i];
+        let v1 = values[${row(hh ?? '0u', 'j + L')} * DV + i];
+        let v2 = values[${row(hh ?? '0u', 'j + 2u * L')} * DV + i];
+        let v3 = values[${row(hh ?? '0u', 'j + 3u * L')} * DV + i];
+        ${body('v0', 'j')}
+        ${body('v1', 'j + L')}
+        ${body('v2', 'j + 2u * L')}
+        ${body('v3', 'j + 3u * L')}
+        j += 4u * L;
+      }
+      while (j < cnt) {
+        let v0 = values[${row(hh ?? '0u', 'j')} * DV + i];
+        ${body('v0', 'j')}
+        j += L;
+      }`;
+  const reduceOut = (acc: string, hh: string) => `    os[t] = ${acc};
+    workgroupBarrier();
+    if (t < DV) {
+      var o = ${V}(0.0);
+      for (var l = 0u; l < L; l++) { o += os[l * DV + t]; }
+      partO[((g * R + ${hh}) * P.splits + s) * DV + t] = o;
     }
-  }`
-    : `  for (var j = t; j < cnt; j += WG) {
-    let kb = (g * P.rows + start + j) * DV;
-    var acc: array<${V}, R>;
-    for (var i = 0u; i < DV; i++) {
-      let kv = keys[kb + i];
-      for (var hh = 0u; hh < R; hh++) { acc[hh] += kv * qs[hh * DV + i]; }
-    }
-    for (var hh = 0u; hh < R; hh++) { p[hh * C + j] = ${hsum('acc[hh]')} * P.scale; }
-  }`;
+    workgroupBarrier();`;
   const values = sparse
     ? `  for (var hh = 0u; hh < R; hh++) {
     var acc = ${V}(0.0);
     if (lane < L) {
-      for (var j = lane; j < cnt; j += L) {
-        let tok = u32(tokens[(g * R + hh) * P.count + start + j]);
-        acc += p[hh * C + j] * values[(g * P.rows + tok) * DV + i];
-      }
+${valueLoop('hh', (v, j) => `acc += p[hh * C + ${j}] * ${v};`)}
     }
-    os[t] = acc;
-    workgroupBarrier();
-    if (t < DV) {
-      var o = ${V}(0.0);
-      for (var l = 0u; l < L; l++) { o += os[l * DV + t]; }
-      partO[((g * R + hh) * P.splits + s) * DV + t] = o;
-    }
-    workgroupBarrier();
+${reduceOut('acc', 'hh')}
   }`
     : `  var acc: array<${V}, R>;
   if (lane < L) {
-    for (var j = lane; j < cnt; j += L) {
-      let v = values[(g * P.rows + start + j) * DV + i];
-      for (var hh = 0u; hh < R; hh++) { acc[hh] += p[hh * C + j] * v; }
-    }
+${valueLoop(null, (v, j) => `for (var hh = 0u; hh < R; hh++) { acc[hh] += p[hh * C + ${j}] * ${v}; }`)}
   }
   for (var hh = 0u; hh < R; hh++) {
-    os[t] = acc[hh];
-    workgroupBarrier();
-    if (t < DV) {
-      var o = ${V}(0.0);
-      for (var l = 0u; l < L; l++) { o += os[l * DV + t]; }
-      partO[((g * R + hh) * P.splits + s) * DV + t] = o;
-    }
-    workgroupBarrier();
+${reduceOut('acc[hh]', 'hh')}
   }`;
   return /* wgsl */ `
 struct Params { rows: u32, count: u32, splits: u32, scale: f32 };
@@ -123,11 +161,16 @@ const R: u32 = ${R}u;
 const C: u32 = ${C}u;
 const L: u32 = ${L}u;
 const TPH: u32 = ${TPH}u;
+const LK: u32 = ${LK}u;
+const TP: u32 = ${TP}u;
+const M: u32 = ${M}u;
+const RV: u32 = ${RV}u;
 const LOWEST: f32 = -3.402823e38;
 var<workgroup> qs: array<${V}, ${R * DV}>;
 var<workgroup> p: array<f32, ${R * C}>;
 var<workgroup> red: array<f32, WG>;
 var<workgroup> os: array<${V}, WG>;
+var<workgroup> kp: array<vec4<f32>, ${WG * RV}>;
 var<workgroup> ml: array<vec2<f32>, R>;
 
 @compute @workgroup_size(WG)
@@ -138,8 +181,28 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let cnt = min(C, P.count - start);
   for (var i = t; i < R * DV; i += WG) { qs[i] = q[g * R * DV + i]; }
   workgroupBarrier();
+  // scores: thread (token js of the pass, lane kl) sums its lane's share of the dot products
+  let js = t / LK;
+  let kl = t % LK;
+  for (var j0 = 0u; j0 < cnt; j0 += TP) {
+    let j = j0 + js;
+    var part: array<f32, ${RV * 4}>;
+    if (j < cnt) {
 ${scores}
-  workgroupBarrier();
+    }
+    for (var v = 0u; v < RV; v++) { kp[t * RV + v] = vec4<f32>(part[4u * v], part[4u * v + 1u], part[4u * v + 2u], part[4u * v + 3u]); }
+    workgroupBarrier();
+    for (var u = t; u < TP * R; u += WG) {
+      let j2 = j0 + u / R;
+      let h2 = u % R;
+      if (j2 < cnt) {
+        var sc = 0.0;
+        for (var l = 0u; l < LK; l++) { sc += kp[((u / R) * LK + l) * RV + h2 / 4u][h2 % 4u]; }
+        p[h2 * C + j2] = sc * P.scale;
+      }
+    }
+    workgroupBarrier();
+  }
   // softmax statistics per head: TPH threads per head, tree reductions in red
   let hh = min(t / TPH, R - 1u);
   let inHead = t < R * TPH;
@@ -181,6 +244,11 @@ ${values}
 
 /** Merge pass. Bindings: 0 params, 1 partO [H, S, d], 2 partML [H, S], 3 out [H, d]. */
 export function mergeShader(d: number): string {
+  return shaderSource(`merge:${d}`, () => mergeSource(d));
+}
+
+/** Generates mergeShader's source (memoised by mergeShader). */
+function mergeSource(d: number): string {
   const vec = d % 4 === 0;
   const DV = vec ? d / 4 : d;
   const V = vec ? 'vec4<f32>' : 'f32';
@@ -220,7 +288,7 @@ export interface AttentionPlan {
 export function attentionDispatches(qb: GPUBuffer, kb: GPUBuffer, vb: GPUBuffer, tokens: GPUBuffer | undefined, out: GPUBuffer, H: number, G: number, T: number, d: number, n: number): AttentionPlan {
   const R = queryGroupSize(H, G);
   const sparse = tokens !== undefined;
-  const C = chunkFor(sparse ? attentionTuning.sparseChunk : attentionTuning.denseChunk, R);
+  const C = chunkOf(sparse ? attentionTuning.sparseChunk : attentionTuning.denseChunk, n, G, R);
   const S = Math.ceil(n / C);
   const partO = scratchBuffer(H * S * d * 4);
   const partML = scratchBuffer(H * S * 8);
@@ -233,10 +301,16 @@ export function attentionDispatches(qb: GPUBuffer, kb: GPUBuffer, vb: GPUBuffer,
   };
 }
 
-/** Whether the kernels handle this shape (a value row of at most 256 lanes; GQA group of at most 256 heads). */
+/**
+ * Whether the kernels handle this shape on the active device: a value row of at most 256 vectors, a GQA
+ * group of at most 64 heads, and the partial pass's workgroup memory within the device's limit.
+ */
 export function attentionFits(H: number, G: number, d: number): boolean {
   const DV = d % 4 === 0 ? d / 4 : d;
-  return H % G === 0 && DV <= WG && H / G <= WG;
+  if (H % G !== 0 || DV > WG || H / G > 64) return false;
+  const R = H / G;
+  const limit = deviceLimits().workgroupStorage;
+  return [attentionTuning.denseChunk, attentionTuning.sparseChunk].every((c) => partialBytes(d, R, chunkFor(c, R)) <= limit);
 }
 
 function attend(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D | undefined): tf.Tensor2D {

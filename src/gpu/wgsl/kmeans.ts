@@ -4,20 +4,20 @@
  * iteration, all iterations in one compute pass:
  *
  *   assign   labels = argmax_c keys . normalised centroid_c: a tiled matrix product (by default 128 keys x
- *            64 clusters per workgroup, 8 x 4 per thread) whose epilogue keeps each key's running argmax, so
+ *            128 clusters per workgroup, 8 x 8 per thread) whose epilogue keeps each key's running argmax, so
  *            the [N, k] scores never reach memory. The key's own normalisation is a positive per-key scale
  *            and cannot change its argmax, so the kernel skips it (a zero key scores 0 everywhere and joins
  *            cluster 0, as in the op chain).
- *   sums     segment sums without a one-hot: one workgroup per (KV head, 8 clusters, part of the keys)
- *            walks the labels of its part in order and adds its clusters' members, one thread per
- *            component (deterministic order: no float atomics)
+ *   sums     segment sums without a one-hot: one workgroup per (KV head, 16 clusters, part of the keys)
+ *            walks the labels of its part in order (a block at a time through workgroup memory) and adds
+ *            its clusters' members, one thread per component (deterministic order: no float atomics)
  *   update   per cluster: add the parts in order, divide by the count (or keep the old centroid), and
  *            write the normalised centroid for the next assignment
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, storageReady, type Dispatch } from './runtime.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
 
-const CB = 8; // clusters per sums workgroup
+const CB = 16; // clusters per sums workgroup
 
 /**
  * Tuning knobs (bench/tune-kernels.ts measures them; the defaults were chosen on the H200, bench/README.md):
@@ -26,10 +26,15 @@ const CB = 8; // clusters per sums workgroup
  *   depth               components per shared-memory step of the assignment, 8 or 16
  *   parts               parts the keys are split into for the segment sums (more parts: more workgroups)
  */
-export const kmeansTuning = { tileRows: 8, tileCols: 4, depth: 16, parts: 4 };
+export const kmeansTuning = { tileRows: 8, tileCols: 8, depth: 8, parts: 16 };
 
 /** assign: bindings 0 params, 1 keys [G, N, d], 2 normalised centroids [G, k, d], 3 labels [G, N]. */
 export function assignShader(d: number, TM = kmeansTuning.tileRows, TN = kmeansTuning.tileCols, BK = kmeansTuning.depth): string {
+  return shaderSource(`assign:${d}:${TM}:${TN}:${BK}`, () => assignSource(d, TM, TN, BK));
+}
+
+/** Generates assignShader's source (memoised by assignShader). */
+function assignSource(d: number, TM: number, TN: number, BK: number): string {
   if (![4, 8].includes(TM) || ![4, 8].includes(TN) || ![8, 16].includes(BK)) throw new RangeError(`K-means tiles: tileRows and tileCols 4 or 8, depth 8 or 16 (got ${TM}, ${TN}, ${BK})`);
   const BM = 16 * TM;
   const BN = 16 * TN;
@@ -132,8 +137,18 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 `;
 }
 
-/** sums: bindings 0 params, 1 keys [G, N, d], 2 labels [G, N], 3 psum [G, parts, k, d], 4 pcount [G, parts, k]. */
+/**
+ * sums: bindings 0 params, 1 keys [G, N, d], 2 labels [G, N], 3 psum [G, parts, k, d], 4 pcount [G, parts, k].
+ * One workgroup per (CB clusters, KV head, part of the keys), one thread per component: the part's labels
+ * come through workgroup memory a block at a time (one coalesced load per thread), then every thread walks
+ * the block in order and adds the members of its clusters (the same order on every run: no float atomics).
+ */
 export function sumsShader(d: number): string {
+  return shaderSource(`sums:${d}`, () => sumsSource(d));
+}
+
+/** Generates sumsShader's source (memoised by sumsShader). */
+function sumsSource(d: number): string {
   const WG = Math.min(256, Math.ceil(d / 32) * 32);
   return /* wgsl */ `
 struct Params { tokens: u32, clusters: u32, parts: u32, partLen: u32 };
@@ -145,6 +160,7 @@ struct Params { tokens: u32, clusters: u32, parts: u32, partLen: u32 };
 const D: u32 = ${d}u;
 const CB: u32 = ${CB}u;
 const WG: u32 = ${WG}u;
+var<workgroup> rel: array<u32, WG>;
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let N = P.tokens;
@@ -152,21 +168,29 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let c0 = wid.x * CB;
   let g = wid.y;
   let part = wid.z;
-  let lo = part * P.partLen;
+  let lo = min(N, part * P.partLen);
   let hi = min(N, lo + P.partLen);
   for (var i0 = 0u; i0 < D; i0 += WG) {
     let i = i0 + t;
     var acc: array<f32, CB>;
     var cnt: array<i32, CB>;
-    for (var n = lo; n < hi; n++) {
-      let rel = u32(labels[g * N + n]) - c0;
-      if (rel < CB) {
-        var x = 0.0;
-        if (i < D) { x = keys[(g * N + n) * D + i]; }
-        for (var j = 0u; j < CB; j++) {
-          if (j == rel) { acc[j] += x; cnt[j] += 1; }
+    for (var b0 = lo; b0 < hi; b0 += WG) {
+      // label relative to this workgroup's first cluster (wraps past CB when below it)
+      let n = b0 + t;
+      rel[t] = select(0xffffffffu, u32(labels[g * N + min(n, N - 1u)]) - c0, n < hi);
+      workgroupBarrier();
+      let m = min(WG, hi - b0);
+      for (var jj = 0u; jj < m; jj++) {
+        let r = rel[jj];
+        if (r < CB) {
+          var x = 0.0;
+          if (i < D) { x = keys[(g * N + b0 + jj) * D + i]; }
+          for (var j = 0u; j < CB; j++) {
+            if (j == r) { acc[j] += x; cnt[j] += 1; }
+          }
         }
       }
+      workgroupBarrier();
     }
     for (var j = 0u; j < CB; j++) {
       let c = c0 + j;
@@ -186,6 +210,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
  * 4 new [G, k, d], 5 new normalised [G, k, d]. With parts = 0 it only normalises old into both outputs.
  */
 export function updateShader(d: number): string {
+  return shaderSource(`update:${d}`, () => updateSource(d));
+}
+
+/** Generates updateShader's source (memoised by updateShader). */
+function updateSource(d: number): string {
   return /* wgsl */ `
 struct Params { clusters: u32, parts: u32, pad0: u32, pad1: u32 };
 @group(0) @binding(0) var<uniform> P: Params;

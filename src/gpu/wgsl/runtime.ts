@@ -42,10 +42,25 @@ export function webgpuBackend(): TfWebgpuBackend {
   return tf.backend() as unknown as TfWebgpuBackend;
 }
 
-/** The active device's limits that decide kernel variants. */
-export function deviceLimits(): { workgroupStorage: number; invocations: number; storageBuffers: number; maxBinding: number } {
-  const l = webgpuBackend().device.limits;
-  return { workgroupStorage: l.maxComputeWorkgroupStorageSize, invocations: l.maxComputeInvocationsPerWorkgroup, storageBuffers: l.maxStorageBuffersPerShaderStage, maxBinding: l.maxStorageBufferBindingSize };
+export interface DeviceLimits {
+  workgroupStorage: number;
+  invocations: number;
+  storageBuffers: number;
+  maxBinding: number;
+}
+
+const limitsCache = new WeakMap<GPUDevice, DeviceLimits>();
+
+/** The active device's limits that decide kernel variants (read once per device: each read is a native call). */
+export function deviceLimits(): DeviceLimits {
+  const { device } = webgpuBackend();
+  let limits = limitsCache.get(device);
+  if (!limits) {
+    const l = device.limits;
+    limits = { workgroupStorage: l.maxComputeWorkgroupStorageSize, invocations: l.maxComputeInvocationsPerWorkgroup, storageBuffers: l.maxStorageBuffersPerShaderStage, maxBinding: l.maxStorageBufferBindingSize };
+    limitsCache.set(device, limits);
+  }
+  return limits;
 }
 
 export function hasTimestamps(): boolean {
@@ -66,6 +81,15 @@ export function pipeline(code: string): GPUComputePipeline {
     cache.set(code, p);
   }
   return p;
+}
+
+const sources = new Map<string, string>();
+
+/** The WGSL source named `key`, generated once: a decode step asks for its shaders every step. */
+export function shaderSource(key: string, make: () => string): string {
+  let code = sources.get(key);
+  if (code === undefined) sources.set(key, (code = make()));
+  return code;
 }
 
 /** Compiler messages for a WGSL source (tests and debugging: pipeline errors are otherwise asynchronous). */

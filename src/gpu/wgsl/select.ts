@@ -14,10 +14,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../cluster-index.js';
-import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, storageReady, type Dispatch } from './runtime.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
 
-/** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head). */
-export const selectTuning = { workgroup: 256 };
+/** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two. */
+export const selectTuning = { workgroup: 512 };
+
+/** The workgroup size used: the knob, within the device's limit. */
+function workgroupSize(): number {
+  let wg = 1;
+  while (wg * 2 <= Math.min(selectTuning.workgroup, deviceLimits().invocations)) wg *= 2;
+  return wg;
+}
 
 function nextPow2(n: number): number {
   let p = 1;
@@ -42,7 +49,12 @@ type Mode = 'score' | 'ranked';
  * Bindings: 0 params; score: 1 q, 2 centroids; ranked: 1 rankedIn; then sizes, offsets, sortedTokens,
  * tokens (out), [ranked (out), taken (out)].
  */
-export function selectShader(mode: Mode, full: boolean, K: number, D: number, WG = selectTuning.workgroup): string {
+export function selectShader(mode: Mode, full: boolean, K: number, D: number, WG = workgroupSize()): string {
+  return shaderSource(`select:${mode}:${full}:${K}:${D}:${WG}`, () => selectSource(mode, full, K, D, WG));
+}
+
+/** Generates selectShader's source (memoised by selectShader). */
+function selectSource(mode: Mode, full: boolean, K: number, D: number, WG: number): string {
   const KP = nextPow2(Math.max(K, 1));
   const vec = D % 4 === 0;
   const DV = vec ? D / 4 : D;

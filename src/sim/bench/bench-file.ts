@@ -117,7 +117,7 @@ export function benchSummaryRows(benches: LoadedBench[]): Record<string, unknown
         return {
           source: label, path: p, context: c.context, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, clusters: c.clusters, budget,
           denseMs: ms(dense), clusterkvMs: ms(step), speedup: dense && step ? timingMs(dense) / timingMs(step) : null,
-          denseWallMs: dense?.wallMs.median ?? null, clusterkvWallMs: step?.wallMs.median ?? null, kmeansMs: ms(kmeans),
+          denseWallMs: dense?.wallMs.median ?? null, clusterkvWallMs: step?.wallMs.median ?? null, clusterkvLoopMs: step?.loopWallMs ?? null, kmeansMs: ms(kmeans),
           timing: (dense ?? step)?.kernelMs ? 'kernel time' : 'fenced wall time',
         };
       }),
@@ -134,11 +134,33 @@ export function benchKernelRows(benches: LoadedBench[]): Record<string, unknown>
     const r = bench.main;
     if (!r) return [];
     return r.timings.map((t: KernelTiming) => ({
-      source: label, path: t.path, kernel: t.kernel, budget: t.budget, medianMs: timingMs(t.timing), wallMs: t.timing.wallMs.median,
+      source: label, path: t.path, kernel: t.kernel, budget: t.budget, medianMs: timingMs(t.timing), wallMs: t.timing.wallMs.median, loopMs: t.timing.loopWallMs ?? null,
       MB: t.timing.bytes / 1e6, GBps: t.timing.achievedGBps,
       pctOfRead: r.peak ? (100 * t.timing.achievedGBps) / r.peak.readGBps : null,
       pctOfCopy: r.peak ? (100 * t.timing.achievedGBps) / r.peak.copyGBps : null,
     }));
+  });
+}
+
+/**
+ * The op chain and the WGSL kernel side by side: one row per (source, kernel, budget) of the main run timed
+ * on both paths, with each path's median (kernel time where measured) and the WGSL path's speed-up.
+ */
+export function benchPathRows(benches: LoadedBench[]): Record<string, unknown>[] {
+  return benches.flatMap(({ label, bench }) => {
+    const r = bench.main;
+    if (!r) return [];
+    const seen = new Set<string>();
+    const rows: Record<string, unknown>[] = [];
+    for (const t of r.timings) {
+      const key = `${t.kernel}\u0000${t.budget}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const [ops, wgsl] = [findTiming(r, t.kernel, 'ops', t.budget), findTiming(r, t.kernel, 'wgsl', t.budget)];
+      if (!ops || !wgsl) continue;
+      rows.push({ source: label, kernel: t.kernel, budget: t.budget, opsMs: timingMs(ops), wgslMs: timingMs(wgsl), wgslSpeedup: timingMs(ops) / timingMs(wgsl), opsWallMs: ops.wallMs.median, wgslWallMs: wgsl.wallMs.median });
+    }
+    return rows;
   });
 }
 
@@ -203,7 +225,9 @@ function mergeTimings(ts: Timing[]): Timing {
   const kernelMs = kernel ? mergeQuantiles(kernel) : undefined;
   const wallMs = mergeQuantiles(ts.map((t) => t.wallMs));
   const bytes = ts[0].bytes;
-  return { wallMs, kernelMs, bytes, achievedGBps: bytes / ((kernelMs ?? wallMs).median * 1e-3) / 1e9, processes: { kernelMs: kernel?.map((q) => q.median), wallMs: ts.map((t) => t.wallMs.median) } };
+  const loops = ts.map((t) => t.loopWallMs).filter((x): x is number => x !== undefined);
+  const loopWallMs = loops.length ? summarise(loops).median : undefined;
+  return { wallMs, kernelMs, loopWallMs, bytes, achievedGBps: bytes / ((kernelMs ?? wallMs).median * 1e-3) / 1e9, processes: { kernelMs: kernel?.map((q) => q.median), wallMs: ts.map((t) => t.wallMs.median) } };
 }
 
 /** Reports of one configuration from several processes: timings grouped by (kernel, path, budget). */

@@ -18,6 +18,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
 import { disposeWorkload, plantedWorkload } from '../../gpu/kernel-inputs.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
+import { copyWgsl } from '../../gpu/wgsl/copy.js';
+import { deviceLimits } from '../../gpu/wgsl/runtime.js';
 import { fence, kernelTime, summarise, timingMs, type Timing } from './timing.js';
 export type { Timing } from './timing.js';
 
@@ -38,6 +40,11 @@ export interface KernelBenchConfig {
   kernels?: string[];
   /** paths to time (default: every path the backend has) */
   paths?: KernelPath[];
+  /**
+   * webgpu: before each kernel's timing and every HEAT_EVERY samples, keep the GPU busy with copies for this
+   * many ms, so that samples run at the clocks of a busy GPU rather than those of an idle one (0: off)
+   */
+  heatMs?: number;
 }
 
 export const DESIGN_BENCH: KernelBenchConfig = {
@@ -45,8 +52,33 @@ export const DESIGN_BENCH: KernelBenchConfig = {
   warmup: 10, runs: 50, kmeansIters: 20, kmeansRuns: 5, seed: 0,
 };
 
-/** What the context sweep times per context: the step, its two WGSL stages and dense attention. */
-export const SWEEP_KERNELS = ['dense-attention', 'clusterkv-step', 'select-tokens', 'sparse-attention'];
+/** What the context sweep times per context: dense attention and the ClusterKV step. */
+export const SWEEP_KERNELS = ['dense-attention', 'clusterkv-step'];
+
+/** Runs back to back for the steady-state wall time per run (loopWallMs). */
+const LOOP_RUNS = 20;
+
+/** Samples between two heat phases (KernelBenchConfig.heatMs). */
+const HEAT_EVERY = 10;
+
+/**
+ * A GPU heater: copies of a 256 MiB buffer (less where bindings are smaller), back to back, for `ms` of wall time, then a fence. On the H200 the
+ * SM clock falls from 1980 MHz to 345-500 MHz within seconds of low utilisation (bench/results/
+ * clocks-webgpu-h200.csv) and recovers under sustained load.
+ */
+function gpuHeater(): { heat: (ms: number) => Promise<void>; dispose: () => void } {
+  const x = tf.zeros([Math.min(1 << 26, Math.floor(deviceLimits().maxBinding / 64) * 4)]);
+  return {
+    async heat(ms: number) {
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms) {
+        for (let i = 0; i < 2; i++) tf.dispose(copyWgsl(x));
+        await fence([]);
+      }
+    },
+    dispose: () => x.dispose(),
+  };
+}
 
 /** The op chain's parts of a ClusterKV step, and the WGSL path's. */
 export const STEP_STAGES: Record<KernelPath, string[]> = {
@@ -78,6 +110,7 @@ function validate(cfg: KernelBenchConfig): void {
     if (!Number.isInteger(cfg[key]) || cfg[key] <= 0) throw new RangeError(`bench: ${key} must be a positive integer, got ${cfg[key]}`);
   }
   if (!Number.isInteger(cfg.kmeansRuns) || cfg.kmeansRuns < 0) throw new RangeError(`bench: kmeansRuns must be a non-negative integer, got ${cfg.kmeansRuns}`);
+  if (cfg.heatMs !== undefined && !(cfg.heatMs >= 0)) throw new RangeError(`bench: heatMs must be >= 0, got ${cfg.heatMs}`);
   if (cfg.heads % cfg.kvHeads !== 0) throw new RangeError(`bench: heads (${cfg.heads}) must be a multiple of kvHeads (${cfg.kvHeads})`);
   if (cfg.clusters > cfg.context) throw new RangeError(`bench: more clusters (${cfg.clusters}) than tokens (${cfg.context})`);
   if (cfg.budgets.length === 0) throw new RangeError('bench: no budgets');
@@ -85,8 +118,21 @@ function validate(cfg: KernelBenchConfig): void {
   for (const k of cfg.kernels ?? []) kernelEntry(k);
 }
 
-/** `runs` fenced wall samples after `warmup` runs, then `runs` kernel-time samples where measured. */
-export async function timeRuns(run: () => tf.Tensor[], warmup: number, runs: number, bytes: number): Promise<Timing> {
+/**
+ * `runs` fenced wall samples after `warmup` runs, then `runs` kernel-time samples where measured, then the
+ * steady-state wall time per run of `loop` runs back to back. Each sample is preceded by `burst` untimed runs
+ * submitted right before it: the GPU is busy until the timed run starts, so short kernels are not timed at the
+ * low clocks an idle GPU drops to between samples (on the H200 the same 50-us kernel measured up to 5x slower
+ * without; bench/README.md).
+ */
+export async function timeRuns(run: () => tf.Tensor[], warmup: number, runs: number, bytes: number, opts: { burst?: number; loop?: number; heat?: () => Promise<void> } = {}): Promise<Timing> {
+  const burst = opts.burst ?? 3;
+  const heat = async (i: number) => {
+    if (opts.heat && i % HEAT_EVERY === 0) await opts.heat();
+  };
+  const fire = (n: number) => {
+    for (let i = 0; i < n; i++) tf.dispose(run());
+  };
   for (let i = 0; i < warmup; i++) {
     const out = run();
     await fence(out);
@@ -94,6 +140,8 @@ export async function timeRuns(run: () => tf.Tensor[], warmup: number, runs: num
   }
   const wall: number[] = [];
   for (let i = 0; i < runs; i++) {
+    await heat(i);
+    fire(burst);
     await fence([]);
     const t0 = performance.now();
     const out = run();
@@ -102,15 +150,30 @@ export async function timeRuns(run: () => tf.Tensor[], warmup: number, runs: num
     tf.dispose(out);
   }
   const kernel: number[] = [];
+  await heat(0);
+  fire(burst);
   const probe = await kernelTime(run);
   if (probe !== undefined && probe > 0) {
     kernel.push(probe);
-    for (let i = 1; i < runs; i++) kernel.push((await kernelTime(run)) ?? NaN);
+    for (let i = 1; i < runs; i++) {
+      await heat(i);
+      fire(burst);
+      kernel.push((await kernelTime(run)) ?? NaN);
+    }
+  }
+  let loopWallMs: number | undefined;
+  if (opts.loop) {
+    await heat(0);
+    await fence([]);
+    const t0 = performance.now();
+    fire(opts.loop);
+    await fence([]);
+    loopWallMs = (performance.now() - t0) / opts.loop;
   }
   const wallMs = summarise(wall);
   const kernelMs = kernel.length && kernel.every(Number.isFinite) ? summarise(kernel) : undefined;
   const ms = (kernelMs ?? wallMs).median;
-  return { wallMs, kernelMs, bytes, achievedGBps: bytes / (ms * 1e-3) / 1e9 };
+  return { wallMs, kernelMs, loopWallMs, bytes, achievedGBps: bytes / (ms * 1e-3) / 1e9 };
 }
 
 function shapeOf(cfg: KernelBenchConfig, budget: number): KernelShape {
@@ -125,23 +188,30 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
   const entries = [...KERNELS].filter((k) => wanted.has(k.name)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
   const timings: KernelTiming[] = [];
   const { heads: H, kvHeads: G, context: T, headDim: d, clusters: K } = cfg;
-  log(`shape: H ${H}, G ${G}, T ${T}, d ${d}, K ${K}, budgets ${cfg.budgets.join(', ')}`);
-  for (const entry of entries) {
-    const paths = availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
-    for (const budget of entry.perBudget ? cfg.budgets : [cfg.budgets[0]]) {
-      const shape = shapeOf(cfg, budget);
-      const prepared = entry.setup(shape);
-      try {
-        for (const path of paths) {
-          const kmeans = entry.name === 'kmeans';
-          const timing = await timeRuns(() => prepared.run(path), kmeans ? 1 : cfg.warmup, kmeans ? cfg.kmeansRuns : cfg.runs, entry.bytes(shape));
-          timings.push({ kernel: entry.name, budget: entry.perBudget ? budget : null, path, timing });
-          log(`  ${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]: ${timingMs(timing).toFixed(4)} ms${timing.kernelMs ? ' kernel' : ' wall'}, wall ${timing.wallMs.median.toFixed(4)} ms, ${timing.achievedGBps.toFixed(1)} GB/s`);
+  log(`shape: H ${H}, G ${G}, T ${T}, d ${d}, K ${K}, budgets ${cfg.budgets.join(', ')}${cfg.heatMs ? `, GPU heated ${cfg.heatMs} ms every ${HEAT_EVERY} samples` : ''}`);
+  const heater = cfg.heatMs && tf.getBackend() === 'webgpu' ? gpuHeater() : undefined;
+  const heat = heater && (() => heater.heat(cfg.heatMs!));
+  try {
+    for (const entry of entries) {
+      const paths = availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
+      for (const budget of entry.perBudget ? cfg.budgets : [cfg.budgets[0]]) {
+        const shape = shapeOf(cfg, budget);
+        const prepared = entry.setup(shape);
+        try {
+          for (const path of paths) {
+            // K-means runs for tens of ms: long enough to bring the GPU to speed by itself
+            const kmeans = entry.name === 'kmeans';
+            const timing = await timeRuns(() => prepared.run(path), kmeans ? 1 : cfg.warmup, kmeans ? cfg.kmeansRuns : cfg.runs, entry.bytes(shape), kmeans ? { burst: 0, heat } : { loop: LOOP_RUNS, heat });
+            timings.push({ kernel: entry.name, budget: entry.perBudget ? budget : null, path, timing });
+            log(`  ${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]: ${timingMs(timing).toFixed(4)} ms${timing.kernelMs ? ' kernel' : ' wall'}, wall ${timing.wallMs.median.toFixed(4)} ms, ${timing.achievedGBps.toFixed(1)} GB/s`);
+          }
+        } finally {
+          prepared.dispose();
         }
-      } finally {
-        prepared.dispose();
       }
     }
+  } finally {
+    heater?.dispose();
   }
   const at = (kernel: string) => timings.find((t) => t.kernel === kernel && t.path === 'wgsl')?.timing.achievedGBps;
   const [copy, read] = [at('copy'), at('read')];

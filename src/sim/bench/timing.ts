@@ -67,6 +67,8 @@ export interface Timing {
   wallMs: Quantiles;
   /** GPU kernel time, where the backend measures it */
   kernelMs?: Quantiles;
+  /** wall time per run of runs submitted back to back (host work and GPU overlapped: a decode loop's rate) */
+  loopWallMs?: number;
   /** bytes the stage must read and write at minimum (fp32), for bandwidth comparisons */
   bytes: number;
   /** bytes / median time (kernel time where measured, else wall), GB/s */
