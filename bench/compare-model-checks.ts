@@ -38,8 +38,8 @@ const results = ref.runs.map((r) => {
     minGapBefore: Math.min(...r.gaps.slice(0, first < 0 ? n : first)),
   };
   if (result.firstDivergence && !result.firstDivergence.rounding) clearDivergence = true;
-  const verdict = result.sameTokens
-    ? `same ${n} tokens (smallest top-1/top-2 gap ${result.minGapBefore.toFixed(4)})`
+  const verdict = first < 0
+    ? `same ${n} tokens (smallest top-1/top-2 gap ${result.minGapBefore.toFixed(4)})${r.ids.length !== o.ids.length ? `; the runs generated ${r.ids.length} and ${o.ids.length} tokens` : ''}`
     : `first divergence at step ${first}: ${ref.backend} ${r.ids[first]} vs ${other.backend} ${o.ids[first]}, top-1/top-2 gap ${r.gaps[first].toExponential(2)} (${ref.backend}) / ${o.gaps[first].toExponential(2)} (${other.backend}): ${result.firstDivergence!.rounding ? 'within float rounding' : 'NOT explained by rounding'}`;
   console.log(`${r.attention}: ${verdict}; decode ${r.decodeTokensPerSecond.toFixed(1)} vs ${o.decodeTokensPerSecond.toFixed(1)} tok/s, prefill ${r.prefillTokensPerSecond.toFixed(0)} vs ${o.prefillTokensPerSecond.toFixed(0)} tok/s`);
   return result;
