@@ -27,11 +27,11 @@ step() { # name timeout_s command...
   tar -C "$RES" -cf "$OUT/model-run.tar" .
 }
 step doctor 60 $CKV doctor
-step generate 240 $CKV generate --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 32 --attention clusterkv --budget 1024 --backend webgpu
-step check 300 $RUN_TS bench/model-check.ts --backend webgpu --model "$MODEL" --tokenizer "$TOK" --context "$CONTEXT" --steps 32 --budget 1024 --out "$RES/model-check-webgpu-16k.json"
+step generate 150 $CKV generate --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 32 --attention clusterkv --budget 1024 --backend webgpu
+step check 180 $RUN_TS bench/model-check.ts --backend webgpu --model "$MODEL" --tokenizer "$TOK" --context "$CONTEXT" --steps 32 --budget 1024 --out "$RES/model-check-webgpu-16k.json"
 step check-compare 30 $RUN_TS bench/compare-model-checks.ts "$REFS/model-check-wasm-16k.json" "$RES/model-check-webgpu-16k.json" --out "$RES/model-check-compare.json"
-step capture 300 $CKV capture --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 16 --dtype F32 --out "$RES/capture-webgpu.safetensors" --backend webgpu
-step digest 120 $RUN_TS bench/trace-digest.ts "$RES/capture-webgpu.safetensors" "$RES/capture-webgpu-16k.digest.json"
+step capture 150 $CKV capture --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 16 --dtype F32 --out "$RES/capture-webgpu.safetensors" --backend webgpu
+step digest 60 $RUN_TS bench/trace-digest.ts "$RES/capture-webgpu.safetensors" "$RES/capture-webgpu-16k.digest.json"
 rm -f "$RES/capture-webgpu.safetensors"
 step digest-compare 30 $RUN_TS bench/trace-digest.ts --compare "$REFS/capture-wasm-16k.digest.json" "$RES/capture-webgpu-16k.digest.json" --tolerance 1e-3
 tar -C "$RES" -cf "$OUT/model-run.tar" .
