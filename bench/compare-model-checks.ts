@@ -18,10 +18,12 @@ if (positionals.length !== 2) {
 interface Run { attention: string; ids: number[]; gaps: number[]; prefillTokensPerSecond: number; decodeTokensPerSecond: number }
 interface Check { backend: string; context: number; steps: number; model: string; runs: Run[] }
 const [ref, other] = positionals.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Check);
-if (ref.context !== other.context || ref.model.split('/').slice(-2).join('/') !== other.model.split('/').slice(-2).join('/')) {
-  console.error(`the runs differ in model or context (${ref.model} ${ref.context} vs ${other.model} ${other.context})`);
+if (ref.context !== other.context || ref.steps !== other.steps) {
+  console.error(`the runs differ in context or steps (${ref.context}/${ref.steps} vs ${other.context}/${other.steps})`);
   process.exit(2);
 }
+// the model lives at different paths on different machines: say which, the caller vouches they are the same files
+if (ref.model !== other.model) console.log(`models: ${ref.model} (${ref.backend}) and ${other.model} (${other.backend})`);
 const tolerance = Number(args.tolerance);
 let clearDivergence = false;
 const results = ref.runs.map((r) => {
