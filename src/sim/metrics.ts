@@ -14,7 +14,7 @@
  * The full attention of a step is computed once (referenceAttention) and shared by every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionWeights, denseAttention } from '../gpu/attention.js';
+import { attentionWeights } from '../gpu/attention.js';
 
 export interface StepReference {
   /** [H, T] full softmax weights */
@@ -83,7 +83,10 @@ export const METRICS = [
     meaning: 'share of the attended positions that are among the k = |S| largest full weights',
     compute: (t) => {
       const kth = tf.min(tf.topk(t.ref.weights, t.n, false).values, 1, true); // [H, 1]
-      return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(tf.greaterEqual(t.ref.weights, kth), 'float32')), 1), t.n), 1) as tf.Tensor1D;
+      // kth spread to [H, T] by a multiply (exact): wasm's compare ops run ~20x slower when they broadcast, and so
+      // do its broadcastTo and tile (12, 10 and 14 ms against 1 ms at [6, 8200])
+      const atLeastKth = tf.greaterEqual(t.ref.weights, tf.mul(tf.onesLike(t.ref.weights), kth));
+      return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(atLeastKth, 'float32')), 1), t.n), 1) as tf.Tensor1D;
     },
   },
   {
@@ -122,9 +125,16 @@ export const SUMMARY_METRICS: readonly string[] = METRICS.filter((m) => m.summar
 
 export type HeadMetrics = Record<MetricName, number>;
 
-/** q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference. */
+/**
+ * q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference.
+ * The output is src/gpu's denseAttention computed from these weights (denseAttention would compute them again).
+ */
 export function referenceAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): StepReference {
-  return { weights: attentionWeights(q, keys), output: denseAttention(q, keys, values) };
+  const [H, d] = q.shape;
+  const [G, T] = keys.shape;
+  const weights = attentionWeights(q, keys);
+  const output = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, H / G, T]), values), [H, d]) as tf.Tensor2D);
+  return { weights, output };
 }
 
 export function disposeReference(ref: StepReference): void {
@@ -152,10 +162,12 @@ export async function selectionMetrics(ref: StepReference, keys: tf.Tensor3D, va
     loadedPerKvHead = Array.from({ length: kvHeads }, () => n);
   } else {
     const stacked = tf.tidy(() => {
-      // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm)
-      const rows = tf.broadcastTo(tf.expandDims(tf.range(0, heads, 1, 'int32'), 1), [heads, n]);
-      const where = tf.reshape(tf.stack([rows, tf.cast(tokens, 'int32')], 2), [heads * n, 2]);
-      const mask = tf.scatterND(where, tf.ones([heads * n]), [heads, contextLength]) as tf.Tensor2D;
+      // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm), at flat
+      // positions h * T + token; the row offsets come from the host (wasm's broadcastTo copies element by element)
+      const rowStart = new Int32Array(heads * n);
+      for (let h = 0; h < heads; h++) rowStart.fill(h * contextLength, h * n, (h + 1) * n);
+      const where = tf.reshape(tf.add(tf.tensor2d(rowStart, [heads, n], 'int32'), tf.cast(tokens, 'int32')), [heads * n, 1]);
+      const mask = tf.reshape(tf.scatterND(where, tf.ones([heads * n]), [heads * contextLength]), [heads, contextLength]) as tf.Tensor2D;
       const kept = tf.mul(ref.weights, mask) as tf.Tensor2D;
       const mass = tf.sum(kept, 1) as tf.Tensor1D;
       // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i

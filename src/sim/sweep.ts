@@ -14,7 +14,7 @@ import * as aq from 'arquero';
 import { TraceReader } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { createMethod, methodParamNames, methodTakesBudget, resolveMethodNames } from './methods/index.js';
-import { replayLayer, resolveReplaySelection } from './replay.js';
+import { replayLayer, resolveReplaySelection, StepReferenceCache } from './replay.js';
 import { hasCellLayer, readCellLayer, readSweepManifest, rowsToTable, writeCellLayer, writeSweepManifest, writeSweepResults } from './results-folder.js';
 import { SUMMARY_METRICS } from './metrics.js';
 import type { SweepCell, SweepManifest, SweepSpec } from './results-schema.js';
@@ -207,12 +207,14 @@ export async function runSweep(tracePath: string, spec: SweepSpec, outDir: strin
     let computed = 0;
     try {
       let loaded: { layer: number; data: Awaited<ReturnType<TraceReader['readLayer']>> } | undefined;
+      const refCache = new StepReferenceCache();
       for (const unit of units) {
         if (options.signal?.aborted) throw new SweepInterrupted(progress().done, progress().total);
         if (loaded?.layer !== unit.layer) loaded = { layer: unit.layer, data: await reader.readLayer(unit.layer) };
         const perCell = await replayLayer(trace, unit.layer, loaded.data, unit.cells.map((i) => methods[i]), {
           steps: chosen.steps,
           heads: chosen.heads,
+          references: { cache: refCache, layerKey: `${sha256}:${unit.layer}` },
           onStep: () => {
             done += unit.cells.length;
             options.onProgress?.(done, total);
