@@ -113,6 +113,64 @@ describe.runIf(reachable)('sweep through BullMQ with clusterkv workers', () => {
     }
   });
 
+  it('SIGTERM finishes the current unit before the worker exits; a second SIGTERM hands it back to the queue', async () => {
+    const prefix = testPrefix();
+    prefixes.push(prefix);
+    // two units of a second or so each: one to finish on the first signal, one to hand back on the second
+    const longer = await smallTrace({ context: 2048 });
+    const heavy: SweepSpec = { methods: ['clusterkv'], budgets: [64, 128], clusters: [48], seed: 3, grid: { denseLayers: [0] } };
+    const reference = tempDir();
+    await runSweep(longer, heavy, reference, { backend: 'wasm' });
+    const dir = tempDir();
+    let phase: 'finish' | 'release' | 'rest' | 'waiting' = 'finish';
+    const started: Awaited<ReturnType<typeof startWorker>>[] = [];
+    const exits: (number | null)[] = [];
+    const done: Promise<void>[] = [];
+    const after = (child: Awaited<ReturnType<typeof startWorker>>['child'], to: typeof phase) =>
+      done.push(
+        (async () => {
+          exits.push(await new Promise<number | null>((resolve) => child.once('exit', resolve)));
+          started.push(await startWorker(prefix));
+          phase = to;
+        })(),
+      );
+    started.push(await startWorker(prefix));
+    try {
+      const result = await runSweep(longer, heavy, dir, {
+        backend: 'wasm',
+        queue: { url: REDIS_URL, name: 'graceful', prefix },
+        onProgress: () => {
+          const current = started[started.length - 1].child;
+          if (phase === 'finish') {
+            current.kill('SIGTERM');
+            after(current, 'release');
+          } else if (phase === 'release') {
+            current.kill('SIGTERM');
+            setTimeout(() => current.kill('SIGTERM'), 30);
+            after(current, 'rest');
+          } else return;
+          phase = 'waiting';
+        },
+      });
+      await Promise.all(done);
+      expect(exits).toEqual([0, 0]);
+      expect(started[0].log()).toMatch(/stopped \(1 units computed, 0 failed\)/);
+      expect(started[1].log()).toMatch(/handing the current units back[\s\S]*stopped \(0 units computed, 0 failed\)/);
+      expect(result.computed).toBe(2 * 2);
+      expect(folderFiles(dir)).toEqual(folderFiles(reference));
+      // no attempt was spent on the stops: each job completed on its first counted attempt
+      const q = new Queue(QUEUE_NAME, { connection: connectionOptions(parseRedisUrl(REDIS_URL)), prefix });
+      try {
+        const jobs = (await q.getJobs(['completed'])) as Job[];
+        expect(jobs.map((j) => j.attemptsMade)).toEqual([1, 1]);
+      } finally {
+        await q.close();
+      }
+    } finally {
+      for (const w of started) await stopWorker(w.child);
+    }
+  });
+
   it('retries a failing unit a bounded number of times, then reports it: non-zero exit, finished cells kept', async () => {
     const prefix = testPrefix();
     prefixes.push(prefix);

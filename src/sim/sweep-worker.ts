@@ -89,6 +89,17 @@ export async function runSweepWorker(opts: SweepWorkerOptions): Promise<{ finish
     },
   );
   worker.on('error', (err) => log(`queue error: ${err.message}`));
+  // a second signal: the current units go back to waiting (no attempt spent) and their processors end
+  const releaseAll = () => {
+    for (const { job, token, release } of active.values()) {
+      job
+        .moveToWait(token)
+        .catch(() => {})
+        .finally(() => release(new WaitingError()));
+    }
+  };
+  if (opts.release?.aborted) releaseAll();
+  opts.release?.addEventListener('abort', releaseAll, { once: true });
   const running = worker.run();
   await worker.waitUntilReady();
   opts.onReady?.();
@@ -97,18 +108,6 @@ export async function runSweepWorker(opts: SweepWorkerOptions): Promise<{ finish
     if (opts.stop.aborted) resolve();
     opts.stop.addEventListener('abort', () => resolve(), { once: true });
   });
-  opts.release?.addEventListener(
-    'abort',
-    () => {
-      for (const { job, token, release } of active.values()) {
-        job
-          .moveToWait(token)
-          .catch(() => {})
-          .finally(() => release(new WaitingError()));
-      }
-    },
-    { once: true },
-  );
   if (active.size > 0) log(`finishing ${active.size} unit(s) before stopping (signal again to hand them back to the queue now)`);
   await worker.close();
   await running;
