@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { TraceReader, TraceLayer } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { driveLayer } from './layer-driver.js';
-import { disposeReference, referenceAttention, selectionMetrics, type StepReference } from './metrics.js';
+import { disposeReference, referenceAttention, selectionsMetrics, type StepReference } from './metrics.js';
 import type { ResultRow } from './results-schema.js';
 import { resultRow } from './results-schema.js';
 import type { Method } from './selector.js';
@@ -93,9 +93,13 @@ export async function replayLayer(
   const rows: ResultRow[][] = methods.map(() => []);
   // the step's full attention, while a reported step is in flight (owned here unless the cache holds it)
   const current: { ref: StepReference | null } = { ref: null };
+  // the step's selections, scored together at the step's end (their tokens cloned: the driver disposes its own)
+  let pending: { m: number; tokens: tf.Tensor2D; dense: boolean; stats?: Record<string, number> }[] = [];
   const release = () => {
     if (current.ref && !opts.references) disposeReference(current.ref);
     current.ref = null;
+    for (const p of pending) p.tokens.dispose();
+    pending = [];
   };
   await driveLayer(manifest, layer, data, methods, lastStep, {
     stepStart: (s) => {
@@ -103,12 +107,16 @@ export async function replayLayer(
       const compute = () => referenceAttention(s.q, s.visibleK, s.visibleV);
       current.ref = opts.references ? opts.references.cache.get(opts.references.layerKey, s.step, compute) : compute();
     },
-    selection: async (m, s, selection) => {
-      if (!current.ref) return;
-      const metrics = await selectionMetrics(current.ref, s.visibleK, s.visibleV, selection.tokens, selection.dense === true);
-      for (const h of opts.heads) rows[m].push(resultRow(methods[m], selection.stats, { layer, head: h, step: s.step, position: s.position }, metrics[h]));
+    selection: (m, _s, selection) => {
+      if (current.ref) pending.push({ m, tokens: tf.clone(selection.tokens), dense: selection.dense === true, stats: selection.stats });
     },
-    stepEnd: (s) => {
+    stepEnd: async (s) => {
+      if (current.ref && pending.length > 0) {
+        const metrics = await selectionsMetrics(current.ref, s.visibleK, s.visibleV, pending);
+        pending.forEach(({ m, stats }, i) => {
+          for (const h of opts.heads) rows[m].push(resultRow(methods[m], stats, { layer, head: h, step: s.step, position: s.position }, metrics[i][h]));
+        });
+      }
       release();
       if (reported.has(s.step)) opts.onStep?.(layer, s.step);
     },
