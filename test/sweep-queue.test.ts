@@ -10,7 +10,8 @@ import { Job, Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/gpu/backend.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
-import { connectionOptions, parseRedisUrl, QUEUE_NAME, unitJobId } from '../src/sim/sweep-queue.js';
+import { connectionOptions, parseRedisUrl, QUEUE_NAME, runUnitsOnQueue, unitJobId } from '../src/sim/sweep-queue.js';
+import { VERSION } from '../src/version.js';
 import { runSweep, SweepFailed, type SweepSpec } from '../src/sim/sweep.js';
 import { folderFiles, spoilLayer } from './helpers/sweep-files.js';
 import { dropQueue, REDIS_URL, redisReachable, startWorker, stopWorker, testPrefix } from './helpers/redis.js';
@@ -200,6 +201,14 @@ describe.runIf(reachable)('sweep through BullMQ with clusterkv workers', () => {
       } finally {
         await q.close();
       }
+      // a worker checks the trace a unit names: a path it cannot read, or a file with another sha256, is a
+      // clear error (attempts 1 here)
+      const unit = { trace: { path: bad, sha256: '0'.repeat(64) }, layer: 0, cells: [{ id: 'oracle-x', method: 'oracle', params: { budget: 64, denseLayers: 0 } }], heads: [0], steps: [0], version: VERSION };
+      const missing = { ...unit, trace: { path: path.join(tempDir(), 'gone.safetensors'), sha256: '1'.repeat(64) } };
+      const errors: string[] = [];
+      await runUnitsOnQueue([unit, missing], { url: REDIS_URL, name: 'bad-trace', prefix, attempts: 1 }, { onSteps() {}, onResult() {}, onFailure: (i, error) => (errors[i] = error) });
+      expect(errors[0]).toMatch(/^worker .*:\d+: .* has sha256 [0-9a-f]{12}\.\.\., the sweep was given a file with 000000000000\.\.\.: every worker must read the same trace$/);
+      expect(errors[1]).toMatch(/gone\.safetensors: no such file \(every worker must read the trace at the path the sweep was given\)/);
     } finally {
       await stopWorker(worker.child);
     }

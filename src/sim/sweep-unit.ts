@@ -36,7 +36,7 @@ export function workerName(): string {
   return `${os.hostname()}:${process.pid}`;
 }
 
-/** A unit that cannot be computed here, whatever the attempt (wrong trace file, another version): not worth retrying. */
+/** A unit no worker of this version can compute (made by another clusterkv-lab version): not worth retrying. */
 export class UnitRefused extends Error {
   constructor(message: string) {
     super(message);
@@ -66,7 +66,8 @@ export class UnitContext {
       try {
         reader = await TraceReader.open(file);
       } catch (err) {
-        throw new UnitRefused(`worker ${workerName()}: ${(err as Error).message} (every worker must read the trace at the path the sweep was given)`);
+        // an error, not a refusal: another worker may read the path (its attempts are bounded)
+        throw new Error(`worker ${workerName()}: ${(err as Error).message} (every worker must read the trace at the path the sweep was given)`);
       }
       this.readers.set(file, reader);
     }
@@ -78,7 +79,7 @@ export class UnitContext {
         this.checked.set(file, seen);
       }
       if (seen.sha256 !== unit.trace.sha256) {
-        throw new UnitRefused(`worker ${workerName()}: ${file} has sha256 ${seen.sha256.slice(0, 12)}..., the sweep was given a file with ${unit.trace.sha256.slice(0, 12)}...: every worker must read the same trace`);
+        throw new Error(`worker ${workerName()}: ${file} has sha256 ${seen.sha256.slice(0, 12)}..., the sweep was given a file with ${unit.trace.sha256.slice(0, 12)}...: every worker must read the same trace`);
       }
     }
     return reader;
@@ -109,7 +110,7 @@ export class UnitContext {
 export async function computeUnit(unit: SweepUnit, ctx: UnitContext, onStep?: () => void): Promise<UnitResult> {
   const started = Date.now();
   if (unit.version !== ctx.opts.version) {
-    throw new UnitRefused(`worker ${workerName()} runs clusterkv-lab ${ctx.opts.version}, the sweep was made by ${unit.version}: results could differ, so it leaves the unit to a worker of that version`);
+    throw new UnitRefused(`worker ${workerName()} runs clusterkv-lab ${ctx.opts.version}, the sweep was made by ${unit.version}: results could differ; run workers of the sweep's version`);
   }
   const reader = await ctx.reader(unit);
   const manifest = reader.manifest;
