@@ -112,7 +112,9 @@ export const unitResultSchema = z.object({
   /** the tfjs backend and the worker (host:pid) that computed it */
   backend: z.string(),
   worker: z.string(),
+  /** wall and CPU (user + system) seconds of the computing process for the unit */
   seconds: z.number(),
+  cpuSeconds: z.number(),
 });
 export type UnitResult = z.infer<typeof unitResultSchema>;
 
@@ -125,8 +127,8 @@ export const sweepExecutionSchema = z.object({
   queue: z.string().optional(),
   prefix: z.string().optional(),
   name: z.string().optional(),
-  /** workers (host:pid) that computed this run's units */
-  workers: z.array(z.string()).optional(),
+  /** the processes (host:pid) that computed this run's units, with their units and wall and CPU seconds */
+  workers: z.array(z.object({ name: z.string(), units: z.number().int().nonnegative(), seconds: z.number(), cpuSeconds: z.number() })).optional(),
 });
 export type SweepExecution = z.infer<typeof sweepExecutionSchema>;
 

@@ -109,6 +109,7 @@ export class UnitContext {
  */
 export async function computeUnit(unit: SweepUnit, ctx: UnitContext, onStep?: () => void): Promise<UnitResult> {
   const started = Date.now();
+  const cpu = process.cpuUsage();
   if (unit.version !== ctx.opts.version) {
     throw new UnitRefused(`worker ${workerName()} runs clusterkv-lab ${ctx.opts.version}, the sweep was made by ${unit.version}: results could differ; run workers of the sweep's version`);
   }
@@ -127,5 +128,11 @@ export async function computeUnit(unit: SweepUnit, ctx: UnitContext, onStep?: ()
     backend: ctx.opts.backend,
     worker: workerName(),
     seconds: (Date.now() - started) / 1000,
+    cpuSeconds: cpuSecondsSince(cpu),
   };
+}
+
+function cpuSecondsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
 }

@@ -292,14 +292,15 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
     for (const n of inFlight.values()) done += n;
     options.onProgress?.(done, total);
   };
-  const workers = new Set<string>();
+  const workers = new Map<string, { name: string; units: number; seconds: number; cpuSeconds: number }>();
   const backends = new Set<string>();
   const onResult = (i: number, result: UnitResult) => {
     const { plan, unit } = work[i];
     for (const cell of result.cells) writeCellLayerCsv(plan.dir, cell.id, unit.layer, cell.csv);
     plan.done += result.cells.length;
     plan.computed += result.cells.length;
-    workers.add(result.worker);
+    const w = workers.get(result.worker) ?? { name: result.worker, units: 0, seconds: 0, cpuSeconds: 0 };
+    workers.set(result.worker, { name: w.name, units: w.units + 1, seconds: w.seconds + result.seconds, cpuSeconds: w.cpuSeconds + result.cpuSeconds });
     backends.add(result.backend);
     inFlight.delete(i);
     finishedSteps += stepsOf(unit);
@@ -331,7 +332,9 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
     for (const plan of plans) writeSweepManifest(plan.dir, { ...plan.manifest, status: 'failed', progress: { done: plan.done, total: plan.total }, error: (err as Error).message });
     throw err;
   }
-  if (workers.size > 0 && execution.mode !== 'in-process') execution.workers = [...workers].sort();
+  if (workers.size > 0 && execution.mode !== 'in-process') {
+    execution.workers = [...workers.values()].sort((a, b) => a.name.localeCompare(b.name)).map((w) => ({ ...w, seconds: round3(w.seconds), cpuSeconds: round3(w.cpuSeconds) }));
+  }
   // the backends that computed this run's units; a queued run that computed nothing keeps the folder's
   const computedOn = backends.size > 0 ? [...backends].sort().join(',') : undefined;
 
@@ -381,6 +384,8 @@ function executionOf(options: SweepOptions): SweepExecution {
   const jobs = options.jobs ?? 1;
   return jobs > 1 ? { mode: 'local', jobs } : { mode: 'in-process' };
 }
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 /** The URL without a password (manifests are shared). */
 function redactUrl(url: string): string {
