@@ -8,7 +8,11 @@ import { VERSION } from '../version.js';
 import type { FromPoolChild, ToPoolChild } from './sweep-local-pool.js';
 import { computeUnit, UnitContext, UnitRefused } from './sweep-unit.js';
 
-const send = (msg: FromPoolChild) => process.send?.(msg);
+// a parent that died (a killed worker) closes the channel: stop quietly rather than crash on EPIPE
+const send = (msg: FromPoolChild) => {
+  if (!process.connected) process.exit(0);
+  process.send?.(msg, undefined, {}, (err) => err && process.exit(0));
+};
 let ctx: UnitContext | undefined;
 let queue: Promise<void> = Promise.resolve();
 
@@ -25,8 +29,8 @@ async function handle(msg: ToPoolChild): Promise<void> {
       ctx = new UnitContext({ backend, verify: msg.verify, version: VERSION });
       send({ type: 'ready', backend });
     } catch (err) {
-      send({ type: 'fatal', message: (err as Error).message });
-      process.exit(1);
+      // exit once the message is out (the parent reports it as the pool's start error)
+      process.send?.({ type: 'fatal', message: (err as Error).message } satisfies FromPoolChild, undefined, {}, () => process.exit(1));
     }
     return;
   }

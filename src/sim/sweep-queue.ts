@@ -122,7 +122,9 @@ export async function runUnitsOnQueue(units: SweepUnit[], opts: QueueRunOptions,
   const prefix = opts.prefix ?? DEFAULT_PREFIX;
   const queue = new Queue(QUEUE_NAME, { connection, prefix });
   const events = new QueueEvents(QUEUE_NAME, { connection, prefix });
-  events.setMaxListeners(0); // one completion listener per unit
+  // one completion listener per unit on the events, one 'closing' listener per unit on the queue
+  events.setMaxListeners(0);
+  queue.setMaxListeners(0);
   let aborted = false;
   try {
     await events.waitUntilReady();
