@@ -8,7 +8,11 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/gpu/backend.js';
 import { readSweepFolder, readSweepManifest } from '../src/sim/results-folder.js';
-import { runSweep, runSweeps, sweepFolders, SweepFailed, SweepInterrupted, type SweepSpec } from '../src/sim/sweep.js';
+import { LocalPool } from '../src/sim/sweep-local-pool.js';
+import { computeUnit, UnitContext } from '../src/sim/sweep-unit.js';
+import { expandCells, runSweep, runSweeps, sweepFolders, SweepFailed, SweepInterrupted, type SweepSpec } from '../src/sim/sweep.js';
+import { TraceReader } from '../src/trace/index.js';
+import { VERSION } from '../src/version.js';
 import { folderFiles, spoilLayer } from './helpers/sweep-files.js';
 import { smallTrace, tempDir } from './helpers/traces.js';
 
@@ -24,15 +28,41 @@ beforeAll(async () => {
 });
 
 describe('sweep on local worker processes', () => {
-  it('two processes write the one-process folder byte for byte, and say how they ran', async () => {
+  it('two worker processes write the one-process folder byte for byte, and say how they ran', async () => {
     const dir = tempDir();
     const result = await runSweep(trace, spec, dir, { backend: 'wasm', jobs: 2 });
     expect(result.computed).toBe(9 * 2);
     expect(folderFiles(dir)).toEqual(folderFiles(local));
     const manifest = readSweepFolder(dir).manifest!;
     expect(manifest.execution).toMatchObject({ mode: 'local', jobs: 2 });
-    expect(manifest.execution!.workers).toHaveLength(2);
+    // two worker processes: together they computed every unit (5 families x 2 layers), each once
+    const lanes = manifest.execution!.workers!;
+    expect(lanes.length).toBeGreaterThanOrEqual(1);
+    expect(lanes.length).toBeLessThanOrEqual(2);
+    expect(lanes.reduce((n, w) => n + w.units, 0)).toBe(10);
     expect(readSweepFolder(local).manifest!.execution).toEqual({ mode: 'in-process' });
+  });
+
+  it('a worker process computes a unit exactly as this process does', async () => {
+    const reader = await TraceReader.open(trace);
+    const sha256 = await reader.sha256();
+    await reader.close();
+    const cells = expandCells(spec).filter((c) => c.method === 'clusterkv' && c.params.clusters === 32);
+    const unit = { trace: { path: trace, sha256 }, layer: 1, cells, heads: [0, 1, 2, 3], steps: [0, 2, 5], version: VERSION };
+    const here = new UnitContext({ backend: 'wasm', verify: false, version: VERSION });
+    const want = await computeUnit(unit, here);
+    await here.close();
+    const pool = await LocalPool.start(1, { backend: 'wasm', verify: true });
+    let steps = 0;
+    try {
+      const got = await pool.run(unit, () => steps++);
+      expect(got.cells).toEqual(want.cells);
+      expect(got.worker).not.toBe(want.worker);
+      expect(steps).toBe(3);
+      await expect(pool.run({ ...unit, trace: { path: trace, sha256: 'f'.repeat(64) } })).rejects.toThrow(/has sha256 .*, the sweep was given a file with ffffffffffff/);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('several traces: a folder each, each equal to its own sweep', async () => {

@@ -4,9 +4,14 @@
  * computes one unit at a time with the same code as an in-process sweep (sweep-unit.ts) and returns the
  * (cell, layer) CSV texts; the parent writes them.
  *
- * Scheduling: a free process takes the next waiting unit of the layer it computed last when there is one
- * (its layer's data and each step's full attention are still loaded there), else the oldest waiting unit.
- * A process that dies fails its unit with a message that says so and is replaced.
+ * The sweep's own process only hands out units and writes files: it stays free to answer its processes at
+ * once (an in-process lane tried here left them idle: wasm's reads resolve as microtasks, so a unit computed
+ * here yields to no message until it ends, and a K-means runs seconds without a break).
+ *
+ * Scheduling: a free process takes the next waiting unit of the layer it computed last when there is one (its
+ * layer's data and each step's full attention are still loaded there), else the first unit of a layer no
+ * other process holds (processes spread over layers and compute each layer's references once), else the
+ * oldest waiting unit. A process that dies fails its unit with a message that says so and is replaced.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -183,7 +188,9 @@ export class LocalPool {
   private dispatch(): void {
     for (const slot of this.slots) {
       if (!slot.ready || slot.task || slot.exited || this.waiting.length === 0) continue;
+      const held = new Set(this.slots.flatMap((s) => (s.task ? [s.task.layerKey] : [])));
       let i = this.waiting.findIndex((t) => t.layerKey === slot.lastLayerKey);
+      if (i < 0) i = this.waiting.findIndex((t) => !held.has(t.layerKey));
       if (i < 0) i = 0;
       const [task] = this.waiting.splice(i, 1);
       slot.task = task;
