@@ -273,8 +273,9 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
   const plans: FolderPlan[] = [];
   for (let i = 0; i < traces.length; i++) plans.push(await planFolder(traces[i], spec, dirs[i], options, started));
   const execution = executionOf(options);
-  if (options.queue) {
-    // an unreachable Redis or a bad URL is one line before anything is written
+  const work = plans.flatMap((plan) => plan.units.map((unit) => ({ plan, unit })));
+  if (options.queue && work.length > 0) {
+    // an unreachable Redis is one line before anything is written (a finished sweep needs none)
     const { checkRedis, parseRedisUrl } = await import('./sweep-queue.js');
     await checkRedis(parseRedisUrl(options.queue.url));
   }
@@ -282,7 +283,6 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
     plan.manifest.execution = execution;
     writeSweepManifest(plan.dir, plan.manifest);
   }
-  const work = plans.flatMap((plan) => plan.units.map((unit) => ({ plan, unit })));
   const stepsOf = (unit: SweepUnit) => unit.cells.length * unit.steps.length;
   const total = work.reduce((n, w) => n + stepsOf(w.unit), 0);
   const inFlight = new Map<number, number>();
@@ -296,8 +296,10 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
   const backends = new Set<string>();
   const onResult = (i: number, result: UnitResult) => {
     const { plan, unit } = work[i];
-    for (const cell of result.cells) writeCellLayerCsv(plan.dir, cell.id, unit.layer, cell.csv);
-    plan.done += result.cells.length;
+    for (const cell of result.cells) {
+      if (!hasCellLayer(plan.dir, cell.id, unit.layer)) plan.done++; // (another submitter may have written it)
+      writeCellLayerCsv(plan.dir, cell.id, unit.layer, cell.csv);
+    }
     plan.computed += result.cells.length;
     const w = workers.get(result.worker) ?? { name: result.worker, units: 0, seconds: 0, cpuSeconds: 0 };
     workers.set(result.worker, { name: w.name, units: w.units + 1, seconds: w.seconds + result.seconds, cpuSeconds: w.cpuSeconds + result.cpuSeconds });
@@ -319,7 +321,9 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
 
   let interrupted = false;
   try {
-    if (options.queue) {
+    if (work.length === 0) {
+      // every cell-layer is on disk: nothing to compute
+    } else if (options.queue) {
       const { runUnitsOnQueue } = await import('./sweep-queue.js');
       const outcome = await runUnitsOnQueue(work.map((w) => w.unit), { ...options.queue, signal: options.signal, notice: options.notice }, { onSteps, onResult, onFailure });
       interrupted = outcome === 'interrupted';
