@@ -24,4 +24,5 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   cachesim: () => import('./cachesim.js'),
   plot: () => import('./plot.js'),
   e2e: () => import('./e2e.js'),
+  worker: () => import('./worker.js'),
 };
