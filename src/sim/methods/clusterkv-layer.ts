@@ -17,7 +17,7 @@ import { attendGathered, gatherPerHead } from '../../gpu/attention.js';
 import { boundQuery, clusterBoxes } from '../../gpu/cluster-bounds.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
-import { cosineKMeans, initialIndices, type KMeansResult } from '../../gpu/kmeans.js';
+import { cosineKMeans } from '../../gpu/kmeans.js';
 import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
 import { decodeLayout, forcedPositions, selectableBudget } from '../budget.js';
 import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../cache/index.js';
@@ -227,7 +227,7 @@ export class ClusterKVLayer implements LayerSelector {
   private cluster(keys: tf.Tensor3D, k: number, seed: number, range: string): { centroids: tf.Tensor3D; labels: tf.Tensor2D; boxes?: tf.Tensor3D } {
     const { iters, scoring } = this.params;
     const compute = (): tf.Tensor[] => {
-      const r = kmeansPerBackend(keys, k, iters, seed);
+      const r = cosineKMeans(keys, k, { iters, seed });
       return scoring === 'bound' ? [r.centroids, r.labels, clusterBoxes(keys, r.labels, k)] : [r.centroids, r.labels];
     };
     const memo = this.info.memo;
@@ -278,35 +278,6 @@ export class ClusterKVLayer implements LayerSelector {
     }
     winK.dispose();
     this.clusteredWindows++;
-  }
-}
-
-/**
- * cosineKMeans of keys [G, n, d], one KV head at a time on wasm: there a batched matMul ([G, n, d] x [G, d, k])
- * takes ~13x longer than G single-batch ones (tfjs-wasm hands only batch 1 to XNNPACK; 432 vs 32 ms at
- * G = 2, n = 8176, d = 64, k = 205), and K-means was 70% of a sweep's time. Each head starts from the keys
- * the batched call would pick (initialIndices: head g's draws follow head g-1's), so only the float summation
- * order of the matMuls differs. Elsewhere (webgpu, cpu) the heads stay batched.
- */
-function kmeansPerBackend(keys: tf.Tensor3D, k: number, iters: number, seed: number): KMeansResult {
-  const [G, n, d] = keys.shape;
-  if (tf.getBackend() !== 'wasm' || G === 1) return cosineKMeans(keys, k, { iters, seed });
-  const picks = initialIndices(G, n, k, seed);
-  const heads: KMeansResult[] = [];
-  try {
-    for (let g = 0; g < G; g++) {
-      heads.push(tf.tidy(() => {
-        const head = tf.slice(keys, [g, 0, 0], [1, n, d]) as tf.Tensor3D;
-        const init = tf.reshape(tf.gather(tf.reshape(head, [n, d]), tf.tensor1d(picks[g], 'int32')), [1, k, d]) as tf.Tensor3D;
-        return cosineKMeans(head, k, { iters, seed, init }) as unknown as tf.TensorContainerObject;
-      }) as unknown as KMeansResult);
-    }
-    return tf.tidy(() => ({
-      centroids: tf.concat(heads.map((h) => h.centroids), 0) as tf.Tensor3D,
-      labels: tf.concat(heads.map((h) => h.labels), 0) as tf.Tensor2D,
-    }));
-  } finally {
-    for (const h of heads) tf.dispose([h.centroids, h.labels]);
   }
 }
 
