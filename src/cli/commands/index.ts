@@ -23,4 +23,5 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   bench: () => import('./bench.js'),
   cachesim: () => import('./cachesim.js'),
   plot: () => import('./plot.js'),
+  eval: () => import('./eval.js'),
 };
