@@ -8,6 +8,8 @@ import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { writeReport } from '../../plot/html.js';
 import { writeFigurePngs } from '../../plot/png.js';
+import { isPasskeyEvalFolder } from '../../model/passkey/eval-folder.js';
+import { writePasskeyReport } from '../../plot/passkey-figures.js';
 import { sweepFigures, type SweepCellRecord } from '../../plot/sweep-figures.js';
 import type { Band } from '../../plot/series.js';
 import { readSweepFolder, ResultsFolderError } from '../../sim/results-folder.js';
@@ -55,6 +57,8 @@ function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifest | und
 
 export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<string[]> {
   if (flags.band !== 'p10-p90' && flags.band !== 'iqr') throw new UserError(`--band must be p10-p90 or iqr, got '${flags.band}'`);
+  // a passkey eval folder (clusterkv eval passkey) has figures of its own
+  if (isPasskeyEvalFolder(dir)) return writePasskeyReport(dir, { png: flags.png, heatmapBudget: flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined });
   const { table, manifest } = readResults(dir);
   const heatmapBudget = flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined;
   let figures;
@@ -90,11 +94,11 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
 export function register(program: Command): void {
   program
     .command('plot')
-    .description('render the standard figures of a sweep folder into DIR/figures/ (HTML, index.html; PNG with --png)')
-    .argument('<dir>', 'sweep results folder (holds results.csv and manifest.json)')
+    .description('render the standard figures of a sweep folder (or a passkey eval folder) into DIR/figures/ (HTML, index.html; PNG with --png)')
+    .argument('<dir>', 'sweep or passkey eval results folder (holds results.csv and manifest.json)')
     .option('--png', 'also write PNG files (needs Chromium: /usr/bin/chromium or CLUSTERKV_CHROMIUM)')
     .option('--band <kind>', 'spread band over layers, heads and steps: p10-p90 or iqr', 'p10-p90')
-    .option('--budget <n>', 'budget of the layer x head heatmap (default: the middle budget)')
+    .option('--budget <n>', 'budget of the layer x head heatmap (passkey: of the depth x context heatmap; default: the middle budget)')
     .option('--dense-layers', 'keep the dense first layers (layer < denseLayers) in the recall and error curves')
     .action(async (dir: string, flags: PlotFlags) => {
       const files = await plotSweepFolder(dir, flags);
