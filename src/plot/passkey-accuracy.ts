@@ -6,19 +6,12 @@
  * parameter columns.
  */
 import * as aq from 'arquero';
-import { varyingParams } from '../model/passkey/summary.js';
+import { passkeyVariantColumns } from '../model/passkey/summary.js';
 import { BUDGET_AXIS_TITLE, budgetModeNote } from './budget-note.js';
 import { numberOrNull, requireColumns } from './columns.js';
 import type { Figure, PlotlyLayout, PlotlyTrace } from './figure.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout, budgetAxis, methodColor, variantDash } from './style.js';
-
-/** The columns that tell a method's variants apart: method, then ClusterKV's tokensPerCluster and scoring first. */
-export function passkeyVariantColumns(table: aq.ColumnTable): string[] {
-  const varying = varyingParams(table);
-  const first = ['tokensPerCluster', 'scoring', 'clusters'].filter((c) => varying.includes(c));
-  return ['method', ...first, ...varying.filter((c) => !first.includes(c))];
-}
 
 export interface PasskeyAccuracyOptions {
   subtitle?: string;

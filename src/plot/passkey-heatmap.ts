@@ -8,7 +8,7 @@ import * as aq from 'arquero';
 import { numberOrNull, requireColumns } from './columns.js';
 import { PlotError } from './errors.js';
 import type { Figure, PlotlyLayout, PlotlyTrace } from './figure.js';
-import { passkeyVariantColumns } from './passkey-accuracy.js';
+import { passkeyVariantColumns } from '../model/passkey/summary.js';
 import { middleBudget } from './recall-heatmap.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout } from './style.js';

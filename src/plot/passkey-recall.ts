@@ -10,7 +10,7 @@ import { NEEDLE_METRIC_MEANING, type NeedleMetric } from '../model/passkey/needl
 import { numberOrNull, requireColumns } from './columns.js';
 import { PlotError } from './errors.js';
 import type { Figure, PlotlyTrace } from './figure.js';
-import { passkeyVariantColumns } from './passkey-accuracy.js';
+import { passkeyVariantColumns } from '../model/passkey/summary.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout, methodColor } from './style.js';
 

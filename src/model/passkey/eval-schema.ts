@@ -17,7 +17,7 @@ export const PASSKEY_EVAL_KIND = 'clusterkv-passkey-eval';
 
 /** Leading columns of results.csv, in order. */
 export const EVAL_COLUMNS: readonly string[] = [
-  'document', 'context', 'tokens', 'depth', 'keyIndex', 'key', 'method', 'clusters', 'budget', 'budgetMode',
+  'document', 'context', 'tokens', 'depth', 'keyIndex', 'key', 'method', 'budget', 'budgetMode', 'promptClusters',
   'correct', 'digitsCorrect', 'answerTokensCorrect', 'generated', 'expected', ...NEEDLE_METRICS, 'decodeSeconds', 'cell',
 ];
 

@@ -11,7 +11,7 @@
  *   keyCoverage, keyMass, keyMassRecall           the same over K
  *   massRecall        mean_h sum_{i in S_h} a_h,i   (the sweep's mass recall, for reference)
  */
-import { attentionWeights } from '../../gpu/attention.js';
+import * as tf from '@tensorflow/tfjs-core';
 import type { SelectionObservation, SelectionObserver } from '../layer-attention.js';
 
 export const NEEDLE_METRICS = ['needleCoverage', 'needleAllSelected', 'needleMass', 'needleMassRecall', 'keyCoverage', 'keyMass', 'keyMassRecall', 'massRecall'] as const;
@@ -128,6 +128,19 @@ export function aggregateNeedleRecall(records: readonly NeedleRecallRecord[]): R
   return out;
 }
 
+/**
+ * Dense softmax weights [H, T] of q [H, d] over keys [G, T, d] (query head h reads KV head floor(h / (H / G))),
+ * with the keys transposed first: a matMul with transposeB is ~10x slower on wasm.
+ */
+function denseWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {
+  const [H, d] = q.shape;
+  const [G, T] = keys.shape;
+  return tf.tidy(() => {
+    const scores = tf.matMul(tf.reshape(q, [G, H / G, d]), tf.transpose(keys, [0, 2, 1])); // [G, H/G, T]
+    return tf.reshape(tf.softmax(tf.mul(scores, 1 / Math.sqrt(d))), [H, T]) as tf.Tensor2D;
+  });
+}
+
 /** Records needle recall at every observed decode step (an observer for ModelSession). */
 export class NeedleRecallRecorder {
   readonly records: NeedleRecallRecord[] = [];
@@ -138,7 +151,7 @@ export class NeedleRecallRecorder {
     if (!this.opts.layers(o.layer)) return;
     const [H] = o.q.shape;
     const T = o.keys.shape[1];
-    const weightsT = attentionWeights(o.q, o.keys);
+    const weightsT = denseWeights(o.q, o.keys);
     try {
       const weights = (await weightsT.data()) as Float32Array;
       const tokens = o.dense ? null : ((await o.tokens.data()) as Int32Array);

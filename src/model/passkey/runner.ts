@@ -96,6 +96,7 @@ export function digitsCorrect(generated: string, key: string): number {
   return n;
 }
 
+/** ClusterKV's prompt cluster count C0 of the document (its parameter clusters stays as given: 0 derives C0 from tokensPerCluster). */
 function promptClusters(method: Method, stats: Record<string, number> | undefined): number | null {
   if (typeof stats?.promptClusters === 'number') return stats.promptClusters;
   const c = method.params.clusters;
@@ -115,7 +116,7 @@ export function evalRow(doc: PasskeyDocument, cell: SweepCell, method: Method, d
     key: doc.key,
     method: method.name,
     ...method.params,
-    clusters: promptClusters(method, decoded.stats),
+    promptClusters: promptClusters(method, decoded.stats),
     budget: budgeted ? method.budget : null,
     budgetMode: budgeted ? method.budgetMode : null,
     correct: correctTokens === doc.answer.length && decoded.ids.length === doc.answer.length ? 1 : 0,

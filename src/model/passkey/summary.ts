@@ -26,11 +26,14 @@ export function varyingParams(table: aq.ColumnTable): string[] {
   return [...out].sort();
 }
 
-/** Where a summary row's variant parameters are shown: ClusterKV's tokensPerCluster and scoring first. */
-function variantColumns(table: aq.ColumnTable): string[] {
+/**
+ * The columns that tell method variants apart (summary rows, figure series): method, then the parameters
+ * that vary, ClusterKV's tokensPerCluster and scoring first.
+ */
+export function passkeyVariantColumns(table: aq.ColumnTable): string[] {
   const varying = varyingParams(table);
   const first = ['tokensPerCluster', 'scoring', 'clusters'].filter((c) => varying.includes(c));
-  return [...first, ...varying.filter((c) => !first.includes(c))];
+  return ['method', ...first, ...varying.filter((c) => !first.includes(c))];
 }
 
 export interface AccuracySummary {
@@ -44,7 +47,7 @@ export interface AccuracySummary {
  * ('accuracy'), mean digits right, needle and key mass recall, and the document count.
  */
 export function accuracySummary(table: aq.ColumnTable): AccuracySummary {
-  const variant = variantColumns(table);
+  const variant = passkeyVariantColumns(table).slice(1);
   const keys = ['method', ...variant, 'budget'];
   const contexts = [...new Set(table.array('context') as number[])].sort((a, b) => a - b);
   const overall = table
