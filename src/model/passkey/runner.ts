@@ -17,6 +17,7 @@ import type { Method, ParamValue } from '../../sim/selector.js';
 import { expandCells, type SweepCell } from '../../sim/sweep.js';
 import { packageVersions } from '../../sim/versions.js';
 import { ModelError } from '../errors.js';
+import { hfCheckpointDir } from '../hf-loader.js';
 import { loadModel, loadTokenizer } from '../load.js';
 import { readText } from '../texts.js';
 import type { TextTokenizer } from '../tokenizer.js';
@@ -176,7 +177,7 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
   const model = options.model ?? (await loadModel(request.model));
   try {
     const tokenizer = options.tokenizer ?? (await loadTokenizer(request.tokenizer, model));
-    const tokenizerPath = request.tokenizer ?? path.join(model.source.path, 'tokenizer.json');
+    const tokenizerPath = request.tokenizer ?? path.join(hfCheckpointDir(model.source.path), 'tokenizer.json');
     const identity = {
       model: { path: path.resolve(request.model), sha256: await pathSha256(request.model), name: model.source.name, format: model.source.format, config: { ...model.config } },
       tokenizer: { path: path.resolve(tokenizerPath), sha256: await pathSha256(tokenizerPath) },
