@@ -13,6 +13,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
 import { readEvalManifest, readPasskeyEvalFolder, type PasskeyEvalFolder } from '../src/model/passkey/eval-folder.js';
+import { passkeyVariantColumns } from '../src/model/passkey/summary.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
 import { sparseLayerRows } from '../src/sim/sparse-layers.js';
 
@@ -41,16 +42,20 @@ function load(name: string): PasskeyEvalFolder | undefined {
   return readPasskeyEvalFolder(dir, { allowUnfinished: true });
 }
 
-/** 'clusterkv tpc=20 bound' style labels of the variant rows. */
-function variant(r: Row): string {
+/** 'clusterkv tpc=20 bound' style labels: the method, and the parameters that vary in the table (passkeyVariantColumns). */
+function variant(r: Row, varying: string[]): string {
   const parts = [String(r.method)];
-  if (r.method === 'clusterkv' && r.tokensPerCluster !== undefined && r.tokensPerCluster !== null) parts.push(`tpc=${r.tokensPerCluster}`);
-  if (r.method === 'clusterkv' && r.scoring) parts.push(String(r.scoring));
+  for (const c of varying) {
+    const v = r[c];
+    if (v === null || v === undefined || v === '') continue;
+    parts.push(c === 'tokensPerCluster' ? `tpc=${v}` : c === 'scoring' ? String(v) : `${c}=${v}`);
+  }
   return parts.join(' ');
 }
 
 function labelled(table: aq.ColumnTable): Row[] {
-  return (table.objects() as Row[]).map((r) => ({ ...r, variant: variant(r) }));
+  const varying = passkeyVariantColumns(table).slice(1);
+  return (table.objects() as Row[]).map((r) => ({ ...r, variant: variant(r, varying) }));
 }
 
 function variantOrder(a: string, b: string): number {
@@ -155,6 +160,21 @@ if (methods) {
   }
   tables.depth = byDepth.join('\n\n');
 
+  // which digits go wrong: the share of answers with the i-th key digit right, at two budgets
+  {
+    const parts: string[] = [];
+    for (const b of [64, 256].filter((x) => budgets.includes(x))) {
+      const sub = t.filter((r) => Number(r.budget) === b || r.method === 'full');
+      const variants = [...new Set(sub.map((r) => String(r.variant)))].sort(variantOrder);
+      const rows = variants.map((v) => {
+        const xs = sub.filter((r) => r.variant === v);
+        return [v, ...[0, 1, 2, 3, 4].map((i) => xs.filter((r) => String(r.generated).replace(/\D/g, '')[i] === String(r.key)[i]).length / xs.length)];
+      });
+      parts.push(`**B = ${b}** (share of answers whose i-th digit equals the key's; every context)\n\n${markdown(['method', 'digit 1', 'digit 2', 'digit 3', 'digit 4', 'digit 5'], rows)}`);
+    }
+    tables.position = parts.join('\n\n');
+  }
+
   // accuracy follows needle recall: every budgeted document-cell, binned by key mass recall
   const budgeted = t.filter((r) => r.budget !== null && r.budget !== undefined && r.keyMassRecall !== null);
   const edges = [0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 1.0001];
@@ -168,7 +188,6 @@ if (methods) {
   // which layer reads the key: dense attention on the key digits per layer, and what each method keeps there
   if (methods.steps) {
     const steps = methods.steps.objects() as Row[];
-    const cellVariant = new Map(t.map((r) => [String(r.cell), String(r.variant)]));
     const layers = [...new Set(steps.map((s) => Number(s.layer)))].sort((a, b) => a - b);
     const b = budgets.includes(64) ? 64 : budgets[0];
     const shown = ['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', 'random'];
@@ -176,7 +195,7 @@ if (methods) {
       const at = steps.filter((s) => Number(s.layer) === l);
       const dense = at.filter((s) => s.method === 'full');
       const keep = (v: string) => {
-        const xs = at.filter((s) => cellVariant.get(String(s.cell)) === v && Number(s.budget) === b);
+        const xs = at.filter((s) => s.method === v && Number(s.budget) === b);
         const mass = xs.reduce((a, s) => a + Number(s.keyMass), 0);
         return xs.length && mass > 0 ? xs.reduce((a, s) => a + Number(s.keyMass) * Number(s.keyMassRecall), 0) / mass : null;
       };
@@ -208,7 +227,9 @@ if (scoring) {
   const dir = path.join(runs, 'sweep-ckv-moby-4k');
   if (existsSync(path.join(dir, 'results.arrow'))) {
     const sweep = readSweepFolder(dir, { allowUnfinished: true });
-    const t = (sparseLayerRows(sweep.table).objects() as Row[]).map((r) => ({ ...r, variant: variant(r) }));
+    const sparse = sparseLayerRows(sweep.table);
+    const varying = ['tokensPerCluster', 'scoring'].filter((c) => sparse.columnNames().includes(c));
+    const t = (sparse.objects() as Row[]).map((r) => ({ ...r, variant: variant(r, varying) }));
     const budgets = budgetsOf(t);
     const header = ['method', ...budgets.map((b) => `B=${b}`)];
     tables.sweep = `**mass recall** (sparse layers 2-5, every head and decode step; ckvlab-9m-16k, Moby Dick, prefill ${sweep.manifest?.trace.prefillLength}, ${sweep.manifest?.trace.steps} steps)\n\n${markdown(header, pivot(t, 'massRecall', budgets))}` +
@@ -225,7 +246,25 @@ if (scoring) {
     return [l.replace(/\.time$/, ''), hms(seconds(path.join(runs, 'logs', l))), Math.round(rss)];
   });
   const total = logs.reduce((a, l) => a + (seconds(path.join(runs, 'logs', l)) ?? 0), 0);
-  rows.push(['**total**', hms(total), '']);
+  rows.push(['sum of the stages above', hms(total), '']);
+  // the driver's log: a stage stopped and restarted (resumed) has no .time of its stopped part, so the wall time
+  // of the whole study is the sum of the driver's running spans: each (re)start to the last event before the next
+  const driver = path.join(runs, 'logs', 'driver.log');
+  if (existsSync(driver)) {
+    const events = readFileSync(driver, 'utf8').trim().split('\n').map((l) => ({ what: l.slice(0, l.lastIndexOf(' ')), at: Date.parse(l.slice(l.lastIndexOf(' ') + 1)) }));
+    let wall = 0;
+    let from: number | undefined;
+    let last: number | undefined;
+    for (const e of events) {
+      if (e.what === 'start' || e.what === 'restart') {
+        if (from !== undefined && last !== undefined) wall += last - from;
+        from = e.at;
+      }
+      last = e.at;
+    }
+    if (from !== undefined && last !== undefined) wall += last - from;
+    rows.push(['**the whole study (runs/study/passkey/logs/driver.log spans)**', hms(wall / 1000), '']);
+  }
   const prefill = methods ? Object.entries(methods.manifest.prefillSeconds) : [];
   const prefillRows = [...new Set(prefill.map(([d]) => Number(d.split('-')[0].slice(1))))].sort((a, b) => a - b).map((c) => {
     const xs = prefill.filter(([d]) => d.startsWith(`c${c}-`)).map(([, s]) => s);
