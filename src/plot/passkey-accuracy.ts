@@ -87,7 +87,7 @@ export function passkeyAccuracyFigure(table: aq.ColumnTable, opts: PasskeyAccura
     }
     const x0 = i * (w + gap);
     layout[`xaxis${n}`] = { ...budgetAxis(BUDGET_AXIS_TITLE, budgets), domain: [x0, x0 + w], anchor: `y${n}` };
-    layout[`yaxis${n}`] = axis(i === 0 ? 'passkey accuracy (share of documents answered exactly)' : 'accuracy', { range: [-0.02, 1.04], anchor: `x${n}` });
+    layout[`yaxis${n}`] = axis(i === 0 ? 'passkey accuracy (exact answers)' : 'accuracy', { range: [-0.02, 1.04], anchor: `x${n}` });
     annotations.push({ text: `<b>${panel.title}</b>`, x: x0 + w / 2, y: 1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 14 } });
   });
   const title = `Passkey retrieval accuracy vs token budget, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;

@@ -43,7 +43,7 @@ export function passkeyHeatmapFigure(table: aq.ColumnTable, opts: PasskeyHeatmap
   const data: PlotlyTrace[] = [];
   const layout: PlotlyLayout = {};
   const annotations: Record<string, unknown>[] = [];
-  const gap = 0.05;
+  const gap = 0.075;
   const w = (1 - gap * (cols - 1)) / cols;
   const vgap = rows > 1 ? 110 / (330 * rows) : 0;
   const h = (1 - vgap * (rows - 1)) / rows;
@@ -69,7 +69,7 @@ export function passkeyHeatmapFigure(table: aq.ColumnTable, opts: PasskeyHeatmap
       hovertemplate: `${title}<br>context %{x}, depth %{y}<br>accuracy %{z:.3f} over %{customdata} documents<extra></extra>`,
     });
     layout[`xaxis${n}`] = axis('context (tokens)', { type: 'category', domain: [x0, x0 + w], anchor: `y${n}`, showgrid: false });
-    layout[`yaxis${n}`] = axis('needle depth', { type: 'category', domain: [y1 - h, y1], anchor: `x${n}`, showgrid: false, autorange: 'reversed' });
+    layout[`yaxis${n}`] = axis(col === 0 ? 'needle depth' : 'depth', { type: 'category', domain: [y1 - h, y1], anchor: `x${n}`, showgrid: false, autorange: 'reversed' });
     annotations.push({ text: `<b>${title}</b>`, x: x0 + w / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 13 } });
   });
   const title = `Passkey accuracy by needle depth and context at budget B=${budget}, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
