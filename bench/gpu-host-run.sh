@@ -1,39 +1,68 @@
 #!/usr/bin/env bash
-# Everything the H200 run needs, in one device call (see bench/README.md):
+# Everything a GPU run needs, in one device call (bench/README.md):
 #   source .gpu-host/prelude.sh && bash bench/gpu-host-run.sh [STEP...]
-# Steps (default all): doctor parity bench torch sweep. Results go to $OUT/gpu-run.tar (the device tool
-# brings back few files): doctor.txt, parity.json, kernels-webgpu-h200.json (+ bench.txt),
-# torch-reference-h200.json, sweep-webgpu/ (a --methods all sweep of the seeded synthetic trace, to diff
-# against the same sweep on wasm), and one .txt log per step.
+# Steps (default: doctor parity bench torch):
+#   doctor   clusterkv doctor
+#   parity   clusterkv parity --backend webgpu: every kernel, both paths, against cpu (parity-webgpu-h200.json)
+#   bench    the kernel benchmark at 32K (all kernels, both paths, K-means) in PROCESSES fresh processes, and
+#            the context sweep 4K..128K, each context in PROCESSES fresh processes; merged into
+#            kernels-webgpu-h200.json (medians over processes, each process's median kept)
+#   torch    bench/torch_reference.py in the same run: PyTorch dense fp32, fp16 SDPA, its eager ClusterKV
+#            step, K-means
+#   tune     bench/tune-kernels.ts: the WGSL kernels' tuning variants (and again with Dawn's robustness off)
+#   tune-last  the tuning variants after everything else (for the record; nothing depends on it)
+#   probe    one quick bench process at 32K (fewer runs), and torch_reference.py --quick
+# Results go to $OUT/gpu-run.tar (the device tool brings back few files), with one .txt log per step.
+# GPU_RUN_SMALL=1 shrinks every shape (a dry run on the software adapter: CLUSTERKV_WEBGPU_ADAPTER=software).
 set -u
 OUT=${OUT:?set OUT to the output folder}
 RES=$(mktemp -d)
 CKV="node bin/clusterkv.js"
+PROCESSES=${PROCESSES:-3}
+# GPU heating before and during each kernel's samples (ms; bench/README.md: the committed H200 run had none)
+HEAT_MS=${HEAT_MS:-100}
 step() { # name timeout_s command...
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
   timeout "$limit" "$@" > "$RES/$name.txt" 2>&1
   local rc=$?
-  echo "== $name: rc $rc in $(( $(date +%s) - t0 )) s"; tail -n 30 "$RES/$name.txt"
+  echo "== $name: rc $rc in $(( $(date +%s) - t0 )) s"; grep -v '^Warning: max' "$RES/$name.txt" | tail -n 60
+  tar -C "$RES" -cf "$OUT/gpu-run.tar" . # after every step: a call cut short still returns what was done
 }
-want() { [ $# -eq 0 ] || [[ " $WANT " == *" $1 "* ]]; }
-WANT="${*:-doctor parity bench torch sweep}"
+want() { [[ " $WANT " == *" $1 "* ]]; }
+WANT="${*:-doctor parity bench torch}"
+# the GPU's clocks and load through the run (the timings depend on them: bench/README.md)
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv -lms 250 > "$RES/clocks.csv" 2>/dev/null &
+CLOCKS=$!
+trap 'kill $CLOCKS 2>/dev/null' EXIT
+if [ "${GPU_RUN_SMALL:-0}" = 1 ]; then
+  MAIN="--context 2048 --heads 8 --kv-heads 2 --head-dim 64 --clusters 26 --budgets 256,128 --runs 3 --warmup 1 --iters 3 --kmeans-runs 1"
+  SWEEP="1024 4096"; TORCH_QUICK=--quick; export TUNE_SMALL=1
+else
+  MAIN=""
+  SWEEP="4096 8192 16384 32768 65536 131072"; TORCH_QUICK=""
+fi
 want doctor && step doctor 60 $CKV doctor
-want parity && { step parity 120 $CKV parity --backend webgpu --json; cp "$RES/parity.txt" "$RES/parity.json"; }
+want parity && step parity 150 $CKV parity --backend webgpu --out "$RES/parity-webgpu-h200.json"
+if want tune; then
+  step tune 200 tsx bench/tune-kernels.ts "$RES/tune.json"
+  TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 tsx bench/tune-kernels.ts "$RES/tune-norobust.json"
+fi
+if want probe; then
+  step probe-bench 120 $CKV bench --backend webgpu --runs 20 --kmeans-runs 2 $MAIN --out "$RES/probe-bench.json"
+  step probe-torch 90 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick
+fi
 if want bench; then
-  # one process per measurement: kernel times drift upward over a process's life on this host (bench/README.md)
-  step bench-main 120 $CKV bench --backend webgpu --out "$RES/bench-main.json"
-  for T in 4096 8192 16384 32768 65536 131072; do for B in 2048 1024; do
-    step "bench-$T-$B" 60 $CKV bench --backend webgpu --no-main --contexts $T --budgets $B --out "$RES/bench-$T-$B.json"
+  # fresh processes: op-chain kernel times drift upward over a process's life on this host (bench/README.md)
+  for p in $(seq 1 "$PROCESSES"); do
+    step "bench-main-$p" 150 $CKV bench --backend webgpu --runs 30 --heat-ms $HEAT_MS $MAIN --out "$RES/bench-main-$p.json"
+  done
+  for p in $(seq 1 "$PROCESSES"); do for T in $SWEEP; do
+    step "bench-$T-$p" 75 $CKV bench --backend webgpu --runs 20 --warmup 5 --heat-ms $HEAT_MS $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
   done; done
-  step bench-merge 30 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES/bench-main.json" "$RES"/bench-*-*.json
+  step bench-merge 60 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
 fi
-want torch && step torch 90 python3 bench/torch_reference.py "$RES/torch-reference-h200.json"
-if want sweep; then
-  step synth 60 $CKV synth --out "$RES/synth-4k.safetensors" --layers 4 --heads 8 --kv-heads 2 --head-dim 64 --context 4096 --steps 16 --seed 0
-  sha256sum "$RES/synth-4k.safetensors" | tee "$RES/synth-4k.sha256"
-  step sweep 150 $CKV sweep "$RES/synth-4k.safetensors" --methods all --clusters 26,51,102 --budgets 128,256,512,1024 --backend webgpu --out "$RES/sweep-webgpu"
-  rm -f "$RES/synth-4k.safetensors"
-fi
-for extra in ${GPU_RUN_EXTRA:-}; do step "$(basename "$extra" .ts)" 120 tsx "$extra"; done
+want torch && step torch 150 python3 bench/torch_reference.py "$RES/torch-reference-h200.json" $TORCH_QUICK
+want tune-last && step tune 120 tsx bench/tune-kernels.ts "$RES/tune.json"
+kill $CLOCKS 2>/dev/null
 tar -C "$RES" -cf "$OUT/gpu-run.tar" .

@@ -1,42 +1,25 @@
 /**
- * Joins `clusterkv bench` reports made in separate processes into one report:
- *   tsx bench/merge-bench-runs.ts OUT.json MAIN.json CONTEXT_RUN.json...
- * MAIN gives `main` (the run at --context, with K-means); every CONTEXT_RUN (made with --no-main) adds its
- * context sweep entries; entries of one context and different budgets are joined into one. Why: on the
- * H200 kernel times drift upward over a process's life (bench/README.md), so each context and budget is
- * timed in a fresh process.
+ * Joins `clusterkv bench` files made in separate fresh processes into one:
+ *   tsx bench/merge-bench-runs.ts OUT.json RUN.json...
+ * Main runs merge with main runs, each context of the sweeps with the same context; every timing becomes the
+ * median over processes of its medians, each process's median kept (Timing.processes). Why: on the H200
+ * kernel times drift over a process's life (bench/README.md), so each configuration runs in several fresh
+ * processes and the spread between them is reported.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import type { KernelBenchReport } from '../src/sim/bench/kernel-bench.js';
+import { mergeBenchFiles, type BenchFile } from '../src/sim/bench/bench-file.js';
 
-interface Report {
-  kind: string;
-  main: KernelBenchReport | null;
-  contexts: { context: number; clusters: number; report: KernelBenchReport }[];
-  [key: string]: unknown;
-}
-
-const [out, mainFile, ...contextFiles] = process.argv.slice(2);
-if (!out || !mainFile) {
-  console.error('usage: tsx bench/merge-bench-runs.ts OUT.json MAIN.json CONTEXT_RUN.json...');
+const [out, ...files] = process.argv.slice(2);
+if (!out || files.length === 0) {
+  console.error('usage: tsx bench/merge-bench-runs.ts OUT.json RUN.json...');
   process.exit(1);
 }
-const read = (file: string): Report => {
-  const r = JSON.parse(readFileSync(file, 'utf8')) as Report;
-  if (r.kind !== 'clusterkv-kernel-bench') throw new Error(`${file}: not a clusterkv bench report (kind ${r.kind})`);
+const read = (file: string): BenchFile => {
+  const r = JSON.parse(readFileSync(file, 'utf8')) as BenchFile;
+  if (r.kind !== 'clusterkv-kernel-bench' || r.version !== 2) throw new Error(`${file}: not a clusterkv bench file of version 2 (kind ${r.kind}, version ${r.version})`);
   return r;
 };
-const merged = read(mainFile);
-if (!merged.main) throw new Error(`${mainFile}: has no main run`);
-const byContext = new Map<number, Report['contexts'][number]>();
-for (const file of contextFiles) {
-  for (const entry of read(file).contexts) {
-    const have = byContext.get(entry.context);
-    if (!have) byContext.set(entry.context, structuredClone(entry));
-    else have.report.budgets.push(...entry.report.budgets);
-  }
-}
-merged.contexts = [...byContext.values()].sort((a, b) => a.context - b.context);
-merged.timing = `${merged.timing}; each context and budget of the context sweep timed in its own process`;
+const merged = mergeBenchFiles(files.map(read));
+merged.timing = `${merged.timing}; merged from fresh processes: medians over processes, each process's median under 'processes'`;
 writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
-console.log(`merged ${contextFiles.length} context runs into ${out}: contexts ${merged.contexts.map((c) => `${c.context} (B ${c.report.budgets.map((b) => b.budget).join(', ')})`).join(', ')}`);
+console.log(`merged ${files.length} files into ${out}: main ${merged.main ? 'yes' : 'no'}, contexts ${merged.contexts.map((c) => c.context).join(', ')}, up to ${merged.processes} processes per configuration`);

@@ -47,9 +47,10 @@ export function registerKernel() {
 }
 
 function checkJupyter() {
-  const probe = spawnSync(PYTHON, ['-c', 'import nbconvert, nbclient, jupyter_client, ipykernel'], { encoding: 'utf8' });
+  // numpy: 06-export reads the exported trace from Python
+  const probe = spawnSync(PYTHON, ['-c', 'import nbconvert, nbclient, jupyter_client, ipykernel, numpy'], { encoding: 'utf8' });
   if (probe.status !== 0) {
-    throw new Error(`Debian's Jupyter is missing (${PYTHON} cannot import nbconvert/jupyter_client/ipykernel): apt-get install -y --no-install-recommends jupyter-nbconvert jupyter-client python3-ipykernel`);
+    throw new Error(`Debian's Jupyter or numpy is missing (${PYTHON} cannot import nbconvert/jupyter_client/ipykernel/numpy): apt-get install -y --no-install-recommends jupyter-nbconvert jupyter-client python3-ipykernel python3-numpy`);
   }
 }
 

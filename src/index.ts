@@ -1,9 +1,48 @@
-/** ClusterKV Lab's public API (notebooks import from here or from the folder modules). */
-export * from './gpu/backend.js';
-export * from './sim/budget.js';
-export * from './sim/selector.js';
-export * from './sim/metrics.js';
-export * from './sim/replay.js';
-export * from './sim/sweep.js';
+/**
+ * ClusterKV Lab's public API: `import { ... } from 'clusterkv-lab'` (built to dist/ with type declarations;
+ * notebooks import the same modules from ./src). Deeper modules: `clusterkv-lab/<folder>/<module>`.
+ */
+export { VERSION } from './version.js';
+
+// tfjs backends: one place chooses the backend every algorithm runs on
+export { useBackend, probeBackends, gpuAdapterInfo, BackendError, BACKEND_NAMES, type BackendName, type BackendProbe } from './gpu/backend.js';
+
+// traces: format v1 (safetensors + manifest), lazy reader, streaming writer, synthetic traces, subsets
+export { TraceReader } from './trace/reader.js';
+export { TraceWriter, writeTrace, traceTensorSpecs, type TraceLayer } from './trace/writer.js';
+export { TraceError } from './trace/errors.js';
+export { TRACE_FORMAT, TRACE_VERSION, layerTensorNames, traceManifestSchema, type TraceManifest, type TraceDType } from './trace/manifest.js';
+export { writeSyntheticTrace, DEFAULT_SYNTH, type SynthOptions } from './trace/synth.js';
+export { exportTrace, type ExportOptions } from './trace/subset.js';
+
+// methods (ClusterKV and the baselines behind one Selector interface), budgets, replay, metrics, sweeps
 export * from './sim/methods/index.js';
-export * from './trace/manifest.js';
+export * from './sim/selector.js';
+export * from './sim/budget.js';
+export * from './sim/replay.js';
+export * from './sim/metrics.js';
+export * from './sim/sweep.js';
+export { sparseLayerRows } from './sim/sparse-layers.js';
+export { clusterStats, type ClusterStatRow } from './sim/cluster-stats.js';
+export { exportResults, EXPORT_FORMATS, type ExportFormat } from './sim/export.js';
+
+// the GPU cache simulation of the units methods select
+export { parsePolicySpecs, recordUnitAccesses, simulateCache, summarizeCache, type CachePolicySpec, type AccessSequence } from './sim/cachesim.js';
+
+// real models: llama2.c and Hugging Face Llama/Mistral/Qwen2 checkpoints with pluggable attention
+export { loadModel, loadTokenizer } from './model/load.js';
+export { generate, type GenerateOptions, type GenerateResult } from './model/generate.js';
+export { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison, type PerplexityResult } from './model/compare.js';
+export { captureTrace, type CaptureOptions, type CaptureResult } from './model/capture.js';
+export { createSampler, type Sampler } from './model/sampling.js';
+export { readText, encodePrefix } from './model/texts.js';
+export { ModelError, CheckpointError } from './model/errors.js';
+export type { LlamaModel, ModelSession } from './model/transformer.js';
+export type { TextTokenizer } from './model/tokenizer.js';
+
+// figures: builders (table -> Figure) and writers (HTML, PNG, notebook output)
+export {
+  type Figure, PlotError, recallVsBudgetFigure, errorVsBudgetFigure, recallHeatmapFigure, paretoLatencyFigure, clusterSizesFigure,
+  clusterDispersionFigure, latencyBreakdownFigure, metricVsBudgetFigure, cacheHitRateFigure, latencyVsContextFigure, gridHeatmapFigure,
+  parityScatterFigure, sweepFigures, figureHtml, writeFigureHtml, writeReport, renderPngs, writeFigurePngs, notebookHtml, type BandDisplay,
+} from './plot/index.js';

@@ -1,35 +1,42 @@
-// The kernel benchmark runs end to end on a local backend and reports what bench/README.md reads from it.
+// The kernel benchmark runs end to end on wasm (op chains) and on the software WebGPU adapter (op chains and
+// WGSL kernels, wall times: llvmpipe has no timestamps), timing every kernel of the list on every path.
 // Functional only: no timing targets here (speed lives in `clusterkv bench` output and bench/results/).
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
-import { DESIGN_BENCH, runKernelBench, type KernelBenchConfig } from '../src/sim/bench/kernel-bench.js';
+import { availablePaths, KERNELS } from '../src/gpu/kernel-list.js';
+import { DESIGN_BENCH, findTiming, runKernelBench, SWEEP_KERNELS, type KernelBenchConfig } from '../src/sim/bench/kernel-bench.js';
 import { withBackend } from './helpers/backend.js';
+import { softwareWebgpu } from './helpers/software-webgpu.js';
 
-const tiny: KernelBenchConfig = { ...DESIGN_BENCH, context: 512, heads: 4, kvHeads: 2, headDim: 16, clusters: 8, budgets: [64, 128], warmup: 1, runs: 3, kmeansIters: 2, kmeansRuns: 1 };
+const tiny: KernelBenchConfig = { ...DESIGN_BENCH, context: 512, heads: 4, kvHeads: 2, headDim: 16, clusters: 8, budgets: [64, 128], warmup: 1, runs: 2, kmeansIters: 2, kmeansRuns: 1 };
+
+function expectComplete(r: Awaited<ReturnType<typeof runKernelBench>>, names: string[]): void {
+  for (const name of names) {
+    const entry = KERNELS.find((k) => k.name === name)!;
+    for (const path of availablePaths(entry)) {
+      for (const budget of entry.perBudget ? tiny.budgets : [null]) {
+        const t = findTiming(r, name, path, budget);
+        expect(t, `${name} ${path} ${budget}`).toBeDefined();
+        expect(t!.wallMs.median).toBeGreaterThan(0);
+        expect(t!.wallMs.runs).toBe(name === 'kmeans' ? tiny.kmeansRuns : tiny.runs);
+        expect(t!.bytes).toBeGreaterThan(0);
+        expect(Number.isFinite(t!.achievedGBps)).toBe(true);
+      }
+    }
+  }
+}
 
 describe('kernel benchmark (wasm)', () => {
-  it('times every stage, the step, dense and K-means, with sizes of the planted or K-means clusters', async () => {
+  it('times every kernel of the list on the op chains, cluster sizes of the planted clusters', async () => {
     await withBackend('wasm', async () => {
       const before = tf.memory().numTensors;
-      for (const clustering of ['kmeans', 'planted'] as const) {
-        const r = await runKernelBench(tiny, clustering);
-        expect(r.dense.wallMs.runs).toBe(3);
-        expect(r.budgets.map((b) => b.budget)).toEqual([64, 128]);
-        for (const b of r.budgets) {
-          expect(Object.keys(b.stages).sort()).toEqual(['attend', 'gather', 'index', 'rank', 'score']);
-          for (const t of [...Object.values(b.stages), b.clusterkvStep]) {
-            expect(t.wallMs.median).toBeGreaterThan(0);
-            expect(t.bytes).toBeGreaterThan(0);
-            expect(Number.isFinite(t.achievedGBps)).toBe(true);
-          }
-          expect(b.speedup).toBeGreaterThan(0);
-          expect(b.pairedSpeedup.runs).toBe(3);
-        }
-        expect(r.kmeans !== undefined).toBe(clustering === 'kmeans');
-        expect(r.clusterSizes.min).toBeGreaterThanOrEqual(0);
-        expect(r.clusterSizes.max).toBeLessThanOrEqual(tiny.context);
-        JSON.stringify(r);
-      }
+      const r = await runKernelBench(tiny);
+      expectComplete(r, KERNELS.map((k) => k.name));
+      expect(r.timings.every((t) => t.path === 'ops')).toBe(true);
+      expect(r.peak).toBeUndefined();
+      expect(r.clusterSizes.min).toBeGreaterThanOrEqual(1);
+      expect(r.clusterSizes.max).toBeLessThanOrEqual(tiny.context);
+      JSON.stringify(r);
       expect(tf.memory().numTensors).toBe(before);
     });
   });
@@ -39,7 +46,25 @@ describe('kernel benchmark (wasm)', () => {
       await expect(runKernelBench({ ...tiny, budgets: [1024] })).rejects.toThrow(/budget 1024/);
       await expect(runKernelBench({ ...tiny, heads: 3 })).rejects.toThrow(/heads \(3\) must be a multiple of kvHeads/);
       await expect(runKernelBench({ ...tiny, clusters: 600 })).rejects.toThrow(/more clusters/);
-      await expect(runKernelBench({ ...tiny, batch: 0 })).rejects.toThrow(/batch/);
+      await expect(runKernelBench({ ...tiny, kernels: ['fast-attention'] })).rejects.toThrow(/unknown kernel 'fast-attention'/);
+      await expect(runKernelBench({ ...tiny, heatMs: -1 })).rejects.toThrow(/heatMs/);
+    });
+  });
+});
+
+const skip = await softwareWebgpu();
+
+describe.skipIf(!!skip)('kernel benchmark (software WebGPU)', () => {
+  it('times both paths of the sweep kernels and the ceilings, fenced by the queue', async () => {
+    await withBackend('webgpu', async () => {
+      const before = tf.memory().numTensors;
+      const r = await runKernelBench({ ...tiny, kernels: [...SWEEP_KERNELS, 'copy', 'read', 'kmeans'], heatMs: 1 });
+      expectComplete(r, [...SWEEP_KERNELS, 'copy', 'read', 'kmeans']);
+      expect(new Set(r.timings.map((t) => t.path))).toEqual(new Set(['ops', 'wgsl']));
+      expect(r.peak!.readGBps).toBeGreaterThan(0);
+      expect(r.timings.every((t) => t.timing.kernelMs === undefined)).toBe(true);
+      expect(r.timings.filter((t) => t.kernel !== 'kmeans').every((t) => t.timing.loopWallMs! > 0)).toBe(true);
+      expect(tf.memory().numTensors).toBe(before);
     });
   });
 });

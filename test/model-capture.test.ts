@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/gpu/backend.js';
-import { captureTrace } from '../src/model/capture.js';
+import { captureTrace, checkpointSha256 } from '../src/model/capture.js';
 import { loadModel, loadTokenizer } from '../src/model/load.js';
 import { encodePrefix, readText } from '../src/model/texts.js';
 import type { LlamaModel } from '../src/model/transformer.js';
@@ -105,5 +105,25 @@ describe.each(['wasm', 'cpu'])('trace capture on %s', (backend) => {
     }
     await Promise.all([a.close(), b.close()]);
     expect(maxDiff).toBeLessThan(1e-4);
+  });
+});
+
+describe('capture from a Hugging Face folder', () => {
+  it('records the checkpoint sha256 of the folder (config.json and the safetensors) and writes a trace (it used to stop on EISDIR)', async () => {
+    await useBackend('wasm');
+    const folder = path.resolve(process.cwd(), '../shared/models/ckvlab-9m-16k/hf-f16');
+    const model = await loadModel(folder);
+    const tok = await loadTokenizer(path.join(STORIES, 'tok512.bin'), model);
+    const tokens = encodePrefix(tok, (await readText('moby-dick')).text, 66);
+    const dir = mkdtempSync(path.join(tmpdir(), 'ckv-capture-hf-'));
+    try {
+      const r = await captureTrace(model, tokens, path.join(dir, 't.safetensors'), { prompt: 'moby', prefillLength: 64, steps: 2, dtype: 'F32' });
+      expect(r.manifest.source.sha256).toBe(await checkpointSha256(folder));
+      expect(r.manifest.source.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(await checkpointSha256(folder)).not.toBe(await checkpointSha256(path.join(folder, 'config.json')));
+    } finally {
+      model.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

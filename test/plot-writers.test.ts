@@ -1,9 +1,10 @@
-// HTML and PNG writers: self-contained files (plotly.js inlined, figure data embedded) and real PNGs from Chromium.
+// HTML and PNG writers: offline pages (plotly.js inlined, or once per folder), figure data embedded, and real PNGs from Chromium.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { figureHtml, notebookHtml, renderPngs, writeReport, type Figure } from '../src/plot/index.js';
+import { itNeeds } from './helpers/requirements.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'plot-writers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,14 +38,25 @@ describe('HTML writers', () => {
     expect(html.includes('data-clusterkv-figure="one"')).toBe(true);
   });
 
-  it('write one file per figure and an index embedding all, plotly.js once', () => {
+  it('write one file per figure and an index embedding all, plotly.js once per folder', () => {
     const files = writeReport([figure('first', 'First'), figure('second', 'Second')], path.join(dir, 'report'), { title: 'Report', notes: ['trace t.safetensors'] });
-    expect(files.map((f) => path.basename(f))).toEqual(['first.html', 'second.html', 'index.html']);
-    const index = readFileSync(files[2], 'utf8');
-    expect(index.match(/plotly\.js v4/g)!.length).toBe(1);
+    expect(files.map((f) => path.basename(f))).toEqual(['plotly.min.js', 'first.html', 'second.html', 'index.html']);
+    expect(readFileSync(files[0], 'utf8').includes('plotly.js v4')).toBe(true);
+    const index = readFileSync(files[3], 'utf8');
+    for (const file of files.slice(1)) {
+      const html = readFileSync(file, 'utf8');
+      // each page loads the one bundle next to it (offline: a relative path, no CDN) and carries no copy
+      expect(html.match(/<script[^>]+src="([^"]+)"/g), file).toEqual(['<script type="text/javascript" src="plotly.min.js"']);
+      expect(html.includes('plotly.js v4'), file).toBe(false);
+      expect(html.length).toBeLessThan(20_000);
+    }
     for (const part of ['data-clusterkv-figure="first"', 'data-clusterkv-figure="second"', 'href="second.html"', 'trace t.safetensors']) {
       expect(index.includes(part), part).toBe(true);
     }
+    // --inline-plotly: every page stands alone
+    const inline = writeReport([figure('first', 'First')], path.join(dir, 'inline'), { title: 'Report', plotly: 'inline' });
+    expect(inline.map((f) => path.basename(f))).toEqual(['first.html', 'index.html']);
+    for (const file of inline) expect(readFileSync(file, 'utf8').match(/plotly\.js v4/g)!.length, file).toBe(1);
     expect(() => writeReport([figure('same', 'a'), figure('same', 'b')], path.join(dir, 'dup'), { title: 'x' })).toThrow(/share the id 'same'/);
   });
 
@@ -63,7 +75,7 @@ describe('HTML writers', () => {
 });
 
 describe('PNG writer', () => {
-  it('renders figures through headless Chromium at twice their size', async () => {
+  itNeeds('chromium', 'renders figures through headless Chromium at twice their size', async () => {
     const [png] = await renderPngs([figure('png', 'PNG test')]);
     const bytes = Buffer.from(png);
     expect(bytes.subarray(0, 8)).toEqual(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]));

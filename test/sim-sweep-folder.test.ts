@@ -7,7 +7,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../src/gpu/backend.js';
+import { recordUnitAccesses, simulateCache, summarizeCache } from '../src/sim/cachesim.js';
+import { checkSparseLayers } from '../src/sim/sparse-layers.js';
+import { createMethod } from '../src/sim/methods/index.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
+import { TraceReader } from '../src/trace/index.js';
 import { runSweep, summarize, SweepInterrupted } from '../src/sim/sweep.js';
 import { smallTrace, tempDir } from './helpers/traces.js';
 
@@ -51,6 +55,19 @@ describe('sweep folder', () => {
     await expect(runSweep(trace, { methods: ['full', 'oracle'], budgets: [64] }, dir, { backend: 'wasm' })).rejects.toThrow(
       /every layer replayed \(0, 1\) is below denseLayers = 2.*--param denseLayers=0/,
     );
+  });
+
+  it('cachesim of a trace whose every layer is dense stops naming denseLayers (it used to crash in arquero)', async () => {
+    const reader = await TraceReader.open(trace);
+    try {
+      const dense = await recordUnitAccesses(reader, [createMethod('quest', { budget: 64 })]);
+      expect(dense).toEqual([]);
+      expect(() => summarizeCache(simulateCache(dense, [{ kind: 'lru', value: 8 }], { headDim: 32 }))).toThrow(/nothing was simulated.*denseLayers.*--param denseLayers=0/);
+      expect(() => checkSparseLayers([createMethod('quest', { budget: 64 })], [0, 1])).toThrow(/below denseLayers = 2.*--param denseLayers=0/);
+      expect((await recordUnitAccesses(reader, [createMethod('quest', { budget: 64, denseLayers: 0 })])).length).toBeGreaterThan(0);
+    } finally {
+      await reader.close();
+    }
   });
 
   it('summarizes each parameter combination apart', async () => {

@@ -51,7 +51,7 @@ describe('clusterkv synth / info / export', () => {
     expect(parsed.layers[0].valueStd).toBeLessThan(1.2);
 
     const out = path.join(dir, 'b.safetensors');
-    const exp = clusterkv('export', file, '--out', out, '--layers', '1', '--heads', '0', '--steps', '0,2', '--dtype', 'F16');
+    const exp = clusterkv('export', file, '--out', out, '--layers', '1', '--kv-heads', '0', '--steps', '0,2', '--dtype', 'F16');
     expect(exp.stderr).toBe('');
     expect(exp.code).toBe(0);
     expect(exp.stdout).toMatch(/1 layers, 2 heads, 1 KV heads, 2 steps, F16/);

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SYNTH, TraceError, TraceReader, exportTrace, writeSyntheticTrace, type TraceManifest } from '../src/trace/index.js';
 import { applyRope, ropeFrequencies } from '../src/trace/rope.js';
+import { itNeeds, pythonWithNumpy } from './helpers/requirements.js';
 
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'ckv-synth-'));
 const SMALL = { layers: 2, heads: 4, kvHeads: 2, headDim: 32, context: 512, steps: 4, seed: 7, dtype: 'F32' as const };
@@ -152,7 +153,7 @@ describe('export', () => {
     const src = path.join(dir, 'src.safetensors');
     const dest = path.join(dir, 'dest.safetensors');
     await writeSyntheticTrace(src, { ...SMALL, dtype: 'F32' });
-    const m: TraceManifest = await exportTrace(src, dest, { layers: [1], heads: [1], steps: [3, 1], dtype: 'F16' });
+    const m: TraceManifest = await exportTrace(src, dest, { layers: [1], kvHeads: [1], steps: [3, 1], dtype: 'F16' });
     const a = await TraceReader.open(src);
     const b = await TraceReader.open(dest);
     expect(b.manifest).toEqual(m);
@@ -183,10 +184,9 @@ describe('export', () => {
 });
 
 describe('Python reads the trace', () => {
-  it('traces/read_trace.py agrees on manifest, shapes and values', async () => {
-    const candidates = [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter((c): c is string => !!c);
-    const python = candidates.find((c) => spawnSync(c, ['-c', 'import numpy'], { stdio: 'ignore' }).status === 0);
-    if (!python) throw new Error(`no python3 with numpy found (tried ${candidates.join(', ')}); install python3-numpy`);
+  itNeeds('numpy', 'traces/read_trace.py agrees on manifest, shapes and values', async () => {
+    const python = pythonWithNumpy();
+    if (!python) throw new Error('no python3 with numpy found ($PYTHON, python3, /usr/bin/python3); install python3-numpy');
     const file = path.join(tmp(), 't.safetensors');
     await writeSyntheticTrace(file, { ...SMALL, dtype: 'F16' });
     const script = path.join(__dirname, '..', 'traces', 'read_trace.py');

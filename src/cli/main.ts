@@ -1,4 +1,8 @@
-/** Entry point of the `clusterkv` command (bin/clusterkv.js loads this through tsx). */
+#!/usr/bin/env node
+/**
+ * Entry point of the `clusterkv` command: the package's bin runs the build of this file (dist/cli/main.js);
+ * bin/clusterkv.js runs this source through tsx (development, tests).
+ */
 import { runCli } from './program.js';
 
 // A closed pipe (`clusterkv info F | head`) ends the command quietly instead of crashing it.

@@ -1,28 +1,70 @@
 /**
  * The `clusterkv` program: each subcommand lives in src/cli/commands/<name>.ts and exports register(program).
- * User errors (UserError, RangeError from parameter validation, TraceError, BackendError, ...) print one line
- * `clusterkv: <message>` and exit 1; anything else is an internal error with its stack (exit 70).
+ * Every error a user can cause prints one line `clusterkv: <message>` and exits 1 (describeError in errors.ts):
+ * usage errors add a pointer to the command's --help instead of printing the help; anything else is an
+ * internal error with its stack (exit 70).
  */
 import { Command, CommanderError } from 'commander';
-import { UserError } from './errors.js';
+import { VERSION } from '../version.js';
+import { describeError, isBackendFailure, UserError } from './errors.js';
 import { commandLoaders } from './commands/index.js';
 
-const USER_ERROR_NAMES = ['UserError', 'BackendError', 'TraceError', 'ModelError', 'CheckpointError', 'RangeError', 'ZodError', 'ResultsFolderError'];
+/** Where the backend of this run was asked for (`--backend webgpu` or `CLUSTERKV_BACKEND=webgpu`), for error lines. */
+let backendSource: string | undefined;
 
 /** The program with the command named by argv[0] registered, or every command when it names none known. */
 export async function buildProgram(argv: string[] = []): Promise<Command> {
   const program = new Command('clusterkv')
     .description('ClusterKV Lab: replay attention traces through ClusterKV and baselines, run real models, time GPU kernels')
-    .showHelpAfterError()
-    .exitOverride();
+    .version(`clusterkv-lab ${VERSION}`, '-V, --version', 'print the version')
+    // runCli prints usage errors as one line; commander's own text (and the help after it) stays silent
+    .configureOutput({ outputError: () => {} })
+    .exitOverride()
+    .hook('preAction', async (_program, action) => checkBackendChoice(action));
   const name = argv[0];
   const names = name !== undefined && name in commandLoaders ? [name] : Object.keys(commandLoaders);
   for (const n of names) (await commandLoaders[n]()).register(program);
   return program;
 }
 
-export function isUserFacing(err: unknown): err is Error {
-  return err instanceof UserError || err instanceof RangeError || (err instanceof Error && USER_ERROR_NAMES.includes(err.name));
+/**
+ * For commands that run tfjs: an unknown backend name fails before any work, naming where it came from (flag
+ * or environment); tfjs's console notes (the cpu backend's "install tfjs-node" banner) are silenced, so that
+ * the output is the command's own and an error stays one line.
+ */
+async function checkBackendChoice(action: Command): Promise<void> {
+  backendSource = undefined;
+  if (!action.options.some((o) => o.long === '--backend')) return;
+  const tf = await import('@tensorflow/tfjs-core');
+  tf.env().set('PROD', true);
+  const flag = action.opts().backend as string | undefined;
+  const env = process.env.CLUSTERKV_BACKEND;
+  const asked = flag ?? (env === '' ? undefined : env);
+  if (asked === undefined) return;
+  backendSource = flag !== undefined ? `--backend ${flag}` : `CLUSTERKV_BACKEND=${env}`;
+  const { BACKEND_NAMES } = await import('../gpu/backend.js');
+  if (!(BACKEND_NAMES as readonly string[]).includes(asked)) {
+    throw new UserError(`${backendSource}: unknown backend (expected one of ${BACKEND_NAMES.join(', ')})`);
+  }
+}
+
+/** The active tfjs backend, when tfjs is loaded (for the line of a backend failure). */
+async function activeBackend(): Promise<string | undefined> {
+  try {
+    const tf = await import('@tensorflow/tfjs-core');
+    return tf.getBackend() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** commander's error as one line with a pointer to --help; exit 0 for --help and --version. */
+function usageError(err: CommanderError, argv: string[]): number {
+  if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+  if (err.code === 'commander.help') return 1; // no command given: commander printed the overview
+  const command = argv[0] !== undefined && argv[0] in commandLoaders ? `clusterkv ${argv[0]}` : 'clusterkv';
+  process.stderr.write(`clusterkv: ${err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')} (see ${command} --help)\n`);
+  return 1;
 }
 
 /** Runs the program on argv (without node and script); resolves to the exit code. */
@@ -32,16 +74,12 @@ export async function runCli(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (isUserFacing(err)) {
-      process.stderr.write(`clusterkv: ${err.message}\n`);
-      return 1;
+    if (err instanceof CommanderError) return usageError(err, argv);
+    if (err instanceof Error && err.name === 'BackendError' && backendSource && !err.message.startsWith(backendSource)) {
+      err.message = `${backendSource}: ${err.message}`;
     }
-    if (err instanceof Error && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-      process.stderr.write(`clusterkv: ${err.message}\n`);
-      return 1;
-    }
-    process.stderr.write(`clusterkv: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
-    return 70;
+    const { line, exitCode } = describeError(err, isBackendFailure(err) ? await activeBackend() : undefined);
+    process.stderr.write(`${line}\n`);
+    return exitCode;
   }
 }

@@ -1,29 +1,65 @@
-/** A progress bar on stderr when it is a terminal; silent otherwise (CI logs, pipes). */
+/**
+ * Progress on stderr: a bar when stderr is a terminal, silence otherwise (CI logs, pipes).
+ * CLUSTERKV_PROGRESS=lines prints one plain line per update instead (logs that want progress, tests);
+ * CLUSTERKV_PROGRESS=off silences it on a terminal too.
+ */
 import cliProgress from 'cli-progress';
 
 export interface Progress {
-  update(done: number, total: number): void;
+  /** done of total units finished; `stage` names the unit now running (shown after the bar) */
+  update(done: number, total: number, stage?: string): void;
   stop(): void;
 }
 
+type ProgressMode = 'bar' | 'lines' | 'off';
+
+function progressMode(): ProgressMode {
+  const asked = process.env.CLUSTERKV_PROGRESS;
+  if (asked === 'lines' || asked === 'off') return asked;
+  return process.stderr.isTTY ? 'bar' : 'off';
+}
+
+/** Whether progress is shown at all (commands that print their own log lines keep them off a live bar). */
+export function progressShown(): boolean {
+  return progressMode() !== 'off';
+}
+
+/** Whether a live bar redraws stderr (then other stderr lines would tear it). */
+export function progressIsLive(): boolean {
+  return progressMode() === 'bar';
+}
+
 export function progressBar(label: string): Progress {
-  if (!process.stderr.isTTY) return { update() {}, stop() {} };
+  const mode = progressMode();
+  if (mode === 'off') return { update() {}, stop() {} };
+  if (mode === 'lines') {
+    let last = '';
+    return {
+      update(done, total, stage) {
+        const line = `${label} ${done}/${total}${stage ? ` ${stage}` : ''}`;
+        if (line !== last) process.stderr.write(`${line}\n`);
+        last = line;
+      },
+      stop() {},
+    };
+  }
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% {value}/{total} | {duration_formatted} elapsed, eta {eta_formatted}`, stream: process.stderr, hideCursor: true },
+    { format: `${label} [{bar}] {percentage}% {value}/{total} | {duration_formatted} elapsed, eta {eta_formatted} {stage}`, stream: process.stderr, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;
   return {
-    update(done, total) {
+    update(done, total, stage) {
       if (!started) {
-        bar.start(total, 0);
+        bar.start(total, 0, { stage: '' });
         started = true;
       }
       bar.setTotal(total);
-      bar.update(done);
+      bar.update(done, { stage: stage ?? '' });
     },
     stop() {
       if (started) bar.stop();
+      started = false;
     },
   };
 }

@@ -2,10 +2,14 @@
  * Exact softmax attention for one decode step, GQA: query head h reads KV head floor(h / (H / G)).
  *   weights = softmax(q . k / sqrt(d)),  output = sum_i weights_i v_i
  * Dense attends every key; sparse attends, per query head, only the given positions.
+ * On webgpu denseAttention and sparseAttention run the flash-decoding WGSL kernels (wgsl/decode-attention.ts);
+ * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chains below.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
+import { wgslActive } from './kernel-path.js';
+import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/decode-attention.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */
 export function attentionWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {
@@ -24,6 +28,7 @@ export function denseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Ten
   const [H, d] = q.shape;
   const [G, T] = keys.shape;
   const group = queryGroupSize(H, G);
+  if (wgslActive() && attentionFits(H, G, d)) return denseAttentionWgsl(q, keys, values);
   return tf.tidy(() => {
     const w = tf.reshape(attentionWeights(q, keys), [G, group, T]);
     return tf.reshape(tf.matMul(w, values), [H, d]) as tf.Tensor2D;
@@ -55,5 +60,6 @@ export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tenso
 /** Sparse attention [H, d] over the positions `tokens` [H, n] (distinct, int32). q: [H, d]; keys, values: [G, T, d]. */
 export function sparseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor2D {
   if (tokens.shape[0] !== q.shape[0]) throw new RangeError(`tokens must be [H = ${q.shape[0]}, n], got [${tokens.shape.join(', ')}]`);
+  if (wgslActive() && attentionFits(q.shape[0], keys.shape[0], q.shape[1])) return sparseAttentionWgsl(q, keys, values, tokens);
   return tf.tidy(() => attendGathered(q, gatherPerHead(keys, tokens), gatherPerHead(values, tokens)));
 }

@@ -3,6 +3,7 @@
  *
  * Order when none is asked for (flag `--backend`, else env `CLUSTERKV_BACKEND`):
  *   tensorflow (tfjs-node-gpu, else tfjs-node) -> webgpu (only with a real GPU adapter) -> wasm -> cpu.
+ * A software WebGPU adapter is used only when env CLUSTERKV_WEBGPU_ADAPTER=software asks for it.
  * Each loader returns a reason instead of throwing, so `clusterkv doctor` can say why a backend did not load.
  */
 import { existsSync } from 'node:fs';
@@ -61,28 +62,70 @@ function vulkanLoaderMissing(): string | undefined {
   return dirs.some((d) => existsSync(path.join(d, 'libvulkan.so.1'))) ? undefined : 'no Vulkan loader (libvulkan.so.1) on this machine, so Dawn can reach no GPU';
 }
 
+/**
+ * env CLUSTERKV_WEBGPU_ADAPTER=software opts into a software WebGPU adapter: Dawn's OpenGL ES backend on
+ * Mesa llvmpipe (apt: libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri). It runs the WGSL kernels on the
+ * CPU, slowly but on the real WebGPU code paths, so tests and CI can check them without a GPU. Never
+ * chosen on its own: without the variable a software adapter is refused, as no benchmark should time it.
+ */
+export const SOFTWARE_ADAPTER_PACKAGES = 'libegl1 libegl-mesa0 libgles2 libgl1-mesa-dri';
+
+export function softwareAdapterRequested(): boolean {
+  return process.env.CLUSTERKV_WEBGPU_ADAPTER === 'software';
+}
+
+/** Extra Dawn toggles from env CLUSTERKV_DAWN_TOGGLES (comma-separated, e.g. disable_robustness), for tuning runs. */
+function extraToggles(): string[] {
+  return (process.env.CLUSTERKV_DAWN_TOGGLES ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+}
+
+interface GpuLike {
+  requestAdapter: (o?: Record<string, unknown>) => Promise<GpuAdapterLike | null>;
+  wgslLanguageFeatures?: unknown;
+}
+
+/** Creates navigator.gpu through Dawn for Node (the `webgpu` package), hardware or software as asked. */
+async function installNavigatorGpu(software: boolean): Promise<void> {
+  const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+  if (software) process.env.EGL_PLATFORM ??= 'surfaceless'; // before Dawn initialises EGL: no display here
+  const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => GpuLike; globals: object };
+  Object.assign(globalThis, webgpu.globals);
+  // allow_unsafe_apis exposes 'timestamp-query', which kernel times need; Dawn otherwise quantizes
+  // timestamps to 2^16 ns (65.5 us), too coarse for kernels of tens of us.
+  const toggles = ['allow_unsafe_apis', ...extraToggles()];
+  const flags = [`enable-dawn-features=${toggles.join(',')}`, 'disable-dawn-features=timestamp_quantization'];
+  let gpu: GpuLike = webgpu.create(software ? ['backend=opengles', ...flags] : flags);
+  if (software) {
+    // the GL backend offers only a 'compatibility' adapter, and tfjs asks without a featureLevel
+    const raw = gpu;
+    const requestAdapter = raw.requestAdapter.bind(raw);
+    gpu = { requestAdapter: (o = {}) => requestAdapter({ ...o, featureLevel: 'compatibility' }), wgslLanguageFeatures: raw.wgslLanguageFeatures };
+    Object.assign(gpu, { getPreferredCanvasFormat: () => 'rgba8unorm' });
+  }
+  if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
+}
+
 async function loadWebgpu(): Promise<BackendProbe> {
-  const missing = vulkanLoaderMissing();
+  const software = softwareAdapterRequested();
+  const missing = software ? undefined : vulkanLoaderMissing();
   if (missing) return { name: 'webgpu', loaded: false, reason: missing };
   try {
     const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
-    if (!g.navigator?.gpu) {
-      // Dawn for Node: navigator.gpu must exist before the tfjs webgpu backend is imported,
-      // because that module registers itself only when it sees navigator.gpu.
-      const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => unknown; globals: object };
-      Object.assign(globalThis, webgpu.globals);
-      // allow_unsafe_apis exposes 'timestamp-query', which tf.time() needs for GPU kernel times; Dawn
-      // otherwise quantizes timestamps to 2^16 ns (65.5 us), too coarse for kernels of tens of us.
-      const gpu = webgpu.create(['enable-dawn-features=allow_unsafe_apis', 'disable-dawn-features=timestamp_quantization']);
-      if (g.navigator) Object.defineProperty(g.navigator, 'gpu', { value: gpu, configurable: true });
-      else Object.defineProperty(globalThis, 'navigator', { value: { gpu }, configurable: true, writable: true });
-    }
-    const gpu = g.navigator!.gpu as { requestAdapter: () => Promise<GpuAdapterLike | null> };
+    // navigator.gpu must exist before the tfjs webgpu backend is imported: that module registers itself
+    // only when it sees navigator.gpu
+    if (!g.navigator?.gpu) await installNavigatorGpu(software);
+    const gpu = g.navigator!.gpu as GpuLike;
     const adapter = await gpu.requestAdapter();
-    if (!adapter) return { name: 'webgpu', loaded: false, reason: 'navigator.gpu found no GPU adapter (no Vulkan driver or GPU)' };
+    if (!adapter) {
+      const why = software ? `no software adapter (needs Mesa's EGL/GLES: apt-get install ${SOFTWARE_ADAPTER_PACKAGES})` : 'navigator.gpu found no GPU adapter (no Vulkan driver or GPU)';
+      return { name: 'webgpu', loaded: false, reason: why };
+    }
     adapterInfo = await describeAdapter(adapter);
-    if (adapterInfo.isFallbackAdapter === true || /swiftshader|llvmpipe|cpu/i.test(String(adapterInfo.device ?? '') + String(adapterInfo.description ?? ''))) {
-      return { name: 'webgpu', loaded: false, reason: `only a software adapter (${JSON.stringify(adapterInfo)})`, detail: adapterInfo };
+    const looksSoftware = adapterInfo.isFallbackAdapter === true || /swiftshader|llvmpipe|cpu/i.test(String(adapterInfo.device ?? '') + String(adapterInfo.description ?? ''));
+    if (software) adapterInfo.software = true;
+    else if (looksSoftware) {
+      return { name: 'webgpu', loaded: false, reason: `only a software adapter (${JSON.stringify(adapterInfo)}); set CLUSTERKV_WEBGPU_ADAPTER=software to use it anyway`, detail: adapterInfo };
     }
     await importOptional('@tensorflow/tfjs-backend-webgpu');
     if (!tf.findBackendFactory('webgpu')) return { name: 'webgpu', loaded: false, reason: 'tfjs-backend-webgpu did not register (navigator.gpu missing at import)' };
@@ -95,6 +138,7 @@ async function loadWebgpu(): Promise<BackendProbe> {
 interface GpuAdapterLike {
   info?: Record<string, unknown>;
   limits?: Record<string, unknown>;
+  features?: Iterable<string>;
   isFallbackAdapter?: boolean;
   requestAdapterInfo?: () => Promise<Record<string, unknown>>;
 }
@@ -105,10 +149,13 @@ async function describeAdapter(adapter: GpuAdapterLike): Promise<Record<string, 
   for (const key of ['vendor', 'architecture', 'device', 'description']) info[key] = (src as Record<string, unknown>)[key];
   info.isFallbackAdapter = adapter.isFallbackAdapter ?? false;
   const limits: Record<string, unknown> = {};
-  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize']) {
+  for (const key of ['maxBufferSize', 'maxStorageBufferBindingSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupStorageSize', 'maxStorageBuffersPerShaderStage']) {
     if (adapter.limits && key in adapter.limits) limits[key] = (adapter.limits as Record<string, unknown>)[key];
   }
   info.limits = limits;
+  // the features the WGSL kernels care about (timestamps for kernel times; f16 and subgroups are not used)
+  const features = adapter.features ? [...adapter.features] : [];
+  info.features = ['timestamp-query', 'shader-f16', 'subgroups'].filter((f) => features.includes(f));
   return info;
 }
 
@@ -163,6 +210,8 @@ export async function useBackend(requested?: string): Promise<BackendName> {
     return asked;
   }
   for (const name of BACKEND_NAMES) {
+    // a software adapter is for explicit use (tests, CI), never a default: nothing should be timed on it
+    if (name === 'webgpu' && softwareAdapterRequested()) continue;
     const result = await probe(name);
     if (result.loaded && (await tf.setBackend(name).catch(() => false))) {
       await tf.ready();

@@ -6,3 +6,7 @@ export * from './selection.js';
 export * from './attention.js';
 export * from './heads.js';
 export * from './random.js';
+export * from './decode-step.js';
+export * from './kernel-path.js';
+export * from './kernel-inputs.js';
+export * from './kernel-list.js';

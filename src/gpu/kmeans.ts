@@ -12,9 +12,13 @@
  *   update      matMul(oneHot(labels)^T [G,k,N] (explicit transpose), keys [G,N,d])  320-400 ms
  *               (transposeA=true took 1400 ms; a broadcast equal() one-hot 1100 ms; keys^T x oneHot 440 ms)
  * No unsortedSegmentSum (absent on wasm).
+ * On webgpu cosineKMeans runs the WGSL kernels (wgsl/kmeans.ts: fused assign, segment sums, update; every
+ * iteration in one compute pass); setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { wgslActive } from './kernel-path.js';
 import { distinctIndices, mulberry32 } from './random.js';
+import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans.js';
 
 export interface KMeansOptions {
   /** update iterations (0: labels from the initial centroids) */
@@ -55,6 +59,12 @@ export function cosineKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions):
   validateKMeans(N, k, opts.iters);
   if (opts.init && (opts.init.shape[0] !== G || opts.init.shape[1] !== k || opts.init.shape[2] !== d)) {
     throw new RangeError(`init must be [${G}, ${k}, ${d}] (G, k, d), got [${opts.init.shape.join(', ')}]`);
+  }
+  if (wgslActive() && kmeansFits(G, N, k, d)) {
+    const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : initialCentroids(keys, k, opts.seed);
+    const result = cosineKMeansWgsl(keys, k, opts.iters, start);
+    start.dispose();
+    return result;
   }
   // cast gives new handles we own (sharing data when already float32), so the inputs stay borrowed
   const raw = tf.cast(keys, 'float32') as tf.Tensor3D;

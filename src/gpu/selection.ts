@@ -8,11 +8,16 @@
  *   n = min(budget, N) tokens are taken.
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
+ * Generic over the scoring dimension D: q [H, D] and centroids [G, K, D] (D = d for inner products).
+ * On webgpu selectClusters and rankedTokens run the one-dispatch WGSL kernel (wgsl/select.ts), same
+ * outputs; setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
+import { wgslActive } from './kernel-path.js';
+import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select.js';
 
 export interface ClusterSelection {
   /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */
@@ -25,7 +30,7 @@ export interface ClusterSelection {
   rankedSizes: tf.Tensor2D;
 }
 
-/** Centroid scores [H, K]. q: [H, d]; centroids: [G, K, d]. */
+/** Centroid scores [H, K]. q: [H, D]; centroids: [G, K, D]. */
 export function scoreCentroids(q: tf.Tensor2D, centroids: tf.Tensor3D): tf.Tensor2D {
   const [H, d] = q.shape;
   const [G, K] = centroids.shape;
@@ -74,17 +79,26 @@ export function rankClusters(scores: tf.Tensor2D, method: RankingMethod = defaul
  * last one cut. ranked: [H, K] int32 cluster ids; index: over the same K clusters, G KV heads.
  */
 export function rankedTokens(ranked: tf.Tensor2D, index: ClusterIndex, budget: number): tf.Tensor2D {
+  checkBudget(budget);
+  const n = Math.min(budget, index.tokens);
+  const K = ranked.shape[1];
+  if (wgslActive() && K === index.clusters && n > 0 && selectFits(K)) return rankedTokensWgsl(ranked, index, n);
   return tf.tidy(() => takeRanked(ranked, index, budget).tokens);
 }
 
 /**
- * q: [H, d]; centroids: [G, K, d]; index over the same K clusters; budget: tokens to take per head.
+ * q: [H, D]; centroids: [G, K, D]; index over the same K clusters; budget: tokens to take per head.
  * The caller owns the returned tensors.
  */
 export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
   const [H] = q.shape;
   const [, K] = centroids.shape;
   if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
+  if (q.shape[1] !== centroids.shape[2]) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${centroids.shape[2]}`);
+  if (wgslActive() && selectFits(K)) {
+    checkBudget(budget);
+    return selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens));
+  }
   return tf.tidy(() => {
     if (K === 0) {
       checkBudget(budget);
@@ -94,6 +108,20 @@ export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: Cl
     const ranked = rankClusters(scoreCentroids(q, centroids));
     return { ranked, ...takeRanked(ranked, index, budget) };
   });
+}
+
+/**
+ * Only the token positions [H, n] of selectClusters (what a decode step attends): one dispatch on webgpu.
+ * q: [H, D]; centroids: [G, K, D]; index over the same K clusters.
+ */
+export function selectTokens(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): tf.Tensor2D {
+  checkBudget(budget);
+  const [, K] = centroids.shape;
+  const n = Math.min(budget, index.tokens);
+  if (wgslActive() && K === index.clusters && n > 0 && q.shape[1] === centroids.shape[2] && selectFits(K)) return selectTokensWgsl(q, centroids, index, n);
+  const sel = selectClusters(q, centroids, index, budget);
+  tf.dispose([sel.ranked, sel.taken, sel.rankedSizes]);
+  return sel.tokens;
 }
 
 function checkBudget(budget: number): void {

@@ -10,7 +10,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import type { TraceDType, TraceManifest } from '../trace/manifest.js';
 import { TRACE_FORMAT, TRACE_VERSION, layerTensorNames } from '../trace/manifest.js';
@@ -49,6 +50,21 @@ export async function fileSha256(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/**
+ * SHA-256 (hex) of a checkpoint: its file (llama2.c), or for a Hugging Face folder its config.json and every
+ * .safetensors file (and the shard index), in name order, as one stream.
+ */
+export async function checkpointSha256(path: string): Promise<string> {
+  if (!statSync(path).isDirectory()) return fileSha256(path);
+  const files = readdirSync(path).filter((f) => f === 'config.json' || f.endsWith('.safetensors') || f === 'model.safetensors.index.json').sort();
+  const hash = createHash('sha256');
+  for (const f of files) {
+    hash.update(`${f}\0`);
+    for await (const chunk of createReadStream(join(path, f))) hash.update(chunk as Buffer);
+  }
+  return hash.digest('hex');
+}
+
 /** The v1 manifest of a capture of `tokens` (N + S ids). */
 export function captureManifest(model: LlamaModel, tokens: readonly number[], opts: CaptureOptions, sha256: string): TraceManifest {
   const { layers, heads, kvHeads, headDim, ropeTheta } = model.config;
@@ -78,7 +94,7 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
   if (tokens.length !== T) throw new ModelError(`capture needs ${T} tokens (context ${N} + steps ${S}), got ${tokens.length}`);
   const rowChunk = opts.rowChunk ?? 1024;
   const { layers: L, heads: H, kvHeads: G, headDim: d } = model.config;
-  const sha256 = opts.checkpointSha256 ?? (await fileSha256(model.source.path));
+  const sha256 = opts.checkpointSha256 ?? (await checkpointSha256(model.source.path));
   const manifest = captureManifest(model, tokens, opts, sha256);
   const writer = await TraceWriter.create(path, manifest, traceTensorSpecs(manifest, { withOut: true, withTokens: true }));
   try {

@@ -47,6 +47,7 @@ export function cacheHitRateFigure(table: aq.ColumnTable, opts: CacheHitRateOpti
   });
   const which = metric === 'hitRateWarm' ? 'hit rate after the first (cold) step' : 'hit rate over every step';
   const title = `GPU cache simulation: hit rate and host→GPU traffic per method and policy${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1300;
   return {
     id: opts.id ?? 'cache-hit-rate',
     title,
@@ -59,8 +60,8 @@ export function cacheHitRateFigure(table: aq.ColumnTable, opts: CacheHitRateOpti
       yaxis: axis('hit rate (fraction of selected tokens resident)', { range: [0, 1.02] }),
       yaxis2: axis('host→GPU traffic (MB per decode step)', { rangemode: 'tozero' }),
       legend: { title: { text: 'cache policy (capacity in units)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, `left: ${which}; right: MB moved, summed over layers and KV heads; units move whole`),
-    width: 1300,
+    }, `left: ${which}; right: MB moved, summed over layers and KV heads; units move whole`, width),
+    width,
     height: 580,
   };
 }

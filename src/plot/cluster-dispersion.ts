@@ -39,6 +39,7 @@ export function clusterDispersionFigure(table: aq.ColumnTable, opts: ClusterDisp
     };
   });
   const title = `Intra-cluster dispersion vs cluster size, per layer${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1000;
   return {
     id: opts.id ?? 'cluster-dispersion',
     title,
@@ -47,8 +48,8 @@ export function clusterDispersionFigure(table: aq.ColumnTable, opts: ClusterDisp
       xaxis: axis('cluster size (tokens, log scale)', { type: 'log', ...logTicks(sizes) }),
       yaxis: axis('dispersion: mean 1 − cos(key, centroid) (unitless)', { rangemode: 'tozero' }),
       legend: { title: { text: 'layer (one point per cluster)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, 'lower is tighter: a centroid stands for its members better'),
-    width: 1000,
+    }, 'lower is tighter: a centroid stands for its members better', width),
+    width,
     height: 560,
   };
 }

@@ -39,6 +39,7 @@ export function clusterSizesFigure(table: aq.ColumnTable, opts: ClusterSizesOpti
   }));
   const mean = sizes.reduce((a, b) => a + b, 0) / sizes.length;
   const title = `Cluster sizes: tokens per cluster, per layer${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1000;
   return {
     id: opts.id ?? 'cluster-sizes',
     title,
@@ -50,8 +51,8 @@ export function clusterSizesFigure(table: aq.ColumnTable, opts: ClusterSizesOpti
       legend: { title: { text: 'layer (bars stacked)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
       shapes: [{ type: 'line', x0: mean, x1: mean, yref: 'paper', y0: 0, y1: 1, line: { color: '#444', dash: 'dash', width: 1.5 } }],
       annotations: [{ x: mean, yref: 'paper', y: 1, text: `mean ${mean.toFixed(1)}`, showarrow: false, xanchor: 'left', yanchor: 'top', font: { size: 12 } }],
-    }, `${sizes.length} clusters over ${distinct.length} layer(s) and their KV heads`),
-    width: 1000,
+    }, `${sizes.length} clusters over ${distinct.length} layer(s) and their KV heads`, width),
+    width,
     height: 560,
   };
 }

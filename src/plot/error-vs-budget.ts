@@ -8,12 +8,14 @@ import { BUDGET_AXIS_TITLE, budgetModeNote } from './budget-note.js';
 import type { Figure } from './figure.js';
 import { defaultSeriesBy } from './recall-vs-budget.js';
 import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
-import { seriesTraces } from './series-traces.js';
+import { bandLegendText, bandState, bandToggle, seriesTraces, type BandDisplay } from './series-traces.js';
 import { axis, baseLayout, budgetAxis, logTicks } from './style.js';
 
 export interface ErrorVsBudgetOptions {
   seriesBy?: string[];
   band?: Band;
+  /** spread bands shown, hidden (one click away) or none ['auto': shown for up to 4 series] */
+  bands?: BandDisplay;
   subtitle?: string;
   id?: string;
 }
@@ -31,19 +33,23 @@ export function errorVsBudgetFigure(table: aq.ColumnTable, opts: ErrorVsBudgetOp
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   // Full attention has zero error, which a log axis cannot show: no reference lines here.
   const reference = flatSeriesOf(table, 'budget', 'outputRelError', seriesBy).filter((r) => r.points[0].mean > 0);
+  const bands = bandState(opts.bands, series.length);
+  const data = seriesTraces(series, reference, {
+    metricLabel: 'relative error', bandLabel, xRange: xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined, bands,
+  });
   const title = `Attention output error vs token budget, per method and cluster count${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1000;
   return {
     id: opts.id ?? 'error-vs-budget',
     title,
-    data: seriesTraces(series, reference, {
-      metricLabel: 'relative error', bandLabel, xRange: xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined,
-    }),
+    data,
     layout: baseLayout(title, {
       xaxis: budgetAxis(BUDGET_AXIS_TITLE, xs),
       yaxis: axis('relative output error ‖o_S − o‖ / ‖o‖ (log scale)', { type: 'log', ...logTicks(series.flatMap((s) => s.points.flatMap((p) => [p.lo, p.hi]))) }),
-      legend: { title: { text: `mean over layers × heads × steps;<br>band: ${bandLabel}` }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, budgetModeNote(table)),
-    width: 1000,
+      legend: { title: { text: `mean over layers × heads × steps;<br>${bandLegendText(bandLabel, bands)}` }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
+      updatemenus: [bandToggle(data)].filter(Boolean),
+    }, budgetModeNote(table), width),
+    width,
     height: 580,
   };
 }

@@ -36,6 +36,7 @@ export function gridHeatmapFigure(table: aq.ColumnTable, opts: GridHeatmapOption
   const label = METRIC_LABEL[metric];
   const error = metric === 'outputRelError';
   const title = `${method} ${label} over the grid of prompt cluster count C0 and token budget B${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(700, 110 * budgets.length + 300);
   return {
     id: opts.id ?? `grid-${metric === 'massRecall' ? 'mass-recall' : metric === 'topkRecall' ? 'topk-recall' : 'output-error'}`,
     title,
@@ -52,8 +53,8 @@ export function gridHeatmapFigure(table: aq.ColumnTable, opts: GridHeatmapOption
     layout: baseLayout(title, {
       xaxis: axis('token budget B (tokens)', { type: 'category', showgrid: false }),
       yaxis: axis('prompt clusters C0 per KV head', { type: 'category', showgrid: false }),
-    }, 'mean over layers × heads × steps; legend: colour bar'),
-    width: Math.max(700, 110 * budgets.length + 300),
+    }, 'mean over layers × heads × steps; legend: colour bar', width),
+    width,
     height: Math.max(420, 70 * clusters.length + 220),
   };
 }

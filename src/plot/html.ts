@@ -1,11 +1,19 @@
 /**
- * Self-contained HTML: plotly.js inlined (works offline, no CDN), one file per figure, and a report page
- * (index.html) that embeds every figure and links to the single-figure files.
+ * HTML figures that work offline (no CDN): one file per figure and a report page (index.html) that embeds
+ * every figure and links to the single-figure files. plotly.js (~4.6 MB) is written once per folder as
+ * plotly.min.js and referenced by each page ('file', the default of writeReport), or inlined into every page
+ * ('inline': each file stands alone, at ~4.6 MB apiece).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkFigureId, type Figure } from './figure.js';
 import { plotlyScript } from './plotly-source.js';
+
+/** How a page gets plotly.js: inlined, or from plotly.min.js next to it. */
+export type PlotlyMode = 'inline' | 'file';
+
+/** The file name of the shared bundle in a figures folder. */
+export const PLOTLY_FILE = 'plotly.min.js';
 
 export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -42,27 +50,40 @@ export function figureFragment(fig: Figure, opts: { responsive?: boolean } = {})
   ].join('\n');
 }
 
-/** A complete HTML page showing one figure, plotly.js inlined. */
-export function figureHtml(fig: Figure): string {
-  return page(fig.title, `${figureFragment(fig)}`);
+/** A complete HTML page showing one figure; plotly.js inlined unless `plotly` is 'file' (then plotly.min.js sits next to the page). */
+export function figureHtml(fig: Figure, plotly: PlotlyMode = 'inline'): string {
+  return page(fig.title, `${figureFragment(fig)}`, plotly);
 }
 
-function page(title: string, body: string): string {
+function page(title: string, body: string, plotly: PlotlyMode): string {
   return [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
     `<title>${escapeHtml(title)}</title>`,
     '<style>body{font-family:Helvetica,Arial,sans-serif;margin:24px;color:#222}section{margin-bottom:40px}</style>',
-    plotlyScriptElement(),
+    plotly === 'inline' ? plotlyScriptElement() : `<script type="text/javascript" src="${PLOTLY_FILE}"></script>`,
     '</head><body>',
     body,
     '</body></html>',
   ].join('\n');
 }
 
-export function writeFigureHtml(fig: Figure, file: string): void {
+/** Writes DIR/plotly.min.js unless the same bundle is there already; returns its path. */
+export function writePlotlyFile(dir: string): string {
+  const file = path.join(dir, PLOTLY_FILE);
+  const bundle = plotlyScript();
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== bundle) {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(file, bundle);
+  }
+  return file;
+}
+
+/** One figure's page; with plotly 'file' the bundle is written next to it (once per folder). */
+export function writeFigureHtml(fig: Figure, file: string, plotly: PlotlyMode = 'inline'): void {
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, figureHtml(fig));
+  if (plotly === 'file') writePlotlyFile(path.dirname(file));
+  writeFileSync(file, figureHtml(fig, plotly));
 }
 
 export interface ReportOptions {
@@ -71,9 +92,11 @@ export interface ReportOptions {
   notes?: string[];
   /** names of PNG files written next to the HTML, by figure id, to link */
   png?: Record<string, string>;
+  /** 'file' [default]: plotly.min.js once in the folder, referenced by every page; 'inline': in every page */
+  plotly?: PlotlyMode;
 }
 
-/** The report page: every figure embedded (plotly.js inlined once), each with links to its own files. */
+/** The report page: every figure embedded (plotly.js once: from plotly.min.js, or inlined), each with links to its own files. */
 export function reportHtml(figs: Figure[], opts: ReportOptions): string {
   const notes = (opts.notes ?? []).map((n) => `<li>${escapeHtml(n)}</li>`).join('\n');
   const sections = figs.map((fig) => {
@@ -88,23 +111,27 @@ export function reportHtml(figs: Figure[], opts: ReportOptions): string {
     `<ol>${contents}</ol>`,
     ...sections.map((s, i) => s.replace('<section>', `<section id="${figs[i].id}">`)),
   ].join('\n');
-  return page(opts.title, body);
+  return page(opts.title, body, opts.plotly ?? 'file');
 }
 
-/** Writes DIR/<id>.html per figure and DIR/index.html; returns the paths written. */
+/** Writes DIR/<id>.html per figure, DIR/index.html and (plotly 'file', the default) DIR/plotly.min.js; returns the paths written. */
 export function writeReport(figs: Figure[], dir: string, opts: ReportOptions): string[] {
-  mkdirSync(dir, { recursive: true });
+  const plotly = opts.plotly ?? 'file';
   const ids = new Set<string>();
-  const written: string[] = [];
   for (const fig of figs) {
     if (ids.has(fig.id)) throw new RangeError(`two figures share the id '${fig.id}'`);
     ids.add(fig.id);
+  }
+  plotlyScript(); // a missing bundle fails before anything is written
+  mkdirSync(dir, { recursive: true });
+  const written: string[] = plotly === 'file' ? [writePlotlyFile(dir)] : [];
+  for (const fig of figs) {
     const file = path.join(dir, `${fig.id}.html`);
-    writeFigureHtml(fig, file);
+    writeFileSync(file, figureHtml(fig, plotly));
     written.push(file);
   }
   const index = path.join(dir, 'index.html');
-  writeFileSync(index, reportHtml(figs, opts));
+  writeFileSync(index, reportHtml(figs, { ...opts, plotly }));
   written.push(index);
   return written;
 }

@@ -2,6 +2,7 @@
 export * from './figure.js';
 export * from './errors.js';
 export type { Band } from './series.js';
+export { bandState, bandToggle, AUTO_BAND_SERIES, type BandDisplay } from './series-traces.js';
 export { recallVsBudgetFigure, defaultSeriesBy } from './recall-vs-budget.js';
 export { errorVsBudgetFigure } from './error-vs-budget.js';
 export { paretoLatencyFigure, paretoFront, type ParetoPoint } from './pareto-latency.js';
@@ -9,7 +10,7 @@ export { recallHeatmapFigure, middleBudget } from './recall-heatmap.js';
 export { clusterSizesFigure } from './cluster-sizes.js';
 export { clusterDispersionFigure } from './cluster-dispersion.js';
 export { latencyBreakdownFigure } from './latency-breakdown.js';
-export { figureHtml, figureFragment, writeFigureHtml, reportHtml, writeReport } from './html.js';
+export { figureHtml, figureFragment, writeFigureHtml, writePlotlyFile, reportHtml, writeReport, PLOTLY_FILE, type PlotlyMode, type ReportOptions } from './html.js';
 export { renderPngs, writeFigurePngs, chromiumPath } from './png.js';
 export { notebookHtml } from './notebook.js';
 export { sweepFigures, seriesColumns, sparseLayerRows, type SweepCellRecord } from './sweep-figures.js';

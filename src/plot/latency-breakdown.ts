@@ -74,6 +74,7 @@ export function latencyBreakdownFigure(table: aq.ColumnTable, opts: LatencyBreak
     }));
   });
   const title = `Per-stage latency of one decode step, per configuration${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(800, 160 * bars + 400);
   return {
     id: opts.id ?? 'latency-breakdown',
     title,
@@ -84,8 +85,8 @@ export function latencyBreakdownFigure(table: aq.ColumnTable, opts: LatencyBreak
       legend: { title: { text: 'stage (median of runs)' }, traceorder: 'reversed', bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
       annotations,
       ...(facets.length > 1 ? { margin: { l: 80, r: 30, t: 115, b: 70 } } : {}),
-    }, facets.length > 1 ? 'stacked medians of each stage; the label on a bar is their sum; each panel has its own time axis' : 'stacked medians of each stage; the label on a bar is their sum'),
-    width: Math.max(800, 160 * bars + 400),
+    }, facets.length > 1 ? 'stacked medians of each stage; the label on a bar is their sum; each panel has its own time axis' : 'stacked medians of each stage; the label on a bar is their sum', width),
+    width,
     height: 580,
   };
 }

@@ -46,6 +46,7 @@ export function latencyVsContextFigure(table: aq.ColumnTable, opts: LatencyVsCon
   const contexts = [...new Set(rows.map((r) => Number(r.context)))].sort((a, b) => a - b);
   const ms = rows.map((r) => Number(r.medianMs));
   const title = `Decode-step attention latency vs context: dense against ClusterKV${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1100;
   return {
     id: opts.id ?? 'latency-vs-context',
     title,
@@ -54,8 +55,8 @@ export function latencyVsContextFigure(table: aq.ColumnTable, opts: LatencyVsCon
       xaxis: axis('context length T (tokens, log scale)', { type: 'log', tickvals: contexts, ticktext: contexts.map(String) }),
       yaxis: axis('median latency of one decode step (ms, log scale)', { type: 'log', ...logTicks(ms) }),
       legend: { title: { text: sources.length > 1 ? 'path — source (dash)' : 'path (B: token budget)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, 'ClusterKV: centroid scores, ranking, index, gather and sparse attention; dense: attention over every position'),
-    width: 1100,
+    }, 'ClusterKV: centroid scores, ranking, index, gather and sparse attention; dense: attention over every position', width),
+    width,
     height: 580,
   };
 }

@@ -9,7 +9,7 @@ import { BUDGET_AXIS_TITLE, budgetModeNote } from './budget-note.js';
 import type { Figure } from './figure.js';
 import { defaultSeriesBy } from './recall-vs-budget.js';
 import { BAND_LABEL, flatSeriesOf, seriesOf, type Band } from './series.js';
-import { seriesTraces } from './series-traces.js';
+import { bandLegendText, bandState, bandToggle, seriesTraces, type BandDisplay } from './series-traces.js';
 import { axis, baseLayout, budgetAxis, logTicks } from './style.js';
 
 export interface MetricVsBudgetOptions {
@@ -22,6 +22,8 @@ export interface MetricVsBudgetOptions {
   id: string;
   seriesBy?: string[];
   band?: Band;
+  /** spread bands shown, hidden (one click away) or none ['auto': shown for up to 4 series] */
+  bands?: BandDisplay;
   /** log-scale y axis [false]; non-positive values are left out of the band floor */
   logY?: boolean;
   /** y range of a linear axis, e.g. [0, 1.02] for fractions */
@@ -49,19 +51,23 @@ export function metricVsBudgetFigure(table: aq.ColumnTable, opts: MetricVsBudget
   }
   const xs = series.flatMap((s) => s.points.map((p) => p.x));
   const hasBand = series.some((s) => s.points.some((p) => p.hi > p.lo));
+  const bands = bandState(opts.bands, series.length);
+  const data = seriesTraces(series, reference, {
+    metricLabel: opts.metric, bandLabel, xRange: xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined, bands,
+  });
   const title = `${opts.what} vs token budget${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1000;
   return {
     id: opts.id,
     title,
-    data: seriesTraces(series, reference, {
-      metricLabel: opts.metric, bandLabel, xRange: xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined,
-    }),
+    data,
     layout: baseLayout(title, {
       xaxis: budgetAxis(BUDGET_AXIS_TITLE, xs),
       yaxis: yAxis,
-      legend: { title: { text: hasBand ? `method: mean over rows;<br>band: ${bandLabel}` : 'method' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, opts.note ?? budgetModeNote(table)),
-    width: 1000,
+      legend: { title: { text: hasBand ? `method: mean over rows;<br>${bandLegendText(bandLabel, bands)}` : 'method' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
+      updatemenus: hasBand ? [bandToggle(data)].filter(Boolean) : [],
+    }, opts.note ?? budgetModeNote(table), width),
+    width,
     height: 560,
   };
 }

@@ -96,6 +96,7 @@ export function paretoLatencyFigure(table: aq.ColumnTable, opts: ParetoOptions =
     ? [Math.log10(lo) - 0.12 * Math.max(0.3, Math.log10(hi / lo)), Math.log10(hi) + 0.08 * Math.max(0.3, Math.log10(hi / lo))]
     : [lo - 0.12 * (hi - lo || 1), hi + 0.08 * (hi - lo || 1)];
   const title = `Mass recall vs measured decode-step latency: Pareto front of methods and budgets${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 1100;
   return {
     id: opts.id ?? 'pareto-recall-latency',
     title,
@@ -104,8 +105,8 @@ export function paretoLatencyFigure(table: aq.ColumnTable, opts: ParetoOptions =
       xaxis: axis(`latency of one decode step's attention (ms${logAxis ? ', log scale' : ''})`, { type: logAxis ? 'log' : 'linear', range, ...(logAxis ? logTicks(lat) : {}) }),
       yaxis: axis('mass recall (fraction of attention weight kept)', { range: [0, 1.05] }),
       legend: { title: { text: 'method (labels: budget B, clusters C0)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, 'up and to the left is better; the dashed line joins configurations no other one beats on both axes'),
-    width: 1100,
+    }, 'up and to the left is better; the dashed line joins configurations no other one beats on both axes', width),
+    width,
     height: 620,
   };
 }

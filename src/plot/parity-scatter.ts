@@ -45,6 +45,7 @@ export function parityScatterFigure(table: aq.ColumnTable, opts: ParityScatterOp
   const diffs = rows.map((r) => Math.abs(Number(r[opts.x]) - Number(r[opts.y]))).filter(Number.isFinite);
   const maxDiff = diffs.length ? Math.max(...diffs) : NaN;
   const title = `${opts.what}${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = 900;
   return {
     id: opts.id,
     title,
@@ -53,8 +54,8 @@ export function parityScatterFigure(table: aq.ColumnTable, opts: ParityScatterOp
       xaxis: axis(opts.xTitle),
       yaxis: axis(opts.yTitle),
       legend: { title: { text: `${opts.group} (values)` }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, `${rows.length} values; largest |difference| ${Number.isFinite(maxDiff) ? maxDiff.toExponential(2) : 'n/a'}`),
-    width: 900,
+    }, `${rows.length} values; largest |difference| ${Number.isFinite(maxDiff) ? maxDiff.toExponential(2) : 'n/a'}`, width),
+    width,
     height: 620,
   };
 }

@@ -8,7 +8,7 @@ import type * as aq from 'arquero';
 import { readPasskeyEvalFolder } from '../model/passkey/eval-folder.js';
 import type { PasskeyManifest } from '../model/passkey/eval-schema.js';
 import type { Figure } from './figure.js';
-import { writeReport } from './html.js';
+import { writeReport, type PlotlyMode } from './html.js';
 import { passkeyAccuracyFigure } from './passkey-accuracy.js';
 import { passkeyHeatmapFigure } from './passkey-heatmap.js';
 import { needleRecallAccuracyFigure } from './passkey-recall.js';
@@ -42,7 +42,7 @@ function notes(dir: string, table: aq.ColumnTable, m: PasskeyManifest): string[]
 }
 
 /** Writes the figures of the eval in `dir` to DIR/figures; returns the files written. */
-export async function writePasskeyReport(dir: string, opts: { png?: boolean; heatmapBudget?: number } = {}): Promise<string[]> {
+export async function writePasskeyReport(dir: string, opts: { png?: boolean; heatmapBudget?: number; plotly?: PlotlyMode } = {}): Promise<string[]> {
   const { table, manifest } = readPasskeyEvalFolder(dir);
   const figures = passkeyFigures(table, { heatmapBudget: opts.heatmapBudget, subtitle: passkeySubtitle(manifest) });
   const outDir = path.join(dir, 'figures');
@@ -53,6 +53,6 @@ export async function writePasskeyReport(dir: string, opts: { png?: boolean; hea
     written.push(...files);
     png = Object.fromEntries(figures.map((f, i) => [f.id, path.basename(files[i])]));
   }
-  written.push(...writeReport(figures, outDir, { title: `ClusterKV Lab passkey eval: ${path.resolve(dir)}`, notes: notes(dir, table, manifest), png }));
+  written.push(...writeReport(figures, outDir, { title: `ClusterKV Lab passkey eval: ${path.resolve(dir)}`, notes: notes(dir, table, manifest), png, plotly: opts.plotly }));
   return written;
 }

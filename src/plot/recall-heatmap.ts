@@ -63,7 +63,11 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
   const atBudget = table.filter(aq.escape((d: Record<string, unknown>) =>
     numberOrNull(d.budget) === budget && (!opts.methods || opts.methods.includes(String(d[seriesBy[0]])))));
   if (atBudget.numRows() === 0) throw new PlotError(`recall heatmap: no rows at budget ${budget}${opts.methods ? ` for ${opts.methods.join(', ')}` : ''}`);
-  const cells = atBudget.groupby(...seriesBy, 'layer', 'head').rollup({ value: aq.op.mean(metric) }).objects() as Record<string, unknown>[];
+  // denseLayers (a sweep column): the method's first layers attend everything; their rows are shaded and labelled
+  const hasDense = table.columnNames().includes('denseLayers');
+  const cells = atBudget.groupby(...seriesBy, 'layer', 'head')
+    .rollup({ value: aq.op.mean(metric), ...(hasDense ? { denseLayers: aq.op.max('denseLayers') } : {}) })
+    .objects() as Record<string, unknown>[];
   fillSingleVariant(cells, seriesBy);
   const layers = [...new Set(cells.map((c) => Number(c.layer)))].sort((a, b) => a - b);
   const heads = [...new Set(cells.map((c) => Number(c.head)))].sort((a, b) => a - b);
@@ -81,6 +85,8 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
   const data: PlotlyTrace[] = [];
   const layout: PlotlyLayout = {};
   const annotations: Record<string, unknown>[] = [];
+  const shapes: Record<string, unknown>[] = [];
+  let anyDense = false;
   const gap = 0.06;
   const w = (1 - gap * (cols - 1)) / cols;
   const vgap = rows > 1 ? 110 / (360 * rows) : 0; // about 110 px between rows: room for the axis title and the next panel title
@@ -88,6 +94,9 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
   labels.forEach((label, i) => {
     const z = layers.map(() => heads.map(() => null as number | null));
     for (const c of panels.get(label)!) z[layers.indexOf(Number(c.layer))][heads.indexOf(Number(c.head))] = Number(c.value);
+    const dense = Math.max(0, ...panels.get(label)!.map((c) => numberOrNull(c.denseLayers) ?? 0));
+    const denseRows = layers.filter((l) => l < dense);
+    const text = layers.map((l) => heads.map(() => (l < dense ? 'dense layer: attends all' : '')));
     const n = i === 0 ? '' : String(i + 1);
     const col = i % cols;
     const row = Math.floor(i / cols);
@@ -97,20 +106,36 @@ export function recallHeatmapFigure(table: aq.ColumnTable, opts: RecallHeatmapOp
       type: 'heatmap', name: label, xaxis: `x${n}`, yaxis: `y${n}`,
       x: heads, y: layers, z, zmin: 0, zmax: 1, colorscale: 'Viridis', showscale: i === 0,
       colorbar: { title: { text: METRIC_LABEL[metric] }, len: 0.9 },
-      hovertemplate: `${label}<br>layer %{y}, head %{x}<br>${METRIC_LABEL[metric]} %{z:.4f}<extra></extra>`,
+      ...(denseRows.length ? { text } : {}),
+      hovertemplate: `${label}<br>layer %{y}, head %{x}<br>${METRIC_LABEL[metric]} %{z:.4f}${denseRows.length ? '<br>%{text}' : ''}<extra></extra>`,
     });
     layout[`xaxis${n}`] = axis('query head', { domain: [x0, x0 + w], anchor: `y${n}`, dtick: 1, showgrid: false });
     layout[`yaxis${n}`] = axis('layer', { domain: [y1 - h, y1], anchor: `x${n}`, dtick: 1, showgrid: false, autorange: 'reversed' });
+    if (denseRows.length) {
+      // one shaded band over the dense rows, labelled once: readable at any number of heads
+      anyDense = true;
+      const last = denseRows[denseRows.length - 1];
+      const next = layers.find((l) => l > last);
+      const yTop = denseRows[0] - 0.5;
+      const yBottom = next === undefined ? last + 0.5 : (last + next) / 2;
+      const xRange = { x0: heads[0] - 0.5, x1: heads[heads.length - 1] + 0.5 };
+      shapes.push({ type: 'rect', xref: `x${n}`, yref: `y${n}`, ...xRange, y0: yTop, y1: yBottom, fillcolor: 'rgba(255,255,255,0.6)', line: { color: '#666', width: 1, dash: 'dot' } });
+      annotations.push({
+        text: `dense: layer${denseRows.length > 1 ? 's' : ''} ${denseRows.length > 1 ? `${denseRows[0]}–${last}` : last} attend all`,
+        xref: `x${n}`, yref: `y${n}`, x: (xRange.x0 + xRange.x1) / 2, y: (yTop + yBottom) / 2, showarrow: false, font: { size: 12, color: '#222' },
+      });
+    }
     annotations.push({ text: `<b>${label}</b>`, x: x0 + w / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 14 } });
   });
   const title = `${METRIC_LABEL[metric]} by layer and query head at budget B=${budget}, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(700, 380 * cols + 120);
   return {
     id: opts.id ?? `heatmap-${metric === 'massRecall' ? 'mass' : 'topk'}-recall-b${budget}`,
     title: title.charAt(0).toUpperCase() + title.slice(1),
     data,
-    layout: baseLayout(title.charAt(0).toUpperCase() + title.slice(1), { ...layout, annotations, showlegend: false, margin: { l: 80, r: 30, t: 110, b: 70 } },
-      'mean over decode steps; the colour scale is shared by all panels (legend: colour bar)'),
-    width: Math.max(700, 380 * cols + 120),
+    layout: baseLayout(title.charAt(0).toUpperCase() + title.slice(1), { ...layout, annotations, shapes, showlegend: false, margin: { l: 80, r: 30, t: 110, b: 70 } },
+      `mean over decode steps; the colour scale is shared by all panels (legend: colour bar)${anyDense ? '; shaded rows: dense first layers (every method attends all there)' : ''}`, width),
+    width,
     height: Math.max(450, 360 * rows + 140),
   };
 }

@@ -35,18 +35,60 @@ export function withAlpha(hex: string, alpha: number): string {
 
 export const FONT = { family: 'Helvetica, Arial, sans-serif', size: 14, color: '#222' };
 
-/** A base layout: title (with an optional smaller second line), white background, light grid, legend on the right. */
-export function baseLayout(title: string, extra: PlotlyLayout = {}, subtitle?: string): PlotlyLayout {
-  const text = subtitle ? `${title}<br><span style="font-size:13px;color:#555">${subtitle}</span>` : title;
+const TITLE_SIZE = 18;
+const SUBTITLE_SIZE = 13;
+/** Average glyph width of Helvetica/Arial in em (a little generous, so that lines rather wrap than clip). */
+const EM_PER_CHAR = 0.56;
+
+/**
+ * Breaks `text` into lines of at most `maxChars`, at the separators given (in order of preference) or else at
+ * spaces; plotly draws a title on one line and clips what passes the figure's right edge.
+ */
+export function wrapText(text: string, maxChars: number, separators: string[] = [', ', '; ', ': ']): string[] {
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > maxChars) {
+    let cut = -1;
+    for (const sep of [...separators, ' ']) {
+      const at = rest.lastIndexOf(sep, maxChars - sep.trimEnd().length);
+      if (at > maxChars / 3) {
+        cut = at + sep.trimEnd().length;
+        break;
+      }
+    }
+    if (cut < 0) cut = maxChars;
+    lines.push(rest.slice(0, cut).trimEnd());
+    rest = rest.slice(cut).trimStart();
+  }
+  lines.push(rest);
+  return lines;
+}
+
+/**
+ * A base layout: title (what it shows on the first line, then in smaller type what follows ' — ' in the title
+ * and `subtitle`), wrapped to the figure's `width` so nothing is cut at the right edge; white background,
+ * light grid, legend on the right.
+ */
+export function baseLayout(title: string, extra: PlotlyLayout = {}, subtitle?: string, width = 700): PlotlyLayout {
+  const [head, ...tail] = title.split(' — ');
+  const usable = width * 0.94;
+  const headLines = wrapText(head, Math.floor(usable / (TITLE_SIZE * EM_PER_CHAR)));
+  const smallLines = [tail.join(' — '), subtitle ?? ''].filter(Boolean).flatMap((t) => wrapText(t, Math.floor(usable / (SUBTITLE_SIZE * EM_PER_CHAR)), ['; ', ', ', ': ']));
+  const text = [...headLines, ...smallLines.map((l) => `<span style="font-size:${SUBTITLE_SIZE}px;color:#555">${l}</span>`)].join('<br>');
+  // the title hangs from the top; below it, room for the buttons of updatemenus (e.g. the band toggle)
+  const buttons = Array.isArray(extra.updatemenus) && extra.updatemenus.length > 0;
+  const top = 24 + headLines.length * 24 + smallLines.length * 18 + (buttons ? 34 : 0);
+  const margin = { l: 80, r: 30, t: 80, b: 70, ...(extra.margin as Record<string, number> | undefined) };
+  margin.t = Math.max(margin.t, top);
   return {
-    title: { text, x: 0.02, xanchor: 'left', font: { size: 18 } },
     font: FONT,
     paper_bgcolor: 'white',
     plot_bgcolor: 'white',
-    margin: { l: 80, r: 30, t: 80, b: 70 },
     legend: { bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     hovermode: 'closest',
     ...extra,
+    title: { text, x: 0.02, xanchor: 'left', yref: 'container', y: 1, yanchor: 'top', pad: { t: 18 }, font: { size: TITLE_SIZE } },
+    margin,
   };
 }
 

@@ -10,6 +10,7 @@ import type { Figure } from './figure.js';
 import { recallHeatmapFigure } from './recall-heatmap.js';
 import { recallVsBudgetFigure } from './recall-vs-budget.js';
 import type { Band } from './series.js';
+import type { BandDisplay } from './series-traces.js';
 
 /** A sweep cell as recorded in DIR/manifest.json. */
 export interface SweepCellRecord {
@@ -49,6 +50,8 @@ export interface SweepFigureOptions {
   /** cells from the sweep manifest, to find the parameters that vary */
   cells?: SweepCellRecord[];
   band?: Band;
+  /** spread bands shown, hidden (one click away) or none ['auto': shown for up to 4 series] */
+  bands?: BandDisplay;
   /** budget of the heatmap [the middle budget] */
   heatmapBudget?: number;
   /** keep dense first layers in the curves [false] */
@@ -62,8 +65,8 @@ export function sweepFigures(table: aq.ColumnTable, opts: SweepFigureOptions = {
   const layersNote = dropped > 0 ? 'dense first layers left out' : undefined;
   const subtitle = [opts.subtitle, layersNote].filter(Boolean).join('; ') || undefined;
   return [
-    recallVsBudgetFigure(curves, { seriesBy, band: opts.band, subtitle }),
-    errorVsBudgetFigure(curves, { seriesBy, band: opts.band, subtitle }),
+    recallVsBudgetFigure(curves, { seriesBy, band: opts.band, bands: opts.bands, subtitle }),
+    errorVsBudgetFigure(curves, { seriesBy, band: opts.band, bands: opts.bands, subtitle }),
     recallHeatmapFigure(table, { seriesBy, budget: opts.heatmapBudget, subtitle: opts.subtitle, id: 'heatmap-mass-recall' }),
   ];
 }

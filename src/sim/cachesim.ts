@@ -190,6 +190,9 @@ export function simulateCache(sequences: AccessSequence[], policies: CachePolicy
  * and bytes moved per decode step summed over the simulated layers and KV heads.
  */
 export function summarizeCache(table: aq.ColumnTable): aq.ColumnTable {
+  if (table.numRows() === 0) {
+    throw new RangeError('cachesim: nothing was simulated: every replayed layer is below the methods\' denseLayers (dense there, no units to cache); replay later layers or add --param denseLayers=0');
+  }
   // arquero parses these expressions itself (they may not close over variables)
   return table
     .filter('d => d.tokensSelected > 0')

@@ -5,6 +5,7 @@
  */
 import * as aq from 'arquero';
 import { numberOrNull } from './cell-number.js';
+import type { Method } from './selector.js';
 
 /**
  * Rows with layer >= denseLayers. The row's denseLayers column decides (sweep tables have it); rows without
@@ -19,4 +20,18 @@ export function sparseLayerRows(table: aq.ColumnTable, denseLayers?: number): aq
     const dense = (hasColumn ? numberOrNull(d.denseLayers) : null) ?? denseLayers ?? null;
     return dense === null || Number(d.layer) >= dense;
   }));
+}
+
+/**
+ * Refuses a replay (sweep, cachesim) whose budgeted methods select nowhere: every chosen layer is below their denseLayers, so
+ * every row would be dense attention (recall 1) and every figure empty.
+ */
+export function checkSparseLayers(methods: readonly Method[], layers: readonly number[]): void {
+  const budgeted = methods.filter((m) => Number.isFinite(m.budget));
+  if (budgeted.length === 0) return;
+  const sparse = budgeted.some((m) => layers.some((l) => l >= Number(m.params.denseLayers ?? 0)));
+  if (!sparse) {
+    const dense = Math.min(...budgeted.map((m) => Number(m.params.denseLayers ?? 0)));
+    throw new RangeError(`every layer replayed (${layers.join(', ')}) is below denseLayers = ${dense}, so every budgeted method attends densely there: replay later layers (--layers) or add --param denseLayers=0`);
+  }
 }

@@ -17,6 +17,7 @@ import { createMethod, methodParamNames, methodTakesBudget, resolveMethodNames }
 import { replayLayer, resolveReplaySelection } from './replay.js';
 import { hasCellLayer, readCellLayer, readSweepManifest, rowsToTable, writeCellLayer, writeSweepManifest, writeSweepResults } from './results-folder.js';
 import { SUMMARY_METRICS } from './metrics.js';
+import { checkSparseLayers } from './sparse-layers.js';
 import type { SweepCell, SweepManifest, SweepSpec } from './results-schema.js';
 import type { Method, ParamValue } from './selector.js';
 import { packageVersions } from './versions.js';
@@ -101,20 +102,6 @@ export function buildMethods(cells: SweepCell[], trace: TraceManifest): Method[]
     }
     return method;
   });
-}
-
-/**
- * Refuses a sweep whose budgeted cells select nowhere: every chosen layer is below their denseLayers, so
- * every row would be dense attention (recall 1) and every figure empty.
- */
-export function checkSparseLayers(methods: readonly Method[], layers: readonly number[]): void {
-  const budgeted = methods.filter((m) => Number.isFinite(m.budget));
-  if (budgeted.length === 0) return;
-  const sparse = budgeted.some((m) => layers.some((l) => l >= Number(m.params.denseLayers ?? 0)));
-  if (!sparse) {
-    const dense = Math.min(...budgeted.map((m) => Number(m.params.denseLayers ?? 0)));
-    throw new RangeError(`every layer replayed (${layers.join(', ')}) is below denseLayers = ${dense}, so every budgeted method attends densely there: replay later layers (--layers) or add --param denseLayers=0`);
-  }
 }
 
 /** Cells that differ only in budget: one replay per family and layer shares the K-means. */

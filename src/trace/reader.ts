@@ -31,9 +31,12 @@ export class TraceReader {
       handle = await open(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      throw new TraceError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot open (${(err as Error).message})`);
+      const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot open (${(err as Error).message})`;
+      throw new TraceError(`${path}: ${why}`);
     }
     try {
+      // a folder opens fine on Linux and fails at the first read (EISDIR): say so up front
+      if (!(await handle.stat()).isFile()) throw new TraceError(`${path}: is a folder or device, not a trace file (.safetensors)`);
       const header = await readContainerHeader(handle, path);
       const { manifest, hasOut, hasTokens } = validateTrace(path, header);
       return new TraceReader(path, manifest, header.tensors, hasOut, hasTokens, header.dataStart, handle);
@@ -114,6 +117,11 @@ export function validateTrace(path: string, header: ContainerHeader): { manifest
     if (version !== TRACE_VERSION) throw new TraceError(`${path}: unsupported trace version ${JSON.stringify(version)} (this reader supports version ${TRACE_VERSION})`);
   }
   const manifest = checkManifest(path, raw);
+  // the tensor table bounds what the manifest may claim: a lie of 2^31 layers must not build 2^31 specs
+  const layerTensors = [...header.tensors.keys()].filter((n) => /^layers\.\d+\.(k|v|q|out)$/.test(n)).length;
+  if (manifest.model.layers * 3 > layerTensors) {
+    throw new TraceError(`${path}: manifest model.layers is ${manifest.model.layers}, but the file holds ${layerTensors} layer tensors (3 or 4 per layer)`);
+  }
   const hasOut = header.tensors.has(layerTensorNames(0).out);
   const hasTokens = header.tensors.has('tokens');
   const expected = traceTensorSpecs(manifest, { withOut: hasOut, withTokens: hasTokens });

@@ -13,6 +13,8 @@ export interface ExportOptions {
   /** layers kept, in this order (renumbered 0..n-1); default all */
   layers?: number[];
   /** KV heads kept (query heads follow GQA: KV head g brings query heads g*H/G .. (g+1)*H/G - 1); default all */
+  kvHeads?: number[];
+  /** the former name of kvHeads (KV heads, not query heads) */
   heads?: number[];
   /** decode step indices kept (ascending after sorting); default all */
   steps?: number[];
@@ -20,13 +22,15 @@ export interface ExportOptions {
   dtype?: 'F16' | 'F32';
 }
 
-function checkIndices(src: string, what: string, values: number[] | undefined, count: number, sort: boolean): number[] {
+/** `what`: the option's name (layers, kvHeads, steps) and what the trace has of it, for messages. */
+function checkIndices(src: string, what: [string, string], values: number[] | undefined, count: number, sort: boolean): number[] {
+  const [option, noun] = what;
   if (values === undefined) return Array.from({ length: count }, (_, i) => i);
-  if (values.length === 0) throw new TraceError(`${src}: export ${what}: the list is empty`);
+  if (values.length === 0) throw new TraceError(`${src}: export ${option}: the list is empty`);
   for (const v of values) {
-    if (!Number.isInteger(v) || v < 0 || v >= count) throw new TraceError(`${src}: export ${what}: ${v} is out of range (the trace has ${what} 0..${count - 1})`);
+    if (!Number.isInteger(v) || v < 0 || v >= count) throw new TraceError(`${src}: export ${option}: ${v} is out of range (the trace has ${noun} 0..${count - 1})`);
   }
-  if (new Set(values).size !== values.length) throw new TraceError(`${src}: export ${what}: repeated index in [${values.join(', ')}]`);
+  if (new Set(values).size !== values.length) throw new TraceError(`${src}: export ${option}: repeated index in [${values.join(', ')}]`);
   return sort ? [...values].sort((a, b) => a - b) : [...values];
 }
 
@@ -52,9 +56,9 @@ export async function exportTrace(src: string, dest: string, opts: ExportOptions
     const { layers: L, heads: H, kvHeads: G, headDim: d } = m.model;
     const T = m.contextLength;
     const S = m.stepPositions.length;
-    const layers = checkIndices(src, 'layers', opts.layers, L, false);
-    const kvHeads = checkIndices(src, 'heads', opts.heads, G, true);
-    const steps = checkIndices(src, 'steps', opts.steps, S, true);
+    const layers = checkIndices(src, ['layers', 'layers'], opts.layers, L, false);
+    const kvHeads = checkIndices(src, ['kvHeads', 'KV heads'], opts.kvHeads ?? opts.heads, G, true);
+    const steps = checkIndices(src, ['steps', 'decode steps'], opts.steps, S, true);
     const dtype = opts.dtype ?? m.dtype;
     if (dtype !== 'F16' && dtype !== 'F32') throw new TraceError(`${src}: export dtype must be F16 or F32, got ${String(dtype)}`);
     const group = H / G;

@@ -10,12 +10,15 @@ import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { parsePolicySpecs, recordUnitAccesses, simulateCache, summarizeCache } from '../../sim/cachesim.js';
+import { checkSparseLayers } from '../../sim/sparse-layers.js';
 import { createMethod, methodParamNames, resolveMethodNames } from '../../sim/methods/index.js';
 import type { ParamValue } from '../../sim/selector.js';
 import { TraceReader } from '../../trace/index.js';
-import { UserError } from '../errors.js';
+import { checkOutputFolder, UserError } from '../errors.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
+import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
+import { checkTraceInput } from '../trace-input.js';
 
 export interface CacheSimFlags {
   methods: string;
@@ -26,6 +29,7 @@ export interface CacheSimFlags {
   param: string[];
   bytesPerElement: string;
   backend?: string;
+  json?: boolean;
 }
 
 /** One value per --param; each goes to the methods that take it, and one no method takes is an error. */
@@ -54,6 +58,7 @@ export function register(program: Command): void {
     .option('--param <name=value>', 'a method parameter (repeatable), given to every listed method that takes it', collect, [])
     .option('--bytes-per-element <n>', 'bytes per K/V element on the GPU (2 for fp16)', '2')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--json', 'print the summary as JSON instead of a table')
     .action(async (trace: string, flags: CacheSimFlags) => {
       const names = resolveMethodNames(parseNameList('--methods', flags.methods));
       const budget = parseIntFlag('--budget', flags.budget, 1);
@@ -70,21 +75,40 @@ export function register(program: Command): void {
         if (name === 'full') throw new UserError('--methods: full attends everything, so there is nothing to cache; pick budgeted methods');
         return createMethod(name, { ...params[name], budget });
       });
+      // bad inputs fail here, before backend start-up and the replay
+      if (flags.out) checkOutputFolder(flags.out);
+      await checkTraceInput(trace);
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
+      const bar = progressBar('cachesim');
       try {
-        const sequences = await recordUnitAccesses(reader, methods, { layers });
+        const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
+        checkSparseLayers(methods, chosen);
+        const sequences = [];
+        // one layer at a time, so that progress shows
+        for (const [i, layer] of chosen.entries()) {
+          bar.update(i, chosen.length, `layer ${layer}`);
+          sequences.push(...(await recordUnitAccesses(reader, methods, { layers: [layer] })));
+        }
+        bar.update(chosen.length, chosen.length);
+        bar.stop();
         const table = simulateCache(sequences, policies, { headDim: reader.manifest.model.headDim, bytesPerElement });
         const summary = summarizeCache(table);
-        console.log(formatTable(summary.objects() as Record<string, unknown>[], ['method', 'budget', 'policy', 'hitRate', 'hitRateWarm', 'mbPerStep']));
-        console.log('\nhitRate: tokens in resident units / tokens selected (whole units move); hitRateWarm: after the first step; mbPerStep: MB moved host->GPU per decode step, all simulated layers and KV heads');
+        const files = flags.out ? [path.join(flags.out, 'cachesim.csv'), path.join(flags.out, 'cachesim-summary.csv')] : [];
         if (flags.out) {
           mkdirSync(flags.out, { recursive: true });
-          writeFileSync(path.join(flags.out, 'cachesim.csv'), aq.toCSV(table));
-          writeFileSync(path.join(flags.out, 'cachesim-summary.csv'), aq.toCSV(summary));
-          console.log(`-> ${path.join(flags.out, 'cachesim.csv')}, ${path.join(flags.out, 'cachesim-summary.csv')}`);
+          writeFileSync(files[0], aq.toCSV(table));
+          writeFileSync(files[1], aq.toCSV(summary));
         }
+        if (flags.json) {
+          console.log(JSON.stringify({ trace, budget, files, summary: summary.objects() }, null, 2));
+          return;
+        }
+        console.log(formatTable(summary.objects() as Record<string, unknown>[], ['method', 'budget', 'policy', 'hitRate', 'hitRateWarm', 'mbPerStep']));
+        console.log('\nhitRate: tokens in resident units / tokens selected (whole units move); hitRateWarm: after the first step; mbPerStep: MB moved host->GPU per decode step, all simulated layers and KV heads');
+        if (flags.out) console.log(`-> ${files.join(', ')}`);
       } finally {
+        bar.stop();
         await reader.close();
       }
     });

@@ -7,7 +7,7 @@ import { useBackend } from '../../gpu/backend.js';
 import { captureTrace } from '../../model/capture.js';
 import { loadModel, loadTokenizer } from '../../model/load.js';
 import { encodePrefix, readText } from '../../model/texts.js';
-import { UserError } from '../errors.js';
+import { checkOutputFile, UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -22,6 +22,7 @@ export interface CaptureFlags {
   offset: string;
   backend?: string;
   quiet?: boolean;
+  json?: boolean;
 }
 
 export async function runCapture(flags: CaptureFlags): Promise<void> {
@@ -31,6 +32,7 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
   const dtype = flags.dtype.toUpperCase();
   if (dtype !== 'F16' && dtype !== 'F32') throw new UserError(`--dtype must be F16 or F32, got '${flags.dtype}'`);
   if (!flags.out.endsWith('.safetensors')) throw new UserError(`--out must name a .safetensors file, got '${flags.out}'`);
+  checkOutputFile(flags.out);
   const backend = await useBackend(flags.backend);
   const model = await loadModel(flags.model);
   try {
@@ -50,7 +52,8 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
     });
     bar.stop();
     const seconds = (performance.now() - t0) / 1000;
-    if (!flags.quiet) {
+    if (flags.json) console.log(JSON.stringify({ file: flags.out, bytes: result.bytes, seconds, backend, manifest: result.manifest }, null, 2));
+    else if (!flags.quiet) {
       const m = result.manifest;
       console.log(
         `${flags.out}: ${m.source.name}, ${m.model.layers} layers, H ${m.model.heads}, G ${m.model.kvHeads}, d ${m.model.headDim}, ` +
@@ -76,5 +79,6 @@ export function register(program: Command): void {
     .option('--offset <chars>', 'start reading the text at this character', '0')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
     .option('--quiet', 'print no summary')
+    .option('--json', 'print the summary as JSON (file, bytes, seconds, manifest)')
     .action(async (flags: CaptureFlags) => runCapture(flags));
 }

@@ -1,20 +1,27 @@
 /**
- * `clusterkv doctor [--json]`: which tfjs backends load here and why not, the GPU adapter, and a tiny
- * matMul on every backend that loads (checked against the known product), to prove it computes.
+ * `clusterkv doctor [--json]`: which tfjs backends load here and why not, the GPU adapter (a software one only
+ * when env CLUSTERKV_WEBGPU_ADAPTER=software asks for it), a tiny matMul on every backend that loads (checked
+ * against the known product), and on webgpu a tiny WGSL kernel, to prove the custom kernels run.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, probeBackends, type BackendProbe } from '../../gpu/backend.js';
+import { kernelPath } from '../../gpu/kernel-path.js';
+import { copyWgsl } from '../../gpu/wgsl/copy.js';
 
 export interface DoctorBackend extends BackendProbe {
   /** the tiny matMul: ok, or the error / the wrong result */
   check?: { ok: boolean; ms?: number; error?: string };
+  /** webgpu: a WGSL copy kernel of 8 numbers */
+  wgsl?: { ok: boolean; error?: string };
 }
 
 export interface DoctorReport {
   node: string;
   platform: string;
   tfjs: string;
+  /** which kernels the public functions run on webgpu ('wgsl' unless forced to 'ops') */
+  kernelPath: string;
   backends: DoctorBackend[];
   gpuAdapter?: Record<string, unknown>;
 }
@@ -37,26 +44,48 @@ async function matMulCheck(name: string): Promise<NonNullable<DoctorBackend['che
   }
 }
 
+/** A WGSL copy of [1..8] on the active webgpu backend. */
+async function wgslCheck(): Promise<NonNullable<DoctorBackend['wgsl']>> {
+  try {
+    const x = tf.tensor1d([1, 2, 3, 4, 5, 6, 7, 8]);
+    const y = copyWgsl(x);
+    const got = Array.from(await y.data());
+    tf.dispose([x, y]);
+    return got.every((v, i) => v === i + 1) ? { ok: true } : { ok: false, error: `copy gave [${got.join(', ')}]` };
+  } catch (err) {
+    return { ok: false, error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+  }
+}
+
 export async function runDoctor(): Promise<DoctorReport> {
   const probes = await probeBackends();
   const backends: DoctorBackend[] = [];
-  for (const probe of probes) backends.push(probe.loaded ? { ...probe, check: await matMulCheck(probe.name) } : probe);
-  return { node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core, backends, gpuAdapter: gpuAdapterInfo() };
+  for (const probe of probes) {
+    if (!probe.loaded) backends.push(probe);
+    else {
+      const check = await matMulCheck(probe.name);
+      backends.push(probe.name === 'webgpu' && check.ok ? { ...probe, check, wgsl: await wgslCheck() } : { ...probe, check });
+    }
+  }
+  return { node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core, kernelPath: kernelPath(), backends, gpuAdapter: gpuAdapterInfo() };
 }
 
 export function formatDoctor(report: DoctorReport): string {
-  const lines = [`node ${report.node} on ${report.platform}, tfjs-core ${report.tfjs}`, ''];
+  const lines = [`node ${report.node} on ${report.platform}, tfjs-core ${report.tfjs}, kernels on webgpu: ${report.kernelPath}`, ''];
   for (const b of report.backends) {
+    const wgsl = b.wgsl ? (b.wgsl.ok ? '; WGSL kernels run' : `; WGSL kernels FAIL: ${b.wgsl.error}`) : '';
     if (!b.loaded) lines.push(`  ${b.name.padEnd(10)} not available: ${b.reason ?? 'unknown reason'}`);
-    else if (b.check?.ok) lines.push(`  ${b.name.padEnd(10)} ok (2x2 matMul correct, ${b.check.ms?.toFixed(1)} ms)`);
+    else if (b.check?.ok) lines.push(`  ${b.name.padEnd(10)} ok (2x2 matMul correct, ${b.check.ms?.toFixed(1)} ms${wgsl})`);
     else lines.push(`  ${b.name.padEnd(10)} loads but FAILS: ${b.check?.error}`);
   }
   const a = report.gpuAdapter;
   lines.push('');
   if (a) {
-    lines.push(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((x) => x !== undefined && x !== '').join(' / ') || '(no description)'}`);
+    const software = a.software === true ? ' [SOFTWARE adapter, opted in by CLUSTERKV_WEBGPU_ADAPTER=software: for tests, not timings]' : '';
+    lines.push(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((x) => x !== undefined && x !== '').join(' / ') || '(no description)'}${software}`);
     const limits = (a.limits ?? {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(limits)) lines.push(`  ${k}: ${String(v)}`);
+    if (Array.isArray(a.features)) lines.push(`  features: ${a.features.length ? a.features.join(', ') : 'none of timestamp-query, shader-f16, subgroups'}`);
   } else {
     lines.push('GPU adapter: none found');
   }

@@ -10,7 +10,7 @@ import { NEEDLE_METRIC_MEANING, NEEDLE_METRICS } from '../../model/passkey/needl
 import { CKVLAB_PASSKEY_FORMAT, checkPasskeyFormat, readPasskeyFormat, type PasskeyFormat } from '../../model/passkey/format.js';
 import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type PasskeyEvalResult } from '../../model/passkey/runner.js';
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
-import { UserError } from '../errors.js';
+import { checkOutputFolder, UserError } from '../errors.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -151,6 +151,7 @@ export function register(program: Command): void {
     .addHelpText('after', needleHelp())
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
+      checkOutputFolder(flags.out);
       const backend = await useBackend(flags.backend);
       const bar = progressBar('passkey');
       const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);

@@ -1,15 +1,18 @@
 /** `clusterkv export`: write a subset of a trace (layers, KV heads, steps), optionally converting the dtype. */
-import type { Command } from 'commander';
+import { stat } from 'node:fs/promises';
+import { Option, type Command } from 'commander';
 import { exportTrace } from '../../trace/index.js';
-import { UserError } from '../errors.js';
+import { checkOutputFile, UserError } from '../errors.js';
 import { parseIntList } from '../parse.js';
 
 interface ExportFlags {
   out: string;
   layers?: string;
+  kvHeads?: string;
   heads?: string;
   steps?: string;
   dtype?: string;
+  json?: boolean;
 }
 
 export function register(program: Command): void {
@@ -18,19 +21,31 @@ export function register(program: Command): void {
     .description('export a subset of a trace (layers, KV heads with their query heads, decode steps) and convert F16/F32')
     .argument('<trace>', 'source trace .safetensors file')
     .requiredOption('--out <file>', 'output .safetensors file')
-    .option('--layers <list>', 'layers to keep, e.g. 0,1 (renumbered in the given order)')
-    .option('--heads <list>', 'KV heads to keep, e.g. 0 (their query heads follow)')
+    .option('--layers <list>', 'layers to keep, e.g. 0,1 (renumbered in the given order; the manifest records the source layers)')
+    .option('--kv-heads <list>', 'KV heads to keep, e.g. 0 (their query heads follow)')
+    // `--heads` means query heads in sweep; here it would mean KV heads: refused with a pointer to --kv-heads
+    .addOption(new Option('--heads <list>').hideHelp())
     .option('--steps <list>', 'decode step indices to keep, e.g. 0,3')
     .option('--dtype <F16|F32>', 'dtype of the output (default: the source dtype)')
+    .option('--json', 'print the summary as JSON (file, bytes, manifest)')
     .action(async (src: string, flags: ExportFlags) => {
+      if (flags.heads !== undefined) {
+        throw new UserError(`export --heads: use --kv-heads ${flags.heads} (export keeps KV heads, each with its query heads; sweep's --heads picks query heads)`);
+      }
       const dtype = flags.dtype?.toUpperCase();
       if (dtype !== undefined && dtype !== 'F16' && dtype !== 'F32') throw new UserError(`--dtype must be F16 or F32, got '${flags.dtype}'`);
-      const m = await exportTrace(src, flags.out, {
+      const options = {
         layers: flags.layers !== undefined ? parseIntList('--layers', flags.layers, 0) : undefined,
-        heads: flags.heads !== undefined ? parseIntList('--heads', flags.heads, 0) : undefined,
+        kvHeads: flags.kvHeads !== undefined ? parseIntList('--kv-heads', flags.kvHeads, 0) : undefined,
         steps: flags.steps !== undefined ? parseIntList('--steps', flags.steps, 0) : undefined,
         dtype: dtype as 'F16' | 'F32' | undefined,
-      });
+      };
+      checkOutputFile(flags.out);
+      const m = await exportTrace(src, flags.out, options);
+      if (flags.json) {
+        console.log(JSON.stringify({ file: flags.out, bytes: (await stat(flags.out)).size, manifest: m }, null, 2));
+        return;
+      }
       console.log(`wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, ${m.stepPositions.length} steps, ${m.dtype}`);
     });
 }

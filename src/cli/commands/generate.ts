@@ -15,6 +15,7 @@ import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
+import { progressBar } from '../progress.js';
 
 export interface GenerateFlags {
   model: string;
@@ -32,6 +33,7 @@ export interface GenerateFlags {
   perplexity?: boolean;
   perStep?: boolean;
   backend?: string;
+  json?: boolean;
 }
 
 /** The decode attention named by the flags: 'dense' or a Method from the registry. */
@@ -85,8 +87,14 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
-      const r = await teacherForcedPerplexity(model, tokens, context, method);
+      const bar = progressBar('perplexity');
+      const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
+      bar.stop();
       const seconds = (performance.now() - t0) / 1000;
+      if (flags.json) {
+        console.log(JSON.stringify({ attention: label, backend, context, steps, seconds, ...r }, null, 2));
+        return;
+      }
       if (flags.perStep && r.comparison) for (const s of r.comparison.steps) console.log(stepLine(s, tokenizer));
       console.log(`teacher-forced perplexity over tokens ${context}..${context + steps - 1} (${r.scored} scored) on ${backend}: dense ${r.densePerplexity.toFixed(4)}`);
       if (r.sparsePerplexity !== undefined) console.log(`${label}: perplexity ${r.sparsePerplexity.toFixed(4)}`);
@@ -97,8 +105,26 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
+    // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
+    const bar = flags.json || !process.stdout.isTTY ? progressBar('generate') : { update() {}, stop() {} };
+    let text = '';
+    const emit = (piece: string) => {
+      if (flags.json) text += piece;
+      else process.stdout.write(piece);
+    };
     if (!method) {
-      const r = await generate(model.session('dense'), prompt, { steps, sampler, stopIds: tokenizer.stopIds, onToken: (id) => process.stdout.write(decodeNext(id)) });
+      const r = await generate(model.session('dense'), prompt, {
+        steps, sampler, stopIds: tokenizer.stopIds,
+        onToken: (id, step) => {
+          emit(decodeNext(id));
+          bar.update(step + 1, steps);
+        },
+      });
+      bar.stop();
+      if (flags.json) {
+        console.log(JSON.stringify({ attention: 'dense', backend, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, stoppedBy: r.stoppedBy }, null, 2));
+        return;
+      }
       process.stdout.write('\n');
       if (r.stoppedBy === 'stop-id') console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
       const decodeRate = r.ids.length > 1 ? ((r.ids.length - 1) / r.decodeSeconds).toFixed(1) : '-';
@@ -113,9 +139,16 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       stopIds: tokenizer.stopIds,
       onStep: (s) => {
         if (flags.perStep) lines.push(stepLine(s, tokenizer));
-        if (!tokenizer.stopIds.includes(s.token)) process.stdout.write(decodeNext(s.token));
+        if (!tokenizer.stopIds.includes(s.token)) emit(decodeNext(s.token));
+        bar.update(s.step + 1, steps);
       },
     });
+    bar.stop();
+    if (flags.json) {
+      const seconds = (performance.now() - t0) / 1000;
+      console.log(JSON.stringify({ attention: label, backend, promptTokens: prompt.length, ids: r.ids, text, seconds, comparison: r.comparison }, null, 2));
+      return;
+    }
     process.stdout.write('\n');
     for (const line of lines) console.log(line);
     console.log(describeComparison(r.comparison, label, method));
@@ -145,5 +178,6 @@ export function register(program: Command): void {
     .option('--perplexity', 'score --text teacher-forced: dense, and sparse when --attention is a method')
     .option('--per-step', 'print KL and top-1 per step (sparse attention)')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--json', 'print the text and the summary as one JSON object instead of streaming the text')
     .action(async (flags: GenerateFlags) => runGenerate(flags));
 }

@@ -23,5 +23,6 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   bench: () => import('./bench.js'),
   cachesim: () => import('./cachesim.js'),
   plot: () => import('./plot.js'),
+  e2e: () => import('./e2e.js'),
   eval: () => import('./eval.js'),
 };

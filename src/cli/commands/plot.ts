@@ -1,28 +1,36 @@
 /**
  * `clusterkv plot DIR [--png]`: the standard figures of a sweep folder (DIR/results.csv, DIR/manifest.json)
- * as self-contained HTML in DIR/figures/ (one file per figure and index.html with all of them), plus PNGs
- * through headless Chromium with --png.
+ * as offline HTML in DIR/figures/ (one file per figure, index.html with all of them, and plotly.min.js once,
+ * which every page loads; --inline-plotly puts it into each page instead), plus PNGs through headless
+ * Chromium with --png.
  */
 import path from 'node:path';
 import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { writeReport } from '../../plot/html.js';
+import { numberOrNull } from '../../plot/columns.js';
 import { writeFigurePngs } from '../../plot/png.js';
+import { AUTO_BAND_SERIES } from '../../plot/series-traces.js';
 import { isPasskeyEvalFolder } from '../../model/passkey/eval-folder.js';
 import { writePasskeyReport } from '../../plot/passkey-figures.js';
 import { sweepFigures, type SweepCellRecord } from '../../plot/sweep-figures.js';
 import type { Band } from '../../plot/series.js';
 import { readSweepFolder, ResultsFolderError } from '../../sim/results-folder.js';
 import type { SweepManifest } from '../../sim/results-schema.js';
-import { UserError } from '../errors.js';
+import { checkOutputFolder, UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 
 interface PlotFlags {
   png?: boolean;
   band: string;
+  bands?: string;
   budget?: string;
   denseLayers?: boolean;
+  inlinePlotly?: boolean;
+  json?: boolean;
 }
+
+const BANDS = ['auto', 'on', 'off'] as const;
 
 /** The sweep's rows; a folder that holds no finished sweep is a one-line error. */
 function readResults(dir: string): { table: aq.ColumnTable; manifest?: SweepManifest } {
@@ -55,18 +63,35 @@ function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifest | und
   ];
 }
 
+/** The budgets of a results table, ascending. */
+function budgetsOf(table: aq.ColumnTable): number[] {
+  return [...new Set((table.array('budget') as unknown[]).map(numberOrNull).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+}
+
 export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<string[]> {
-  if (flags.band !== 'p10-p90' && flags.band !== 'iqr') throw new UserError(`--band must be p10-p90 or iqr, got '${flags.band}'`);
+  if (flags.band !== 'p10-p90' && flags.band !== 'iqr' && flags.band !== 'none') throw new UserError(`--band must be p10-p90, iqr or none, got '${flags.band}'`);
+  const bands = flags.bands ?? 'auto';
+  if (!(BANDS as readonly string[]).includes(bands)) throw new UserError(`--bands must be ${BANDS.join(', ')}, got '${bands}'`);
   // a passkey eval folder (clusterkv eval passkey) has figures of its own
-  if (isPasskeyEvalFolder(dir)) return writePasskeyReport(dir, { png: flags.png, heatmapBudget: flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined });
+  if (isPasskeyEvalFolder(dir)) {
+    checkOutputFolder(path.join(dir, 'figures'), 'figures folder');
+    return writePasskeyReport(dir, { png: flags.png, heatmapBudget: flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined, plotly: flags.inlinePlotly ? 'inline' : 'file' });
+  }
   const { table, manifest } = readResults(dir);
   const heatmapBudget = flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined;
+  const budgets = budgetsOf(table);
+  if (heatmapBudget !== undefined && !budgets.includes(heatmapBudget)) {
+    throw new UserError(`--budget ${heatmapBudget}: no results at that budget in ${path.join(dir, 'results.csv')} (budgets present: ${budgets.join(', ') || 'none'})`);
+  }
+  const outDir = path.join(dir, 'figures');
+  checkOutputFolder(outDir, 'figures folder');
   let figures;
   try {
     figures = sweepFigures(table, {
       subtitle: manifest ? (sourceName(manifest) ?? manifest.trace.path.split(/[\\/]/).pop()) : undefined,
       cells: manifest?.cells,
-      band: flags.band as Band,
+      band: flags.band === 'none' ? 'p10-p90' : (flags.band as Band),
+      bands: flags.band === 'none' ? 'none' : ({ auto: 'auto', on: 'shown', off: 'hidden' } as const)[bands as (typeof BANDS)[number]],
       heatmapBudget,
       includeDenseLayers: flags.denseLayers,
     });
@@ -74,7 +99,6 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
     if (err instanceof Error && err.name === 'PlotError') throw new UserError(`${path.join(dir, 'results.csv')}: ${err.message}`);
     throw err;
   }
-  const outDir = path.join(dir, 'figures');
   let png: Record<string, string> | undefined;
   const written: string[] = [];
   if (flags.png) {
@@ -87,7 +111,7 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
       throw err;
     }
   }
-  written.push(...writeReport(figures, outDir, { title: `ClusterKV Lab sweep: ${path.resolve(dir)}`, notes: notes(dir, table, manifest), png }));
+  written.push(...writeReport(figures, outDir, { title: `ClusterKV Lab sweep: ${path.resolve(dir)}`, notes: notes(dir, table, manifest), png, plotly: flags.inlinePlotly ? 'inline' : 'file' }));
   return written;
 }
 
@@ -97,11 +121,18 @@ export function register(program: Command): void {
     .description('render the standard figures of a sweep folder (or a passkey eval folder) into DIR/figures/ (HTML, index.html; PNG with --png)')
     .argument('<dir>', 'sweep or passkey eval results folder (holds results.csv and manifest.json)')
     .option('--png', 'also write PNG files (needs Chromium: /usr/bin/chromium or CLUSTERKV_CHROMIUM)')
-    .option('--band <kind>', 'spread band over layers, heads and steps: p10-p90 or iqr', 'p10-p90')
+    .option('--band <kind>', 'spread band over layers, heads and steps: p10-p90, iqr, or none', 'p10-p90')
+    .option('--bands <when>', `show the bands: auto (for up to ${AUTO_BAND_SERIES} series; more are off, one click away), on or off (a button toggles them)`, 'auto')
     .option('--budget <n>', 'budget of the layer x head heatmap (passkey: of the depth x context heatmap; default: the middle budget)')
     .option('--dense-layers', 'keep the dense first layers (layer < denseLayers) in the recall and error curves')
+    .option('--inline-plotly', 'put plotly.js into every HTML file (each stands alone, ~4.6 MB) instead of one figures/plotly.min.js')
+    .option('--json', 'print the files written as JSON')
     .action(async (dir: string, flags: PlotFlags) => {
       const files = await plotSweepFolder(dir, flags);
+      if (flags.json) {
+        console.log(JSON.stringify({ dir: path.join(dir, 'figures'), files }, null, 2));
+        return;
+      }
       console.log(`wrote ${files.length} files to ${path.join(dir, 'figures')}: ${files.map((f) => path.basename(f)).join(', ')}`);
     });
 }

@@ -1,7 +1,9 @@
 /**
  * `clusterkv quickstart`: the README's main command. Synthesizes the embedded default trace
  * (4 layers, 8 heads, 2 KV heads, head dim 64, 4K tokens, 16 decode steps), sweeps full, oracle and
- * clusterkv over three cluster counts (L/160, L/80, L/40) and four budgets, and prints mean recall.
+ * clusterkv over three cluster counts and four budgets, and prints mean recall.
+ * The cluster counts are C0 = ceil(L / tokens per cluster) for 160, 80 (ClusterKV's default) and 40 tokens
+ * per cluster, L = the prompt tokens after ClusterKV's sinks: coarser, default and finer clusters.
  */
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -10,8 +12,12 @@ import { sparseLayerRows } from '../../sim/sparse-layers.js';
 import { clusterkv } from '../../sim/methods/clusterkv.js';
 import { runSweep, summarize, summaryColumns } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
+import { checkOutputFolder } from '../errors.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
+
+/** Tokens per cluster of the three cluster counts: half, at and twice ClusterKV's default (80). */
+const TOKENS_PER_CLUSTER = [2, 1, 0.5].map((f) => f * clusterkv.params.tokensPerCluster.default!);
 
 export function register(program: Command): void {
   program
@@ -19,23 +25,37 @@ export function register(program: Command): void {
     .description('synthesize the default trace, sweep full/oracle/clusterkv over cluster counts and budgets, print mean recall')
     .option('--out <dir>', 'folder for the trace and the results', 'runs/quickstart')
     .option('--backend <name>', 'tfjs backend (default: env CLUSTERKV_BACKEND, else first that loads)')
-    .action(async (flags: { out: string; backend?: string }) => {
+    .option('--json', 'print the summary as JSON instead of a table')
+    .action(async (flags: { out: string; backend?: string; json?: boolean }) => {
+      checkOutputFolder(flags.out);
       const backend = await useBackend(flags.backend);
       const tracePath = path.join(flags.out, 'trace.safetensors');
       const manifest = await writeSyntheticTrace(tracePath, DEFAULT_SYNTH);
-      // C0 at ClusterKV's default tokens per cluster (80), at half and at twice as many clusters
-      const { sinks, tokensPerCluster } = clusterkv.params;
-      const clusterable = manifest.prefillLength - sinks.default!;
-      const clusters = [2, 1, 0.5].map((f) => Math.ceil(clusterable / (tokensPerCluster.default! * f)));
-      console.log(`trace: ${tracePath} (${manifest.model.layers} layers, ${manifest.model.heads} heads, ${manifest.model.kvHeads} KV heads, d ${manifest.model.headDim}, ${manifest.contextLength} tokens, ${manifest.stepPositions.length} steps, seed ${manifest.seed})`);
+      const sinks = clusterkv.params.sinks.default!;
+      const defaultTokensPerCluster = clusterkv.params.tokensPerCluster.default!;
+      const clusterable = manifest.prefillLength - sinks;
+      const clusters = TOKENS_PER_CLUSTER.map((tokensPerCluster) => Math.ceil(clusterable / tokensPerCluster));
+      const clusterNote =
+        `clusters C0 = ceil(L / tokens per cluster) with L = ${clusterable} prompt tokens (prefill ${manifest.prefillLength} minus ${sinks} sinks, which ClusterKV always keeps) ` +
+        `and ${TOKENS_PER_CLUSTER.join(', ')} tokens per cluster (${defaultTokensPerCluster} is ClusterKV's default): C0 = ${clusters.join(', ')}`;
+      if (!flags.json) {
+        console.log(`trace: ${tracePath} (${manifest.model.layers} layers, ${manifest.model.heads} heads, ${manifest.model.kvHeads} KV heads, d ${manifest.model.headDim}, ${manifest.contextLength} tokens, ${manifest.stepPositions.length} steps, seed ${manifest.seed})`);
+        console.log(clusterNote);
+      }
       const bar = progressBar('sweep');
       const result = await runSweep(tracePath, { methods: ['full', 'oracle', 'clusterkv'], budgets: [128, 256, 512, 1024], clusters, seed: 0 }, path.join(flags.out, 'sweep'), {
         backend,
         onProgress: (d, t) => bar.update(d, t),
       });
       bar.stop();
-      const summary = summarize(sparseLayerRows(result.table));
-      console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
-      console.log(`\nmean over the sparse layers (layer >= denseLayers = 2: the first layers are dense, recall 1, for every budgeted method), heads and steps; ${result.cells.length} cells on ${backend} in ${result.seconds.toFixed(1)} s; results: ${path.join(flags.out, 'sweep', 'results.csv')}`);
+      const summaryTable = summarize(sparseLayerRows(result.table));
+      const summary = summaryTable.objects() as Record<string, unknown>[];
+      const results = path.join(flags.out, 'sweep', 'results.csv');
+      if (flags.json) {
+        console.log(JSON.stringify({ trace: tracePath, manifest, clusters, clustersNote: clusterNote, backend, cells: result.cells.length, seconds: result.seconds, results, summary }, null, 2));
+        return;
+      }
+      console.log(formatTable(summary, summaryColumns(summaryTable)));
+      console.log(`\nmean over the sparse layers (layer >= denseLayers = 2: the first layers are dense, recall 1, for every budgeted method), heads and steps; ${result.cells.length} cells on ${backend} in ${result.seconds.toFixed(1)} s; results: ${results}`);
     });
 }

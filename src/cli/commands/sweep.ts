@@ -4,9 +4,11 @@ import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
 import { METRICS } from '../../sim/metrics.js';
 import { runSweep, summarize, summaryColumns, SweepInterrupted, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
+import { checkOutputFolder } from '../errors.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
+import { checkTraceInput } from '../trace-input.js';
 
 export interface SweepFlags {
   methods: string;
@@ -20,6 +22,7 @@ export interface SweepFlags {
   backend?: string;
   param: string[];
   quiet?: boolean;
+  json?: boolean;
 }
 
 export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
@@ -85,20 +88,27 @@ export function register(program: Command): void {
     .option('--clusters <list>', 'ClusterKV prompt cluster counts C0 (default: ceil(L / tokensPerCluster))')
     .option('--param <name=v1,v2>', 'sweep any other method parameter (repeatable), e.g. --param iters=10,20', collect, [])
     .option('--layers <list>', 'layers to replay (default all)')
-    .option('--heads <list>', 'query heads to report (default all)')
+    .option('--heads <list>', 'query heads to report, 0..H-1 (default all; export picks KV heads with --kv-heads)')
     .option('--steps <list>', 'decode steps to report (default all)')
     .option('--seed <n>', 'seed for seeded methods (recorded)', '0')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
     .option('--quiet', 'print no summary')
     .addHelpText('after', metricsHelp())
+    .option('--json', 'print the summary as JSON (rows of the table, cells, timing) instead of a table')
     .action(async (trace: string, flags: SweepFlags) => {
       const spec = sweepSpecFromFlags(flags);
+      // bad inputs fail here, before backend start-up and any replay
+      checkOutputFolder(flags.out);
+      await checkTraceInput(trace);
       const backend = await useBackend(flags.backend);
       const bar = progressBar('sweep');
       try {
         const result = await withInterrupt((signal) => runSweep(trace, spec, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t) }));
         bar.stop();
-        if (!flags.quiet) printSweepSummary(result, backend, flags.out);
+        if (flags.json) {
+          const summary = summarize(sparseLayerRows(result.table)).objects();
+          console.log(JSON.stringify({ out: flags.out, backend, cells: result.cells.length, folderCells: result.folderCells.length, computed: result.computed, skipped: result.skipped, seconds: result.seconds, summary }, null, 2));
+        } else if (!flags.quiet) printSweepSummary(result, backend, flags.out);
       } finally {
         bar.stop();
       }

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { DEFAULT_SYNTH, writeSyntheticTrace, type SynthOptions } from '../../trace/index.js';
-import { UserError } from '../errors.js';
+import { checkOutputFile, UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 
 interface SynthFlags {
@@ -17,6 +17,7 @@ interface SynthFlags {
   dtype: string;
   topics: string;
   ropeTheta: string;
+  json?: boolean;
 }
 
 /** Flags -> validated options; every error names its flag. */
@@ -57,11 +58,18 @@ export function register(program: Command): void {
     .option('--dtype <F16|F32>', 'stored dtype', d.dtype)
     .option('--topics <n>', 'semantic topics', String(d.topics))
     .option('--rope-theta <x>', 'RoPE base', String(d.ropeTheta))
+    .option('--json', 'print the summary as JSON (file, bytes, seconds, manifest)')
     .action(async (flags: SynthFlags) => {
       const opts = synthOptionsFromFlags(flags);
+      checkOutputFile(flags.out);
       const started = Date.now();
       const m = await writeSyntheticTrace(flags.out, opts);
       const { size } = await stat(flags.out);
+      const seconds = (Date.now() - started) / 1000;
+      if (flags.json) {
+        console.log(JSON.stringify({ file: flags.out, bytes: size, seconds, manifest: m }, null, 2));
+        return;
+      }
       console.log(
         `wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, d ${m.model.headDim}, ` +
           `${m.contextLength} tokens, ${m.stepPositions.length} steps, ${m.dtype}, seed ${m.seed} (${(size / 2 ** 20).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`,

@@ -1,24 +1,31 @@
 /**
  * Kernel benchmark results as tables: the JSON files `clusterkv bench --out FILE` writes (committed under
- * bench/results/), or a live runKernelBench report wrapped the same way, turned into rows for the latency
- * figures (src/plot latencyBreakdownFigure, latencyVsContextFigure, paretoLatencyFigure).
- * The time of a stage is its median GPU kernel time where the backend measured one, else its fenced wall time
- * (what the bench's own table prints).
+ * bench/results/), or a live runKernelBench report wrapped the same way, turned into rows for the README
+ * tables and the latency figures (src/plot latencyBreakdownFigure, latencyVsContextFigure).
+ * The time of a kernel is its median GPU kernel time where the backend measured one, else its fenced wall
+ * time. Files from several fresh processes of one configuration merge into one (mergeBenchFiles): the
+ * median over processes of each median, with every process's median kept.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { KernelBenchReport } from './kernel-bench.js';
-import { timingMs } from './timing.js';
+import type { KernelPath } from '../../gpu/kernel-path.js';
+import { findTiming, reportPaths, STEP_STAGES, type KernelBenchReport, type KernelTiming } from './kernel-bench.js';
+import { summarise, timingMs, type Quantiles, type Timing } from './timing.js';
+
+export const BENCH_FILE_VERSION = 2;
 
 /** The file `clusterkv bench --out` writes. */
 export interface BenchFile {
   kind: 'clusterkv-kernel-bench';
+  version: typeof BENCH_FILE_VERSION;
   created?: string;
   backend: string;
   adapter?: Record<string, unknown> | null;
   versions?: Record<string, string>;
   timing?: string;
-  main: KernelBenchReport;
+  /** processes merged into this file (1: a single run) */
+  processes?: number;
+  main: KernelBenchReport | null;
   contexts: { context: number; clusters: number; report: KernelBenchReport }[];
 }
 
@@ -32,8 +39,8 @@ export interface LoadedBench {
 }
 
 /** Wraps a live report (and its context sweep) the way the CLI writes it, so the same tables apply. */
-export function benchFile(main: KernelBenchReport, backend: string, contexts: BenchFile['contexts'] = [], adapter: Record<string, unknown> | null = null): BenchFile {
-  return { kind: 'clusterkv-kernel-bench', created: new Date().toISOString(), backend, adapter, main, contexts };
+export function benchFile(main: KernelBenchReport | null, backend: string, contexts: BenchFile['contexts'] = [], adapter: Record<string, unknown> | null = null): BenchFile {
+  return { kind: 'clusterkv-kernel-bench', version: BENCH_FILE_VERSION, created: new Date().toISOString(), backend, adapter, processes: 1, main, contexts };
 }
 
 function adapterName(adapter: Record<string, unknown> | null | undefined): string | undefined {
@@ -53,12 +60,12 @@ export function benchLabel(bench: BenchFile, file: string): string {
 
 function isBenchFile(value: unknown): value is BenchFile {
   const v = value as Partial<BenchFile> | null;
-  return !!v && v.kind === 'clusterkv-kernel-bench' && typeof v.backend === 'string' && !!v.main && Array.isArray(v.main.budgets);
+  return !!v && v.kind === 'clusterkv-kernel-bench' && typeof v.backend === 'string' && Array.isArray(v.contexts);
 }
 
 /**
- * Every bench file (*.json of kind 'clusterkv-kernel-bench') in `dir`, by file name. A missing folder gives
- * none; other JSON files are listed in `skipped` with the reason.
+ * Every bench file (*.json of kind 'clusterkv-kernel-bench', version 2) in `dir`, by file name. A missing
+ * folder gives none; other JSON files are listed in `skipped` with the reason.
  */
 export function readBenchFiles(dir: string): { benches: LoadedBench[]; skipped: { file: string; reason: string }[] } {
   const benches: LoadedBench[] = [];
@@ -78,73 +85,193 @@ export function readBenchFiles(dir: string): { benches: LoadedBench[]; skipped: 
       skipped.push({ file, reason: `not a kernel benchmark (kind ${typeof kind === 'string' ? `'${kind}'` : 'missing'})` });
       continue;
     }
-    benches.push({ file, label: benchLabel(value, file), bench: { ...value, contexts: value.contexts ?? [] } });
+    if (value.version !== BENCH_FILE_VERSION) {
+      skipped.push({ file, reason: `kernel benchmark of format version ${value.version ?? 1}, expected ${BENCH_FILE_VERSION}` });
+      continue;
+    }
+    benches.push({ file, label: benchLabel(value, file), bench: value });
   }
   return { benches, skipped };
 }
 
+/** Every report of a file: the main run first, then the context sweep. */
+function reports(bench: BenchFile): { context: number; clusters: number; report: KernelBenchReport; main: boolean }[] {
+  const out = bench.main ? [{ context: bench.main.config.context, clusters: bench.main.config.clusters, report: bench.main, main: true }] : [];
+  return [...out, ...bench.contexts.map((c) => ({ ...c, main: false }))];
+}
+
+const ms = (t: Timing | undefined) => (t ? timingMs(t) : null);
+
 /**
- * One row per (source, budget) of the main run: the configuration, dense and ClusterKV step medians, speed-up
- * and K-means time; `timing` says whether the numbers are kernel or wall times.
+ * One row per (source, path, budget) of the main run: dense and ClusterKV step medians (kernel time where
+ * measured), their wall medians, the speed-up and K-means time; `timing` says which clock.
  */
 export function benchSummaryRows(benches: LoadedBench[]): Record<string, unknown>[] {
   return benches.flatMap(({ label, bench }) => {
     const r = bench.main;
+    if (!r) return [];
     const c = r.config;
-    return r.budgets.map((b) => ({
-      source: label,
-      context: c.context,
-      heads: c.heads,
-      kvHeads: c.kvHeads,
-      headDim: c.headDim,
-      clusters: c.clusters,
-      budget: b.budget,
-      denseMs: timingMs(r.dense),
-      clusterkvMs: timingMs(b.clusterkvStep),
-      speedup: timingMs(r.dense) / timingMs(b.clusterkvStep),
-      kmeansMs: r.kmeans ? timingMs(r.kmeans.timing) : null,
-      timing: r.dense.kernelMs ? 'tf.time kernelMs' : 'fenced wall time',
+    return reportPaths(r).flatMap((p) =>
+      c.budgets.map((budget) => {
+        const [dense, step, kmeans] = [findTiming(r, 'dense-attention', p), findTiming(r, 'clusterkv-step', p, budget), findTiming(r, 'kmeans', p)];
+        return {
+          source: label, path: p, context: c.context, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, clusters: c.clusters, budget,
+          denseMs: ms(dense), clusterkvMs: ms(step), speedup: dense && step ? timingMs(dense) / timingMs(step) : null,
+          denseWallMs: dense?.wallMs.median ?? null, clusterkvWallMs: step?.wallMs.median ?? null, clusterkvLoopMs: step?.loopWallMs ?? null, kmeansMs: ms(kmeans),
+          timing: (dense ?? step)?.kernelMs ? 'kernel time' : 'fenced wall time',
+        };
+      }),
+    );
+  });
+}
+
+/**
+ * Every timed kernel of the main run: source, path, kernel, budget, median (kernel where measured) and wall
+ * median, bytes, GB/s, and the share of the run's read and copy ceilings where measured.
+ */
+export function benchKernelRows(benches: LoadedBench[]): Record<string, unknown>[] {
+  return benches.flatMap(({ label, bench }) => {
+    const r = bench.main;
+    if (!r) return [];
+    return r.timings.map((t: KernelTiming) => ({
+      source: label, path: t.path, kernel: t.kernel, budget: t.budget, medianMs: timingMs(t.timing), wallMs: t.timing.wallMs.median, loopMs: t.timing.loopWallMs ?? null,
+      MB: t.timing.bytes / 1e6, GBps: t.timing.achievedGBps,
+      pctOfRead: r.peak ? (100 * t.timing.achievedGBps) / r.peak.readGBps : null,
+      pctOfCopy: r.peak ? (100 * t.timing.achievedGBps) / r.peak.copyGBps : null,
     }));
   });
 }
 
 /**
- * Per-stage rows for latencyBreakdownFigure (facetBy 'source'): source, config ('dense' or 'clusterkv B=N'),
- * stage, medianMs. Dense attention is one stage; the ClusterKV step is score, rank, index, gather, attend.
+ * The op chain and the WGSL kernel side by side: one row per (source, kernel, budget) of the main run timed
+ * on both paths, with each path's median (kernel time where measured) and the WGSL path's speed-up.
+ */
+export function benchPathRows(benches: LoadedBench[]): Record<string, unknown>[] {
+  return benches.flatMap(({ label, bench }) => {
+    const r = bench.main;
+    if (!r) return [];
+    const seen = new Set<string>();
+    const rows: Record<string, unknown>[] = [];
+    for (const t of r.timings) {
+      const key = `${t.kernel}\u0000${t.budget}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const [ops, wgsl] = [findTiming(r, t.kernel, 'ops', t.budget), findTiming(r, t.kernel, 'wgsl', t.budget)];
+      if (!ops || !wgsl) continue;
+      rows.push({ source: label, kernel: t.kernel, budget: t.budget, opsMs: timingMs(ops), wgslMs: timingMs(wgsl), wgslSpeedup: timingMs(ops) / timingMs(wgsl), opsWallMs: ops.wallMs.median, wgslWallMs: wgsl.wallMs.median });
+    }
+    return rows;
+  });
+}
+
+/**
+ * Per-stage rows for latencyBreakdownFigure (facetBy 'source'): one panel per (file, path), source
+ * 'LABEL · PATH'; config 'dense' or 'clusterkv B=N'; the step's stages of that path (STEP_STAGES).
  */
 export function benchStageRows(benches: LoadedBench[]): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const { label, bench } of benches) {
     const r = bench.main;
-    rows.push({ source: label, config: 'dense', stage: 'dense attention', medianMs: timingMs(r.dense) });
-    for (const b of r.budgets) {
-      for (const [stage, t] of Object.entries(b.stages)) rows.push({ source: label, config: `clusterkv B=${b.budget}`, stage, medianMs: timingMs(t) });
+    if (!r) continue;
+    for (const p of reportPaths(r)) {
+      const source = `${label} · ${p}`;
+      const dense = findTiming(r, 'dense-attention', p);
+      if (dense) rows.push({ source, config: 'dense', stage: 'dense attention', medianMs: timingMs(dense) });
+      for (const budget of r.config.budgets) {
+        for (const stage of STEP_STAGES[p]) {
+          const t = findTiming(r, stage, p, budget);
+          if (t) rows.push({ source, config: `clusterkv B=${budget}`, stage, medianMs: timingMs(t) });
+        }
+      }
     }
   }
   return rows;
 }
 
 /**
- * Latency against context for latencyVsContextFigure: one row per (source, context, series) with series
- * 'dense' or 'clusterkv B=N'. The context sweep's points come first; the main run adds its context when the
- * sweep lacks it (where both have a context, the sweep's point is kept: GPU hosts time each sweep point in a
- * fresh process, which bench/README.md explains is the number to read).
+ * Latency against context for latencyVsContextFigure: one row per (source, context, series), source
+ * 'LABEL · PATH', series 'dense' or 'clusterkv B=N'. The context sweep's points come first; the main run adds
+ * its context when the sweep lacks it.
  */
 export function benchContextRows(benches: LoadedBench[]): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const { label, bench } of benches) {
-    const runs = [...bench.contexts, { context: bench.main.config.context, clusters: bench.main.config.clusters, report: bench.main }];
     const seen = new Set<string>();
+    const runs = [...reports(bench).filter((x) => !x.main), ...reports(bench).filter((x) => x.main)];
     for (const { context, clusters, report } of runs) {
-      const add = (series: string, budget: number | null, ms: number) => {
-        const key = `${context}\u0000${series}`;
-        if (seen.has(key)) return;
-        seen.add(key);
-        rows.push({ source: label, context, clusters, series, budget, medianMs: ms });
-      };
-      add('dense', null, timingMs(report.dense));
-      for (const b of report.budgets) add(`clusterkv B=${b.budget}`, b.budget, timingMs(b.clusterkvStep));
+      for (const p of reportPaths(report)) {
+        const source = `${label} · ${p}`;
+        const add = (series: string, budget: number | null, t: Timing | undefined) => {
+          const key = `${source}\u0000${context}\u0000${series}`;
+          if (!t || seen.has(key)) return;
+          seen.add(key);
+          rows.push({ source, path: p, context, clusters, series, budget, medianMs: timingMs(t), wallMs: t.wallMs.median });
+        };
+        add('dense', null, findTiming(report, 'dense-attention', p));
+        for (const budget of report.config.budgets) add(`clusterkv B=${budget}`, budget, findTiming(report, 'clusterkv-step', p, budget));
+      }
     }
   }
   return rows.sort((a, b) => String(a.source).localeCompare(String(b.source)) || Number(a.context) - Number(b.context));
+}
+
+function mergeQuantiles(qs: Quantiles[]): Quantiles {
+  const med = (xs: number[]) => summarise(xs).median;
+  return { median: med(qs.map((q) => q.median)), p10: med(qs.map((q) => q.p10)), p90: med(qs.map((q) => q.p90)), runs: qs.reduce((s, q) => s + q.runs, 0) };
+}
+
+function mergeTimings(ts: Timing[]): Timing {
+  const kernel = ts.every((t) => t.kernelMs) ? ts.map((t) => t.kernelMs!) : undefined;
+  const kernelMs = kernel ? mergeQuantiles(kernel) : undefined;
+  const wallMs = mergeQuantiles(ts.map((t) => t.wallMs));
+  const bytes = ts[0].bytes;
+  const loops = ts.map((t) => t.loopWallMs).filter((x): x is number => x !== undefined);
+  const loopWallMs = loops.length ? summarise(loops).median : undefined;
+  return { wallMs, kernelMs, loopWallMs, bytes, achievedGBps: bytes / ((kernelMs ?? wallMs).median * 1e-3) / 1e9, processes: { kernelMs: kernel?.map((q) => q.median), wallMs: ts.map((t) => t.wallMs.median) } };
+}
+
+/** Reports of one configuration from several processes: timings grouped by (kernel, path, budget). */
+function mergeReports(rs: KernelBenchReport[]): KernelBenchReport {
+  const groups = new Map<string, KernelTiming[]>();
+  for (const t of rs.flatMap((r) => r.timings)) {
+    const key = `${t.kernel}\u0000${t.path}\u0000${t.budget}`;
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  const timings = [...groups.values()].map((g) => ({ ...g[0], timing: mergeTimings(g.map((t) => t.timing)) }));
+  const peaks = rs.map((r) => r.peak).filter((p): p is NonNullable<KernelBenchReport['peak']> => !!p);
+  const med = (xs: number[]) => summarise(xs).median;
+  // budgets of one context may come from separate processes
+  const budgets = [...new Set(rs.flatMap((r) => r.config.budgets))].sort((x, y) => y - x);
+  return { ...rs[0], config: { ...rs[0].config, budgets }, timings, peak: peaks.length ? { copyGBps: med(peaks.map((p) => p.copyGBps)), readGBps: med(peaks.map((p) => p.readGBps)) } : undefined };
+}
+
+/**
+ * One file from several bench files of fresh processes: reports of the same context merge (main with main,
+ * each sweep context with its own), each timing the median over processes of the medians (and of the p10,
+ * p90), with each process's median kept under `processes`.
+ */
+export function mergeBenchFiles(files: BenchFile[]): BenchFile {
+  if (files.length === 0) throw new RangeError('no bench files to merge');
+  const mains = files.map((f) => f.main).filter((m): m is KernelBenchReport => !!m);
+  const byContext = new Map<number, { clusters: number; reports: KernelBenchReport[] }>();
+  for (const f of files) {
+    for (const c of f.contexts) {
+      const entry = byContext.get(c.context) ?? { clusters: c.clusters, reports: [] };
+      entry.reports.push(c.report);
+      byContext.set(c.context, entry);
+    }
+  }
+  return {
+    ...files[0],
+    created: new Date().toISOString(),
+    processes: Math.max(mains.length, ...[...byContext.values()].map((c) => c.reports.length)),
+    main: mains.length ? mergeReports(mains) : null,
+    contexts: [...byContext.entries()].sort((a, b) => a[0] - b[0]).map(([context, { clusters, reports: rs }]) => ({ context, clusters, report: mergeReports(rs) })),
+  };
+}
+
+/** The step's stages on `path` at `budget`, summed (ms), for comparison with the step timed as one unit. */
+export function stageSum(report: KernelBenchReport, path: KernelPath, budget: number): number | null {
+  const ts = STEP_STAGES[path].map((s) => findTiming(report, s, path, budget));
+  return ts.every((t) => t) ? ts.reduce((s, t) => s + timingMs(t!), 0) : null;
 }

@@ -1,31 +1,26 @@
 /**
- * The GPU kernel benchmark of DESIGN.md: one ClusterKV decode step, stage by stage, against dense
- * attention on the same backend in the same run, plus prompt clustering (K-means over all KV heads).
+ * The GPU kernel benchmark: every kernel of the kernel list (src/gpu/kernel-list.ts) on every path the
+ * backend has ('ops': tfjs op chains; 'wgsl': the custom WebGPU kernels), at one shape, in one process:
  *
- * Stages of a ClusterKV step (per query head, GQA):
- *   score    centroid scores q . c                         [H, K]
- *   rank     full sort of the K scores (tf.topk, k = K)    [H, K]
- *   index    ranked clusters -> B token positions          [H, B]
- *   gather   K and V rows of those positions               2 x [H, B, d]
- *   attend   softmax attention over the gathered rows      [H, d]
- * Timing: a sample runs the stage `batch` times (default 1) and is fenced (a one-element readback of the
- * last output, src/gpu/timing.ts) before and after, so wall time counts finished GPU work, tfjs's
- * JavaScript dispatch included. Where the backend has GPU timestamp queries (webgpu with
- * 'timestamp-query'), tf.time's kernelMs (the sum of the kernel durations, no JavaScript scheduling or
- * readback) is recorded as well: the GPU's own time, the number to read. With batch > 1 on webgpu,
- * independent runs overlap on the GPU and kernel durations overlap too, so kernelMs overstates; keep 1.
- * On the H200, kernel times of one shape drift upward over a process's life (up to ~3x), so GPU runs time
- * each context in a fresh process (bench/gpu-host-run.sh). The paired samples (dense and ClusterKV step
- * alternating, pairedSpeedup) record an interference, not the speed-up: a dense run right after a
- * ClusterKV step runs slower.
+ *   ceilings    copy and read of the K and V bytes (WGSL), the bandwidth every other kernel is held against
+ *   dense       dense decode attention over all T tokens
+ *   step        one ClusterKV decode step at each budget: select + sparse attention
+ *   stages      the step's parts: op chain score, rank, index (ranked-tokens), gather, attend; WGSL
+ *               select-tokens (one dispatch) and sparse-attention (partials + merge); and the others
+ *   K-means     prompt clustering (kmeansIters iterations) where asked
+ *
+ * Timing (timing.ts): `runs` samples of fenced wall time after `warmup` runs, then `runs` samples of kernel
+ * time where the backend measures it (GPU timestamps on webgpu). Inputs are planted clusters (kernel-inputs.ts).
+ * On the H200, op-chain kernel times drift upward over a process's life, so GPU runs repeat each configuration
+ * in fresh processes (bench/gpu-host-run.sh) and merge them (bench-file.ts mergeBenchFiles).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attendGathered, denseAttention, gatherPerHead } from '../../gpu/attention.js';
-import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
-import { cosineKMeans } from '../../gpu/kmeans.js';
-import { mulberry32 } from '../../gpu/random.js';
-import { defaultRanking, rankClusters, rankedTokens, scoreCentroids, type RankingMethod } from '../../gpu/selection.js';
-import { fence, kernelMs, summarise, timeStage, timingMs, type Timing } from './timing.js';
+import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
+import { disposeWorkload, plantedWorkload } from '../../gpu/kernel-inputs.js';
+import type { KernelPath } from '../../gpu/kernel-path.js';
+import { copyWgsl } from '../../gpu/wgsl/copy.js';
+import { deviceLimits } from '../../gpu/wgsl/runtime.js';
+import { fence, kernelTime, summarise, timingMs, type Timing } from './timing.js';
 export type { Timing } from './timing.js';
 
 export interface KernelBenchConfig {
@@ -37,250 +32,207 @@ export interface KernelBenchConfig {
   budgets: number[];
   warmup: number;
   runs: number;
-  /** runs per timed sample, back to back (the sample is their mean) */
-  batch: number;
   kmeansIters: number;
-  /** K-means timing runs (each a full 20-iteration clustering) */
+  /** K-means timing runs (each a full clustering); 0 leaves K-means out */
   kmeansRuns: number;
   seed: number;
+  /** kernels to time (default: the whole list) */
+  kernels?: string[];
+  /** paths to time (default: every path the backend has) */
+  paths?: KernelPath[];
+  /**
+   * webgpu: before each kernel's timing and every HEAT_EVERY samples, keep the GPU busy with copies for this
+   * many ms, so that samples run at the clocks of a busy GPU rather than those of an idle one (0: off)
+   */
+  heatMs?: number;
 }
 
 export const DESIGN_BENCH: KernelBenchConfig = {
   context: 32768, heads: 32, kvHeads: 8, headDim: 128, clusters: 400, budgets: [2048, 1024],
-  warmup: 10, runs: 50, batch: 1, kmeansIters: 20, kmeansRuns: 5, seed: 0,
+  warmup: 10, runs: 50, kmeansIters: 20, kmeansRuns: 5, seed: 0,
 };
 
+/** What the context sweep times per context: dense attention and the ClusterKV step. */
+export const SWEEP_KERNELS = ['dense-attention', 'clusterkv-step'];
 
-export interface BudgetResult {
-  budget: number;
-  stages: Record<'score' | 'rank' | 'index' | 'gather' | 'attend', Timing>;
-  /** the whole ClusterKV step, all stages back to back */
-  clusterkvStep: Timing;
-  /** dense / ClusterKV step time (kernel time where measured) */
-  speedup: number;
-  /** dense / ClusterKV step from alternating samples: ratio quantiles (records interference; not the speed-up) */
-  pairedSpeedup: ReturnType<typeof summarise>;
-  /** the ranking the rank stage and the step use (defaultRanking; absent in older reports) */
-  ranking?: RankingMethod;
-  /** the rank stage with the other ranking method, for comparison */
-  otherRanking?: { method: RankingMethod; timing: Timing };
-  /** the alternating samples themselves: dense and ClusterKV step times */
-  pairedDenseMs: ReturnType<typeof summarise>;
-  pairedStepMs: ReturnType<typeof summarise>;
+/** Runs back to back for the steady-state wall time per run (loopWallMs). */
+const LOOP_RUNS = 20;
+
+/** Samples between two heat phases (KernelBenchConfig.heatMs). */
+const HEAT_EVERY = 10;
+
+/**
+ * A GPU heater: copies of a 256 MiB buffer (less where bindings are smaller), back to back, for `ms` of wall time, then a fence. On the H200 the
+ * SM clock falls from 1980 MHz to 345-500 MHz within seconds of low utilisation (bench/results/
+ * clocks-webgpu-h200.csv) and recovers under sustained load.
+ */
+function gpuHeater(): { heat: (ms: number) => Promise<void>; dispose: () => void } {
+  const x = tf.zeros([Math.min(1 << 26, Math.floor(deviceLimits().maxBinding / 64) * 4)]);
+  return {
+    async heat(ms: number) {
+      const t0 = performance.now();
+      while (performance.now() - t0 < ms) {
+        for (let i = 0; i < 2; i++) tf.dispose(copyWgsl(x));
+        await fence([]);
+      }
+    },
+    dispose: () => x.dispose(),
+  };
+}
+
+/** The op chain's parts of a ClusterKV step, and the WGSL path's. */
+export const STEP_STAGES: Record<KernelPath, string[]> = {
+  ops: ['score-centroids', 'rank-clusters', 'ranked-tokens', 'gather-kv', 'attend-gathered'],
+  wgsl: ['select-tokens', 'sparse-attention'],
+};
+
+export interface KernelTiming {
+  kernel: string;
+  /** the budget of a per-budget kernel, else null */
+  budget: number | null;
+  path: KernelPath;
+  timing: Timing;
 }
 
 export interface KernelBenchReport {
   config: KernelBenchConfig;
-  dense: Timing;
-  budgets: BudgetResult[];
-  kmeans?: { iters: number; timing: Timing };
+  /** bandwidth ceilings measured in this run (GB/s), where the copy and read kernels ran */
+  peak?: { copyGBps: number; readGBps: number };
+  timings: KernelTiming[];
   clusterSizes: { min: number; median: number; max: number };
 }
 
-type Stage = () => tf.Tensor | tf.Tensor[];
+/** Bench order: ceilings, the headline pair, the step's stages, the rest, K-means last (drift: see above). */
+const ORDER = ['copy', 'read', 'dense-attention', 'clusterkv-step', 'select-tokens', 'sparse-attention', ...STEP_STAGES.ops, 'select-clusters', 'attention-weights', 'cluster-index', 'kmeans'];
 
 function validate(cfg: KernelBenchConfig): void {
-  for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs', 'batch', 'kmeansRuns'] as const) {
+  for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs'] as const) {
     if (!Number.isInteger(cfg[key]) || cfg[key] <= 0) throw new RangeError(`bench: ${key} must be a positive integer, got ${cfg[key]}`);
   }
+  if (!Number.isInteger(cfg.kmeansRuns) || cfg.kmeansRuns < 0) throw new RangeError(`bench: kmeansRuns must be a non-negative integer, got ${cfg.kmeansRuns}`);
+  if (cfg.heatMs !== undefined && !(cfg.heatMs >= 0)) throw new RangeError(`bench: heatMs must be >= 0, got ${cfg.heatMs}`);
   if (cfg.heads % cfg.kvHeads !== 0) throw new RangeError(`bench: heads (${cfg.heads}) must be a multiple of kvHeads (${cfg.kvHeads})`);
   if (cfg.clusters > cfg.context) throw new RangeError(`bench: more clusters (${cfg.clusters}) than tokens (${cfg.context})`);
+  if (cfg.budgets.length === 0) throw new RangeError('bench: no budgets');
   for (const b of cfg.budgets) if (!Number.isInteger(b) || b <= 0 || b > cfg.context) throw new RangeError(`bench: budget ${b} must be in 1..context (${cfg.context})`);
+  for (const k of cfg.kernels ?? []) kernelEntry(k);
 }
 
 /**
- * Times `stage` in `runs` samples of `batch` back-to-back runs each, after `warmup` runs; every output is
- * disposed. Sample = batch time / batch.
+ * `runs` fenced wall samples after `warmup` runs, then `runs` kernel-time samples where measured, then the
+ * steady-state wall time per run of `loop` runs back to back. Each sample is preceded by `burst` untimed runs
+ * submitted right before it: the GPU is busy until the timed run starts, so short kernels are not timed at the
+ * low clocks an idle GPU drops to between samples (on the H200 the same 50-us kernel measured up to 5x slower
+ * without; bench/README.md).
  */
-export async function timeRepeated(stage: Stage, warmup: number, runs: number, bytes: number, batch = 1): Promise<Timing> {
-  for (let i = 0; i < warmup; i++) {
-    const out = stage();
-    await fence(out);
-    tf.dispose(out);
-  }
-  const runBatch = () => {
-    for (let i = 0; i < batch - 1; i++) tf.dispose(stage());
-    return stage();
+export async function timeRuns(run: () => tf.Tensor[], warmup: number, runs: number, bytes: number, opts: { burst?: number; loop?: number; heat?: () => Promise<void> } = {}): Promise<Timing> {
+  const burst = opts.burst ?? 3;
+  const heat = async (i: number) => {
+    if (opts.heat && i % HEAT_EVERY === 0) await opts.heat();
   };
-  const wall: number[] = [];
-  const kernel: number[] = [];
-  // each sample starts when the previous one's fence has returned: the GPU is idle
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    const out = runBatch();
+  const fire = (n: number) => {
+    for (let i = 0; i < n; i++) tf.dispose(run());
+  };
+  for (let i = 0; i < warmup; i++) {
+    const out = run();
     await fence(out);
-    wall.push((performance.now() - t0) / batch);
     tf.dispose(out);
   }
-  const probe = await kernelMs(runBatch);
+  const wall: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    await heat(i);
+    fire(burst);
+    await fence([]);
+    const t0 = performance.now();
+    const out = run();
+    await fence(out);
+    wall.push(performance.now() - t0);
+    tf.dispose(out);
+  }
+  const kernel: number[] = [];
+  await heat(0);
+  fire(burst);
+  const probe = await kernelTime(run);
   if (probe !== undefined && probe > 0) {
-    kernel.push(probe / batch);
-    for (let i = 1; i < runs; i++) kernel.push((await kernelMs(runBatch))! / batch);
+    kernel.push(probe);
+    for (let i = 1; i < runs; i++) {
+      await heat(i);
+      fire(burst);
+      kernel.push((await kernelTime(run)) ?? NaN);
+    }
+  }
+  let loopWallMs: number | undefined;
+  if (opts.loop) {
+    await heat(0);
+    await fence([]);
+    const t0 = performance.now();
+    fire(opts.loop);
+    await fence([]);
+    loopWallMs = (performance.now() - t0) / opts.loop;
   }
   const wallMs = summarise(wall);
-  const kernelStats = kernel.length ? summarise(kernel) : undefined;
-  const ms = kernelStats ? kernelStats.median : wallMs.median;
-  return { wallMs, kernelMs: kernelStats, bytes, achievedGBps: bytes / (ms * 1e-3) / 1e9 };
+  const kernelMs = kernel.length && kernel.every(Number.isFinite) ? summarise(kernel) : undefined;
+  const ms = (kernelMs ?? wallMs).median;
+  return { wallMs, kernelMs, loopWallMs, bytes, achievedGBps: bytes / (ms * 1e-3) / 1e9 };
 }
 
-/** Paired timing of two stages: quantiles of each one's time and of the per-pair ratio a / b. */
-export interface PairedTiming {
-  ratio: ReturnType<typeof summarise>;
-  aMs: ReturnType<typeof summarise>;
-  bMs: ReturnType<typeof summarise>;
+function shapeOf(cfg: KernelBenchConfig, budget: number): KernelShape {
+  return { heads: cfg.heads, kvHeads: cfg.kvHeads, headDim: cfg.headDim, context: cfg.context, clusters: cfg.clusters, budget, kmeansIters: cfg.kmeansIters, seed: cfg.seed, keyNoise: 1 };
 }
 
-/** `runs` alternating single runs of a and b (kernel time where measured, else fenced wall). */
-export async function pairedTiming(a: Stage, b: Stage, runs: number): Promise<PairedTiming> {
-  const once = async (stage: Stage) => {
-    const kernel = await kernelMs(stage);
-    if (kernel !== undefined && kernel > 0) return kernel;
-    const { result, wallMs } = await timeStage(stage, (out) => [out].flat());
-    tf.dispose(result);
-    return wallMs;
-  };
-  const [ta, tb, ratios]: number[][] = [[], [], []];
-  for (let i = 0; i < runs; i++) {
-    ta.push(await once(a));
-    tb.push(await once(b));
-    ratios.push(ta[i] / tb[i]);
-  }
-  return { ratio: summarise(ratios), aMs: summarise(ta), bMs: summarise(tb) };
-}
-
-/**
- * Pseudo-random values in [-1, 1) made on the device (a sine hash of the element index), so that
- * 131K-token inputs need no host-side generation or upload. shape: any; seed: any integer.
- */
-function deviceNoise(shape: number[], seed: number): tf.Tensor {
-  return tf.tidy(() => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const i = tf.range(0, n, 1, 'int32'); // int32: float32 indices past 2^24 would repeat
-    const lo = tf.cast(tf.mod(i, tf.scalar(65521, 'int32')), 'float32');
-    const hi = tf.cast(tf.floorDiv(i, tf.scalar(65521, 'int32')), 'float32');
-    const h = tf.mul(tf.sin(tf.add(tf.mul(lo, 12.9898), tf.add(tf.mul(hi, 78.233), seed % 1000))), 43758.5453);
-    return tf.reshape(tf.sub(tf.mul(tf.sub(h, tf.floor(h)), 2), 1), shape);
-  });
-}
-
-/**
- * Keys with cluster structure: K planted topic directions plus noise, topic weights uneven (so cluster
- * sizes vary as in real traces). Returns keys [G, T, d], planted labels [G, T] and centres [G, K, d].
- */
-function plantedKeys(cfg: KernelBenchConfig, rand: () => number): { keys: tf.Tensor3D; labels: tf.Tensor2D; centres: tf.Tensor3D } {
-  const { kvHeads: G, context: T, headDim: d, clusters: K } = cfg;
-  const weights = Array.from({ length: K }, () => 0.2 + 2.8 * rand());
-  const cdf = weights.map(((sum) => (w: number) => (sum += w))(0));
-  const total = cdf[K - 1];
-  const labelData = new Int32Array(G * T);
-  for (let i = 0; i < labelData.length; i++) {
-    const u = rand() * total;
-    let lo = 0;
-    let hi = K - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid] < u) lo = mid + 1;
-      else hi = mid;
-    }
-    labelData[i] = lo;
-  }
-  const seed = Math.floor(rand() * 1e6);
-  return tf.tidy(() => {
-    const centres = tf.mul(deviceNoise([G, K, d], seed), 1.7) as tf.Tensor3D;
-    const labels = tf.tensor2d(labelData, [G, T], 'int32');
-    const rows = tf.add(labels, tf.mul(tf.expandDims(tf.range(0, G, 1, 'int32'), 1), tf.scalar(K, 'int32')));
-    const base = tf.reshape(tf.gather(tf.reshape(centres, [G * K, d]), rows), [G, T, d]);
-    const keys = tf.add(base, deviceNoise([G, T, d], seed + 1)) as tf.Tensor3D;
-    return { keys, labels, centres };
-  });
-}
-
-/**
- * clustering 'kmeans' runs (and times) the real prompt clustering and selects from its clusters;
- * 'planted' uses the generator's own clusters (for long contexts, where a K-means one-hot of
- * [G, T, K] would not fit a WebGPU buffer) and times no K-means.
- */
-export async function runKernelBench(cfg: KernelBenchConfig, clustering: 'kmeans' | 'planted' = 'kmeans', log: (line: string) => void = () => {}): Promise<KernelBenchReport> {
+/** Times every asked kernel on every asked path at cfg's shape. */
+export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string) => void = () => {}): Promise<KernelBenchReport> {
   validate(cfg);
+  const wanted = new Set(cfg.kernels ?? KERNELS.map((k) => k.name));
+  if (cfg.kmeansRuns === 0) wanted.delete('kmeans');
+  const entries = [...KERNELS].filter((k) => wanted.has(k.name)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
+  const timings: KernelTiming[] = [];
   const { heads: H, kvHeads: G, context: T, headDim: d, clusters: K } = cfg;
-  const rand = mulberry32(cfg.seed);
-  const planted = plantedKeys(cfg, rand);
-  const keys = planted.keys;
-  const values = deviceNoise([G, T, d], Math.floor(rand() * 1e6) + 2) as tf.Tensor3D;
-  const qSeed = Math.floor(rand() * 1e6) + 3;
-  const q = tf.tidy(() => tf.mul(deviceNoise([H, d], qSeed), 1.7)) as tf.Tensor2D;
-  await fence([keys, values, q]);
-  const f32 = 4;
+  log(`shape: H ${H}, G ${G}, T ${T}, d ${d}, K ${K}, budgets ${cfg.budgets.join(', ')}${cfg.heatMs ? `, GPU heated ${cfg.heatMs} ms every ${HEAT_EVERY} samples` : ''}`);
+  const heater = cfg.heatMs && tf.getBackend() === 'webgpu' ? gpuHeater() : undefined;
+  const heat = heater && (() => heater.heat(cfg.heatMs!));
   try {
-    let kmeansTiming: Timing | undefined;
-    let centroids: tf.Tensor3D;
-    let labels: tf.Tensor2D;
-    if (clustering === 'kmeans') {
-      log(`kmeans: ${G} KV heads x ${T} tokens x d ${d} -> ${K} clusters, ${cfg.kmeansIters} iterations`);
-      const clusterOnce = () => {
-        const r = cosineKMeans(keys, K, { iters: cfg.kmeansIters, seed: cfg.seed });
-        return [r.centroids, r.labels];
-      };
-      // one K-means iteration reads the keys twice (assign, update) and writes labels
-      const kmeansBytes = cfg.kmeansIters * (2 * G * T * d * f32 + G * T * 4);
-      kmeansTiming = await timeRepeated(clusterOnce, 1, cfg.kmeansRuns, kmeansBytes);
-      log(`  median ${kmeansTiming.wallMs.median.toFixed(2)} ms wall`);
-      ({ centroids, labels } = cosineKMeans(keys, K, { iters: cfg.kmeansIters, seed: cfg.seed }));
-      tf.dispose([planted.labels, planted.centres]);
-    } else {
-      centroids = planted.centres;
-      labels = planted.labels;
-    }
-    const index: ClusterIndex = buildClusterIndex(labels, K);
-    labels.dispose();
-    const sizes = Array.from(await index.sizes.data()).sort((a, b) => a - b);
-    try {
-      log(`dense attention: H ${H}, G ${G}, T ${T}, d ${d}`);
-      const denseStage = () => denseAttention(q, keys, values);
-      const dense = await timeRepeated(denseStage, cfg.warmup, cfg.runs, 2 * G * T * d * f32 + 2 * H * d * f32, cfg.batch);
-      const budgets: BudgetResult[] = [];
-      for (const B of cfg.budgets) {
-        log(`clusterkv step: B ${B}, K ${K}`);
-        const scores = scoreCentroids(q, centroids);
-        const ranked = rankClusters(scores);
-        const tokens = rankedTokens(ranked, index, B);
-        const kSel = gatherPerHead(keys, tokens);
-        const vSel = gatherPerHead(values, tokens);
-        await fence([scores, ranked, tokens, kSel, vSel]);
-        const gatherBytes = 2 * (H * B * 4 + 2 * H * B * d * f32);
-        const stages = {
-          score: await timeRepeated(() => scoreCentroids(q, centroids), cfg.warmup, cfg.runs, G * K * d * f32 + H * d * f32 + H * K * f32, cfg.batch),
-          rank: await timeRepeated(() => rankClusters(scores), cfg.warmup, cfg.runs, 2 * H * K * f32, cfg.batch),
-          index: await timeRepeated(() => rankedTokens(ranked, index, B), cfg.warmup, cfg.runs, H * K * 4 * 3 + 2 * H * B * 4, cfg.batch),
-          gather: await timeRepeated(() => [gatherPerHead(keys, tokens), gatherPerHead(values, tokens)], cfg.warmup, cfg.runs, gatherBytes, cfg.batch),
-          attend: await timeRepeated(() => attendGathered(q, kSel, vSel), cfg.warmup, cfg.runs, 2 * H * B * d * f32 + 2 * H * d * f32, cfg.batch),
-        };
-        const ranking = defaultRanking();
-        const other: RankingMethod = ranking === 'topk' ? 'compare' : 'topk';
-        const otherRanking = { method: other, timing: await timeRepeated(() => rankClusters(scores, other), cfg.warmup, cfg.runs, 2 * H * K * f32, cfg.batch) };
-        const stepBytes = Object.values(stages).reduce((s, t) => s + t.bytes, 0);
-        const stepStage = () => tf.tidy(() => {
-          const tok = rankedTokens(rankClusters(scoreCentroids(q, centroids)), index, B);
-          return attendGathered(q, gatherPerHead(keys, tok), gatherPerHead(values, tok));
-        });
-        const clusterkvStep = await timeRepeated(stepStage, cfg.warmup, cfg.runs, stepBytes, cfg.batch);
-        const paired = await pairedTiming(denseStage, stepStage, cfg.runs);
-        tf.dispose([scores, ranked, tokens, kSel, vSel]);
-        budgets.push({ budget: B, stages, clusterkvStep, speedup: timingMs(dense) / timingMs(clusterkvStep), pairedSpeedup: paired.ratio, pairedDenseMs: paired.aMs, pairedStepMs: paired.bMs, ranking, otherRanking });
-        log(`  dense ${timingMs(dense).toFixed(3)} ms, clusterkv ${timingMs(clusterkvStep).toFixed(3)} ms, speed-up ${(timingMs(dense) / timingMs(clusterkvStep)).toFixed(2)}x`);
+    for (const entry of entries) {
+      const paths = availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
+      for (const budget of entry.perBudget ? cfg.budgets : [cfg.budgets[0]]) {
+        const shape = shapeOf(cfg, budget);
+        const prepared = entry.setup(shape);
+        try {
+          for (const path of paths) {
+            // K-means runs for tens of ms: long enough to bring the GPU to speed by itself
+            const kmeans = entry.name === 'kmeans';
+            const timing = await timeRuns(() => prepared.run(path), kmeans ? 1 : cfg.warmup, kmeans ? cfg.kmeansRuns : cfg.runs, entry.bytes(shape), kmeans ? { burst: 0, heat } : { loop: LOOP_RUNS, heat });
+            timings.push({ kernel: entry.name, budget: entry.perBudget ? budget : null, path, timing });
+            log(`  ${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]: ${timingMs(timing).toFixed(4)} ms${timing.kernelMs ? ' kernel' : ' wall'}, wall ${timing.wallMs.median.toFixed(4)} ms, ${timing.achievedGBps.toFixed(1)} GB/s`);
+          }
+        } finally {
+          prepared.dispose();
+        }
       }
-      return {
-        config: cfg,
-        dense,
-        budgets,
-        kmeans: kmeansTiming && { iters: cfg.kmeansIters, timing: kmeansTiming },
-        clusterSizes: { min: sizes[0], median: sizes[Math.floor(sizes.length / 2)], max: sizes[sizes.length - 1] },
-      };
-    } finally {
-      centroids.dispose();
-      disposeClusterIndex(index);
     }
   } finally {
-    tf.dispose([keys, values, q]);
+    heater?.dispose();
   }
+  const at = (kernel: string) => timings.find((t) => t.kernel === kernel && t.path === 'wgsl')?.timing.achievedGBps;
+  const [copy, read] = [at('copy'), at('read')];
+  const w = plantedWorkload(shapeOf(cfg, cfg.budgets[0]));
+  const sizes = Array.from(await w.index.sizes.data()).sort((a, b) => a - b);
+  await fence([]);
+  disposeWorkload(w);
+  return {
+    config: cfg,
+    peak: copy !== undefined && read !== undefined ? { copyGBps: copy, readGBps: read } : undefined,
+    timings,
+    clusterSizes: { min: sizes[0], median: sizes[Math.floor(sizes.length / 2)], max: sizes[sizes.length - 1] },
+  };
+}
+
+/** The timing of `kernel` on `path` (at `budget` for per-budget kernels), if the report has it. */
+export function findTiming(report: KernelBenchReport, kernel: string, path: KernelPath, budget: number | null = null): Timing | undefined {
+  return report.timings.find((t) => t.kernel === kernel && t.path === path && (t.budget === null || t.budget === budget))?.timing;
+}
+
+/** The paths a report timed. */
+export function reportPaths(report: KernelBenchReport): KernelPath[] {
+  return (['ops', 'wgsl'] as const).filter((p) => report.timings.some((t) => t.path === p));
 }

@@ -15,6 +15,7 @@ import { oracle } from './oracle.js';
 import { quest } from './quest.js';
 import { random } from './random.js';
 import { streaming } from './streaming.js';
+import { BUDGET_PARAMS } from './budget-params.js';
 
 /** Every method, in the order tables and `--methods all` list them. */
 export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random];
@@ -79,4 +80,7 @@ export function createMethod(name: string, params: Readonly<Record<string, Param
 }
 
 export { BUDGET_PARAMS } from './budget-params.js';
+
+/** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
+export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
 export type { MethodDefinition, ParamSpec } from './define.js';

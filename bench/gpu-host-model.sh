@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Real models on the GPU host through WebGPU (issue 11, items 1, 2 and 4), in one device call:
+#   source .gpu-host/prelude.sh && bash bench/gpu-host-model.sh MODEL TOKENIZER REFS [CONTEXT]
+# MODEL: ckvlab-9m-16k as a Hugging Face folder (hf-f16; the wasm references must come from the same one);
+# REFS: a folder with the wasm runs made on another machine: model-check-wasm-16k.json (bench/model-check.ts)
+# and capture-wasm-16k.digest.json (bench/trace-digest.ts of a wasm capture). Steps:
+#   generate   clusterkv generate --backend webgpu, dense and ClusterKV B = 1024 side by side (the CLI's output)
+#   check      bench/model-check on webgpu (ids, top-1/top-2 gaps, prefill and decode tok/s), compared with
+#              the wasm run: same tokens, or the first divergence with its logit gap
+#   capture    clusterkv capture --backend webgpu, its digest compared with the wasm capture's
+# Runs compiled JavaScript (.gpu-build/, tsconfig.gpu.json) when present, else the TypeScript through tsx.
+# Results: $OUT/model-run.tar (one .txt per step, the JSON reports, the comparisons).
+set -u
+OUT=${OUT:?set OUT to the output folder}
+MODEL=${1:?model folder}
+TOK=${2:?tokenizer}
+REFS=${3:?folder of the wasm references}
+CONTEXT=${4:-16384}
+RES=$(mktemp -d)
+if [ -d .gpu-build ]; then CKV="node .gpu-build/src/cli/main.js"; run_ts() { local f=$1; shift; node ".gpu-build/${f%.ts}.js" "$@"; }
+else CKV="node bin/clusterkv.js"; run_ts() { tsx "$@"; }; fi
+step() { # name timeout_s command...
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s)
+  timeout "$limit" "$@" > "$RES/$name.txt" 2>&1
+  local rc=$?
+  echo "== $name: rc $rc in $(( $(date +%s) - t0 )) s"; grep -v "^Warning\|artificially" "$RES/$name.txt" | tail -n 12
+  tar -C "$RES" -cf "$OUT/model-run.tar" .
+}
+step doctor 60 $CKV doctor
+step generate 240 $CKV generate --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 32 --attention clusterkv --budget 1024 --backend webgpu
+step check 300 run_ts bench/model-check.ts --backend webgpu --model "$MODEL" --tokenizer "$TOK" --context "$CONTEXT" --steps 32 --budget 1024 --out "$RES/model-check-webgpu-16k.json"
+step check-compare 30 run_ts bench/compare-model-checks.ts "$REFS/model-check-wasm-16k.json" "$RES/model-check-webgpu-16k.json" --out "$RES/model-check-compare.json"
+step capture 300 $CKV capture --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 16 --dtype F32 --out "$RES/capture-webgpu.safetensors" --backend webgpu
+step digest 120 run_ts bench/trace-digest.ts "$RES/capture-webgpu.safetensors" "$RES/capture-webgpu-16k.digest.json"
+rm -f "$RES/capture-webgpu.safetensors"
+step digest-compare 30 run_ts bench/trace-digest.ts --compare "$REFS/capture-wasm-16k.digest.json" "$RES/capture-webgpu-16k.digest.json" --tolerance 1e-3
+tar -C "$RES" -cf "$OUT/model-run.tar" .

@@ -1,0 +1,82 @@
+/**
+ * A small, comparable digest of a trace, for checking a capture made on one machine against a capture made
+ * on another when the traces themselves are too large to move (a 16K capture of ckvlab is ~100 MB; the GPU
+ * host returns files of at most 16 MB): per tensor its size, sum, L2 norm and every k-th value (a strided
+ * sample of ~8K values per tensor, element for element).
+ *
+ *   tsx bench/trace-digest.ts TRACE.safetensors OUT.json
+ *   tsx bench/trace-digest.ts --compare A.json B.json [--tolerance 1e-3]   (exit 1 beyond tolerance)
+ * The comparison reports, per tensor, the worst relative difference |a - b| / (1 + |b|) over the sample.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { TraceReader } from '../src/trace/index.js';
+
+const SAMPLES = 8_000;
+
+interface TensorDigest { size: number; sum: number; l2: number; stride: number; sample: number[] }
+interface Digest { kind: 'clusterkv-trace-digest'; path: string; manifest: unknown; tensors: Record<string, TensorDigest> }
+
+async function digest(path: string): Promise<Digest> {
+  const reader = await TraceReader.open(path);
+  try {
+    const tensors: Record<string, TensorDigest> = {};
+    for (const name of [...reader.tensors.keys()].sort()) {
+      const values = await reader.readTensor(name);
+      const stride = Math.max(1, Math.floor(values.length / SAMPLES));
+      let sum = 0;
+      let sq = 0;
+      for (const x of values) {
+        sum += x;
+        sq += x * x;
+      }
+      const sample: number[] = [];
+      for (let i = 0; i < values.length; i += stride) sample.push(values[i]);
+      tensors[name] = { size: values.length, sum, l2: Math.sqrt(sq), stride, sample };
+    }
+    return { kind: 'clusterkv-trace-digest', path, manifest: reader.manifest, tensors };
+  } finally {
+    await reader.close();
+  }
+}
+
+function compare(a: Digest, b: Digest, tolerance: number): boolean {
+  let ok = true;
+  let worstAll = 0;
+  for (const [name, ta] of Object.entries(a.tensors)) {
+    const tb = b.tensors[name];
+    if (!tb || tb.size !== ta.size) {
+      console.log(`${name}: missing or of another size in ${b.path}`);
+      ok = false;
+      continue;
+    }
+    let worst = 0;
+    for (let i = 0; i < ta.sample.length; i++) worst = Math.max(worst, Math.abs(ta.sample[i] - tb.sample[i]) / (1 + Math.abs(tb.sample[i])));
+    const l2 = Math.abs(ta.l2 - tb.l2) / (1 + tb.l2);
+    worstAll = Math.max(worstAll, worst, l2);
+    if (worst > tolerance || l2 > tolerance) {
+      ok = false;
+      console.log(`${name}: worst sampled relative difference ${worst.toExponential(2)}, L2 ${l2.toExponential(2)} (tolerance ${tolerance})`);
+    }
+  }
+  console.log(`${Object.keys(a.tensors).length} tensors, worst sampled relative difference ${worstAll.toExponential(2)}: ${ok ? 'equal within' : 'NOT within'} ${tolerance}`);
+  return ok;
+}
+
+async function main(): Promise<void> {
+  const argv = process.argv.slice(2);
+  if (argv[0] === '--compare') {
+    const tol = argv.indexOf('--tolerance') >= 0 ? Number(argv[argv.indexOf('--tolerance') + 1]) : 1e-3;
+    const [a, b] = [argv[1], argv[2]].map((f) => JSON.parse(readFileSync(f, 'utf8')) as Digest);
+    process.exit(compare(a, b, tol) ? 0 : 1);
+  }
+  if (argv.length !== 2) {
+    console.error('usage: tsx bench/trace-digest.ts TRACE OUT.json | --compare A.json B.json [--tolerance T]');
+    process.exit(2);
+  }
+  writeFileSync(argv[1], JSON.stringify(await digest(argv[0])));
+}
+
+main().catch((err) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,284 @@
+/**
+ * The kernel list: every kernel of the ClusterKV path once, with what it computes, how to build its seeded
+ * inputs at a shape, how to run it on each available path ('ops': the tfjs op chain; 'wgsl': the custom
+ * WebGPU kernel), the bytes it must move at least (fp32), and whether each output is exact (integers,
+ * compared element by element) or float. `clusterkv parity` and `clusterkv bench` iterate this list.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { attendGathered, attentionWeights, denseAttention, gatherPerHead, sparseAttention } from './attention.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex } from './cluster-index.js';
+import { selectAndAttend } from './decode-step.js';
+import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } from './kernel-inputs.js';
+import { withKernelPath, type KernelPath } from './kernel-path.js';
+import { cosineKMeans } from './kmeans.js';
+import { mulberry32 } from './random.js';
+import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
+import { copyWgsl, readWgsl } from './wgsl/copy.js';
+
+export type { KernelShape } from './kernel-inputs.js';
+
+export interface KernelOutput {
+  name: string;
+  /** exact: integers, equal element by element; float: within a relative tolerance */
+  kind: 'exact' | 'float';
+}
+
+/** A kernel's inputs, built for one shape on the active backend. */
+export interface PreparedKernel {
+  /** runs the kernel on `path` (one of the entry's paths); outputs in the entry's order, owned by the caller */
+  run(path: KernelPath): tf.Tensor[];
+  dispose(): void;
+}
+
+export interface KernelEntry {
+  name: string;
+  /** one line: what it computes, with shapes */
+  computes: string;
+  /** the paths this kernel has (wgsl ones run only on the webgpu backend: availablePaths) */
+  paths: readonly KernelPath[];
+  outputs: KernelOutput[];
+  /** whether the budget B changes the work (the bench runs such kernels at every budget) */
+  perBudget: boolean;
+  /** bytes it must read and write at least, fp32 */
+  bytes(shape: KernelShape): number;
+  setup(shape: KernelShape): PreparedKernel;
+}
+
+const F32 = 4;
+const I32 = 4;
+
+/** An entry whose paths run `compute` with that path forced; `make` builds the inputs from the workload. */
+function entry<I>(spec: Omit<KernelEntry, 'setup'> & { make: (w: Workload, shape: KernelShape) => I; compute: (inputs: I, shape: KernelShape) => tf.Tensor[]; free?: (inputs: I) => void }): KernelEntry {
+  const { make, compute, free, ...rest } = spec;
+  return {
+    ...rest,
+    setup(shape) {
+      const w = plantedWorkload(shape);
+      const inputs = make(w, shape);
+      return {
+        run: (path) => withKernelPath(path, () => compute(inputs, shape)),
+        dispose: () => {
+          free?.(inputs);
+          disposeWorkload(w);
+        },
+      };
+    },
+  };
+}
+
+const both = ['ops', 'wgsl'] as const;
+const opsOnly = ['ops'] as const;
+
+/** n = min(B, T): tokens a step attends per head. */
+const taken = (s: KernelShape) => Math.min(s.budget, s.context);
+
+/** A flat float tensor the size of K and V together: seeded values when small, zeros (the same bytes) when large. */
+function kvSized(s: KernelShape): tf.Tensor1D {
+  const n = 2 * s.kvHeads * s.context * s.headDim;
+  if (n > 1 << 22) return tf.zeros([n]) as tf.Tensor1D;
+  const r = mulberry32(s.seed + 11);
+  return tf.tensor1d(Float32Array.from({ length: n }, () => r() * 2 - 1));
+}
+
+/** Scores rounded to a coarse grid: ties are common, so the tie rule is exercised. */
+function tiedScores(w: Workload): tf.Tensor2D {
+  return tf.tidy(() => tf.div(tf.round(tf.mul(scoreCentroids(w.q, w.centroids), 2)), 2) as tf.Tensor2D);
+}
+
+export const KERNELS: readonly KernelEntry[] = [
+  {
+    name: 'copy',
+    computes: 'out = x over [2, G, T, d] floats (the K and V bytes): the copy ceiling',
+    paths: both,
+    outputs: [{ name: 'out', kind: 'float' }],
+    perBudget: false,
+    bytes: (s) => 2 * 2 * s.kvHeads * s.context * s.headDim * F32,
+    setup(s) {
+      const x = kvSized(s);
+      // the op chain's copy: an elementwise add of 0 (tfjs shares a tensor's data on clone)
+      return { run: (path) => [path === 'wgsl' ? copyWgsl(x) : tf.tidy(() => tf.add(x, tf.scalar(0)))], dispose: () => x.dispose() };
+    },
+  },
+  {
+    name: 'read',
+    computes: 'per-workgroup sums of [2, G, T, d] floats: the read ceiling (no op chain; checked in test/gpu-wgsl.test.ts)',
+    paths: ['wgsl'],
+    outputs: [{ name: 'partials', kind: 'float' }],
+    perBudget: false,
+    bytes: (s) => 2 * s.kvHeads * s.context * s.headDim * F32,
+    setup(s) {
+      const x = kvSized(s);
+      return { run: () => [readWgsl(x)], dispose: () => x.dispose() };
+    },
+  },
+  entry({
+    name: 'score-centroids',
+    computes: 'scores [H, K] = q [H, d] . centroids [G, K, d] (GQA)',
+    paths: opsOnly,
+    outputs: [{ name: 'scores', kind: 'float' }],
+    perBudget: false,
+    bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim + s.heads * s.clusters) * F32,
+    make: (w) => w,
+    compute: (w) => [scoreCentroids(w.q, w.centroids)],
+  }),
+  entry({
+    name: 'rank-clusters',
+    computes: 'cluster ids [H, K] by descending score, ties to the lower id (tf.topk over all K)',
+    paths: opsOnly,
+    outputs: [{ name: 'ranked', kind: 'exact' }],
+    perBudget: false,
+    bytes: (s) => 2 * s.heads * s.clusters * F32,
+    make: (w) => tiedScores(w),
+    compute: (scores) => [rankClusters(scores)],
+    free: (scores) => scores.dispose(),
+  }),
+  entry({
+    name: 'ranked-tokens',
+    computes: 'token positions [H, n] of ranked clusters [H, K] up to the budget, the last cluster cut',
+    paths: both,
+    outputs: [{ name: 'tokens', kind: 'exact' }],
+    perBudget: true,
+    bytes: (s) => s.heads * s.clusters * I32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32,
+    make: (w) => ({ w, ranked: tf.tidy(() => rankClusters(scoreCentroids(w.q, w.centroids))) }),
+    compute: ({ w, ranked }, s) => [rankedTokens(ranked, w.index, s.budget)],
+    free: ({ ranked }) => ranked.dispose(),
+  }),
+  entry({
+    name: 'gather-kv',
+    computes: 'K and V rows [H, n, d] of the selected positions (a gathered copy)',
+    paths: opsOnly,
+    outputs: [{ name: 'kSel', kind: 'float' }, { name: 'vSel', kind: 'float' }],
+    perBudget: true,
+    bytes: (s) => 2 * (s.heads * taken(s) * I32 + 2 * s.heads * taken(s) * s.headDim * F32),
+    make: (w, s) => ({ w, tokens: withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, s.budget)) }),
+    compute: ({ w, tokens }) => [gatherPerHead(w.keys, tokens), gatherPerHead(w.values, tokens)],
+    free: ({ tokens }) => tokens.dispose(),
+  }),
+  entry({
+    name: 'attend-gathered',
+    computes: 'softmax attention [H, d] over gathered rows [H, n, d]',
+    paths: opsOnly,
+    outputs: [{ name: 'out', kind: 'float' }],
+    perBudget: true,
+    bytes: (s) => (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
+    make: (w, s) =>
+      tf.tidy(() => {
+        const tokens = withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, s.budget));
+        return { q: w.q, kSel: gatherPerHead(w.keys, tokens), vSel: gatherPerHead(w.values, tokens) };
+      }),
+    compute: ({ q, kSel, vSel }) => [attendGathered(q, kSel, vSel)],
+    free: ({ kSel, vSel }) => tf.dispose([kSel, vSel]),
+  }),
+  entry({
+    name: 'select-tokens',
+    computes: 'score, rank, prefix-sum and cut in one: token positions [H, n] (WGSL: one dispatch)',
+    paths: both,
+    outputs: [{ name: 'tokens', kind: 'exact' }],
+    perBudget: true,
+    bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32,
+    make: (w) => w,
+    compute: (w, s) => [selectTokens(w.q, w.centroids, w.index, s.budget)],
+  }),
+  entry({
+    name: 'select-clusters',
+    computes: 'selectClusters: tokens [H, n], ranked, taken and ranked sizes [H, K]',
+    paths: both,
+    outputs: [{ name: 'tokens', kind: 'exact' }, { name: 'ranked', kind: 'exact' }, { name: 'taken', kind: 'exact' }, { name: 'rankedSizes', kind: 'exact' }],
+    perBudget: true,
+    bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32 + 3 * s.heads * s.clusters * I32,
+    make: (w) => w,
+    compute: (w, s) => {
+      const sel = selectClusters(w.q, w.centroids, w.index, s.budget);
+      return [sel.tokens, sel.ranked, sel.taken, sel.rankedSizes];
+    },
+  }),
+  entry({
+    name: 'sparse-attention',
+    computes: 'attention [H, d] over K and V rows read through positions [H, n] (GQA)',
+    paths: both,
+    outputs: [{ name: 'out', kind: 'float' }],
+    perBudget: true,
+    bytes: (s) => s.heads * taken(s) * I32 + (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
+    make: (w, s) => ({ w, tokens: withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, s.budget)) }),
+    compute: ({ w, tokens }) => [sparseAttention(w.q, w.keys, w.values, tokens)],
+    free: ({ tokens }) => tokens.dispose(),
+  }),
+  entry({
+    name: 'clusterkv-step',
+    computes: 'one ClusterKV decode step: select + sparse attention [H, d] (WGSL: three dispatches, one submit)',
+    paths: both,
+    outputs: [{ name: 'out', kind: 'float' }],
+    perBudget: true,
+    bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + s.heads * taken(s) * I32 + (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
+    make: (w) => w,
+    compute: (w, s) => [selectAndAttend(w.q, w.centroids, w.index, s.budget, w.keys, w.values)],
+  }),
+  entry({
+    name: 'dense-attention',
+    computes: 'attention [H, d] over every cached key and value [G, T, d] (GQA)',
+    paths: both,
+    outputs: [{ name: 'out', kind: 'float' }],
+    perBudget: false,
+    bytes: (s) => (2 * s.kvHeads * s.context * s.headDim + 2 * s.heads * s.headDim) * F32,
+    make: (w) => w,
+    compute: (w) => [denseAttention(w.q, w.keys, w.values)],
+  }),
+  entry({
+    name: 'attention-weights',
+    computes: 'softmax weights [H, T] of q over every key',
+    paths: opsOnly,
+    outputs: [{ name: 'weights', kind: 'float' }],
+    perBudget: false,
+    bytes: (s) => (s.kvHeads * s.context * s.headDim + s.heads * s.context) * F32,
+    make: (w) => w,
+    compute: (w) => [attentionWeights(w.q, w.keys)],
+  }),
+  entry({
+    name: 'cluster-index',
+    computes: 'cluster index of labels [G, T] plus 4 appended window clusters: sorted tokens, sizes, offsets',
+    paths: opsOnly,
+    outputs: [{ name: 'sortedTokens', kind: 'exact' }, { name: 'sizes', kind: 'exact' }, { name: 'offsets', kind: 'exact' }],
+    perBudget: false,
+    bytes: (s) => 3 * s.kvHeads * s.context * I32 + 2 * s.kvHeads * (s.clusters + 4) * I32,
+    make: (w, s) => {
+      const r = mulberry32(s.seed + 5);
+      const extra = tf.tensor2d(Int32Array.from({ length: s.kvHeads * 64 }, () => Math.floor(r() * 4)), [s.kvHeads, 64], 'int32');
+      return { w, extra };
+    },
+    compute: ({ w, extra }, s) => {
+      const index = buildClusterIndex(w.labels, s.clusters, Int32Array.from({ length: s.context }, (_, i) => 16 + i));
+      const grown = appendClusters(index, extra, 4, Int32Array.from({ length: 64 }, (_, i) => 16 + s.context + i));
+      disposeClusterIndex(index);
+      return [grown.sortedTokens, grown.sizes, grown.offsets];
+    },
+    free: ({ extra }) => extra.dispose(),
+  }),
+  entry({
+    name: 'kmeans',
+    computes: 'cosine K-means of keys [G, T, d] into K clusters from the planted directions: labels [G, T], centroids [G, K, d]',
+    paths: both,
+    outputs: [{ name: 'labels', kind: 'exact' }, { name: 'centroids', kind: 'float' }],
+    perBudget: false,
+    // an iteration reads the keys twice (assign, sums) and writes labels; the last assignment once more
+    bytes: (s) => (s.kmeansIters * 2 + 1) * s.kvHeads * s.context * s.headDim * F32 + (s.kmeansIters + 1) * s.kvHeads * s.context * I32,
+    make: (w) => w,
+    compute: (w, s) => {
+      // started at the planted directions, so that no cluster is split through its middle (keys on such a
+      // split are near-ties that float32 summation order decides); the seeded draw of initial keys is the
+      // same code on both paths (kmeans.ts) and is checked in test/gpu-wgsl.test.ts
+      const r = cosineKMeans(w.keys, s.clusters, { iters: s.kmeansIters, seed: s.seed, init: w.centroids });
+      return [r.labels, r.centroids];
+    },
+  }),
+];
+
+/** The paths of `entry` that run on the active backend ('wgsl' needs webgpu). */
+export function availablePaths(e: KernelEntry): KernelPath[] {
+  return e.paths.filter((p) => p === 'ops' || tf.getBackend() === 'webgpu');
+}
+
+export function kernelEntry(name: string): KernelEntry {
+  const found = KERNELS.find((k) => k.name === name);
+  if (!found) throw new RangeError(`unknown kernel '${name}': expected one of ${KERNELS.map((k) => k.name).join(', ')}`);
+  return found;
+}

@@ -1,0 +1,27 @@
+/**
+ * One ClusterKV decode step in one compute pass and one submit: select (token list into a pooled scratch
+ * buffer that never becomes a tensor) -> sparse attention partials -> merge. Three dispatches.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { ClusterIndex } from '../cluster-index.js';
+import { attentionDispatches } from './decode-attention.js';
+import { bufferOf, outputTensor, record, scratchBuffer, storageReady } from './runtime.js';
+import { selectTokensDispatch } from './select.js';
+
+/**
+ * Attention output [H, d] over the n = min(budget, N) tokens the selection takes. q [H, d] (attention
+ * query); summaryQuery [H, D] and centroids [G, K, D] (the scoring: D = d for inner products); keys,
+ * values [G, T, d]. K >= 1, n >= 1, selectFits(K).
+ */
+export function decodeStepWgsl(q: tf.Tensor2D, summaryQuery: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, n: number, keys: tf.Tensor3D, values: tf.Tensor3D): tf.Tensor2D {
+  const [H, d] = q.shape;
+  const [G, T] = keys.shape;
+  const tokens = scratchBuffer(H * n * 4);
+  const select = selectTokensDispatch(summaryQuery, centroids, index, n, tokens);
+  const ready = [storageReady(q, 'f32'), storageReady(keys, 'f32'), storageReady(values, 'f32')];
+  const out = outputTensor<tf.Rank.R2>([H, d], 'float32');
+  const attend = attentionDispatches(bufferOf(ready[0].tensor, 'f32'), bufferOf(ready[1].tensor, 'f32'), bufferOf(ready[2].tensor, 'f32'), tokens, out.buffer, H, G, T, d, n);
+  record([select.dispatch, ...attend.dispatches], [tokens, ...select.scratch, ...attend.scratch]);
+  tf.dispose([...select.owned, ...ready.map((r) => r.owned)].filter((t): t is tf.Tensor => !!t));
+  return out.tensor;
+}

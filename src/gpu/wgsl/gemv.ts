@@ -1,0 +1,163 @@
+/**
+ * Matrix-vector products for decode at batch 1..8: y[b, r] = sum_i W[r, i] x[b, i], streaming the fp32
+ * weights once for the whole batch. At batch 1 a decode step is this kernel: every weight of the model is
+ * read once per token, so its speed is the fraction of the read ceiling (copy.ts) it reaches.
+ *
+ * Layout: W [rows, cols] row-major (each output's weights contiguous), x [B, cols], y [B, rows].
+ * Work split: a workgroup of 256 threads is GROUPS = 256 / TPR row groups; each group of TPR threads owns R
+ * consecutive rows and strides over the columns in vec4s (lane l reads columns 4l.., 4(l + TPR).., so
+ * every load instruction of a group reads TPR * 16 contiguous bytes of each of its rows). Each thread keeps
+ * R x B scalar accumulators (dot() of vec4s), loads its R weight vectors and B input vectors U column steps
+ * ahead (independent loads in flight), then the group sums its lanes by a tree in workgroup memory (layout
+ * [accumulator][thread]: consecutive threads hit consecutive banks).
+ * The code is generated with every index and loop over R, B and U written out, so accumulators stay in
+ * registers whatever the WGSL compiler unrolls.
+ *
+ * Epilogues (fusing the next elementwise op saves a dispatch and a round trip of the activations):
+ *   plain     y[b, r] = s
+ *   residual  y[b, r] = res[b, r] + s                (attention output and FFN down projections)
+ *   swiglu    rows interleaved gate_j = row 2j, up_j = row 2j + 1; y[b, j] = silu(gate_j) up_j, y [B, rows / 2]
+ */
+
+const WG = 256;
+
+export type GemvEpilogue = 'plain' | 'residual' | 'swiglu';
+
+export interface GemvShape {
+  /** output rows (for swiglu: 2 x the output width) */
+  rows: number;
+  /** input columns (a multiple of 4) */
+  cols: number;
+  /** sequences B (1..8) */
+  batch: number;
+  epilogue: GemvEpilogue;
+}
+
+export interface GemvTuning {
+  /** threads per row group (a power of two dividing 256) */
+  threadsPerRow: number;
+  /** rows per group (even for swiglu) */
+  rowsPerThread: number;
+  /** column steps loaded ahead per loop iteration */
+  unroll: number;
+}
+
+/**
+ * Default work split per batch, from the H200 sweep (bench/e2e-gemv-tuning.ts, bench/results/
+ * e2e-gemv-tuning-h200.json; time per token over the shapes of a Llama-3-8B layer x 32 + output head):
+ * batch 1: 256,2,2 7.54 ms (64,4,2 7.85; 32,4,2 9.88); batch 8: 32,4,2 10.94 ms (64,2,2 12.18; 64,4,2 12.85;
+ * 256,2,2 19.25). At batch 8 the B input vectors per weight vector make narrow groups with 4 rows pay;
+ * at batch 1 wide groups keep more loads in flight. Batches between were not measured.
+ */
+export function defaultGemvTuning(batch: number): GemvTuning {
+  return batch <= 2 ? { threadsPerRow: 256, rowsPerThread: 2, unroll: 2 } : { threadsPerRow: 32, rowsPerThread: 4, unroll: 2 };
+}
+
+/** The tuning actually used for a shape: R even for swiglu, R x B accumulators within the workgroup memory. */
+export function gemvPlan(shape: GemvShape, tuning: GemvTuning = defaultGemvTuning(shape.batch), workgroupStorage = 32768): GemvTuning {
+  const { threadsPerRow: tpr, unroll } = tuning;
+  if (!(tpr >= 1 && tpr <= WG && (tpr & (tpr - 1)) === 0)) throw new RangeError(`gemv: threadsPerRow must be a power of two <= ${WG}, got ${tpr}`);
+  if (!(Number.isInteger(unroll) && unroll >= 1 && unroll <= 8)) throw new RangeError(`gemv: unroll must be 1..8, got ${unroll}`);
+  let r = Math.max(1, Math.floor(tuning.rowsPerThread));
+  if (shape.epilogue === 'swiglu' && r % 2 === 1) r += 1;
+  while (r > (shape.epilogue === 'swiglu' ? 2 : 1) && r * shape.batch * WG * 4 > workgroupStorage) r -= shape.epilogue === 'swiglu' ? 2 : 1;
+  if (r * shape.batch * WG * 4 > workgroupStorage) throw new RangeError(`gemv: batch ${shape.batch} needs more workgroup memory than the device has`);
+  // unrolled steps must tile the columns exactly (no guard in the loop body)
+  const c4 = shape.cols / 4;
+  const u = c4 % (tpr * unroll) === 0 ? unroll : 1;
+  return { threadsPerRow: tpr, rowsPerThread: r, unroll: u };
+}
+
+function checkShape(s: GemvShape): void {
+  if (!Number.isInteger(s.rows) || s.rows < 1) throw new RangeError(`gemv: rows must be a positive integer, got ${s.rows}`);
+  if (!Number.isInteger(s.cols) || s.cols < 4 || s.cols % 4 !== 0) throw new RangeError(`gemv: cols must be a positive multiple of 4, got ${s.cols}`);
+  if (!Number.isInteger(s.batch) || s.batch < 1 || s.batch > 8) throw new RangeError(`gemv: batch must be 1..8, got ${s.batch}`);
+  if (s.epilogue === 'swiglu' && s.rows % 2 !== 0) throw new RangeError(`gemv: swiglu needs an even row count (gate and up interleaved), got ${s.rows}`);
+}
+
+/** Workgroups of one product (1D). */
+export function gemvWorkgroups(shape: GemvShape, plan: GemvTuning): number {
+  return Math.ceil(shape.rows / ((WG / plan.threadsPerRow) * plan.rowsPerThread));
+}
+
+/** Width of y per sequence: rows, or rows / 2 for swiglu. */
+export function gemvOutputWidth(shape: GemvShape): number {
+  return shape.epilogue === 'swiglu' ? shape.rows / 2 : shape.rows;
+}
+
+/**
+ * WGSL of one product. Bindings: 0 params {rows}, 1 W [rows, cols] (vec4), 2 x [B, cols] (vec4),
+ * (residual: 3 res [B, rows]), then y.
+ */
+export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
+  checkShape(shape);
+  const { rows, cols, batch: B, epilogue } = shape;
+  const { threadsPerRow: TPR, rowsPerThread: R, unroll: U } = plan;
+  const C4 = cols / 4;
+  const GROUPS = WG / TPR;
+  const RB = R * B;
+  const idx = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const lines: string[] = [];
+  for (const r of idx(R)) lines.push(`  let wb${r} = min(row0 + ${r}u, P.rows - 1u) * C4;`);
+  for (const r of idx(R)) for (const b of idx(B)) lines.push(`  var a${r}_${b} = 0.0;`);
+  const body: string[] = [];
+  for (const u of idx(U)) body.push(`    let i${u} = i0 + ${u * TPR}u;`);
+  for (const u of idx(U)) for (const r of idx(R)) body.push(`    let w${u}_${r} = W[wb${r} + i${u}];`);
+  for (const u of idx(U)) for (const b of idx(B)) body.push(`    let x${u}_${b} = x[${b * C4}u + i${u}];`);
+  for (const u of idx(U)) for (const r of idx(R)) for (const b of idx(B)) body.push(`    a${r}_${b} += dot(w${u}_${r}, x${u}_${b});`);
+  const store = idx(R).flatMap((r) => idx(B).map((b) => `  red[${r * B + b}u * WG + t] = a${r}_${b};`));
+  const bindings = [`@group(0) @binding(1) var<storage, read> W: array<vec4<f32>>;`, `@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;`];
+  if (epilogue === 'residual') bindings.push(`@group(0) @binding(3) var<storage, read> res: array<f32>;`);
+  bindings.push(`@group(0) @binding(${epilogue === 'residual' ? 4 : 3}) var<storage, read_write> y: array<f32>;`);
+  const write =
+    epilogue === 'plain'
+      ? `    if (row < P.rows) { y[b * ROWS + row] = sum; }`
+      : epilogue === 'residual'
+        ? `    if (row < P.rows) { y[b * ROWS + row] = res[b * ROWS + row] + sum; }`
+        : `    if (r % 2u == 0u && row + 1u < P.rows) {
+      let up = red[(j + B) * WG + g * TPR];
+      y[b * (ROWS / 2u) + row / 2u] = sum * (1.0 / (1.0 + exp(-sum))) * up;
+    }`;
+  return /* wgsl */ `
+struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 };
+@group(0) @binding(0) var<uniform> P: Params;
+${bindings.join('\n')}
+const WG: u32 = ${WG}u;
+const ROWS: u32 = ${rows}u;
+const C4: u32 = ${C4}u;
+const TPR: u32 = ${TPR}u;
+const GROUPS: u32 = ${GROUPS}u;
+const R: u32 = ${R}u;
+const B: u32 = ${B}u;
+const RB: u32 = ${RB}u;
+var<workgroup> red: array<f32, ${RB * WG}>;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+  let grp = t / TPR;
+  let lane = t % TPR;
+  let row0 = (wid.x * GROUPS + grp) * R;
+${lines.join('\n')}
+  for (var i0 = lane; i0 < C4; i0 += ${TPR * U}u) {
+${body.join('\n')}
+  }
+${store.join('\n')}
+  workgroupBarrier();
+  for (var s = TPR / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
+      for (var j = 0u; j < RB; j++) { red[j * WG + t] += red[j * WG + t + s]; }
+    }
+    workgroupBarrier();
+  }
+  if (t < GROUPS * RB) {
+    let g = t / RB;
+    let j = t % RB;
+    let r = j / B;
+    let b = j % B;
+    let row = (wid.x * GROUPS + g) * R + r;
+    let sum = red[j * WG + g * TPR];
+${write}
+  }
+}
+`;
+}

@@ -1,0 +1,438 @@
+/**
+ * A Llama-family decode engine on WebGPU: B sequences decode one token each per step, every layer in a few
+ * custom WGSL dispatches, the whole step encoded in one command buffer (step-recorder.ts). tfjs op dispatch
+ * (tens of us of JavaScript per op, ~30 ops per layer) would cost more than the GPU work of a step.
+ *
+ * Per step: embedding gather, then per layer
+ *   rmsnorm -> gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual) -> rmsnorm
+ *   -> gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
+ * then rmsnorm -> gemv output head -> greedy argmax (the next input token, and a history row; the host
+ * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/decode-attention.ts
+ * run on the whole batch at once (B G KV heads, B H query heads):
+ *   dense     partials over positions 0..pos, merge
+ *   clusterkv select (select.ts: centroid scores, ranking, the budget's positions) -> token list (sinks,
+ *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
+ * with the layers below denseLayers always dense. The dispatches are bound once; between steps only small
+ * uniform blocks (position, counts, splits) and the RoPE angles of the new position are rewritten.
+ *
+ * Buffers: the weights (device-weights.ts), the KV cache (kv-cache.ts) and activations [B, ...]; the
+ * residual stream ping-pongs between x0 and x1 (a kernel never reads and writes one buffer).
+ */
+import { queryGroupSize } from '../../gpu/heads.js';
+import { attentionTuning, mergeShader, partialShader } from '../../gpu/wgsl/decode-attention.js';
+import { argmaxTokenShader } from '../../gpu/wgsl/argmax-token.js';
+import { embedRowsShader } from '../../gpu/wgsl/embed-rows.js';
+import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
+import { rmsNormShader } from '../../gpu/wgsl/rms-norm.js';
+import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/rope-kv-append.js';
+import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime.js';
+import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select.js';
+import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/step-recorder.js';
+import { tokenListShader } from '../../gpu/wgsl/token-list.js';
+import { decodeLayout, selectableBudget, type DecodeLayout } from '../../sim/budget.js';
+import type { Method } from '../../sim/selector.js';
+import { clusterLayer, engineClusterParams, LayerClusters, promptClustering, promptClusters, type EngineClusterParams } from './cluster-state.js';
+import type { EngineWeights } from './device-weights.js';
+import { KvCache } from './kv-cache.js';
+import { engineShapeProblem, qkvRows, type EngineShape } from './shape.js';
+
+export type EngineAttention = 'dense' | 'clusterkv';
+
+export interface EngineOptions {
+  weights: EngineWeights;
+  /** sequences decoded together (1..8: the GEMV kernels' batch) */
+  batch: number;
+  /** KV positions per sequence (prompt + every decode step) */
+  capacity: number;
+  /** decode steps the token history holds */
+  maxSteps: number;
+  /** ClusterKV (createMethod('clusterkv', ...)); absent: dense only */
+  clusterkv?: Method;
+  /** the largest budget a step may ask for (default: the method's) */
+  maxBudget?: number;
+  /** GEMV work split (default: gemv.ts's defaultGemvTuning for the batch) */
+  gemv?: GemvTuning;
+}
+
+export interface StepOptions {
+  attention?: EngineAttention;
+  /** ClusterKV budget of this step (default: the method's) */
+  budget?: number;
+  /** input tokens [B]; default: the tokens the previous step chose (greedy) */
+  tokens?: ArrayLike<number>;
+  timing?: StepTiming;
+  log?: TimestampLog;
+}
+
+/** What one recorded step attends, for byte counts. */
+export interface StepAttention {
+  position: number;
+  attention: EngineAttention;
+  /** positions attended per query head in each sparse layer (sinks + selected + open window), 0 when dense */
+  sparseList: number;
+  /** selected (ranked) positions per query head in each sparse layer */
+  selected: number;
+  /** clusters per KV head in the index (sparse layers) */
+  clusters: number;
+  sparseLayers: number;
+  /** dispatches recorded */
+  dispatches: number;
+}
+
+function pow2floor(n: number): number {
+  let p = 1;
+  while (p * 2 <= n) p *= 2;
+  return p;
+}
+
+/** decode-attention.ts's chunk rule (R C <= 1024 floats of scores per workgroup). */
+function attentionChunk(wanted: number, group: number): number {
+  return Math.max(1, Math.min(wanted, pow2floor(Math.floor(1024 / group))));
+}
+
+/** RoPE cos and sin of one position, float32 as rope.ts computes them: [d/2] pairs (cos, sin). */
+export function ropeRow(position: number, headDim: number, theta: number): Float32Array {
+  const half = headDim / 2;
+  const out = new Float32Array(headDim);
+  for (let i = 0; i < half; i++) {
+    const freq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+    const angle = Math.fround(position * freq);
+    out[2 * i] = Math.cos(angle);
+    out[2 * i + 1] = Math.sin(angle);
+  }
+  return out;
+}
+
+interface LayerDispatches {
+  norm1: BoundDispatch;
+  qkv: BoundDispatch;
+  rope: BoundDispatch;
+  densePartial: BoundDispatch;
+  denseMerge: BoundDispatch;
+  select?: BoundDispatch;
+  list?: BoundDispatch;
+  sparsePartial?: BoundDispatch;
+  sparseMerge?: BoundDispatch;
+  wo: BoundDispatch;
+  norm2: BoundDispatch;
+  w13: BoundDispatch;
+  w2: BoundDispatch;
+}
+
+export class DecodeEngine {
+  readonly shape: EngineShape;
+  readonly batch: number;
+  readonly capacity: number;
+  readonly cache: KvCache;
+  readonly cluster?: EngineClusterParams;
+  /** the position the next step's token takes */
+  position = 0;
+  /** prompt length P once clusterPrompt ran (-1 before) */
+  prefillLength = -1;
+  /** steps recorded so far (the history row of the next one) */
+  steps = 0;
+  readonly maxSteps: number;
+  readonly gemvPlans: Record<string, GemvTuning> = {};
+  /** the weights the dispatches read (owned by the caller) */
+  readonly weights: EngineWeights;
+  private readonly maxBudget: number;
+  private readonly listMax: number;
+  private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
+  private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'select' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
+  private readonly layers: LayerDispatches[];
+  private readonly head: { embed: BoundDispatch; norm: BoundDispatch; output: BoundDispatch; argmax: BoundDispatch };
+  private readonly clusters: (LayerClusters | undefined)[];
+  private clusteredWindows = 0;
+  private readonly group: number;
+  private readonly denseChunk: number;
+  private readonly sparseChunk: number;
+  /** bumped whenever clustering changes an index (the select dispatches bind its buffers) */
+  private clusterVersion = 0;
+  private boundVersion = -1;
+  private boundK = -1;
+
+  constructor(opts: EngineOptions) {
+    const s = opts.weights.shape;
+    const problem = engineShapeProblem(s);
+    if (problem) throw new RangeError(`decode engine: ${problem}`);
+    if (!Number.isInteger(opts.batch) || opts.batch < 1 || opts.batch > 8) throw new RangeError(`decode engine: batch must be 1..8, got ${opts.batch}`);
+    this.shape = s;
+    this.weights = opts.weights;
+    this.batch = opts.batch;
+    this.capacity = opts.capacity;
+    this.maxSteps = opts.maxSteps;
+    this.group = queryGroupSize(s.heads, s.kvHeads);
+    this.cluster = opts.clusterkv ? engineClusterParams(opts.clusterkv) : undefined;
+    this.maxBudget = this.cluster ? Math.max(opts.maxBudget ?? 0, this.cluster.budget) : 0;
+    this.listMax = this.cluster ? this.cluster.sinks + this.maxBudget + this.cluster.window + 1 : 0;
+    this.cache = new KvCache(s, opts.batch, opts.capacity);
+    this.clusters = Array.from({ length: s.layers }, () => undefined);
+    const B = opts.batch;
+    const H = B * s.heads;
+    const G = B * s.kvHeads;
+    const d = s.headDim;
+    this.denseChunk = attentionChunk(attentionTuning.denseChunk, this.group);
+    this.sparseChunk = attentionChunk(attentionTuning.sparseChunk, this.group);
+    const splits = Math.max(Math.ceil(opts.capacity / this.denseChunk), this.listMax ? Math.ceil(this.listMax / this.sparseChunk) : 0);
+    const f32 = 4;
+    this.buf = {
+      tokens: storageBuffer(B * 4, 'tokens'),
+      history: storageBuffer(Math.max(1, opts.maxSteps) * B * 4, 'history'),
+      x0: storageBuffer(B * s.dim * f32, 'x0'),
+      x1: storageBuffer(B * s.dim * f32, 'x1'),
+      xn: storageBuffer(B * s.dim * f32, 'xn'),
+      qkv: storageBuffer(B * qkvRows(s) * f32, 'qkv'),
+      q: storageBuffer(H * d * f32, 'q'),
+      attn: storageBuffer(H * d * f32, 'attn'),
+      act: storageBuffer(B * s.hiddenDim * f32, 'act'),
+      logits: storageBuffer(B * s.vocabSize * f32, 'logits'),
+      rope: storageBuffer(d * f32, 'rope'),
+      partO: storageBuffer(H * splits * d * f32, 'partO'),
+      partML: storageBuffer(H * splits * 2 * f32, 'partML'),
+      selected: storageBuffer(H * Math.max(1, this.maxBudget) * 4, 'selected'),
+      list: storageBuffer(H * Math.max(1, this.listMax) * 4, 'list'),
+    };
+    const blank = (n: number) => new Array<number>(n).fill(0);
+    this.u = {
+      gemvQkv: new UniformBlock([qkvRows(s)]),
+      gemvO: new UniformBlock([s.dim]),
+      gemv13: new UniformBlock([2 * s.hiddenDim]),
+      gemv2: new UniformBlock([s.dim]),
+      gemvOut: new UniformBlock([s.vocabSize]),
+      norm: new UniformBlock([{ f32: s.normEps }]),
+      rope: new UniformBlock([0, opts.capacity]),
+      embed: new UniformBlock([s.vocabSize]),
+      argmax: new UniformBlock([s.vocabSize, 0]),
+      densePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      denseMerge: new UniformBlock([1]),
+      select: new UniformBlock(blank(8)),
+      list: new UniformBlock(blank(4)),
+      sparsePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      sparseMerge: new UniformBlock([1]),
+    };
+    const storage = deviceLimits().workgroupStorage;
+    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, res?: GPUBuffer): BoundDispatch => {
+      const plan = gemvPlan(shape, opts.gemv ?? defaultGemvTuning(B), storage);
+      this.gemvPlans[name] = plan;
+      return bindDispatch(gemvShader(shape, plan), uniform, res ? [weight, x, res, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
+    };
+    const b = this.buf;
+    const normCode = rmsNormShader(s.dim);
+    const denseCode = partialShader(false, d, this.group, this.denseChunk);
+    const sparseCode = partialShader(true, d, this.group, this.sparseChunk);
+    const mergeCode = mergeShader(d);
+    const ropeCode = ropeKvAppendShader(B, s.heads, s.kvHeads, d);
+    this.layers = opts.weights.layers.map((w, l) => {
+      const keys = this.cache.keys[l];
+      const values = this.cache.values[l];
+      const layer: LayerDispatches = {
+        norm1: bindDispatch(normCode, this.u.norm, [b.x0, w.attnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
+        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvQkv, w.wqkv, b.xn, b.qkv, `l${l} gemv qkv`),
+        rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, b.q, keys, values], [ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d)], 'other', `l${l} rope+append`),
+        densePartial: bindDispatch(denseCode, this.u.densePartial, [b.q, keys, values, b.partO, b.partML], [1, G], 'attention', `l${l} attention partials`),
+        denseMerge: bindDispatch(mergeCode, this.u.denseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} attention merge`),
+        wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, b.x0),
+        norm2: bindDispatch(normCode, this.u.norm, [b.x1, w.ffnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
+        w13: gemv('gate-up', { rows: 2 * s.hiddenDim, cols: s.dim, batch: B, epilogue: 'swiglu' }, this.u.gemv13, w.w13, b.xn, b.act, `l${l} gemv gate|up`),
+        w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, b.x1),
+      };
+      if (this.cluster && l >= this.cluster.denseLayers) {
+        layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, b.list], [1], 'selection', `l${l} token list`);
+        layer.sparsePartial = bindDispatch(sparseCode, this.u.sparsePartial, [b.q, keys, values, b.list, b.partO, b.partML], [1, G], 'attention', `l${l} sparse partials`);
+        layer.sparseMerge = bindDispatch(mergeCode, this.u.sparseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} sparse merge`);
+      }
+      return layer;
+    });
+    this.head = {
+      embed: bindDispatch(embedRowsShader(B, s.dim), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], [Math.ceil((B * s.dim) / 4 / 64)], 'other', 'embedding'),
+      norm: bindDispatch(normCode, this.u.norm, [b.x0, opts.weights.finalNorm, b.xn], [B], 'other', 'final rmsnorm'),
+      output: gemv('output', { rows: s.vocabSize, cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvOut, opts.weights.output, b.xn, b.logits, 'gemv output head'),
+      argmax: bindDispatch(argmaxTokenShader(B), this.u.argmax, [b.logits, b.tokens, b.history], [B], 'other', 'argmax'),
+    };
+  }
+
+  /** Positions per chunk of the dense and sparse attention partials (decode-attention.ts). */
+  get chunks(): { dense: number; sparse: number } {
+    return { dense: this.denseChunk, sparse: this.sparseChunk };
+  }
+
+  /** Layers that run ClusterKV's sparse attention in a 'clusterkv' step. */
+  get sparseLayers(): number {
+    return this.cluster ? Math.max(0, this.shape.layers - this.cluster.denseLayers) : 0;
+  }
+
+  /** A synthetic prompt of `prompt` positions in every layer (kv-cache.ts), as if prefilled. */
+  fillPlantedPrompt(prompt: number, clusters: number, seed: number): void {
+    if (this.position !== 0) throw new Error('decode engine: the planted prompt must come first');
+    this.cache.fillPlanted(prompt, clusters, seed);
+    this.position = prompt;
+  }
+
+  /**
+   * ClusterKV's prompt clustering: the positions 0..position-1 so far are the prompt; every sparse layer
+   * clusters its keys [sinks, P) (K-means, the index). Call once, before the first 'clusterkv' step.
+   * Returns once the work is queued (or, with `progress`, done layer by layer).
+   */
+  async clusterPrompt(progress?: (layer: number, ms: number) => void): Promise<void> {
+    const p = this.cluster;
+    if (!p) throw new Error('decode engine: no ClusterKV method was given');
+    if (this.prefillLength >= 0) throw new Error('decode engine: the prompt is already clustered');
+    const P = this.position;
+    const plan = promptClustering(p, P);
+    for (let l = p.denseLayers; l < this.shape.layers; l++) {
+      if (plan.clusters === 0) continue;
+      const t0 = performance.now();
+      const keys = this.cache.rows(l, plan.start, plan.tokens);
+      this.clusters[l] = promptClusters(keys, this.batch, plan.clusters, plan.start, p, l);
+      keys.dispose();
+      // with a progress callback each layer is waited for (a long clustering reports as it goes)
+      if (progress) {
+        await gpuIdle();
+        progress(l, performance.now() - t0);
+      }
+    }
+    this.prefillLength = P;
+    this.clusteredWindows = 0;
+    this.clusterVersion++;
+  }
+
+  /** Clusters the decode windows that are full at `layout` (ClusterKVLayer.closeWindow's rule). */
+  private closeWindows(layout: DecodeLayout): void {
+    const p = this.cluster!;
+    while (this.clusteredWindows < layout.closedWindows) {
+      const w = this.clusteredWindows;
+      const windowStart = this.prefillLength + w * p.window;
+      const skip = Math.max(0, p.sinks - windowStart);
+      const n = p.window - skip;
+      if (n > 0) {
+        const k = Math.min(p.windowClusters, n);
+        for (let l = p.denseLayers; l < this.shape.layers; l++) {
+          const keys = this.cache.rows(l, windowStart + skip, n);
+          const have = this.clusters[l];
+          if (have) {
+            const r = clusterLayer(keys, this.batch, k, p, l, w + 1);
+            have.append(r.centroids, r.labels, k, windowStart + skip, n);
+          } else this.clusters[l] = promptClusters(keys, this.batch, k, windowStart + skip, p, l, w + 1);
+          keys.dispose();
+        }
+        this.clusterVersion++;
+      }
+      this.clusteredWindows++;
+    }
+  }
+
+  /** Rebinds the select dispatches to the current clusters (after clustering changed the index). */
+  private bindSelect(K: number): void {
+    if (this.boundVersion === this.clusterVersion && this.boundK === K) return;
+    this.boundVersion = this.clusterVersion;
+    this.boundK = K;
+    const code = selectShader('score', false, K, this.shape.headDim);
+    const b = this.buf;
+    const H = this.batch * this.shape.heads;
+    this.layers.forEach((layer, l) => {
+      const c = this.clusters[l];
+      if (!c) return;
+      layer.select = bindDispatch(code, this.u.select, [b.q, c.centroidBuffer, c.sizeBuffer, c.offsetBuffer, c.sortedBuffer, b.selected], [H], 'selection', `l${l} select`);
+    });
+  }
+
+  /**
+   * Records one decode step for the whole batch (one command buffer, submitted; nothing is read back).
+   * Returns what it attended, for byte counts.
+   */
+  step(opts: StepOptions = {}): StepAttention {
+    const s = this.shape;
+    const B = this.batch;
+    const H = B * s.heads;
+    const d = s.headDim;
+    const attention = opts.attention ?? 'dense';
+    const pos = this.position;
+    if (pos >= this.capacity) throw new RangeError(`decode engine: position ${pos} is past the cache capacity ${this.capacity}`);
+    if (this.steps >= this.maxSteps) throw new RangeError(`decode engine: more than ${this.maxSteps} steps (the token history is full)`);
+    if (opts.tokens) {
+      if (opts.tokens.length !== B) throw new RangeError(`decode engine: ${opts.tokens.length} tokens given for a batch of ${B}`);
+      writeBuffer(this.buf.tokens, Int32Array.from(opts.tokens));
+    }
+    writeBuffer(this.buf.rope, ropeRow(pos, d, s.ropeTheta));
+    this.u.rope.write([pos, this.capacity]);
+    this.u.argmax.write([s.vocabSize, this.steps]);
+    const denseSplits = Math.ceil((pos + 1) / this.denseChunk);
+    this.u.densePartial.write([this.capacity, pos + 1, denseSplits, { f32: 1 / Math.sqrt(d) }]);
+    this.u.denseMerge.write([denseSplits]);
+    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
+    let sparse = false;
+    let nSel = 0;
+    let listSplits = 0;
+    if (attention === 'clusterkv') {
+      const p = this.cluster;
+      if (!p) throw new Error('decode engine: a clusterkv step needs the ClusterKV method');
+      if (this.prefillLength < 0) throw new Error('decode engine: clusterPrompt() must run before a clusterkv step');
+      const budget = opts.budget ?? p.budget;
+      if (budget > this.maxBudget) throw new RangeError(`decode engine: budget ${budget} exceeds the largest budget the engine was sized for (${this.maxBudget})`);
+      const layout = decodeLayout(pos, this.prefillLength, p.sinks, p.window);
+      this.closeWindows(layout);
+      const first = this.clusters.find((c) => c !== undefined);
+      const K = first?.clusters ?? 0;
+      const N = first?.tokens ?? 0;
+      if (N !== layout.openStart - layout.sinkEnd) throw new Error(`decode engine: the index holds ${N} tokens, expected ${layout.openStart - layout.sinkEnd}`);
+      nSel = K > 0 ? selectableBudget(budget, p.budgetMode, layout) : 0;
+      if (K > maxSelectClusters()) throw new RangeError(`decode engine: ${K} clusters exceed the select kernel's limit on this device (${maxSelectClusters()})`);
+      const total = layout.sinkEnd + nSel + (pos - layout.openStart + 1);
+      listSplits = Math.ceil(total / this.sparseChunk);
+      if (K > 0) this.bindSelect(K);
+      this.u.select.write([H, this.group, K, N, nSel]);
+      this.u.list.write([nSel, layout.sinkEnd, layout.openStart, total]);
+      this.u.sparsePartial.write([this.capacity, total, listSplits, { f32: 1 / Math.sqrt(d) }]);
+      this.u.sparseMerge.write([listSplits]);
+      Object.assign(info, { sparseList: total, selected: nSel, clusters: K, sparseLayers: this.sparseLayers });
+      sparse = true;
+    }
+    const list: BoundDispatch[] = [this.head.embed];
+    for (const layer of this.layers) {
+      list.push(layer.norm1, layer.qkv, layer.rope);
+      if (sparse && layer.sparsePartial) {
+        if (nSel > 0) list.push(layer.select!);
+        layer.list!.workgroups[0] = Math.ceil((H * info.sparseList) / 256);
+        layer.sparsePartial.workgroups[0] = listSplits;
+        list.push(layer.list!, layer.sparsePartial, layer.sparseMerge!);
+      } else {
+        layer.densePartial.workgroups[0] = denseSplits;
+        list.push(layer.densePartial, layer.denseMerge);
+      }
+      list.push(layer.wo, layer.norm2, layer.w13, layer.w2);
+    }
+    list.push(this.head.norm, this.head.output, this.head.argmax);
+    info.dispatches = list.length;
+    recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
+    this.position++;
+    this.steps++;
+    return info;
+  }
+
+  /**
+   * The token lists [B H, n] the last 'clusterkv' step attended in its last sparse layer (the list buffer is
+   * reused layer by layer), n = its sparseList. Waits for the GPU.
+   */
+  async readTokenLists(n: number): Promise<Int32Array> {
+    return new Int32Array(await readBuffer(this.buf.list, this.batch * this.shape.heads * n * 4));
+  }
+
+  /** Logits [B, vocab] of the last step (waits for the GPU). */
+  async readLogits(): Promise<Float32Array> {
+    return new Float32Array(await readBuffer(this.buf.logits, this.batch * this.shape.vocabSize * 4));
+  }
+
+  /** Tokens chosen by the last `count` steps' argmax, [count][B] (waits for the GPU). */
+  async readHistory(count = this.steps): Promise<Int32Array[]> {
+    const first = this.steps - count;
+    const raw = new Int32Array(await readBuffer(this.buf.history, count * this.batch * 4, first * this.batch * 4));
+    return Array.from({ length: count }, (_, i) => raw.slice(i * this.batch, (i + 1) * this.batch));
+  }
+
+  dispose(): void {
+    for (const c of this.clusters) c?.dispose();
+    for (const b of Object.values(this.buf)) b.destroy();
+    for (const u of Object.values(this.u)) u.destroy();
+    this.cache.destroy();
+  }
+}

@@ -1,0 +1,337 @@
+/**
+ * The end-to-end decode benchmark (issue 11, item 3): a model of Llama-3-8B's shape with seeded random
+ * weights made on the device, B sequences whose KV caches hold a synthetic prompt of `context` positions
+ * with planted clusters (no prefill), ClusterKV's prompt clustering timed on its own, then decode steps
+ * dense and ClusterKV (each budget) on the same engine, interleaved in rounds so that drift over the
+ * process's life hits every mode alike.
+ *
+ * Times (GPU timestamps, decode-engine.ts records a step as one pass):
+ *   msPerToken      in a block of back-to-back steps, end of one step's pass to the end of the next: the
+ *                   token rate of a steady decode stream (the first step of a block only gives spanMs)
+ *   spanMs          begin to end of each step's pass
+ *   wallMsPerToken  a block's wall time from its first submit to GPU idle, per step
+ *   breakdown       a few more steps with one timed pass per dispatch: ms per category, and the gaps
+ * Bytes: what the kernels load and store per step (weights once per step for the whole batch; K and V rows
+ * per KV head for dense attention, per query head's list for sparse; selection and activations), against
+ * the read ceiling of copy.ts's read kernel measured in the same process.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { gpuAdapterInfo } from '../../gpu/backend.js';
+import type { GemvTuning } from '../../gpu/wgsl/gemv.js';
+import { readWgsl } from '../../gpu/wgsl/copy.js';
+import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime.js';
+import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/seeded-fill.js';
+import { TimestampLog } from '../../gpu/wgsl/step-recorder.js';
+import { summarise } from '../../sim/bench/timing.js';
+import { createMethod } from '../../sim/methods/index.js';
+import { packageVersions } from '../../sim/versions.js';
+import { engineClusterParams, promptClustering } from './cluster-state.js';
+import { DecodeEngine, type EngineAttention, type StepAttention } from './decode-engine.js';
+import { randomEngineWeights } from './device-weights.js';
+import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
+import { kvBytes, qkvRows, weightBytesPerStep, type EngineShape } from './shape.js';
+
+export interface E2eBenchConfig {
+  shape: EngineShape;
+  /** prompt positions P in every sequence's cache */
+  context: number;
+  batch: number;
+  /** ClusterKV budgets (none: dense only) */
+  budgets: number[];
+  /** timed steps per mode (over all rounds) */
+  steps: number;
+  warmup: number;
+  rounds: number;
+  /** instrumented steps per mode (one timed pass per dispatch) */
+  breakdownSteps: number;
+  seed: number;
+  /** ClusterKV parameters other than the budget (createMethod names), e.g. { iters: 20 } */
+  clusterkv: Record<string, number>;
+  gemv?: GemvTuning;
+  /** bytes of the read-ceiling buffer (capped at the device's binding limit) */
+  ceilingBytes: number;
+}
+
+export const E2E_DEFAULTS = { contexts: [8192, 16384, 32768], batches: [1, 8], budgets: [1024, 2048], steps: 16, warmup: 3, rounds: 2, breakdownSteps: 2, seed: 0, ceilingBytes: 1 << 30 };
+
+export const E2E_TIMING =
+  'msPerToken: GPU timestamps, end of one step to the end of the next in back-to-back blocks (one command buffer and one compute pass per step); spanMs: begin to end of a step; wallMsPerToken: block wall time to GPU idle / steps; breakdown: instrumented steps, one timed pass per dispatch';
+
+interface ModeSpec {
+  attention: EngineAttention;
+  budget: number | null;
+}
+
+interface ModeRecord {
+  spec: ModeSpec;
+  log?: TimestampLog;
+  /** which passes of the log start a block */
+  blockStarts: Set<number>;
+  walls: number[];
+  infos: StepAttention[];
+  historyRows: number[];
+  breakdown: E2eMode['breakdown'];
+  shared: E2eMode['sharedRows'];
+}
+
+function modeName(m: ModeSpec): string {
+  return m.attention === 'dense' ? 'dense' : `clusterkv B=${m.budget}`;
+}
+
+/** Bytes one step moves (see the file comment), from what the step attended. */
+export function stepBytes(shape: EngineShape, batch: number, info: StepAttention, chunks: { dense: number; sparse: number }): E2eStepBytes {
+  const { dim, hiddenDim, heads, kvHeads, headDim: d, vocabSize, layers } = shape;
+  const B = batch;
+  const H = B * heads;
+  const G = B * kvHeads;
+  const n = info.position + 1;
+  const sparseLayers = info.attention === 'clusterkv' ? info.sparseLayers : 0;
+  const denseLayers = layers - sparseLayers;
+  const kv = 4 * (denseLayers * 2 * G * n * d + sparseLayers * 2 * H * info.sparseList * d);
+  const selection = 4 * sparseLayers * (G * info.clusters * d + 2 * H * info.clusters + 2 * H * info.selected + 2 * H * info.sparseList);
+  const partials = (splits: number) => 2 * H * splits * (d + 2);
+  const perLayer = 2 * B * dim + B * dim + B * qkvRows(shape) + B * qkvRows(shape) + B * qkvRows(shape) + 2 * H * d + B * heads * d + 2 * B * dim + 2 * B * dim + B * dim + B * hiddenDim + B * hiddenDim + 2 * B * dim;
+  const activations = 4 * (layers * perLayer + denseLayers * partials(Math.ceil(n / chunks.dense)) + sparseLayers * partials(Math.ceil(info.sparseList / chunks.sparse)) + 2 * B * dim + 2 * B * dim + 2 * B * vocabSize);
+  const weights = weightBytesPerStep(shape, batch);
+  return { weights, kv, selection, activations, total: weights + kv + selection + activations };
+}
+
+function meanBytes(all: E2eStepBytes[]): E2eStepBytes {
+  const mean = (k: keyof E2eStepBytes) => all.reduce((s, b) => s + b[k], 0) / all.length;
+  return { weights: mean('weights'), kv: mean('kv'), selection: mean('selection'), activations: mean('activations'), total: mean('total') };
+}
+
+/** A buffer of `bytes` made on the device (never zeros: a read of zeros can run faster than real data). */
+function deviceRandom(bytes: number, seed: number): tf.Tensor1D {
+  const n = Math.floor(bytes / 16) * 4;
+  const out = outputTensor<tf.Rank.R1>([n], 'float32');
+  record([{ code: uniformFillShader(), uniforms: [n, seed, { f32: 1 }, { f32: 0 }], buffers: [out.buffer], workgroups: [Math.min(FILL_GROUPS, Math.ceil(n / 256))] }]);
+  return out.tensor;
+}
+
+async function readCeiling(bytes: number, seed: number): Promise<E2eRun['readCeiling']> {
+  if (!hasTimestamps()) return null;
+  const x = deviceRandom(Math.min(bytes, deviceLimits().maxBinding), seed);
+  for (let i = 0; i < 3; i++) readWgsl(x).dispose();
+  await gpuIdle();
+  const runs = 10;
+  startKernelTimer(runs + 1);
+  for (let i = 0; i < runs; i++) readWgsl(x).dispose();
+  const ms = await stopKernelTimer();
+  const read = x.size * 4;
+  x.dispose();
+  if (ms === undefined) return null;
+  return { bytes: read, ms: ms / runs, GBps: read / (ms / runs) / 1e6 };
+}
+
+/**
+ * Rows the R query heads of each KV head attend together: lists [G R, n] -> the mean union size per KV head,
+ * and its share of the R n rows the sparse kernel reads (1: no two heads share a row; 1/R: all share all).
+ */
+export function sharedRows(lists: Int32Array, kvHeads: number, group: number, n: number): NonNullable<E2eMode['sharedRows']> {
+  let total = 0;
+  for (let g = 0; g < kvHeads; g++) {
+    const seen = new Set<number>();
+    for (let i = g * group * n; i < (g + 1) * group * n; i++) seen.add(lists[i]);
+    total += seen.size;
+  }
+  const perKvHead = total / kvHeads;
+  return { perKvHead, ofListRows: perKvHead / (group * n) };
+}
+
+/** ms per category over instrumented steps (median of each), from a log of one pass per dispatch. */
+function breakdownOf(log: TimestampLog, stamps: Float64Array): NonNullable<E2eMode['breakdown']> {
+  const bySteps = new Map<number, typeof log.passes>();
+  for (const p of log.passes) {
+    const list = bySteps.get(p.step) ?? [];
+    list.push(p);
+    bySteps.set(p.step, list);
+  }
+  const perStep = [...bySteps.values()].map((passes) => {
+    const cat: Record<string, number> = {};
+    let sum = 0;
+    for (const p of passes) {
+      const ms = (stamps[p.end] - stamps[p.begin]) / 1e6;
+      cat[p.categories[0]] = (cat[p.categories[0]] ?? 0) + ms;
+      sum += ms;
+    }
+    const span = (stamps[passes[passes.length - 1].end] - stamps[passes[0].begin]) / 1e6;
+    return { cat, span, gaps: span - sum, dispatches: passes.length };
+  });
+  const med = (xs: number[]) => summarise(xs).median;
+  const categories = [...new Set(perStep.flatMap((s) => Object.keys(s.cat)))];
+  return {
+    steps: perStep.length,
+    categoryMs: Object.fromEntries(categories.map((c) => [c, med(perStep.map((s) => s.cat[c] ?? 0))])),
+    gapsMs: med(perStep.map((s) => s.gaps)),
+    spanMs: med(perStep.map((s) => s.span)),
+    dispatches: perStep[0]?.dispatches ?? 0,
+  };
+}
+
+/** One (context, batch) configuration in this process. */
+export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => void = () => {}): Promise<E2eRun> {
+  const { shape, batch: B, context: P } = cfg;
+  const budgets = [...cfg.budgets];
+  const maxBudget = budgets.length ? Math.max(...budgets) : 1;
+  const method = createMethod('clusterkv', { ...cfg.clusterkv, budget: maxBudget, seed: cfg.seed, diagnostics: false });
+  const params = engineClusterParams(method);
+  const modes: ModeSpec[] = [{ attention: 'dense', budget: null }, ...budgets.map((b) => ({ attention: 'clusterkv' as const, budget: b }))];
+  const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps + 1) + 1;
+  const timed = hasTimestamps();
+  if (!timed) log('no timestamp-query on this device: times are wall-clock only (a software adapter?)');
+
+  let t0 = performance.now();
+  const weights = randomEngineWeights(shape, cfg.seed);
+  await gpuIdle();
+  const weightsMs = performance.now() - t0;
+  const engine = new DecodeEngine({ weights, batch: B, capacity: P + totalSteps, maxSteps: totalSteps, clusterkv: budgets.length ? method : undefined, maxBudget, gemv: cfg.gemv });
+  try {
+    const plan = promptClustering(params, P);
+    const planted = Math.max(1, plan.clusters);
+    t0 = performance.now();
+    engine.fillPlantedPrompt(P, planted, cfg.seed);
+    await gpuIdle();
+    const promptFillMs = performance.now() - t0;
+    log(`B=${B} T=${P}: weights ${(weightBytesPerStep(shape, B) / 1e9).toFixed(1)} GB in ${weightsMs.toFixed(0)} ms, prompt KV ${((kvBytes(shape, P) * B) / 1e9).toFixed(1)} GB in ${promptFillMs.toFixed(0)} ms`);
+
+    let clustering: E2eRun['promptClustering'] = { wallMs: 0, kmeansKernelMs: null, layers: 0, clusters: plan.clusters, tokens: plan.tokens, iters: params.iters };
+    if (budgets.length) {
+      if (timed) startKernelTimer(4 * shape.layers + 8);
+      t0 = performance.now();
+      await engine.clusterPrompt((l, ms) => {
+        if (l === params.denseLayers || l === shape.layers - 1) log(`  clustered layer ${l} in ${ms.toFixed(0)} ms`);
+      });
+      await gpuIdle();
+      const wallMs = performance.now() - t0;
+      const kmeansKernelMs = timed ? ((await stopKernelTimer()) ?? null) : null;
+      clustering = { wallMs, kmeansKernelMs, layers: engine.sparseLayers, clusters: plan.clusters, tokens: plan.tokens, iters: params.iters };
+      log(`prompt clustering: ${engine.sparseLayers} layers x ${B * shape.kvHeads} KV heads, ${plan.tokens} tokens into ${plan.clusters} clusters, ${params.iters} iterations: ${wallMs.toFixed(0)} ms wall${kmeansKernelMs !== null ? `, K-means kernels ${kmeansKernelMs.toFixed(0)} ms` : ''}`);
+    }
+    const ceiling = await readCeiling(cfg.ceilingBytes, cfg.seed + 1);
+    if (ceiling) log(`read ceiling: ${ceiling.GBps.toFixed(0)} GB/s (${(ceiling.bytes / 2 ** 20).toFixed(0)} MiB in ${ceiling.ms.toFixed(3)} ms)`);
+
+    // first input tokens: seeded ids; later steps feed back their own argmax
+    const first = Int32Array.from({ length: B }, (_, b) => (cfg.seed * 7919 + b * 104729 + 17) % shape.vocabSize);
+    let given = false;
+    const step = (m: ModeSpec, timing: 'none' | 'span' | 'dispatch', tlog?: TimestampLog) => {
+      const info = engine.step({ attention: m.attention, budget: m.budget ?? undefined, timing, log: tlog, tokens: given ? undefined : first });
+      given = true;
+      return info;
+    };
+    for (const m of modes) for (let i = 0; i < cfg.warmup; i++) step(m, 'none');
+    await gpuIdle();
+
+    const records: ModeRecord[] = modes.map((spec) => ({ spec, log: timed ? new TimestampLog(2 * cfg.steps + 2) : undefined, blockStarts: new Set(), walls: [], infos: [], historyRows: [], breakdown: null, shared: null }));
+    const perRound = Array.from({ length: cfg.rounds }, (_, r) => Math.floor(cfg.steps / cfg.rounds) + (r < cfg.steps % cfg.rounds ? 1 : 0));
+    for (const n of perRound) {
+      for (const rec of records) {
+        if (n === 0) continue;
+        if (rec.log) rec.blockStarts.add(rec.log.passes.length);
+        const start = performance.now();
+        for (let i = 0; i < n; i++) {
+          rec.historyRows.push(engine.steps);
+          rec.infos.push(step(rec.spec, 'span', rec.log));
+        }
+        await gpuIdle();
+        rec.walls.push((performance.now() - start) / n);
+      }
+    }
+    if (timed && cfg.breakdownSteps > 0) {
+      for (const rec of records) {
+        const perStep = rec.infos[0]?.dispatches ?? 400;
+        const steps = Math.max(1, Math.min(cfg.breakdownSteps, Math.floor(4096 / (2 * perStep))));
+        const blog = new TimestampLog(Math.min(4096, 2 * perStep * steps));
+        for (let i = 0; i < steps; i++) {
+          step(rec.spec, 'dispatch', blog);
+          await gpuIdle();
+        }
+        rec.breakdown = breakdownOf(blog, await blog.read());
+        blog.destroy();
+      }
+    }
+
+    // how much the query heads of a KV head share: the union of their lists in one sparse layer of one step
+    for (const rec of records) {
+      if (rec.spec.attention !== 'clusterkv') continue;
+      const info = step(rec.spec, 'none');
+      rec.shared = sharedRows(await engine.readTokenLists(info.sparseList), B * shape.kvHeads, shape.heads / shape.kvHeads, info.sparseList);
+    }
+    const history = await engine.readHistory();
+    const lastLogits = await engine.readLogits();
+    const logitsFinite = lastLogits.every((v) => Number.isFinite(v));
+    if (!logitsFinite) log('warning: the last step produced non-finite logits');
+    const out: E2eMode[] = [];
+    for (const rec of records) {
+      const stamps = rec.log ? await rec.log.read() : undefined;
+      const intervals: number[] = [];
+      const spans: number[] = [];
+      if (stamps && rec.log) {
+        rec.log.passes.forEach((p, i) => {
+          spans.push((stamps[p.end] - stamps[p.begin]) / 1e6);
+          if (!rec.blockStarts.has(i)) intervals.push((stamps[p.end] - stamps[rec.log!.passes[i - 1].end]) / 1e6);
+        });
+        rec.log.destroy();
+      }
+      const walls = summarise(rec.walls);
+      const msPerToken = intervals.length ? summarise(intervals) : walls;
+      const bytes = meanBytes(rec.infos.map((info) => stepBytes(shape, B, info, engine.chunks)));
+      const achievedGBps = bytes.total / msPerToken.median / 1e6;
+      out.push({
+        attention: rec.spec.attention,
+        budget: rec.spec.budget,
+        msPerToken,
+        spanMs: spans.length ? summarise(spans) : walls,
+        wallMsPerToken: walls,
+        bytes,
+        achievedGBps,
+        ofReadCeiling: ceiling ? achievedGBps / ceiling.GBps : null,
+        breakdown: rec.breakdown,
+        efficiency: rec.breakdown ? { gemvGBps: bytes.weights / (rec.breakdown.categoryMs.gemv ?? NaN) / 1e6, attentionGBps: bytes.kv / (rec.breakdown.categoryMs.attention ?? NaN) / 1e6 } : null,
+        sharedRows: rec.shared,
+        boundSpeedupShared: null,
+        sparseList: rec.spec.attention === 'clusterkv' ? summarise(rec.infos.map((i) => i.sparseList)).median : null,
+        speedup: null,
+        boundSpeedup: null,
+        ofBound: null,
+      });
+    }
+    const dense = out[0];
+    for (const m of out.slice(1)) {
+      m.speedup = dense.msPerToken.median / m.msPerToken.median;
+      m.boundSpeedup = dense.bytes.total / m.bytes.total;
+      m.ofBound = m.speedup / m.boundSpeedup;
+      if (m.sharedRows) {
+        // K and V rows of the sparse layers counted once per KV head instead of once per query head
+        const sparseKv = 4 * engine.sparseLayers * 2 * B * shape.heads * (m.sparseList ?? 0) * shape.headDim;
+        const uniqueKv = sparseKv * m.sharedRows.ofListRows;
+        m.boundSpeedupShared = dense.bytes.total / (m.bytes.total - sparseKv + uniqueKv);
+      }
+    }
+    for (const m of out) {
+      const eff = m.efficiency ? `; gemv ${m.efficiency.gemvGBps.toFixed(0)} GB/s, attention ${m.efficiency.attentionGBps.toFixed(0)} GB/s` : '';
+      const shared = m.sharedRows ? `; heads of a KV head share: ${(100 * m.sharedRows.ofListRows).toFixed(0)}% of their list rows are distinct, bound with shared rows ${m.boundSpeedupShared!.toFixed(3)}x` : '';
+      log(`${modeName(m)}: ${m.msPerToken.median.toFixed(3)} ms/token (p10 ${m.msPerToken.p10.toFixed(3)}, p90 ${m.msPerToken.p90.toFixed(3)}), ${(m.bytes.total / 1e9).toFixed(2)} GB/step, ${m.achievedGBps.toFixed(0)} GB/s${m.speedup ? `, speed-up ${m.speedup.toFixed(3)}x of bound ${m.boundSpeedup!.toFixed(3)}x` : ''}${eff}${shared}`);
+    }
+    const sampleTokens = Object.fromEntries(records.map((rec) => [modeName(rec.spec), rec.historyRows.slice(-4).map((row) => history[row][0])]));
+    return {
+      kind: 'clusterkv-e2e-bench',
+      created: new Date().toISOString(),
+      backend: tf.getBackend(),
+      adapter: gpuAdapterInfo() ?? null,
+      versions: packageVersions(),
+      config: { shape, context: P, batch: B, budgets, steps: cfg.steps, warmup: cfg.warmup, rounds: cfg.rounds, seed: cfg.seed, clusterkv: { ...method.params, budget: budgets }, plantedClusters: planted, gemv: engine.gemvPlans },
+      timing: E2E_TIMING,
+      readCeiling: ceiling,
+      setup: { weightsMs, promptFillMs, weightBytes: weightBytesPerStep(shape, B), kvBytesPerLayer: engine.cache.layerBytes },
+      promptClustering: clustering,
+      modes: out,
+      sampleTokens,
+      logitsFinite,
+    };
+  } finally {
+    engine.dispose();
+    weights.dispose();
+    await gpuIdle();
+  }
+}
