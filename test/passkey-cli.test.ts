@@ -32,7 +32,7 @@ describe('clusterkv eval passkey', () => {
     expect(again.stdout).toMatch(/dense \(full\) accuracy 1\.000 over 1 documents/);
     const plot = clusterkv('plot', out);
     expect(plot.code, plot.stderr).toBe(0);
-    expect(plot.stdout).toMatch(/wrote 4 files/);
+    expect(plot.stdout).toMatch(/wrote 5 files/); // three figures, index.html, plotly.min.js
     expect(readFileSync(path.join(out, 'figures', 'index.html'), 'utf8')).toMatch(/data-clusterkv-figure="passkey-accuracy-vs-budget"/);
   }, 120_000);
 

@@ -134,7 +134,7 @@ describe('passkey eval on ckvlab-passkey-9m', () => {
     expect(summary.rows.find((r) => r.method === 'quest' && r.budget === 96)!.accuracy).toBe(quest96.reduce((a, r) => a + Number(r.correct), 0) / 2);
     // the figures of the folder
     const files = await writePasskeyReport(dir);
-    expect(files.map((f) => path.basename(f)).sort()).toEqual(['index.html', 'passkey-accuracy-vs-budget.html', 'passkey-accuracy-vs-key-recall.html', 'passkey-depth-context-b16.html']);
+    expect(files.map((f) => path.basename(f)).sort()).toEqual(['index.html', 'passkey-accuracy-vs-budget.html', 'passkey-accuracy-vs-key-recall.html', 'passkey-depth-context-b16.html', 'plotly.min.js']);
   });
 
   it('refuses a folder of another seed or filler, and a bad cell before writing anything', async () => {
