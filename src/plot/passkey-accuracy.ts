@@ -13,6 +13,13 @@ import type { Figure, PlotlyLayout, PlotlyTrace } from './figure.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout, budgetAxis, methodColor, variantDash } from './style.js';
 
+const SYMBOLS = ['circle', 'square', 'diamond', 'triangle-up', 'x', 'star', 'triangle-down', 'cross'];
+
+/** The marker symbol of the i-th variant of a method (variants share the method's colour). */
+export function variantSymbol(i: number): string {
+  return SYMBOLS[i % SYMBOLS.length];
+}
+
 export interface PasskeyAccuracyOptions {
   subtitle?: string;
   id?: string;
@@ -58,9 +65,9 @@ export function passkeyAccuracyFigure(table: aq.ColumnTable, opts: PasskeyAccura
   const gap = 0.05;
   const w = (1 - gap * (panels.length - 1)) / panels.length;
   const variantIndex = new Map<string, number>();
-  const dashOf = (label: string, method: string) => {
+  const indexOf = (label: string, method: string) => {
     if (!variantIndex.has(label)) variantIndex.set(label, [...variantIndex.keys()].filter((l) => l.split(' ')[0] === method).length);
-    return variantDash(variantIndex.get(label)!);
+    return variantIndex.get(label)!;
   };
   panels.forEach((panel, i) => {
     const n = i === 0 ? '' : String(i + 1);
@@ -72,7 +79,7 @@ export function passkeyAccuracyFigure(table: aq.ColumnTable, opts: PasskeyAccura
         x: line.points.map((p) => p.budget), y: line.points.map((p) => p.accuracy),
         customdata: line.points.map((p) => [p.documents, p.keyMassRecall]),
         hovertemplate: `${label}<br>B=%{x}: accuracy %{y:.3f}<br>%{customdata[0]} documents, key mass recall %{customdata[1]:.3f}<extra>${panel.title}</extra>`,
-        line: { color, width: 2.5, dash: dashOf(label, line.method) }, marker: { color, size: 7 },
+        line: { color, width: 2.5, dash: variantDash(indexOf(label, line.method)) }, marker: { color, size: 8, symbol: variantSymbol(indexOf(label, line.method)) },
         name: label, legendgroup: label, showlegend: i === 0,
       });
     }

@@ -11,6 +11,7 @@ import { numberOrNull, requireColumns } from './columns.js';
 import { PlotError } from './errors.js';
 import type { Figure, PlotlyTrace } from './figure.js';
 import { passkeyVariantColumns } from '../model/passkey/summary.js';
+import { variantSymbol } from './passkey-accuracy.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout, methodColor } from './style.js';
 
@@ -48,7 +49,11 @@ export function needleRecallAccuracyFigure(table: aq.ColumnTable, opts: NeedleRe
     byLabel.get(label)!.pts.push(p);
   }
   const data: PlotlyTrace[] = [];
+  const variantIndex = new Map<string, number>();
   for (const [label, { method, pts }] of byLabel) {
+    // variants of one method share its colour and differ by marker symbol
+    const symbol = variantSymbol(variantIndex.get(method) ?? 0);
+    variantIndex.set(method, (variantIndex.get(method) ?? 0) + 1);
     pts.sort((a, b) => Number(a.budget) - Number(b.budget));
     const color = methodColor(method, methods);
     data.push({
@@ -56,7 +61,7 @@ export function needleRecallAccuracyFigure(table: aq.ColumnTable, opts: NeedleRe
       x: pts.map((p) => Number(p.recall)), y: pts.map((p) => Number(p.accuracy)),
       text: pts.map((p) => `${p.budget}`), textposition: 'top center', textfont: { size: 10, color },
       customdata: pts.map((p) => [p.budget, p.documents]),
-      marker: { color, size: pts.map((p) => size(Number(p.budget))), line: { color: 'white', width: 1 }, opacity: 0.85 },
+      marker: { color, symbol, size: pts.map((p) => size(Number(p.budget))), line: { color: 'white', width: 1 }, opacity: 0.85 },
       hovertemplate: `${label}<br>B=%{customdata[0]}: ${metric} %{x:.3f}, accuracy %{y:.3f}<br>%{customdata[1]} documents<extra></extra>`,
     });
   }
@@ -85,7 +90,7 @@ export function needleRecallAccuracyFigure(table: aq.ColumnTable, opts: NeedleRe
     layout: baseLayout(title, {
       xaxis: axis(`${metric} (${AXIS_NOTE[metric] ?? NEEDLE_METRIC_MEANING[metric]})`, { range: [-0.02, 1.02] }),
       yaxis: axis('passkey accuracy (exact answers)', { range: [-0.02, 1.06] }),
-      legend: { title: { text: 'method (marker size and label: budget B)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
+      legend: { title: { text: 'method (marker size and label: budget B;<br>variants of a method: symbols)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
     }, 'recall over the sparse layers and answer steps, pooled over query heads; dense attention (full) is 1 on both axes and not drawn'),
     width: 1000,
     height: 600,
