@@ -140,6 +140,8 @@ if (methods) {
     parts.push(`**context ${c}** (${new Set(sub.map((r) => r.document)).size} documents; full is dense attention, no budget)\n\n${markdown(header, pivot(sub, 'correct', budgets))}`);
   }
   parts.push(`**all contexts** (${new Set(t.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(t, 'correct', budgets))}`);
+  const inner = t.filter((r) => Number(r.depth) < 1);
+  parts.push(`**all contexts, depths below 1** (${new Set(inner.map((r) => r.document)).size} documents: where dense attention answers every document; depth 1 puts the needle right before the question)\n\n${markdown(header, pivot(inner, 'correct', budgets))}`);
   tables.accuracy = parts.join('\n\n');
   tables.digits = markdown(header, pivot(t.filter((r) => Number(r.correct) !== 1 || r.method === 'full'), 'digitsCorrect', budgets));
   tables.recall = `**key mass recall** (share of the dense attention on the key digits that the selection kept)\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}` +
@@ -218,7 +220,26 @@ if (scoring) {
     parts.push(`**accuracy, context ${c}** (${new Set(sub.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(sub, 'correct', budgets))}`);
   }
   parts.push(`**key mass recall, every context**\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}`);
+  parts.push(`**mass recall (all dense attention kept), every context**\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`);
   parts.push(`**digits right (of 5), every context**\n\n${markdown(header, pivot(t, 'digitsCorrect', budgets))}`);
+  // the layer that reads the key (3 in this model) against the others
+  if (scoring.steps) {
+    const steps = scoring.steps.objects() as Row[];
+    const cellVariant = new Map(t.map((r) => [String(r.cell), String(r.variant)]));
+    const variants = [...new Set(t.map((r) => String(r.variant)))].filter((v) => v !== 'full').sort(variantOrder);
+    const pooled = (xs: Row[]) => {
+      const mass = xs.reduce((a, s) => a + Number(s.keyMass), 0);
+      return mass > 0 ? xs.reduce((a, s) => a + Number(s.keyMass) * Number(s.keyMassRecall), 0) / mass : null;
+    };
+    const meanMass = (xs: Row[]) => (xs.length ? xs.reduce((a, s) => a + Number(s.massRecall), 0) / xs.length : null);
+    const rows = variants.flatMap((v) => [32, 128].filter((b) => budgets.includes(b)).map((b) => {
+      const xs = steps.filter((s) => cellVariant.get(String(s.cell)) === v && Number(s.budget) === b);
+      const l3 = xs.filter((s) => Number(s.layer) === 3);
+      const other = xs.filter((s) => Number(s.layer) !== 3);
+      return [v, b, pooled(l3), meanMass(l3), meanMass(other)];
+    }));
+    parts.push(`**layer 3 (the layer that reads the key) against the other sparse layers**\n\n${markdown(['method', 'B', 'key mass recall, layer 3', 'mass recall, layer 3', 'mass recall, layers 2, 4, 5'], rows)}`);
+  }
   tables.scoring = parts.join('\n\n');
 }
 
