@@ -18,10 +18,12 @@ if (positionals.length !== 2) {
 interface Run { attention: string; ids: number[]; gaps: number[]; prefillTokensPerSecond: number; decodeTokensPerSecond: number }
 interface Check { backend: string; context: number; steps: number; model: string; runs: Run[] }
 const [ref, other] = positionals.map((f) => JSON.parse(readFileSync(f, 'utf8')) as Check);
-if (ref.context !== other.context || ref.model.split('/').slice(-2).join('/') !== other.model.split('/').slice(-2).join('/')) {
-  console.error(`the runs differ in model or context (${ref.model} ${ref.context} vs ${other.model} ${other.context})`);
+if (ref.context !== other.context || ref.steps !== other.steps) {
+  console.error(`the runs differ in context or steps (${ref.context}/${ref.steps} vs ${other.context}/${other.steps})`);
   process.exit(2);
 }
+// the model lives at different paths on different machines: say which, the caller vouches they are the same files
+if (ref.model !== other.model) console.log(`models: ${ref.model} (${ref.backend}) and ${other.model} (${other.backend})`);
 const tolerance = Number(args.tolerance);
 let clearDivergence = false;
 const results = ref.runs.map((r) => {
@@ -38,8 +40,8 @@ const results = ref.runs.map((r) => {
     minGapBefore: Math.min(...r.gaps.slice(0, first < 0 ? n : first)),
   };
   if (result.firstDivergence && !result.firstDivergence.rounding) clearDivergence = true;
-  const verdict = result.sameTokens
-    ? `same ${n} tokens (smallest top-1/top-2 gap ${result.minGapBefore.toFixed(4)})`
+  const verdict = first < 0
+    ? `same ${n} tokens (smallest top-1/top-2 gap ${result.minGapBefore.toFixed(4)})${r.ids.length !== o.ids.length ? `; the runs generated ${r.ids.length} and ${o.ids.length} tokens` : ''}`
     : `first divergence at step ${first}: ${ref.backend} ${r.ids[first]} vs ${other.backend} ${o.ids[first]}, top-1/top-2 gap ${r.gaps[first].toExponential(2)} (${ref.backend}) / ${o.gaps[first].toExponential(2)} (${other.backend}): ${result.firstDivergence!.rounding ? 'within float rounding' : 'NOT explained by rounding'}`;
   console.log(`${r.attention}: ${verdict}; decode ${r.decodeTokensPerSecond.toFixed(1)} vs ${o.decodeTokensPerSecond.toFixed(1)} tok/s, prefill ${r.prefillTokensPerSecond.toFixed(0)} vs ${o.prefillTokensPerSecond.toFixed(0)} tok/s`);
   return result;

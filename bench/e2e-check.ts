@@ -9,6 +9,7 @@ import { gpuAdapterInfo, useBackend } from '../src/gpu/backend.js';
 import { DecodeEngine } from '../src/model/e2e/decode-engine.js';
 import { engineWeightsFromModel } from '../src/model/e2e/device-weights.js';
 import { engineShapeOf } from '../src/model/e2e/shape.js';
+import { teacherForcedLogits } from '../src/model/compare.js';
 import { loadModel } from '../src/model/load.js';
 import { createMethod } from '../src/sim/methods/index.js';
 
@@ -64,18 +65,7 @@ const steps = 20;
 const method = createMethod('clusterkv', { budget: 16, sinks: 4, window: 8, windowClusters: 2, tokensPerCluster: 8, denseLayers: 1, iters: 8, seed: 3, diagnostics: false });
 const cPrompts = [ids(P, 5), ids(P, 6)];
 const next = [ids(steps, 7), ids(steps, 8)];
-const path = async (choice: 'dense' | typeof method, b: number) => {
-  const session = model.session(choice);
-  (await session.forward(cPrompts[b], true)).dispose();
-  const rows: Float32Array[] = [];
-  for (const t of next[b]) {
-    const logits = await session.step(t);
-    rows.push((await logits.data()) as Float32Array);
-    logits.dispose();
-  }
-  session.dispose();
-  return rows;
-};
+const path = (choice: 'dense' | typeof method, b: number) => teacherForcedLogits(model, choice, cPrompts[b], next[b]);
 const sparse = [await path(method, 0), await path(method, 1)];
 const dense = [await path('dense', 0), await path('dense', 1)];
 engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, clusterkv: method });

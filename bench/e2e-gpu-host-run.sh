@@ -10,6 +10,7 @@
 # E2E_DEADLINE_S (440: no new process starts after this many seconds), E2E_PROC_TIMEOUT_S (100),
 # E2E_EXTRA (more `clusterkv e2e` flags).
 set -u
+source "$(dirname "$0")/gpu-host-env.sh"
 OUT=${OUT:?set OUT to the output folder}
 REPEATS=${1:-3}
 RES=$(mktemp -d)
@@ -30,7 +31,7 @@ for rep in $(seq 1 "$REPEATS"); do
       fi
       t=$(date +%s)
       # shellcheck disable=SC2086
-      timeout "$PROC_TIMEOUT" node bin/clusterkv.js e2e --contexts "$T" --batches "$B" --budgets "$BUDGETS" --steps "$STEPS" ${E2E_EXTRA:-} --out "$RES/$name.json" > "$RES/$name.txt" 2>&1
+      timeout "$PROC_TIMEOUT" $CKV e2e --contexts "$T" --batches "$B" --budgets "$BUDGETS" --steps "$STEPS" ${E2E_EXTRA:-} --out "$RES/$name.json" > "$RES/$name.txt" 2>&1
       rc=$?
       echo "== $name: rc $rc in $(( $(date +%s) - t )) s"
       grep -E "ms/token|clustering|ceiling|failed|rror" "$RES/$name.txt" | grep -v "^|" | tail -n 8
@@ -42,6 +43,6 @@ for rep in $(seq 1 "$REPEATS"); do
 done
 shopt -s nullglob
 jsons=("$RES"/e2e-*-*-*.json)
-tsx bench/merge-e2e-runs.ts "$RES/e2e-webgpu-h200.json" --failures "$RES/failures.tsv" "${jsons[@]}" | tee "$RES/table.md"
+$RUN_TS bench/merge-e2e-runs.ts "$RES/e2e-webgpu-h200.json" --failures "$RES/failures.tsv" "${jsons[@]}" | tee "$RES/table.md"
 echo "== total $(( $(date +%s) - T0 )) s"
 tar -C "$RES" -cf "$OUT/e2e-run.tar" .

@@ -17,8 +17,7 @@ TOK=${2:?tokenizer}
 REFS=${3:?folder of the wasm references}
 CONTEXT=${4:-16384}
 RES=$(mktemp -d)
-if [ -d .gpu-build ]; then CKV="node .gpu-build/src/cli/main.js"; run_ts() { local f=$1; shift; node ".gpu-build/${f%.ts}.js" "$@"; }
-else CKV="node bin/clusterkv.js"; run_ts() { tsx "$@"; }; fi
+source "$(dirname "$0")/gpu-host-env.sh"
 step() { # name timeout_s command...
   local name=$1 limit=$2; shift 2
   local t0=$(date +%s)
@@ -28,11 +27,11 @@ step() { # name timeout_s command...
   tar -C "$RES" -cf "$OUT/model-run.tar" .
 }
 step doctor 60 $CKV doctor
-step generate 240 $CKV generate --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 32 --attention clusterkv --budget 1024 --backend webgpu
-step check 300 run_ts bench/model-check.ts --backend webgpu --model "$MODEL" --tokenizer "$TOK" --context "$CONTEXT" --steps 32 --budget 1024 --out "$RES/model-check-webgpu-16k.json"
-step check-compare 30 run_ts bench/compare-model-checks.ts "$REFS/model-check-wasm-16k.json" "$RES/model-check-webgpu-16k.json" --out "$RES/model-check-compare.json"
-step capture 300 $CKV capture --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 16 --dtype F32 --out "$RES/capture-webgpu.safetensors" --backend webgpu
-step digest 120 run_ts bench/trace-digest.ts "$RES/capture-webgpu.safetensors" "$RES/capture-webgpu-16k.digest.json"
+step generate 150 $CKV generate --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 32 --attention clusterkv --budget 1024 --backend webgpu
+step check 180 $RUN_TS bench/model-check.ts --backend webgpu --model "$MODEL" --tokenizer "$TOK" --context "$CONTEXT" --steps 32 --budget 1024 --out "$RES/model-check-webgpu-16k.json"
+step check-compare 30 $RUN_TS bench/compare-model-checks.ts "$REFS/model-check-wasm-16k.json" "$RES/model-check-webgpu-16k.json" --out "$RES/model-check-compare.json"
+step capture 150 $CKV capture --model "$MODEL" --tokenizer "$TOK" --text moby-dick --context "$CONTEXT" --steps 16 --dtype F32 --out "$RES/capture-webgpu.safetensors" --backend webgpu
+step digest 60 $RUN_TS bench/trace-digest.ts "$RES/capture-webgpu.safetensors" "$RES/capture-webgpu-16k.digest.json"
 rm -f "$RES/capture-webgpu.safetensors"
-step digest-compare 30 run_ts bench/trace-digest.ts --compare "$REFS/capture-wasm-16k.digest.json" "$RES/capture-webgpu-16k.digest.json" --tolerance 1e-3
+step digest-compare 30 $RUN_TS bench/trace-digest.ts --compare "$REFS/capture-wasm-16k.digest.json" "$RES/capture-webgpu-16k.digest.json" --tolerance 1e-3
 tar -C "$RES" -cf "$OUT/model-run.tar" .

@@ -17,7 +17,7 @@
 set -u
 OUT=${OUT:?set OUT to the output folder}
 RES=$(mktemp -d)
-CKV="node bin/clusterkv.js"
+source "$(dirname "$0")/gpu-host-env.sh"
 PROCESSES=${PROCESSES:-3}
 # GPU heating before and during each kernel's samples (ms; bench/README.md: the committed H200 run had none)
 HEAT_MS=${HEAT_MS:-100}
@@ -45,8 +45,8 @@ fi
 want doctor && step doctor 60 $CKV doctor
 want parity && step parity 150 $CKV parity --backend webgpu --out "$RES/parity-webgpu-h200.json"
 if want tune; then
-  step tune 200 tsx bench/tune-kernels.ts "$RES/tune.json"
-  TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 tsx bench/tune-kernels.ts "$RES/tune-norobust.json"
+  step tune 200 $RUN_TS bench/tune-kernels.ts "$RES/tune.json"
+  TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 $RUN_TS bench/tune-kernels.ts "$RES/tune-norobust.json"
 fi
 if want probe; then
   step probe-bench 120 $CKV bench --backend webgpu --runs 20 --kmeans-runs 2 $MAIN --out "$RES/probe-bench.json"
@@ -60,9 +60,9 @@ if want bench; then
   for p in $(seq 1 "$PROCESSES"); do for T in $SWEEP; do
     step "bench-$T-$p" 75 $CKV bench --backend webgpu --runs 20 --warmup 5 --heat-ms $HEAT_MS $MAIN --no-main --contexts "$T" --out "$RES/bench-$T-$p.json"
   done; done
-  step bench-merge 60 tsx bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
+  step bench-merge 60 $RUN_TS bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
 fi
 want torch && step torch 150 python3 bench/torch_reference.py "$RES/torch-reference-h200.json" $TORCH_QUICK
-want tune-last && step tune 120 tsx bench/tune-kernels.ts "$RES/tune.json"
+want tune-last && step tune 120 $RUN_TS bench/tune-kernels.ts "$RES/tune.json"
 kill $CLOCKS 2>/dev/null
 tar -C "$RES" -cf "$OUT/gpu-run.tar" .

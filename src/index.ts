@@ -22,7 +22,10 @@ export * from './sim/budget.js';
 export * from './sim/replay.js';
 export * from './sim/metrics.js';
 export * from './sim/sweep.js';
-export { sparseLayerRows } from './sim/sparse-layers.js';
+export { sparseLayerRows, checkSparseLayers } from './sim/sparse-layers.js';
+export { readSweepFolder, readSweepManifest, ResultsFolderError, type SweepFolder } from './sim/results-folder.js';
+export { RESULT_COLUMNS, sweepManifestSchema, type SweepManifest, type ResultRow } from './sim/results-schema.js';
+export { driveLayer, type LayerConsumer, type DriverStep, type LayerTensors } from './sim/layer-driver.js';
 export { clusterStats, type ClusterStatRow } from './sim/cluster-stats.js';
 export { exportResults, EXPORT_FORMATS, type ExportFormat } from './sim/export.js';
 

@@ -9,6 +9,7 @@
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { teacherForcedLogits } from '../src/model/compare.js';
 import { loadModel } from '../src/model/load.js';
 import type { LlamaModel } from '../src/model/transformer.js';
 import { DecodeEngine } from '../src/model/e2e/decode-engine.js';
@@ -91,18 +92,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
     const method = createMethod('clusterkv', params);
     const prompts = [prompt(P, V, 5), prompt(P, V, 6)];
     const next = [prompt(steps, V, 7), prompt(steps, V, 8)];
-    const run = async (choice: 'dense' | typeof method, b: number) => {
-      const session = model.session(choice);
-      (await session.forward(prompts[b], true)).dispose();
-      const rows: Float32Array[] = [];
-      for (const t of next[b]) {
-        const logits = await session.step(t);
-        rows.push((await logits.data()) as Float32Array);
-        logits.dispose();
-      }
-      session.dispose();
-      return rows;
-    };
+    const run = (choice: 'dense' | typeof method, b: number) => teacherForcedLogits(model, choice, prompts[b], next[b]);
     const sparse = [await run(method, 0), await run(method, 1)];
     const dense = [await run('dense', 0)];
     const before = tf.memory().numTensors;

@@ -12,22 +12,11 @@ import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '.
 import { plantedKvShader, uniformFillShader } from '../src/gpu/wgsl/seeded-fill.js';
 import { tokenListShader } from '../src/gpu/wgsl/token-list.js';
 import { softwareWebgpu } from './helpers/software-webgpu.js';
+import { values, worstRelative } from './helpers/tensors.js';
 import { normals } from './reference/clusterkv.js';
 
 const skip = await softwareWebgpu();
 
-async function values(t: tf.Tensor): Promise<number[]> {
-  const v = Array.from(await t.data());
-  t.dispose();
-  return v;
-}
-
-function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let w = 0;
-  for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  return w;
-}
 
 /** y[b, r] = sum_i W[r, i] x[b, i], then the epilogue, in float64. */
 function refGemv(W: Float32Array, x: Float32Array, res: Float32Array | undefined, rows: number, cols: number, B: number, epilogue: GemvEpilogue): Float64Array {

@@ -18,22 +18,11 @@ import { selectShader, selectTuning } from '../src/gpu/wgsl/select.js';
 import { attentionTuning } from '../src/gpu/wgsl/decode-attention.js';
 import { kmeansTuning } from '../src/gpu/wgsl/kmeans.js';
 import { softwareWebgpu } from './helpers/software-webgpu.js';
+import { values, worstRelative } from './helpers/tensors.js';
 import { normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from './reference/clusterkv.js';
 
 const skip = await softwareWebgpu();
 
-async function values(t: tf.Tensor): Promise<number[]> {
-  const v = Array.from(await t.data());
-  t.dispose();
-  return v;
-}
-
-function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  return worst;
-}
 
 /** Runs f on both paths (checking that only 'wgsl' records kernel passes); returns [wgsl outputs, ops outputs]. */
 async function bothPaths(f: () => tf.Tensor[]): Promise<[number[][], number[][]]> {

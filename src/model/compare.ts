@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from './errors.js';
 import { argmax, type Sampler } from './sampling.js';
-import type { LlamaModel, ModelSession } from './transformer.js';
+import type { AttentionChoice, LlamaModel, ModelSession } from './transformer.js';
 import type { Method } from '../sim/selector.js';
 
 export interface StepComparison {
@@ -171,5 +171,21 @@ export async function teacherForcedPerplexity(model: LlamaModel, tokens: readonl
   } finally {
     dense.dispose();
     sparse?.dispose();
+  }
+}
+
+/**
+ * Teacher-forced next-token logits: a session with `choice` runs `prompt`, then each id of `next` in turn;
+ * returns the logits [vocab] after each of them (for comparing two implementations of the same model).
+ */
+export async function teacherForcedLogits(model: LlamaModel, choice: AttentionChoice, prompt: readonly number[], next: readonly number[]): Promise<Float32Array[]> {
+  const session = model.session(choice);
+  try {
+    (await session.forward(prompt, true)).dispose();
+    const rows: Float32Array[] = [];
+    for (const t of next) rows.push(await takeLogits(session.step(t)));
+    return rows;
+  } finally {
+    session.dispose();
   }
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { PlotError } from './errors.js';
 import type { Figure } from './figure.js';
 import { plotlyScript } from './plotly-source.js';
@@ -28,6 +28,8 @@ export function chromiumPath(): string {
 
 /** Renders figures to PNG bytes with one browser; scale 2 makes text crisp. */
 export async function renderPngs(figs: Figure[], scale = 2): Promise<Uint8Array[]> {
+  // loaded on first use: commands that only may draw PNGs (plot, eval) run where playwright-core is absent
+  const { chromium } = await import('playwright-core');
   const browser: Browser = await chromium.launch({ executablePath: chromiumPath(), args: ARGS });
   try {
     const page = await browser.newPage();

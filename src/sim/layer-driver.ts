@@ -71,6 +71,16 @@ export async function driveLayer(manifest: TraceManifest, layer: number, data: T
     values: tf.tensor3d(data.v, [kvHeads, T, headDim]),
     queries: tf.tensor3d(data.q, [S, heads, headDim]),
   };
+  // Positions start..start+n-1 of the layer's keys or values, [G, n, d]. On the CPU backends they are copied
+  // from the host arrays: wasm's slice first copies its whole input out of the heap (readSync), so five slices
+  // a step moved the whole layer five times, and copies a rank-3 slice one d-long row at a time.
+  const fromHost = tf.getBackend() === 'wasm' || tf.getBackend() === 'cpu';
+  const positions = (host: Float32Array, device: tf.Tensor3D, start: number, n: number): tf.Tensor3D => {
+    if (!fromHost) return tf.slice(device, [0, start, 0], [-1, n, -1]);
+    const out = new Float32Array(kvHeads * n * headDim);
+    for (let g = 0; g < kvHeads; g++) out.set(host.subarray((g * T + start) * headDim, (g * T + start + n) * headDim), g * n * headDim);
+    return tf.tensor3d(out, [kvHeads, n, headDim]);
+  };
   const memo = new LayerMemo();
   const info = { ...layerInfo(manifest, layer), memo };
   const selectors: LayerSelector[] = [];
@@ -89,10 +99,10 @@ export async function driveLayer(manifest: TraceManifest, layer: number, data: T
         step: s,
         position,
         q: tf.tidy(() => tf.reshape(tf.slice(tensors.queries, [s, 0, 0], [1, -1, -1]), [heads, headDim]) as tf.Tensor2D),
-        kNew: tf.slice(tensors.keys, [0, fed, 0], [-1, position + 1 - fed, -1]),
-        vNew: tf.slice(tensors.values, [0, fed, 0], [-1, position + 1 - fed, -1]),
-        visibleK: tf.slice(tensors.keys, [0, 0, 0], [-1, position + 1, -1]),
-        visibleV: tf.slice(tensors.values, [0, 0, 0], [-1, position + 1, -1]),
+        kNew: positions(data.k, tensors.keys, fed, position + 1 - fed),
+        vNew: positions(data.v, tensors.values, fed, position + 1 - fed),
+        visibleK: positions(data.k, tensors.keys, 0, position + 1),
+        visibleV: positions(data.v, tensors.values, 0, position + 1),
       };
       fed = position + 1;
       try {
@@ -116,3 +126,4 @@ export async function driveLayer(manifest: TraceManifest, layer: number, data: T
     tf.dispose([tensors.keys, tensors.values, tensors.queries]);
   }
 }
+

@@ -14,7 +14,7 @@
  * The full attention of a step is computed once (referenceAttention) and shared by every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionWeights, denseAttention } from '../gpu/attention.js';
+import { attentionWeights } from '../gpu/attention.js';
 
 export interface StepReference {
   /** [H, T] full softmax weights */
@@ -83,7 +83,10 @@ export const METRICS = [
     meaning: 'share of the attended positions that are among the k = |S| largest full weights',
     compute: (t) => {
       const kth = tf.min(tf.topk(t.ref.weights, t.n, false).values, 1, true); // [H, 1]
-      return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(tf.greaterEqual(t.ref.weights, kth), 'float32')), 1), t.n), 1) as tf.Tensor1D;
+      // kth spread to [H, T] by a multiply (exact): wasm's compare ops run ~20x slower when they broadcast, and so
+      // do its broadcastTo and tile (12, 10 and 14 ms against 1 ms at [6, 8200])
+      const atLeastKth = tf.greaterEqual(t.ref.weights, tf.mul(tf.onesLike(t.ref.weights), kth));
+      return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(atLeastKth, 'float32')), 1), t.n), 1) as tf.Tensor1D;
     },
   },
   {
@@ -122,9 +125,16 @@ export const SUMMARY_METRICS: readonly string[] = METRICS.filter((m) => m.summar
 
 export type HeadMetrics = Record<MetricName, number>;
 
-/** q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference. */
+/**
+ * q: [H, d]; keys, values: [G, T, d] (positions 0..p). Caller disposes the result with disposeReference.
+ * The output is src/gpu's denseAttention computed from these weights (denseAttention would compute them again).
+ */
 export function referenceAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): StepReference {
-  return { weights: attentionWeights(q, keys), output: denseAttention(q, keys, values) };
+  const [H, d] = q.shape;
+  const [G, T] = keys.shape;
+  const weights = attentionWeights(q, keys);
+  const output = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, H / G, T]), values), [H, d]) as tf.Tensor2D);
+  return { weights, output };
 }
 
 export function disposeReference(ref: StepReference): void {
@@ -138,48 +148,79 @@ export function disposeReference(ref: StepReference): void {
  * keys, values: [G, T, d].
  */
 export async function selectionMetrics(ref: StepReference, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D, dense = false): Promise<HeadMetrics[]> {
-  const [heads, n] = tokens.shape;
+  return (await selectionsMetrics(ref, keys, values, [{ tokens, dense }]))[0];
+}
+
+/**
+ * selectionMetrics for several selections of the same step (the methods of a replay), computed together: their
+ * sparse outputs are one matMul ([G, C * H / G, T] x [G, T, d]) instead of C small ones (each output row is
+ * computed exactly as alone: wasm's matMul sums a row the same way whatever the row count), and one readback.
+ */
+export async function selectionsMetrics(ref: StepReference, keys: tf.Tensor3D, values: tf.Tensor3D, selections: readonly { tokens: tf.Tensor2D; dense?: boolean }[]): Promise<HeadMetrics[][]> {
   const contextLength = keys.shape[1];
   const kvHeads = keys.shape[0];
-  const groupSize = heads / kvHeads;
   const all: readonly Metric[] = METRICS;
   const device = all.filter((m): m is DeviceMetric => m.where === 'device');
-  let deviceValues: Float32Array | null = null;
-  let loadedPerKvHead: number[];
-  if (dense) {
+  for (const { tokens, dense } of selections) {
     // every position attended: the sparse output is the dense one
-    if (n !== contextLength) throw new RangeError(`a dense selection must attend all ${contextLength} positions, got ${n}`);
-    loadedPerKvHead = Array.from({ length: kvHeads }, () => n);
-  } else {
+    if (dense && tokens.shape[1] !== contextLength) throw new RangeError(`a dense selection must attend all ${contextLength} positions, got ${tokens.shape[1]}`);
+  }
+  const sparseOnes = selections.map((s, i) => (s.dense ? -1 : i)).filter((i) => i >= 0);
+  let deviceValues: Float32Array | null = null;
+  let tokenIds: (Int32Array | null)[] = selections.map(() => null);
+  if (sparseOnes.length > 0) {
     const stacked = tf.tidy(() => {
-      // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm)
-      const rows = tf.broadcastTo(tf.expandDims(tf.range(0, heads, 1, 'int32'), 1), [heads, n]);
-      const where = tf.reshape(tf.stack([rows, tf.cast(tokens, 'int32')], 2), [heads * n, 2]);
-      const mask = tf.scatterND(where, tf.ones([heads * n]), [heads, contextLength]) as tf.Tensor2D;
-      const kept = tf.mul(ref.weights, mask) as tf.Tensor2D;
-      const mass = tf.sum(kept, 1) as tf.Tensor1D;
+      const parts = sparseOnes.map((i) => {
+        const { tokens } = selections[i];
+        const [heads, n] = tokens.shape;
+        // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm), at flat
+        // positions h * T + token; the row offsets come from the host (wasm's broadcastTo copies element by element)
+        const rowStart = new Int32Array(heads * n);
+        for (let h = 0; h < heads; h++) rowStart.fill(h * contextLength, h * n, (h + 1) * n);
+        const where = tf.reshape(tf.add(tf.tensor2d(rowStart, [heads, n], 'int32'), tf.cast(tokens, 'int32')), [heads * n, 1]);
+        const mask = tf.reshape(tf.scatterND(where, tf.ones([heads * n]), [heads * contextLength]), [heads, contextLength]) as tf.Tensor2D;
+        const kept = tf.mul(ref.weights, mask) as tf.Tensor2D;
+        return { mask, kept, mass: tf.sum(kept, 1) as tf.Tensor1D, n };
+      });
       // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i
-      const keptByGroup = tf.reshape(kept, [kvHeads, groupSize, contextLength]);
-      const sparse = tf.div(tf.reshape(tf.matMul(keptByGroup, values), [heads, -1]), tf.expandDims(tf.maximum(mass, 1e-30), 1)) as tf.Tensor2D;
-      const t: SelectionTensors = { ref, mask, kept, mass, sparse, n };
-      return tf.stack(device.map((m) => m.compute(t))); // [metrics, H], in METRICS order
+      const heads = ref.weights.shape[0];
+      const group = heads / kvHeads;
+      const keptByGroup = tf.concat(parts.map((p) => tf.reshape(p.kept, [kvHeads, group, contextLength])), 1); // [G, C * group, T]
+      const summed = tf.matMul(keptByGroup, values); // [G, C * group, d]
+      const d = values.shape[2];
+      return tf.stack(
+        parts.map((p, c) => {
+          const rows = tf.reshape(tf.slice(summed, [0, c * group, 0], [kvHeads, group, d]), [heads, d]);
+          const sparse = tf.div(rows, tf.expandDims(tf.maximum(p.mass, 1e-30), 1)) as tf.Tensor2D;
+          const t: SelectionTensors = { ref, mask: p.mask, kept: p.kept, mass: p.mass, sparse, n: p.n };
+          return tf.stack(device.map((m) => m.compute(t))); // [metrics, H], in METRICS order
+        }),
+      ); // [C, metrics, H]
     });
-    const [values_, tokenIds] = await Promise.all([stacked.data(), tokens.data()]);
+    const [values_, ...ids] = await Promise.all([stacked.data(), ...sparseOnes.map((i) => selections[i].tokens.data())]);
     stacked.dispose();
     deviceValues = values_ as Float32Array;
-    loadedPerKvHead = tokensLoadedPerKvHead(tokenIds as Int32Array, heads, n, kvHeads);
+    tokenIds = selections.map(() => null);
+    sparseOnes.forEach((i, c) => (tokenIds[i] = ids[c] as Int32Array));
   }
-  const counts: SelectionCounts = { n, contextLength, loadedPerKvHead, groupSize };
-  const out: HeadMetrics[] = [];
-  for (let h = 0; h < heads; h++) {
-    const row: Partial<HeadMetrics> = {};
-    let i = 0;
-    for (const m of all) {
-      row[m.name as MetricName] = m.where === 'device' ? (deviceValues ? deviceValues[i++ * heads + h] : m.dense) : m.compute(counts, h);
+  return selections.map(({ tokens }, i) => {
+    const [heads, n] = tokens.shape;
+    const groupSize = heads / kvHeads;
+    const ids = tokenIds[i];
+    const loadedPerKvHead = ids ? tokensLoadedPerKvHead(ids, heads, n, kvHeads) : Array.from({ length: kvHeads }, () => n);
+    const counts: SelectionCounts = { n, contextLength, loadedPerKvHead, groupSize };
+    const base = ids ? sparseOnes.indexOf(i) * device.length * heads : -1;
+    const out: HeadMetrics[] = [];
+    for (let h = 0; h < heads; h++) {
+      const row: Partial<HeadMetrics> = {};
+      let k = 0;
+      for (const m of all) {
+        row[m.name as MetricName] = m.where === 'device' ? (ids ? deviceValues![base + k++ * heads + h] : m.dense) : m.compute(counts, h);
+      }
+      out.push(row as HeadMetrics);
     }
-    out.push(row as HeadMetrics);
-  }
-  return out;
+    return out;
+  });
 }
 
 /** GQA accounting: the positions a KV head must load are the union over its query heads' selections. */

@@ -50,8 +50,18 @@ export function rowsToTable(rows: Record<string, unknown>[]): aq.ColumnTable {
   return aq.table(data);
 }
 
+/** The text of one (cell, layer) file. */
+export function cellLayerCsv(rows: Record<string, unknown>[]): string {
+  return aq.toCSV(rowsToTable(rows));
+}
+
 export function writeCellLayer(dir: string, cellId: string, layer: number, rows: Record<string, unknown>[]): void {
-  writeFileAtomic(cellLayerFile(dir, cellId, layer), aq.toCSV(rowsToTable(rows)));
+  writeCellLayerCsv(dir, cellId, layer, cellLayerCsv(rows));
+}
+
+/** Writes a (cell, layer) file computed elsewhere (a worker process or a queue worker) as is. */
+export function writeCellLayerCsv(dir: string, cellId: string, layer: number, csv: string): void {
+  writeFileAtomic(cellLayerFile(dir, cellId, layer), csv);
 }
 
 export function readCellLayer(dir: string, cellId: string, layer: number): Record<string, unknown>[] {

@@ -89,6 +89,58 @@ export type SweepSpec = z.infer<typeof sweepSpecSchema>;
 
 export const SWEEP_STATUSES = ['running', 'interrupted', 'failed', 'complete'] as const;
 
+/**
+ * One unit of sweep work, as plain data (it travels to local worker processes and, as a BullMQ job's data,
+ * through Redis): a family of cells (one method, parameters that differ only in budget) on one layer of one
+ * trace, reporting the given query heads and decode steps. src/sim/sweep-unit.ts computes it.
+ */
+export const sweepUnitSchema = z.object({
+  /** an absolute path every worker can read, and the sha256 the file must have there */
+  trace: z.object({ path: z.string(), sha256: z.string().regex(/^[0-9a-f]{64}$/) }),
+  layer: z.number().int().nonnegative(),
+  cells: z.array(sweepCellSchema).min(1),
+  heads: intList,
+  steps: intList,
+  /** clusterkv-lab version of the sweep that made the unit (a worker of another version refuses it) */
+  version: z.string(),
+});
+export type SweepUnit = z.infer<typeof sweepUnitSchema>;
+
+/** What computing a unit gives back: each (cell, layer)'s CSV text, written into the folder as is. */
+export const unitResultSchema = z.object({
+  cells: z.array(z.object({ id: z.string(), csv: z.string() })),
+  /** the tfjs backend and the worker (host:pid) that computed it */
+  backend: z.string(),
+  worker: z.string(),
+  /** wall and CPU (user + system) seconds of the computing process for the unit */
+  seconds: z.number(),
+  cpuSeconds: z.number(),
+});
+export type UnitResult = z.infer<typeof unitResultSchema>;
+
+/** How a sweep ran: in this process, on local worker processes, or through a BullMQ queue on Redis. */
+export const sweepExecutionSchema = z.object({
+  mode: z.enum(['in-process', 'local', 'queue']),
+  /** local worker processes */
+  jobs: z.number().int().positive().optional(),
+  /** the queue's Redis URL (password left out), key prefix and the sweep's name */
+  queue: z.string().optional(),
+  prefix: z.string().optional(),
+  name: z.string().optional(),
+  /** the processes (host:pid) that computed this run's units, with their units and wall and CPU seconds */
+  workers: z.array(z.object({ name: z.string(), units: z.number().int().nonnegative(), seconds: z.number(), cpuSeconds: z.number() })).optional(),
+});
+export type SweepExecution = z.infer<typeof sweepExecutionSchema>;
+
+/** A unit that failed for good (after its attempts, through a queue): its cells stay unfinished. */
+export const unitFailureSchema = z.object({
+  layer: z.number().int().nonnegative(),
+  cells: z.array(z.string()),
+  error: z.string(),
+  attempts: z.number().int().nonnegative().optional(),
+});
+export type UnitFailure = z.infer<typeof unitFailureSchema>;
+
 export const sweepManifestSchema = z.object({
   kind: z.literal(SWEEP_KIND),
   trace: z.object({
@@ -115,6 +167,9 @@ export const sweepManifestSchema = z.object({
   /** (cell, layer) units finished and asked for, over every cell and layer of the folder */
   progress: z.object({ done: z.number().int().nonnegative(), total: z.number().int().nonnegative() }),
   error: z.string().optional(),
+  /** the units of the latest run that failed (status 'failed') */
+  failures: z.array(unitFailureSchema).optional(),
+  execution: sweepExecutionSchema.optional(),
   started: z.string(),
   finished: z.string().optional(),
   seconds: z.number().optional(),

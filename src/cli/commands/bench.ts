@@ -15,6 +15,7 @@ import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
 import { parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { checkOutputFile, UserError } from '../errors.js';
+import { progressBar, progressIsLive } from '../progress.js';
 import { formatTable } from '../table.js';
 
 interface BenchFlags {
@@ -120,7 +121,14 @@ export function register(program: Command): void {
       if (!flags.main && contexts.length === 0) throw new UserError('bench: --no-main needs --contexts (nothing to time)');
       if (flags.out) checkOutputFile(flags.out);
       const backend = await useBackend(flags.backend);
-      const log = (line: string) => process.stderr.write(`${line}\n`);
+      // a live bar shows the timed kernels itself (other stderr lines would tear it)
+      const log = (line: string) => {
+        if (!progressIsLive()) process.stderr.write(`${line}\n`);
+      };
+      const bar = progressBar('bench');
+      let runsDone = 0;
+      const runsTotal = (flags.main ? 1 : 0) + contexts.length;
+      const onTimed = (done: number, total: number, label: string) => bar.update(done, total, `${runsDone + 1}/${runsTotal} ${label}`);
       const largest = Math.max(flags.main ? cfg.context : 0, ...contexts);
       if (HOST_BACKENDS.includes(backend) && largest > 8192) {
         log(`bench: warning: context ${largest} (the defaults are sized for an H200) on the ${backend} backend runs for many minutes; for a quick look: --context 4096 --clusters 64 --runs 5 --warmup 1 --kmeans-runs 1`);
@@ -128,7 +136,8 @@ export function register(program: Command): void {
       log(`backend ${backend}${gpuAdapterInfo() ? `, adapter ${JSON.stringify(gpuAdapterInfo())}` : ''}`);
       let main: KernelBenchReport | null = null;
       try {
-        main = flags.main ? await runKernelBench(cfg, log) : null;
+        main = flags.main ? await runKernelBench(cfg, log, onTimed) : null;
+        if (flags.main) runsDone++;
       } catch (err) {
         if (err instanceof RangeError) throw new UserError(err.message);
         throw err;
@@ -143,7 +152,8 @@ export function register(program: Command): void {
         const clusters = Math.ceil(context / tokensPerCluster);
         log(`context ${context}: ${clusters} planted clusters`);
         const budgets = cfg.budgets.filter((b) => b <= context);
-        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: SWEEP_KERNELS, kmeansRuns: 0 }, log) });
+        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: SWEEP_KERNELS, kmeansRuns: 0 }, log, onTimed) });
+        runsDone++;
       }
       if (sweep.length && !flags.json) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
@@ -157,6 +167,7 @@ export function register(program: Command): void {
         );
         console.log(`\n${formatTable(rows, ['context', 'clusters', 'path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stepWallMs', 'stepLoopMs'], 4)}`);
       }
+      bar.stop();
       const first = main ?? sweep[0].report;
       const report: BenchFile = {
         ...benchFile(main, backend, sweep, gpuAdapterInfo() ?? null),

@@ -47,5 +47,10 @@ export function register(program: Command): void {
         return;
       }
       console.log(`wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, ${m.stepPositions.length} steps, ${m.dtype}`);
+      const kept = options.layers;
+      if (kept && kept.some((l, i) => l !== i)) {
+        // methods keep their first denseLayers dense by number: renumbered layers change which ones that is
+        console.log(`layers ${kept.join(', ')} of the source are layers ${kept.map((_, i) => i).join(', ')} here (the manifest's exportedFrom records the source layers); a sweep's denseLayers counts the new numbers`);
+      }
     });
 }

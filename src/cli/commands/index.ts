@@ -24,5 +24,6 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   cachesim: () => import('./cachesim.js'),
   plot: () => import('./plot.js'),
   e2e: () => import('./e2e.js'),
+  worker: () => import('./worker.js'),
   eval: () => import('./eval.js'),
 };

@@ -1,9 +1,18 @@
-/** `clusterkv sweep TRACE ...`: methods x budgets x cluster counts (x --param grids) -> DIR/results.csv + manifest.json. */
+/**
+ * `clusterkv sweep TRACE... --out DIR`: methods x budgets x cluster counts (x --param grids) ->
+ * DIR/results.csv + results.arrow + manifest.json (DIR/<trace name>/ each for several traces), computed in
+ * this process (--jobs 1), on local worker processes (--jobs N, default one per core), or by `clusterkv
+ * worker`s on any number of machines through a BullMQ queue on Redis (--queue redis://HOST:PORT/DB).
+ */
+import os from 'node:os';
+import path from 'node:path';
 import type { Command } from 'commander';
+import { UserError } from '../errors.js';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
+import { parseRedisUrl } from '../../sim/sweep-queue.js';
 import { METRICS } from '../../sim/metrics.js';
-import { runSweep, summarize, summaryColumns, SweepInterrupted, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
+import { runSweeps, summarize, summaryColumns, SweepFailed, SweepInterrupted, type SweepQueueOptions, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
 import { checkOutputFolder } from '../errors.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
@@ -23,6 +32,28 @@ export interface SweepFlags {
   param: string[];
   quiet?: boolean;
   json?: boolean;
+  jobs?: string;
+  queue?: string;
+  name?: string;
+  prefix?: string;
+  attempts: string;
+}
+
+/** Where the units are computed: --queue, else --jobs local processes (default one per core). */
+export function executionFromFlags(flags: SweepFlags): { jobs: number; queue?: SweepQueueOptions } {
+  const jobs = flags.jobs !== undefined ? parseIntFlag('--jobs', flags.jobs, 1) : os.availableParallelism();
+  if (!flags.queue) {
+    if (flags.name !== undefined || flags.prefix !== undefined) throw new UserError('--name and --prefix name a queued sweep: give --queue redis://HOST:PORT/DB too');
+    return { jobs };
+  }
+  if (flags.jobs !== undefined) throw new UserError('--jobs sets local worker processes; a queued sweep (--queue) is computed by `clusterkv worker`s (their --concurrency)');
+  try {
+    parseRedisUrl(flags.queue);
+  } catch (err) {
+    throw new UserError((err as Error).message);
+  }
+  const attempts = parseIntFlag('--attempts', flags.attempts, 1);
+  return { jobs: 1, queue: { url: flags.queue, name: flags.name ?? path.basename(path.resolve(flags.out)), prefix: flags.prefix, attempts } };
 }
 
 export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
@@ -61,13 +92,13 @@ export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>
 }
 
 /** The summary table of a sweep's rows (sparse layers only) and the line that says what it is. */
-export function printSweepSummary(result: SweepResult, backend: string, out: string): void {
+export function printSweepSummary(result: SweepResult, backend: string, out: string, how = ''): void {
   const summary = summarize(sparseLayerRows(result.table));
   console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
   const earlier = result.folderCells.length - result.cells.length;
   console.log(
     `\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps` +
-      `\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      `\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend}${how} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
       (earlier > 0 ? `\nthe folder also holds ${earlier} cells of earlier runs: results.csv and the table above include them` : ''),
   );
 }
@@ -80,8 +111,8 @@ export function metricsHelp(): string {
 export function register(program: Command): void {
   program
     .command('sweep')
-    .description('replay a trace through methods over budgets and cluster counts; write DIR/results.csv, results.arrow and manifest.json')
-    .argument('<trace>', 'trace file (.safetensors, format v1)')
+    .description('replay traces through methods over budgets and cluster counts; write DIR/results.csv, results.arrow and manifest.json')
+    .argument('<traces...>', 'trace files (.safetensors, format v1); several go to DIR/<trace name>/ each')
     .requiredOption('--out <dir>', 'results folder (re-running into it skips finished cells)')
     .option('--methods <list>', 'methods, comma-separated, or all', 'full,oracle,clusterkv')
     .option('--budgets <list>', 'token budgets B, comma-separated', '256,512,1024')
@@ -92,25 +123,48 @@ export function register(program: Command): void {
     .option('--steps <list>', 'decode steps to report (default all)')
     .option('--seed <n>', 'seed for seeded methods (recorded)', '0')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .option('--jobs <n>', `local worker processes, one (family of cells, layer) unit each (default: one per core, ${os.availableParallelism()} here); results are the same for any N`)
+    .option('--queue <url>', 'compute on `clusterkv worker`s through a BullMQ queue on Redis instead: redis://HOST:PORT/DB (traces must be readable at the same path on every worker)')
+    .option('--name <name>', 'a queued sweep\'s name, the namespace of its job ids (default: the --out folder\'s name)')
+    .option('--prefix <prefix>', 'Redis key prefix of the queue (default clusterkv; the workers must use the same)')
+    .option('--attempts <n>', 'attempts per queued unit before it is reported as failed', '3')
     .option('--quiet', 'print no summary')
     .addHelpText('after', metricsHelp())
     .option('--json', 'print the summary as JSON (rows of the table, cells, timing) instead of a table')
-    .action(async (trace: string, flags: SweepFlags) => {
+    .action(async (traces: string[], flags: SweepFlags) => {
       const spec = sweepSpecFromFlags(flags);
+      const { jobs, queue } = executionFromFlags(flags);
       // bad inputs fail here, before backend start-up and any replay
       checkOutputFolder(flags.out);
-      await checkTraceInput(trace);
-      const backend = await useBackend(flags.backend);
-      const bar = progressBar('sweep');
+      for (const trace of traces) await checkTraceInput(trace);
+      // a queued sweep computes nothing here: the workers' backends are recorded
+      const backend = queue ? (flags.backend ?? 'queue workers') : await useBackend(flags.backend);
+      const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep');
+      const notice = (line: string) => {
+        bar.stop();
+        process.stderr.write(`clusterkv: ${line}\n`);
+      };
       try {
-        const result = await withInterrupt((signal) => runSweep(trace, spec, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t) }));
+        const results = await withInterrupt((signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => bar.update(d, t) }));
         bar.stop();
+        const how = queue ? ` (queue ${queue.url}, name ${queue.name})` : jobs > 1 ? ` (${jobs} local worker processes)` : '';
         if (flags.json) {
-          const summary = summarize(sparseLayerRows(result.table)).objects();
-          console.log(JSON.stringify({ out: flags.out, backend, cells: result.cells.length, folderCells: result.folderCells.length, computed: result.computed, skipped: result.skipped, seconds: result.seconds, summary }, null, 2));
-        } else if (!flags.quiet) printSweepSummary(result, backend, flags.out);
-      } finally {
+          const runs = results.map((result) => ({
+            out: result.dir, backend: result.backend, cells: result.cells.length, folderCells: result.folderCells.length,
+            computed: result.computed, skipped: result.skipped, seconds: result.seconds, summary: summarize(sparseLayerRows(result.table)).objects(),
+          }));
+          console.log(JSON.stringify(runs.length === 1 ? runs[0] : runs, null, 2));
+        } else if (!flags.quiet) {
+          for (const result of results) {
+            if (results.length > 1) console.log(`\n${result.dir}`);
+            printSweepSummary(result, result.backend, result.dir, how);
+          }
+        }
+      } catch (err) {
         bar.stop();
+        if (err instanceof SweepFailed) throw new UserError(`${err.message}\n(finished cells are kept in results.csv; re-run the same command to retry the failed ones)`);
+        if (err instanceof Error && err.name === 'QueueUnreachable') throw new UserError(err.message);
+        throw err;
       }
     });
 }

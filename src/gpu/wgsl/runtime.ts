@@ -144,8 +144,8 @@ export function scratchBuffer(bytes: number): GPUBuffer {
 /** Uniform block of 32-bit fields in order: integers as u32 (or i32), numbers marked float as f32. */
 export type UniformField = number | { f32: number };
 
-function uniformBytes(fields: UniformField[]): Uint32Array {
-  const words = Math.max(4, Math.ceil(fields.length / 4) * 4);
+/** The 32-bit words of a uniform block of `words` words (integers as u32, { f32 } as floats). */
+export function packUniformFields(fields: UniformField[], words: number): Uint32Array {
   const u = new Uint32Array(words);
   const f = new Float32Array(u.buffer);
   fields.forEach((v, i) => {
@@ -153,6 +153,10 @@ function uniformBytes(fields: UniformField[]): Uint32Array {
     else f[i] = v.f32;
   });
   return u;
+}
+
+function uniformBytes(fields: UniformField[]): Uint32Array {
+  return packUniformFields(fields, Math.max(4, Math.ceil(fields.length / 4) * 4));
 }
 
 // Host cost per dispatch matters for a decode step of ~50 us on the GPU: uniform blocks are immutable

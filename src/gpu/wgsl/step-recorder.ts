@@ -13,7 +13,7 @@
  *               add their own small cost, so the plain step is timed in 'span' mode)
  * then one submit. Timestamps go to a TimestampLog, resolved and read once at the end of a measurement.
  */
-import { pipeline, webgpuBackend, type UniformField } from './runtime.js';
+import { packUniformFields, pipeline, webgpuBackend, type UniformField } from './runtime.js';
 
 const STORAGE = 0x80;
 const COPY_SRC = 0x4;
@@ -38,16 +38,6 @@ export function storageBuffer(bytes: number, label?: string): GPUBuffer {
   return webgpuBackend().device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: STORAGE | COPY_SRC | COPY_DST, label });
 }
 
-function packFields(fields: UniformField[], words: number): Uint32Array {
-  const u = new Uint32Array(words);
-  const f = new Float32Array(u.buffer);
-  fields.forEach((v, i) => {
-    if (typeof v === 'number') u[i] = v >>> 0;
-    else f[i] = v.f32;
-  });
-  return u;
-}
-
 /** A uniform block (32-bit fields, integers as u32, { f32 } as floats) rewritten between steps. */
 export class UniformBlock {
   readonly buffer: GPUBuffer;
@@ -62,7 +52,7 @@ export class UniformBlock {
 
   /** Queues the new contents (ordered after everything submitted before; skipped when unchanged). */
   write(fields: UniformField[]): void {
-    const data = packFields(fields, this.words);
+    const data = packUniformFields(fields, this.words);
     const key = data.join(',');
     if (key === this.last) return;
     this.last = key;

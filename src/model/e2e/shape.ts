@@ -4,17 +4,8 @@
  */
 import type { ModelConfig } from '../config.js';
 
-export interface EngineShape {
-  dim: number;
-  hiddenDim: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  vocabSize: number;
-  ropeTheta: number;
-  normEps: number;
-}
+/** The dimensions the engine reads from a model's configuration. */
+export type EngineShape = Pick<ModelConfig, 'dim' | 'hiddenDim' | 'layers' | 'heads' | 'kvHeads' | 'headDim' | 'vocabSize' | 'ropeTheta' | 'normEps'>;
 
 /**
  * Llama-3-8B's shape with a 32000-token vocabulary (Llama 2's): the 128K vocabulary would make the output

@@ -181,11 +181,15 @@ function shapeOf(cfg: KernelBenchConfig, budget: number): KernelShape {
 }
 
 /** Times every asked kernel on every asked path at cfg's shape. */
-export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string) => void = () => {}): Promise<KernelBenchReport> {
+export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string) => void = () => {}, onTimed?: (done: number, total: number, label: string) => void): Promise<KernelBenchReport> {
   validate(cfg);
   const wanted = new Set(cfg.kernels ?? KERNELS.map((k) => k.name));
   if (cfg.kmeansRuns === 0) wanted.delete('kmeans');
   const entries = [...KERNELS].filter((k) => wanted.has(k.name)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
+  const pathsOf = (entry: (typeof entries)[number]) => availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
+  const total = entries.reduce((n, e) => n + (e.perBudget ? cfg.budgets.length : 1) * pathsOf(e).length, 0);
+  let done = 0;
+  onTimed?.(0, total, 'inputs');
   const timings: KernelTiming[] = [];
   const { heads: H, kvHeads: G, context: T, headDim: d, clusters: K } = cfg;
   log(`shape: H ${H}, G ${G}, T ${T}, d ${d}, K ${K}, budgets ${cfg.budgets.join(', ')}${cfg.heatMs ? `, GPU heated ${cfg.heatMs} ms every ${HEAT_EVERY} samples` : ''}`);
@@ -193,7 +197,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
   const heat = heater && (() => heater.heat(cfg.heatMs!));
   try {
     for (const entry of entries) {
-      const paths = availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
+      const paths = pathsOf(entry);
       for (const budget of entry.perBudget ? cfg.budgets : [cfg.budgets[0]]) {
         const shape = shapeOf(cfg, budget);
         const prepared = entry.setup(shape);
@@ -203,6 +207,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
             const kmeans = entry.name === 'kmeans';
             const timing = await timeRuns(() => prepared.run(path), kmeans ? 1 : cfg.warmup, kmeans ? cfg.kmeansRuns : cfg.runs, entry.bytes(shape), kmeans ? { burst: 0, heat } : { loop: LOOP_RUNS, heat });
             timings.push({ kernel: entry.name, budget: entry.perBudget ? budget : null, path, timing });
+          onTimed?.(++done, total, `${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]`);
             log(`  ${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]: ${timingMs(timing).toFixed(4)} ms${timing.kernelMs ? ' kernel' : ' wall'}, wall ${timing.wallMs.median.toFixed(4)} ms, ${timing.achievedGBps.toFixed(1)} GB/s`);
           }
         } finally {

@@ -66,12 +66,20 @@ export function methodParam(name: string, param: string): ParamSpec<ParamValue> 
  * attend densely whatever the method, so an equal-budget comparison compares the same layers.
  */
 export function createMethod(name: string, params: Readonly<Record<string, ParamValue | undefined>> = {}): Method {
-  const definition = methodDefinition(name);
+  return methodFromDefinition(methodDefinition(name), params);
+}
+
+/**
+ * A configured Method from any definition, registered or not (a method of your own: defineMethod in
+ * define.ts). Layers below `denseLayers` (a parameter of every budgeted method, budget-params.ts) attend
+ * densely whatever the method, so an equal-budget comparison compares the same layers.
+ */
+export function methodFromDefinition(definition: MethodDefinition, params: Readonly<Record<string, ParamValue | undefined>> = {}): Method {
   const p = resolveParams(definition, params) as Readonly<Record<string, ParamValue>>;
   const budget = definition.budgeted ? (p.budget as number) : Infinity;
   const denseLayers = definition.budgeted ? (p.denseLayers as number) : 0;
   return {
-    name,
+    name: definition.name,
     params: { ...p },
     budget,
     budgetMode: definition.budgeted ? (p.budgetMode as Method['budgetMode']) : 'selected',
@@ -83,4 +91,5 @@ export { BUDGET_PARAMS } from './budget-params.js';
 
 /** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
-export type { MethodDefinition, ParamSpec } from './define.js';
+export { defineMethod, intParam, ratioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
+export { planStep, withForced, type ForcedSetParams, type StepPlan } from './baseline.js';

@@ -26,6 +26,15 @@ function oracleSelector(info: LayerInfo, params: OracleParams): LayerSelector {
   const store = new KVStore();
   let prefillLength = 0;
   const groupSize = info.heads / info.kvHeads;
+  // the selectable keys [G, m, d], sliced again only when the selectable range moves (a decode window closes)
+  let selectable: { sinkEnd: number; openStart: number; keys: tf.Tensor3D } | null = null;
+  const selectableKeys = (sinkEnd: number, openStart: number): tf.Tensor3D => {
+    if (selectable?.sinkEnd !== sinkEnd || selectable.openStart !== openStart) {
+      selectable?.keys.dispose();
+      selectable = { sinkEnd, openStart, keys: tf.keep(tf.slice(store.keys, [0, sinkEnd, 0], [-1, openStart - sinkEnd, -1])) };
+    }
+    return selectable.keys;
+  };
   return {
     prefill(keys, values) {
       store.append(keys, values);
@@ -36,15 +45,16 @@ function oracleSelector(info: LayerInfo, params: OracleParams): LayerSelector {
       const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
       const tokens = tf.tidy(() => {
         if (chosen === 0) return withForced(forced, null, info.heads);
-        const selectable = tf.slice(store.keys, [0, layout.sinkEnd, 0], [-1, layout.openStart - layout.sinkEnd, -1]);
         // scores [G, r, m]: query heads of a group against their KV head's selectable keys
         const qg = tf.reshape(q, [info.kvHeads, groupSize, info.headDim]);
-        const scores = tf.reshape(tf.matMul(qg, selectable, false, true), [info.heads, -1]);
+        const scores = tf.reshape(tf.matMul(qg, selectableKeys(layout.sinkEnd, layout.openStart), false, true), [info.heads, -1]);
         return withForced(forced, tf.add(tf.topk(scores, chosen, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D, info.heads);
       });
       return { tokens, selectedCount: chosen };
     },
     dispose() {
+      selectable?.keys.dispose();
+      selectable = null;
       store.dispose();
     },
   };
