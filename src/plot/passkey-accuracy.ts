@@ -20,6 +20,12 @@ export function variantSymbol(i: number): string {
   return SYMBOLS[i % SYMBOLS.length];
 }
 
+/** A layout with room above the plot area for panel titles (annotations at the top of each panel). */
+export function withPanelTitles(layout: PlotlyLayout): PlotlyLayout {
+  const margin = layout.margin as Record<string, number>;
+  return { ...layout, margin: { ...margin, t: margin.t + 24 } };
+}
+
 export interface PasskeyAccuracyOptions {
   subtitle?: string;
   id?: string;
@@ -98,13 +104,14 @@ export function passkeyAccuracyFigure(table: aq.ColumnTable, opts: PasskeyAccura
     annotations.push({ text: `<b>${panel.title}</b>`, x: x0 + w / 2, y: 1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 14 } });
   });
   const title = `Passkey retrieval accuracy vs token budget, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(900, 420 * panels.length + 260);
   return {
     id: opts.id ?? 'passkey-accuracy-vs-budget',
     title,
     data,
-    layout: baseLayout(title, { ...layout, annotations, legend: { title: { text: 'method (dotted: dense ceiling)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 }, margin: { l: 80, r: 30, t: 110, b: 70 } },
-      `exact greedy answer; first answer token from the dense prefill${budgetModeNote(table)?.startsWith('B counts selected') ? '; B: selected tokens, sinks and window on top' : budgetModeNote(table) ? ` | ${budgetModeNote(table)}` : ''}`),
-    width: Math.max(900, 420 * panels.length + 260),
+    layout: withPanelTitles(baseLayout(title, { ...layout, annotations, legend: { title: { text: 'method (dotted: dense ceiling)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 } },
+      `exact greedy answer; first answer token from the dense prefill${budgetModeNote(table)?.startsWith('B counts selected') ? '; B: selected tokens, sinks and window on top' : budgetModeNote(table) ? ` | ${budgetModeNote(table)}` : ''}`, width)),
+    width,
     height: 560,
   };
 }

@@ -9,6 +9,7 @@ import { numberOrNull, requireColumns } from './columns.js';
 import { PlotError } from './errors.js';
 import type { Figure, PlotlyLayout, PlotlyTrace } from './figure.js';
 import { passkeyVariantColumns } from '../model/passkey/summary.js';
+import { withPanelTitles } from './passkey-accuracy.js';
 import { middleBudget } from './recall-heatmap.js';
 import { seriesLabel } from './series.js';
 import { axis, baseLayout } from './style.js';
@@ -73,13 +74,14 @@ export function passkeyHeatmapFigure(table: aq.ColumnTable, opts: PasskeyHeatmap
     annotations.push({ text: `<b>${title}</b>`, x: x0 + w / 2, y: y1, xref: 'paper', yref: 'paper', xanchor: 'center', yanchor: 'bottom', showarrow: false, font: { size: 13 } });
   });
   const title = `Passkey accuracy by needle depth and context at budget B=${budget}, per method${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;
+  const width = Math.max(700, 300 * cols + 160);
   return {
     id: opts.id ?? `passkey-depth-context-b${budget}`,
     title,
     data,
-    layout: baseLayout(title, { ...layout, annotations, showlegend: false, margin: { l: 80, r: 30, t: 110, b: 70 } },
-      'depth 0: needle right after the intro, 1: right before the question; the colour scale is shared by all panels (legend: colour bar)'),
-    width: Math.max(700, 300 * cols + 160),
+    layout: withPanelTitles(baseLayout(title, { ...layout, annotations, showlegend: false },
+      'depth 0: needle right after the intro, 1: right before the question; the colour scale is shared by all panels (legend: colour bar)', width)),
+    width,
     height: Math.max(420, 330 * rows + 140),
   };
 }

@@ -91,7 +91,7 @@ export function needleRecallAccuracyFigure(table: aq.ColumnTable, opts: NeedleRe
       xaxis: axis(`${metric} (${AXIS_NOTE[metric] ?? NEEDLE_METRIC_MEANING[metric]})`, { range: [-0.02, 1.02] }),
       yaxis: axis('passkey accuracy (exact answers)', { range: [-0.02, 1.06] }),
       legend: { title: { text: 'method (marker size and label: budget B;<br>variants of a method: symbols)' }, bgcolor: 'rgba(255,255,255,0.9)', bordercolor: '#ccc', borderwidth: 1 },
-    }, 'recall over the sparse layers and answer steps, pooled over query heads; dense attention (full) is 1 on both axes and not drawn'),
+    }, 'recall over the sparse layers and answer steps, pooled over query heads; dense attention (full) is 1 on both axes and not drawn', 1000),
     width: 1000,
     height: 600,
   };
