@@ -10,10 +10,10 @@ const files = readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort();
 const source = (cell: { source?: string | string[] }) => (Array.isArray(cell.source) ? cell.source.join('') : cell.source ?? '');
 
 describe('committed notebooks', () => {
-  it('are the six of the project, numbered in reading order', () => {
+  it('are the seven of the project, numbered in reading order', () => {
     expect(files).toEqual([
       '01-quickstart.ipynb', '02-sweep-clusters-and-budgets.ipynb', '03-compare-methods.ipynb',
-      '04-gpu-kernel-latency.ipynb', '05-real-model.ipynb', '06-export.ipynb',
+      '04-gpu-kernel-latency.ipynb', '05-real-model.ipynb', '06-export.ipynb', '07-passkey.ipynb',
     ]);
   });
 

@@ -17,6 +17,26 @@ export interface StepSelectionInfo {
   stats?: Record<string, number>;
 }
 
+/**
+ * What one decode step of a SelectorLayerAttention chose, shown to an observer (e.g. needle recall in the
+ * passkey eval). Tensors are borrowed: valid during the call only, never disposed by the observer.
+ */
+export interface SelectionObservation {
+  layer: number;
+  /** the query's position (the cache holds positions 0..position) */
+  position: number;
+  /** [H, d] post-RoPE queries */
+  q: tf.Tensor2D;
+  /** [G, position + 1, d] every cached post-RoPE key */
+  keys: tf.Tensor3D;
+  /** [H, n] int32 positions each query head attends */
+  tokens: tf.Tensor2D;
+  /** true when tokens are every position 0..position (dense attention) */
+  dense: boolean;
+}
+
+export type SelectionObserver = (observation: SelectionObservation) => Promise<void> | void;
+
 export interface LayerAttention {
   /** positions cached so far */
   readonly length: number;
@@ -80,6 +100,24 @@ export class DenseLayerAttention implements LayerAttention {
     return causalAttention(q, this.cache.heads, start);
   }
 
+  /** A copy of the cache: keys and values [G, length, d] (the caller owns them). */
+  kv(): { keys: tf.Tensor3D; values: tf.Tensor3D } {
+    if (this.length === 0) throw new Error('DenseLayerAttention: nothing cached yet');
+    return tf.tidy(() => ({
+      keys: tf.stack(this.cache.heads.map((h) => tf.transpose(h.keysT))) as tf.Tensor3D,
+      values: tf.stack(this.cache.heads.map((h) => h.values)) as tf.Tensor3D,
+    }));
+  }
+
+  /** Starts from cached keys and values [G, P, d] (borrowed) at positions 0..P-1, as if it had attended them. */
+  startFrom(keys: tf.Tensor3D, values: tf.Tensor3D): void {
+    if (this.length !== 0) throw new Error('DenseLayerAttention: startFrom() on a cache that is not empty');
+    const [k, v] = tf.tidy(() => [tf.transpose(keys, [1, 0, 2]), tf.transpose(values, [1, 0, 2])] as tf.Tensor3D[]);
+    this.cache.append(k, v);
+    tf.dispose([k, v]);
+    this.length = keys.shape[1];
+  }
+
   dispose(): void {
     this.cache.dispose();
   }
@@ -100,8 +138,21 @@ export class SelectorLayerAttention implements LayerAttention {
   constructor(
     method: Method,
     private readonly info: LayerInfo,
+    private readonly observer?: SelectionObserver,
   ) {
     this.selector = method.forLayer(info);
+  }
+
+  /**
+   * Starts from a prompt's cached keys and values [G, P, d] (borrowed; e.g. a dense prefill shared by several
+   * methods) instead of running the prompt: they go to selector.prefill as a prompt would.
+   */
+  startFrom(keys: tf.Tensor3D, values: tf.Tensor3D): void {
+    if (this.length !== 0) throw new Error('SelectorLayerAttention: startFrom() after the prompt');
+    this.keys = tf.keep(tf.clone(keys));
+    this.values = tf.keep(tf.clone(values));
+    this.length = keys.shape[1];
+    this.selector.prefill(this.keys, this.values);
   }
 
   async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
@@ -152,6 +203,7 @@ export class SelectorLayerAttention implements LayerAttention {
         selectedCount: selection.selectedCount,
         stats: selection.stats,
       };
+      await this.observer?.({ layer: this.info.layer, position: this.length - 1, q: q2, keys: this.keys, tokens: selection.tokens, dense: selection.dense === true });
       const out = sparseAttention(q2, this.keys, this.values, selection.tokens);
       const out3 = tf.reshape(out, [1, H, d]) as tf.Tensor3D;
       out.dispose();

@@ -6,15 +6,40 @@
  * sequence's state (KV caches, position). Several sessions can share one model (dense and sparse side by side).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayerMemo } from '../sim/layer-memo.js';
 import type { LayerInfo, Method } from '../sim/selector.js';
 import type { ModelConfig } from './config.js';
 import { ModelError } from './errors.js';
-import { DenseLayerAttention, SelectorLayerAttention, type LayerAttention, type StepSelectionInfo } from './layer-attention.js';
+import { DenseLayerAttention, SelectorLayerAttention, type LayerAttention, type SelectionObserver, type StepSelectionInfo } from './layer-attention.js';
 import { applyRope, disposeRopeAngles, ropeAngles } from './rope.js';
 import { disposeWeights, type LoadedModel, type ModelSource, type ModelWeights } from './weights.js';
 
 /** 'dense', or a Method whose selectors choose each decode step's positions. */
 export type AttentionChoice = 'dense' | Method;
+
+/**
+ * A prompt's per-layer cache after a dense prefill, from which several sessions continue (each with its own
+ * copy): keys[l], values[l] are [G, length, d] post-RoPE keys and values of layer l.
+ */
+export interface PrefilledState {
+  length: number;
+  keys: tf.Tensor3D[];
+  values: tf.Tensor3D[];
+}
+
+export function disposePrefilledState(state: PrefilledState): void {
+  tf.dispose([...state.keys, ...state.values]);
+}
+
+export interface SessionOptions {
+  /** sees every sparse decode step's selection, per layer */
+  observer?: SelectionObserver;
+  /**
+   * per layer, a memo shared by sessions that continue from the same prefill (e.g. ClusterKV's K-means of
+   * the prompt, computed once for every budget); the caller disposes them
+   */
+  memos?: readonly LayerMemo[];
+}
 
 export interface QkvProjection {
   /** [n, H, d] post-RoPE queries */
@@ -96,8 +121,18 @@ export class LlamaModel {
   }
 
   /** A new sequence with the given decode attention. */
-  session(attention: AttentionChoice = 'dense'): ModelSession {
-    return new ModelSession(this, attention);
+  session(attention: AttentionChoice = 'dense', options: SessionOptions = {}): ModelSession {
+    return new ModelSession(this, attention, options);
+  }
+
+  /**
+   * A session that continues after a prefilled prompt (no second prefill): every layer starts from its own
+   * copy of the state's keys and values (a sparse method's selectors get them as their prompt).
+   */
+  sessionFrom(state: PrefilledState, attention: AttentionChoice = 'dense', options: SessionOptions = {}): ModelSession {
+    const session = new ModelSession(this, attention, options);
+    session.startFrom(state);
+    return session;
   }
 
   dispose(): void {
@@ -113,11 +148,28 @@ export class ModelSession {
   constructor(
     readonly model: LlamaModel,
     readonly choice: AttentionChoice,
+    options: SessionOptions = {},
   ) {
     const L = model.config.layers;
+    if (options.memos && options.memos.length !== L) throw new RangeError(`memos: one per layer (${L}) expected, got ${options.memos.length}`);
     this.attention = Array.from({ length: L }, (_, l) =>
-      choice === 'dense' ? new DenseLayerAttention() : new SelectorLayerAttention(choice, model.layerInfo(l)),
+      choice === 'dense' ? new DenseLayerAttention() : new SelectorLayerAttention(choice, { ...model.layerInfo(l), memo: options.memos?.[l] }, options.observer),
     );
+  }
+
+  /** Continues after a prefilled prompt: each layer takes a copy of its keys and values (a new session only). */
+  startFrom(state: PrefilledState): void {
+    if (this.position !== 0) throw new ModelError('startFrom needs a new session');
+    if (state.keys.length !== this.attention.length) throw new ModelError(`the prefilled state has ${state.keys.length} layers, the model ${this.attention.length}`);
+    this.attention.forEach((a, l) => (a as DenseLayerAttention | SelectorLayerAttention).startFrom(state.keys[l], state.values[l]));
+    this.position = state.length;
+  }
+
+  /** A copy of the per-layer cache of a dense session (the caller disposes it, see disposePrefilledState). */
+  prefilledState(): PrefilledState {
+    if (this.choice !== 'dense') throw new ModelError('prefilledState() needs a dense session');
+    const kv = this.attention.map((a) => (a as DenseLayerAttention).kv());
+    return { length: this.position, keys: kv.map((x) => x.keys), values: kv.map((x) => x.values) };
   }
 
   /**

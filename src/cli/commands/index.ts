@@ -25,4 +25,5 @@ export const commandLoaders: Record<string, () => Promise<CommandModule>> = {
   plot: () => import('./plot.js'),
   e2e: () => import('./e2e.js'),
   worker: () => import('./worker.js'),
+  eval: () => import('./eval.js'),
 };

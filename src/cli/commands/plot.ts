@@ -11,6 +11,8 @@ import { writeReport } from '../../plot/html.js';
 import { numberOrNull } from '../../plot/columns.js';
 import { writeFigurePngs } from '../../plot/png.js';
 import { AUTO_BAND_SERIES } from '../../plot/series-traces.js';
+import { isPasskeyEvalFolder } from '../../model/passkey/eval-folder.js';
+import { writePasskeyReport } from '../../plot/passkey-figures.js';
 import { sweepFigures, type SweepCellRecord } from '../../plot/sweep-figures.js';
 import type { Band } from '../../plot/series.js';
 import { readSweepFolder, ResultsFolderError } from '../../sim/results-folder.js';
@@ -70,6 +72,11 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
   if (flags.band !== 'p10-p90' && flags.band !== 'iqr' && flags.band !== 'none') throw new UserError(`--band must be p10-p90, iqr or none, got '${flags.band}'`);
   const bands = flags.bands ?? 'auto';
   if (!(BANDS as readonly string[]).includes(bands)) throw new UserError(`--bands must be ${BANDS.join(', ')}, got '${bands}'`);
+  // a passkey eval folder (clusterkv eval passkey) has figures of its own
+  if (isPasskeyEvalFolder(dir)) {
+    checkOutputFolder(path.join(dir, 'figures'), 'figures folder');
+    return writePasskeyReport(dir, { png: flags.png, heatmapBudget: flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined, plotly: flags.inlinePlotly ? 'inline' : 'file' });
+  }
   const { table, manifest } = readResults(dir);
   const heatmapBudget = flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined;
   const budgets = budgetsOf(table);
@@ -111,12 +118,12 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
 export function register(program: Command): void {
   program
     .command('plot')
-    .description('render the standard figures of a sweep folder into DIR/figures/ (HTML, index.html; PNG with --png)')
-    .argument('<dir>', 'sweep results folder (holds results.csv and manifest.json)')
+    .description('render the standard figures of a sweep folder (or a passkey eval folder) into DIR/figures/ (HTML, index.html; PNG with --png)')
+    .argument('<dir>', 'sweep or passkey eval results folder (holds results.csv and manifest.json)')
     .option('--png', 'also write PNG files (needs Chromium: /usr/bin/chromium or CLUSTERKV_CHROMIUM)')
     .option('--band <kind>', 'spread band over layers, heads and steps: p10-p90, iqr, or none', 'p10-p90')
     .option('--bands <when>', `show the bands: auto (for up to ${AUTO_BAND_SERIES} series; more are off, one click away), on or off (a button toggles them)`, 'auto')
-    .option('--budget <n>', 'budget of the layer x head heatmap (default: the middle budget)')
+    .option('--budget <n>', 'budget of the layer x head heatmap (passkey: of the depth x context heatmap; default: the middle budget)')
     .option('--dense-layers', 'keep the dense first layers (layer < denseLayers) in the recall and error curves')
     .option('--inline-plotly', 'put plotly.js into every HTML file (each stands alone, ~4.6 MB) instead of one figures/plotly.min.js')
     .option('--json', 'print the files written as JSON')
