@@ -34,3 +34,23 @@ describe('K-means shared across budgets in a replay', () => {
     });
   });
 });
+
+describe('K-means shared across cluster scorings', () => {
+  it('centroid and bound selectors of a layer cluster the keys once (the boxes come from the shared labels)', async () => {
+    await withBackend('wasm', async () => {
+      const { LayerMemo } = await import('../src/sim/layer-memo.js');
+      const info = { layer: 2, heads: 4, kvHeads: 2, headDim: 16 };
+      const keys = tf.randomNormal([2, 200, 16], 0, 1, 'float32', 7) as tf.Tensor3D;
+      const memo = new LayerMemo();
+      const make = (scoring: string) => createMethod('clusterkv', { budget: 32, tokensPerCluster: 40, iters: 3, scoring }).forLayer({ ...info, memo });
+      const [centroid, bound] = [make('centroid'), make('bound')];
+      centroid.prefill(keys, keys);
+      expect(memo.size).toBe(1); // the prompt's K-means
+      bound.prefill(keys, keys);
+      expect(memo.size).toBe(2); // the same K-means, and the boxes of its clusters
+      for (const s of [centroid, bound]) s.dispose();
+      memo.dispose();
+      keys.dispose();
+    });
+  });
+});

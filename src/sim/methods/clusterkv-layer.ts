@@ -226,13 +226,19 @@ export class ClusterKVLayer implements LayerSelector {
    */
   private cluster(keys: tf.Tensor3D, k: number, seed: number, range: string): { centroids: tf.Tensor3D; labels: tf.Tensor2D; boxes?: tf.Tensor3D } {
     const { iters, scoring } = this.params;
-    const compute = (): tf.Tensor[] => {
-      const r = cosineKMeans(keys, k, { iters, seed });
-      return scoring === 'bound' ? [r.centroids, r.labels, clusterBoxes(keys, r.labels, k)] : [r.centroids, r.labels];
-    };
     const memo = this.info.memo;
-    const parts = memo ? memo.getOrCompute(`clusterkv-kmeans:${range}:k${k}:it${iters}:s${seed}:${scoring}`, compute).map((t) => tf.clone(t)) : compute();
-    return { centroids: parts[0] as tf.Tensor3D, labels: parts[1] as tf.Tensor2D, boxes: parts[2] as tf.Tensor3D | undefined };
+    // one K-means per (range, k, iters, seed) whatever the scoring; the boxes are derived from its labels
+    const key = `clusterkv-kmeans:${range}:k${k}:it${iters}:s${seed}`;
+    const kmeans = (): tf.Tensor[] => {
+      const r = cosineKMeans(keys, k, { iters, seed });
+      return [r.centroids, r.labels];
+    };
+    const [centroids, labels] = memo ? memo.getOrCompute(key, kmeans).map((t) => tf.clone(t)) : kmeans();
+    if (scoring !== 'bound') return { centroids: centroids as tf.Tensor3D, labels: labels as tf.Tensor2D };
+    const boxes = memo
+      ? tf.clone(memo.getOrCompute(`${key}:boxes`, () => [clusterBoxes(keys, labels as tf.Tensor2D, k)])[0])
+      : clusterBoxes(keys, labels as tf.Tensor2D, k);
+    return { centroids: centroids as tf.Tensor3D, labels: labels as tf.Tensor2D, boxes: boxes as tf.Tensor3D };
   }
 
   /** Moves the oldest full window from open to closed storage and clusters it into new clusters. */
