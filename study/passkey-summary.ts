@@ -12,6 +12,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
+import { fmt, markdown } from './markdown.js';
 import { readEvalManifest, readPasskeyEvalFolder, type PasskeyEvalFolder } from '../src/model/passkey/eval-folder.js';
 import { passkeyVariantColumns } from '../src/model/passkey/summary.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
@@ -22,18 +23,6 @@ const readme = process.argv[3] ?? 'study/README.md';
 const METHOD_ORDER = ['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', 'random'];
 const tables: Record<string, string> = {};
 type Row = Record<string, unknown>;
-
-function fmt(v: unknown, digits = 3): string {
-  if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) return '-';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(digits);
-  return String(v);
-}
-
-function markdown(header: string[], rows: unknown[][], digits = 3): string {
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
-  for (const r of rows) lines.push(`| ${r.map((v) => fmt(v, digits)).join(' | ')} |`);
-  return lines.join('\n');
-}
 
 /** A folder's finished rows, also while a later run into it is still going (rows as of its last finished run). */
 function load(name: string): PasskeyEvalFolder | undefined {

@@ -12,6 +12,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
+import { fmt, markdown } from './markdown.js';
 import { csvTable } from '../src/sim/csv-table.js';
 import { clusterkv } from '../src/sim/methods/clusterkv.js';
 
@@ -26,18 +27,6 @@ const UNIT_TOKENS: Record<string, number> = { clusterkv: 80, quest: 16, infllm: 
 
 type Row = Record<string, unknown>;
 const tables: Record<string, string> = {};
-
-function fmt(v: unknown, digits = 3): string {
-  if (v === null || v === undefined || (typeof v === 'number' && Number.isNaN(v))) return '-';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toFixed(digits);
-  return String(v);
-}
-
-function markdown(header: string[], rows: unknown[][], digits = 3): string {
-  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
-  for (const r of rows) lines.push(`| ${r.map((v) => fmt(v, digits)).join(' | ')} |`);
-  return lines.join('\n');
-}
 
 function readJson<T>(file: string): T | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as T) : undefined;

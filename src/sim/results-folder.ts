@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
+import type { z } from 'zod';
 import { csvTable } from './csv-table.js';
 import { METRICS } from './metrics.js';
 import { RESULT_COLUMNS, SWEEP_KIND, sweepManifestSchema, type SweepManifest } from './results-schema.js';
@@ -72,9 +73,12 @@ export function manifestFile(dir: string): string {
   return path.join(dir, 'manifest.json');
 }
 
-/** The folder's manifest, or undefined when there is none; anything else that is not one is an error. */
-export function readSweepManifest(dir: string): SweepManifest | undefined {
-  const file = manifestFile(dir);
+/**
+ * A run folder's manifest file of `kind`, checked against its schema; undefined when there is none. Anything
+ * else is an error naming the file: not JSON, another kind of manifest (`what` names the expected one), or a
+ * field the schema refuses (a manifest of another version).
+ */
+export function readManifestFile<T>(file: string, kind: string, schema: z.ZodType<T>, what: string): T | undefined {
   if (!existsSync(file)) return undefined;
   let value: unknown;
   try {
@@ -82,13 +86,18 @@ export function readSweepManifest(dir: string): SweepManifest | undefined {
   } catch (err) {
     throw new ResultsFolderError(`${file} is not valid JSON (${(err as Error).message}); move it away or choose another folder`);
   }
-  if ((value as { kind?: unknown } | null)?.kind !== SWEEP_KIND) throw new ResultsFolderError(`${file} is not a sweep manifest (expected "kind": "${SWEEP_KIND}")`);
-  const parsed = sweepManifestSchema.safeParse(value);
+  if ((value as { kind?: unknown } | null)?.kind !== kind) throw new ResultsFolderError(`${file} is not ${what} (expected "kind": "${kind}"); choose another folder`);
+  const parsed = schema.safeParse(value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new ResultsFolderError(`${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.toLowerCase()} (written by another version of clusterkv-lab? re-run the sweep into a new folder)`);
+    throw new ResultsFolderError(`${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.toLowerCase()} (written by another version of clusterkv-lab? re-run into a new folder)`);
   }
   return parsed.data;
+}
+
+/** The folder's manifest, or undefined when there is none; anything else that is not one is an error. */
+export function readSweepManifest(dir: string): SweepManifest | undefined {
+  return readManifestFile(manifestFile(dir), SWEEP_KIND, sweepManifestSchema, 'a sweep manifest');
 }
 
 export function writeSweepManifest(dir: string, manifest: SweepManifest): void {

@@ -3,23 +3,12 @@
  * every structural boundary, header JSON edits, dtype/shape/offset lies, huge dimensions and header-length lies.
  * Plain functions of (file bytes, seed): the same seed gives the same variants.
  */
+import { mulberry32 } from '../../src/gpu/random.js';
 
 export interface FuzzVariant {
   /** kind/what, e.g. 'truncate/inside tensor layers.0.k' */
   name: string;
   bytes: Uint8Array;
-}
-
-/** mulberry32: a small seeded generator (the fuzzer's only randomness). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Parsed {

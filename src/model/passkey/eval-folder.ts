@@ -11,7 +11,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
-import { ResultsFolderError, writeFileAtomic } from '../../sim/results-folder.js';
+import { readManifestFile, ResultsFolderError, writeFileAtomic } from '../../sim/results-folder.js';
 import type { PasskeyDocument } from './document.js';
 import { EVAL_COLUMNS, PASSKEY_EVAL_KIND, passkeyManifestSchema, STEP_COLUMNS, type PasskeyManifest } from './eval-schema.js';
 
@@ -32,21 +32,7 @@ export function isPasskeyEvalFolder(dir: string): boolean {
 
 /** The folder's manifest, or undefined when there is none; any other manifest is an error naming the file. */
 export function readEvalManifest(dir: string): PasskeyManifest | undefined {
-  const file = evalManifestFile(dir);
-  if (!existsSync(file)) return undefined;
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ResultsFolderError(`${file} is not valid JSON (${(err as Error).message}); move it away or choose another folder`);
-  }
-  if ((value as { kind?: unknown } | null)?.kind !== PASSKEY_EVAL_KIND) throw new ResultsFolderError(`${file} is not a passkey eval manifest (expected "kind": "${PASSKEY_EVAL_KIND}"); choose another --out`);
-  const parsed = passkeyManifestSchema.safeParse(value);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ResultsFolderError(`${file}: field '${issue.path.join('.') || '(root)'}' ${issue.message.toLowerCase()} (written by another version of clusterkv-lab? re-run into a new folder)`);
-  }
-  return parsed.data;
+  return readManifestFile(evalManifestFile(dir), PASSKEY_EVAL_KIND, passkeyManifestSchema, 'a passkey eval manifest');
 }
 
 export function writeEvalManifest(dir: string, manifest: PasskeyManifest): void {
