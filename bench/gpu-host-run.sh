@@ -10,6 +10,8 @@
 #   torch    bench/torch_reference.py in the same run: PyTorch dense fp32, fp16 SDPA, its eager ClusterKV
 #            step, K-means
 #   tune     bench/tune-kernels.ts: the WGSL kernels' tuning variants (and again with Dawn's robustness off)
+#   tune-attention  decode attention's knobs (dense loads, chunks, chunk rule, workgroup size, value rows in
+#            flight) at 8K, 32K, 128K, heated (tune-attention-webgpu-h200.json)
 #   tune-last  the tuning variants after everything else (for the record; nothing depends on it)
 #   probe    one quick bench process at 32K (fewer runs), and torch_reference.py --quick
 # Results go to $OUT/gpu-run.tar (the device tool brings back few files), with one .txt log per step.
@@ -48,6 +50,7 @@ if want tune; then
   step tune 200 $RUN_TS bench/tune-kernels.ts "$RES/tune.json"
   TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 $RUN_TS bench/tune-kernels.ts "$RES/tune-norobust.json"
 fi
+want tune-attention && TUNE_SET=attention TUNE_HEAT_MS=$HEAT_MS step tune-attention 300 $RUN_TS bench/tune-kernels.ts "$RES/tune-attention.json"
 if want probe; then
   step probe-bench 120 $CKV bench --backend webgpu --runs 20 --kmeans-runs 2 $MAIN --out "$RES/probe-bench.json"
   step probe-torch 90 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick

@@ -5,6 +5,8 @@
  * lengths, the select kernel's workgroup size (K = 400 and K = 1639, the 128K sweep's C0), and the K-means
  * assignment tiles and segment-sum parts. Prints and writes median kernel times (wall times where the
  * adapter has no timestamps). The chosen defaults and the numbers behind them are in bench/README.md.
+ * Env: TUNE_SET=attention (decode attention's knobs only, at 8K, 32K and 128K) or core (the defaults only);
+ * TUNE_HEAT_MS=N heats the GPU before every 10 samples; TUNE_SMALL=1 shrinks every shape (software adapter).
  */
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,7 +16,7 @@ import { attentionTuning } from '../src/gpu/wgsl/decode-attention.js';
 import { kmeansTuning } from '../src/gpu/wgsl/kmeans.js';
 import { gpuIdle } from '../src/gpu/wgsl/runtime.js';
 import { selectTuning } from '../src/gpu/wgsl/select.js';
-import { timeRuns } from '../src/sim/bench/kernel-bench.js';
+import { gpuHeater, timeRuns } from '../src/sim/bench/kernel-bench.js';
 import { timingMs } from '../src/sim/bench/timing.js';
 
 const out = process.argv[2];
@@ -23,10 +25,15 @@ const small = process.env.TUNE_SMALL === '1';
 const base: KernelShape = small ? { heads: 8, kvHeads: 2, headDim: 64, context: 2048, clusters: 40, budget: 256, kmeansIters: 2, seed: 0, keyNoise: 1 } : { heads: 32, kvHeads: 8, headDim: 128, context: 32768, clusters: 400, budget: 2048, kmeansIters: 20, seed: 0, keyNoise: 1 };
 const rows: Record<string, unknown>[] = [];
 
+// TUNE_HEAT_MS: heat the GPU before every 10 samples (the H200's clock falls when it idles: bench/README.md)
+const heatMs = Number(process.env.TUNE_HEAT_MS ?? 0);
+const heater = heatMs > 0 ? gpuHeater() : undefined;
+const heat = heater ? { heat: () => heater.heat(heatMs) } : {};
+
 async function time(kernel: string, shape: KernelShape, knob: string, value: unknown, runs = 30): Promise<void> {
   const entry = kernelEntry(kernel);
   const prepared = entry.setup(shape);
-  const t = await timeRuns(() => prepared.run('wgsl'), kernel === 'kmeans' ? 1 : 5, runs, entry.bytes(shape), kernel === 'kmeans' ? { burst: 0 } : {});
+  const t = await timeRuns(() => prepared.run('wgsl'), kernel === 'kmeans' ? 1 : 5, runs, entry.bytes(shape), kernel === 'kmeans' ? { burst: 0, ...heat } : heat);
   prepared.dispose();
   const row = { kernel, context: shape.context, clusters: shape.clusters, knob, value, ms: timingMs(t), wallMs: t.wallMs.median, GBps: t.achievedGBps, kernelTimed: t.kernelMs !== undefined };
   rows.push(row);
@@ -34,6 +41,45 @@ async function time(kernel: string, shape: KernelShape, knob: string, value: unk
 }
 
 const saved = { ...attentionTuning, ...selectTuning, ...kmeansTuning };
+// TUNE_SET=attention: dense attention's loads (shared by the group's heads or per head) at chunks 128 and
+// 256, the sparse chunk and the rule that shortens chunks, the step, the workgroup size and value loads in
+// flight, at 8K, 32K and 128K; nothing else
+if (process.env.TUNE_SET === 'attention') {
+  const savedAttention = { ...attentionTuning };
+  const contexts = small ? [base.context] : [8192, 32768, 131072];
+  for (const context of contexts) {
+    const shape = { ...base, context, clusters: Math.ceil(context / 80) };
+    for (const denseLoads of ['shared', 'perHead'] as const) {
+      for (const denseChunk of [128, 256]) {
+        Object.assign(attentionTuning, { denseLoads, denseChunk, workgroups: 1 });
+        await time('dense-attention', shape, `dense/${denseLoads}`, denseChunk);
+      }
+    }
+    Object.assign(attentionTuning, savedAttention);
+    for (const sparseChunk of [32, 64]) {
+      Object.assign(attentionTuning, { sparseChunk, workgroups: 1 });
+      await time('sparse-attention', shape, 'sparseChunk', sparseChunk);
+    }
+    for (const workgroups of [512, 256, 128]) {
+      Object.assign(attentionTuning, { ...savedAttention, workgroups });
+      await time('dense-attention', shape, 'denseChunkRule', `workgroups ${workgroups}`);
+      await time('sparse-attention', shape, 'sparseChunkRule', `workgroups ${workgroups}`);
+      await time('clusterkv-step', shape, 'stepChunkRule', `workgroups ${workgroups}`);
+    }
+    // the partial pass's workgroup size and value loads in flight, dense and sparse at their default chunks
+    for (const workgroupSize of [128, 256]) {
+      for (const valueLoads of [2, 4, 8]) {
+        Object.assign(attentionTuning, { ...savedAttention, workgroupSize, valueLoads });
+        await time('dense-attention', shape, 'workgroupSize/valueLoads', `${workgroupSize}/${valueLoads}`);
+        await time('sparse-attention', shape, 'workgroupSize/valueLoads', `${workgroupSize}/${valueLoads}`);
+      }
+    }
+    Object.assign(attentionTuning, savedAttention);
+  }
+  heater?.dispose();
+  if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', set: 'attention', heatMs, toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));
+  process.exit(0);
+}
 // TUNE_SET=core: the defaults only (e.g. to compare a Dawn toggle)
 const core = process.env.TUNE_SET === 'core';
 const values = <T>(all: T[], current: T): T[] => (core ? [current] : all);
@@ -91,4 +137,5 @@ await time('kmeans', { ...base, kmeansIters: 1 }, 'kmeansIters', 1, 10);
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));
+heater?.dispose();
+if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', heatMs, toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));

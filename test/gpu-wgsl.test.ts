@@ -222,13 +222,14 @@ describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
         return [selectAndAttend(q, cents, index, 200, keys, vals), denseAttention(q, keys, vals), km.labels, km.centroids];
       });
       const variants = [
-        { select: 64, dense: 64, sparse: 16, tile: [4, 4, 8], parts: 1 },
-        { select: 1024, dense: 1024, sparse: 128, tile: [8, 8, 16], parts: 16 },
-        { select: 128, dense: 512, sparse: 32, tile: [4, 8, 16], parts: 2 },
-      ];
+        { select: 64, dense: 64, sparse: 16, tile: [4, 4, 8], parts: 1, denseLoads: 'perHead', workgroupSize: 128, valueLoads: 8 },
+        { select: 1024, dense: 1024, sparse: 128, tile: [8, 8, 16], parts: 16, denseLoads: 'shared', workgroupSize: 256, valueLoads: 4 },
+        { select: 128, dense: 512, sparse: 32, tile: [4, 8, 16], parts: 2, denseLoads: 'perHead', workgroupSize: 256, valueLoads: 1 },
+        { select: 512, dense: 64, sparse: 64, tile: [8, 8, 8], parts: 16, denseLoads: 'shared', workgroupSize: 64, valueLoads: 2 },
+      ] as const;
       for (const v of variants) {
         Object.assign(selectTuning, { workgroup: v.select });
-        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse, workgroups: 1 });
+        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse, workgroups: 1, denseLoads: v.denseLoads, workgroupSize: v.workgroupSize, valueLoads: v.valueLoads });
         Object.assign(kmeansTuning, { tileRows: v.tile[0], tileCols: v.tile[1], depth: v.tile[2], parts: v.parts });
         const got = await Promise.all(
           withKernelPath('wgsl', () => {

@@ -4,7 +4,8 @@
  * partial result (the chunk's softmax maximum m, sum l and unnormalised output o); a second dispatch, one
  * workgroup per query head, merges the chunks: o = sum_s e^(m_s - M) o_s / sum_s e^(m_s - M) l_s.
  *
- *   dense   the chunk is a range of positions; the group's query heads share every K and V load
+ *   dense   the chunk is a range of positions; the group's query heads take it one after another (their
+ *           repeated loads hit the cache), or share every K and V load (attentionTuning.denseLoads)
  *   sparse  per query head, positions tokens[h, j] read straight from K and V (no gathered copy); the
  *           heads of a KV head run in one workgroup over the same chunk of their lists, so rows that
  *           several heads selected are read while still in cache
@@ -17,7 +18,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { queryGroupSize } from '../heads.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
 
-const WG = 256;
 
 /**
  * Tuning knobs (bench/tune-kernels.ts; the defaults were chosen on the H200, bench/README.md): the longest
@@ -30,8 +30,29 @@ export const attentionTuning = {
   /** sparse: selected tokens per chunk (per query head), at most */
   sparseChunk: 64,
   /** workgroups a pass aims for */
-  workgroups: 512,
+  workgroups: 256,
+  /**
+   * dense: 'perHead' (the sparse kernel's loops, one query head at a time, a row re-read from cache by the
+   * group's other heads: one accumulator per thread) or 'shared' (one load of a K or V row serves every
+   * query head of the group: R accumulators per thread). perHead was 11-27% faster on the H200 at 8K-128K
+   * (register pressure: fewer workgroups resident; bench/README.md "Tuning")
+   */
+  denseLoads: 'perHead' as 'perHead' | 'shared',
+  /** threads per workgroup of the partial pass (a power of two, at least the row's vectors) */
+  workgroupSize: 256,
+  /** value rows in flight per thread in the value pass */
+  valueLoads: 8,
 };
+
+/** How the partial pass is built: attentionTuning's knobs when the shader is made. */
+interface PartialLayout {
+  /** one query head at a time (sparse always; dense with denseLoads 'perHead') */
+  perHead: boolean;
+  /** threads per workgroup */
+  WG: number;
+  /** value rows in flight per thread */
+  U: number;
+}
 
 function pow2floor(n: number): number {
   let p = 1;
@@ -40,7 +61,7 @@ function pow2floor(n: number): number {
 }
 
 /** Chunk length for R query heads per workgroup: the wanted one, capped so that R C <= 1024 floats. */
-function chunkFor(wanted: number, R: number): number {
+export function chunkFor(wanted: number, R: number): number {
   return Math.max(1, Math.min(wanted, pow2floor(Math.floor(1024 / R))));
 }
 
@@ -57,6 +78,7 @@ function keyLanes(DV: number): number {
 /** Workgroup memory of the partial pass in bytes (q of the group, scores, reductions). */
 export function partialBytes(d: number, R: number, C: number): number {
   const vec = d % 4 === 0;
+  const WG = attentionTuning.workgroupSize;
   return R * d * 4 + R * C * 4 + WG * 4 + WG * (vec ? 16 : 4) + WG * Math.ceil(R / 4) * 16 + R * 8;
 }
 
@@ -65,14 +87,16 @@ export function partialBytes(d: number, R: number, C: number): number {
  * [H, n]), then partO [H, S, d], partML [H, S] vec2 (m, l).
  * Scores: LK lanes share a key row (each reads every LK-th vector: LK lanes read LK * 16 contiguous bytes),
  * so a warp's loads cover few rows and whole cache lines; the lanes' partial dot products meet in workgroup
- * memory. Values: lanes over tokens, one thread per row vector, four rows in flight per thread.
+ * memory. Values: lanes over tokens, one thread per row vector, valueLoads rows in flight per thread.
  */
 export function partialShader(sparse: boolean, d: number, R: number, C: number): string {
-  return shaderSource(`partial:${sparse}:${d}:${R}:${C}`, () => partialSource(sparse, d, R, C));
+  const t = attentionTuning;
+  const layout: PartialLayout = { perHead: sparse || t.denseLoads === 'perHead', WG: t.workgroupSize, U: t.valueLoads };
+  return shaderSource(`partial:${sparse}:${d}:${R}:${C}:${JSON.stringify(layout)}`, () => partialSource(sparse, d, R, C, layout));
 }
 
 /** Generates partialShader's source (memoised by partialShader). */
-function partialSource(sparse: boolean, d: number, R: number, C: number): string {
+function partialSource(sparse: boolean, d: number, R: number, C: number, { perHead, WG, U }: PartialLayout): string {
   const vec = d % 4 === 0;
   const DV = vec ? d / 4 : d;
   const V = vec ? 'vec4<f32>' : 'f32';
@@ -86,7 +110,7 @@ function partialSource(sparse: boolean, d: number, R: number, C: number): string
   const RV = Math.ceil(R / 4);
   const b = sparse ? 5 : 4;
   const row = (hh: string, j: string) => (sparse ? `(g * P.rows + u32(tokens[(g * R + ${hh}) * P.count + start + ${j}]))` : `(g * P.rows + start + ${j})`);
-  const scores = sparse
+  const scores = perHead
     ? `      for (var hh = 0u; hh < R; hh++) {
         let kb = ${row('hh', 'j')} * DV;
         var acc = ${V}(0.0);
@@ -104,18 +128,13 @@ function partialSource(sparse: boolean, d: number, R: number, C: number): string
         for (var hh = 0u; hh < R; hh++) { acc[hh] += kv * qs[hh * DV + i]; }
       }
       for (var hh = 0u; hh < R; hh++) { part[hh] = ${hsum('acc[hh]')}; }`;
-  // value pass: rows j, j + L, j + 2L, j + 3L per step (four loads in flight), then the rest
+  // value pass: rows j, j + L, ..., j + (U - 1) L per step (U loads in flight), then the rest
+  const ahead = (u: number) => (u === 0 ? 'j' : `j + ${u}u * L`);
   const valueLoop = (hh: string | null, body: (v: string, j: string) => string) => `      var j = lane;
-      while (j + 3u * L < cnt) {
-        let v0 = values[${row(hh ?? '0u', 'j')} * DV + i];
-        let v1 = values[${row(hh ?? '0u', 'j + L')} * DV + i];
-        let v2 = values[${row(hh ?? '0u', 'j + 2u * L')} * DV + i];
-        let v3 = values[${row(hh ?? '0u', 'j + 3u * L')} * DV + i];
-        ${body('v0', 'j')}
-        ${body('v1', 'j + L')}
-        ${body('v2', 'j + 2u * L')}
-        ${body('v3', 'j + 3u * L')}
-        j += 4u * L;
+      while (${ahead(U - 1)} < cnt) {
+${Array.from({ length: U }, (_, u) => `        let v${u} = values[${row(hh ?? '0u', ahead(u))} * DV + i];`).join('\n')}
+${Array.from({ length: U }, (_, u) => `        ${body(`v${u}`, ahead(u))}`).join('\n')}
+        j += ${U}u * L;
       }
       while (j < cnt) {
         let v0 = values[${row(hh ?? '0u', 'j')} * DV + i];
@@ -130,7 +149,7 @@ function partialSource(sparse: boolean, d: number, R: number, C: number): string
       partO[((g * R + ${hh}) * P.splits + s) * DV + t] = o;
     }
     workgroupBarrier();`;
-  const values = sparse
+  const values = perHead
     ? `  for (var hh = 0u; hh < R; hh++) {
     var acc = ${V}(0.0);
     if (lane < L) {
@@ -307,7 +326,7 @@ export function attentionDispatches(qb: GPUBuffer, kb: GPUBuffer, vb: GPUBuffer,
  */
 export function attentionFits(H: number, G: number, d: number): boolean {
   const DV = d % 4 === 0 ? d / 4 : d;
-  if (H % G !== 0 || DV > WG || H / G > 64) return false;
+  if (H % G !== 0 || DV > attentionTuning.workgroupSize || H / G > 64) return false;
   const R = H / G;
   const limit = deviceLimits().workgroupStorage;
   return [attentionTuning.denseChunk, attentionTuning.sparseChunk].every((c) => partialBytes(d, R, chunkFor(c, R)) <= limit);

@@ -19,7 +19,7 @@
  * residual stream ping-pongs between x0 and x1 (a kernel never reads and writes one buffer).
  */
 import { queryGroupSize } from '../../gpu/heads.js';
-import { attentionTuning, mergeShader, partialShader } from '../../gpu/wgsl/decode-attention.js';
+import { attentionTuning, chunkFor, mergeShader, partialShader } from '../../gpu/wgsl/decode-attention.js';
 import { argmaxTokenShader } from '../../gpu/wgsl/argmax-token.js';
 import { embedRowsShader } from '../../gpu/wgsl/embed-rows.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
@@ -77,17 +77,6 @@ export interface StepAttention {
   sparseLayers: number;
   /** dispatches recorded */
   dispatches: number;
-}
-
-function pow2floor(n: number): number {
-  let p = 1;
-  while (p * 2 <= n) p *= 2;
-  return p;
-}
-
-/** decode-attention.ts's chunk rule (R C <= 1024 floats of scores per workgroup). */
-function attentionChunk(wanted: number, group: number): number {
-  return Math.max(1, Math.min(wanted, pow2floor(Math.floor(1024 / group))));
 }
 
 /** RoPE cos and sin of one position, float32 as rope.ts computes them: [d/2] pairs (cos, sin). */
@@ -171,8 +160,8 @@ export class DecodeEngine {
     const H = B * s.heads;
     const G = B * s.kvHeads;
     const d = s.headDim;
-    this.denseChunk = attentionChunk(attentionTuning.denseChunk, this.group);
-    this.sparseChunk = attentionChunk(attentionTuning.sparseChunk, this.group);
+    this.denseChunk = chunkFor(attentionTuning.denseChunk, this.group);
+    this.sparseChunk = chunkFor(attentionTuning.sparseChunk, this.group);
     const splits = Math.max(Math.ceil(opts.capacity / this.denseChunk), this.listMax ? Math.ceil(this.listMax / this.sparseChunk) : 0);
     const f32 = 4;
     this.buf = {

@@ -66,7 +66,7 @@ const HEAT_EVERY = 10;
  * SM clock falls from 1980 MHz to 345-500 MHz within seconds of low utilisation (bench/results/
  * clocks-webgpu-h200.csv) and recovers under sustained load.
  */
-function gpuHeater(): { heat: (ms: number) => Promise<void>; dispose: () => void } {
+export function gpuHeater(): { heat: (ms: number) => Promise<void>; dispose: () => void } {
   const x = tf.zeros([Math.min(1 << 26, Math.floor(deviceLimits().maxBinding / 64) * 4)]);
   return {
     async heat(ms: number) {
