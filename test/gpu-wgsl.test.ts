@@ -24,6 +24,20 @@ import { normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } 
 const skip = await softwareWebgpu();
 
 
+/** A layer of random keys and values with random cluster labels: q [H, d], keys/vals [G, T, d], cents [G, K, d]. */
+function clusteredLayer(H: number, G: number, K: number, T: number, d: number, seed: number) {
+  const r = rng(seed);
+  const labels = tf.tensor2d(Int32Array.from({ length: G * T }, () => Math.floor(r() * K)), [G, T], 'int32');
+  return {
+    labels,
+    index: buildClusterIndex(labels, K),
+    q: tf.tensor2d(normals(H * d, 5), [H, d]),
+    keys: tf.tensor3d(normals(G * T * d, 6), [G, T, d]),
+    vals: tf.tensor3d(normals(G * T * d, 7), [G, T, d]),
+    cents: tf.tensor3d(normals(G * K * d, 8), [G, K, d]),
+  };
+}
+
 /** Runs f on both paths (checking that only 'wgsl' records kernel passes); returns [wgsl outputs, ops outputs]. */
 async function bothPaths(f: () => tf.Tensor[]): Promise<[number[][], number[][]]> {
   const run = async (path: KernelPath) => {
@@ -140,13 +154,7 @@ describe.skipIf(!!skip)('WGSL decode attention (software WebGPU)', () => {
 
   it('one decode step (select + sparse attention in one pass) equals the op chain, also with a separate scoring query of D = 2d', async () => {
     const [H, G, K, T, d] = [8, 2, 20, 600, 8];
-    const r = rng(2);
-    const labels = tf.tensor2d(Int32Array.from({ length: G * T }, () => Math.floor(r() * K)), [G, T], 'int32');
-    const index = buildClusterIndex(labels, K);
-    const q = tf.tensor2d(normals(H * d, 5), [H, d]);
-    const keys = tf.tensor3d(normals(G * T * d, 6), [G, T, d]);
-    const vals = tf.tensor3d(normals(G * T * d, 7), [G, T, d]);
-    const cents = tf.tensor3d(normals(G * K * d, 8), [G, K, d]);
+    const { labels, index, q, keys, vals, cents } = clusteredLayer(H, G, K, T, d, 2);
     // a bound-style summary: [relu(q), min(q, 0)] against [max, min] per cluster
     const wide = tf.tensor3d(normals(G * K * 2 * d, 9), [G, K, 2 * d]);
     const qWide = tf.concat([tf.relu(q), tf.minimum(q, 0)], 1) as tf.Tensor2D;
@@ -209,13 +217,7 @@ describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
   it('every variant the tuning knobs offer gives the op chain results', async () => {
     const saved = [{ ...selectTuning }, { ...attentionTuning }, { ...kmeansTuning }] as const;
     const [H, G, K, T, d] = [8, 2, 300, 700, 16];
-    const r = rng(4);
-    const labels = tf.tensor2d(Int32Array.from({ length: G * T }, () => Math.floor(r() * K)), [G, T], 'int32');
-    const index = buildClusterIndex(labels, K);
-    const q = tf.tensor2d(normals(H * d, 5), [H, d]);
-    const keys = tf.tensor3d(normals(G * T * d, 6), [G, T, d]);
-    const vals = tf.tensor3d(normals(G * T * d, 7), [G, T, d]);
-    const cents = tf.tensor3d(normals(G * K * d, 8), [G, K, d]);
+    const { labels, index, q, keys, vals, cents } = clusteredLayer(H, G, K, T, d, 4);
     try {
       const [, want] = await bothPaths(() => {
         const km = cosineKMeans(keys, 20, { iters: 2, seed: 1 });
