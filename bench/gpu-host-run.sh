@@ -7,11 +7,12 @@
 #   bench    the kernel benchmark at 32K (all kernels, both paths, K-means) in PROCESSES fresh processes, and
 #            the context sweep 4K..128K, each context in PROCESSES fresh processes; merged into
 #            kernels-webgpu-h200.json (medians over processes, each process's median kept)
-#   torch    bench/torch_reference.py in the same run: PyTorch dense fp32, fp16 SDPA, its eager ClusterKV
-#            step, K-means
+#   torch    bench/torch_reference.py in PROCESSES fresh processes of the same run, merged: PyTorch dense fp32,
+#            fp16 SDPA, its eager ClusterKV step, K-means
 #   tune     bench/tune-kernels.ts: the WGSL kernels' tuning variants (and again with Dawn's robustness off)
-#   tune-attention  decode attention's knobs (dense loads, chunks, chunk rule, workgroup size, value rows in
-#            flight) at 8K, 32K, 128K, heated (tune-attention-webgpu-h200.json)
+#   tune-attention  decode attention's defaults against one knob changed at a time (tune-kernels.ts
+#            TUNE_SET=attention) at 8K, 32K, 128K, heated, in PROCESSES fresh processes, merged
+#            (tune-attention-webgpu-h200.json)
 #   tune-last  the tuning variants after everything else (for the record; nothing depends on it)
 #   probe    one quick bench process at 32K (fewer runs), and torch_reference.py --quick
 # Results go to $OUT/gpu-run.tar (the device tool brings back few files), with one .txt log per step.
@@ -23,15 +24,7 @@ source "$(dirname "$0")/gpu-host-env.sh"
 PROCESSES=${PROCESSES:-3}
 # GPU heating before and during each kernel's samples (ms; bench/README.md: the committed H200 run had none)
 HEAT_MS=${HEAT_MS:-100}
-step() { # name timeout_s command...
-  local name=$1 limit=$2; shift 2
-  local t0=$(date +%s)
-  timeout "$limit" "$@" > "$RES/$name.txt" 2>&1
-  local rc=$?
-  echo "== $name: rc $rc in $(( $(date +%s) - t0 )) s"; grep -v '^Warning: max' "$RES/$name.txt" | tail -n 60
-  tar -C "$RES" -cf "$OUT/gpu-run.tar" . # after every step: a call cut short still returns what was done
-}
-want() { [[ " $WANT " == *" $1 "* ]]; }
+RUN_TAR=gpu-run.tar
 WANT="${*:-doctor parity bench torch}"
 # the GPU's clocks and load through the run (the timings depend on them: bench/README.md)
 nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,utilization.gpu,power.draw --format=csv -lms 250 > "$RES/clocks.csv" 2>/dev/null &
@@ -50,7 +43,12 @@ if want tune; then
   step tune 200 $RUN_TS bench/tune-kernels.ts "$RES/tune.json"
   TUNE_SET=core CLUSTERKV_DAWN_TOGGLES=disable_robustness step tune-norobust 90 $RUN_TS bench/tune-kernels.ts "$RES/tune-norobust.json"
 fi
-want tune-attention && TUNE_SET=attention TUNE_HEAT_MS=$HEAT_MS step tune-attention 300 $RUN_TS bench/tune-kernels.ts "$RES/tune-attention.json"
+if want tune-attention; then
+  for p in $(seq 1 "$PROCESSES"); do
+    TUNE_SET=attention TUNE_HEAT_MS=$HEAT_MS step "tune-attention-$p" 150 $RUN_TS bench/tune-kernels.ts "$RES/tune-attention-$p.json"
+  done
+  step tune-attention-merge 30 $RUN_TS bench/merge-tune-runs.ts "$RES/tune-attention-webgpu-h200.json" "$RES"/tune-attention-[0-9]*.json
+fi
 if want probe; then
   step probe-bench 120 $CKV bench --backend webgpu --runs 20 --kmeans-runs 2 $MAIN --out "$RES/probe-bench.json"
   step probe-torch 90 python3 bench/torch_reference.py "$RES/probe-torch.json" --quick
@@ -65,7 +63,12 @@ if want bench; then
   done; done
   step bench-merge 60 $RUN_TS bench/merge-bench-runs.ts "$RES/kernels-webgpu-h200.json" "$RES"/bench-main-*.json "$RES"/bench-[0-9]*-*.json
 fi
-want torch && step torch 150 python3 bench/torch_reference.py "$RES/torch-reference-h200.json" $TORCH_QUICK
+if want torch; then
+  for p in $(seq 1 "$PROCESSES"); do
+    step "torch-$p" 150 python3 bench/torch_reference.py "$RES/torch-$p.json" $TORCH_QUICK
+  done
+  step torch-merge 30 $RUN_TS bench/merge-torch-runs.ts "$RES/torch-reference-h200.json" "$RES"/torch-[0-9]*.json
+fi
 want tune-last && step tune 120 $RUN_TS bench/tune-kernels.ts "$RES/tune.json"
 kill $CLOCKS 2>/dev/null
 tar -C "$RES" -cf "$OUT/gpu-run.tar" .

@@ -41,41 +41,26 @@ async function time(kernel: string, shape: KernelShape, knob: string, value: unk
 }
 
 const saved = { ...attentionTuning, ...selectTuning, ...kmeansTuning };
-// TUNE_SET=attention: dense attention's loads (shared by the group's heads or per head) at chunks 128 and
-// 256, the sparse chunk and the rule that shortens chunks, the step, the workgroup size and value loads in
-// flight, at 8K, 32K and 128K; nothing else
+// TUNE_SET=attention: decode attention's defaults against one change at a time, and against the defaults
+// before the tuning, at 8K, 32K and 128K; nothing else (bench/gpu-host-run.sh runs it in fresh processes,
+// bench/merge-tune-runs.ts merges them)
+const ATTENTION_VARIANTS: { name: string; tuning: Partial<typeof attentionTuning>; kernels: string[] }[] = [
+  { name: 'defaults', tuning: {}, kernels: ['dense-attention', 'sparse-attention', 'clusterkv-step'] },
+  { name: 'dense loads shared by the group', tuning: { denseLoads: 'shared' }, kernels: ['dense-attention'] },
+  { name: '4 value rows in flight', tuning: { valueLoads: 4 }, kernels: ['dense-attention', 'sparse-attention'] },
+  { name: 'chunk rule for 512 workgroups', tuning: { workgroups: 512 }, kernels: ['sparse-attention', 'clusterkv-step'] },
+  { name: 'before the tuning (shared loads, 4 rows, 512 workgroups)', tuning: { denseLoads: 'shared', valueLoads: 4, workgroups: 512 }, kernels: ['dense-attention', 'clusterkv-step'] },
+];
 if (process.env.TUNE_SET === 'attention') {
   const savedAttention = { ...attentionTuning };
-  const contexts = small ? [base.context] : [8192, 32768, 131072];
-  for (const context of contexts) {
+  for (const context of small ? [base.context] : [8192, 32768, 131072]) {
     const shape = { ...base, context, clusters: Math.ceil(context / 80) };
-    for (const denseLoads of ['shared', 'perHead'] as const) {
-      for (const denseChunk of [128, 256]) {
-        Object.assign(attentionTuning, { denseLoads, denseChunk, workgroups: 1 });
-        await time('dense-attention', shape, `dense/${denseLoads}`, denseChunk);
-      }
+    for (const variant of ATTENTION_VARIANTS) {
+      Object.assign(attentionTuning, savedAttention, variant.tuning);
+      for (const kernel of variant.kernels) await time(kernel, shape, 'attention', variant.name, 20);
     }
-    Object.assign(attentionTuning, savedAttention);
-    for (const sparseChunk of [32, 64]) {
-      Object.assign(attentionTuning, { sparseChunk, workgroups: 1 });
-      await time('sparse-attention', shape, 'sparseChunk', sparseChunk);
-    }
-    for (const workgroups of [512, 256, 128]) {
-      Object.assign(attentionTuning, { ...savedAttention, workgroups });
-      await time('dense-attention', shape, 'denseChunkRule', `workgroups ${workgroups}`);
-      await time('sparse-attention', shape, 'sparseChunkRule', `workgroups ${workgroups}`);
-      await time('clusterkv-step', shape, 'stepChunkRule', `workgroups ${workgroups}`);
-    }
-    // the partial pass's workgroup size and value loads in flight, dense and sparse at their default chunks
-    for (const workgroupSize of [128, 256]) {
-      for (const valueLoads of [2, 4, 8]) {
-        Object.assign(attentionTuning, { ...savedAttention, workgroupSize, valueLoads });
-        await time('dense-attention', shape, 'workgroupSize/valueLoads', `${workgroupSize}/${valueLoads}`);
-        await time('sparse-attention', shape, 'workgroupSize/valueLoads', `${workgroupSize}/${valueLoads}`);
-      }
-    }
-    Object.assign(attentionTuning, savedAttention);
   }
+  Object.assign(attentionTuning, savedAttention);
   heater?.dispose();
   if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', set: 'attention', heatMs, toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));
   process.exit(0);
