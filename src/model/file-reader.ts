@@ -3,6 +3,7 @@
  * tensor's bytes beyond the weights themselves.
  */
 import { open, type FileHandle } from 'node:fs/promises';
+import { float16BitsToFloat32 } from '../trace/float16.js';
 import { CheckpointError } from './errors.js';
 
 export type StoredDType = 'F32' | 'F16' | 'BF16';
@@ -68,17 +69,8 @@ export function toFloat32(buf: Buffer, count: number, dtype: StoredDType): Float
       bits[0] = h << 16;
       out[i] = asFloat[0];
     } else {
-      out[i] = halfToFloat(h);
+      out[i] = float16BitsToFloat32(h);
     }
   }
   return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 0x1f) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }

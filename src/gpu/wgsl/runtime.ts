@@ -30,12 +30,9 @@ interface TfWebgpuBackend {
   bufferManager: { acquireBuffer(size: number, usage: number): GPUBuffer; releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void };
 }
 
-const STORAGE = 0x80; // GPUBufferUsage.STORAGE (the globals exist only once Dawn is loaded)
-const COPY_SRC = 0x4;
-const COPY_DST = 0x8;
-const UNIFORM = 0x40;
-const MAP_READ = 0x1;
-const QUERY_RESOLVE = 0x200;
+/** GPUBufferUsage flags (the globals exist only once Dawn is loaded). */
+export const BUFFER_USAGE = { STORAGE: 0x80, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, MAP_READ: 0x1, QUERY_RESOLVE: 0x200 } as const;
+const { STORAGE, COPY_SRC, COPY_DST, UNIFORM, MAP_READ, QUERY_RESOLVE } = BUFFER_USAGE;
 
 export function webgpuBackend(): TfWebgpuBackend {
   if (tf.getBackend() !== 'webgpu') throw new Error(`WGSL kernels need the webgpu backend (active: ${tf.getBackend()})`);

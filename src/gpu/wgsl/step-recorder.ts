@@ -13,14 +13,9 @@
  *               add their own small cost, so the plain step is timed in 'span' mode)
  * then one submit. Timestamps go to a TimestampLog, resolved and read once at the end of a measurement.
  */
-import { packUniformFields, pipeline, webgpuBackend, type UniformField } from './runtime.js';
+import { BUFFER_USAGE, packUniformFields, pipeline, webgpuBackend, type UniformField } from './runtime.js';
 
-const STORAGE = 0x80;
-const COPY_SRC = 0x4;
-const COPY_DST = 0x8;
-const UNIFORM = 0x40;
-const MAP_READ = 0x1;
-const QUERY_RESOLVE = 0x200;
+const { STORAGE, COPY_SRC, COPY_DST, UNIFORM, MAP_READ, QUERY_RESOLVE } = BUFFER_USAGE;
 
 /** A dispatch bound once: its pipeline, its bind group, and (mutable) workgroup counts. */
 export interface BoundDispatch {
