@@ -13,7 +13,8 @@
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import { sweepUnitSchema, type UnitResult } from './results-schema.js';
 import { LocalPool, PoolUnitError } from './sweep-local-pool.js';
-import { checkRedis, connectionOptions, DEFAULT_PREFIX, parseRedisUrl, QUEUE_NAME } from './sweep-queue.js';
+import { checkRedis, DEFAULT_LOCK_MS, DEFAULT_PREFIX, parseRedisUrl } from './queue-target.js';
+import { connectionOptions, QUEUE_NAME } from './sweep-queue.js';
 
 export interface SweepWorkerOptions {
   url: string;
@@ -32,8 +33,6 @@ export interface SweepWorkerOptions {
   /** called once the worker listens for jobs */
   onReady?: () => void;
 }
-
-export const DEFAULT_LOCK_MS = 30_000;
 
 /** Runs until `stop` aborts; returns the number of units this worker finished. */
 export async function runSweepWorker(opts: SweepWorkerOptions): Promise<{ finished: number; failed: number }> {

@@ -20,6 +20,7 @@ import { TraceReader } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
 import { VERSION } from '../version.js';
 import { methodParamNames, methodTakesBudget, resolveMethodNames } from './methods/index.js';
+import { checkRedis, parseRedisUrl } from './queue-target.js';
 import { resolveReplaySelection } from './replay.js';
 import { hasCellLayer, readCellLayer, readSweepManifest, rowsToTable, writeCellLayerCsv, writeSweepManifest, writeSweepResults } from './results-folder.js';
 import { SUMMARY_METRICS } from './metrics.js';
@@ -263,7 +264,6 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
   const work = plans.flatMap((plan) => plan.units.map((unit) => ({ plan, unit })));
   if (options.queue && work.length > 0) {
     // an unreachable Redis is one line before anything is written (a finished sweep needs none)
-    const { checkRedis, parseRedisUrl } = await import('./sweep-queue.js');
     await checkRedis(parseRedisUrl(options.queue.url));
   }
   for (const plan of plans) {

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { DEFAULT_LOCK_MS, runSweepWorker } from '../../sim/sweep-worker.js';
+import { DEFAULT_LOCK_MS } from '../../sim/queue-target.js';
 import { UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
 
@@ -58,6 +58,8 @@ hands them back to the queue at once. A worker killed outright loses nothing: it
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        // BullMQ loads only here, not on every CLI start
+        const { runSweepWorker } = await import('../../sim/sweep-worker.js');
         const { finished, failed } = await runSweepWorker({
           url: flags.queue,
           prefix: flags.prefix,
