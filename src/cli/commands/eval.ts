@@ -11,6 +11,7 @@ import { CKVLAB_PASSKEY_FORMAT, checkPasskeyFormat, readPasskeyFormat, type Pass
 import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type PasskeyEvalResult } from '../../model/passkey/runner.js';
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
 import { checkOutputFolder, UserError } from '../errors.js';
+import { withInterrupt } from '../interrupt.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -97,28 +98,6 @@ export function printPasskeySummary(result: PasskeyEvalResult, backend: string, 
   );
 }
 
-/** Runs with SIGINT (Ctrl-C) turned into an abort: the eval stops after its current cell and records 'interrupted'. */
-async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130);
-    process.stderr.write('\nclusterkv: stopping after the current cell (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await work(controller.signal);
-  } catch (err) {
-    if (err instanceof PasskeyEvalInterrupted) {
-      process.stderr.write(`clusterkv: ${err.message}\n`);
-      process.exit(130);
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
-}
-
 function needleHelp(): string {
   return `\nNeedle recall (results.csv and steps.csv columns, sparse layers, per answer step):\n${NEEDLE_METRICS.map((m) => `  ${m.padEnd(18)} ${NEEDLE_METRIC_MEANING[m]}`).join('\n')}\n`;
 }
@@ -156,7 +135,7 @@ export function register(program: Command): void {
       const bar = progressBar('passkey');
       const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
       try {
-        const result = await withInterrupt((signal) => runPasskeyEval(request, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
+        const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
         bar.stop();
         if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
       } finally {

@@ -7,13 +7,13 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { UserError } from '../errors.js';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
-import { parseRedisUrl } from '../../sim/sweep-queue.js';
+import { parseRedisUrl } from '../../sim/queue-target.js';
 import { METRICS } from '../../sim/metrics.js';
 import { runSweeps, summarize, summaryColumns, SweepFailed, SweepInterrupted, type SweepQueueOptions, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
-import { checkOutputFolder } from '../errors.js';
+import { checkOutputFolder, UserError } from '../errors.js';
+import { withInterrupt } from '../interrupt.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -67,28 +67,6 @@ export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
     steps: flags.steps ? parseIntList('--steps', flags.steps, 0) : undefined,
     seed: parseIntFlag('--seed', flags.seed),
   };
-}
-
-/** Runs `work` with SIGINT (Ctrl-C) turned into an abort: the sweep stops after its current step and records 'interrupted'. */
-export async function withInterrupt<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  const onSigint = () => {
-    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: stop now
-    process.stderr.write('\nclusterkv: stopping after the current step (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
-  try {
-    return await work(controller.signal);
-  } catch (err) {
-    if (err instanceof SweepInterrupted) {
-      process.stderr.write(`clusterkv: ${err.message}\n`);
-      process.exit(130);
-    }
-    throw err;
-  } finally {
-    process.off('SIGINT', onSigint);
-  }
 }
 
 /** The summary table of a sweep's rows (sparse layers only) and the line that says what it is. */
@@ -145,9 +123,9 @@ export function register(program: Command): void {
         process.stderr.write(`clusterkv: ${line}\n`);
       };
       try {
-        const results = await withInterrupt((signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => bar.update(d, t) }));
+        const results = await withInterrupt('step', (err) => err instanceof SweepInterrupted, (signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => bar.update(d, t) }));
         bar.stop();
-        const how = queue ? ` (queue ${queue.url}, name ${queue.name})` : jobs > 1 ? ` (${jobs} local worker processes)` : '';
+        const how = queue ? ` (queue ${parseRedisUrl(queue.url).display}, name ${queue.name})` : jobs > 1 ? ` (${jobs} local worker processes)` : '';
         if (flags.json) {
           const runs = results.map((result) => ({
             out: result.dir, backend: result.backend, cells: result.cells.length, folderCells: result.folderCells.length,
