@@ -19,11 +19,6 @@ function progressMode(): ProgressMode {
   return process.stderr.isTTY ? 'bar' : 'off';
 }
 
-/** Whether progress is shown at all (commands that print their own log lines keep them off a live bar). */
-export function progressShown(): boolean {
-  return progressMode() !== 'off';
-}
-
 /** Whether a live bar redraws stderr (then other stderr lines would tear it). */
 export function progressIsLive(): boolean {
   return progressMode() === 'bar';

@@ -56,10 +56,6 @@ export function cellLayerCsv(rows: Record<string, unknown>[]): string {
   return aq.toCSV(rowsToTable(rows));
 }
 
-export function writeCellLayer(dir: string, cellId: string, layer: number, rows: Record<string, unknown>[]): void {
-  writeCellLayerCsv(dir, cellId, layer, cellLayerCsv(rows));
-}
-
 /** Writes a (cell, layer) file computed elsewhere (a worker process or a queue worker) as is. */
 export function writeCellLayerCsv(dir: string, cellId: string, layer: number, csv: string): void {
   writeFileAtomic(cellLayerFile(dir, cellId, layer), csv);

@@ -76,7 +76,7 @@ function keyLanes(DV: number): number {
 }
 
 /** Workgroup memory of the partial pass in bytes (q of the group, scores, reductions). */
-export function partialBytes(d: number, R: number, C: number): number {
+function partialBytes(d: number, R: number, C: number): number {
   const vec = d % 4 === 0;
   const WG = attentionTuning.workgroupSize;
   return R * d * 4 + R * C * 4 + WG * 4 + WG * (vec ? 16 : 4) + WG * Math.ceil(R / 4) * 16 + R * 8;

@@ -80,11 +80,6 @@ export function gemvWorkgroups(shape: GemvShape, plan: GemvTuning): number {
   return Math.ceil(shape.rows / ((WG / plan.threadsPerRow) * plan.rowsPerThread));
 }
 
-/** Width of y per sequence: rows, or rows / 2 for swiglu. */
-export function gemvOutputWidth(shape: GemvShape): number {
-  return shape.epilogue === 'swiglu' ? shape.rows / 2 : shape.rows;
-}
-
 /**
  * WGSL of one product. Bindings: 0 params {rows}, 1 W [rows, cols] (vec4), 2 x [B, cols] (vec4),
  * (residual: 3 res [B, rows]), then y.

@@ -85,11 +85,6 @@ export function writeDocument(dir: string, doc: PasskeyDocument): void {
   writeFileAtomic(documentFile(dir, doc.id), JSON.stringify(doc));
 }
 
-export function readDocument(dir: string, doc: string): PasskeyDocument | undefined {
-  const file = documentFile(dir, doc);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as PasskeyDocument) : undefined;
-}
-
 /** results.csv, results.arrow and steps.csv of every finished row. */
 export function writeEvalResults(dir: string, rows: Record<string, unknown>[], steps: Record<string, unknown>[]): aq.ColumnTable {
   const table = orderedTable(rows, EVAL_COLUMNS);
