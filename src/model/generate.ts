@@ -30,15 +30,21 @@ export interface GenerateResult {
   stoppedBy: 'steps' | 'stop-id';
 }
 
+/** The greedy id of logits [1, vocab] or [vocab] (disposed), chosen on the device (argmax: first on ties): only the id is read back. */
+export async function greedyId(logits: tf.Tensor): Promise<number> {
+  const idT = tf.tidy(() => tf.argMax(tf.reshape(logits, [-1])));
+  logits.dispose();
+  try {
+    return (await idT.data())[0];
+  } finally {
+    idT.dispose();
+  }
+}
+
 /** The next id from logits [1, vocab] or [vocab] (disposed): on the device for greedy sampling, else on the host. */
 async function chooseNext(logitsT: tf.Tensor, sampler: Sampler, step: number, onLogits?: GenerateOptions['onLogits']): Promise<number> {
+  if (sampler.temperature === 0 && !onLogits) return greedyId(logitsT);
   try {
-    if (sampler.temperature === 0 && !onLogits) {
-      const idT = tf.tidy(() => tf.argMax(tf.reshape(logitsT, [-1])));
-      const [id] = await idT.data();
-      idT.dispose();
-      return id;
-    }
     const logits = (await logitsT.data()) as Float32Array;
     onLogits?.(logits, step);
     return sampler.next(logits);

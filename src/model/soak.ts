@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Method } from '../sim/selector.js';
+import { greedyId } from './generate.js';
 import type { LlamaModel } from './transformer.js';
 
 export interface SoakSample {
@@ -35,11 +36,7 @@ export async function decodeSoak(model: LlamaModel, method: Method, prompt: read
   try {
     let logits: tf.Tensor = await session.forward(prompt, true);
     for (let s = 0; s < steps; s++) {
-      const idT = tf.tidy(() => tf.argMax(tf.reshape(logits, [-1])));
-      logits.dispose();
-      const [id] = await idT.data();
-      idT.dispose();
-      logits = await session.step(id);
+      logits = await session.step(await greedyId(logits));
       if ((s + 1) % sampleEvery === 0) {
         const m = tf.memory();
         const sample = { step: s + 1, position: session.position, numTensors: m.numTensors, numBytes: m.numBytes };

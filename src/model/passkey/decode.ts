@@ -5,10 +5,10 @@
  * first answer token for every method. The remaining answer tokens are decoded greedily through the method's
  * sparse attention, each step's selection observed for needle recall.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { BUDGET_PARAMS } from '../../sim/methods/index.js';
 import { LayerMemo } from '../../sim/layer-memo.js';
 import type { Method } from '../../sim/selector.js';
+import { greedyId } from '../generate.js';
 import { disposePrefilledState, type LlamaModel, type PrefilledState } from '../transformer.js';
 import { NeedleRecallRecorder, type NeedleRecallRecord } from './needle-recall.js';
 
@@ -19,17 +19,6 @@ export interface Prefill {
   seconds: number;
   /** per layer, shared by the sessions of this prefill (ClusterKV's K-means once for every budget) */
   memos: LayerMemo[];
-}
-
-/** The greedy id of logits [1, vocab] or [vocab] (disposed), chosen on the device (argmax: first on ties). */
-async function greedyId(logits: tf.Tensor): Promise<number> {
-  const idT = tf.tidy(() => tf.argMax(tf.reshape(logits, [-1])));
-  logits.dispose();
-  try {
-    return (await idT.data())[0];
-  } finally {
-    idT.dispose();
-  }
 }
 
 /** Runs the prompt once with dense attention. */
