@@ -12,6 +12,7 @@ import { cosineKMeans, initialIndices } from '../../gpu/kmeans.js';
 import { bufferOf, storageReady } from '../../gpu/wgsl/runtime.js';
 import type { BudgetMode } from '../../sim/budget.js';
 import { deriveSeed } from '../../sim/methods/clusterkv-layer.js';
+import { positions } from '../../sim/methods/clusterkv-ranges.js';
 import type { Method } from '../../sim/selector.js';
 
 /** The ClusterKV parameters the engine uses (from a Method made by createMethod('clusterkv', ...)). */
@@ -36,18 +37,6 @@ export function engineClusterParams(method: Method): EngineClusterParams {
   return { budget: method.budget, budgetMode: method.budgetMode, sinks: int('sinks'), window: int('window'), windowClusters: int('windowClusters'), tokensPerCluster: int('tokensPerCluster'), clusters: int('clusters'), iters: int('iters'), seed: int('seed'), denseLayers: int('denseLayers') };
 }
 
-/** C0 for a prompt of P positions (ClusterKVLayer.prefill's rule), and the range it clusters. */
-export function promptClustering(p: EngineClusterParams, prompt: number): { start: number; tokens: number; clusters: number } {
-  const start = Math.min(p.sinks, prompt);
-  const n = prompt - start;
-  if (p.clusters > 0 && n > 0 && p.clusters > n) throw new RangeError(`clusterkv: parameter 'clusters' (${p.clusters}) is more than the ${n} prompt tokens to cluster (prompt ${prompt} minus ${start} sinks)`);
-  const k = n === 0 ? 0 : p.clusters > 0 ? p.clusters : Math.ceil(n / p.tokensPerCluster);
-  return { start, tokens: n, clusters: k };
-}
-
-function positions(start: number, n: number): Int32Array {
-  return Int32Array.from({ length: n }, (_, i) => start + i);
-}
 
 /**
  * Cosine K-means of keys [B G, n, d] (B sequences of G KV heads) into k clusters; each sequence starts from

@@ -31,7 +31,8 @@ import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writ
 import { tokenListShader } from '../../gpu/wgsl/token-list.js';
 import { decodeLayout, selectableBudget, type DecodeLayout } from '../../sim/budget.js';
 import type { Method } from '../../sim/selector.js';
-import { clusterLayer, engineClusterParams, LayerClusters, promptClustering, promptClusters, type EngineClusterParams } from './cluster-state.js';
+import { promptClustering, windowClustering } from '../../sim/methods/clusterkv-ranges.js';
+import { clusterLayer, engineClusterParams, LayerClusters, promptClusters, type EngineClusterParams } from './cluster-state.js';
 import type { EngineWeights } from './device-weights.js';
 import { KvCache } from './kv-cache.js';
 import { engineShapeProblem, qkvRows, type EngineShape } from './shape.js';
@@ -290,18 +291,15 @@ export class DecodeEngine {
     const p = this.cluster!;
     while (this.clusteredWindows < layout.closedWindows) {
       const w = this.clusteredWindows;
-      const windowStart = this.prefillLength + w * p.window;
-      const skip = Math.max(0, p.sinks - windowStart);
-      const n = p.window - skip;
+      const { start, tokens: n, clusters: k } = windowClustering(p, this.prefillLength + w * p.window);
       if (n > 0) {
-        const k = Math.min(p.windowClusters, n);
         for (let l = p.denseLayers; l < this.shape.layers; l++) {
-          const keys = this.cache.rows(l, windowStart + skip, n);
+          const keys = this.cache.rows(l, start, n);
           const have = this.clusters[l];
           if (have) {
             const r = clusterLayer(keys, this.batch, k, p, l, w + 1);
-            have.append(r.centroids, r.labels, k, windowStart + skip, n);
-          } else this.clusters[l] = promptClusters(keys, this.batch, k, windowStart + skip, p, l, w + 1);
+            have.append(r.centroids, r.labels, k, start, n);
+          } else this.clusters[l] = promptClusters(keys, this.batch, k, start, p, l, w + 1);
           keys.dispose();
         }
         this.clusterVersion++;

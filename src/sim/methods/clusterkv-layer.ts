@@ -23,6 +23,7 @@ import { decodeLayout, forcedPositions, selectableBudget } from '../budget.js';
 import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../cache/index.js';
 import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import type { ClusterKVParams } from './clusterkv-params.js';
+import { positions, promptClustering, windowClustering } from './clusterkv-ranges.js';
 
 /** A seed per (layer, part): part 0 is the prompt, part w+1 the w-th decode window. */
 export function deriveSeed(seed: number, layer: number, part: number): number {
@@ -91,13 +92,7 @@ export class ClusterKVLayer implements LayerSelector {
       throw new RangeError(`prefill keys must be [G = ${this.info.kvHeads}, P, d = ${this.info.headDim}], got [${keys.shape.join(', ')}]`);
     }
     const p = this.params;
-    const start = Math.min(p.sinks, P);
-    const n = P - start;
-    // a prompt inside the sinks has nothing to cluster (decode windows still are); otherwise C0 must fit
-    if (p.clusters > 0 && n > 0 && p.clusters > n) {
-      throw new RangeError(`clusterkv: parameter 'clusters' (${p.clusters}) is more than the ${n} prompt tokens to cluster (prompt ${P} minus ${start} sinks)`);
-    }
-    const k = n === 0 ? 0 : p.clusters > 0 ? p.clusters : Math.ceil(n / p.tokensPerCluster);
+    const { start, tokens: n, clusters: k } = promptClustering(p, P);
     this.promptClusters = k;
     this.closedK = tf.keep(tf.clone(keys));
     this.closedV = tf.keep(tf.clone(values));
@@ -263,14 +258,11 @@ export class ClusterKVLayer implements LayerSelector {
     this.closedV = nextClosedV;
     this.openK = tf.keep(restK);
     this.openV = tf.keep(restV);
-    // positions below the sinks (a prompt shorter than the sinks) stay sinks, never clustered
-    const skip = Math.max(0, p.sinks - windowStart);
-    const n = p.window - skip;
+    const { start, tokens: n, clusters: k } = windowClustering(p, windowStart);
     if (n > 0) {
-      const k = Math.min(p.windowClusters, n);
-      const toCluster = tf.tidy(() => tf.slice(winK, [0, skip, 0], [G, n, d]));
-      const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, w + 1), `window:${windowStart + skip}+${n}`);
-      const nextIndex = keepIndex(appendClusters(this.index!, result.labels, k, positions(windowStart + skip, n)));
+      const toCluster = tf.tidy(() => tf.slice(winK, [0, start - windowStart, 0], [G, n, d]));
+      const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, w + 1), `window:${start}+${n}`);
+      const nextIndex = keepIndex(appendClusters(this.index!, result.labels, k, positions(start, n)));
       const nextCentroids = tf.keep(tf.concat([this.centroids!, result.centroids], 1) as tf.Tensor3D);
       const nextBoxes = result.boxes ? tf.keep(tf.concat([this.boxes!, result.boxes], 1) as tf.Tensor3D) : null;
       disposeClusterIndex(this.index!);
@@ -285,12 +277,6 @@ export class ClusterKVLayer implements LayerSelector {
     winK.dispose();
     this.clusteredWindows++;
   }
-}
-
-function positions(start: number, n: number): Int32Array {
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = start + i;
-  return out;
 }
 
 function keepIndex(index: ClusterIndex): ClusterIndex {
