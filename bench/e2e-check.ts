@@ -12,6 +12,7 @@ import { engineShapeOf } from '../src/model/e2e/shape.js';
 import { teacherForcedLogits } from '../src/model/compare.js';
 import { loadModel } from '../src/model/load.js';
 import { createMethod } from '../src/sim/methods/index.js';
+import { worstRelative } from '../src/sim/parity.js';
 
 const file = process.argv[2];
 if (!file) {
@@ -31,11 +32,6 @@ function ids(n: number, seed: number): number[] {
     return 1 + (a % (V - 1));
   });
 }
-const worst = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let w = 0;
-  for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  return w;
-};
 
 // dense: every position of two prompts
 const n = 48;
@@ -54,7 +50,7 @@ let t0 = performance.now();
 for (let i = 0; i < n; i++) {
   engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
   const got = await engine.readLogits();
-  for (let b = 0; b < 2; b++) denseWorst = Math.max(denseWorst, worst(got.subarray(b * V, (b + 1) * V), want[b].subarray(i * V, (i + 1) * V)));
+  for (let b = 0; b < 2; b++) denseWorst = Math.max(denseWorst, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].subarray(i * V, (i + 1) * V)));
 }
 engine.dispose();
 console.log(`dense: ${n} positions x 2 sequences, worst relative logit difference ${denseWorst.toExponential(2)} (${(performance.now() - t0).toFixed(0)} ms)`);
@@ -80,8 +76,8 @@ for (let i = 0; i < steps; i++) {
   clusters.push(info.clusters);
   const got = await engine.readLogits();
   for (let b = 0; b < 2; b++) {
-    sparseWorst = Math.max(sparseWorst, worst(got.subarray(b * V, (b + 1) * V), sparse[b][i]));
-    fromDense = Math.max(fromDense, worst(got.subarray(b * V, (b + 1) * V), dense[b][i]));
+    sparseWorst = Math.max(sparseWorst, worstRelative(got.subarray(b * V, (b + 1) * V), sparse[b][i]));
+    fromDense = Math.max(fromDense, worstRelative(got.subarray(b * V, (b + 1) * V), dense[b][i]));
   }
 }
 engine.dispose();

@@ -6,7 +6,7 @@
  * reads the medians).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { summarise } from '../src/sim/bench/timing.js';
+import { overProcesses, spreadText, summarise } from '../src/sim/bench/timing.js';
 
 type Json = number | string | boolean | null | Json[] | { [key: string]: Json };
 const [out, ...files] = process.argv.slice(2);
@@ -22,8 +22,7 @@ const isTiming = (x: Json): x is { median: number; p10: number; p90: number; run
 function merge(parts: Json[]): Json {
   const [first] = parts;
   if (isTiming(first)) {
-    const medians = parts.map((p) => (p as { median: number }).median);
-    return { median: summarise(medians).median, runs: first.runs, processes: medians };
+    return { ...overProcesses(parts.map((p) => (p as { median: number }).median)), runs: first.runs };
   }
   if (typeof first === 'number') return summarise(parts as number[]).median;
   if (Array.isArray(first)) return first.map((_, i) => merge(parts.map((p) => (p as Json[])[i])));
@@ -34,6 +33,6 @@ const merged = merge(runs) as Record<string, Json>;
 merged.processes = runs.length;
 writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
 const rows = merged.rows as { context: number; denseFp32Ms: { processes: number[] }; sdpaFp16Ms: { processes: number[] }; clusterkvStep2048Ms: { processes: number[] } }[];
-const spread = (t: { processes: number[] }) => `${Math.min(...t.processes).toFixed(3)}–${Math.max(...t.processes).toFixed(3)}`;
+const spread = (t: { processes: number[] }) => spreadText(t.processes, 3);
 for (const r of rows) console.log(`${r.context}: fp32 dense ${spread(r.denseFp32Ms)}, fp16 SDPA ${spread(r.sdpaFp16Ms)}, eager ClusterKV step B=2048 ${spread(r.clusterkvStep2048Ms)} ms`);
 console.log(`K-means ${spread((merged.kmeans as { ms: { processes: number[] } }).ms)} ms; merged ${runs.length} runs into ${out}`);

@@ -5,7 +5,7 @@
  * median kept; prints the table of bench/README.md ("Decode attention, tuned"): median (min–max) per context.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { summarise } from '../src/sim/bench/timing.js';
+import { overProcesses, spreadText } from '../src/sim/bench/timing.js';
 
 interface TuneRow { kernel: string; context: number; knob: string; value: string; ms: number }
 const [out, ...files] = process.argv.slice(2);
@@ -27,7 +27,7 @@ for (const run of runs) {
     groups.set(key, g);
   }
 }
-const rows = [...groups.values()].map(({ row, ms }) => ({ kernel: row.kernel, context: row.context, variant: row.value, ms: summarise(ms).median, processes: ms }));
+const rows = [...groups.values()].map(({ row, ms }) => ({ kernel: row.kernel, context: row.context, variant: row.value, ...overProcesses(ms) }));
 writeFileSync(out, `${JSON.stringify({ kind: 'clusterkv-kernel-tuning-merged', set: 'attention', heatMs: runs[0].heatMs, processes: runs.length, rows }, null, 2)}\n`);
 
 const contexts = [...new Set(rows.map((r) => r.context))].sort((a, b) => a - b);
@@ -37,7 +37,7 @@ for (const kernel of [...new Set(rows.map((r) => r.kernel))]) {
   for (const variant of [...new Set(rows.filter((r) => r.kernel === kernel).map((r) => r.variant))]) {
     const cells = contexts.map((c) => {
       const r = rows.find((x) => x.kernel === kernel && x.variant === variant && x.context === c);
-      return r ? `${r.ms.toFixed(4)} (${Math.min(...r.processes).toFixed(4)}–${Math.max(...r.processes).toFixed(4)})` : '–';
+      return r ? `${r.median.toFixed(4)} (${spreadText(r.processes, 4)})` : '–';
     });
     console.log(`| ${kernel} | ${variant} | ${cells.join(' | ')} |`);
   }

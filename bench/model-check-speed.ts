@@ -4,7 +4,7 @@
  * Per attention: prefill and decode tokens/s, the median over processes with each process's value kept.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { summarise } from '../src/sim/bench/timing.js';
+import { overProcesses, spreadText, type OverProcesses } from '../src/sim/bench/timing.js';
 
 interface Run { attention: string; prefillTokensPerSecond: number; decodeTokensPerSecond: number }
 const [out, ...files] = process.argv.slice(2);
@@ -17,12 +17,11 @@ const reports = files.map((file) => {
   if (r.kind !== 'clusterkv-model-check') throw new Error(`${file}: not a model-check report`);
   return r;
 });
-const stat = (xs: number[]) => ({ median: summarise(xs).median, processes: xs });
 const attentions = reports[0].runs.map((r) => r.attention);
 const rows = attentions.map((attention) => {
   const runs = reports.map((r) => r.runs.find((x) => x.attention === attention)!);
-  return { attention, prefillTokensPerSecond: stat(runs.map((r) => r.prefillTokensPerSecond)), decodeTokensPerSecond: stat(runs.map((r) => r.decodeTokensPerSecond)) };
+  return { attention, prefillTokensPerSecond: overProcesses(runs.map((r) => r.prefillTokensPerSecond)), decodeTokensPerSecond: overProcesses(runs.map((r) => r.decodeTokensPerSecond)) };
 });
 writeFileSync(out, `${JSON.stringify({ kind: 'clusterkv-model-check-speed', backend: reports[0].backend, context: reports[0].context, steps: reports[0].steps, processes: reports.length, rows }, null, 2)}\n`);
-const show = (s: { median: number; processes: number[] }) => `${s.median.toFixed(1)} (${Math.min(...s.processes).toFixed(1)}–${Math.max(...s.processes).toFixed(1)})`;
+const show = (s: OverProcesses) => `${s.median.toFixed(1)} (${spreadText(s.processes, 1)})`;
 for (const r of rows) console.log(`${r.attention}: prefill ${show(r.prefillTokensPerSecond)} tok/s, decode ${show(r.decodeTokensPerSecond)} tok/s over ${reports.length} processes`);

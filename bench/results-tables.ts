@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { benchKernelRows, stageSum, type BenchFile } from '../src/sim/bench/bench-file.js';
 import { findTiming } from '../src/sim/bench/kernel-bench.js';
-import { timingMs, type Timing } from '../src/sim/bench/timing.js';
+import { spreadText, timingMs, type Timing } from '../src/sim/bench/timing.js';
 
 const [kernelsFile = 'bench/results/kernels-webgpu-h200.json', torchFile = 'bench/results/torch-reference-h200.json'] = process.argv.slice(2);
 const bench = JSON.parse(readFileSync(kernelsFile, 'utf8')) as BenchFile;
@@ -18,7 +18,7 @@ const torchMs = (row: TorchRow | undefined, key: string) => (row ? (row[key] as 
 
 const ms = (t: Timing | undefined) => (t ? timingMs(t).toFixed(3) : '–');
 const x = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? `${(a / b).toFixed(2)}x` : '–');
-const spread = (t: Timing | undefined) => (t?.processes?.kernelMs ? `${Math.min(...t.processes.kernelMs).toFixed(3)}–${Math.max(...t.processes.kernelMs).toFixed(3)}` : '–');
+const spread = (t: Timing | undefined) => (t?.processes?.kernelMs ? spreadText(t.processes.kernelMs, 3) : '–');
 
 for (const budget of [2048, 1024]) {
   console.log(`\n### Context sweep, B = ${budget} (kernel ms, median of ${bench.processes ?? 1} fresh processes; spread = their medians)\n`);

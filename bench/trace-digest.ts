@@ -10,6 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { TraceReader } from '../src/trace/index.js';
+import { worstRelative } from '../src/sim/parity.js';
 
 const SAMPLES = 8_000;
 
@@ -49,8 +50,7 @@ function compare(a: Digest, b: Digest, tolerance: number): boolean {
       ok = false;
       continue;
     }
-    let worst = 0;
-    for (let i = 0; i < ta.sample.length; i++) worst = Math.max(worst, Math.abs(ta.sample[i] - tb.sample[i]) / (1 + Math.abs(tb.sample[i])));
+    const worst = worstRelative(ta.sample, tb.sample);
     const l2 = Math.abs(ta.l2 - tb.l2) / (1 + tb.l2);
     worstAll = Math.max(worstAll, worst, l2);
     if (worst > tolerance || l2 > tolerance) {

@@ -17,6 +17,7 @@ import { engineWeightsFromModel, type EngineWeights } from '../src/model/e2e/dev
 import { engineShapeOf } from '../src/model/e2e/shape.js';
 import { createMethod } from '../src/sim/methods/index.js';
 import { softwareWebgpu } from './helpers/software-webgpu.js';
+import { worstRelative } from './helpers/tensors.js';
 
 const skip = await softwareWebgpu();
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
@@ -30,12 +31,6 @@ function prompt(n: number, vocab: number, seed: number): number[] {
   });
 }
 
-function worst(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let w = 0;
-  for (let i = 0; i < want.length; i++) w = Math.max(w, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  return w;
-}
 
 function argmax(row: ArrayLike<number>): number {
   let best = 0;
@@ -75,7 +70,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
     for (let i = 0; i < n; i++) {
       engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
       const got = await engine.readLogits();
-      for (let b = 0; b < 2; b++) worstSeen = Math.max(worstSeen, worst(got.subarray(b * V, (b + 1) * V), want[b].subarray(i * V, (i + 1) * V)));
+      for (let b = 0; b < 2; b++) worstSeen = Math.max(worstSeen, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].subarray(i * V, (i + 1) * V)));
     }
     expect(worstSeen).toBeLessThan(1e-4);
     const history = await engine.readHistory();
@@ -107,8 +102,8 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
       expect(info.selected).toBe(8);
       clusters.push(info.clusters);
       const got = await engine.readLogits();
-      for (let b = 0; b < 2; b++) worstSparse = Math.max(worstSparse, worst(got.subarray(b * V, (b + 1) * V), sparse[b][i]));
-      fromDense = Math.max(fromDense, worst(got.subarray(0, V), dense[0][i]));
+      for (let b = 0; b < 2; b++) worstSparse = Math.max(worstSparse, worstRelative(got.subarray(b * V, (b + 1) * V), sparse[b][i]));
+      fromDense = Math.max(fromDense, worstRelative(got.subarray(0, V), dense[0][i]));
     }
     expect(worstSparse).toBeLessThan(1e-4);
     expect(fromDense).toBeGreaterThan(1e-2);

@@ -7,15 +7,13 @@ import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../src/g
 import { cosineKMeans, initialIndices } from '../src/gpu/kmeans.js';
 import { rankClusters, readClusterChoice, selectClusters, disposeClusterSelection } from '../src/gpu/selection.js';
 import { LOCAL_BACKENDS, withBackend } from './helpers/backend.js';
+import { worstRelative } from './helpers/tensors.js';
 import { clusteredKeys, normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from './reference/clusterkv.js';
 
 const slice = (x: ArrayLike<number>, start: number, n: number) => Array.from({ length: n }, (_, i) => x[start + i]);
 
 function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number): void {
-  expect(got.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < got.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  expect(worst).toBeLessThan(tol);
+  expect(worstRelative(got, want)).toBeLessThan(tol);
 }
 
 describe.each(LOCAL_BACKENDS)('cosine K-means on %s', (backend) => {

@@ -155,14 +155,17 @@ async function runPipeline(): Promise<Outputs> {
 
 const FLOAT_OUTPUTS = new Set(['decodeOutputs', 'finalCentroids', 'replay.massRecall', 'replay.topkRecall', 'replay.outputRelError']);
 
+/** The worst |got - want| / (1 + |want|) over equal-length arrays: parity's float measure. */
+export function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
+  return worst;
+}
+
 function compare(output: string, path: ParityCheck['path'], kind: 'exact' | 'float', got: number[], want: number[]): ParityCheck {
   const tolerance = kind === 'float' ? (path === 'pipeline' ? PIPELINE_TOLERANCE : FLOAT_TOLERANCE) : undefined;
   if (got.length !== want.length) return { output, path, kind, length: want.length, worst: Infinity, tolerance, pass: false };
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) {
-    if (kind === 'float') worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-    else if (got[i] !== want[i]) worst += 1;
-  }
+  const worst = kind === 'float' ? worstRelative(got, want) : got.filter((g, i) => g !== want[i]).length;
   return { output, path, kind, length: want.length, worst, tolerance, pass: tolerance !== undefined ? worst < tolerance : worst === 0 };
 }
 

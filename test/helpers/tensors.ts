@@ -1,6 +1,7 @@
 /** Reading tensors back in tests, and the float comparison the kernel tests share. */
 import * as tf from '@tensorflow/tfjs-core';
 import { expect } from 'vitest';
+import { worstRelative as parityWorstRelative } from '../../src/sim/parity.js';
 
 /** The values of `t` (which is disposed). */
 export async function values(t: tf.Tensor): Promise<number[]> {
@@ -12,7 +13,5 @@ export async function values(t: tf.Tensor): Promise<number[]> {
 /** The worst |got - want| / (1 + |want|), after checking the lengths agree. */
 export function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
   expect(got.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1 + Math.abs(want[i])));
-  return worst;
+  return parityWorstRelative(got, want);
 }

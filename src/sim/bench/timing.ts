@@ -20,21 +20,6 @@ export async function fence(t: tf.Tensor | tf.Tensor[]): Promise<void> {
   probe.dispose();
 }
 
-export interface StageTime<T> {
-  result: T;
-  /** wall-clock milliseconds from a fenced start to the fenced end of the stage */
-  wallMs: number;
-}
-
-/** Runs `stage` and times it wall-clock, fenced on its output tensors (`outputs` picks them from the result). */
-export async function timeStage<T>(stage: () => T, outputs: (result: T) => tf.Tensor[], inputs: tf.Tensor[] = []): Promise<StageTime<T>> {
-  await fence(inputs);
-  const t0 = performance.now();
-  const result = stage();
-  await fence(outputs(result));
-  return { result, wallMs: performance.now() - t0 };
-}
-
 /** Kernel time of `f` in ms where the backend measures it (undefined otherwise). Its outputs are disposed. */
 export async function kernelTime(f: () => tf.Tensor | tf.Tensor[]): Promise<number | undefined> {
   const timed = tf.getBackend() === 'webgpu' && startKernelTimer();
@@ -61,6 +46,21 @@ export function summarise(samples: number[]): Quantiles {
   const s = [...samples].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
   return { median: at(0.5), p10: at(0.1), p90: at(0.9), runs: s.length };
+}
+
+/** A figure measured once in each of several fresh processes: the median over them, every process's value kept. */
+export interface OverProcesses {
+  median: number;
+  processes: number[];
+}
+
+export function overProcesses(values: number[]): OverProcesses {
+  return { median: summarise(values).median, processes: values };
+}
+
+/** The spread of per-process values as "min–max" at `digits` decimals. */
+export function spreadText(values: readonly number[], digits: number): string {
+  return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
 }
 
 export interface Timing {
