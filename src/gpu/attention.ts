@@ -23,16 +23,19 @@ export function attentionWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D
   });
 }
 
+/** The output [H, d] of attention weights [H, T] over values [G, T, d] (a KV head's query heads share its values). */
+export function attendWeights(weights: tf.Tensor2D, values: tf.Tensor3D): tf.Tensor2D {
+  const [H, T] = weights.shape;
+  const [G, , d] = values.shape;
+  const group = queryGroupSize(H, G);
+  return tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, group, T]), values), [H, d]) as tf.Tensor2D);
+}
+
 /** Dense attention output [H, d]. q: [H, d]; keys, values: [G, T, d]. */
 export function denseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): tf.Tensor2D {
   const [H, d] = q.shape;
-  const [G, T] = keys.shape;
-  const group = queryGroupSize(H, G);
-  if (wgslActive() && attentionFits(H, G, d)) return denseAttentionWgsl(q, keys, values);
-  return tf.tidy(() => {
-    const w = tf.reshape(attentionWeights(q, keys), [G, group, T]);
-    return tf.reshape(tf.matMul(w, values), [H, d]) as tf.Tensor2D;
-  });
+  if (wgslActive() && attentionFits(H, keys.shape[0], d)) return denseAttentionWgsl(q, keys, values);
+  return tf.tidy(() => attendWeights(attentionWeights(q, keys), values));
 }
 
 /** Rows of x [G, T, d] per query head at `tokens` [H, n] (int32 positions): [H, n, d]. */

@@ -14,7 +14,7 @@
  * The full attention of a step is computed once (referenceAttention) and shared by every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attentionWeights } from '../gpu/attention.js';
+import { attendWeights, attentionWeights } from '../gpu/attention.js';
 
 export interface StepReference {
   /** [H, T] full softmax weights */
@@ -130,11 +130,8 @@ export type HeadMetrics = Record<MetricName, number>;
  * The output is src/gpu's denseAttention computed from these weights (denseAttention would compute them again).
  */
 export function referenceAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): StepReference {
-  const [H, d] = q.shape;
-  const [G, T] = keys.shape;
   const weights = attentionWeights(q, keys);
-  const output = tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, H / G, T]), values), [H, d]) as tf.Tensor2D);
-  return { weights, output };
+  return { weights, output: attendWeights(weights, values) };
 }
 
 export function disposeReference(ref: StepReference): void {
