@@ -6,20 +6,15 @@
  * kernel times drift over a process's life (bench/README.md), so each configuration runs in several fresh
  * processes and the spread between them is reported.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mergeBenchFiles, type BenchFile } from '../src/sim/bench/bench-file.js';
+import { writeFileSync } from 'node:fs';
+import { mergeBenchFiles, readBenchFile } from '../src/sim/bench/bench-file.js';
 
 const [out, ...files] = process.argv.slice(2);
 if (!out || files.length === 0) {
   console.error('usage: tsx bench/merge-bench-runs.ts OUT.json RUN.json...');
   process.exit(1);
 }
-const read = (file: string): BenchFile => {
-  const r = JSON.parse(readFileSync(file, 'utf8')) as BenchFile;
-  if (r.kind !== 'clusterkv-kernel-bench' || r.version !== 2) throw new Error(`${file}: not a clusterkv bench file of version 2 (kind ${r.kind}, version ${r.version})`);
-  return r;
-};
-const merged = mergeBenchFiles(files.map(read));
+const merged = mergeBenchFiles(files.map(readBenchFile));
 merged.timing = `${merged.timing}; merged from fresh processes: medians over processes, each process's median under 'processes'`;
 writeFileSync(out, `${JSON.stringify(merged, null, 2)}\n`);
 console.log(`merged ${files.length} files into ${out}: main ${merged.main ? 'yes' : 'no'}, contexts ${merged.contexts.map((c) => c.context).join(', ')}, up to ${merged.processes} processes per configuration`);

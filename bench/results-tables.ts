@@ -6,12 +6,12 @@
  * GPU run), and every kernel of the 32K run on both paths with its share of the measured ceilings.
  */
 import { readFileSync } from 'node:fs';
-import { benchKernelRows, stageSum, type BenchFile } from '../src/sim/bench/bench-file.js';
+import { benchKernelRows, readBenchFile, stageSum } from '../src/sim/bench/bench-file.js';
 import { findTiming } from '../src/sim/bench/kernel-bench.js';
 import { spreadText, timingMs, type Timing } from '../src/sim/bench/timing.js';
 
 const [kernelsFile = 'bench/results/kernels-webgpu-h200.json', torchFile = 'bench/results/torch-reference-h200.json'] = process.argv.slice(2);
-const bench = JSON.parse(readFileSync(kernelsFile, 'utf8')) as BenchFile;
+const bench = readBenchFile(kernelsFile);
 interface TorchRow { context: number; clusters: number; [key: string]: number | { median: number } }
 const torch = JSON.parse(readFileSync(torchFile, 'utf8')) as { rows: TorchRow[]; kmeans: { ms: { median: number } } };
 const torchMs = (row: TorchRow | undefined, key: string) => (row ? (row[key] as { median: number }).median : undefined);

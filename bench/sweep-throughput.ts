@@ -19,6 +19,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readSweepManifest } from '../src/sim/results-folder.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../src/trace/index.js';
 
 const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -114,8 +115,9 @@ async function main(): Promise<void> {
     const record = (mode: Run['mode'], workers: number, t: { wall: number; cpu: number; out: string }, loadBefore: number[]) => {
       const csv = readFileSync(path.join(t.out, 'results.csv'), 'utf8');
       reference ??= csv;
-      const manifest = JSON.parse(readFileSync(path.join(t.out, 'manifest.json'), 'utf8'));
-      const stats = (manifest.execution?.workers ?? []) as { cpuSeconds: number }[];
+      const manifest = readSweepManifest(t.out);
+      if (!manifest) throw new Error(`${t.out}: the sweep wrote no manifest`);
+      const stats = manifest.execution?.workers ?? [];
       const unitCpu = stats.length ? stats.reduce((n, w) => n + w.cpuSeconds, 0) : undefined;
       const busiest = stats.length ? Math.max(...stats.map((w) => w.cpuSeconds)) : undefined;
       const run: Run = { grid: grid.name, mode, workers, wallSeconds: t.wall, cpuSeconds: t.cpu, unitCpuSeconds: unitCpu, busiestWorkerCpuSeconds: busiest, loadBefore, loadAfter: os.loadavg(), identical: csv === reference, cellLayers: manifest.progress.total };

@@ -73,25 +73,34 @@ export function readBenchFiles(dir: string): { benches: LoadedBench[]; skipped: 
   if (!existsSync(dir)) return { benches, skipped };
   for (const name of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const file = path.join(dir, name);
-    let value: unknown;
-    try {
-      value = JSON.parse(readFileSync(file, 'utf8'));
-    } catch (err) {
-      skipped.push({ file, reason: `not JSON (${(err as Error).message})` });
-      continue;
-    }
-    if (!isBenchFile(value)) {
-      const kind = (value as { kind?: unknown } | null)?.kind;
-      skipped.push({ file, reason: `not a kernel benchmark (kind ${typeof kind === 'string' ? `'${kind}'` : 'missing'})` });
-      continue;
-    }
-    if (value.version !== BENCH_FILE_VERSION) {
-      skipped.push({ file, reason: `kernel benchmark of format version ${value.version ?? 1}, expected ${BENCH_FILE_VERSION}` });
-      continue;
-    }
-    benches.push({ file, label: benchLabel(value, file), bench: value });
+    const read = tryReadBenchFile(file);
+    if (typeof read === 'string') skipped.push({ file, reason: read });
+    else benches.push({ file, label: benchLabel(read, file), bench: read });
   }
   return { benches, skipped };
+}
+
+/** One bench file (kind 'clusterkv-kernel-bench', version 2); throws naming the file and why it is not one. */
+export function readBenchFile(file: string): BenchFile {
+  const read = tryReadBenchFile(file);
+  if (typeof read === 'string') throw new Error(`${file}: ${read}`);
+  return read;
+}
+
+/** The bench file, or why `file` is not one. */
+function tryReadBenchFile(file: string): BenchFile | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return `not JSON (${(err as Error).message})`;
+  }
+  if (!isBenchFile(value)) {
+    const kind = (value as { kind?: unknown } | null)?.kind;
+    return `not a kernel benchmark (kind ${typeof kind === 'string' ? `'${kind}'` : 'missing'})`;
+  }
+  if (value.version !== BENCH_FILE_VERSION) return `kernel benchmark of format version ${value.version ?? 1}, expected ${BENCH_FILE_VERSION}`;
+  return value;
 }
 
 /** Every report of a file: the main run first, then the context sweep. */
