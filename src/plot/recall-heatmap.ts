@@ -26,9 +26,14 @@ export interface RecallHeatmapOptions {
 
 const METRIC_LABEL = { massRecall: 'mass recall', topkRecall: 'top-k recall' };
 
+/** The distinct budgets of a results table, ascending. */
+export function tableBudgets(table: aq.ColumnTable): number[] {
+  return [...new Set((table.array('budget') as unknown[]).map(numberOrNull).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+}
+
 /** The median of the distinct budgets in the table (the budget shown when none is asked for). */
 export function middleBudget(table: aq.ColumnTable): number {
-  const budgets = [...new Set((table.array('budget') as unknown[]).map(numberOrNull).filter((b): b is number => b !== null))].sort((a, b) => a - b);
+  const budgets = tableBudgets(table);
   if (budgets.length === 0) throw new PlotError('recall heatmap: no row has a budget');
   return budgets[Math.floor((budgets.length - 1) / 2)];
 }

@@ -8,7 +8,7 @@ import path from 'node:path';
 import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { writeReport } from '../../plot/html.js';
-import { numberOrNull } from '../../plot/columns.js';
+import { tableBudgets } from '../../plot/recall-heatmap.js';
 import { writeFigurePngs } from '../../plot/png.js';
 import { AUTO_BAND_SERIES } from '../../plot/series-traces.js';
 import { isPasskeyEvalFolder } from '../../model/passkey/eval-folder.js';
@@ -63,11 +63,6 @@ function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifest | und
   ];
 }
 
-/** The budgets of a results table, ascending. */
-function budgetsOf(table: aq.ColumnTable): number[] {
-  return [...new Set((table.array('budget') as unknown[]).map(numberOrNull).filter((b): b is number => b !== null))].sort((a, b) => a - b);
-}
-
 export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<string[]> {
   if (flags.band !== 'p10-p90' && flags.band !== 'iqr' && flags.band !== 'none') throw new UserError(`--band must be p10-p90, iqr or none, got '${flags.band}'`);
   const bands = flags.bands ?? 'auto';
@@ -79,7 +74,7 @@ export async function plotSweepFolder(dir: string, flags: PlotFlags): Promise<st
   }
   const { table, manifest } = readResults(dir);
   const heatmapBudget = flags.budget !== undefined ? parseIntFlag('--budget', flags.budget, 1) : undefined;
-  const budgets = budgetsOf(table);
+  const budgets = tableBudgets(table);
   if (heatmapBudget !== undefined && !budgets.includes(heatmapBudget)) {
     throw new UserError(`--budget ${heatmapBudget}: no results at that budget in ${path.join(dir, 'results.csv')} (budgets present: ${budgets.join(', ') || 'none'})`);
   }
