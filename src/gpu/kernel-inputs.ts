@@ -59,10 +59,9 @@ function deviceNoise(shape: number[], seed: number): tf.Tensor {
   });
 }
 
-/** The seeded workload of `shape` on the active backend; dispose with disposeWorkload. */
-export function plantedWorkload(shape: KernelShape): Workload {
-  const { kvHeads: G, context: T, headDim: d, clusters: K, heads: H } = shape;
-  const rand = mulberry32(shape.seed);
+/** The planted cluster of every key, [G * T] (row-major [G, T]); the cluster weights come from `rand`. */
+function plantedLabels(shape: KernelShape, rand: () => number): Int32Array {
+  const { kvHeads: G, context: T, clusters: K } = shape;
   const weights = Array.from({ length: K }, () => 0.2 + 2.8 * rand());
   const cdf = weights.map(((sum) => (w: number) => (sum += w))(0));
   const total = cdf[K - 1];
@@ -83,6 +82,22 @@ export function plantedWorkload(shape: KernelShape): Workload {
     }
     labelData[i] = lo;
   }
+  return labelData;
+}
+
+/** Sizes of the planted clusters, [G * K] (the workload index's sizes), without making any tensor. */
+export function plantedClusterSizes(shape: KernelShape): number[] {
+  const labels = plantedLabels(shape, mulberry32(shape.seed));
+  const sizes = new Array<number>(shape.kvHeads * shape.clusters).fill(0);
+  for (let i = 0; i < labels.length; i++) sizes[Math.floor(i / shape.context) * shape.clusters + labels[i]] += 1;
+  return sizes;
+}
+
+/** The seeded workload of `shape` on the active backend; dispose with disposeWorkload. */
+export function plantedWorkload(shape: KernelShape): Workload {
+  const { kvHeads: G, context: T, headDim: d, clusters: K, heads: H } = shape;
+  const rand = mulberry32(shape.seed);
+  const labelData = plantedLabels(shape, rand);
   const host = G * T * d <= HOST_LIMIT;
   const seeds = [1, 2, 3, 4].map(() => Math.floor(rand() * 1e6));
   const noise = (s: number[], i: number) => (host ? hostNoise(s, mulberry32(seeds[i])) : deviceNoise(s, seeds[i]));

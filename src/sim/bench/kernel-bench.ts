@@ -16,7 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
-import { disposeWorkload, plantedWorkload } from '../../gpu/kernel-inputs.js';
+import { plantedClusterSizes } from '../../gpu/kernel-inputs.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/copy.js';
 import { deviceLimits } from '../../gpu/wgsl/runtime.js';
@@ -220,10 +220,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
   }
   const at = (kernel: string) => timings.find((t) => t.kernel === kernel && t.path === 'wgsl')?.timing.achievedGBps;
   const [copy, read] = [at('copy'), at('read')];
-  const w = plantedWorkload(shapeOf(cfg, cfg.budgets[0]));
-  const sizes = Array.from(await w.index.sizes.data()).sort((a, b) => a - b);
-  await fence([]);
-  disposeWorkload(w);
+  const sizes = plantedClusterSizes(shapeOf(cfg, cfg.budgets[0])).sort((a, b) => a - b);
   return {
     config: cfg,
     peak: copy !== undefined && read !== undefined ? { copyGBps: copy, readGBps: read } : undefined,
