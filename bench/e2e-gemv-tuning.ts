@@ -7,11 +7,11 @@
  */
 import { writeFileSync } from 'node:fs';
 import { gpuAdapterInfo, useBackend } from '../src/gpu/backend.js';
-import { readWgsl } from '../src/gpu/wgsl/copy.js';
-import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue, type GemvTuning } from '../src/gpu/wgsl/gemv.js';
-import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../src/gpu/wgsl/runtime.js';
-import { FILL_GROUPS, uniformFillShader } from '../src/gpu/wgsl/seeded-fill.js';
-import { bindDispatch, recordStep, storageBuffer, TimestampLog, UniformBlock } from '../src/gpu/wgsl/step-recorder.js';
+import { readWgsl } from '../src/gpu/wgsl/ceilings/copy-read.js';
+import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue, type GemvTuning } from '../src/gpu/wgsl/engine/gemv.js';
+import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../src/gpu/wgsl/runtime/runtime.js';
+import { FILL_GROUPS, uniformFillShader } from '../src/gpu/wgsl/engine/seeded-fill.js';
+import { bindDispatch, recordStep, storageBuffer, TimestampLog, UniformBlock } from '../src/gpu/wgsl/runtime/step-recorder.js';
 
 const SHAPES: { name: string; rows: number; cols: number; epilogue: GemvEpilogue }[] = [
   { name: 'qkv', rows: 6144, cols: 4096, epilogue: 'plain' },

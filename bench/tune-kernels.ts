@@ -12,10 +12,10 @@ import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/gpu/backend.js';
 import { kernelEntry, type KernelShape } from '../src/gpu/kernel-list.js';
-import { attentionTuning } from '../src/gpu/wgsl/decode-attention.js';
-import { kmeansTuning } from '../src/gpu/wgsl/kmeans.js';
-import { gpuIdle } from '../src/gpu/wgsl/runtime.js';
-import { selectTuning } from '../src/gpu/wgsl/select.js';
+import { attentionTuning } from '../src/gpu/wgsl/attention/decode-attention.js';
+import { kmeansTuning } from '../src/gpu/wgsl/kmeans/kmeans-passes.js';
+import { gpuIdle } from '../src/gpu/wgsl/runtime/runtime.js';
+import { selectTuning } from '../src/gpu/wgsl/select/select-clusters.js';
 import { gpuHeater, timeRuns } from '../src/sim/bench/kernel-bench.js';
 import { timingMs } from '../src/sim/bench/timing.js';
 

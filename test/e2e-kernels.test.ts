@@ -5,12 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { argmaxTokenShader } from '../src/gpu/wgsl/argmax-token.js';
-import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue, type GemvTuning } from '../src/gpu/wgsl/gemv.js';
-import { rmsNormShader } from '../src/gpu/wgsl/rms-norm.js';
-import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '../src/gpu/wgsl/runtime.js';
-import { plantedKvShader, uniformFillShader } from '../src/gpu/wgsl/seeded-fill.js';
-import { tokenListShader } from '../src/gpu/wgsl/token-list.js';
+import { argmaxTokenShader } from '../src/gpu/wgsl/engine/argmax-token.js';
+import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue, type GemvTuning } from '../src/gpu/wgsl/engine/gemv.js';
+import { rmsNormShader } from '../src/gpu/wgsl/engine/rms-norm.js';
+import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '../src/gpu/wgsl/runtime/runtime.js';
+import { plantedKvShader, uniformFillShader } from '../src/gpu/wgsl/engine/seeded-fill.js';
+import { tokenListShader } from '../src/gpu/wgsl/select/token-list.js';
 import { softwareWebgpu } from './helpers/software-webgpu.js';
 import { values, worstRelative } from './helpers/tensors.js';
 import { normals } from './reference/clusterkv.js';

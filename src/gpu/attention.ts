@@ -2,14 +2,14 @@
  * Exact softmax attention for one decode step, GQA: query head h reads KV head floor(h / (H / G)).
  *   weights = softmax(q . k / sqrt(d)),  output = sum_i weights_i v_i
  * Dense attends every key; sparse attends, per query head, only the given positions.
- * On webgpu denseAttention and sparseAttention run the flash-decoding WGSL kernels (wgsl/decode-attention.ts);
+ * On webgpu denseAttention and sparseAttention run the flash-decoding WGSL kernels (wgsl/attention/decode-attention.ts);
  * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chains below.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { wgslActive } from './kernel-path.js';
-import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/decode-attention.js';
+import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/attention/decode-attention.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */
 export function attentionWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {

@@ -9,9 +9,9 @@ import { sparseAttention } from './attention.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { wgslActive } from './kernel-path.js';
 import { disposeClusterSelection, selectClusters } from './selection.js';
-import { attentionFits } from './wgsl/decode-attention.js';
-import { decodeStepWgsl } from './wgsl/decode-step.js';
-import { selectFits } from './wgsl/select.js';
+import { attentionFits } from './wgsl/attention/decode-attention.js';
+import { decodeStepWgsl } from './wgsl/attention/select-and-attend.js';
+import { selectFits } from './wgsl/select/select-clusters.js';
 
 /**
  * Attention output [H, d] over the n = min(budget, N) tokens of the top-ranked clusters.

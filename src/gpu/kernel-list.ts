@@ -13,7 +13,7 @@ import { withKernelPath, type KernelPath } from './kernel-path.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
 import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
-import { copyWgsl, readWgsl } from './wgsl/copy.js';
+import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 
 export type { KernelShape } from './kernel-inputs.js';
 

@@ -12,13 +12,13 @@
  *   update      matMul(oneHot(labels)^T [G,k,N] (explicit transpose), keys [G,N,d])  320-400 ms
  *               (transposeA=true took 1400 ms; a broadcast equal() one-hot 1100 ms; keys^T x oneHot 440 ms)
  * No unsortedSegmentSum (absent on wasm).
- * On webgpu cosineKMeans runs the WGSL kernels (wgsl/kmeans.ts: fused assign, segment sums, update; every
+ * On webgpu cosineKMeans runs the WGSL kernels (wgsl/kmeans/kmeans-passes.ts: fused assign, segment sums, update; every
  * iteration in one compute pass); setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wgslActive } from './kernel-path.js';
 import { distinctIndices, mulberry32 } from './random.js';
-import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans.js';
+import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
 
 export interface KMeansOptions {
   /** update iterations (0: labels from the initial centroids) */

@@ -9,7 +9,7 @@
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  * Generic over the scoring dimension D: q [H, D] and centroids [G, K, D] (D = d for inner products).
- * On webgpu selectClusters and rankedTokens run the one-dispatch WGSL kernel (wgsl/select.ts), same
+ * On webgpu selectClusters and rankedTokens run the one-dispatch WGSL kernel (wgsl/select/select-clusters.ts), same
  * outputs; setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,7 +17,7 @@ import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { wgslActive } from './kernel-path.js';
-import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select.js';
+import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select/select-clusters.js';
 
 export interface ClusterSelection {
   /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */

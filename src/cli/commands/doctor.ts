@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, probeBackends, type BackendProbe } from '../../gpu/backend.js';
 import { kernelPath } from '../../gpu/kernel-path.js';
-import { copyWgsl } from '../../gpu/wgsl/copy.js';
+import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
 
 export interface DoctorBackend extends BackendProbe {
   /** the tiny matMul: ok, or the error / the wrong result */

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
-import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/gemv.js';
+import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { E2E_DEFAULTS, runE2eBench } from '../../model/e2e/e2e-bench.js';
 import { e2eMarkdownTable, mergeE2eRuns } from '../../model/e2e/e2e-merge.js';
 import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
 import { cosineKMeans, initialIndices } from '../../gpu/kmeans.js';
-import { bufferOf, storageReady } from '../../gpu/wgsl/runtime.js';
+import { bufferOf, storageReady } from '../../gpu/wgsl/runtime/runtime.js';
 import type { BudgetMode } from '../../sim/budget.js';
 import { deriveSeed } from '../../sim/methods/clusterkv-layer.js';
 import { positions } from '../../sim/methods/clusterkv-ranges.js';

@@ -7,10 +7,10 @@
  *   rmsnorm -> gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual) -> rmsnorm
  *   -> gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
  * then rmsnorm -> gemv output head -> greedy argmax (the next input token, and a history row; the host
- * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/decode-attention.ts
+ * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/attention/decode-attention.ts
  * run on the whole batch at once (B G KV heads, B H query heads):
  *   dense     partials over positions 0..pos, merge
- *   clusterkv select (select.ts: centroid scores, ranking, the budget's positions) -> token list (sinks,
+ *   clusterkv select (select-clusters.ts: centroid scores, ranking, the budget's positions) -> token list (sinks,
  *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
  * with the layers below denseLayers always dense. The dispatches are bound once; between steps only small
  * uniform blocks (position, counts, splits) and the RoPE angles of the new position are rewritten.
@@ -19,16 +19,16 @@
  * residual stream ping-pongs between x0 and x1 (a kernel never reads and writes one buffer).
  */
 import { queryGroupSize } from '../../gpu/heads.js';
-import { attentionTuning, chunkFor, mergeShader, partialShader } from '../../gpu/wgsl/decode-attention.js';
-import { argmaxTokenShader } from '../../gpu/wgsl/argmax-token.js';
-import { embedRowsShader } from '../../gpu/wgsl/embed-rows.js';
-import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/gemv.js';
-import { rmsNormShader } from '../../gpu/wgsl/rms-norm.js';
-import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/rope-kv-append.js';
-import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime.js';
-import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select.js';
-import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/step-recorder.js';
-import { tokenListShader } from '../../gpu/wgsl/token-list.js';
+import { attentionTuning, chunkFor, mergeShader, partialShader } from '../../gpu/wgsl/attention/decode-attention.js';
+import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
+import { embedRowsShader } from '../../gpu/wgsl/engine/embed-rows.js';
+import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
+import { rmsNormShader } from '../../gpu/wgsl/engine/rms-norm.js';
+import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
+import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
+import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select/select-clusters.js';
+import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
+import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
 import { decodeLayout, selectableBudget, type DecodeLayout } from '../../sim/budget.js';
 import type { Method } from '../../sim/selector.js';
 import { promptClustering, windowClustering } from '../../sim/methods/clusterkv-ranges.js';

@@ -11,9 +11,9 @@
  * never uploaded), or a loaded LlamaModel (tests: the same weights as the tfjs forward pass).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bufferOf, storageReady } from '../../gpu/wgsl/runtime.js';
-import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/seeded-fill.js';
-import { bindDispatch, recordStep, storageBuffer, UniformBlock } from '../../gpu/wgsl/step-recorder.js';
+import { bufferOf, storageReady } from '../../gpu/wgsl/runtime/runtime.js';
+import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fill.js';
+import { bindDispatch, recordStep, storageBuffer, UniformBlock } from '../../gpu/wgsl/runtime/step-recorder.js';
 import type { LlamaModel } from '../transformer.js';
 import { qkvRows, type EngineShape } from './shape.js';
 

@@ -17,11 +17,11 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
-import type { GemvTuning } from '../../gpu/wgsl/gemv.js';
-import { readWgsl } from '../../gpu/wgsl/copy.js';
-import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime.js';
-import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/seeded-fill.js';
-import { TimestampLog } from '../../gpu/wgsl/step-recorder.js';
+import type { GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
+import { readWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
+import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
+import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fill.js';
+import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { packageVersions } from '../../sim/versions.js';

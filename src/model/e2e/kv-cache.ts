@@ -6,9 +6,9 @@
  * binding limit.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { outputTensor } from '../../gpu/wgsl/runtime.js';
-import { FILL_GROUPS, plantedKvShader } from '../../gpu/wgsl/seeded-fill.js';
-import { bindDispatch, recordCopies, recordStep, storageBuffer, UniformBlock } from '../../gpu/wgsl/step-recorder.js';
+import { outputTensor } from '../../gpu/wgsl/runtime/runtime.js';
+import { FILL_GROUPS, plantedKvShader } from '../../gpu/wgsl/engine/seeded-fill.js';
+import { bindDispatch, recordCopies, recordStep, storageBuffer, UniformBlock } from '../../gpu/wgsl/runtime/step-recorder.js';
 import type { EngineShape } from './shape.js';
 
 export class KvCache {

@@ -18,8 +18,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
 import { plantedClusterSizes } from '../../gpu/kernel-inputs.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
-import { copyWgsl } from '../../gpu/wgsl/copy.js';
-import { deviceLimits } from '../../gpu/wgsl/runtime.js';
+import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
+import { deviceLimits } from '../../gpu/wgsl/runtime/runtime.js';
 import { fence, kernelTime, summarise, timingMs, type Timing } from './timing.js';
 export type { Timing } from './timing.js';
 

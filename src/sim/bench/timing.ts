@@ -8,7 +8,7 @@
  * tf.time's kernelMs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { gpuIdle, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime.js';
+import { gpuIdle, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
 
 /** Waits until every kernel producing `t` (on webgpu: everything queued) has finished. */
 export async function fence(t: tf.Tensor | tf.Tensor[]): Promise<void> {

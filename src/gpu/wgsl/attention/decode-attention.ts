@@ -15,8 +15,8 @@
  * output reduction (WG vec4): under 16 KiB for R C <= 1024.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { queryGroupSize } from '../heads.js';
-import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
+import { queryGroupSize } from '../../heads.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 
 
 /**

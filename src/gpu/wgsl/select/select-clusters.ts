@@ -13,8 +13,8 @@
  * 8 KP bytes, 32 KiB at K = 4096. Larger K than the device's limit allows runs the op chain instead.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ClusterIndex } from '../cluster-index.js';
-import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
+import type { ClusterIndex } from '../../cluster-index.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 
 /** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two. */
 export const selectTuning = { workgroup: 512 };

@@ -15,7 +15,7 @@
  *            write the normalised centroid for the next assignment
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from './runtime.js';
+import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 
 const CB = 16; // clusters per sums workgroup
 

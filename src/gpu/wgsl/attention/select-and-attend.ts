@@ -3,10 +3,10 @@
  * buffer that never becomes a tensor) -> sparse attention partials -> merge. Three dispatches.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ClusterIndex } from '../cluster-index.js';
+import type { ClusterIndex } from '../../cluster-index.js';
 import { attentionDispatches } from './decode-attention.js';
-import { bufferOf, outputTensor, record, scratchBuffer, storageReady } from './runtime.js';
-import { selectTokensDispatch } from './select.js';
+import { bufferOf, outputTensor, record, scratchBuffer, storageReady } from '../runtime/runtime.js';
+import { selectTokensDispatch } from '../select/select-clusters.js';
 
 /**
  * Attention output [H, d] over the n = min(budget, N) tokens the selection takes. q [H, d] (attention

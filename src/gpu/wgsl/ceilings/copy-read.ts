@@ -5,7 +5,7 @@
  *         attention, a pure read of K and V, is held against
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { bufferOf, outputTensor, record, storageReady } from './runtime.js';
+import { bufferOf, outputTensor, record, storageReady } from '../runtime/runtime.js';
 
 const WG = 256;
 const GROUPS = 2048;

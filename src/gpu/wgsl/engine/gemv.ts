@@ -1,7 +1,7 @@
 /**
  * Matrix-vector products for decode at batch 1..8: y[b, r] = sum_i W[r, i] x[b, i], streaming the fp32
  * weights once for the whole batch. At batch 1 a decode step is this kernel: every weight of the model is
- * read once per token, so its speed is the fraction of the read ceiling (copy.ts) it reaches.
+ * read once per token, so its speed is the fraction of the read ceiling (ceilings/copy-read.ts) it reaches.
  *
  * Layout: W [rows, cols] row-major (each output's weights contiguous), x [B, cols], y [B, rows].
  * Work split: a workgroup of 256 threads is GROUPS = 256 / TPR row groups; each group of TPR threads owns R

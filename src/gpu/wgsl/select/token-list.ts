@@ -1,6 +1,6 @@
 /**
  * The positions a ClusterKV decode step attends, per query head, as one list for sparse attention:
- * sinks 0..sinkEnd-1, then the nSel positions the select kernel chose (select.ts writes [H, nSel]), then
+ * sinks 0..sinkEnd-1, then the nSel positions the select kernel chose (select-clusters.ts writes [H, nSel]), then
  * the open decode window openStart..pos (the current token last). src/sim/budget.ts defines the layout.
  */
 
