@@ -101,7 +101,7 @@ export const KERNELS: readonly KernelEntry[] = [
   },
   {
     name: 'read',
-    computes: 'per-workgroup sums of [2, G, T, d] floats: the read ceiling (no op chain; checked in test/gpu-wgsl.test.ts)',
+    computes: 'per-workgroup sums of [2, G, T, d] floats: the read ceiling (no op chain; checked in test/gpu/wgsl/kernels.test.ts)',
     paths: ['wgsl'],
     outputs: [{ name: 'partials', kind: 'float' }],
     perBudget: false,
@@ -265,7 +265,7 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w, s) => {
       // started at the planted directions, so that no cluster is split through its middle (keys on such a
       // split are near-ties that float32 summation order decides); the seeded draw of initial keys is the
-      // same code on both paths (kmeans.ts) and is checked in test/gpu-wgsl.test.ts
+      // same code on both paths (kmeans.ts) and is checked in test/gpu/wgsl/kernels.test.ts
       const r = cosineKMeans(w.keys, s.clusters, { iters: s.kmeansIters, seed: s.seed, init: w.centroids });
       return [r.labels, r.centroids];
     },

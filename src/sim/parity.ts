@@ -6,7 +6,7 @@
  * Tolerances: exact outputs (labels, index, selected positions, rankings) must match element by element: the
  * inputs are built far from ties except where a kernel's tie rule is the point (rank-clusters, whose scores
  * sit on a coarse grid); float outputs within FLOAT_TOLERANCE relative (|a - b| / (1 + |b|)).
- * Used by test/parity.test.ts (wasm, and webgpu on the software adapter, in CI) and by `clusterkv parity` on a GPU host.
+ * Used by test/sim/parity.test.ts (wasm, and webgpu on the software adapter, in CI) and by `clusterkv parity` on a GPU host.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../gpu/backend.js';

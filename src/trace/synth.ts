@@ -134,7 +134,7 @@ function randomDirection(rng: SeededRandom, profile: Float64Array): Float64Array
 }
 
 // Scales (in units where logits are q.k / sqrt(d)); tuned so that the exact top-256 of 4K keys hold roughly
-// 40-90% of the attention mass on most heads (see test/trace-synth.test.ts).
+// 40-90% of the attention mass on most heads (see test/trace/synth.test.ts).
 const TOPIC_KEY = 8;
 const KEY_NOISE = 4;
 const SINK_KEY = 14;

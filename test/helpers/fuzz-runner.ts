@@ -1,5 +1,5 @@
 /**
- * Child process of the fuzzer (test/trace-fuzz.test.ts): runs `clusterkv info`, `sweep` and `export` in
+ * Child process of the fuzzer (test/cli/fuzz.test.ts): runs `clusterkv info`, `sweep` and `export` in
  * process (runCli, as bin/clusterkv.js does) on each variant file of a folder, from a given index on, and
  * reports one JSON line per run on fd 1 ("start" before, the result after), so the parent can tell a hang
  * (no line for long) from a crash (the process dies) and restart after either.

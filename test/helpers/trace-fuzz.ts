@@ -1,5 +1,5 @@
 /**
- * Seeded variants of a valid trace file for the fuzzer (test/trace-fuzz.test.ts): byte flips, truncations at
+ * Seeded variants of a valid trace file for the fuzzer (test/cli/fuzz.test.ts): byte flips, truncations at
  * every structural boundary, header JSON edits, dtype/shape/offset lies, huge dimensions and header-length lies.
  * Plain functions of (file bytes, seed): the same seed gives the same variants.
  */

@@ -1,0 +1,55 @@
+/** `clusterkv eval passkey` and `clusterkv plot` on its folder, run as a user would (node bin/clusterkv.js). */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { tempDir } from '../helpers/traces.js';
+
+const root = path.join(__dirname, '..', '..');
+const MODELS = '../shared/models';
+const base = ['eval', 'passkey', '--model', `${MODELS}/ckvlab-passkey-9m/model.bin`, '--tokenizer', `${MODELS}/stories260K/tok512.bin`, '--backend', 'wasm'];
+
+function clusterkv(...args: string[]) {
+  const run = spawnSync(process.execPath, [path.join(root, 'bin', 'clusterkv.js'), ...args], { cwd: root, encoding: 'utf8' });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('clusterkv eval passkey', () => {
+  it('runs a grid, prints the summary as JSON, and plot draws the folder', () => {
+    const out = path.join(tempDir('ckv-pk-cli-'), 'eval');
+    const run = clusterkv(...base, '--contexts', '512', '--depths', '0.5', '--keys', '1', '--methods', 'full,quest', '--budgets', '32', '--out', out, '--json');
+    expect(run.code, run.stderr).toBe(0);
+    const json = JSON.parse(run.stdout);
+    expect(json.denseAccuracy).toBe(1);
+    expect(json.denseMisses).toEqual([]);
+    expect(json.summary.map((r: Record<string, unknown>) => [r.method, r.budget, r.documents])).toEqual([['full', null, 1], ['quest', 32, 1]]);
+    for (const f of ['results.csv', 'results.arrow', 'steps.csv', 'manifest.json', 'documents/c512-d0.5-k0.json']) expect(existsSync(path.join(out, f)), f).toBe(true);
+    const manifest = JSON.parse(readFileSync(path.join(out, 'manifest.json'), 'utf8'));
+    expect(manifest).toMatchObject({ kind: 'clusterkv-passkey-eval', status: 'complete', seed: 0, filler: { name: 'moby-dick' }, model: { sha256: 'a84edcdd80fd5096a97990f2fbb213b373d7fc157285639238159fc74f5ad0a9' } });
+    // the table, again, with nothing left to compute
+    const again = clusterkv(...base, '--contexts', '512', '--depths', '0.5', '--keys', '1', '--methods', 'full,quest', '--budgets', '32', '--out', out);
+    expect(again.stdout).toMatch(/0 document-cells computed, 2 already done/);
+    expect(again.stdout).toMatch(/dense \(full\) accuracy 1\.000 over 1 documents/);
+    const plot = clusterkv('plot', out);
+    expect(plot.code, plot.stderr).toBe(0);
+    expect(plot.stdout).toMatch(/wrote 5 files/); // three figures, index.html, plotly.min.js
+    expect(readFileSync(path.join(out, 'figures', 'index.html'), 'utf8')).toMatch(/data-clusterkv-figure="passkey-accuracy-vs-budget"/);
+  }, 120_000);
+
+  it('explains bad flags in one line, before loading anything', () => {
+    const out = path.join(tempDir('ckv-pk-cli-'), 'eval');
+    for (const [flags, pattern] of [
+      [['--depths', '0.5,2'], /--depths must lie in \[0, 1\], got 2/],
+      [['--contexts', 'abc'], /--contexts must be an integer, got 'abc'/],
+      [['--methods', 'clusterkv', '--param', 'scoring=mean'], /'scoring' must be one of centroid \| bound/],
+      [['--methods', 'nope'], /unknown method 'nope'/],
+      [['--needle', 'no key here'], /'needle' must contain the key placeholder 'KEY'/],
+    ] as [string[], RegExp][]) {
+      const run = clusterkv(...base, '--out', out, ...flags);
+      expect(run.code, flags.join(' ')).toBe(1);
+      expect(run.stderr.trim().split('\n'), flags.join(' ')).toHaveLength(1);
+      expect(run.stderr).toMatch(pattern);
+    }
+    expect(existsSync(out)).toBe(false);
+  }, 120_000);
+});

@@ -1,0 +1,118 @@
+/**
+ * The model's attention: chunked causal attention vs a plain-TypeScript reference; the pluggable decode
+ * attention seam (a Method's selectors) against dense: the 'full' method must reproduce dense exactly, a
+ * sparse method must run without leaking tensors and report KL / top-1 / perplexity.
+ */
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../src/gpu/backend.js';
+import { causalAttention } from '../../src/model/causal-attention.js';
+import { compareGeneration, teacherForcedPerplexity } from '../../src/model/compare.js';
+import { generate } from '../../src/model/generate.js';
+import { KvHeadCaches } from '../../src/model/layer-attention.js';
+import { loadModel, loadTokenizer } from '../../src/model/load.js';
+import { createSampler } from '../../src/model/sampling.js';
+import { encodePrefix, readText } from '../../src/model/texts.js';
+import type { TextTokenizer } from '../../src/model/tokenizer.js';
+import type { LlamaModel } from '../../src/model/transformer.js';
+import { createMethod } from '../../src/sim/methods/index.js';
+
+const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K');
+
+function seeded(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a * 1103515245 + 12345) % 2147483648;
+    return a / 2147483648 - 0.5;
+  };
+}
+
+/** out[i, h] = softmax over keys j <= start + i of q[i,h].k[g,j]/sqrt(d), times v. q: [n, H, d]; k, v: [n', G, d] rows. */
+function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, H: number, G: number, d: number, start: number): Float64Array {
+  const out = new Float64Array(n * H * d);
+  for (let i = 0; i < n; i++) {
+    for (let h = 0; h < H; h++) {
+      const g = Math.floor(h / (H / G));
+      const p = start + i;
+      const w = new Float64Array(p + 1);
+      let max = -Infinity;
+      for (let j = 0; j <= p; j++) {
+        let dot = 0;
+        for (let x = 0; x < d; x++) dot += q[(i * H + h) * d + x] * k[(j * G + g) * d + x];
+        w[j] = dot / Math.sqrt(d);
+        max = Math.max(max, w[j]);
+      }
+      let sum = 0;
+      for (let j = 0; j <= p; j++) sum += w[j] = Math.exp(w[j] - max);
+      for (let j = 0; j <= p; j++) for (let x = 0; x < d; x++) out[(i * H + h) * d + x] += (w[j] / sum) * v[(j * G + g) * d + x];
+    }
+  }
+  return out;
+}
+
+describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
+  let model: LlamaModel;
+  let tok: TextTokenizer;
+  beforeAll(async () => {
+    await useBackend(backend);
+    model = await loadModel(path.join(STORIES, 'stories260K.bin'));
+    tok = await loadTokenizer(path.join(STORIES, 'tok512.bin'), model);
+  });
+  afterAll(() => model.dispose());
+
+  it('chunked causal attention equals the reference, for a block after cached keys and a decode step', () => {
+    const [H, G, d, cached, n] = [6, 2, 16, 7, 13];
+    const T = cached + n;
+    const rand = seeded(3);
+    const k = Float32Array.from({ length: T * G * d }, rand);
+    const v = Float32Array.from({ length: T * G * d }, rand);
+    const q = Float32Array.from({ length: n * H * d }, rand);
+    const cache = new KvHeadCaches();
+    cache.append(tf.tensor3d(k, [T, G, d]), tf.tensor3d(v, [T, G, d]));
+    for (const maxScores of [H * T * 3, 1 << 22]) {
+      // H * T * 3 scores: chunks of 3 queries
+      const out = causalAttention(tf.tensor3d(q, [n, H, d]), cache.heads, cached, maxScores);
+      const got = out.dataSync();
+      const want = reference(q, k, v, n, H, G, d, cached);
+      expect(Math.max(...Array.from(got, (x, i) => Math.abs(x - want[i])))).toBeLessThan(1e-5);
+    }
+    const last = causalAttention(tf.tensor3d(q.subarray((n - 1) * H * d), [1, H, d]), cache.heads, T - 1).dataSync();
+    const want = reference(q, k, v, n, H, G, d, cached).subarray((n - 1) * H * d);
+    expect(Math.max(...Array.from(last, (x, i) => Math.abs(x - want[i])))).toBeLessThan(1e-5);
+    cache.dispose();
+  });
+
+  it("the 'full' method through the selector seam reproduces dense generation exactly", async () => {
+    const prompt = tok.encode('Once upon a time, there was a cat');
+    const dense = await generate(model.session(), prompt, { steps: 30, sampler: createSampler(0, 0) });
+    const viaSeam = await compareGeneration(model, createMethod('full'), prompt, { steps: 30, sampler: createSampler(0, 0) });
+    expect(viaSeam.ids).toEqual(dense.ids);
+    expect(viaSeam.comparison.top1Agreement).toBe(1);
+    expect(viaSeam.comparison.maxKl).toBeLessThan(1e-6);
+  });
+
+  it('a sparse method decodes without leaking tensors and is compared with dense', async () => {
+    const text = (await readText('moby-dick')).text;
+    const tokens = encodePrefix(tok, text, 240);
+    const method = createMethod('clusterkv', { budget: 32, clusters: 4, sinks: 4, window: 16, denseLayers: 1 });
+    const session = model.session(method);
+    (await session.forward(tokens.slice(0, 200), true)).dispose();
+    const counts: number[] = [];
+    for (let p = 200; p < 240; p++) {
+      (await session.step(tokens[p])).dispose();
+      counts.push(tf.memory().numTensors);
+    }
+    session.dispose();
+    // the selectors' state may grow when a decode window closes, but not per step: compare the last 10 steps
+    expect(new Set(counts.slice(-10)).size).toBe(1);
+    const r = await teacherForcedPerplexity(model, tokens, 200, method);
+    const full = await teacherForcedPerplexity(model, tokens, 200, createMethod('full'));
+    expect(full.sparsePerplexity).toBeCloseTo(full.densePerplexity, 4);
+    expect(r.densePerplexity).toBeCloseTo(full.densePerplexity, 6);
+    expect(r.comparison!.steps).toHaveLength(40);
+    expect(r.comparison!.meanKl).toBeGreaterThan(0);
+    expect(r.comparison!.top1Agreement).toBeGreaterThan(0.5);
+    expect(Number.isFinite(r.sparsePerplexity)).toBe(true);
+  });
+});

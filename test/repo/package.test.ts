@@ -1,0 +1,99 @@
+/**
+ * The package as another project sees it: `exports`, `types` and `bin` point at the build in dist/ (JavaScript
+ * with type declarations, built by `npm run build`, which `prepare` runs on npm ci), and the README's library
+ * example runs in plain Node (no tsx) from a project that depends on clusterkv-lab.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { VERSION } from '../../src/version.js';
+import { tempDir } from '../helpers/traces.js';
+
+const root = path.join(__dirname, '..', '..');
+const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+/** The newest modification time of the files under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+/** The README's library example: the ```js block after the <!-- library-example --> marker. */
+function readmeExample(readme: string): string {
+  const marker = readme.indexOf('<!-- library-example -->');
+  const match = /```js\n([\s\S]*?)```/.exec(readme.slice(marker));
+  if (marker < 0 || !match) throw new Error('README.md has no ```js block after <!-- library-example -->');
+  return match[1];
+}
+
+describe('the package', () => {
+  beforeAll(() => {
+    // dist/ as npm ci leaves it; rebuilt here when a source is newer (an edited checkout)
+    const stamp = path.join(root, 'dist', '.tsbuildinfo');
+    if (!existsSync(stamp) || newest(path.join(root, 'src')) > statSync(stamp).mtimeMs) {
+      const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
+      expect(build.status, build.stdout + build.stderr).toBe(0);
+    }
+  }, 300_000);
+
+  it('exports, types and bin name built JavaScript with declarations, built by prepare', () => {
+    expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js', default: './dist/index.js' });
+    expect(pkg.types).toBe('./dist/index.d.ts');
+    expect(pkg.bin.clusterkv).toBe('dist/cli/main.js');
+    expect(pkg.scripts.prepare).toBe('npm run build');
+    for (const file of ['dist/index.js', 'dist/index.d.ts', 'dist/trace/reader.js', 'dist/trace/reader.d.ts', pkg.bin.clusterkv]) {
+      expect(existsSync(path.join(root, file)), file).toBe(true);
+    }
+    const load = spawnSync(process.execPath, ['--input-type=module', '-e', `import('${path.join(root, 'dist', 'index.js')}').then((m) => console.log(JSON.stringify(Object.keys(m))))`], { encoding: 'utf8' });
+    const names = JSON.parse(load.stdout);
+    for (const name of ['TraceReader', 'writeSyntheticTrace', 'exportTrace', 'createMethod', 'runSweep', 'replayTrace', 'simulateCache', 'loadModel', 'generate', 'recallVsBudgetFigure', 'writeReport', 'useBackend']) {
+      expect(names, name).toContain(name);
+    }
+    const bin = path.join(root, pkg.bin.clusterkv);
+    expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node')).toBe(true);
+    expect(statSync(bin).mode & 0o111).not.toBe(0);
+    const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
+    expect(version.stdout.trim()).toBe(`clusterkv-lab ${VERSION}`);
+  });
+
+  it("runs the README's library example in plain Node from a project that depends on it", () => {
+    const project = tempDir('ckv-consumer-');
+    mkdirSync(path.join(project, 'node_modules'));
+    symlinkSync(root, path.join(project, 'node_modules', 'clusterkv-lab'), 'dir');
+    writeFileSync(path.join(project, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }));
+    const example = readmeExample(readFileSync(path.join(root, 'README.md'), 'utf8'));
+    expect(example.trim().split('\n').length).toBeLessThanOrEqual(12);
+    writeFileSync(path.join(project, 'example.js'), example);
+    const run = spawnSync(process.execPath, ['example.js'], { cwd: project, encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const lines = run.stdout.trim().split('\n');
+    expect(lines.map((l) => l.split(':')[0])).toEqual(['clusterkv', 'quest', 'oracle']);
+    for (const line of lines) {
+      const recall = Number(/mean mass recall ([\d.]+)/.exec(line)![1]);
+      expect(recall).toBeGreaterThan(0);
+      expect(recall).toBeLessThanOrEqual(1);
+    }
+    expect(existsSync(path.join(project, 'example.safetensors'))).toBe(true);
+    // the declarations type-check a TypeScript consumer
+    writeFileSync(path.join(project, 'typed.ts'), [
+      "import { TraceReader, createMethod, type TraceManifest, type Method } from 'clusterkv-lab';",
+      'export async function layers(file: string): Promise<number> {',
+      '  const reader = await TraceReader.open(file);',
+      '  const m: TraceManifest = reader.manifest;',
+      "  const method: Method = createMethod('quest', { budget: 64 });",
+      '  await reader.close();',
+      '  return m.model.layers + method.name.length;',
+      '}',
+      "// @ts-expect-error: a wrong argument type is caught",
+      'TraceReader.open(42);',
+    ].join('\n'));
+    const tsc = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck',
+      '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', '--typeRoots', path.join(root, 'node_modules', '@types'), 'typed.ts'], { cwd: project, encoding: 'utf8' });
+    expect(tsc.status, tsc.stdout + tsc.stderr).toBe(0);
+  }, 180_000);
+});
