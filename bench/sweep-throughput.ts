@@ -1,5 +1,5 @@
 /**
- * Sweep throughput (DESIGN.md "CPU benchmark", issue 13): the same sweep on 1 and on N local worker processes
+ * Sweep throughput (docs/DESIGN.md#parity-and-the-cpu-benchmark, issue 13): the same sweep on 1 and on N local worker processes
  * (`clusterkv sweep --jobs`), and optionally on 1 and N `clusterkv worker`s through a BullMQ queue, each run a
  * fresh `clusterkv sweep` process into a fresh folder, as a user runs it.
  *

@@ -1,5 +1,5 @@
 /**
- * Times the WGSL kernels' tuning variants at DESIGN.md's shape on the webgpu backend, one process:
+ * Times the WGSL kernels' tuning variants at the design's shape (docs/DESIGN.md#the-kernel-benchmark) on the webgpu backend, one process:
  *   tsx bench/tune-kernels.ts [OUT.json]
  * Knobs (src/gpu/wgsl/*: selectTuning, attentionTuning, kmeansTuning): dense and sparse attention chunk
  * lengths, the select kernel's workgroup size (K = 400 and K = 1639, the 128K sweep's C0), and the K-means

@@ -1,7 +1,7 @@
 /**
  * Batched cosine K-means over KV heads, the clustering step of ClusterKV.
  *
- * Rule (DESIGN.md): assignment = argmax of cosine(normalised key, normalised centroid) (ties: lowest
+ * Rule (docs/DESIGN.md#k-means): assignment = argmax of cosine(normalised key, normalised centroid) (ties: lowest
  * cluster id, tf.argMax's rule); update = arithmetic mean of the members' RAW keys; an empty cluster keeps
  * its old centroid; a fixed number of iterations; labels recomputed after the last update. A zero key
  * normalises to zero (cosine 0 with everything), so it joins cluster 0 unless another scores above 0.

@@ -2,7 +2,7 @@
  * ClusterKV selection for one decode step, per query head (GQA: a query head ranks its KV head's centroids).
  *
  *   score_c = q . centroid_c            raw inner product: no softmax, no 1/sqrt(d)
- *   rank    = tf.topk over all K        a real sort (the reference CUDA ranking is not one; DESIGN.md);
+ *   rank    = tf.topk over all K        a real sort (the reference CUDA ranking is not one; docs/DESIGN.md#ranking-and-the-budget-cut);
  *                                       rankClusters also offers an equivalent comparison count
  *   take clusters in rank order until `budget` tokens; the last one is cut so exactly
  *   n = min(budget, N) tokens are taken.

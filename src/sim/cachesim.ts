@@ -1,5 +1,5 @@
 /**
- * Bounded GPU cache simulation over a replay (DESIGN.md "Caching"). The full KV lives off-GPU; at each decode
+ * Bounded GPU cache simulation over a replay (docs/DESIGN.md#the-gpu-cache). The full KV lives off-GPU; at each decode
  * step a KV head must have on the GPU the units its query heads selected (the union over the group: what is
  * loaded). A policy decides what stays resident between steps:
  *   last-r:R       the units selected in the last R steps (ClusterKV's cache; unbounded)

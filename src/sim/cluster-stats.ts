@@ -1,5 +1,5 @@
 /**
- * Clustering statistics (DESIGN.md "Metrics", for clustering): per KV head and cluster, the size and the
+ * Clustering statistics (docs/DESIGN.md#clustering-diagnostics): per KV head and cluster, the size and the
  * intra-cluster cosine dispersion, mean over members of 1 - cos(k_i, centroid). Feeds the cluster-size and
  * dispersion figures of src/plot. Per-cluster sums use a one-hot matMul (no unsortedSegmentSum on wasm).
  */

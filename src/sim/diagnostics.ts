@@ -1,5 +1,5 @@
 /**
- * Clustering diagnostics of ClusterKV on a trace (DESIGN.md "Metrics", for clustering), as arquero tables:
+ * Clustering diagnostics of ClusterKV on a trace (docs/DESIGN.md#clustering-diagnostics), as arquero tables:
  *   clusters   per layer, KV head and prompt cluster: size (the size distribution) and dispersion
  *              = 1 - mean cosine of the members' keys to their centroid (0: tight, 1: no better than random)
  *   selection  per layer, decode step and query head, ranking the prompt clusters by q.centroid and taking

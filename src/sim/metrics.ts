@@ -1,5 +1,5 @@
 /**
- * Recall-fidelity metrics of one decode step (DESIGN.md "Metrics"), declared once in METRICS: name,
+ * Recall-fidelity metrics of one decode step (docs/DESIGN.md#per-decode-step), declared once in METRICS: name,
  * meaning, value for dense attention, whether summaries average it, and how it is computed. The metric
  * computation, the result columns (results-schema.ts), the summaries and `clusterkv sweep --help` derive
  * from this list.

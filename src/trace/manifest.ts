@@ -1,6 +1,6 @@
 /**
  * Trace format v1 manifest: the JSON stored under `__metadata__.trace` of a .safetensors file.
- * See traces/README.md and DESIGN.md "Trace format (version 1)".
+ * See traces/README.md and docs/DESIGN.md#trace-format.
  */
 import { z } from 'zod';
 

@@ -9,7 +9,7 @@ export interface RefLayout {
   position: number;
 }
 
-/** Sinks, selectable range and open window of a decode step (DESIGN.md "Budget accounting"). */
+/** Sinks, selectable range and open window of a decode step (docs/DESIGN.md#the-forced-set-and-budget-accounting). */
 export function refLayout(position: number, prefill: number, sinks: number, window: number): RefLayout {
   const generated = Math.max(0, position - prefill);
   const closed = Math.floor(generated / window);

@@ -3,7 +3,7 @@
  * Layouts: one KV head at a time; keys [N*d] row-major; centroids [k*d].
  */
 
-/** Cosine K-means with DESIGN.md's rule from given initial centroids [k*d]. Ties: lowest cluster id. */
+/** Cosine K-means with the rule of docs/DESIGN.md#k-means from given initial centroids [k*d]. Ties: lowest cluster id. */
 export function refCosineKMeans(keys: ArrayLike<number>, N: number, d: number, k: number, iters: number, init: ArrayLike<number>): { centroids: Float64Array; labels: Int32Array } {
   const centroids = Float64Array.from(init);
   const unit = (x: ArrayLike<number>, off: number) => {

@@ -1,5 +1,5 @@
 /**
- * The architecture of DESIGN.md, checked: every module in src/ imports only from its own layer or the layers
+ * The layers of docs/DESIGN.md#layers, checked: every module in src/ imports only from its own layer or the layers
  * below it (trace < gpu < sim < model < plot < cli), and no import cycle joins any files.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -1,6 +1,6 @@
 /**
  * `clusterkv bench`: the GPU kernel benchmark on the current backend: every kernel of the kernel list on
- * every path it has (tfjs op chains; the WGSL kernels on webgpu), at DESIGN.md's shape, optionally over
+ * every path it has (tfjs op chains; the WGSL kernels on webgpu), at the design's shape (docs/DESIGN.md#the-kernel-benchmark), optionally over
  * several contexts. Writes a JSON report (--out) with backend, adapter, versions and parameters.
  */
 import path from 'node:path';

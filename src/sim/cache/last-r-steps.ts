@@ -1,5 +1,5 @@
 /**
- * ClusterKV's cache (DESIGN.md, R = 1 by default): the GPU holds the units selected in the last R steps,
+ * ClusterKV's cache (docs/DESIGN.md#the-gpu-cache, R = 1 by default): the GPU holds the units selected in the last R steps,
  * with no capacity bound. cache_t = units accessed in steps t-R .. t-1.
  */
 import { tally, type CacheAccess, type UnitCachePolicy } from './policy.js';

@@ -1,4 +1,4 @@
-/** ClusterKV's parameters with their defaults (DESIGN.md, "ClusterKV, as the paper and its reference code define it"). */
+/** ClusterKV's parameters with their defaults (docs/DESIGN.md#parameters-of-clusterkv). */
 import { BUDGET_PARAMS } from './budget-params.js';
 import { choiceParam, flagParam, intParam, positiveParam, type ParamsOf } from './define.js';
 

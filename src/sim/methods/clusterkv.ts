@@ -1,6 +1,6 @@
 /**
  * clusterkv: ClusterKV (Liu et al., arXiv 2412.03213), declared once: its parameters with their defaults
- * (DESIGN.md, "ClusterKV, as the paper and its reference code define it", in clusterkv-params.ts) and checks. The per-layer work
+ * (docs/DESIGN.md#parameters-of-clusterkv, declared in clusterkv-params.ts) and checks. The per-layer work
  * (prompt and window clustering, selection, cache accounting) is ClusterKVLayer (clusterkv-layer.ts),
  * built from src/gpu's kernels.
  */

@@ -136,7 +136,7 @@ describe.each(LOCAL_BACKENDS)('ClusterKV layer on %s', (backend) => {
 });
 
 describe('clusterkv method', () => {
-  it('lists every parameter with the DESIGN.md defaults', () => {
+  it('lists every parameter with its default (docs/DESIGN.md#parameters-of-clusterkv)', () => {
     const m = createMethod('clusterkv', { budget: 512 }); // the registry adds the shared denseLayers
     expect(m.name).toBe('clusterkv');
     expect(m.params).toMatchObject({ budget: 512, budgetMode: 'selected', sinks: 16, tokensPerCluster: 80, clusters: 0, iters: 20, window: 320, windowClusters: 4, cacheSteps: 1, cacheCapacity: 0, denseLayers: 2 });

@@ -1,6 +1,5 @@
 /**
- * A method of one's own, declared the way the registered ones are (docs/DESIGN-NOTES.md, "What adding a
- * method takes"): defineMethod with the shared budget parameters and one of its own, then replayed.
+ * A method of one's own, declared the way the registered ones are (docs/DESIGN.md#what-adding-a-method-takes): defineMethod with the shared budget parameters and one of its own, then replayed.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
