@@ -15,7 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/gpu/backend.js';
 import { cosineKMeans, normalise } from '../src/gpu/kmeans.js';
 import { mulberry32 } from '../src/gpu/random.js';
-import { deriveSeed } from '../src/sim/methods/clusterkv-layer.js';
+import { deriveSeed } from '../src/sim/methods/clusterkv/layer.js';
 import { TraceReader } from '../src/trace/index.js';
 
 const { values: a, positionals } = parseArgs({

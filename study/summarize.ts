@@ -14,7 +14,7 @@ import path from 'node:path';
 import * as aq from 'arquero';
 import { fmt, markdown, writeTables } from './markdown.js';
 import { csvTable } from '../src/sim/csv-table.js';
-import { clusterkv } from '../src/sim/methods/clusterkv.js';
+import { clusterkv } from '../src/sim/methods/clusterkv/index.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';

@@ -22,7 +22,7 @@ import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from 
 import { clusterStats } from './cluster-stats.js';
 import type { TraceReader } from '../trace/index.js';
 import { driveLayer } from './layer-driver.js';
-import { clusterkv } from './methods/clusterkv.js';
+import { clusterkv } from './methods/clusterkv/index.js';
 
 export interface DiagnosticsOptions {
   /** prompt clusters C0; 0: ceil(L / tokensPerCluster) */

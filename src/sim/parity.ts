@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../gpu/backend.js';
 import { availablePaths, KERNELS, type KernelShape } from '../gpu/kernel-list.js';
 import type { KernelPath } from '../gpu/kernel-path.js';
-import type { ClusterKVLayer } from './methods/clusterkv-layer.js';
+import type { ClusterKVLayer } from './methods/clusterkv/layer.js';
 import { mulberry32 } from '../gpu/random.js';
 import { createMethod } from './methods/index.js';
 import { replayLayer } from './replay.js';

@@ -11,7 +11,7 @@ import { cosineKMeans } from '../../src/gpu/kmeans.js';
 import { driveLayer } from '../../src/sim/layer-driver.js';
 import { disposeReference, referenceAttention, selectionMetrics, selectionsMetrics } from '../../src/sim/metrics.js';
 import { createMethod } from '../../src/sim/methods/index.js';
-import { ClusterKVLayer, deriveSeed } from '../../src/sim/methods/clusterkv-layer.js';
+import { ClusterKVLayer, deriveSeed } from '../../src/sim/methods/clusterkv/layer.js';
 import { TraceReader } from '../../src/trace/index.js';
 import { mulberry32, randomNormalArray } from '../reference/metrics.js';
 import { smallTrace } from '../helpers/traces.js';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
-import { clusterkv } from '../../sim/methods/clusterkv.js';
+import { clusterkv } from '../../sim/methods/clusterkv/index.js';
 import { runSweep, summarize, summaryColumns } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { checkOutputFolder } from '../errors.js';

@@ -31,8 +31,8 @@ import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writ
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
 import { decodeLayout, selectableBudget, type DecodeLayout } from '../../sim/budget.js';
 import type { Method } from '../../sim/selector.js';
-import { promptClustering, windowClustering } from '../../sim/methods/clusterkv-ranges.js';
-import { clusterLayer, engineClusterParams, LayerClusters, promptClusters, type EngineClusterParams } from './cluster-state.js';
+import { promptClustering, windowClustering } from '../../sim/methods/clusterkv/plan.js';
+import { clusterLayer, engineClusterParams, LayerClusters, promptClusters, type EngineClusterParams } from '../../sim/methods/clusterkv/batched.js';
 import type { EngineWeights } from './device-weights.js';
 import { KvCache } from './kv-cache.js';
 import { engineShapeProblem, qkvRows, type EngineShape } from './shape.js';

@@ -4,12 +4,12 @@
  * (prompt and window clustering, selection, cache accounting) is ClusterKVLayer (clusterkv-layer.ts),
  * built from src/gpu's kernels.
  */
-import { validateBudgetParams } from './budget-params.js';
-import { ClusterKVLayer } from './clusterkv-layer.js';
-import { CLUSTERKV_PARAMS } from './clusterkv-params.js';
-import { defineMethod } from './define.js';
+import { validateBudgetParams } from '../budget-params.js';
+import { ClusterKVLayer } from './layer.js';
+import { CLUSTERKV_PARAMS } from './params.js';
+import { defineMethod } from '../define.js';
 
-export { CLUSTER_SCORINGS, type ClusterKVParams, type ClusterScoring } from './clusterkv-params.js';
+export { CLUSTER_SCORINGS, type ClusterKVParams, type ClusterScoring } from './params.js';
 
 export const clusterkv = defineMethod({
   name: 'clusterkv',

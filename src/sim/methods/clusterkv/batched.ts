@@ -7,13 +7,13 @@
  * sequence of the batch starting K-means from the keys ClusterKVLayer would pick for it alone.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { appendClusters, buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
-import { cosineKMeans, initialIndices } from '../../gpu/kmeans.js';
-import { bufferOf, storageReady } from '../../gpu/wgsl/runtime/runtime.js';
-import type { BudgetMode } from '../../sim/budget.js';
-import { deriveSeed } from '../../sim/methods/clusterkv-layer.js';
-import { positions } from '../../sim/methods/clusterkv-ranges.js';
-import type { Method } from '../../sim/selector.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
+import { cosineKMeans, initialIndices } from '../../../gpu/kmeans.js';
+import { bufferOf, storageReady } from '../../../gpu/wgsl/runtime/runtime.js';
+import type { BudgetMode } from '../../budget.js';
+import { deriveSeed } from './layer.js';
+import { positions } from './plan.js';
+import type { Method } from '../../selector.js';
 
 /** The ClusterKV parameters the engine uses (from a Method made by createMethod('clusterkv', ...)). */
 export interface EngineClusterParams {

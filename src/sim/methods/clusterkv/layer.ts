@@ -13,17 +13,17 @@
  * Budget accounting (what is forced, how much is selectable) is src/sim/budget.ts's, as for every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attendGathered, gatherPerHead } from '../../gpu/attention.js';
-import { boundQuery, clusterBoxes } from '../../gpu/cluster-bounds.js';
-import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
-import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
-import { cosineKMeans } from '../../gpu/kmeans.js';
-import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
-import { decodeLayout, forcedPositions, selectableBudget } from '../budget.js';
-import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../cache/index.js';
-import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
-import type { ClusterKVParams } from './clusterkv-params.js';
-import { positions, promptClustering, windowClustering } from './clusterkv-ranges.js';
+import { attendGathered, gatherPerHead } from '../../../gpu/attention.js';
+import { boundQuery, clusterBoxes } from '../../../gpu/cluster-bounds.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
+import { kvHeadOfQueryHead, queryGroupSize } from '../../../gpu/heads.js';
+import { cosineKMeans } from '../../../gpu/kmeans.js';
+import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../../gpu/selection.js';
+import { decodeLayout, forcedPositions, selectableBudget } from '../../budget.js';
+import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../../cache/index.js';
+import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
+import type { ClusterKVParams } from './params.js';
+import { positions, promptClustering, windowClustering } from './plan.js';
 
 /** A seed per (layer, part): part 0 is the prompt, part w+1 the w-th decode window. */
 export function deriveSeed(seed: number, layer: number, part: number): number {
