@@ -13,7 +13,7 @@ import { useBackend } from '../gpu/backend.js';
 import { availablePaths, KERNELS, type KernelShape } from '../gpu/kernel-list.js';
 import type { KernelPath } from '../gpu/kernel-path.js';
 import type { ClusterKVLayer } from './methods/clusterkv/layer.js';
-import { mulberry32 } from '../gpu/random.js';
+import { mulberry32 } from '../trace/random.js';
 import { createMethod } from './methods/index.js';
 import { replayLayer } from './replay.js';
 import type { TraceManifest } from '../trace/manifest.js';

@@ -1,42 +1,52 @@
 /**
- * ClusterKV's clusters for the decode engine, per sparse layer and for the whole batch at once: K-means over
- * the keys of B G KV heads (the WGSL kernels of src/gpu/kmeans.ts), the cluster index (cluster-index.ts),
- * and the GPU buffers the select kernel reads. Same rules and seeds as the tfjs path's ClusterKVLayer
- * (src/sim/methods/clusterkv-layer.ts): prompt positions [sinks, P) in C0 clusters, each closed decode window
- * in its own windowClusters clusters appended to the index, seeds derived per layer and window, and every
- * sequence of the batch starting K-means from the keys ClusterKVLayer would pick for it alone.
+ * ClusterKV's batched form, the state the WebGPU decode engine (src/model/e2e/decode-engine.ts) keeps per
+ * sparse layer for B sequences decoded together, as a model session keeps a ClusterKVLayer (layer.ts) per
+ * layer; same plan (plan.ts: ranges and seeds):
+ *   clusterPrompt  K-means of the prompt's keys [B G, L, d] (positions [sinks, P)) into C0 clusters
+ *   step           closes the decode windows that are full (each clustered on its own into windowClusters
+ *                  clusters appended to the index; prompt clusters never change) and plans the step: the
+ *                  positions selected and the length of the list attended (sinks, selected, open window)
+ * Every sequence starts K-means from the keys ClusterKVLayer would pick for it alone, so the clusters of
+ * sequence b are the ones ClusterKVLayer builds from that sequence's keys. The engine's select kernel binds
+ * `bindings` (centroids [B G, K, d], cluster sizes and offsets [B G, K], sorted tokens [B G, N]), which
+ * change whenever `version` does. Centroid scoring only (the engine's select kernel scores q . c); the
+ * webgpu backend only (the bindings are its buffers).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
 import { cosineKMeans, initialIndices } from '../../../gpu/kmeans.js';
 import { bufferOf, storageReady } from '../../../gpu/wgsl/runtime/runtime.js';
-import type { BudgetMode } from '../../budget.js';
-import { deriveSeed } from './layer.js';
-import { positions } from './plan.js';
-import type { Method } from '../../selector.js';
+import { decodeLayout, selectableBudget, type DecodeLayout } from '../../budget.js';
+import type { ClusterKVParams } from './params.js';
+import { clusteringSeed, positions, promptClustering, windowClustering } from './plan.js';
 
-/** The ClusterKV parameters the engine uses (from a Method made by createMethod('clusterkv', ...)). */
-export interface EngineClusterParams {
-  budget: number;
-  budgetMode: BudgetMode;
-  sinks: number;
-  window: number;
-  windowClusters: number;
-  tokensPerCluster: number;
+/** Rows start..start+n-1 of the layer's keys, every KV head of the batch: a new tensor [B G, n, d] (the caller disposes it). */
+export type KeyRows = (start: number, n: number) => tf.Tensor3D;
+
+/** The GPU buffers of the clusters, as the select kernel reads them. */
+export interface ClusterBindings {
+  /** [B G, K, d] f32 */
+  centroids: GPUBuffer;
+  /** [B G, K] i32 */
+  sizes: GPUBuffer;
+  /** [B G, K] i32 */
+  offsets: GPUBuffer;
+  /** [B G, N] i32 */
+  sortedTokens: GPUBuffer;
+}
+
+/** One decode step of a layer, as planned by BatchedClusterKV.step. */
+export interface BatchedStep {
+  layout: DecodeLayout;
+  /** clusters per KV head in the index */
   clusters: number;
-  iters: number;
-  seed: number;
-  denseLayers: number;
+  /** positions per KV head the index holds (openStart - sinkEnd) */
+  indexed: number;
+  /** positions selected per query head (0 while there are no clusters) */
+  selected: number;
+  /** positions attended per query head: sinks, selected, the open window up to the current token */
+  listLength: number;
 }
-
-export function engineClusterParams(method: Method): EngineClusterParams {
-  if (method.name !== 'clusterkv') throw new RangeError(`decode engine: sparse attention runs method 'clusterkv' only, got '${method.name}'`);
-  const p = method.params as Record<string, unknown>;
-  if (p.scoring !== 'centroid') throw new RangeError(`decode engine: clusterkv scoring '${String(p.scoring)}' is not supported (only 'centroid')`);
-  const int = (k: string) => p[k] as number;
-  return { budget: method.budget, budgetMode: method.budgetMode, sinks: int('sinks'), window: int('window'), windowClusters: int('windowClusters'), tokensPerCluster: int('tokensPerCluster'), clusters: int('clusters'), iters: int('iters'), seed: int('seed'), denseLayers: int('denseLayers') };
-}
-
 
 /**
  * Cosine K-means of keys [B G, n, d] (B sequences of G KV heads) into k clusters; each sequence starts from
@@ -55,69 +65,116 @@ export function clusterBatch(keys: tf.Tensor3D, batch: number, k: number, iters:
   return result;
 }
 
-/** One sparse layer's clusters: centroids [B G, K, d] and the index, with the buffers the select kernel binds. */
-export class LayerClusters {
+export class BatchedClusterKV {
+  readonly params: ClusterKVParams;
+  readonly layer: number;
+  readonly batch: number;
+  /** bumped whenever the clusters change (the select kernel's bindings with them) */
+  version = 0;
+  private readonly keys: KeyRows;
+  private centroidsHeld: tf.Tensor3D | null = null;
+  private indexHeld: ClusterIndex | null = null;
+  private bound: ClusterBindings | null = null;
+  /** converted copies the bindings read (storageReady) */
   private owned: tf.Tensor[] = [];
-  centroidBuffer!: GPUBuffer;
-  sizeBuffer!: GPUBuffer;
-  offsetBuffer!: GPUBuffer;
-  sortedBuffer!: GPUBuffer;
+  private prefillLength = -1;
+  private clusteredWindows = 0;
 
-  constructor(
-    public centroids: tf.Tensor3D,
-    public index: ClusterIndex,
-  ) {
-    this.bind();
+  /** params: a configured method's (plan.ts's clusterkvParams); keys: the layer's key rows. */
+  constructor(params: ClusterKVParams, layer: number, batch: number, keys: KeyRows) {
+    if (params.scoring !== 'centroid') throw new RangeError(`clusterkv: scoring '${params.scoring}' is not supported by the batched form (the decode engine scores centroids only)`);
+    this.params = params;
+    this.layer = layer;
+    this.batch = batch;
+    this.keys = keys;
   }
 
+  /** clusters per KV head in the index */
   get clusters(): number {
-    return this.index.clusters;
+    return this.indexHeld?.clusters ?? 0;
   }
 
-  get tokens(): number {
-    return this.index.tokens;
+  /** positions per KV head in the index */
+  get indexed(): number {
+    return this.indexHeld?.tokens ?? 0;
   }
 
-  /** Adds clusters of a closed window: centroids [B G, k, d], labels [B G, n] at positions start..start+n-1 (taken over). */
-  append(centroids: tf.Tensor3D, labels: tf.Tensor2D, k: number, start: number, n: number): void {
-    const index = appendClusters(this.index, labels, k, positions(start, n));
-    const all = tf.concat([this.centroids, centroids], 1) as tf.Tensor3D;
-    disposeClusterIndex(this.index);
-    tf.dispose([this.centroids, centroids, labels, ...this.owned]);
+  /** The centroids [B G, K, d] and index (owned by this object; read only); null before the first clusters. */
+  get state(): { centroids: tf.Tensor3D; index: ClusterIndex } | null {
+    return this.centroidsHeld && this.indexHeld ? { centroids: this.centroidsHeld, index: this.indexHeld } : null;
+  }
+
+  /** The buffers the select kernel binds; null while there are no clusters (K = 0). */
+  get bindings(): ClusterBindings | null {
+    return this.bound;
+  }
+
+  /** Clusters the prompt, positions 0..P-1 of the key rows. Once, before the first step. */
+  clusterPrompt(P: number): void {
+    if (this.prefillLength >= 0) throw new Error('batched ClusterKV: the prompt is already clustered');
+    const { start, tokens, clusters } = promptClustering(this.params, P);
+    this.prefillLength = P;
+    if (clusters > 0) this.add(start, tokens, clusters, clusteringSeed(this.params, this.layer));
+  }
+
+  /** The step whose token sits at `position` under `budget`: closes the windows full by then (ClusterKVLayer's rule) and plans it. */
+  step(position: number, budget: number): BatchedStep {
+    if (this.prefillLength < 0) throw new Error('batched ClusterKV: clusterPrompt() must run before a step');
+    const p = this.params;
+    const layout = decodeLayout(position, this.prefillLength, p.sinks, p.window);
+    while (this.clusteredWindows < layout.closedWindows) this.closeWindow();
+    const indexed = this.indexed;
+    if (indexed !== layout.openStart - layout.sinkEnd) throw new Error(`batched ClusterKV: the index holds ${indexed} tokens, expected ${layout.openStart - layout.sinkEnd}`);
+    const selected = this.clusters > 0 ? selectableBudget(budget, p.budgetMode, layout) : 0;
+    return { layout, clusters: this.clusters, indexed, selected, listLength: layout.sinkEnd + selected + (position - layout.openStart + 1) };
+  }
+
+  dispose(): void {
+    if (this.indexHeld) disposeClusterIndex(this.indexHeld);
+    tf.dispose([...(this.centroidsHeld ? [this.centroidsHeld] : []), ...this.owned]);
+    this.centroidsHeld = this.indexHeld = this.bound = null;
     this.owned = [];
-    this.index = index;
-    this.centroids = all;
+  }
+
+  /** Clusters the oldest decode window not yet clustered. */
+  private closeWindow(): void {
+    const w = this.clusteredWindows;
+    const { start, tokens, clusters } = windowClustering(this.params, this.prefillLength, w);
+    if (tokens > 0) this.add(start, tokens, clusters, clusteringSeed(this.params, this.layer, w));
+    this.clusteredWindows++;
+  }
+
+  /** K-means of positions start..start+n-1 into k clusters, added to the index; rebinds. */
+  private add(start: number, n: number, k: number, seed: number): void {
+    const keys = this.keys(start, n);
+    const { centroids, labels } = clusterBatch(keys, this.batch, k, this.params.iters, seed);
+    keys.dispose();
+    const at = positions(start, n);
+    if (this.indexHeld && this.centroidsHeld) {
+      const index = appendClusters(this.indexHeld, labels, k, at);
+      const all = tf.concat([this.centroidsHeld, centroids], 1) as tf.Tensor3D;
+      disposeClusterIndex(this.indexHeld);
+      tf.dispose([this.centroidsHeld, centroids]);
+      this.indexHeld = index;
+      this.centroidsHeld = all;
+    } else {
+      this.indexHeld = buildClusterIndex(labels, k, at);
+      this.centroidsHeld = centroids;
+    }
+    labels.dispose();
     this.bind();
+    this.version++;
   }
 
   private bind(): void {
+    tf.dispose(this.owned);
+    this.owned = [];
     const ready = (t: tf.Tensor, want: 'f32' | 'i32') => {
       const r = storageReady(t, want);
       if (r.owned) this.owned.push(r.owned);
       return bufferOf(r.tensor, want);
     };
-    this.centroidBuffer = ready(this.centroids, 'f32');
-    this.sizeBuffer = ready(this.index.sizes, 'i32');
-    this.offsetBuffer = ready(this.index.offsets, 'i32');
-    this.sortedBuffer = ready(this.index.sortedTokens, 'i32');
+    const index = this.indexHeld!;
+    this.bound = { centroids: ready(this.centroidsHeld!, 'f32'), sizes: ready(index.sizes, 'i32'), offsets: ready(index.offsets, 'i32'), sortedTokens: ready(index.sortedTokens, 'i32') };
   }
-
-  dispose(): void {
-    disposeClusterIndex(this.index);
-    tf.dispose([this.centroids, ...this.owned]);
-    this.owned = [];
-  }
-}
-
-/** Clusters keys [B G, n, d] at positions start..start+n-1 into k clusters (layer's seed for `part`). */
-export function clusterLayer(keys: tf.Tensor3D, batch: number, k: number, p: EngineClusterParams, layer: number, part: number): { centroids: tf.Tensor3D; labels: tf.Tensor2D } {
-  return clusterBatch(keys, batch, k, p.iters, deriveSeed(p.seed, layer, part));
-}
-
-/** A new LayerClusters from keys [B G, n, d] at positions start.. (k >= 1; part 0: the prompt, w + 1: window w). */
-export function promptClusters(keys: tf.Tensor3D, batch: number, k: number, start: number, p: EngineClusterParams, layer: number, part = 0): LayerClusters {
-  const { centroids, labels } = clusterLayer(keys, batch, k, p, layer, part);
-  const index = buildClusterIndex(labels, k, positions(start, keys.shape[1]));
-  labels.dispose();
-  return new LayerClusters(centroids, index);
 }
