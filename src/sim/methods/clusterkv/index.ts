@@ -1,8 +1,13 @@
 /**
- * clusterkv: ClusterKV (Liu et al., arXiv 2412.03213), declared once: its parameters with their defaults
- * (DESIGN.md, "ClusterKV, as the paper and its reference code define it", in clusterkv-params.ts) and checks. The per-layer work
- * (prompt and window clustering, selection, cache accounting) is ClusterKVLayer (clusterkv-layer.ts),
- * built from src/gpu's kernels.
+ * clusterkv: ClusterKV (Liu et al., arXiv 2412.03213), declared once, in this folder:
+ *   params.ts   its parameters with their defaults (DESIGN.md, "ClusterKV, as the paper and its reference
+ *               code define it")
+ *   plan.ts     the rules every user shares: which positions are clustered into how many clusters (C0 and
+ *               the windows), the K-means seeds, the typed parameters of a configured method
+ *   layer.ts    ClusterKVLayer, the portable tfjs LayerSelector (prompt and window clustering, selection,
+ *               cache accounting), built from src/gpu's kernels
+ *   batched.ts  the batched form the WebGPU decode engine keeps per layer (src/model/e2e)
+ * and here the method definition the registry (../index.ts) lists, with its checks across parameters.
  */
 import { validateBudgetParams } from '../budget-params.js';
 import { ClusterKVLayer } from './layer.js';

@@ -38,11 +38,11 @@ export function promptClustering(p: { sinks: number; clusters: number; tokensPer
 
 /**
  * The range of decode window w (0, 1, ...) after `from` (the prefill length P): the window's positions
- * from the sinks on, into windowClusters.
+ * from the sinks on, into windowClusters (none when the whole window lies inside the sinks).
  */
 export function windowClustering(p: { sinks: number; window: number; windowClusters: number }, from: number, w: number): ClusterRange {
   const windowStart = from + w * p.window;
-  const skip = Math.max(0, p.sinks - windowStart);
+  const skip = Math.min(p.window, Math.max(0, p.sinks - windowStart));
   const n = p.window - skip;
   return { start: windowStart + skip, tokens: n, clusters: n > 0 ? Math.min(p.windowClusters, n) : 0 };
 }
