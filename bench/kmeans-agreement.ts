@@ -14,8 +14,8 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/gpu/backend.js';
 import { cosineKMeans, normalise } from '../src/gpu/kmeans.js';
-import { mulberry32 } from '../src/gpu/random.js';
-import { deriveSeed } from '../src/sim/methods/clusterkv-layer.js';
+import { mulberry32 } from '../src/trace/random.js';
+import { clusteringSeed } from '../src/sim/methods/clusterkv/plan.js';
 import { TraceReader } from '../src/trace/index.js';
 
 const { values: a, positionals } = parseArgs({
@@ -58,7 +58,7 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const layer of layers) {
     const keys = (await reader.readLayer(layer)).k;
-    const seed = deriveSeed(Number(a.seed), layer, 0);
+    const seed = clusteringSeed({ seed: Number(a.seed) }, layer);
     await useBackend(a.reference);
     const ref = await cluster(keys, G, P, d, sinks, k, iters, seed);
     await useBackend(a.other);

@@ -14,7 +14,7 @@ import path from 'node:path';
 import * as aq from 'arquero';
 import { fmt, markdown, writeTables } from './markdown.js';
 import { csvTable } from '../src/sim/csv-table.js';
-import { clusterkv } from '../src/sim/methods/clusterkv.js';
+import { CLUSTERKV_DEFAULTS, promptClustering } from '../src/sim/methods/clusterkv/plan.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';
@@ -23,7 +23,7 @@ const METHODS = ['oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', '
 const CACHE_METHODS = ['clusterkv', 'quest', 'infllm'];
 const BUDGETS = [256, 512, 1024, 2048];
 /** average unit sizes in tokens, for the LRU/Belady capacity of ~2B tokens (as study/run.sh chose it) */
-const UNIT_TOKENS: Record<string, number> = { clusterkv: 80, quest: 16, infllm: 128 };
+const UNIT_TOKENS: Record<string, number> = { clusterkv: CLUSTERKV_DEFAULTS.tokensPerCluster, quest: 16, infllm: 128 };
 
 type Row = Record<string, unknown>;
 const tables: Record<string, string> = {};
@@ -52,9 +52,8 @@ function loadSweep(name: string): Sweep | undefined {
   if (dl.lo !== dl.hi) throw new Error(`${name}: methods differ in denseLayers (${dl.lo}..${dl.hi}); the tables assume one value`);
   const denseLayers = dl.lo;
   const table = all.params({ dl: denseLayers }).filter((d: Row, $: { dl: number }) => (d.layer as number) >= $.dl);
-  // C0 = ceil(L / tokensPerCluster), L = prompt tokens after the sinks: the paper's default count
-  const { sinks, tokensPerCluster } = clusterkv.params;
-  const defaultClusters = Math.ceil((manifest.trace.prefillLength - sinks.default!) / tokensPerCluster.default!);
+  // ClusterKV's default C0 (its plan: the prompt tokens after the sinks over the default tokens per cluster)
+  const defaultClusters = promptClustering(CLUSTERKV_DEFAULTS, manifest.trace.prefillLength).clusters;
   return { name, table, all, manifest, denseLayers, defaultClusters };
 }
 
@@ -217,7 +216,7 @@ function loseShare(s: Sweep, b: number, l: number, rival: string): number {
 // ---------- cache hit rates ----------
 {
   const rows: unknown[][] = [];
-  const capOf = (m: string, b: number, f: number) => (m === 'clusterkv' ? Math.ceil((f * b) / 80) : Math.floor((f * b) / UNIT_TOKENS[m]));
+  const capOf = (m: string, b: number, f: number) => (m === 'clusterkv' ? Math.ceil((f * b) / UNIT_TOKENS[m]) : Math.floor((f * b) / UNIT_TOKENS[m]));
   for (const name of TRACES) {
     for (const b of BUDGETS) {
       const file = path.join(runs, 'cachesim', `${name}-b${b}`, 'cachesim.csv');

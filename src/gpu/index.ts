@@ -5,7 +5,7 @@ export * from './cluster-index.js';
 export * from './selection.js';
 export * from './attention.js';
 export * from './heads.js';
-export * from './random.js';
+export { mulberry32, distinctIndices } from '../trace/random.js';
 export * from './decode-step.js';
 export * from './kernel-path.js';
 export * from './kernel-inputs.js';

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { buildClusterIndex, disposeClusterIndex, type ClusterIndex } from './cluster-index.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../trace/random.js';
 
 export interface KernelShape {
   heads: number;

@@ -11,7 +11,7 @@ import { selectAndAttend } from './decode-step.js';
 import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } from './kernel-inputs.js';
 import { withKernelPath, type KernelPath } from './kernel-path.js';
 import { cosineKMeans } from './kmeans.js';
-import { mulberry32 } from './random.js';
+import { mulberry32 } from '../trace/random.js';
 import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
 import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 

@@ -17,7 +17,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { wgslActive } from './kernel-path.js';
-import { distinctIndices, mulberry32 } from './random.js';
+import { distinctIndices, mulberry32 } from '../trace/random.js';
 import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
 
 export interface KMeansOptions {

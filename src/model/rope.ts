@@ -1,9 +1,11 @@
 /**
  * Rotary position embedding, llama2.c convention: inside each head the interleaved pairs (2i, 2i+1) rotate
- * by angle pos * theta^(-2i/d). Angles are computed on the fly for any position (no stored table), in
- * float32 arithmetic like the PyTorch/llama2.c code the checkpoints were trained with.
+ * by angle pos * theta^(-2i/d) (ropeFrequencies of src/trace/rope.ts, rounded to float32). Angles are
+ * computed on the fly for any position (no stored table), in float32 arithmetic like the PyTorch/llama2.c
+ * code the checkpoints were trained with.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ropeFrequencies } from '../trace/rope.js';
 
 export interface RopeAngles {
   /** [n, 1, d]: cos of each pair's angle, repeated for both members */
@@ -19,8 +21,7 @@ export function ropeAngles(start: number, n: number, headDim: number, theta: num
   const half = headDim / 2;
   const cos = new Float32Array(n * headDim);
   const sin = new Float32Array(n * headDim);
-  const freqs = new Float32Array(half);
-  for (let i = 0; i < half; i++) freqs[i] = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+  const freqs = ropeFrequencies(headDim, theta, 'f32');
   for (let p = 0; p < n; p++) {
     for (let i = 0; i < half; i++) {
       const angle = Math.fround((start + p) * freqs[i]);

@@ -1,6 +1,6 @@
 /** Next-token choice from logits: greedy at temperature 0, else softmax sampling with a seeded PRNG. */
 
-import { mulberry32 } from '../gpu/random.js';
+import { mulberry32 } from '../trace/random.js';
 
 /** Index of the largest logit (the first on ties, like llama2.c). */
 export function argmax(logits: ArrayLike<number>): number {

@@ -8,7 +8,8 @@
  *              top-B by q.k over the same clustered tokens (1: the clusters hold exactly the top-B)
  *   drift      per layer, KV head, window and window cluster: cosine between the window's centroid and its
  *              nearest prompt centroid (low: decode keys moved to regions the prompt clusters do not cover)
- * Clustering, ranking and indexing are src/gpu's (cosineKMeans, buildClusterIndex, selectClusters).
+ * Clustering, ranking and indexing are src/gpu's (cosineKMeans, buildClusterIndex, selectClusters); the
+ * ranges, C0 and seeds are ClusterKV's plan (methods/clusterkv/plan.ts; the seeds its diagnosticsSeed rule).
  * Windows: consecutive `window`-token spans from `windowsFrom` (default: the prefill length, i.e. the decode
  * tokens); prompt clusters are built on [sinks, windowsFrom). Traces with few decode steps can set
  * windowsFrom inside the prompt to measure how later prompt spans drift from the earlier ones.
@@ -22,38 +23,24 @@ import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from 
 import { clusterStats } from './cluster-stats.js';
 import type { TraceReader } from '../trace/index.js';
 import { driveLayer } from './layer-driver.js';
-import { clusterkv } from './methods/clusterkv.js';
+import type { ClusterKVParams } from './methods/clusterkv/params.js';
+import { CLUSTERKV_DEFAULTS, diagnosticsSeed, positions as positionRange, promptClustering, windowClustering } from './methods/clusterkv/plan.js';
 
-export interface DiagnosticsOptions {
-  /** prompt clusters C0; 0: ceil(L / tokensPerCluster) */
-  clusters: number;
-  tokensPerCluster: number;
-  iters: number;
-  seed: number;
-  sinks: number;
+/** ClusterKV's parameters the diagnostics share (its meaning and defaults: methods/clusterkv/params.ts). */
+type SharedParams = Pick<ClusterKVParams, 'clusters' | 'tokensPerCluster' | 'iters' | 'seed' | 'sinks' | 'window' | 'windowClusters'>;
+
+export interface DiagnosticsOptions extends SharedParams {
   /** tokens taken per query head in the selection diagnostics */
   budget: number;
-  /** drift windows: tokens per window and clusters per window */
-  window: number;
-  windowClusters: number;
   /** start of the drift windows (default: the prefill length) */
   windowsFrom?: number;
   /** layers (default all) */
   layers?: number[];
 }
 
-/** ClusterKV's own defaults (methods/clusterkv.ts), and a budget of 512 tokens for the selection diagnostics. */
-const CK = clusterkv.params;
-export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = {
-  clusters: CK.clusters.default!,
-  tokensPerCluster: CK.tokensPerCluster.default!,
-  iters: CK.iters.default!,
-  seed: CK.seed.default!,
-  sinks: CK.sinks.default!,
-  budget: 512,
-  window: CK.window.default!,
-  windowClusters: CK.windowClusters.default!,
-};
+/** ClusterKV's own defaults (methods/clusterkv/plan.ts), and a budget of 512 tokens for the selection diagnostics. */
+const { clusters, tokensPerCluster, iters, seed, sinks, window, windowClusters } = CLUSTERKV_DEFAULTS;
+export const DIAGNOSTICS_DEFAULTS: DiagnosticsOptions = { clusters, tokensPerCluster, iters, seed, sinks, budget: 512, window, windowClusters };
 
 export interface SelectionStatRow {
   head: number;
@@ -131,12 +118,13 @@ export async function traceDiagnostics(reader: TraceReader, options: Partial<Dia
   const promptEnd = Math.min(P, windowsFrom);
   const n = promptEnd - o.sinks;
   if (n < 1) throw new RangeError(`diagnostics: no prompt tokens to cluster (sinks ${o.sinks}, prompt end ${promptEnd})`);
-  const k0 = o.clusters > 0 ? o.clusters : Math.ceil(n / o.tokensPerCluster);
-  if (k0 > n) throw new RangeError(`diagnostics: clusters ${k0} is more than the ${n} prompt tokens after the sinks`);
+  if (o.clusters > n) throw new RangeError(`diagnostics: clusters ${o.clusters} is more than the ${n} prompt tokens after the sinks`);
+  // ClusterKV's plan: positions [sinks, promptEnd) into C0 clusters
+  const { start: promptStart, clusters: k0 } = promptClustering(o, promptEnd);
   if (o.windowClusters > o.window) throw new RangeError(`diagnostics: windowClusters ${o.windowClusters} is more than the window's ${o.window} tokens`);
   const layers = o.layers ?? Array.from({ length: L }, (_, l) => l);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
-  const positions = Int32Array.from({ length: n }, (_, i) => o.sinks + i);
+  const positions = positionRange(promptStart, n);
   const clusterRows: Record<string, number | null>[] = [];
   const selectionRows: Record<string, number | null>[] = [];
   const driftRows: Record<string, number | null>[] = [];
@@ -146,17 +134,19 @@ export async function traceDiagnostics(reader: TraceReader, options: Partial<Dia
     try {
       await driveLayer(reader.manifest, layer, await reader.readLayer(layer), [], S - 1, {
         begin: async ({ keys }) => {
-          const prompt = (held.prompt = tf.slice(keys, [0, o.sinks, 0], [-1, n, -1]));
-          const km = (held.km = cosineKMeans(prompt, k0, { iters: o.iters, seed: o.seed + layer }));
+          const prompt = (held.prompt = tf.slice(keys, [0, promptStart, 0], [-1, n, -1]));
+          const km = (held.km = cosineKMeans(prompt, k0, { iters: o.iters, seed: diagnosticsSeed(o, layer) }));
           for (const r of await clusterStats(prompt, km.labels, km.centroids)) clusterRows.push({ layer, ...r });
-          for (let w = 0, start = windowsFrom; start + o.window <= T; w++, start += o.window) {
-            const span = tf.slice(keys, [0, start, 0], [-1, o.window, -1]);
-            const wk = cosineKMeans(span, o.windowClusters, { iters: o.iters, seed: o.seed + layer + 7919 * (w + 1) });
+          // each whole window from windowsFrom (past the sinks, as n >= 1: all its tokens, into windowClusters)
+          for (let w = 0; windowsFrom + (w + 1) * o.window <= T; w++) {
+            const { start, tokens, clusters } = windowClustering(o, windowsFrom, w);
+            const span = tf.slice(keys, [0, start, 0], [-1, tokens, -1]);
+            const wk = cosineKMeans(span, clusters, { iters: o.iters, seed: diagnosticsSeed(o, layer, w) });
             const near = nearestCentroidCosine(km.centroids, wk.centroids);
             const values = await near.data();
             tf.dispose([span, wk.centroids, wk.labels, near]);
             for (let g = 0; g < G; g++) {
-              for (let c = 0; c < o.windowClusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * o.windowClusters + c] });
+              for (let c = 0; c < clusters; c++) driftRows.push({ layer, kvHead: g, window: w, windowStart: start, cluster: c, nearestPromptCosine: values[g * clusters + c] });
             }
           }
         },

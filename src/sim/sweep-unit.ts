@@ -12,6 +12,7 @@ import { stat } from 'node:fs/promises';
 import os from 'node:os';
 import { TraceReader, type TraceLayer } from '../trace/index.js';
 import type { TraceManifest } from '../trace/manifest.js';
+import { clusterkvParams, promptClustering } from './methods/clusterkv/plan.js';
 import { createMethod } from './methods/index.js';
 import { replayLayer, StepReferenceCache } from './replay.js';
 import { cellLayerCsv } from './results-folder.js';
@@ -22,11 +23,8 @@ import type { Method } from './selector.js';
 export function buildMethods(cells: SweepCell[], trace: TraceManifest): Method[] {
   return cells.map((cell) => {
     const method = createMethod(cell.method, cell.params);
-    const clusters = method.params.clusters;
-    const sinks = typeof method.params.sinks === 'number' ? method.params.sinks : 0;
-    if (typeof clusters === 'number' && clusters > trace.prefillLength - sinks) {
-      throw new RangeError(`${cell.method}: clusters ${clusters} is more than the ${trace.prefillLength - sinks} prompt tokens that can be clustered (prefill ${trace.prefillLength}, sinks ${sinks})`);
-    }
+    // ClusterKV's C0 must fit the trace's prompt (its plan throws otherwise)
+    if (method.name === 'clusterkv') promptClustering(clusterkvParams(method), trace.prefillLength);
     return method;
   });
 }

@@ -1,29 +1,47 @@
-/** Small seeded random streams for the synthetic generator (no Math.random anywhere). */
+/**
+ * The one seeded PRNG of the project (no Math.random anywhere): mulberry32, the uniform stream the synthetic
+ * generator, K-means initialisation (made on the host, so every backend starts from the same keys), the
+ * random method, sampling and the passkey grid draw from. Seeds come from seeds.ts.
+ */
 
-/** Mix a seed and a stream id into a 32-bit state (splitmix32-style finaliser), so streams are independent. */
-export function mixSeed(seed: number, stream: number): number {
-  let h = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(stream + 0x632be5ab, 0x85ebca6b)) >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
+/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
-/** mulberry32 uniform generator with Box-Muller normals. */
+/** k distinct indices of 0..n-1 in random order (partial Fisher-Yates), drawn from `next`. */
+export function distinctIndices(n: number, k: number, next: () => number): Int32Array {
+  if (k > n) throw new RangeError(`cannot choose ${k} distinct indices from ${n}`);
+  const pool = new Int32Array(n);
+  for (let i = 0; i < n; i++) pool[i] = i;
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(next() * (n - i));
+    const t = pool[i];
+    pool[i] = pool[j];
+    pool[j] = t;
+  }
+  return pool.slice(0, k);
+}
+
+/** mulberry32 uniforms with Box-Muller normals (the synthetic generator's stream). */
 export class SeededRandom {
-  private state: number;
+  private readonly next: () => number;
   private spare: number | undefined;
 
   constructor(seed: number) {
-    this.state = seed >>> 0;
+    this.next = mulberry32(seed);
   }
 
   /** Uniform in [0, 1). */
   uniform(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.next();
   }
 
   /** Standard normal. */

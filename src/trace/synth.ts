@@ -16,7 +16,8 @@ import { CREATED_BY } from '../version.js';
 import { denseAttentionOutput } from './dense-attention.js';
 import { roundToFloat16 } from './float16.js';
 import { layerTensorNames, TRACE_FORMAT, TRACE_VERSION, type TraceManifest } from './manifest.js';
-import { mixSeed, SeededRandom } from './random.js';
+import { SeededRandom } from './random.js';
+import { mixSeed } from './seeds.js';
 import { applyRope, ropeFrequencies } from './rope.js';
 import { traceTensorSpecs, TraceWriter, type TraceLayer } from './writer.js';
 

@@ -3,7 +3,7 @@
  * every structural boundary, header JSON edits, dtype/shape/offset lies, huge dimensions and header-length lies.
  * Plain functions of (file bytes, seed): the same seed gives the same variants.
  */
-import { mulberry32 } from '../../src/gpu/random.js';
+import { mulberry32 } from '../../src/trace/random.js';
 
 export interface FuzzVariant {
   /** kind/what, e.g. 'truncate/inside tensor layers.0.k' */

@@ -11,7 +11,8 @@ import { cosineKMeans } from '../../src/gpu/kmeans.js';
 import { driveLayer } from '../../src/sim/layer-driver.js';
 import { disposeReference, referenceAttention, selectionMetrics, selectionsMetrics } from '../../src/sim/metrics.js';
 import { createMethod } from '../../src/sim/methods/index.js';
-import { ClusterKVLayer, deriveSeed } from '../../src/sim/methods/clusterkv-layer.js';
+import { ClusterKVLayer } from '../../src/sim/methods/clusterkv/layer.js';
+import { clusteringSeed } from '../../src/sim/methods/clusterkv/plan.js';
 import { TraceReader } from '../../src/trace/index.js';
 import { mulberry32, randomNormalArray } from '../reference/metrics.js';
 import { smallTrace } from '../helpers/traces.js';
@@ -99,7 +100,7 @@ describe('sweep hot paths on wasm', () => {
     const prompt = tf.slice(keys, [0, 0, 0], [-1, P, -1]) as tf.Tensor3D;
     layer.prefill(prompt, tf.slice(values, [0, 0, 0], [-1, P, -1]) as tf.Tensor3D);
     const sinks = Number(method.params.sinks);
-    const batched = cosineKMeans(tf.slice(prompt, [0, sinks, 0], [-1, P - sinks, -1]) as tf.Tensor3D, 24, { iters: Number(method.params.iters), seed: deriveSeed(5, 1, 0) });
+    const batched = cosineKMeans(tf.slice(prompt, [0, sinks, 0], [-1, P - sinks, -1]) as tf.Tensor3D, 24, { iters: Number(method.params.iters), seed: clusteringSeed({ seed: 5 }, 1) });
     const perHead = layer.state.centroids.dataSync();
     const want = batched.centroids.dataSync();
     let worst = 0;

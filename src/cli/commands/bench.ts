@@ -9,6 +9,7 @@ import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
 import { KERNELS } from '../../gpu/kernel-list.js';
 import { isKernelPath, type KernelPath } from '../../gpu/kernel-path.js';
 import { benchFile, benchKernelRows, benchSummaryRows, stageSum, type BenchFile } from '../../sim/bench/bench-file.js';
+import { CLUSTERKV_DEFAULTS, clusterCount } from '../../sim/methods/clusterkv/plan.js';
 import { DESIGN_BENCH, findTiming, reportPaths, runKernelBench, SWEEP_KERNELS, type KernelBenchConfig, type KernelBenchReport } from '../../sim/bench/kernel-bench.js';
 import { timingMs } from '../../sim/bench/timing.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
@@ -91,7 +92,7 @@ export function register(program: Command): void {
     .option('--paths <list>', 'paths to time: ops, wgsl (default: every path the backend has)')
     .option('--heat-ms <n>', 'webgpu: keep the GPU busy this long before each kernel and every 10 samples, so that samples see a busy GPU\'s clocks (0: off)', '0')
     .option('--contexts <list>', `also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster); kernels ${SWEEP_KERNELS.join(', ')})`)
-    .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', '80')
+    .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', String(CLUSTERKV_DEFAULTS.tokensPerCluster))
     .option('--no-main', 'skip the run at --context: only the --contexts sweep')
     .option('--out <file.json>', 'write the JSON report here')
     .option('--json', 'print the JSON report on stdout instead of the tables')
@@ -149,7 +150,8 @@ export function register(program: Command): void {
       }
       const sweep: BenchFile['contexts'] = [];
       for (const context of contexts) {
-        const clusters = Math.ceil(context / tokensPerCluster);
+        // ClusterKV's C0 rule over the whole context: the bench plants clusters in all T keys (it has no sinks)
+        const clusters = clusterCount({ clusters: 0, tokensPerCluster }, context);
         log(`context ${context}: ${clusters} planted clusters`);
         const budgets = cfg.budgets.filter((b) => b <= context);
         sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: SWEEP_KERNELS, kmeansRuns: 0 }, log, onTimed) });

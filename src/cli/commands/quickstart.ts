@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { sparseLayerRows } from '../../sim/sparse-layers.js';
-import { clusterkv } from '../../sim/methods/clusterkv.js';
+import { CLUSTERKV_DEFAULTS, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { runSweep, summarize, summaryColumns } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { checkOutputFolder } from '../errors.js';
@@ -17,7 +17,7 @@ import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 
 /** Tokens per cluster of the three cluster counts: half, at and twice ClusterKV's default (80). */
-const TOKENS_PER_CLUSTER = [2, 1, 0.5].map((f) => f * clusterkv.params.tokensPerCluster.default!);
+const TOKENS_PER_CLUSTER = [2, 1, 0.5].map((f) => f * CLUSTERKV_DEFAULTS.tokensPerCluster);
 
 export function register(program: Command): void {
   program
@@ -31,13 +31,12 @@ export function register(program: Command): void {
       const backend = await useBackend(flags.backend);
       const tracePath = path.join(flags.out, 'trace.safetensors');
       const manifest = await writeSyntheticTrace(tracePath, DEFAULT_SYNTH);
-      const sinks = clusterkv.params.sinks.default!;
-      const defaultTokensPerCluster = clusterkv.params.tokensPerCluster.default!;
-      const clusterable = manifest.prefillLength - sinks;
-      const clusters = TOKENS_PER_CLUSTER.map((tokensPerCluster) => Math.ceil(clusterable / tokensPerCluster));
+      const { sinks } = CLUSTERKV_DEFAULTS;
+      const plans = TOKENS_PER_CLUSTER.map((tokensPerCluster) => promptClustering({ ...CLUSTERKV_DEFAULTS, tokensPerCluster }, manifest.prefillLength));
+      const clusters = plans.map((p) => p.clusters);
       const clusterNote =
-        `clusters C0 = ceil(L / tokens per cluster) with L = ${clusterable} prompt tokens (prefill ${manifest.prefillLength} minus ${sinks} sinks, which ClusterKV always keeps) ` +
-        `and ${TOKENS_PER_CLUSTER.join(', ')} tokens per cluster (${defaultTokensPerCluster} is ClusterKV's default): C0 = ${clusters.join(', ')}`;
+        `clusters C0 = ceil(L / tokens per cluster) with L = ${plans[0].tokens} prompt tokens (prefill ${manifest.prefillLength} minus ${sinks} sinks, which ClusterKV always keeps) ` +
+        `and ${TOKENS_PER_CLUSTER.join(', ')} tokens per cluster (${CLUSTERKV_DEFAULTS.tokensPerCluster} is ClusterKV's default): C0 = ${clusters.join(', ')}`;
       if (!flags.json) {
         console.log(`trace: ${tracePath} (${manifest.model.layers} layers, ${manifest.model.heads} heads, ${manifest.model.kvHeads} KV heads, d ${manifest.model.headDim}, ${manifest.contextLength} tokens, ${manifest.stepPositions.length} steps, seed ${manifest.seed})`);
         console.log(clusterNote);

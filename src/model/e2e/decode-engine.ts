@@ -12,7 +12,9 @@
  *   dense     partials over positions 0..pos, merge
  *   clusterkv select (select-clusters.ts: centroid scores, ranking, the budget's positions) -> token list (sinks,
  *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
- * with the layers below denseLayers always dense. The dispatches are bound once; between steps only small
+ * with the layers below denseLayers always dense. ClusterKV's clustering (the prompt, closing windows) and
+ * each step's plan are the batched state of src/sim/methods/clusterkv/batched.ts, one per sparse layer, whose
+ * buffers the select dispatches bind. The dispatches are bound once; between steps only small
  * uniform blocks (position, counts, splits) and the RoPE angles of the new position are rewritten.
  *
  * Buffers: the weights (device-weights.ts), the KV cache (kv-cache.ts) and activations [B, ...]; the
@@ -29,10 +31,11 @@ import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
 import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select/select-clusters.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
-import { decodeLayout, selectableBudget, type DecodeLayout } from '../../sim/budget.js';
+import { BatchedClusterKV, type BatchedStep } from '../../sim/methods/clusterkv/batched.js';
+import type { ClusterKVParams } from '../../sim/methods/clusterkv/params.js';
+import { clusterkvParams } from '../../sim/methods/clusterkv/plan.js';
 import type { Method } from '../../sim/selector.js';
-import { promptClustering, windowClustering } from '../../sim/methods/clusterkv-ranges.js';
-import { clusterLayer, engineClusterParams, LayerClusters, promptClusters, type EngineClusterParams } from './cluster-state.js';
+import { ropeFrequencies } from '../../trace/rope.js';
 import type { EngineWeights } from './device-weights.js';
 import { KvCache } from './kv-cache.js';
 import { engineShapeProblem, qkvRows, type EngineShape } from './shape.js';
@@ -80,13 +83,12 @@ export interface StepAttention {
   dispatches: number;
 }
 
-/** RoPE cos and sin of one position, float32 as rope.ts computes them: [d/2] pairs (cos, sin). */
+/** RoPE cos and sin of one position, float32 as model/rope.ts computes them: [d/2] pairs (cos, sin). */
 export function ropeRow(position: number, headDim: number, theta: number): Float32Array {
-  const half = headDim / 2;
+  const freqs = ropeFrequencies(headDim, theta, 'f32');
   const out = new Float32Array(headDim);
-  for (let i = 0; i < half; i++) {
-    const freq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
-    const angle = Math.fround(position * freq);
+  for (let i = 0; i < freqs.length; i++) {
+    const angle = Math.fround(position * freqs[i]);
     out[2 * i] = Math.cos(angle);
     out[2 * i + 1] = Math.sin(angle);
   }
@@ -114,7 +116,8 @@ export class DecodeEngine {
   readonly batch: number;
   readonly capacity: number;
   readonly cache: KvCache;
-  readonly cluster?: EngineClusterParams;
+  /** the ClusterKV method's parameters (absent: dense only) */
+  readonly cluster?: ClusterKVParams;
   /** the position the next step's token takes */
   position = 0;
   /** prompt length P once clusterPrompt ran (-1 before) */
@@ -131,13 +134,12 @@ export class DecodeEngine {
   private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'select' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
   private readonly layers: LayerDispatches[];
   private readonly head: { embed: BoundDispatch; norm: BoundDispatch; output: BoundDispatch; argmax: BoundDispatch };
-  private readonly clusters: (LayerClusters | undefined)[];
-  private clusteredWindows = 0;
+  /** ClusterKV's state per sparse layer (batched.ts), the engine's selectors */
+  private readonly sparse: { layer: number; state: BatchedClusterKV }[];
   private readonly group: number;
   private readonly denseChunk: number;
   private readonly sparseChunk: number;
-  /** bumped whenever clustering changes an index (the select dispatches bind its buffers) */
-  private clusterVersion = 0;
+  /** the sum of the sparse layers' cluster versions the select dispatches were bound at */
   private boundVersion = -1;
   private boundK = -1;
 
@@ -152,11 +154,15 @@ export class DecodeEngine {
     this.capacity = opts.capacity;
     this.maxSteps = opts.maxSteps;
     this.group = queryGroupSize(s.heads, s.kvHeads);
-    this.cluster = opts.clusterkv ? engineClusterParams(opts.clusterkv) : undefined;
+    this.cluster = opts.clusterkv ? clusterkvParams(opts.clusterkv) : undefined;
     this.maxBudget = this.cluster ? Math.max(opts.maxBudget ?? 0, this.cluster.budget) : 0;
     this.listMax = this.cluster ? this.cluster.sinks + this.maxBudget + this.cluster.window + 1 : 0;
     this.cache = new KvCache(s, opts.batch, opts.capacity);
-    this.clusters = Array.from({ length: s.layers }, () => undefined);
+    const cluster = this.cluster;
+    this.sparse = cluster ? Array.from({ length: Math.max(0, s.layers - cluster.denseLayers) }, (_, i) => {
+      const layer = cluster.denseLayers + i;
+      return { layer, state: new BatchedClusterKV(cluster, layer, opts.batch, (start, n) => this.cache.rows(layer, start, n)) };
+    }) : [];
     const B = opts.batch;
     const H = B * s.heads;
     const G = B * s.kvHeads;
@@ -264,63 +270,35 @@ export class DecodeEngine {
    * Returns once the work is queued (or, with `progress`, done layer by layer).
    */
   async clusterPrompt(progress?: (layer: number, ms: number) => void): Promise<void> {
-    const p = this.cluster;
-    if (!p) throw new Error('decode engine: no ClusterKV method was given');
+    if (!this.cluster) throw new Error('decode engine: no ClusterKV method was given');
     if (this.prefillLength >= 0) throw new Error('decode engine: the prompt is already clustered');
     const P = this.position;
-    const plan = promptClustering(p, P);
-    for (let l = p.denseLayers; l < this.shape.layers; l++) {
-      if (plan.clusters === 0) continue;
+    for (const { layer, state } of this.sparse) {
       const t0 = performance.now();
-      const keys = this.cache.rows(l, plan.start, plan.tokens);
-      this.clusters[l] = promptClusters(keys, this.batch, plan.clusters, plan.start, p, l);
-      keys.dispose();
-      // with a progress callback each layer is waited for (a long clustering reports as it goes)
-      if (progress) {
+      state.clusterPrompt(P);
+      // with a progress callback each layer that clustered is waited for (a long clustering reports as it goes)
+      if (progress && state.clusters > 0) {
         await gpuIdle();
-        progress(l, performance.now() - t0);
+        progress(layer, performance.now() - t0);
       }
     }
     this.prefillLength = P;
-    this.clusteredWindows = 0;
-    this.clusterVersion++;
   }
 
-  /** Clusters the decode windows that are full at `layout` (ClusterKVLayer.closeWindow's rule). */
-  private closeWindows(layout: DecodeLayout): void {
-    const p = this.cluster!;
-    while (this.clusteredWindows < layout.closedWindows) {
-      const w = this.clusteredWindows;
-      const { start, tokens: n, clusters: k } = windowClustering(p, this.prefillLength + w * p.window);
-      if (n > 0) {
-        for (let l = p.denseLayers; l < this.shape.layers; l++) {
-          const keys = this.cache.rows(l, start, n);
-          const have = this.clusters[l];
-          if (have) {
-            const r = clusterLayer(keys, this.batch, k, p, l, w + 1);
-            have.append(r.centroids, r.labels, k, start, n);
-          } else this.clusters[l] = promptClusters(keys, this.batch, k, start, p, l, w + 1);
-          keys.dispose();
-        }
-        this.clusterVersion++;
-      }
-      this.clusteredWindows++;
-    }
-  }
-
-  /** Rebinds the select dispatches to the current clusters (after clustering changed the index). */
+  /** Rebinds the select dispatches to the current clusters (after clustering changed an index). */
   private bindSelect(K: number): void {
-    if (this.boundVersion === this.clusterVersion && this.boundK === K) return;
-    this.boundVersion = this.clusterVersion;
+    const version = this.sparse.reduce((v, c) => v + c.state.version, 0);
+    if (this.boundVersion === version && this.boundK === K) return;
+    this.boundVersion = version;
     this.boundK = K;
     const code = selectShader('score', false, K, this.shape.headDim);
     const b = this.buf;
     const H = this.batch * this.shape.heads;
-    this.layers.forEach((layer, l) => {
-      const c = this.clusters[l];
-      if (!c) return;
-      layer.select = bindDispatch(code, this.u.select, [b.q, c.centroidBuffer, c.sizeBuffer, c.offsetBuffer, c.sortedBuffer, b.selected], [H], 'selection', `l${l} select`);
-    });
+    for (const { layer: l, state } of this.sparse) {
+      const c = state.bindings;
+      if (!c) continue;
+      this.layers[l].select = bindDispatch(code, this.u.select, [b.q, c.centroids, c.sizes, c.offsets, c.sortedTokens, b.selected], [H], 'selection', `l${l} select`);
+    }
   }
 
   /**
@@ -356,15 +334,13 @@ export class DecodeEngine {
       if (this.prefillLength < 0) throw new Error('decode engine: clusterPrompt() must run before a clusterkv step');
       const budget = opts.budget ?? p.budget;
       if (budget > this.maxBudget) throw new RangeError(`decode engine: budget ${budget} exceeds the largest budget the engine was sized for (${this.maxBudget})`);
-      const layout = decodeLayout(pos, this.prefillLength, p.sinks, p.window);
-      this.closeWindows(layout);
-      const first = this.clusters.find((c) => c !== undefined);
-      const K = first?.clusters ?? 0;
-      const N = first?.tokens ?? 0;
-      if (N !== layout.openStart - layout.sinkEnd) throw new Error(`decode engine: the index holds ${N} tokens, expected ${layout.openStart - layout.sinkEnd}`);
-      nSel = K > 0 ? selectableBudget(budget, p.budgetMode, layout) : 0;
+      if (this.sparse.length === 0) throw new Error(`decode engine: a clusterkv step needs a sparse layer (denseLayers ${p.denseLayers} of ${s.layers} layers)`);
+      // every sparse layer closes its full windows; all plan the step alike
+      let plan: BatchedStep | undefined;
+      for (const c of this.sparse) plan = c.state.step(pos, budget);
+      const { layout, clusters: K, indexed: N, selected, listLength: total } = plan!;
+      nSel = selected;
       if (K > maxSelectClusters()) throw new RangeError(`decode engine: ${K} clusters exceed the select kernel's limit on this device (${maxSelectClusters()})`);
-      const total = layout.sinkEnd + nSel + (pos - layout.openStart + 1);
       listSplits = Math.ceil(total / this.sparseChunk);
       if (K > 0) this.bindSelect(K);
       this.u.select.write([H, this.group, K, N, nSel]);
@@ -417,7 +393,7 @@ export class DecodeEngine {
   }
 
   dispose(): void {
-    for (const c of this.clusters) c?.dispose();
+    for (const c of this.sparse) c.state.dispose();
     for (const b of Object.values(this.buf)) b.destroy();
     for (const u of Object.values(this.u)) u.destroy();
     this.cache.destroy();

@@ -25,8 +25,7 @@ import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { packageVersions } from '../../sim/versions.js';
-import { promptClustering } from '../../sim/methods/clusterkv-ranges.js';
-import { engineClusterParams } from './cluster-state.js';
+import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { DecodeEngine, type EngineAttention, type StepAttention } from './decode-engine.js';
 import { randomEngineWeights } from './device-weights.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
@@ -176,7 +175,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const budgets = [...cfg.budgets];
   const maxBudget = budgets.length ? Math.max(...budgets) : 1;
   const method = createMethod('clusterkv', { ...cfg.clusterkv, budget: maxBudget, seed: cfg.seed, diagnostics: false });
-  const params = engineClusterParams(method);
+  const params = clusterkvParams(method);
   const modes: ModeSpec[] = [{ attention: 'dense', budget: null }, ...budgets.map((b) => ({ attention: 'clusterkv' as const, budget: b }))];
   const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps + 1) + 1;
   const timed = hasTimestamps();

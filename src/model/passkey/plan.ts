@@ -3,7 +3,8 @@
  * Key index i has one key and one filler offset for every context and depth, so depths and contexts are
  * compared on the same key and the same passage (only the needle's place and the passage's length change).
  */
-import { mulberry32 } from '../../gpu/random.js';
+import { mulberry32 } from '../../trace/random.js';
+import { passkeySeed } from '../../trace/seeds.js';
 import { ModelError } from '../errors.js';
 
 export interface PasskeyGrid {
@@ -28,23 +29,15 @@ export interface PasskeyDocumentSpec {
   fillerOffset: number;
 }
 
-/** One 32-bit seed per (grid seed, key index, purpose). */
-function derive(seed: number, keyIndex: number, purpose: number): number {
-  let h = Math.imul(seed ^ 0x5bd1e995, 0x85ebca6b) ^ Math.imul(keyIndex + 1, 0xc2b2ae35) ^ Math.imul(purpose + 1, 0x27d4eb2f);
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d);
-  return (h ^ (h >>> 12)) >>> 0;
-}
-
 /** Key `keyIndex` of a seed: `digits` decimal digits, the first not 0. */
 export function passkeyKey(seed: number, keyIndex: number, digits: number): string {
   const lo = 10 ** (digits - 1);
-  return String(lo + Math.floor(mulberry32(derive(seed, keyIndex, 0))() * 9 * lo));
+  return String(lo + Math.floor(mulberry32(passkeySeed(seed, keyIndex, 0))() * 9 * lo));
 }
 
 /** Filler offset of key index `keyIndex`: uniform over the text's characters. */
 export function passkeyFillerOffset(seed: number, keyIndex: number, textLength: number): number {
-  return Math.floor(mulberry32(derive(seed, keyIndex, 1))() * textLength);
+  return Math.floor(mulberry32(passkeySeed(seed, keyIndex, 1))() * textLength);
 }
 
 export function documentId(context: number, depth: number, keyIndex: number): string {

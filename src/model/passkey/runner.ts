@@ -12,6 +12,7 @@
  */
 import path from 'node:path';
 import type * as aq from 'arquero';
+import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { createMethod } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { expandCells, type SweepCell } from '../../sim/sweep.js';
@@ -100,8 +101,8 @@ export function digitsCorrect(generated: string, key: string): number {
 /** ClusterKV's prompt cluster count C0 of the document (its parameter clusters stays as given: 0 derives C0 from tokensPerCluster). */
 function promptClusters(method: Method, stats: Record<string, number> | undefined): number | null {
   if (typeof stats?.promptClusters === 'number') return stats.promptClusters;
-  const c = method.params.clusters;
-  return typeof c === 'number' && c > 0 ? c : null;
+  const c = method.name === 'clusterkv' ? clusterkvParams(method).clusters : 0;
+  return c > 0 ? c : null;
 }
 
 /** The result row of one document under one cell. */
@@ -151,11 +152,8 @@ function buildCells(request: PasskeyEvalRequest): { cell: SweepCell; method: Met
   const shortest = Math.min(...request.contexts);
   return cells.map((cell) => {
     const method = createMethod(cell.method, cell.params);
-    const clusters = method.params.clusters;
-    const sinks = typeof method.params.sinks === 'number' ? method.params.sinks : 0;
-    if (typeof clusters === 'number' && clusters > shortest - sinks) {
-      throw new RangeError(`${cell.method}: clusters ${clusters} is more than the ${shortest - sinks} prompt tokens of the shortest context (${shortest}, sinks ${sinks})`);
-    }
+    // ClusterKV's C0 must fit the prompt of the shortest context (its plan throws otherwise)
+    if (method.name === 'clusterkv') promptClustering(clusterkvParams(method), shortest);
     return { cell, method };
   });
 }

@@ -5,7 +5,7 @@
  * and the dense first layers every budgeted method shares.
  */
 import type { Method, ParamValue } from '../selector.js';
-import { clusterkv } from './clusterkv.js';
+import { clusterkv } from './clusterkv/index.js';
 import type { MethodDefinition, ParamSpec } from './define.js';
 import { resolveParams } from './define.js';
 import { full, fullSelector } from './full.js';

@@ -1,10 +1,11 @@
 /**
  * random: a uniform sample of `budget` distinct tokens from the selectable range, drawn afresh per decode
  * step and query head, plus the forced positions. The floor any ranking method should beat.
- * Deterministic for a seed: layer l draws from mulberry32(seed mixed with l), steps and heads in order.
+ * Deterministic for a seed: layer l draws from mulberry32(layerSeed(seed, l)) (src/trace/seeds.ts), steps and heads in order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { distinctIndices, mulberry32 } from '../../gpu/random.js';
+import { distinctIndices, mulberry32 } from '../../trace/random.js';
+import { layerSeed } from '../../trace/seeds.js';
 import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
@@ -24,11 +25,6 @@ export const random = defineMethod({
   validate: (p) => validateBudgetParams('random', p),
   selector: (info, p) => randomSelector(info, p),
 });
-
-/** The PRNG seed of a layer: distinct layers get unrelated streams. */
-export function layerSeed(seed: number, layer: number): number {
-  return (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(layer + 1, 0xc2b2ae35)) >>> 0;
-}
 
 function randomSelector(info: LayerInfo, params: RandomParams): LayerSelector {
   const next = mulberry32(layerSeed(params.seed, info.layer));

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { boundQuery, clusterBoxes } from '../../../src/gpu/cluster-bounds.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
-import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv-layer.js';
+import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv/layer.js';
 import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
 import { normals, refSelect, rng, type RefIndex } from '../../reference/clusterkv.js';
 

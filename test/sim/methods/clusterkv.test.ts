@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { describe, expect, it } from 'vitest';
 import { lastRSteps, lru } from '../../../src/sim/cache/index.js';
-import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv-layer.js';
+import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv/layer.js';
 import type { ParamValue } from '../../../src/sim/selector.js';
 import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
 import { normals, refAttend } from '../../reference/clusterkv.js';

@@ -1,6 +1,6 @@
 /** ClusterKV's parameters with their defaults (docs/DESIGN.md#parameters-of-clusterkv). */
-import { BUDGET_PARAMS } from './budget-params.js';
-import { choiceParam, flagParam, intParam, positiveParam, type ParamsOf } from './define.js';
+import { BUDGET_PARAMS } from '../budget-params.js';
+import { choiceParam, flagParam, intParam, positiveParam, type ParamsOf } from '../define.js';
 
 export const CLUSTER_SCORINGS = ['centroid', 'bound'] as const;
 export type ClusterScoring = (typeof CLUSTER_SCORINGS)[number];

@@ -1,5 +1,5 @@
 /**
- * ClusterKV for one layer, built from src/gpu's kernels:
+ * ClusterKV for one layer, the portable tfjs form, built from src/gpu's kernels (ranges and seeds: plan.ts):
  *   prefill  cluster the prompt tokens [sinkEnd, P) per KV head into C0 clusters (cosine K-means)
  *   step     append the new token; when the open window of `window` generated tokens is full, cluster it on
  *            its own into `windowClusters` clusters appended to the index (prompt clusters never change);
@@ -13,25 +13,17 @@
  * Budget accounting (what is forced, how much is selectable) is src/sim/budget.ts's, as for every method.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attendGathered, gatherPerHead } from '../../gpu/attention.js';
-import { boundQuery, clusterBoxes } from '../../gpu/cluster-bounds.js';
-import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
-import { kvHeadOfQueryHead, queryGroupSize } from '../../gpu/heads.js';
-import { cosineKMeans } from '../../gpu/kmeans.js';
-import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
-import { decodeLayout, forcedPositions, selectableBudget } from '../budget.js';
-import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../cache/index.js';
-import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
-import type { ClusterKVParams } from './clusterkv-params.js';
-import { positions, promptClustering, windowClustering } from './clusterkv-ranges.js';
-
-/** A seed per (layer, part): part 0 is the prompt, part w+1 the w-th decode window. */
-export function deriveSeed(seed: number, layer: number, part: number): number {
-  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(layer + 1, 0xc2b2ae35) ^ Math.imul(part + 1, 0x27d4eb2f);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x7feb352d);
-  return (h ^ (h >>> 15)) >>> 0;
-}
+import { attendGathered, gatherPerHead } from '../../../gpu/attention.js';
+import { boundQuery, clusterBoxes } from '../../../gpu/cluster-bounds.js';
+import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
+import { kvHeadOfQueryHead, queryGroupSize } from '../../../gpu/heads.js';
+import { cosineKMeans } from '../../../gpu/kmeans.js';
+import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../../gpu/selection.js';
+import { decodeLayout, forcedPositions, selectableBudget } from '../../budget.js';
+import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../../cache/index.js';
+import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
+import type { ClusterKVParams } from './params.js';
+import { clusteringSeed, positions, promptClustering, windowClustering } from './plan.js';
 
 /** A step's choice before the host reads it: the ranked clusters and the closed-storage positions attended. */
 interface Chosen {
@@ -105,7 +97,7 @@ export class ClusterKVLayer implements LayerSelector {
       return;
     }
     const toCluster = tf.tidy(() => tf.slice(keys, [0, start, 0], [G, n, d]));
-    const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, 0), `prompt:${start}+${n}`);
+    const result = this.cluster(toCluster, k, clusteringSeed(p, this.info.layer), `prompt:${start}+${n}`);
     this.centroids = tf.keep(result.centroids);
     this.boxes = result.boxes ? tf.keep(result.boxes) : null;
     this.index = keepIndex(buildClusterIndex(result.labels, k, positions(start, n)));
@@ -258,10 +250,10 @@ export class ClusterKVLayer implements LayerSelector {
     this.closedV = nextClosedV;
     this.openK = tf.keep(restK);
     this.openV = tf.keep(restV);
-    const { start, tokens: n, clusters: k } = windowClustering(p, windowStart);
+    const { start, tokens: n, clusters: k } = windowClustering(p, this.prefillLength, w);
     if (n > 0) {
       const toCluster = tf.tidy(() => tf.slice(winK, [0, start - windowStart, 0], [G, n, d]));
-      const result = this.cluster(toCluster, k, deriveSeed(p.seed, this.info.layer, w + 1), `window:${start}+${n}`);
+      const result = this.cluster(toCluster, k, clusteringSeed(p, this.info.layer, w), `window:${start}+${n}`);
       const nextIndex = keepIndex(appendClusters(this.index!, result.labels, k, positions(start, n)));
       const nextCentroids = tf.keep(tf.concat([this.centroids!, result.centroids], 1) as tf.Tensor3D);
       const nextBoxes = result.boxes ? tf.keep(tf.concat([this.boxes!, result.boxes], 1) as tf.Tensor3D) : null;
