@@ -103,10 +103,11 @@ export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: Cl
   const [, K] = centroids.shape;
   if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
   if (q.shape[1] !== centroids.shape[2]) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${centroids.shape[2]}`);
+  checkBudget(budget);
   return selectClustersKernel.run(q, centroids, index, budget);
 }
 
-/** q [H, D]; centroids [G, K, D]; index over the same K clusters (checked by selectClusters). */
+/** q [H, D]; centroids [G, K, D]; index over the same K clusters; budget a non-negative integer (checked by the public functions). */
 type SelectArgs = [q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number];
 
 export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>('select-clusters', [
@@ -114,10 +115,7 @@ export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>(
     name: 'wgsl',
     path: 'wgsl',
     fits: (_q, centroids) => selectFits(centroids.shape[1]),
-    run: (q, centroids, index, budget) => {
-      checkBudget(budget);
-      return selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens));
-    },
+    run: (q, centroids, index, budget) => selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens)),
   },
   {
     name: 'ops',
@@ -125,7 +123,6 @@ export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>(
     run: (q, centroids, index, budget) =>
       tf.tidy(() => {
         if (centroids.shape[1] === 0) {
-          checkBudget(budget);
           const none = tf.zeros([q.shape[0], 0], 'int32') as tf.Tensor2D;
           return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
         }
