@@ -1,7 +1,8 @@
 /**
  * Times the WGSL kernels' tuning variants at the design's shape (docs/DESIGN.md#the-kernel-benchmark) on the webgpu backend, one process:
  *   tsx bench/tune-kernels.ts [OUT.json]
- * Knobs (src/gpu/wgsl/*: selectTuning, attentionTuning, kmeansTuning): dense and sparse attention chunk
+ * Knobs (src/gpu/wgsl/*: selectTuning, attentionTuning, kmeansTuning, each variant set with withTuning from
+ * src/gpu/wgsl/runtime/tuning.ts): dense and sparse attention chunk
  * lengths, the select kernel's workgroup size (K = 400 and K = 1639, the 128K sweep's C0), and the K-means
  * assignment tiles and segment-sum parts. Prints and writes median kernel times (wall times where the
  * adapter has no timestamps). The chosen defaults and the numbers behind them are in bench/README.md.
@@ -16,6 +17,7 @@ import { attentionTuning } from '../src/gpu/wgsl/attention/decode-attention.js';
 import { kmeansTuning } from '../src/gpu/wgsl/kmeans/kmeans-passes.js';
 import { gpuIdle } from '../src/gpu/wgsl/runtime/runtime.js';
 import { selectTuning } from '../src/gpu/wgsl/select/select-clusters.js';
+import { withTuning } from '../src/gpu/wgsl/runtime/tuning.js';
 import { gpuHeater, timeRuns } from '../src/sim/bench/kernel-bench.js';
 import { timingMs } from '../src/sim/bench/timing.js';
 
@@ -52,15 +54,14 @@ const ATTENTION_VARIANTS: { name: string; tuning: Partial<typeof attentionTuning
   { name: 'before the tuning (shared loads, 4 rows, 512 workgroups)', tuning: { denseLoads: 'shared', valueLoads: 4, workgroups: 512 }, kernels: ['dense-attention', 'clusterkv-step'] },
 ];
 if (process.env.TUNE_SET === 'attention') {
-  const savedAttention = { ...attentionTuning };
   for (const context of small ? [base.context] : [8192, 32768, 131072]) {
     const shape = { ...base, context, clusters: Math.ceil(context / 80) };
     for (const variant of ATTENTION_VARIANTS) {
-      Object.assign(attentionTuning, savedAttention, variant.tuning);
-      for (const kernel of variant.kernels) await time(kernel, shape, 'attention', variant.name, 20);
+      await withTuning(attentionTuning, variant.tuning, async () => {
+        for (const kernel of variant.kernels) await time(kernel, shape, 'attention', variant.name, 20);
+      });
     }
   }
-  Object.assign(attentionTuning, savedAttention);
   heater?.dispose();
   if (out) writeFileSync(out, JSON.stringify({ kind: 'clusterkv-kernel-tuning', set: 'attention', heatMs, toggles: process.env.CLUSTERKV_DAWN_TOGGLES ?? '', rows }, null, 2));
   process.exit(0);
@@ -69,38 +70,22 @@ if (process.env.TUNE_SET === 'attention') {
 const core = process.env.TUNE_SET === 'core';
 const values = <T>(all: T[], current: T): T[] => (core ? [current] : all);
 // chunk lengths as given (workgroups = 1: no shortening), then the default rule
-attentionTuning.workgroups = 1;
-for (const denseChunk of values([64, 128, 256], saved.denseChunk)) {
-  attentionTuning.denseChunk = denseChunk;
-  await time('dense-attention', base, 'denseChunk', denseChunk);
-}
-attentionTuning.denseChunk = saved.denseChunk;
-for (const sparseChunk of values([16, 32, 64, 128], saved.sparseChunk)) {
-  attentionTuning.sparseChunk = sparseChunk;
-  await time('sparse-attention', base, 'sparseChunk', sparseChunk);
-}
-attentionTuning.sparseChunk = saved.sparseChunk;
-attentionTuning.workgroups = saved.workgroups;
+await withTuning(attentionTuning, { workgroups: 1 }, async () => {
+  for (const denseChunk of values([64, 128, 256], saved.denseChunk)) await withTuning(attentionTuning, { denseChunk }, () => time('dense-attention', base, 'denseChunk', denseChunk));
+  for (const sparseChunk of values([16, 32, 64, 128], saved.sparseChunk)) await withTuning(attentionTuning, { sparseChunk }, () => time('sparse-attention', base, 'sparseChunk', sparseChunk));
+});
 await time('dense-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
 await time('sparse-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
 for (const clusters of values([400, 1639], 400)) {
   for (const workgroup of values([256, 512, 1024], saved.workgroup)) {
-    selectTuning.workgroup = workgroup;
-    await time('select-tokens', small ? base : { ...base, clusters, context: clusters === 400 ? base.context : 131072 }, 'selectWorkgroup', workgroup);
+    await withTuning(selectTuning, { workgroup }, () => time('select-tokens', small ? base : { ...base, clusters, context: clusters === 400 ? base.context : 131072 }, 'selectWorkgroup', workgroup));
   }
 }
-selectTuning.workgroup = saved.workgroup;
 await time('clusterkv-step', base, 'defaults', 'all');
 for (const [tileRows, tileCols, depth] of values([[8, 4, 16], [8, 8, 16], [8, 4, 8], [8, 8, 8]], [saved.tileRows, saved.tileCols, saved.depth])) {
-  Object.assign(kmeansTuning, { tileRows, tileCols, depth });
-  await time('kmeans', base, 'kmeansTile', `${tileRows}x${tileCols}x${depth}`, 3);
+  await withTuning(kmeansTuning, { tileRows, tileCols, depth }, () => time('kmeans', base, 'kmeansTile', `${tileRows}x${tileCols}x${depth}`, 3));
 }
-Object.assign(kmeansTuning, { tileRows: saved.tileRows, tileCols: saved.tileCols, depth: saved.depth });
-for (const parts of values([4, 16, 64], saved.parts)) {
-  kmeansTuning.parts = parts;
-  await time('kmeans', base, 'kmeansParts', parts, 3);
-}
-kmeansTuning.parts = saved.parts;
+for (const parts of values([4, 16, 64], saved.parts)) await withTuning(kmeansTuning, { parts }, () => time('kmeans', base, 'kmeansParts', parts, 3));
 // K-means stages alone at the default tiles: 0 iterations is one normalisation and one assignment
 await time('kmeans', { ...base, kmeansIters: 0 }, 'kmeansIters', 0, 10);
 await time('kmeans', { ...base, kmeansIters: 1 }, 'kmeansIters', 1, 10);

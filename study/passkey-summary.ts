@@ -15,12 +15,14 @@ import * as aq from 'arquero';
 import { fmt, markdown, writeTables } from './markdown.js';
 import { readEvalManifest, readPasskeyEvalFolder, type PasskeyEvalFolder } from '../src/model/passkey/eval-folder.js';
 import { passkeyVariantColumns } from '../src/model/passkey/summary.js';
+import { METHODS } from '../src/sim/methods/index.js';
 import { readSweepFolder } from '../src/sim/results-folder.js';
 import { sparseLayerRows } from '../src/sim/sparse-layers.js';
 
 const runs = process.argv[2] ?? 'runs/study/passkey';
 const readme = process.argv[3] ?? 'study/README.md';
-const METHOD_ORDER = ['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', 'random'];
+/** the registry's order of methods: rows and columns follow it */
+const METHOD_ORDER = METHODS.map((m) => m.name);
 const tables: Record<string, string> = {};
 type Row = Record<string, unknown>;
 
@@ -181,7 +183,8 @@ if (methods) {
     const steps = methods.steps.objects() as Row[];
     const layers = [...new Set(steps.map((s) => Number(s.layer)))].sort((a, b) => a - b);
     const b = budgets.includes(64) ? 64 : budgets[0];
-    const shown = ['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', 'random'];
+    // the methods the steps have, full aside (its columns come first: the dense attention itself)
+    const shown = METHOD_ORDER.filter((m) => m !== 'full' && steps.some((st) => st.method === m));
     const rows = layers.map((l) => {
       const at = steps.filter((s) => Number(s.layer) === l);
       const dense = at.filter((s) => s.method === 'full');
@@ -190,10 +193,10 @@ if (methods) {
         const mass = xs.reduce((a, s) => a + Number(s.keyMass), 0);
         return xs.length && mass > 0 ? xs.reduce((a, s) => a + Number(s.keyMass) * Number(s.keyMassRecall), 0) / mass : null;
       };
-      return [l, dense.reduce((a, s) => a + Number(s.keyMass), 0) / Math.max(1, dense.length), dense.reduce((a, s) => a + Number(s.needleMass), 0) / Math.max(1, dense.length), ...shown.slice(1).map(keep)];
+      return [l, dense.reduce((a, s) => a + Number(s.keyMass), 0) / Math.max(1, dense.length), dense.reduce((a, s) => a + Number(s.needleMass), 0) / Math.max(1, dense.length), ...shown.map(keep)];
     });
     tables.layers = `key mass recall per layer at B = ${b} (every document and answer step; weighted by the dense attention on the key)\n\n` +
-      markdown(['layer', 'dense attention on the key digits', 'on the whole needle', ...shown.slice(1)], rows);
+      markdown(['layer', 'dense attention on the key digits', 'on the whole needle', ...shown], rows);
   }
 }
 

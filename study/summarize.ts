@@ -15,15 +15,20 @@ import * as aq from 'arquero';
 import { fmt, markdown, writeTables } from './markdown.js';
 import { csvTable } from '../src/sim/csv-table.js';
 import { CLUSTERKV_DEFAULTS, promptClustering } from '../src/sim/methods/clusterkv/plan.js';
+import { METHODS as REGISTRY } from '../src/sim/methods/index.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';
 const TRACES = ['ckv-moby-8k', 'ckv-moby-16k', 's260k-moby-2k', 'synth-8k', 'synth-16k'];
-const METHODS = ['oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming', 'random'];
-const CACHE_METHODS = ['clusterkv', 'quest', 'infllm'];
+/** every budgeted method of the registry, in its order (the study's sweeps run --methods all) */
+const METHODS = REGISTRY.filter((m) => m.budgeted).map((m) => m.name);
+/** ClusterKV's rivals: the other budgeted methods but the oracle (the ceiling) and random (the floor) */
+const RIVALS = METHODS.filter((m) => !['clusterkv', 'oracle', 'random'].includes(m));
 const BUDGETS = [256, 512, 1024, 2048];
 /** average unit sizes in tokens, for the LRU/Belady capacity of ~2B tokens (as study/run.sh chose it) */
 const UNIT_TOKENS: Record<string, number> = { clusterkv: CLUSTERKV_DEFAULTS.tokensPerCluster, quest: 16, infllm: 128 };
+/** the methods with cache units that study/run.sh simulates */
+const CACHE_METHODS = Object.keys(UNIT_TOKENS);
 
 type Row = Record<string, unknown>;
 const tables: Record<string, string> = {};
@@ -66,6 +71,11 @@ function means(s: Sweep, metric: string, extraKeys: string[] = []): Map<string, 
   for (const r of t.objects() as Row[]) out.set(key(r.method, r.clusters, r.budget, ...extraKeys.map((k) => r[k])), r.v as number);
   return out;
 }
+/** METHODS (or `among`) that have rows in the sweep */
+function present(s: Sweep, among: readonly string[] = METHODS): string[] {
+  const inSweep = new Set((s.all.rollup({ m: aq.op.array_agg_distinct('method') }).object() as { m: string[] }).m);
+  return among.filter((m) => inSweep.has(m));
+}
 function key(...parts: unknown[]): string {
   return parts.map((p) => (p === undefined || p === null ? '' : String(p))).join('|');
 }
@@ -90,10 +100,11 @@ function cOf(s: Sweep, method: string): number | '' {
   const parts: string[] = [];
   for (const s of sweeps) {
     const mr = means(s, 'massRecall');
-    const rows = METHODS.map((m) => [m === 'clusterkv' ? `clusterkv (C0=${s.defaultClusters})` : m, ...BUDGETS.map((b) => mr.get(key(m, cOf(s, m), b)))]);
+    const methods = present(s);
+    const rows = methods.map((m) => [m === 'clusterkv' ? `clusterkv (C0=${s.defaultClusters})` : m, ...BUDGETS.map((b) => mr.get(key(m, cOf(s, m), b)))]);
     // best non-oracle method per budget
     const best = BUDGETS.map((b) => {
-      const ranked = METHODS.filter((x) => x !== 'oracle').map((m) => ({ m, v: mr.get(key(m, cOf(s, m), b)) ?? -1 })).sort((x, y) => y.v - x.v);
+      const ranked = methods.filter((x) => x !== 'oracle').map((m) => ({ m, v: mr.get(key(m, cOf(s, m), b)) ?? -1 })).sort((x, y) => y.v - x.v);
       const tied = ranked.filter((r) => ranked[0].v - r.v < 5e-4).map((r) => r.m);
       return tied.length > 1 ? `tie: ${tied.length === ranked.length ? 'all' : tied.join(', ')}` : ranked[0].m;
     });
@@ -145,19 +156,19 @@ function loseShare(s: Sweep, b: number, l: number, rival: string): number {
   const parts: string[] = [];
   for (const s of sweeps) {
     const mr = means(s, 'massRecall', ['layer']);
+    const rivals = present(s, RIVALS);
     const layers = (s.table.rollup({ l: aq.op.array_agg_distinct('layer') }).object() as { l: number[] }).l.sort((a, b) => a - b);
     const rows: unknown[][] = [];
     for (const b of [256, 1024]) {
       for (const l of layers) {
         const v = (m: string) => mr.get(key(m, cOf(s, m), b, l));
         const ck = v('clusterkv')!;
-        const rivals = ['quest', 'infllm', 'h2o', 'streaming'];
         const bestRival = rivals.reduce((a, m) => ((v(m) ?? -1) > (v(a) ?? -1) ? m : a), rivals[0]);
         const share = (rival: string) => loseShare(s, b, l, rival);
-        rows.push([b, l, v('oracle'), ck, v('quest'), v('infllm'), v('h2o'), v('streaming'), `${bestRival} ${fmt((v(bestRival) ?? 0) - ck)}`, share('quest'), share('h2o'), share('infllm')]);
+        rows.push([b, l, v('oracle'), ck, ...rivals.map(v), `${bestRival} ${fmt((v(bestRival) ?? 0) - ck)}`, share('quest'), share('h2o'), share('infllm')]);
       }
     }
-    parts.push(`**${s.name}**\n\n` + markdown(['B', 'layer', 'oracle', `clusterkv (C0=${s.defaultClusters})`, 'quest', 'infllm', 'h2o', 'streaming', 'best rival, minus clusterkv', 'share of (head, step) clusterkv < quest', '< h2o', '< infllm'], rows));
+    parts.push(`**${s.name}**\n\n` + markdown(['B', 'layer', 'oracle', `clusterkv (C0=${s.defaultClusters})`, ...rivals, 'best rival, minus clusterkv', 'share of (head, step) clusterkv < quest', '< h2o', '< infllm'], rows));
   }
   tables.layers = parts.join('\n\n');
 }
@@ -196,7 +207,7 @@ function loseShare(s: Sweep, b: number, l: number, rival: string): number {
   const rows: unknown[][] = [];
   for (const s of sweeps) {
     for (const b of [256, 2048]) {
-      for (const m of ['oracle', 'clusterkv', 'quest', 'infllm', 'h2o', 'streaming']) {
+      for (const m of present(s).filter((x) => x !== 'random')) {
         const c = cOf(s, m);
         const r = s.table
           .params({ m, b, c: c === '' ? null : c })

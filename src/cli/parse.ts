@@ -29,8 +29,11 @@ export function parseParamValue(text: string): ParamValue {
   return text.trim() !== '' && Number.isFinite(n) ? n : text;
 }
 
-/** `--param name=v1,v2` (repeatable) -> grid entries. */
-export function parseGridFlags(values: string[]): Record<string, ParamValue[]> {
+/**
+ * The one parser of `--param` (repeatable): `name=v1[,v2...]` -> values per parameter name, each value a
+ * number, boolean or string (parseParamValue); a later --param of a name replaces an earlier one.
+ */
+export function parseGridFlags(values: readonly string[]): Record<string, ParamValue[]> {
   const grid: Record<string, ParamValue[]> = {};
   for (const item of values) {
     const eq = item.indexOf('=');
@@ -38,6 +41,16 @@ export function parseGridFlags(values: string[]): Record<string, ParamValue[]> {
     grid[item.slice(0, eq)] = item.slice(eq + 1).split(',').map(parseParamValue);
   }
   return grid;
+}
+
+/** `--param name=value` for a command that takes one value per parameter (`command` names it in the error). */
+export function parseParamFlags(values: readonly string[], command: string): Record<string, ParamValue> {
+  const params: Record<string, ParamValue> = {};
+  for (const [name, list] of Object.entries(parseGridFlags(values))) {
+    if (list.length !== 1) throw new UserError(`--param ${name}: ${command} takes one value per parameter, got ${list.length}`);
+    params[name] = list[0];
+  }
+  return params;
 }
 
 export function collect(value: string, previous: string[]): string[] {

@@ -2,13 +2,14 @@
  * Exact softmax attention for one decode step, GQA: query head h reads KV head floor(h / (H / G)).
  *   weights = softmax(q . k / sqrt(d)),  output = sum_i weights_i v_i
  * Dense attends every key; sparse attends, per query head, only the given positions.
- * On webgpu denseAttention and sparseAttention run the flash-decoding WGSL kernels (wgsl/attention/decode-attention.ts);
- * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chains below.
+ * denseAttention and sparseAttention are declared kernels (kernel-dispatch.ts): on webgpu the flash-decoding
+ * WGSL kernels (wgsl/attention/decode-attention.ts) where attentionFits, else the op chains below (also with
+ * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
-import { wgslActive } from './kernel-path.js';
+import { declareKernel } from './kernel-dispatch.js';
 import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/attention/decode-attention.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */
@@ -31,11 +32,18 @@ export function attendWeights(weights: tf.Tensor2D, values: tf.Tensor3D): tf.Ten
   return tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, group, T]), values), [H, d]) as tf.Tensor2D);
 }
 
+/** The WGSL kernels take the shape when attentionFits(H, G, d). q: [H, d]; keys: [G, T, d]. */
+const wgslFits = (q: tf.Tensor2D, keys: tf.Tensor3D) => attentionFits(q.shape[0], keys.shape[0], q.shape[1]);
+
+/** q [H, d]; keys, values [G, T, d] -> [H, d]. */
+export const denseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D], tf.Tensor2D>('dense-attention', [
+  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: denseAttentionWgsl },
+  { name: 'ops', path: 'ops', run: (q, keys, values) => tf.tidy(() => attendWeights(attentionWeights(q, keys), values)) },
+]);
+
 /** Dense attention output [H, d]. q: [H, d]; keys, values: [G, T, d]. */
 export function denseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): tf.Tensor2D {
-  const [H, d] = q.shape;
-  if (wgslActive() && attentionFits(H, keys.shape[0], d)) return denseAttentionWgsl(q, keys, values);
-  return tf.tidy(() => attendWeights(attentionWeights(q, keys), values));
+  return denseAttentionKernel.run(q, keys, values);
 }
 
 /** Rows of x [G, T, d] per query head at `tokens` [H, n] (int32 positions): [H, n, d]. */
@@ -60,9 +68,14 @@ export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tenso
   });
 }
 
+/** q [H, d]; keys, values [G, T, d]; tokens [H, n] int32 -> [H, d]. */
+export const sparseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D], tf.Tensor2D>('sparse-attention', [
+  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: sparseAttentionWgsl },
+  { name: 'ops', path: 'ops', run: (q, keys, values, tokens) => tf.tidy(() => attendGathered(q, gatherPerHead(keys, tokens), gatherPerHead(values, tokens))) },
+]);
+
 /** Sparse attention [H, d] over the positions `tokens` [H, n] (distinct, int32). q: [H, d]; keys, values: [G, T, d]. */
 export function sparseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor2D {
   if (tokens.shape[0] !== q.shape[0]) throw new RangeError(`tokens must be [H = ${q.shape[0]}, n], got [${tokens.shape.join(', ')}]`);
-  if (wgslActive() && attentionFits(q.shape[0], keys.shape[0], q.shape[1])) return sparseAttentionWgsl(q, keys, values, tokens);
-  return tf.tidy(() => attendGathered(q, gatherPerHead(keys, tokens), gatherPerHead(values, tokens)));
+  return sparseAttentionKernel.run(q, keys, values, tokens);
 }

@@ -8,5 +8,6 @@ export * from './heads.js';
 export { mulberry32, distinctIndices } from '../trace/random.js';
 export * from './decode-step.js';
 export * from './kernel-path.js';
+export * from './kernel-dispatch.js';
 export * from './kernel-inputs.js';
 export * from './kernel-list.js';

@@ -1,18 +1,21 @@
 /**
- * The kernel list: every kernel of the ClusterKV path once, with what it computes, how to build its seeded
- * inputs at a shape, how to run it on each available path ('ops': the tfjs op chain; 'wgsl': the custom
- * WebGPU kernel), the bytes it must move at least (fp32), and whether each output is exact (integers,
- * compared element by element) or float. `clusterkv parity` and `clusterkv bench` iterate this list.
+ * The kernel list: every kernel of the ClusterKV path once, with what it computes, its implementations (for
+ * a declared kernel, the ones its public function dispatches among: kernel-dispatch.ts; a stage that has
+ * only an op chain lists that), how to build its seeded inputs at a shape, how to run it on each available
+ * path ('ops': the tfjs op chain; 'wgsl': the custom WebGPU kernels), the bytes it must move at least (fp32),
+ * and whether each output is exact (integers, compared element by element) or float. `clusterkv parity` and
+ * `clusterkv bench` iterate this list; a test checks that it holds every declared kernel.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { attendGathered, attentionWeights, denseAttention, gatherPerHead, sparseAttention } from './attention.js';
+import { attendGathered, attentionWeights, denseAttention, denseAttentionKernel, gatherPerHead, sparseAttention, sparseAttentionKernel } from './attention.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex } from './cluster-index.js';
-import { selectAndAttend } from './decode-step.js';
+import { selectAndAttend, selectAndAttendKernel } from './decode-step.js';
+import { declareKernel, type ImplementationInfo } from './kernel-dispatch.js';
 import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } from './kernel-inputs.js';
-import { withKernelPath, type KernelPath } from './kernel-path.js';
-import { cosineKMeans } from './kmeans.js';
+import { pathAvailable, withKernelPath, type KernelPath } from './kernel-path.js';
+import { cosineKMeans, cosineKMeansKernel } from './kmeans.js';
 import { mulberry32 } from '../trace/random.js';
-import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
+import { rankClusters, rankedTokens, rankedTokensKernel, scoreCentroids, selectClusters, selectClustersKernel, selectTokens, selectTokensKernel } from './selection.js';
 import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 
 export type { KernelShape } from './kernel-inputs.js';
@@ -34,7 +37,9 @@ export interface KernelEntry {
   name: string;
   /** one line: what it computes, with shapes */
   computes: string;
-  /** the paths this kernel has (wgsl ones run only on the webgpu backend: availablePaths) */
+  /** what dispatch chooses among, in order (a declared kernel's implementations; else the op chain alone) */
+  implementations: readonly ImplementationInfo[];
+  /** the paths of its implementations (wgsl ones run only on the webgpu backend: availablePaths) */
   paths: readonly KernelPath[];
   outputs: KernelOutput[];
   /** whether the budget B changes the work (the bench runs such kernels at every budget) */
@@ -44,13 +49,30 @@ export interface KernelEntry {
   setup(shape: KernelShape): PreparedKernel;
 }
 
+/** What an entry is of: a declared kernel, or a stage of the op chains that only has its op chain. */
+interface Implemented {
+  name: string;
+  implementations: readonly ImplementationInfo[];
+}
+
+/** A stage with only an op chain (no choice to make: its public function is the op chain itself). */
+const opChain = (name: string): Implemented => ({ name, implementations: [{ name: 'ops', path: 'ops' }] });
+
 const F32 = 4;
 const I32 = 4;
 
+type EntrySpec = Omit<KernelEntry, 'name' | 'implementations' | 'paths'> & { of: Implemented };
+
+/** The entry of `of`, its name and paths taken from the implementations. */
+function described({ of, ...rest }: EntrySpec): KernelEntry {
+  const paths = [...new Set(of.implementations.map((i) => i.path))].sort((a, b) => (a === b ? 0 : a === 'ops' ? -1 : 1));
+  return { name: of.name, implementations: of.implementations, paths, ...rest };
+}
+
 /** An entry whose paths run `compute` with that path forced; `make` builds the inputs from the workload. */
-function entry<I>(spec: Omit<KernelEntry, 'setup'> & { make: (w: Workload, shape: KernelShape) => I; compute: (inputs: I, shape: KernelShape) => tf.Tensor[]; free?: (inputs: I) => void }): KernelEntry {
+function entry<I>(spec: Omit<EntrySpec, 'setup'> & { make: (w: Workload, shape: KernelShape) => I; compute: (inputs: I, shape: KernelShape) => tf.Tensor[]; free?: (inputs: I) => void }): KernelEntry {
   const { make, compute, free, ...rest } = spec;
-  return {
+  return described({
     ...rest,
     setup(shape) {
       const w = plantedWorkload(shape);
@@ -63,11 +85,17 @@ function entry<I>(spec: Omit<KernelEntry, 'setup'> & { make: (w: Workload, shape
         },
       };
     },
-  };
+  });
 }
 
-const both = ['ops', 'wgsl'] as const;
-const opsOnly = ['ops'] as const;
+/** The copy ceiling: the op chain's copy is an elementwise add of 0 (tfjs shares a tensor's data on clone). */
+export const copyKernel = declareKernel<[x: tf.Tensor1D], tf.Tensor>('copy', [
+  { name: 'wgsl', path: 'wgsl', run: copyWgsl },
+  { name: 'ops', path: 'ops', run: (x) => tf.tidy(() => tf.add(x, tf.scalar(0))) },
+]);
+
+/** The read ceiling: WGSL only (no op chain reads without writing; checked in test/gpu/wgsl/kernels.test.ts). */
+export const readKernel = declareKernel<[x: tf.Tensor1D], tf.Tensor>('read', [{ name: 'wgsl', path: 'wgsl', run: readWgsl }]);
 
 /** n = min(B, T): tokens a step attends per head. */
 const taken = (s: KernelShape) => Math.min(s.budget, s.context);
@@ -86,35 +114,31 @@ function tiedScores(w: Workload): tf.Tensor2D {
 }
 
 export const KERNELS: readonly KernelEntry[] = [
-  {
-    name: 'copy',
+  described({
+    of: copyKernel,
     computes: 'out = x over [2, G, T, d] floats (the K and V bytes): the copy ceiling',
-    paths: both,
     outputs: [{ name: 'out', kind: 'float' }],
     perBudget: false,
     bytes: (s) => 2 * 2 * s.kvHeads * s.context * s.headDim * F32,
     setup(s) {
       const x = kvSized(s);
-      // the op chain's copy: an elementwise add of 0 (tfjs shares a tensor's data on clone)
-      return { run: (path) => [path === 'wgsl' ? copyWgsl(x) : tf.tidy(() => tf.add(x, tf.scalar(0)))], dispose: () => x.dispose() };
+      return { run: (path) => [withKernelPath(path, () => copyKernel.run(x))], dispose: () => x.dispose() };
     },
-  },
-  {
-    name: 'read',
+  }),
+  described({
+    of: readKernel,
     computes: 'per-workgroup sums of [2, G, T, d] floats: the read ceiling (no op chain; checked in test/gpu/wgsl/kernels.test.ts)',
-    paths: ['wgsl'],
     outputs: [{ name: 'partials', kind: 'float' }],
     perBudget: false,
     bytes: (s) => 2 * s.kvHeads * s.context * s.headDim * F32,
     setup(s) {
       const x = kvSized(s);
-      return { run: () => [readWgsl(x)], dispose: () => x.dispose() };
+      return { run: (path) => [withKernelPath(path, () => readKernel.run(x))], dispose: () => x.dispose() };
     },
-  },
+  }),
   entry({
-    name: 'score-centroids',
+    of: opChain('score-centroids'),
     computes: 'scores [H, K] = q [H, d] . centroids [G, K, d] (GQA)',
-    paths: opsOnly,
     outputs: [{ name: 'scores', kind: 'float' }],
     perBudget: false,
     bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim + s.heads * s.clusters) * F32,
@@ -122,9 +146,8 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w) => [scoreCentroids(w.q, w.centroids)],
   }),
   entry({
-    name: 'rank-clusters',
+    of: opChain('rank-clusters'),
     computes: 'cluster ids [H, K] by descending score, ties to the lower id (tf.topk over all K)',
-    paths: opsOnly,
     outputs: [{ name: 'ranked', kind: 'exact' }],
     perBudget: false,
     bytes: (s) => 2 * s.heads * s.clusters * F32,
@@ -133,9 +156,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: (scores) => scores.dispose(),
   }),
   entry({
-    name: 'ranked-tokens',
+    of: rankedTokensKernel,
     computes: 'token positions [H, n] of ranked clusters [H, K] up to the budget, the last cluster cut',
-    paths: both,
     outputs: [{ name: 'tokens', kind: 'exact' }],
     perBudget: true,
     bytes: (s) => s.heads * s.clusters * I32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32,
@@ -144,9 +166,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: ({ ranked }) => ranked.dispose(),
   }),
   entry({
-    name: 'gather-kv',
+    of: opChain('gather-kv'),
     computes: 'K and V rows [H, n, d] of the selected positions (a gathered copy)',
-    paths: opsOnly,
     outputs: [{ name: 'kSel', kind: 'float' }, { name: 'vSel', kind: 'float' }],
     perBudget: true,
     bytes: (s) => 2 * (s.heads * taken(s) * I32 + 2 * s.heads * taken(s) * s.headDim * F32),
@@ -155,9 +176,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: ({ tokens }) => tokens.dispose(),
   }),
   entry({
-    name: 'attend-gathered',
+    of: opChain('attend-gathered'),
     computes: 'softmax attention [H, d] over gathered rows [H, n, d]',
-    paths: opsOnly,
     outputs: [{ name: 'out', kind: 'float' }],
     perBudget: true,
     bytes: (s) => (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
@@ -170,9 +190,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: ({ kSel, vSel }) => tf.dispose([kSel, vSel]),
   }),
   entry({
-    name: 'select-tokens',
+    of: selectTokensKernel,
     computes: 'score, rank, prefix-sum and cut in one: token positions [H, n] (WGSL: one dispatch)',
-    paths: both,
     outputs: [{ name: 'tokens', kind: 'exact' }],
     perBudget: true,
     bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32,
@@ -180,9 +199,8 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w, s) => [selectTokens(w.q, w.centroids, w.index, s.budget)],
   }),
   entry({
-    name: 'select-clusters',
+    of: selectClustersKernel,
     computes: 'selectClusters: tokens [H, n], ranked, taken and ranked sizes [H, K]',
-    paths: both,
     outputs: [{ name: 'tokens', kind: 'exact' }, { name: 'ranked', kind: 'exact' }, { name: 'taken', kind: 'exact' }, { name: 'rankedSizes', kind: 'exact' }],
     perBudget: true,
     bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + 2 * s.heads * taken(s) * I32 + 3 * s.heads * s.clusters * I32,
@@ -193,9 +211,8 @@ export const KERNELS: readonly KernelEntry[] = [
     },
   }),
   entry({
-    name: 'sparse-attention',
+    of: sparseAttentionKernel,
     computes: 'attention [H, d] over K and V rows read through positions [H, n] (GQA)',
-    paths: both,
     outputs: [{ name: 'out', kind: 'float' }],
     perBudget: true,
     bytes: (s) => s.heads * taken(s) * I32 + (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
@@ -204,9 +221,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: ({ tokens }) => tokens.dispose(),
   }),
   entry({
-    name: 'clusterkv-step',
+    of: selectAndAttendKernel,
     computes: 'one ClusterKV decode step: select + sparse attention [H, d] (WGSL: three dispatches, one submit)',
-    paths: both,
     outputs: [{ name: 'out', kind: 'float' }],
     perBudget: true,
     bytes: (s) => (s.kvHeads * s.clusters * s.headDim + s.heads * s.headDim) * F32 + 2 * s.kvHeads * s.clusters * I32 + s.heads * taken(s) * I32 + (2 * s.heads * taken(s) * s.headDim + 2 * s.heads * s.headDim) * F32,
@@ -214,9 +230,8 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w, s) => [selectAndAttend(w.q, w.centroids, w.index, s.budget, w.keys, w.values)],
   }),
   entry({
-    name: 'dense-attention',
+    of: denseAttentionKernel,
     computes: 'attention [H, d] over every cached key and value [G, T, d] (GQA)',
-    paths: both,
     outputs: [{ name: 'out', kind: 'float' }],
     perBudget: false,
     bytes: (s) => (2 * s.kvHeads * s.context * s.headDim + 2 * s.heads * s.headDim) * F32,
@@ -224,9 +239,8 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w) => [denseAttention(w.q, w.keys, w.values)],
   }),
   entry({
-    name: 'attention-weights',
+    of: opChain('attention-weights'),
     computes: 'softmax weights [H, T] of q over every key',
-    paths: opsOnly,
     outputs: [{ name: 'weights', kind: 'float' }],
     perBudget: false,
     bytes: (s) => (s.kvHeads * s.context * s.headDim + s.heads * s.context) * F32,
@@ -234,9 +248,8 @@ export const KERNELS: readonly KernelEntry[] = [
     compute: (w) => [attentionWeights(w.q, w.keys)],
   }),
   entry({
-    name: 'cluster-index',
+    of: opChain('cluster-index'),
     computes: 'cluster index of labels [G, T] plus 4 appended window clusters: sorted tokens, sizes, offsets',
-    paths: opsOnly,
     outputs: [{ name: 'sortedTokens', kind: 'exact' }, { name: 'sizes', kind: 'exact' }, { name: 'offsets', kind: 'exact' }],
     perBudget: false,
     bytes: (s) => 3 * s.kvHeads * s.context * I32 + 2 * s.kvHeads * (s.clusters + 4) * I32,
@@ -254,9 +267,8 @@ export const KERNELS: readonly KernelEntry[] = [
     free: ({ extra }) => extra.dispose(),
   }),
   entry({
-    name: 'kmeans',
+    of: cosineKMeansKernel,
     computes: 'cosine K-means of keys [G, T, d] into K clusters from the planted directions: labels [G, T], centroids [G, K, d]',
-    paths: both,
     outputs: [{ name: 'labels', kind: 'exact' }, { name: 'centroids', kind: 'float' }],
     perBudget: false,
     // an iteration reads the keys twice (assign, sums) and writes labels; the last assignment once more
@@ -274,7 +286,7 @@ export const KERNELS: readonly KernelEntry[] = [
 
 /** The paths of `entry` that run on the active backend ('wgsl' needs webgpu). */
 export function availablePaths(e: KernelEntry): KernelPath[] {
-  return e.paths.filter((p) => p === 'ops' || tf.getBackend() === 'webgpu');
+  return e.paths.filter(pathAvailable);
 }
 
 export function kernelEntry(name: string): KernelEntry {

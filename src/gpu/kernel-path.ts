@@ -4,7 +4,8 @@
  * reference, and the only path on cpu, wasm and tensorflow).
  *
  * Default 'wgsl'; env CLUSTERKV_KERNELS=ops forces the op chain everywhere; setKernelPath overrides both
- * (the bench and parity run both paths in one process with withKernelPath).
+ * (the bench and parity run both paths in one process with withKernelPath). Which implementation of a
+ * kernel runs on the requested path is the dispatcher's choice (kernel-dispatch.ts), nobody else's.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -32,9 +33,17 @@ export function kernelPath(): KernelPath {
   return env;
 }
 
-/** True when the custom WGSL kernels run now: path 'wgsl' on the webgpu backend. */
-export function wgslActive(): boolean {
-  return kernelPath() === 'wgsl' && tf.getBackend() === 'webgpu';
+/** Whether `path` exists on the active backend whatever is requested: 'ops' everywhere, 'wgsl' on webgpu. */
+export function pathAvailable(path: KernelPath): boolean {
+  return path === 'ops' || tf.getBackend() === 'webgpu';
+}
+
+/**
+ * Whether an implementation on `path` may run now (the dispatcher's test, kernel-dispatch.ts): the op chain
+ * always (it is every kernel's fallback), 'wgsl' when requested and available.
+ */
+export function pathRuns(path: KernelPath): boolean {
+  return path === 'ops' || (kernelPath() === path && pathAvailable(path));
 }
 
 /** Runs f with the path forced to `path`, then restores the previous setting (also when f throws or rejects). */

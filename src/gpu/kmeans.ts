@@ -12,11 +12,13 @@
  *   update      matMul(oneHot(labels)^T [G,k,N] (explicit transpose), keys [G,N,d])  320-400 ms
  *               (transposeA=true took 1400 ms; a broadcast equal() one-hot 1100 ms; keys^T x oneHot 440 ms)
  * No unsortedSegmentSum (absent on wasm).
- * On webgpu cosineKMeans runs the WGSL kernels (wgsl/kmeans/kmeans-passes.ts: fused assign, segment sums, update; every
- * iteration in one compute pass); setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
+ * cosineKMeans is a declared kernel (kernel-dispatch.ts): on webgpu the WGSL kernels (wgsl/kmeans/kmeans-passes.ts:
+ * fused assign, segment sums, update; every iteration in one compute pass) where kmeansFits; on wasm with
+ * several heads and no given start, the op chain one head at a time (perHead); else, or with setKernelPath('ops')
+ * or env CLUSTERKV_KERNELS=ops, the batched op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { wgslActive } from './kernel-path.js';
+import { declareKernel } from './kernel-dispatch.js';
 import { distinctIndices, mulberry32 } from '../trace/random.js';
 import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
 
@@ -60,13 +62,30 @@ export function cosineKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions):
   if (opts.init && (opts.init.shape[0] !== G || opts.init.shape[1] !== k || opts.init.shape[2] !== d)) {
     throw new RangeError(`init must be [${G}, ${k}, ${d}] (G, k, d), got [${opts.init.shape.join(', ')}]`);
   }
-  if (wgslActive() && kmeansFits(G, N, k, d)) {
-    const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : initialCentroids(keys, k, opts.seed);
-    const result = cosineKMeansWgsl(keys, k, opts.iters, start);
-    start.dispose();
-    return result;
-  }
-  if (tf.getBackend() === 'wasm' && G > 1 && !opts.init) return perHead(keys, k, opts);
+  return cosineKMeansKernel.run(keys, k, opts);
+}
+
+/** keys [G, N, d]; k clusters; options checked by cosineKMeans -> centroids [G, k, d], labels [G, N]. */
+type KMeansArgs = [keys: tf.Tensor3D, k: number, opts: KMeansOptions];
+
+export const cosineKMeansKernel = declareKernel<KMeansArgs, KMeansResult>('kmeans', [
+  {
+    name: 'wgsl',
+    path: 'wgsl',
+    fits: (keys, k) => kmeansFits(keys.shape[0], keys.shape[1], k, keys.shape[2]),
+    run: (keys, k, opts) => {
+      const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : initialCentroids(keys, k, opts.seed);
+      const result = cosineKMeansWgsl(keys, k, opts.iters, start);
+      start.dispose();
+      return result;
+    },
+  },
+  { name: 'ops-per-head', path: 'ops', fits: (keys, _k, opts) => tf.getBackend() === 'wasm' && keys.shape[0] > 1 && !opts.init, run: perHead },
+  { name: 'ops', path: 'ops', run: batchedKMeans },
+]);
+
+/** The batched op chain (the reference formulation; see the module comment for the timings behind it). */
+function batchedKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions): KMeansResult {
   // cast gives new handles we own (sharing data when already float32), so the inputs stay borrowed
   const raw = tf.cast(keys, 'float32') as tf.Tensor3D;
   const normed = normalise(raw);

@@ -9,14 +9,15 @@
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  * Generic over the scoring dimension D: q [H, D] and centroids [G, K, D] (D = d for inner products).
- * On webgpu selectClusters and rankedTokens run the one-dispatch WGSL kernel (wgsl/select/select-clusters.ts), same
- * outputs; setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
+ * selectClusters, selectTokens and rankedTokens are declared kernels (kernel-dispatch.ts): on webgpu the
+ * one-dispatch WGSL kernel (wgsl/select/select-clusters.ts, same outputs) where it fits; else, or with
+ * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops, the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
-import { wgslActive } from './kernel-path.js';
+import { declareKernel } from './kernel-dispatch.js';
 import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select/select-clusters.js';
 
 export interface ClusterSelection {
@@ -80,35 +81,56 @@ export function rankClusters(scores: tf.Tensor2D, method: RankingMethod = defaul
  */
 export function rankedTokens(ranked: tf.Tensor2D, index: ClusterIndex, budget: number): tf.Tensor2D {
   checkBudget(budget);
-  const n = Math.min(budget, index.tokens);
-  const K = ranked.shape[1];
-  if (wgslActive() && K === index.clusters && n > 0 && selectFits(K)) return rankedTokensWgsl(ranked, index, n);
-  return tf.tidy(() => takeRanked(ranked, index, budget).tokens);
+  return rankedTokensKernel.run(ranked, index, budget);
 }
+
+/** ranked [H, K] int32; index over K clusters; budget a checked non-negative integer -> tokens [H, n]. */
+export const rankedTokensKernel = declareKernel<[ranked: tf.Tensor2D, index: ClusterIndex, budget: number], tf.Tensor2D>('ranked-tokens', [
+  {
+    name: 'wgsl',
+    path: 'wgsl',
+    fits: (ranked, index, budget) => ranked.shape[1] === index.clusters && Math.min(budget, index.tokens) > 0 && selectFits(ranked.shape[1]),
+    run: (ranked, index, budget) => rankedTokensWgsl(ranked, index, Math.min(budget, index.tokens)),
+  },
+  { name: 'ops', path: 'ops', run: (ranked, index, budget) => tf.tidy(() => takeRanked(ranked, index, budget).tokens) },
+]);
 
 /**
  * q: [H, D]; centroids: [G, K, D]; index over the same K clusters; budget: tokens to take per head.
  * The caller owns the returned tensors.
  */
 export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
-  const [H] = q.shape;
   const [, K] = centroids.shape;
   if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
   if (q.shape[1] !== centroids.shape[2]) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${centroids.shape[2]}`);
-  if (wgslActive() && selectFits(K)) {
-    checkBudget(budget);
-    return selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens));
-  }
-  return tf.tidy(() => {
-    if (K === 0) {
-      checkBudget(budget);
-      const none = tf.zeros([H, 0], 'int32') as tf.Tensor2D;
-      return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
-    }
-    const ranked = rankClusters(scoreCentroids(q, centroids));
-    return { ranked, ...takeRanked(ranked, index, budget) };
-  });
+  checkBudget(budget);
+  return selectClustersKernel.run(q, centroids, index, budget);
 }
+
+/** q [H, D]; centroids [G, K, D]; index over the same K clusters; budget a non-negative integer (checked by the public functions). */
+type SelectArgs = [q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number];
+
+export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>('select-clusters', [
+  {
+    name: 'wgsl',
+    path: 'wgsl',
+    fits: (_q, centroids) => selectFits(centroids.shape[1]),
+    run: (q, centroids, index, budget) => selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens)),
+  },
+  {
+    name: 'ops',
+    path: 'ops',
+    run: (q, centroids, index, budget) =>
+      tf.tidy(() => {
+        if (centroids.shape[1] === 0) {
+          const none = tf.zeros([q.shape[0], 0], 'int32') as tf.Tensor2D;
+          return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
+        }
+        const ranked = rankClusters(scoreCentroids(q, centroids));
+        return { ranked, ...takeRanked(ranked, index, budget) };
+      }),
+  },
+]);
 
 /**
  * Only the token positions [H, n] of selectClusters (what a decode step attends): one dispatch on webgpu.
@@ -116,13 +138,27 @@ export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: Cl
  */
 export function selectTokens(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): tf.Tensor2D {
   checkBudget(budget);
-  const [, K] = centroids.shape;
-  const n = Math.min(budget, index.tokens);
-  if (wgslActive() && K === index.clusters && n > 0 && q.shape[1] === centroids.shape[2] && selectFits(K)) return selectTokensWgsl(q, centroids, index, n);
-  const sel = selectClusters(q, centroids, index, budget);
-  tf.dispose([sel.ranked, sel.taken, sel.rankedSizes]);
-  return sel.tokens;
+  return selectTokensKernel.run(q, centroids, index, budget);
 }
+
+export const selectTokensKernel = declareKernel<SelectArgs, tf.Tensor2D>('select-tokens', [
+  {
+    name: 'wgsl',
+    path: 'wgsl',
+    fits: (q, centroids, index, budget) => centroids.shape[1] === index.clusters && Math.min(budget, index.tokens) > 0 && q.shape[1] === centroids.shape[2] && selectFits(centroids.shape[1]),
+    run: (q, centroids, index, budget) => selectTokensWgsl(q, centroids, index, Math.min(budget, index.tokens)),
+  },
+  {
+    // selectClusters (dispatched in turn: it checks the inputs) without the ranking outputs
+    name: 'ops',
+    path: 'ops',
+    run: (q, centroids, index, budget) => {
+      const sel = selectClusters(q, centroids, index, budget);
+      tf.dispose([sel.ranked, sel.taken, sel.rankedSizes]);
+      return sel.tokens;
+    },
+  },
+]);
 
 function checkBudget(budget: number): void {
   if (!Number.isInteger(budget) || budget < 0) throw new RangeError(`budget must be a non-negative integer, got ${budget}`);

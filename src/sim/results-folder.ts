@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writ
 import path from 'node:path';
 import * as aq from 'arquero';
 import type { z } from 'zod';
-import { csvTable } from './csv-table.js';
+import { csvTable, resultsCsv } from './csv-table.js';
 import { METRICS } from './metrics.js';
 import { RESULT_COLUMNS, SWEEP_KIND, sweepManifestSchema, type SweepManifest } from './results-schema.js';
 
@@ -41,19 +41,9 @@ export function hasCellLayer(dir: string, cellId: string, layer: number): boolea
   return existsSync(cellLayerFile(dir, cellId, layer));
 }
 
-/** Orders and fills columns so that every row has the same columns (missing -> null). */
-export function rowsToTable(rows: Record<string, unknown>[]): aq.ColumnTable {
-  const extra = new Set<string>();
-  for (const row of rows) for (const key of Object.keys(row)) if (!RESULT_COLUMNS.includes(key)) extra.add(key);
-  const columns = [...RESULT_COLUMNS, ...[...extra].sort()];
-  const data: Record<string, unknown[]> = {};
-  for (const c of columns) data[c] = rows.map((r) => (r[c] === undefined ? null : r[c]));
-  return aq.table(data);
-}
-
-/** The text of one (cell, layer) file. */
+/** The text of one (cell, layer) file: RESULT_COLUMNS first (csv-table.ts's resultsTable). */
 export function cellLayerCsv(rows: Record<string, unknown>[]): string {
-  return aq.toCSV(rowsToTable(rows));
+  return resultsCsv(rows, RESULT_COLUMNS);
 }
 
 /** Writes a (cell, layer) file computed elsewhere (a worker process or a queue worker) as is. */
@@ -100,8 +90,8 @@ export function writeSweepManifest(dir: string, manifest: SweepManifest): void {
   writeFileAtomic(manifestFile(dir), JSON.stringify(sweepManifestSchema.parse(manifest), null, 2));
 }
 
-/** results.csv and results.arrow of the folder's finished rows. */
-export function writeSweepResults(dir: string, table: aq.ColumnTable): void {
+/** DIR/results.csv and DIR/results.arrow of a results table (a sweep's or a passkey eval's finished rows). */
+export function writeResultsTable(dir: string, table: aq.ColumnTable): void {
   writeFileAtomic(path.join(dir, 'results.csv'), aq.toCSV(table));
   writeFileAtomic(path.join(dir, 'results.arrow'), aq.toArrowIPC(table));
 }

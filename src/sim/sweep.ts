@@ -22,10 +22,11 @@ import { VERSION } from '../version.js';
 import { methodParamNames, methodTakesBudget, resolveMethodNames } from './methods/index.js';
 import { checkRedis, parseRedisUrl } from './queue-target.js';
 import { resolveReplaySelection } from './replay.js';
-import { hasCellLayer, readCellLayer, readSweepManifest, rowsToTable, writeCellLayerCsv, writeSweepManifest, writeSweepResults } from './results-folder.js';
+import { resultsTable } from './csv-table.js';
+import { hasCellLayer, readCellLayer, readSweepManifest, writeCellLayerCsv, writeResultsTable, writeSweepManifest } from './results-folder.js';
 import { SUMMARY_METRICS } from './metrics.js';
 import { checkSparseLayers } from './sparse-layers.js';
-import type { SweepCell, SweepExecution, SweepManifest, SweepSpec, SweepUnit, UnitFailure, UnitResult } from './results-schema.js';
+import { RESULT_COLUMNS, type SweepCell, type SweepExecution, type SweepManifest, type SweepSpec, type SweepUnit, type UnitFailure, type UnitResult } from './results-schema.js';
 import type { Method, ParamValue } from './selector.js';
 import { LocalPool } from './sweep-local-pool.js';
 import { buildMethods, computeUnit, UnitContext } from './sweep-unit.js';
@@ -340,8 +341,8 @@ export async function runSweeps(traces: readonly string[], spec: SweepSpec, outD
     }
     const allRows: Record<string, unknown>[] = [];
     for (const cell of plan.folderCells) for (const layer of plan.layers) if (hasCellLayer(plan.dir, cell.id, layer)) allRows.push(...readCellLayer(plan.dir, cell.id, layer));
-    const table = rowsToTable(allRows);
-    writeSweepResults(plan.dir, table);
+    const table = resultsTable(allRows, RESULT_COLUMNS);
+    writeResultsTable(plan.dir, table);
     const seconds = (Date.now() - started) / 1000;
     const failed = plan.failures.length > 0;
     writeSweepManifest(plan.dir, {

@@ -7,10 +7,12 @@ import * as aq from 'arquero';
 import { describe, expect, it } from 'vitest';
 import { errorVsBudgetFigure, recallHeatmapFigure, recallVsBudgetFigure, type Figure } from '../../src/plot/index.js';
 import { wrapText } from '../../src/plot/style.js';
+import { METHODS as REGISTRY } from '../../src/sim/methods/index.js';
 
 type Row = Record<string, unknown>;
 
-const METHODS = ['clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'oracle'];
+/** What a sweep with --methods all plots against the budget: every budgeted method of the registry. */
+const METHODS = REGISTRY.filter((m) => m.budgeted).map((m) => m.name);
 
 /** A sweep table of `methods` at two budgets, 4 layers (the first `denseLayers` dense), 2 heads, 3 steps. */
 function rows(methods: string[], denseLayers = 2): Row[] {

@@ -14,6 +14,7 @@ import { DESIGN_BENCH, findTiming, reportPaths, runKernelBench, SWEEP_KERNELS, t
 import { timingMs } from '../../sim/bench/timing.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
+import { backendOption } from '../options.js';
 import { parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { checkOutputFile, UserError } from '../errors.js';
 import { progressBar, progressIsLive } from '../progress.js';
@@ -76,7 +77,7 @@ export function register(program: Command): void {
   program
     .command('bench')
     .description('time every kernel of the kernel list on every path (op chains; WGSL kernels on webgpu): the ClusterKV decode step per stage against dense attention, bandwidth ceilings, prompt K-means')
-    .option('--backend <name>', 'tfjs backend (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--context <n>', 'context length T', String(DESIGN_BENCH.context))
     .option('--heads <n>', 'query heads H', String(DESIGN_BENCH.heads))
     .option('--kv-heads <n>', 'KV heads G', String(DESIGN_BENCH.kvHeads))

@@ -15,7 +15,8 @@ import { createMethod, methodParamNames, resolveMethodNames } from '../../sim/me
 import type { ParamValue } from '../../sim/selector.js';
 import { TraceReader } from '../../trace/index.js';
 import { checkOutputFolder, UserError } from '../errors.js';
-import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
+import { backendOption } from '../options.js';
+import { collect, parseIntFlag, parseIntList, parseNameList, parseParamFlags } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
@@ -34,13 +35,11 @@ export interface CacheSimFlags {
 
 /** One value per --param; each goes to the methods that take it, and one no method takes is an error. */
 function methodParams(methods: string[], flags: string[]): Record<string, Record<string, ParamValue>> {
-  const grid = parseGridFlags(flags);
   const out: Record<string, Record<string, ParamValue>> = Object.fromEntries(methods.map((m) => [m, {}]));
-  for (const [name, values] of Object.entries(grid)) {
-    if (values.length !== 1) throw new UserError(`--param ${name}: cachesim takes one value per parameter, got ${values.length}`);
+  for (const [name, value] of Object.entries(parseParamFlags(flags, 'cachesim'))) {
     const takers = methods.filter((m) => methodParamNames(m).includes(name));
     if (takers.length === 0) throw new UserError(`--param ${name}: none of ${methods.join(', ')} takes a parameter '${name}'`);
-    for (const m of takers) out[m][name] = values[0];
+    for (const m of takers) out[m][name] = value;
   }
   return out;
 }
@@ -57,7 +56,7 @@ export function register(program: Command): void {
     .option('--layers <list>', 'layers to simulate (default all)')
     .option('--param <name=value>', 'a method parameter (repeatable), given to every listed method that takes it', collect, [])
     .option('--bytes-per-element <n>', 'bytes per K/V element on the GPU (2 for fp16)', '2')
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--json', 'print the summary as JSON instead of a table')
     .action(async (trace: string, flags: CacheSimFlags) => {
       const names = resolveMethodNames(parseNameList('--methods', flags.methods));

@@ -8,6 +8,7 @@ import { captureTrace } from '../../model/capture.js';
 import { loadModel, loadTokenizer } from '../../model/load.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { checkOutputFile, UserError } from '../errors.js';
+import { backendOption } from '../options.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -77,7 +78,7 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'output trace (.safetensors)')
     .option('--dtype <F16|F32>', 'stored precision of q/k/v/out', 'F16')
     .option('--offset <chars>', 'start reading the text at this character', '0')
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--quiet', 'print no summary')
     .option('--json', 'print the summary as JSON (file, bytes, seconds, manifest)')
     .action(async (flags: CaptureFlags) => runCapture(flags));

@@ -14,6 +14,7 @@ import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2
 import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/e2e/shape.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { UserError } from '../errors.js';
+import { backendOption } from '../options.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
 
 /** Shapes by name: the paper's scale, and a tiny one for checks on a software adapter. */
@@ -54,7 +55,7 @@ export function register(program: Command): void {
   program
     .command('e2e')
     .description('end-to-end decode ms/token of a Llama-3-8B-shaped model on WebGPU: dense vs ClusterKV per context, batch and budget')
-    .option('--backend <name>', 'tfjs backend (the engine runs on webgpu only)', 'webgpu')
+    .addOption(backendOption('webgpu'))
     .option('--contexts <list>', 'prompt lengths (positions in every KV cache)', E2E_DEFAULTS.contexts.join(','))
     .option('--batches <list>', 'sequences decoded together (1..8)', E2E_DEFAULTS.batches.join(','))
     .option('--budgets <list>', 'ClusterKV budgets B', E2E_DEFAULTS.budgets.join(','))

@@ -12,6 +12,7 @@ import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type P
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
+import { backendOption } from '../options.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -124,7 +125,7 @@ export function register(program: Command): void {
     .option('--budgets <list>', 'token budgets B, comma-separated', '32,64,128,256,512')
     .option('--clusters <list>', 'ClusterKV prompt cluster counts C0 (default: ceil(L / tokensPerCluster))')
     .option('--param <name=v1,v2>', 'sweep any other method parameter (repeatable), e.g. --param scoring=centroid,bound --param tokensPerCluster=80,40,20', collect, [])
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'print no summary')
     .addHelpText('after', needleHelp())

@@ -14,7 +14,8 @@ import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
-import { collect, parseIntFlag, parseParamValue } from '../parse.js';
+import { backendOption } from '../options.js';
+import { collect, parseIntFlag, parseParamFlags } from '../parse.js';
 import { progressBar } from '../progress.js';
 
 export interface GenerateFlags {
@@ -45,12 +46,7 @@ export function attentionFromFlags(flags: Pick<GenerateFlags, 'attention' | 'bud
   const params: Record<string, ParamValue> = {};
   if (flags.budget !== undefined) params.budget = parseIntFlag('--budget', flags.budget, 1);
   if (flags.clusters !== undefined) params.clusters = parseIntFlag('--clusters', flags.clusters, 1);
-  for (const item of flags.param) {
-    const eq = item.indexOf('=');
-    if (eq <= 0 || eq === item.length - 1) throw new UserError(`--param takes name=value, got '${item}'`);
-    params[item.slice(0, eq)] = parseParamValue(item.slice(eq + 1));
-  }
-  return createMethod(flags.attention, params);
+  return createMethod(flags.attention, { ...params, ...parseParamFlags(flags.param, 'generate') });
 }
 
 function describeComparison(c: ComparisonSummary, label: string, method: Method): string {
@@ -177,7 +173,7 @@ export function register(program: Command): void {
     .option('--param <name=value>', 'any other method parameter (repeatable), e.g. --param iters=10', collect, [])
     .option('--perplexity', 'score --text teacher-forced: dense, and sparse when --attention is a method')
     .option('--per-step', 'print KL and top-1 per step (sparse attention)')
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--json', 'print the text and the summary as one JSON object instead of streaming the text')
     .action(async (flags: GenerateFlags) => runGenerate(flags));
 }

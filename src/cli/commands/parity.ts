@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { runParity } from '../../sim/parity.js';
+import { backendOption } from '../options.js';
 import { formatTable } from '../table.js';
 import { UserError } from '../errors.js';
 
@@ -14,7 +15,7 @@ export function register(program: Command): void {
   program
     .command('parity')
     .description('check every kernel of the kernel list (op chains and WGSL kernels) and the pipeline on a backend against the cpu backend (exact integers; floats within 1e-5, pipeline 1e-4)')
-    .option('--backend <name>', 'backend to check (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--json', 'print the report as JSON')
     .option('--out <file.json>', 'also write the JSON report here')
     .action(async (flags: { backend?: string; json?: boolean; out?: string }) => {

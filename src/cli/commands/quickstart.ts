@@ -13,6 +13,7 @@ import { CLUSTERKV_DEFAULTS, promptClustering } from '../../sim/methods/clusterk
 import { runSweep, summarize, summaryColumns } from '../../sim/sweep.js';
 import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { checkOutputFolder } from '../errors.js';
+import { backendOption } from '../options.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .command('quickstart')
     .description('synthesize the default trace, sweep full/oracle/clusterkv over cluster counts and budgets, print mean recall')
     .option('--out <dir>', 'folder for the trace and the results', 'runs/quickstart')
-    .option('--backend <name>', 'tfjs backend (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--json', 'print the summary as JSON instead of a table')
     .action(async (flags: { out: string; backend?: string; json?: boolean }) => {
       checkOutputFolder(flags.out);

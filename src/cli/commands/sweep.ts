@@ -14,6 +14,7 @@ import { METRICS } from '../../sim/metrics.js';
 import { runSweeps, summarize, summaryColumns, SweepFailed, SweepInterrupted, type SweepQueueOptions, type SweepResult, type SweepSpec } from '../../sim/sweep.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
+import { backendOption } from '../options.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
@@ -100,7 +101,7 @@ export function register(program: Command): void {
     .option('--heads <list>', 'query heads to report, 0..H-1 (default all; export picks KV heads with --kv-heads)')
     .option('--steps <list>', 'decode steps to report (default all)')
     .option('--seed <n>', 'seed for seeded methods (recorded)', '0')
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--jobs <n>', `local worker processes, one (family of cells, layer) unit each (default: one per core, ${os.availableParallelism()} here); results are the same for any N`)
     .option('--queue <url>', 'compute on `clusterkv worker`s through a BullMQ queue on Redis instead: redis://HOST:PORT/DB (traces must be readable at the same path on every worker)')
     .option('--name <name>', 'a queued sweep\'s name, the namespace of its job ids (default: the --out folder\'s name)')

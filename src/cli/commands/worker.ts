@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { DEFAULT_LOCK_MS } from '../../sim/queue-target.js';
 import { UserError } from '../errors.js';
+import { backendOption } from '../options.js';
 import { parseIntFlag } from '../parse.js';
 
 interface WorkerFlags {
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .description('compute queued sweep units (clusterkv sweep ... --queue URL) until stopped: one command per machine')
     .requiredOption('--queue <url>', 'the Redis of the queue: redis://HOST:PORT/DB')
     .option('--concurrency <n>', `units computed at once, each in its own process (a CPU machine: its cores, ${os.availableParallelism()} here)`, '1')
-    .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
+    .addOption(backendOption())
     .option('--prefix <prefix>', 'Redis key prefix of the queue (default clusterkv; the same as the sweep\'s)')
     .option('--lock-ms <ms>', 'a unit stays locked this long unrenewed: a killed worker\'s unit goes to another worker within about twice this', String(DEFAULT_LOCK_MS))
     .addHelpText(

@@ -11,7 +11,8 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
-import { readManifestFile, ResultsFolderError, writeFileAtomic } from '../../sim/results-folder.js';
+import { csvTable, resultsCsv, resultsTable } from '../../sim/csv-table.js';
+import { readManifestFile, ResultsFolderError, writeFileAtomic, writeResultsTable } from '../../sim/results-folder.js';
 import type { PasskeyDocument } from './document.js';
 import { EVAL_COLUMNS, PASSKEY_EVAL_KIND, passkeyManifestSchema, STEP_COLUMNS, type PasskeyManifest } from './eval-schema.js';
 
@@ -43,31 +44,17 @@ const rowsFile = (dir: string, doc: string) => path.join(dir, 'rows', `${doc}.cs
 const stepsFile = (dir: string, doc: string) => path.join(dir, 'steps', `${doc}.csv`);
 const documentFile = (dir: string, doc: string) => path.join(dir, 'documents', `${doc}.json`);
 
-/** A table whose columns are `leading` then the rest alphabetically (missing -> null). */
-export function orderedTable(rows: Record<string, unknown>[], leading: readonly string[]): aq.ColumnTable {
-  const extra = new Set<string>();
-  for (const row of rows) for (const key of Object.keys(row)) if (!leading.includes(key)) extra.add(key);
-  const columns = [...leading, ...[...extra].sort()];
-  const data: Record<string, unknown[]> = {};
-  for (const c of columns) data[c] = rows.map((r) => (r[c] === undefined ? null : r[c]));
-  return aq.table(data);
-}
-
 /** Text columns that can look like numbers (a key '01234', a generated ' 12345.'): read as written. */
 const TEXT_COLUMNS = ['key', 'generated', 'expected', 'document', 'cell'];
 
 /** A CSV of this folder as a table: types inferred from every row, the text columns kept as text. */
-export function evalCsvTable(text: string): aq.ColumnTable {
-  let lines = 1;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines++;
-  const header = text.slice(0, Math.max(0, text.indexOf('\n'))).split(',');
-  const parse = Object.fromEntries(TEXT_COLUMNS.filter((c) => header.includes(c)).map((c) => [c, (s: string) => s]));
-  return aq.fromCSV(text, { autoMax: lines, parse });
+function evalCsv(text: string): aq.ColumnTable {
+  return csvTable(text, { textColumns: TEXT_COLUMNS });
 }
 
 function readCsvRows(file: string): Record<string, unknown>[] {
   if (!existsSync(file)) return [];
-  return evalCsvTable(readFileSync(file, 'utf8')).objects() as Record<string, unknown>[];
+  return evalCsv(readFileSync(file, 'utf8')).objects() as Record<string, unknown>[];
 }
 
 /** The finished rows of a document (results rows and step rows). */
@@ -77,8 +64,8 @@ export function readDocumentRows(dir: string, doc: string): { rows: Record<strin
 
 /** Replaces a document's rows: the steps file first, so a rows file never names a cell without its steps. */
 export function writeDocumentRows(dir: string, doc: string, rows: Record<string, unknown>[], steps: Record<string, unknown>[]): void {
-  writeFileAtomic(stepsFile(dir, doc), aq.toCSV(orderedTable(steps, STEP_COLUMNS)));
-  writeFileAtomic(rowsFile(dir, doc), aq.toCSV(orderedTable(rows, EVAL_COLUMNS)));
+  writeFileAtomic(stepsFile(dir, doc), resultsCsv(steps, STEP_COLUMNS));
+  writeFileAtomic(rowsFile(dir, doc), resultsCsv(rows, EVAL_COLUMNS));
 }
 
 export function writeDocument(dir: string, doc: PasskeyDocument): void {
@@ -87,10 +74,9 @@ export function writeDocument(dir: string, doc: PasskeyDocument): void {
 
 /** results.csv, results.arrow and steps.csv of every finished row. */
 export function writeEvalResults(dir: string, rows: Record<string, unknown>[], steps: Record<string, unknown>[]): aq.ColumnTable {
-  const table = orderedTable(rows, EVAL_COLUMNS);
-  writeFileAtomic(path.join(dir, 'results.csv'), aq.toCSV(table));
-  writeFileAtomic(path.join(dir, 'results.arrow'), aq.toArrowIPC(table));
-  writeFileAtomic(path.join(dir, 'steps.csv'), aq.toCSV(orderedTable(steps, STEP_COLUMNS)));
+  const table = resultsTable(rows, EVAL_COLUMNS);
+  writeResultsTable(dir, table);
+  writeFileAtomic(path.join(dir, 'steps.csv'), resultsCsv(steps, STEP_COLUMNS));
   return table;
 }
 
@@ -116,9 +102,9 @@ export function readPasskeyEvalFolder(dir: string, opts: { allowUnfinished?: boo
   const csv = path.join(dir, 'results.csv');
   let table: aq.ColumnTable;
   if (existsSync(arrow)) table = aq.fromArrow(readFileSync(arrow));
-  else if (existsSync(csv)) table = evalCsvTable(readFileSync(csv, 'utf8'));
+  else if (existsSync(csv)) table = evalCsv(readFileSync(csv, 'utf8'));
   else throw new ResultsFolderError(`${csv} not found: the eval in ${dir} has not assembled its results (re-run it)`);
   const stepsCsv = path.join(dir, 'steps.csv');
-  const steps = existsSync(stepsCsv) ? evalCsvTable(readFileSync(stepsCsv, 'utf8')) : undefined;
+  const steps = existsSync(stepsCsv) ? evalCsv(readFileSync(stepsCsv, 'utf8')) : undefined;
   return { dir, manifest, table, steps };
 }

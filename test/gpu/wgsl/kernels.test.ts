@@ -17,6 +17,7 @@ import { compileMessages, gpuIdle, recordedPasses, startKernelTimer, stopKernelT
 import { selectShader, selectTuning } from '../../../src/gpu/wgsl/select/select-clusters.js';
 import { attentionTuning } from '../../../src/gpu/wgsl/attention/decode-attention.js';
 import { kmeansTuning } from '../../../src/gpu/wgsl/kmeans/kmeans-passes.js';
+import { tuningDefaults, withTuning } from '../../../src/gpu/wgsl/runtime/tuning.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { values, worstRelative } from '../../helpers/tensors.js';
 import { normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from '../../reference/clusterkv.js';
@@ -214,8 +215,7 @@ describe.skipIf(!!skip)('WGSL K-means (software WebGPU)', () => {
 });
 
 describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
-  it('every variant the tuning knobs offer gives the op chain results', async () => {
-    const saved = [{ ...selectTuning }, { ...attentionTuning }, { ...kmeansTuning }] as const;
+  it('every variant the tuning knobs offer gives the op chain results, and withTuning restores the defaults', async () => {
     const [H, G, K, T, d] = [8, 2, 300, 700, 16];
     const { labels, index, q, keys, vals, cents } = clusteredLayer(H, G, K, T, d, 4);
     try {
@@ -230,24 +230,26 @@ describe.skipIf(!!skip)('WGSL tuning variants (software WebGPU)', () => {
         { select: 512, dense: 64, sparse: 64, tile: [8, 8, 8], parts: 16, denseLoads: 'shared', workgroupSize: 64, valueLoads: 2 },
       ] as const;
       for (const v of variants) {
-        Object.assign(selectTuning, { workgroup: v.select });
-        Object.assign(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse, workgroups: 1, denseLoads: v.denseLoads, workgroupSize: v.workgroupSize, valueLoads: v.valueLoads });
-        Object.assign(kmeansTuning, { tileRows: v.tile[0], tileCols: v.tile[1], depth: v.tile[2], parts: v.parts });
-        const got = await Promise.all(
-          withKernelPath('wgsl', () => {
-            const km = cosineKMeans(keys, 20, { iters: 2, seed: 1 });
-            return [selectAndAttend(q, cents, index, 200, keys, vals), denseAttention(q, keys, vals), km.labels, km.centroids];
-          }).map(values),
+        const got = await withTuning(selectTuning, { workgroup: v.select }, () =>
+          withTuning(attentionTuning, { denseChunk: v.dense, sparseChunk: v.sparse, workgroups: 1, denseLoads: v.denseLoads, workgroupSize: v.workgroupSize, valueLoads: v.valueLoads }, () =>
+            withTuning(kmeansTuning, { tileRows: v.tile[0], tileCols: v.tile[1], depth: v.tile[2], parts: v.parts }, () =>
+              Promise.all(
+                withKernelPath('wgsl', () => {
+                  const km = cosineKMeans(keys, 20, { iters: 2, seed: 1 });
+                  return [selectAndAttend(q, cents, index, 200, keys, vals), denseAttention(q, keys, vals), km.labels, km.centroids];
+                }).map(values),
+              ),
+            ),
+          ),
         );
         expect(worstRelative(got[0], want[0]), JSON.stringify(v)).toBeLessThan(1e-5);
         expect(worstRelative(got[1], want[1]), JSON.stringify(v)).toBeLessThan(1e-5);
         expect(got[2], JSON.stringify(v)).toEqual(want[2]);
         expect(worstRelative(got[3], want[3]), JSON.stringify(v)).toBeLessThan(1e-5);
       }
+      for (const knobs of [selectTuning, attentionTuning, kmeansTuning] as object[]) expect(knobs).toEqual(tuningDefaults(knobs));
+      expect(() => withTuning(selectTuning, { workgroups: 4 } as never, () => 0)).toThrow(/unknown tuning knob 'workgroups' \(the family has workgroup\)/);
     } finally {
-      Object.assign(selectTuning, saved[0]);
-      Object.assign(attentionTuning, saved[1]);
-      Object.assign(kmeansTuning, saved[2]);
       tf.dispose([labels, q, keys, vals, cents]);
       disposeClusterIndex(index);
     }

@@ -1,18 +1,20 @@
 /**
- * Properties every baseline must satisfy, on small random traces built in memory (fast-check, few runs):
- * the oracle keeps at least their attention mass at equal budget; a budget covering the context gives the
- * full token set; the same seed gives the same results.
+ * Properties every budgeted method of the registry (METHODS, the oracle aside: it is the yardstick) must
+ * satisfy, on small random traces built in memory (fast-check, few runs): the oracle keeps at least their
+ * attention mass at equal budget; a budget covering the context gives the full token set; the same seed
+ * gives the same results.
  */
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../src/gpu/backend.js';
-import { createMethod } from '../../../src/sim/methods/index.js';
+import { createMethod, METHODS, methodParamNames } from '../../../src/sim/methods/index.js';
 import { replayLayer } from '../../../src/sim/replay.js';
 import type { TraceManifest } from '../../../src/trace/manifest.js';
 import { memoryTrace, runSelector, sorted } from '../../helpers/selectors.js';
 import { mulberry32 } from '../../reference/metrics.js';
 
-const BASELINES = ['quest', 'infllm', 'streaming', 'h2o', 'random'];
+/** Every budgeted method but the oracle, from the registry: a new method is checked as soon as it is declared. */
+const BASELINES = METHODS.filter((m) => m.budgeted && m.name !== 'oracle').map((m) => m.name);
 
 const shape = fc.record({
   G: fc.integer({ min: 1, max: 2 }),
@@ -29,13 +31,13 @@ const shape = fc.record({
 });
 type Shape = typeof shape extends fc.Arbitrary<infer T> ? T : never;
 
+/** The method's parameters that the shape names (sinks, window, pageSize, blockSize, seed, ...), at `budget`. */
 function baselineParams(name: string, s: Shape, budget: number): Record<string, number> {
-  // denseLayers 0: the registry keeps layers below it dense for every method, and these traces have one layer
-  const common = { budget, sinks: s.sinks, window: s.window, denseLayers: 0 };
-  if (name === 'quest') return { ...common, pageSize: s.pageSize };
-  if (name === 'infllm') return { ...common, blockSize: s.blockSize, representativeKeys: Math.min(3, s.blockSize) };
-  if (name === 'random') return { ...common, seed: s.seed };
-  return common;
+  // denseLayers 0: the registry keeps layers below it dense for every method, and these traces have one layer;
+  // representativeKeys within the smallest block, ClusterKV's window clusters within the window and several
+  // prompt clusters in a prompt of 8..70 tokens
+  const values: Record<string, number> = { ...s, budget, denseLayers: 0, representativeKeys: Math.min(3, s.blockSize), windowClusters: Math.min(2, s.window), tokensPerCluster: 8 };
+  return Object.fromEntries(methodParamNames(name).filter((p) => p in values).map((p) => [p, values[p]]));
 }
 
 function manifestOf(H: number, G: number, d: number, P: number, S: number): TraceManifest {

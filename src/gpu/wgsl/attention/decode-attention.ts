@@ -17,14 +17,16 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { queryGroupSize } from '../../heads.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
+import { tunable } from '../runtime/tuning.js';
 
 
 /**
  * Tuning knobs (bench/tune-kernels.ts; the defaults were chosen on the H200, bench/README.md): the longest
  * chunk for dense and sparse attention. A chunk is shortened (down to 16) until the pass has about
  * `workgroups` workgroups, so that short contexts and small budgets still spread over the GPU.
+ * Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.
  */
-export const attentionTuning = {
+export const attentionTuning = tunable({
   /** dense: positions per chunk, at most */
   denseChunk: 256,
   /** sparse: selected tokens per chunk (per query head), at most */
@@ -42,7 +44,8 @@ export const attentionTuning = {
   workgroupSize: 256,
   /** value rows in flight per thread in the value pass */
   valueLoads: 8,
-};
+});
+export type AttentionTuning = typeof attentionTuning;
 
 /** How the partial pass is built: attentionTuning's knobs when the shader is made. */
 interface PartialLayout {

@@ -18,6 +18,7 @@
  *   residual  y[b, r] = res[b, r] + s                (attention output and FFN down projections)
  *   swiglu    rows interleaved gate_j = row 2j, up_j = row 2j + 1; y[b, j] = silu(gate_j) up_j, y [B, rows / 2]
  */
+import { tunable } from '../runtime/tuning.js';
 
 const WG = 256;
 
@@ -43,14 +44,24 @@ export interface GemvTuning {
 }
 
 /**
- * Default work split per batch, from the H200 sweep (bench/e2e-gemv-tuning.ts, bench/results/
- * e2e-gemv-tuning-h200.json; time per token over the shapes of a Llama-3-8B layer x 32 + output head):
- * batch 1: 256,2,2 7.54 ms (64,4,2 7.85; 32,4,2 9.88); batch 8: 32,4,2 10.94 ms (64,2,2 12.18; 64,4,2 12.85;
- * 256,2,2 19.25). At batch 8 the B input vectors per weight vector make narrow groups with 4 rows pay;
- * at batch 1 wide groups keep more loads in flight. Batches between were not measured.
+ * The family's tuning knobs: the default work split per batch, from the H200 sweep (bench/e2e-gemv-tuning.ts,
+ * bench/results/e2e-gemv-tuning-h200.json; time per token over the shapes of a Llama-3-8B layer x 32 + output
+ * head): batch 1: 256,2,2 7.54 ms (64,4,2 7.85; 32,4,2 9.88); batch 8: 32,4,2 10.94 ms (64,2,2 12.18;
+ * 64,4,2 12.85; 256,2,2 19.25). At batch 8 the B input vectors per weight vector make narrow groups with 4
+ * rows pay; at batch 1 wide groups keep more loads in flight. Batches between were not measured.
+ * Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run. An engine given its own split
+ * (DecodeEngine's `gemv` option, `clusterkv e2e --gemv`) uses that one instead: a parameter of that run.
  */
+export const gemvTuning = tunable({
+  /** batches up to this size take `smallBatch`, larger ones `largeBatch` */
+  smallBatchUpTo: 2,
+  smallBatch: { threadsPerRow: 256, rowsPerThread: 2, unroll: 2 } as Readonly<GemvTuning>,
+  largeBatch: { threadsPerRow: 32, rowsPerThread: 4, unroll: 2 } as Readonly<GemvTuning>,
+});
+
+/** The default work split for `batch` sequences (gemvTuning's). */
 export function defaultGemvTuning(batch: number): GemvTuning {
-  return batch <= 2 ? { threadsPerRow: 256, rowsPerThread: 2, unroll: 2 } : { threadsPerRow: 32, rowsPerThread: 4, unroll: 2 };
+  return { ...(batch <= gemvTuning.smallBatchUpTo ? gemvTuning.smallBatch : gemvTuning.largeBatch) };
 }
 
 /** The tuning actually used for a shape: R even for swiglu, R x B accumulators within the workgroup memory. */

@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
+import { tunable } from '../runtime/tuning.js';
 
 const CB = 16; // clusters per sums workgroup
 
@@ -25,8 +26,10 @@ const CB = 16; // clusters per sums workgroup
  *                       16 tileRows keys x 16 tileCols clusters per step), 4 or 8 each
  *   depth               components per shared-memory step of the assignment, 8 or 16
  *   parts               parts the keys are split into for the segment sums (more parts: more workgroups)
+ * Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.
  */
-export const kmeansTuning = { tileRows: 8, tileCols: 8, depth: 8, parts: 16 };
+export const kmeansTuning = tunable({ tileRows: 8, tileCols: 8, depth: 8, parts: 16 });
+export type KMeansTuning = typeof kmeansTuning;
 
 /** assign: bindings 0 params, 1 keys [G, N, d], 2 normalised centroids [G, k, d], 3 labels [G, N]. */
 export function assignShader(d: number, TM = kmeansTuning.tileRows, TN = kmeansTuning.tileCols, BK = kmeansTuning.depth): string {

@@ -15,9 +15,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../cluster-index.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
+import { tunable } from '../runtime/tuning.js';
 
-/** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two. */
-export const selectTuning = { workgroup: 512 };
+/**
+ * Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two.
+ * Read-only; withTuning (runtime/tuning.ts) overrides it for a run.
+ */
+export const selectTuning = tunable({ workgroup: 512 });
+export type SelectTuning = typeof selectTuning;
 
 /** The workgroup size used: the knob, within the device's limit. */
 function workgroupSize(): number {
