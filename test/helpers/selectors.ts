@@ -1,4 +1,4 @@
-/** Drives a Method's selectors over in-memory data, one token per decode step, and reads selections back. */
+/** Drives a Method's selectors over in-memory data, one token per decode step, and reads selections back (as the layer driver feeds them). */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, Method, SelectedUnits } from '../../src/sim/selector.js';
 
@@ -23,6 +23,7 @@ export interface StepRecord {
   tokens: number[][];
   selectedCount: number;
   units?: SelectedUnits;
+  stats?: Record<string, number>;
 }
 
 export function memoryTrace(rand: () => number, H: number, G: number, d: number, P: number, S: number): MemoryTrace {
@@ -43,7 +44,9 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0)
   const selector = method.forLayer(info);
   const out: StepRecord[] = [];
   try {
-    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1])));
+    // calibration queries as the layer driver gives them: every step's stored query, [H, S, d]
+    const S = T - P;
+    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1]), tf.transpose(tf.tensor3d(trace.queries, [S, H, d]), [1, 0, 2])));
     for (let position = P; position < T; position++) {
       const s = position - P;
       const q = tf.tensor2d(trace.queries.subarray(s * H * d, (s + 1) * H * d), [H, d]);
@@ -51,7 +54,7 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0)
       const vNew = tf.slice(values, [0, position, 0], [-1, 1, -1]);
       const sel = await selector.step(q, kNew, vNew);
       tf.dispose([q, kNew, vNew]);
-      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units });
+      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units, stats: sel.stats });
       sel.tokens.dispose();
     }
   } finally {

@@ -10,15 +10,17 @@ import type { MethodDefinition, ParamSpec } from './define.js';
 import { resolveParams } from './define.js';
 import { full, fullSelector } from './full.js';
 import { h2o } from './h2o.js';
+import { infinigen } from './infinigen.js';
 import { infllm } from './infllm.js';
 import { oracle } from './oracle.js';
 import { quest } from './quest.js';
 import { random } from './random.js';
 import { streaming } from './streaming.js';
+import { withTopP } from './top-p.js';
 import { BUDGET_PARAMS } from './budget-params.js';
 
-/** Every method, in the order tables and `--methods all` list them. */
-export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random];
+/** Every method, in the order tables and `--methods all` list them (wrapped methods: top-p.ts). */
+export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, withTopP(oracle), withTopP(quest), withTopP(infinigen)];
 
 /** Every registered method name, in registry order. */
 export function methodNames(): string[] {
