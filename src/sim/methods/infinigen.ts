@@ -36,7 +36,7 @@ export type InfiniGenParams = ParamsOf<typeof PARAMS>;
 
 export const infinigen = defineMethod({
   name: 'infinigen',
-  summary: 'InfiniGen (Lee et al., OSDI 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (traces: skew fit on the stored queries)',
+  summary: 'InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (traces: skew fit on the stored queries)',
   budgeted: true,
   params: PARAMS,
   validate: (p) => {

@@ -57,16 +57,21 @@ export function layerBudget(needs: ArrayLike<number>, cap: number, params: Pick<
   return Math.floor(clamped.reduce((a, b) => a + b, 0) / clamped.length);
 }
 
-/** `base` under adaptive budgets: its parameters plus TOP_P_PARAMS, named base + '-topp'. */
-export function withTopP<S extends ParamSpecs>(base: MethodDefinition<S>): MethodDefinition {
+/**
+ * `base` under adaptive budgets: its parameters plus TOP_P_PARAMS, named base + '-topp'. ownBudgetRule: the
+ * base's parameters that only shape its own budget rule (InfiniGen's alpha and select), which the wrapper
+ * replaces: they are not the wrapper's parameters, and the base gets their defaults.
+ */
+export function withTopP<S extends ParamSpecs>(base: MethodDefinition<S>, ownBudgetRule: readonly (keyof S & string)[] = []): MethodDefinition {
   if (!base.budgeted) throw new RangeError(`${base.name}: a method without a budget cannot take adaptive budgets`);
   for (const key of Object.keys(TOP_P_PARAMS)) if (key in base.params) throw new RangeError(`${base.name}: parameter '${key}' clashes with the top-p wrapper's`);
   const name = base.name + TOP_P_SUFFIX;
-  const params = { ...base.params, ...TOP_P_PARAMS } as ParamSpecs;
-  const baseOf = (p: Record<string, unknown>) => Object.fromEntries(Object.keys(base.params).map((k) => [k, p[k]])) as ParamsOf<S>;
+  const kept = Object.entries(base.params).filter(([k]) => !ownBudgetRule.includes(k));
+  const params = { ...Object.fromEntries(kept), ...TOP_P_PARAMS } as ParamSpecs;
+  const baseOf = (p: Record<string, unknown>) => Object.fromEntries(Object.entries(base.params).map(([k, spec]) => [k, ownBudgetRule.includes(k) ? spec.default : p[k]])) as ParamsOf<S>;
   return {
     name,
-    summary: `${base.name} under adaptive budgets (Twilight-style top-p of its own scores per head, floor and cap B)`,
+    summary: `${base.name} under adaptive budgets: top-p of its own scores per head, Twilight-style (Lin et al., 2025), floored, capped at B`,
     budgeted: true,
     params,
     validate: (p) => {
