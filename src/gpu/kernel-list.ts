@@ -12,6 +12,7 @@ import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } fro
 import { withKernelPath, type KernelPath } from './kernel-path.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
+import { refineCandidates } from './refine-candidates.js';
 import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
 import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 
@@ -71,6 +72,10 @@ const opsOnly = ['ops'] as const;
 
 /** n = min(B, T): tokens a step attends per head. */
 const taken = (s: KernelShape) => Math.min(s.budget, s.context);
+
+/** The candidate pool of token refinement: the best clusters' first REFINE_POOL x B tokens (at most T). */
+export const REFINE_POOL = 4;
+const pooled = (s: KernelShape) => Math.min(REFINE_POOL * s.budget, s.context);
 
 /** A flat float tensor the size of K and V together: seeded values when small, zeros (the same bytes) when large. */
 function kvSized(s: KernelShape): tf.Tensor1D {
@@ -191,6 +196,17 @@ export const KERNELS: readonly KernelEntry[] = [
       const sel = selectClusters(w.q, w.centroids, w.index, s.budget);
       return [sel.tokens, sel.ranked, sel.taken, sel.rankedSizes];
     },
+  }),
+  entry({
+    name: 'refine-candidates',
+    computes: `token refinement: the top B [H, B] of a pool of ${REFINE_POOL}B candidates [H, ${REFINE_POOL}B] (the best clusters' tokens) by exact q.k, reading the candidates' keys`,
+    paths: opsOnly,
+    outputs: [{ name: 'tokens', kind: 'exact' }],
+    perBudget: true,
+    bytes: (s) => s.heads * pooled(s) * I32 + (s.heads * pooled(s) * s.headDim + s.heads * s.headDim) * F32 + s.heads * taken(s) * I32,
+    make: (w, s) => ({ w, pool: withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, pooled(s))) }),
+    compute: ({ w, pool }, s) => [refineCandidates(w.q, w.keys, pool, taken(s))],
+    free: ({ pool }) => pool.dispose(),
   }),
   entry({
     name: 'sparse-attention',
