@@ -56,9 +56,9 @@ export interface Selection {
 export interface LayerSelector {
   /**
    * Prompt keys and values of this layer, positions 0..P-1. keys, values: [G, P, d]. Called once, first.
-   * queries [H, n, d]: this layer's queries known before decoding, for methods calibrated on queries
-   * (InfiniGen's skewing): on the model path the prompt's queries; on traces, which store no prompt queries,
-   * the trace's stored decode-step queries. Callers that have none pass nothing; a method that needs them says so.
+   * queries [H, P, d]: the prompt's queries, where the caller has them (the model path), for methods
+   * calibrated on queries (InfiniGen's skewing). Traces store none (their queries are the decode steps', the
+   * ones scored), so replays pass nothing and such a method falls back to what it documents.
    */
   prefill(keys: tf.Tensor3D, values: tf.Tensor3D, queries?: tf.Tensor3D): void;
   /**

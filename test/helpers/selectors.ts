@@ -1,4 +1,4 @@
-/** Drives a Method's selectors over in-memory data, one token per decode step, and reads selections back (as the layer driver feeds them). */
+/** Drives a Method's selectors over in-memory data, one token per decode step, and reads selections back. */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerInfo, Method, SelectedUnits } from '../../src/sim/selector.js';
 
@@ -36,7 +36,8 @@ export function memoryTrace(rand: () => number, H: number, G: number, d: number,
   return { H, G, d, T, P, keys: normal(G * T * d), values: normal(G * T * d), queries: normal(S * H * d) };
 }
 
-export async function runSelector(method: Method, trace: MemoryTrace, layer = 0): Promise<StepRecord[]> {
+/** promptQueries [H*P*d]: what the model path gives a selector at prefill (absent: as a trace replay). */
+export async function runSelector(method: Method, trace: MemoryTrace, layer = 0, promptQueries?: Float32Array): Promise<StepRecord[]> {
   const { H, G, d, T, P } = trace;
   const info: LayerInfo = { layer, heads: H, kvHeads: G, headDim: d };
   const keys = tf.tensor3d(trace.keys, [G, T, d]);
@@ -44,9 +45,8 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0)
   const selector = method.forLayer(info);
   const out: StepRecord[] = [];
   try {
-    // calibration queries as the layer driver gives them: every step's stored query, [H, S, d]
-    const S = T - P;
-    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1]), tf.transpose(tf.tensor3d(trace.queries, [S, H, d]), [1, 0, 2])));
+    // prompt queries [H, P, d] only when given (the model path's); the layer driver gives none
+    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1]), promptQueries ? tf.tensor3d(promptQueries, [H, P, d]) : undefined));
     for (let position = P; position < T; position++) {
       const s = position - P;
       const q = tf.tensor2d(trace.queries.subarray(s * H * d, (s + 1) * H * d), [H, d]);

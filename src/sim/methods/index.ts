@@ -93,5 +93,5 @@ export { BUDGET_PARAMS } from './budget-params.js';
 
 /** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
-export { defineMethod, intParam, ratioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
+export { defineMethod, intParam, ratioParam, positiveRatioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
 export { planStep, withForced, type ForcedSetParams, type StepPlan } from './baseline.js';

@@ -1,6 +1,6 @@
 /**
  * InfiniGen's skewing and partial channels (Lee et al., OSDI 2024), per query head h from calibration
- * queries Q_h [n, d]:
+ * vectors Q_h [n, d] (its queries; see infinigen.ts for what a path has):
  *   skew      A_h = V_h, the right singular vectors of Q_h (Q_h = U S V_h^T), by descending singular value:
  *             Q_h A_h = U S concentrates the queries' magnitude in a few leading columns, and since A_h is
  *             orthogonal, (q A_h) . (k A_h) = q . k for every key

@@ -6,21 +6,24 @@
  * count for every head, as InfiniGen fetches), capped at the budget, each head taking its top tokens by s.
  * With select 'top-b' every step takes the top-B by s instead (equal-budget comparisons).
  *
- * Calibration queries (LayerSelector.prefill): on the model path the prompt's queries (InfiniGen fits the
- * skew offline on a sample text and picks channels from it; the prompt is our sample); on traces, which store
- * no prompt queries, the trace's stored decode-step queries, the step being scored among them: an optimistic
- * stand-in for an offline fit. The query scored is the step's own query; InfiniGen's speculation of it from
- * the previous layer's attention input is not modelled.
+ * Calibration (what the skew and channels are fit on): on the model path the prompt's queries
+ * (LayerSelector.prefill; InfiniGen fits offline on a sample text, the prompt is our sample). Traces store
+ * no prompt queries, and their stored queries are the decode steps scored (fit on them, a few channels span
+ * the very queries scored: on a 4-step trace 3 of 64 channels gave the oracle's selection), so on traces the
+ * fit is on the prompt's selectable keys (after the sinks), each query head on its KV head's: the key half
+ * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both). The query scored is
+ * the step's own; InfiniGen's speculation of it from the previous layer's attention input is not modelled.
  * Defaults from the authors' artifact (snu-comparch/InfiniGen, accuracy/): partial weight ratio 0.2
  * (setup/setup.sh, PARTIAL_RATIO=0.2) and alpha 5 (src/modeling_llama_ours.py, its Llama-2 default; the
  * OPT examples use 4).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
 import { chooseFromScores, planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
-import { choiceParam, defineMethod, positiveParam, ratioParam, type ParamsOf } from './define.js';
+import { choiceParam, defineMethod, positiveParam, positiveRatioParam, type ParamsOf } from './define.js';
 import { partialChannelCount, partialQuery, partialQueryMap } from './infinigen-skewing.js';
 import { SelectableKeys } from './selectable-keys.js';
 
@@ -28,7 +31,7 @@ export const INFINIGEN_SELECTS = ['threshold', 'top-b'] as const;
 
 const PARAMS = {
   ...BUDGET_PARAMS,
-  partialRatio: ratioParam(0.2, "share of the head dimension used as partial channels, floor(r d) >= 1 (InfiniGen's partial weight ratio; its artifact's 0.2)"),
+  partialRatio: positiveRatioParam(0.2, "share of the head dimension used as partial channels, floor(r d) >= 1 (InfiniGen's partial weight ratio; its artifact's 0.2)"),
   alpha: positiveParam(5, "tokens with approximate score >= max - alpha are fetched (logits q.k / sqrt(d); the artifact's Llama-2 default 5)"),
   select: choiceParam<(typeof INFINIGEN_SELECTS)[number]>('threshold', INFINIGEN_SELECTS, "'threshold': InfiniGen's max - alpha count, capped at B; 'top-b': always the top B by approximate score"),
 };
@@ -36,13 +39,10 @@ export type InfiniGenParams = ParamsOf<typeof PARAMS>;
 
 export const infinigen = defineMethod({
   name: 'infinigen',
-  summary: 'InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (traces: skew fit on the stored queries)',
+  summary: 'InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (skew fit on prompt queries; traces: on prompt keys)',
   budgeted: true,
   params: PARAMS,
-  validate: (p) => {
-    validateBudgetParams('infinigen', p);
-    if (p.partialRatio <= 0) throw new RangeError(`infinigen: parameter 'partialRatio' must be > 0 (at least one channel), got ${p.partialRatio}`);
-  },
+  validate: (p) => validateBudgetParams('infinigen', p),
   selector: (info, p) => infinigenSelector(info, p),
 });
 
@@ -56,14 +56,22 @@ export async function thresholdCount(logits: tf.Tensor2D, alpha: number, chosen:
   return Math.min(chosen, Math.floor(total / data.length));
 }
 
+/** [H, n, d] the prompt keys after the sinks (all of them if that leaves none), query head h getting its KV head's. keys: [G, P, d]. */
+function selectablePromptKeys(keys: tf.Tensor3D, sinks: number, kvOf: Int32Array): tf.Tensor3D {
+  const P = keys.shape[1];
+  const from = sinks < P ? sinks : 0;
+  return tf.gather(tf.slice(keys, [0, from, 0], [-1, P - from, -1]), tf.tensor1d(kvOf, 'int32')) as tf.Tensor3D;
+}
+
 function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSelector {
   const { heads, headDim } = info;
   const channels = partialChannelCount(headDim, params.partialRatio);
-  const memoKey = `infinigen-partial-map:k${channels}`;
+  const kvOf = kvHeadOfQueryHead(heads, info.kvHeads);
+  let memoKey = '';
   const store = new KVStore();
   const selectable = new SelectableKeys(store, info);
   let prefillLength = -1;
-  /** [H, n, d] calibration queries, held until the map is built */
+  /** [H, n, d] calibration vectors (prompt queries, or keys), held until the map is built */
   let calibration: tf.Tensor3D | null = null;
   /** [H, d, d] the partial query map (owned here unless the layer's memo holds it) */
   let map: { tensor: tf.Tensor3D; owned: boolean } | null = null;
@@ -104,13 +112,14 @@ function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSel
 
   return {
     prefill(keys, values, queries) {
-      if (!queries) throw new RangeError("infinigen: prefill needs the layer's queries (its skewing basis is fit on them); this caller gives none");
-      if (queries.shape[0] !== heads || queries.shape[2] !== headDim) {
-        throw new RangeError(`infinigen: calibration queries must be [H = ${heads}, n, d = ${headDim}], got [${queries.shape.join(', ')}]`);
+      if (queries && (queries.shape[0] !== heads || queries.shape[1] !== keys.shape[1] || queries.shape[2] !== headDim)) {
+        throw new RangeError(`infinigen: prompt queries must be [H = ${heads}, P = ${keys.shape[1]}, d = ${headDim}], got [${queries.shape.join(', ')}]`);
       }
       store.append(keys, values);
       prefillLength = keys.shape[1];
-      if (!info.memo?.has(memoKey)) calibration = tf.keep(tf.clone(queries));
+      memoKey = `infinigen-partial-map:${queries ? 'queries' : `keys-from-${params.sinks}`}:k${channels}`;
+      if (info.memo?.has(memoKey)) return;
+      calibration = tf.keep(tf.tidy(() => (queries ? tf.clone(queries) : selectablePromptKeys(keys, params.sinks, kvOf))));
     },
     step: (q, kNew, vNew) => stepWithBudget(q, kNew, vNew, params.select === 'top-b' ? topB : thresholdChooser),
     stepWithBudget,

@@ -18,12 +18,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isScoringSelector, type BudgetChooser, type LayerSelector } from '../selector.js';
-import { choiceParam, ratioParam, type MethodDefinition, type ParamSpecs, type ParamsOf } from './define.js';
+import { choiceParam, positiveRatioParam, ratioParam, type MethodDefinition, type ParamSpecs, type ParamsOf } from './define.js';
 
 export const HEAD_BUDGETS = ['max', 'mean'] as const;
 
 export const TOP_P_PARAMS = {
-  topP: ratioParam(0.95, 'attention mass (by the method\'s own scores, softmax over the selectable tokens) each head must reach; 1: the whole budget'),
+  topP: positiveRatioParam(0.95, 'attention mass (by the method\'s own scores, softmax over the selectable tokens) each head must reach; 1: the whole budget'),
   minShare: ratioParam(0.1, 'floor of the budget as a share of B: at least ceil(minShare B) tokens per step'),
   headBudget: choiceParam<(typeof HEAD_BUDGETS)[number]>('max', HEAD_BUDGETS, "one count for the layer's heads: 'max' of their clamped needs, or their 'mean' (truncated)"),
 };
@@ -74,10 +74,7 @@ export function withTopP<S extends ParamSpecs>(base: MethodDefinition<S>, ownBud
     summary: `${base.name} under adaptive budgets: top-p of its own scores per head, Twilight-style (Lin et al., 2025), floored, capped at B`,
     budgeted: true,
     params,
-    validate: (p) => {
-      base.validate?.(baseOf(p));
-      if ((p.topP as number) <= 0) throw new RangeError(`${name}: parameter 'topP' must be > 0, got ${p.topP}`);
-    },
+    validate: (p) => base.validate?.(baseOf(p)),
     selector: (info, p) => {
       const inner = base.selector(info, baseOf(p));
       if (!isScoringSelector(inner)) {

@@ -16,9 +16,19 @@ const [H, G, d, P, S] = [4, 2, 8, 90, 10];
 const common = { budget: 24, sinks: 4, window: 4, denseLayers: 0 };
 const method = (params: Record<string, ParamValue>) => createMethod('infinigen', { ...common, ...params });
 
-/** The trace's queries as calibration [H][S][d] (what the layer driver gives a selector). */
-function calibration(trace: MemoryTrace): number[][][] {
-  return Array.from({ length: H }, (_, h) => Array.from({ length: S }, (_, s) => Array.from(trace.queries.subarray((s * H + h) * d, (s * H + h + 1) * d))));
+/** A replay's calibration [H][P - sinks][d]: each query head's KV head's prompt keys after the sinks. */
+function keyCalibration(trace: MemoryTrace): number[][][] {
+  return Array.from({ length: H }, (_, h) => {
+    const g = Math.floor(h / (H / G));
+    return Array.from({ length: P - common.sinks }, (_, i) => Array.from(trace.keys.subarray((g * trace.T + common.sinks + i) * d, (g * trace.T + common.sinks + i + 1) * d)));
+  });
+}
+
+/** Prompt queries [H*P*d] as the model path gives them, and the same as calibration [H][P][d]. */
+function promptQueries(seed: number): { flat: Float32Array; calibration: number[][][] } {
+  const r = mulberry32(seed);
+  const flat = Float32Array.from({ length: H * P * d }, () => r() * 2 - 1);
+  return { flat, calibration: Array.from({ length: H }, (_, h) => Array.from({ length: P }, (_, t) => Array.from(flat.subarray((h * P + t) * d, (h * P + t + 1) * d)))) };
 }
 
 function stepData(trace: MemoryTrace, s: number): RefData {
@@ -30,9 +40,10 @@ describe.each(LOCAL_BACKENDS)('infinigen vs the plain-TS reference on %s', (back
 
   it('picks the partial channels of the reference (SVD basis, |Q V| column sums)', async () => {
     await withBackend(backend, async () => {
-      const queries = tf.tensor3d(calibration(trace).flat(2), [H, S, d]);
+      const { flat, calibration } = promptQueries(1);
+      const queries = tf.tensor3d(flat, [H, P, d]);
       const { map, channels } = await partialQueryMap(queries, 3);
-      const ref = refPartialChannels(calibration(trace), 3);
+      const ref = refPartialChannels(calibration, 3);
       // the map is the projector onto the chosen directions: sum_c v_c v_c^T
       const got = (await map.array()) as number[][][];
       for (let h = 0; h < H; h++) {
@@ -44,13 +55,15 @@ describe.each(LOCAL_BACKENDS)('infinigen vs the plain-TS reference on %s', (back
   });
 
   it.each([
-    ['threshold', 0.5, 0.5],
-    ['threshold', 0.2, 5],
-    ['top-b', 0.5, 5],
-  ] as const)('select %s, partialRatio %f, alpha %f: the positions and counts of the reference', async (select, partialRatio, alpha) => {
+    ['threshold', 0.5, 0.5, 'keys'],
+    ['threshold', 0.2, 5, 'keys'],
+    ['top-b', 0.5, 5, 'keys'],
+    ['threshold', 0.5, 0.5, 'prompt queries'],
+  ] as const)('select %s, partialRatio %f, alpha %f, fit on %s: the positions and counts of the reference', async (select, partialRatio, alpha, fit) => {
     await withBackend(backend, async () => {
-      const recs = await runSelector(method({ select, partialRatio, alpha }), trace);
-      const channels = refPartialChannels(calibration(trace), partialChannelCount(d, partialRatio));
+      const prompt = promptQueries(2);
+      const recs = await runSelector(method({ select, partialRatio, alpha }), trace, 0, fit === 'keys' ? undefined : prompt.flat);
+      const channels = refPartialChannels(fit === 'keys' ? keyCalibration(trace) : prompt.calibration, partialChannelCount(d, partialRatio));
       let belowBudget = 0;
       recs.forEach((rec, s) => {
         const layout = refLayout(rec.position, P, common.sinks, common.window);
@@ -97,20 +110,19 @@ describe('infinigen', () => {
     });
   });
 
-  it('needs calibration queries, and says so', async () => {
+  it('refuses prompt queries of the wrong shape', async () => {
     await withBackend('wasm', async () => {
       const selector = method({}).forLayer({ layer: 0, heads: H, kvHeads: G, headDim: d });
       const k = tf.zeros([G, 8, d]) as tf.Tensor3D;
-      expect(() => selector.prefill(k, k)).toThrow(/infinigen: prefill needs the layer's queries/);
-      const wrong = tf.zeros([H, 3, d + 1]) as tf.Tensor3D;
-      expect(() => selector.prefill(k, k, wrong)).toThrow(/calibration queries must be \[H = 4, n, d = 8\]/);
+      const wrong = tf.zeros([H, 8, d + 1]) as tf.Tensor3D;
+      expect(() => selector.prefill(k, k, wrong)).toThrow(/prompt queries must be \[H = 4, P = 8, d = 8\]/);
       selector.dispose();
       tf.dispose([k, wrong]);
     });
   });
 
   it('rejects bad parameters by name', () => {
-    expect(() => method({ partialRatio: 0 })).toThrow(/infinigen.*'partialRatio' must be > 0/);
+    expect(() => method({ partialRatio: 0 })).toThrow(/infinigen: parameter 'partialRatio' must be a number in \(0, 1\], got 0/);
     expect(() => method({ partialRatio: 1.5 })).toThrow(/infinigen.*'partialRatio'/);
     expect(() => method({ alpha: 0 })).toThrow(/infinigen.*'alpha'/);
     expect(() => method({ select: 'all' })).toThrow(/infinigen.*'select'.*threshold \| top-b/);
