@@ -4,9 +4,11 @@
  * selectable tokens are read as logits, p = softmax over the selectable range, and the head needs the
  * fewest top-scored tokens whose p sum to at least topP. That need is clamped to [floor, cap] with
  * cap = the step's budget B (what the method would choose alone) and floor = ceil(minShare cap); the
- * layer's heads then spend one count (a Selection gives every head the same count n): the largest clamped
- * need ('max': every head reaches topP by its estimate) or their mean ('mean'), and the method takes its
- * top that many by its own ranking. The budget spent is reported per step (stats selectedTokens, and
+ * layer's heads then spend one count (a Selection gives every head the same count n): the mean of their
+ * clamped needs ('mean', the default, truncated as InfiniGen averages its counts) or the largest ('max':
+ * every head reaches topP by its estimate, but one flat head of the layer then spends B for all, which on
+ * the synthetic traces tried is nearly every step), and the method takes its top that many by its own
+ * ranking. The budget spent is reported per step (stats selectedTokens, and
  * topPTokens: the mean unclamped need), and tokensAttended per row; sweep summaries average it, so cells
  * of equal mean budget can be compared.
  *
@@ -25,7 +27,7 @@ export const HEAD_BUDGETS = ['max', 'mean'] as const;
 export const TOP_P_PARAMS = {
   topP: positiveRatioParam(0.95, 'attention mass (by the method\'s own scores, softmax over the selectable tokens) each head must reach; 1: the whole budget'),
   minShare: ratioParam(0.1, 'floor of the budget as a share of B: at least ceil(minShare B) tokens per step'),
-  headBudget: choiceParam<(typeof HEAD_BUDGETS)[number]>('max', HEAD_BUDGETS, "one count for the layer's heads: 'max' of their clamped needs, or their 'mean' (truncated)"),
+  headBudget: choiceParam<(typeof HEAD_BUDGETS)[number]>('mean', HEAD_BUDGETS, "one count for the layer's heads: the 'mean' of their clamped needs (truncated, as InfiniGen counts), or their 'max'"),
 };
 export type TopPParams = ParamsOf<typeof TOP_P_PARAMS>;
 

@@ -73,7 +73,7 @@ describe.each(LOCAL_BACKENDS)('top-p budgets vs the plain-TS reference on %s', (
     });
   });
 
-  it('quest-topp reads each token as its page bound / sqrt(d) and takes that many by Quest', async () => {
+  it('quest-topp reads each token as its page bound / sqrt(d) and takes that many by Quest (mean over heads, the default)', async () => {
     await withBackend(backend, async () => {
       const recs = await runSelector(method('quest-topp', { ...topp, pageSize: 8 }), trace);
       recs.forEach((rec, s) => {
@@ -81,7 +81,7 @@ describe.each(LOCAL_BACKENDS)('top-p budgets vs the plain-TS reference on %s', (
         const data = stepData(trace, s);
         const { pages, scores } = refQuestPageScores(data, layout, 8);
         const needs = scores.map((perPage) => refTopPCount(pages.flatMap((page, u) => page.map(() => perPage[u] / Math.sqrt(d))), topp.topP));
-        const b = refLayerBudget(needs, refChosenCount(common.budget, layout), topp.minShare, 'max');
+        const b = refLayerBudget(needs, refChosenCount(common.budget, layout), topp.minShare, 'mean');
         expect(rec.selectedCount).toBe(b);
         expect(chosenOf(rec, layout)).toEqual(refQuest(data, layout, common.budget, 8, b).map(sorted));
       });
