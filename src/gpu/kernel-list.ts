@@ -12,7 +12,7 @@ import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } fro
 import { withKernelPath, type KernelPath } from './kernel-path.js';
 import { cosineKMeans } from './kmeans.js';
 import { mulberry32 } from './random.js';
-import { refineCandidates } from './refine-candidates.js';
+import { DEFAULT_REFINE_POOL, refineCandidates } from './refine-candidates.js';
 import { rankClusters, rankedTokens, scoreCentroids, selectClusters, selectTokens } from './selection.js';
 import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 
@@ -73,9 +73,8 @@ const opsOnly = ['ops'] as const;
 /** n = min(B, T): tokens a step attends per head. */
 const taken = (s: KernelShape) => Math.min(s.budget, s.context);
 
-/** The candidate pool of token refinement: the best clusters' first REFINE_POOL x B tokens (at most T). */
-export const REFINE_POOL = 4;
-const pooled = (s: KernelShape) => Math.min(REFINE_POOL * s.budget, s.context);
+/** The candidate pool of token refinement: the best clusters' first DEFAULT_REFINE_POOL x B tokens (at most T). */
+const pooled = (s: KernelShape) => Math.min(DEFAULT_REFINE_POOL * s.budget, s.context);
 
 /** A flat float tensor the size of K and V together: seeded values when small, zeros (the same bytes) when large. */
 function kvSized(s: KernelShape): tf.Tensor1D {
@@ -199,7 +198,7 @@ export const KERNELS: readonly KernelEntry[] = [
   }),
   entry({
     name: 'refine-candidates',
-    computes: `token refinement: the top B [H, B] of a pool of ${REFINE_POOL}B candidates [H, ${REFINE_POOL}B] (the best clusters' tokens) by exact q.k, reading the candidates' keys`,
+    computes: `token refinement: the top B [H, B] of a pool of ${DEFAULT_REFINE_POOL}B candidates [H, ${DEFAULT_REFINE_POOL}B] (the best clusters' tokens) by exact q.k, reading the candidates' keys`,
     paths: opsOnly,
     outputs: [{ name: 'tokens', kind: 'exact' }],
     perBudget: true,

@@ -12,6 +12,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gatherPerHead } from './attention.js';
 import { gatherRows } from './gather-rows.js';
 
+/** Candidates per kept token a refining step scores by default: a pool of 4B (the kernel bench's and clusterkv-refine's). */
+export const DEFAULT_REFINE_POOL = 4;
+
 export function refineCandidates(q: tf.Tensor2D, keys: tf.Tensor3D, candidates: tf.Tensor2D, budget: number): tf.Tensor2D {
   const [H, d] = q.shape;
   const n = candidates.shape[1];

@@ -13,6 +13,7 @@ const METHOD_COLORS: Record<string, string> = {
   streaming: '#E69F00',
   random: '#56B4E9',
   infinigen: '#882255',
+  'clusterkv-refine': '#332288',
   // a -topp wrapper (adaptive budgets) in a lighter shade of the method it wraps
   'oracle-topp': '#555555',
   'quest-topp': '#F4A582',

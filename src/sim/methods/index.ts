@@ -6,6 +6,7 @@
  */
 import type { Method, ParamValue } from '../selector.js';
 import { clusterkv } from './clusterkv.js';
+import { clusterkvRefine } from './clusterkv-refine.js';
 import type { MethodDefinition, ParamSpec } from './define.js';
 import { resolveParams } from './define.js';
 import { full, fullSelector } from './full.js';
@@ -20,7 +21,7 @@ import { withTopP } from './top-p.js';
 import { BUDGET_PARAMS } from './budget-params.js';
 
 /** Every method, in the order tables and `--methods all` list them (wrapped methods: top-p.ts). */
-export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, withTopP(oracle), withTopP(quest), withTopP(infinigen, ['alpha', 'select'])];
+export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, clusterkvRefine, withTopP(oracle), withTopP(quest), withTopP(infinigen, ['alpha', 'select'])];
 
 /** Every registered method name, in registry order. */
 export function methodNames(): string[] {

@@ -13,7 +13,7 @@ import type { TraceManifest } from '../../../src/trace/manifest.js';
 import { memoryTrace, runSelector, sorted } from '../../helpers/selectors.js';
 import { mulberry32 } from '../../reference/metrics.js';
 
-const BASELINES = ['quest', 'infllm', 'streaming', 'h2o', 'random', 'infinigen', 'oracle-topp', 'quest-topp', 'infinigen-topp'];
+const BASELINES = ['quest', 'infllm', 'streaming', 'h2o', 'random', 'infinigen', 'clusterkv-refine', 'oracle-topp', 'quest-topp', 'infinigen-topp'];
 /** methods whose budget is at most B (InfiniGen's max - alpha count, top-p budgets): they attend no more than the oracle */
 const AT_MOST_B = new Set(['infinigen', 'oracle-topp', 'quest-topp', 'infinigen-topp']);
 
@@ -42,6 +42,7 @@ function baselineParams(name: string, s: Shape, budget: number, cover = false): 
   }
   if (name === 'infinigen') return { ...common, alpha: 2, ...(cover ? { select: 'top-b' } : {}) };
   if (name === 'oracle') return common;
+  if (name === 'clusterkv-refine') return { ...common, tokensPerCluster: 8, iters: 3, windowClusters: 1, seed: s.seed };
   if (name === 'quest') return { ...common, pageSize: s.pageSize };
   if (name === 'infllm') return { ...common, blockSize: s.blockSize, representativeKeys: Math.min(3, s.blockSize) };
   if (name === 'random') return { ...common, seed: s.seed };
