@@ -96,3 +96,4 @@ export { BUDGET_PARAMS } from './budget-params.js';
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
 export { defineMethod, intParam, ratioParam, positiveRatioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
 export { planStep, withForced, type ForcedSetParams, type StepPlan } from './baseline.js';
+export { withTopP, topPCounts, TOP_P_PARAMS, TOP_P_SUFFIX, type TopPParams } from './top-p.js';

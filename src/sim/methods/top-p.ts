@@ -16,7 +16,8 @@
  * ideal adaptive budget), quest (page bounds), infinigen (partial-channel scores). Not: full (no budget),
  * streaming and random (no scores: recency or chance say nothing of attention), h2o (evicting: its kept set
  * is exactly B and an evicted token never returns, so a budget that shrinks would evict for good), infllm
- * (block scores are sums of representativeKeys inner products; it could be wrapped with a scale, not done).
+ * (block scores are sums of representativeKeys inner products; it could be wrapped with a scale, not done),
+ * clusterkv (its layer does not expose its cluster scores yet).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { isScoringSelector, type BudgetChooser, type LayerSelector } from '../selector.js';
