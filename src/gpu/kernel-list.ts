@@ -15,6 +15,7 @@ import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } fro
 import { pathAvailable, withKernelPath, type KernelPath } from './kernel-path.js';
 import { cosineKMeans, cosineKMeansKernel } from './kmeans.js';
 import { mulberry32 } from '../trace/random.js';
+import { DEFAULT_REFINE_POOL, refineCandidates } from './refine-candidates.js';
 import { rankClusters, rankedTokens, rankedTokensKernel, scoreCentroids, selectClusters, selectClustersKernel, selectTokens, selectTokensKernel } from './selection.js';
 import { copyWgsl, readWgsl } from './wgsl/ceilings/copy-read.js';
 
@@ -99,6 +100,9 @@ export const readKernel = declareKernel<[x: tf.Tensor1D], tf.Tensor>('read', [{ 
 
 /** n = min(B, T): tokens a step attends per head. */
 const taken = (s: KernelShape) => Math.min(s.budget, s.context);
+
+/** The candidate pool of token refinement: the best clusters' first DEFAULT_REFINE_POOL x B tokens (at most T). */
+const pooled = (s: KernelShape) => Math.min(DEFAULT_REFINE_POOL * s.budget, s.context);
 
 /** A flat float tensor the size of K and V together: seeded values when small, zeros (the same bytes) when large. */
 function kvSized(s: KernelShape): tf.Tensor1D {
@@ -209,6 +213,16 @@ export const KERNELS: readonly KernelEntry[] = [
       const sel = selectClusters(w.q, w.centroids, w.index, s.budget);
       return [sel.tokens, sel.ranked, sel.taken, sel.rankedSizes];
     },
+  }),
+  entry({
+    of: opChain('refine-candidates'),
+    computes: `token refinement: the top B [H, B] of a pool of ${DEFAULT_REFINE_POOL}B candidates [H, ${DEFAULT_REFINE_POOL}B] (the best clusters' tokens) by exact q.k, reading the candidates' keys`,
+    outputs: [{ name: 'tokens', kind: 'exact' }],
+    perBudget: true,
+    bytes: (s) => s.heads * pooled(s) * I32 + (s.heads * pooled(s) * s.headDim + s.heads * s.headDim) * F32 + s.heads * taken(s) * I32,
+    make: (w, s) => ({ w, pool: withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, pooled(s))) }),
+    compute: ({ w, pool }, s) => [refineCandidates(w.q, w.keys, pool, taken(s))],
+    free: ({ pool }) => pool.dispose(),
   }),
   entry({
     of: sparseAttentionKernel,

@@ -92,8 +92,14 @@ function appendRows(cache: tf.Tensor3D | undefined, rows: tf.Tensor3D): tf.Tenso
 export class DenseLayerAttention implements LayerAttention {
   private readonly cache = new KvHeadCaches();
   length = 0;
+  /** [H, P, d] the prompt's queries, kept when asked (methods calibrated on them, see LayerSelector.prefill) */
+  private promptQueries?: tf.Tensor3D;
+
+  /** keepPromptQueries: keep the first call's queries for promptQueriesCopy() */
+  constructor(private readonly keepPromptQueries = false) {}
 
   async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
+    if (this.keepPromptQueries && this.length === 0) this.promptQueries = tf.keep(tf.transpose(q, [1, 0, 2]) as tf.Tensor3D);
     this.cache.append(k, v);
     const start = this.length;
     this.length += q.shape[0];
@@ -109,6 +115,11 @@ export class DenseLayerAttention implements LayerAttention {
     }));
   }
 
+  /** A copy of the prompt's queries [H, P, d] when kept (the caller owns it). */
+  promptQueriesCopy(): tf.Tensor3D | undefined {
+    return this.promptQueries ? tf.clone(this.promptQueries) : undefined;
+  }
+
   /** Starts from cached keys and values [G, P, d] (borrowed) at positions 0..P-1, as if it had attended them. */
   startFrom(keys: tf.Tensor3D, values: tf.Tensor3D): void {
     if (this.length !== 0) throw new Error('DenseLayerAttention: startFrom() on a cache that is not empty');
@@ -120,6 +131,8 @@ export class DenseLayerAttention implements LayerAttention {
 
   dispose(): void {
     this.cache.dispose();
+    this.promptQueries?.dispose();
+    this.promptQueries = undefined;
   }
 }
 
@@ -145,14 +158,15 @@ export class SelectorLayerAttention implements LayerAttention {
 
   /**
    * Starts from a prompt's cached keys and values [G, P, d] (borrowed; e.g. a dense prefill shared by several
-   * methods) instead of running the prompt: they go to selector.prefill as a prompt would.
+   * methods) instead of running the prompt: they go to selector.prefill as a prompt would, with the prompt's
+   * queries [H, P, d] when the prefill kept them.
    */
-  startFrom(keys: tf.Tensor3D, values: tf.Tensor3D): void {
+  startFrom(keys: tf.Tensor3D, values: tf.Tensor3D, queries?: tf.Tensor3D): void {
     if (this.length !== 0) throw new Error('SelectorLayerAttention: startFrom() after the prompt');
     this.keys = tf.keep(tf.clone(keys));
     this.values = tf.keep(tf.clone(values));
     this.length = keys.shape[1];
-    this.selector.prefill(this.keys, this.values);
+    this.selector.prefill(this.keys, this.values, queries);
   }
 
   async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
@@ -178,7 +192,12 @@ export class SelectorLayerAttention implements LayerAttention {
     this.keys = appendRows(undefined, k);
     this.values = appendRows(undefined, v);
     this.length = q.shape[0];
-    this.selector.prefill(this.keys, this.values);
+    const queries = tf.transpose(q, [1, 0, 2]) as tf.Tensor3D; // [H, P, d]
+    try {
+      this.selector.prefill(this.keys, this.values, queries);
+    } finally {
+      queries.dispose();
+    }
     const perHead = new KvHeadCaches();
     perHead.append(k, v);
     const out = causalAttention(q, perHead.heads, 0);

@@ -25,10 +25,12 @@ export interface PrefilledState {
   length: number;
   keys: tf.Tensor3D[];
   values: tf.Tensor3D[];
+  /** queries[l]: [H, length, d] the prompt's post-RoPE queries of layer l, when the session kept them */
+  queries?: tf.Tensor3D[];
 }
 
 export function disposePrefilledState(state: PrefilledState): void {
-  tf.dispose([...state.keys, ...state.values]);
+  tf.dispose([...state.keys, ...state.values, ...(state.queries ?? [])]);
 }
 
 export interface SessionOptions {
@@ -39,6 +41,11 @@ export interface SessionOptions {
    * the prompt, computed once for every budget); the caller disposes them
    */
   memos?: readonly LayerMemo[];
+  /**
+   * a dense session keeps the prompt's queries for prefilledState() (methods calibrated on them, like
+   * InfiniGen's skewing, get them as a prompt would give them); costs [H, P, d] per layer
+   */
+  keepPromptQueries?: boolean;
 }
 
 export interface QkvProjection {
@@ -153,7 +160,7 @@ export class ModelSession {
     const L = model.config.layers;
     if (options.memos && options.memos.length !== L) throw new RangeError(`memos: one per layer (${L}) expected, got ${options.memos.length}`);
     this.attention = Array.from({ length: L }, (_, l) =>
-      choice === 'dense' ? new DenseLayerAttention() : new SelectorLayerAttention(choice, { ...model.layerInfo(l), memo: options.memos?.[l] }, options.observer),
+      choice === 'dense' ? new DenseLayerAttention(options.keepPromptQueries) : new SelectorLayerAttention(choice, { ...model.layerInfo(l), memo: options.memos?.[l] }, options.observer),
     );
   }
 
@@ -161,15 +168,20 @@ export class ModelSession {
   startFrom(state: PrefilledState): void {
     if (this.position !== 0) throw new ModelError('startFrom needs a new session');
     if (state.keys.length !== this.attention.length) throw new ModelError(`the prefilled state has ${state.keys.length} layers, the model ${this.attention.length}`);
-    this.attention.forEach((a, l) => (a as DenseLayerAttention | SelectorLayerAttention).startFrom(state.keys[l], state.values[l]));
+    this.attention.forEach((a, l) => (a instanceof SelectorLayerAttention ? a.startFrom(state.keys[l], state.values[l], state.queries?.[l]) : (a as DenseLayerAttention).startFrom(state.keys[l], state.values[l])));
     this.position = state.length;
   }
 
   /** A copy of the per-layer cache of a dense session (the caller disposes it, see disposePrefilledState). */
   prefilledState(): PrefilledState {
     if (this.choice !== 'dense') throw new ModelError('prefilledState() needs a dense session');
-    const kv = this.attention.map((a) => (a as DenseLayerAttention).kv());
-    return { length: this.position, keys: kv.map((x) => x.keys), values: kv.map((x) => x.values) };
+    const dense = this.attention as DenseLayerAttention[];
+    const kv = dense.map((a) => a.kv());
+    const queries = dense.map((a) => a.promptQueriesCopy());
+    const all = queries.every((q): q is tf.Tensor3D => q !== undefined);
+    if (!all) tf.dispose(queries.filter((q): q is tf.Tensor3D => q !== undefined));
+    const kept = all ? { queries } : {};
+    return { length: this.position, keys: kv.map((x) => x.keys), values: kv.map((x) => x.values), ...kept };
   }
 
   /**

@@ -1,7 +1,7 @@
 /** Shared look of every figure: fonts, margins, one colour per method, dashes for a method's variants. */
 import type { PlotlyLayout } from './figure.js';
 
-/** Colour-blind-friendly palette (Okabe-Ito plus two); known methods keep their colour across figures. */
+/** Colour-blind-friendly palette (Okabe-Ito plus two); known methods keep their colour across figures (every registered one has its own). */
 const PALETTE = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#F0E442', '#000000', '#999999', '#882255'];
 const METHOD_COLORS: Record<string, string> = {
   clusterkv: '#0072B2',
@@ -12,6 +12,12 @@ const METHOD_COLORS: Record<string, string> = {
   h2o: '#CC79A7',
   streaming: '#E69F00',
   random: '#56B4E9',
+  infinigen: '#882255',
+  'clusterkv-refine': '#332288',
+  // a -topp wrapper (adaptive budgets) in a lighter shade of the method it wraps
+  'oracle-topp': '#555555',
+  'quest-topp': '#F4A582',
+  'infinigen-topp': '#CC6677',
 };
 const DASHES = ['solid', 'dash', 'dot', 'dashdot', 'longdash', 'longdashdot'];
 

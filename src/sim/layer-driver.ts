@@ -2,7 +2,7 @@
  * The one layer driver: it owns a layer's tensors for the time of a replay and feeds every consumer (replay's
  * metrics, cachesim's unit sequences, the clustering diagnostics) the same way:
  *   begin       the layer's keys, values [G, T, d] and queries [S, H, d] on the backend
- *   prefill     every method's selector sees the prompt keys and values 0..P-1
+ *   prefill     every method's selector sees the prompt keys and values 0..P-1 (a trace has no prompt queries)
  *   per step s  q [H, d], the new keys and values since the last step [G, n, d] and the visible keys and
  *               values 0..p_s [G, p_s + 1, d]; stepStart, then each method's selection (awaited: selectors
  *               read back asynchronously, as webgpu needs), then stepEnd
@@ -90,6 +90,7 @@ export async function driveLayer(manifest: TraceManifest, layer: number, data: T
     tf.tidy(() => {
       const kPrompt = tf.slice(tensors.keys, [0, 0, 0], [-1, P, -1]);
       const vPrompt = tf.slice(tensors.values, [0, 0, 0], [-1, P, -1]);
+      // no prompt queries: a trace stores the decode steps' queries only, and those are the ones scored
       for (const sel of selectors) sel.prefill(kPrompt, vPrompt);
     });
     let fed = P; // positions 0..fed-1 are in every selector

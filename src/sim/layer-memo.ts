@@ -19,6 +19,11 @@ export class LayerMemo {
     return value;
   }
 
+  /** Whether `key` holds a value (for work computed asynchronously, then stored with getOrCompute). */
+  has(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   get size(): number {
     return this.entries.size;
   }

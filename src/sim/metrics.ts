@@ -105,7 +105,9 @@ export const METRICS = [
     compute: (c) => c.n / c.contextLength,
   },
   {
-    name: 'tokensAttended', where: 'host', summarized: false,
+    // summarized: its mean is the budget a cell spent, so cells of different budget rules (InfiniGen's
+    // threshold, top-p budgets) can be compared at equal mean budget
+    name: 'tokensAttended', where: 'host', summarized: true,
     meaning: '|S|: positions the query head attends (forced set included)',
     compute: (c) => c.n,
   },

@@ -54,8 +54,13 @@ export interface Selection {
 }
 
 export interface LayerSelector {
-  /** Prompt keys and values of this layer, positions 0..P-1. keys, values: [G, P, d]. Called once, first. */
-  prefill(keys: tf.Tensor3D, values: tf.Tensor3D): void;
+  /**
+   * Prompt keys and values of this layer, positions 0..P-1. keys, values: [G, P, d]. Called once, first.
+   * queries [H, P, d]: the prompt's queries, where the caller has them (the model path), for methods
+   * calibrated on queries (InfiniGen's skewing). Traces store none (their queries are the decode steps', the
+   * ones scored), so replays pass nothing and such a method falls back to what it documents.
+   */
+  prefill(keys: tf.Tensor3D, values: tf.Tensor3D, queries?: tf.Tensor3D): void;
   /**
    * One decode step: append kNew, vNew [G, n, d] (the positions since the last call, ending with the
    * current token, so the cache then covers 0..position), then choose what q [H, d] attends.
@@ -64,6 +69,32 @@ export interface LayerSelector {
    */
   step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection>;
   dispose(): void;
+}
+
+/** A ranking method's estimate of one step's attention, from which a caller picks the step's budget. */
+export interface StepScores {
+  /**
+   * [H, m] per query head, the method's estimate of each selectable token's logit q.k / sqrt(d) (m: the
+   * selectable tokens, in any order; the tokens of a unit share the unit's score). Borrowed for the call.
+   */
+  logits: tf.Tensor2D;
+}
+
+/** Picks a step's selectable budget b (0 <= b <= chosen) from the method's scores; chosen: what step() would choose. */
+export type BudgetChooser = (scores: StepScores, chosen: number) => Promise<number>;
+
+/**
+ * A selector whose ranking can spend a budget chosen per step from its own scores (the top-p wrapper,
+ * methods/top-p.ts): the method appends kNew and vNew, plans the step as step() does, scores the selectable
+ * range, asks `choose` for b and selects its top b by its own ranking. step() is this with b = chosen (or
+ * the method's own rule). choose is not called when the step has nothing to choose.
+ */
+export interface ScoringSelector extends LayerSelector {
+  stepWithBudget(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose: BudgetChooser): Promise<Selection>;
+}
+
+export function isScoringSelector(selector: LayerSelector): selector is ScoringSelector {
+  return typeof (selector as Partial<ScoringSelector>).stepWithBudget === 'function';
 }
 
 export interface Method {

@@ -5,10 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { attentionWeights, denseAttention, sparseAttention } from '../../src/gpu/attention.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex } from '../../src/gpu/cluster-index.js';
 import { cosineKMeans, initialIndices } from '../../src/gpu/kmeans.js';
+import { refineCandidates } from '../../src/gpu/refine-candidates.js';
 import { rankClusters, readClusterChoice, selectClusters, disposeClusterSelection } from '../../src/gpu/selection.js';
 import { LOCAL_BACKENDS, withBackend } from '../helpers/backend.js';
 import { worstRelative } from '../helpers/tensors.js';
-import { clusteredKeys, normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from '../reference/clusterkv.js';
+import { clusteredKeys, normals, refAttend, refClusterIndex, refCosineKMeans, refRefine, refSelect, rng } from '../reference/clusterkv.js';
 
 const slice = (x: ArrayLike<number>, start: number, n: number) => Array.from({ length: n }, (_, i) => x[start + i]);
 
@@ -254,6 +255,68 @@ describe.each(LOCAL_BACKENDS)('cluster ranking methods on %s', (backend) => {
         expect(Array.from(byTopk.dataSync())).toEqual(want);
         tf.dispose([scores, byTopk, byCompare]);
       }
+    });
+  });
+});
+
+describe.each(LOCAL_BACKENDS)('token refinement (refineCandidates) on %s', (backend) => {
+  const [H, G, T, d] = [6, 2, 120, 8];
+  /** Per head, n distinct positions in a seeded shuffled order (cluster-rank order is not position order). */
+  const pools = (n: number, seed: number) => {
+    const r = rng(seed);
+    return Array.from({ length: H }, () => {
+      const all = Array.from({ length: T }, (_, t) => t);
+      for (let i = T - 1; i > 0; i--) {
+        const j = Math.floor(r() * (i + 1));
+        [all[i], all[j]] = [all[j], all[i]];
+      }
+      return all.slice(0, n);
+    });
+  };
+
+  it.each([
+    [40, 10],
+    [40, 40],
+    [7, 1],
+    [5, 0],
+  ])('the top B of %i candidates by exact q.k as the plain-TS reference (B = %i)', async (n, budget) => {
+    await withBackend(backend, async () => {
+      const [q, keys] = [normals(H * d, 3), normals(G * T * d, 4)];
+      const cand = pools(n, n + budget);
+      const [qt, kt, ct] = [tf.tensor2d(q, [H, d]), tf.tensor3d(keys, [G, T, d]), tf.tensor2d(cand, [H, n], 'int32')];
+      const out = refineCandidates(qt, kt, ct, budget);
+      expect(out.shape).toEqual([H, budget]);
+      expect(out.dtype).toBe('int32');
+      // (tfjs reads a [H, 0] tensor back as [])
+      if (budget > 0) expect(await out.array()).toEqual(refRefine(q, keys, H, G, T, d, cand, budget));
+      tf.dispose([qt, kt, ct, out]);
+    });
+  });
+
+  it('breaks ties to the earlier position whatever the candidates order', async () => {
+    await withBackend(backend, async () => {
+      // keys that repeat every 10 positions: every score appears T / 10 times
+      const base = normals(G * 10 * d, 5);
+      const keys = new Float32Array(G * T * d);
+      for (let g = 0; g < G; g++) for (let t = 0; t < T; t++) keys.set(base.subarray((g * 10 + (t % 10)) * d, (g * 10 + (t % 10) + 1) * d), (g * T + t) * d);
+      const q = normals(H * d, 6);
+      const cand = pools(60, 9);
+      const [qt, kt, ct] = [tf.tensor2d(q, [H, d]), tf.tensor3d(keys, [G, T, d]), tf.tensor2d(cand, [H, 60], 'int32')];
+      const out = refineCandidates(qt, kt, ct, 15);
+      const want = refRefine(q, keys, H, G, T, d, cand, 15);
+      expect(await out.array()).toEqual(want);
+      // the property is exercised: some chosen positions share a key (a tie) and come in position order
+      expect(want.some((row) => row.some((t, i) => i > 0 && t % 10 === row[i - 1] % 10 && t > row[i - 1]))).toBe(true);
+      tf.dispose([qt, kt, ct, out]);
+    });
+  });
+
+  it('refuses a budget above the candidates and mismatched shapes', async () => {
+    await withBackend(backend, () => {
+      const [qt, kt, ct] = [tf.zeros([H, d]) as tf.Tensor2D, tf.zeros([G, T, d]) as tf.Tensor3D, tf.zeros([H, 4], 'int32') as tf.Tensor2D];
+      expect(() => refineCandidates(qt, kt, ct, 5)).toThrow(/refinement budget must be an integer in \[0, 4\]/);
+      expect(() => refineCandidates(qt, kt, tf.zeros([H - 1, 4], 'int32') as tf.Tensor2D, 2)).toThrow(/candidates must be \[H = 6, n\]/);
+      tf.dispose([qt, kt, ct]);
     });
   });
 });

@@ -23,6 +23,7 @@ export interface StepRecord {
   tokens: number[][];
   selectedCount: number;
   units?: SelectedUnits;
+  stats?: Record<string, number>;
 }
 
 export function memoryTrace(rand: () => number, H: number, G: number, d: number, P: number, S: number): MemoryTrace {
@@ -35,7 +36,8 @@ export function memoryTrace(rand: () => number, H: number, G: number, d: number,
   return { H, G, d, T, P, keys: normal(G * T * d), values: normal(G * T * d), queries: normal(S * H * d) };
 }
 
-export async function runSelector(method: Method, trace: MemoryTrace, layer = 0): Promise<StepRecord[]> {
+/** promptQueries [H*P*d]: what the model path gives a selector at prefill (absent: as a trace replay). */
+export async function runSelector(method: Method, trace: MemoryTrace, layer = 0, promptQueries?: Float32Array): Promise<StepRecord[]> {
   const { H, G, d, T, P } = trace;
   const info: LayerInfo = { layer, heads: H, kvHeads: G, headDim: d };
   const keys = tf.tensor3d(trace.keys, [G, T, d]);
@@ -43,7 +45,8 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0)
   const selector = method.forLayer(info);
   const out: StepRecord[] = [];
   try {
-    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1])));
+    // prompt queries [H, P, d] only when given (the model path's); the layer driver gives none
+    tf.tidy(() => selector.prefill(tf.slice(keys, [0, 0, 0], [-1, P, -1]), tf.slice(values, [0, 0, 0], [-1, P, -1]), promptQueries ? tf.tensor3d(promptQueries, [H, P, d]) : undefined));
     for (let position = P; position < T; position++) {
       const s = position - P;
       const q = tf.tensor2d(trace.queries.subarray(s * H * d, (s + 1) * H * d), [H, d]);
@@ -51,7 +54,7 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0)
       const vNew = tf.slice(values, [0, position, 0], [-1, 1, -1]);
       const sel = await selector.step(q, kNew, vNew);
       tf.dispose([q, kNew, vNew]);
-      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units });
+      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units, stats: sel.stats });
       sel.tokens.dispose();
     }
   } finally {

@@ -7,6 +7,8 @@ import {
   clusterDispersionFigure, clusterSizesFigure, errorVsBudgetFigure, latencyBreakdownFigure, paretoFront,
   paretoLatencyFigure, recallHeatmapFigure, recallVsBudgetFigure, type Figure, type ParetoPoint,
 } from '../../src/plot/index.js';
+import { methodColor } from '../../src/plot/style.js';
+import { METHODS } from '../../src/sim/methods/index.js';
 
 type Row = Record<string, unknown>;
 
@@ -180,5 +182,13 @@ describe('clustering and latency figures', () => {
     expectLabelled(fig);
     expect(fig.data.map((d) => [d.name, d.y])).toEqual([['scoring', [1, 0]], ['attention', [2.5, 7]]]);
     expect((fig.layout.annotations as { text: string }[]).map((a) => a.text)).toEqual(['3.50 ms', '7.00 ms']);
+  });
+});
+
+describe('method styles', () => {
+  it('give every registered method its own colour, the same in every figure', () => {
+    const colours = METHODS.map((m) => methodColor(m.name, []));
+    expect(new Set(colours).size).toBe(METHODS.length);
+    expect(METHODS.map((m) => methodColor(m.name, ['someone-else', m.name]))).toEqual(colours);
   });
 });

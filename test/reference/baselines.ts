@@ -28,8 +28,8 @@ export function refForced(layout: RefLayout): number[] {
   return out;
 }
 
-const row = (x: ArrayLike<number>, i: number, d: number) => Array.from({ length: d }, (_, j) => x[i * d + j]);
-const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
+export const row = (x: ArrayLike<number>, i: number, d: number) => Array.from({ length: d }, (_, j) => x[i * d + j]);
+export const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i], 0);
 
 /** Contiguous units of `size` from `start` to `end` (the last shorter). */
 function units(start: number, end: number, size: number): number[][] {
@@ -61,18 +61,17 @@ export interface RefData {
   d: number;
 }
 
-function keyOf(data: RefData, g: number, t: number): number[] {
+export function keyOf(data: RefData, g: number, t: number): number[] {
   return row(data.keys, g * data.T + t, data.d);
 }
 
-/** Quest: pages from sinkEnd, score sum_i max(q_i min_i, q_i max_i). */
-export function refQuest(data: RefData, layout: RefLayout, budget: number, pageSize: number): number[][] {
-  const b = refChosenCount(budget, layout);
+/** Quest's pages from sinkEnd and, per head, each page's score sum_i max(q_i min_i, q_i max_i). */
+export function refQuestPageScores(data: RefData, layout: RefLayout, pageSize: number): { pages: number[][]; scores: number[][] } {
   const pages = units(layout.sinkEnd, layout.openStart, pageSize);
-  return Array.from({ length: data.H }, (_, h) => {
+  const scores = Array.from({ length: data.H }, (_, h) => {
     const g = Math.floor(h / (data.H / data.G));
     const q = row(data.q, h, data.d);
-    const scores = pages.map((page) => {
+    return pages.map((page) => {
       let s = 0;
       for (let i = 0; i < data.d; i++) {
         const vals = page.map((t) => keyOf(data, g, t)[i]);
@@ -80,8 +79,14 @@ export function refQuest(data: RefData, layout: RefLayout, budget: number, pageS
       }
       return s;
     });
-    return takeUnits(pages, scores, b);
   });
+  return { pages, scores };
+}
+
+/** Quest: pages from sinkEnd, score sum_i max(q_i min_i, q_i max_i), top pages to b tokens, the last cut. */
+export function refQuest(data: RefData, layout: RefLayout, budget: number, pageSize: number, b = refChosenCount(budget, layout)): number[][] {
+  const { pages, scores } = refQuestPageScores(data, layout, pageSize);
+  return scores.map((s) => takeUnits(pages, s, b));
 }
 
 /** InfLLM: blocks from sinkEnd; representatives = the r keys with the largest dot product with the block mean. */

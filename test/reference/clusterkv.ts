@@ -147,3 +147,24 @@ export function clusteredKeys(G: number, N: number, d: number, k: number, seed: 
   }
   return { keys, truth };
 }
+
+/**
+ * Token refinement: per query head, the top `budget` candidate positions by exact q.k (float64), ties to the
+ * earlier position. q [H*d]; keys [G*T*d]; candidates[h]: positions of head h (query head h reads KV head
+ * floor(h / (H/G))).
+ */
+export function refRefine(q: ArrayLike<number>, keys: ArrayLike<number>, H: number, G: number, T: number, d: number, candidates: number[][], budget: number): number[][] {
+  return candidates.map((cand, h) => {
+    const g = Math.floor(h / (H / G));
+    const score = (t: number) => {
+      let s = 0;
+      for (let i = 0; i < d; i++) s += q[h * d + i] * keys[(g * T + t) * d + i];
+      return s;
+    };
+    return cand
+      .map((t) => [score(t), t] as const)
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .slice(0, budget)
+      .map(([, t]) => t);
+  });
+}

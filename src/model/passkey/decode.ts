@@ -24,7 +24,8 @@ export interface Prefill {
 /** Runs the prompt once with dense attention. */
 export async function prefillPrompt(model: LlamaModel, tokens: readonly number[]): Promise<Prefill> {
   const t0 = performance.now();
-  const session = model.session('dense');
+  // the prompt's queries are kept for methods calibrated on them (InfiniGen's skewing basis)
+  const session = model.session('dense', { keepPromptQueries: true });
   try {
     const firstToken = await greedyId(await session.forward(tokens, true));
     const state = session.prefilledState();

@@ -103,7 +103,7 @@ export interface KernelBenchReport {
 }
 
 /** Bench order: ceilings, the headline pair, the step's stages, the rest, K-means last (drift: see above). */
-const ORDER = ['copy', 'read', 'dense-attention', 'clusterkv-step', 'select-tokens', 'sparse-attention', ...STEP_STAGES.ops, 'select-clusters', 'attention-weights', 'cluster-index', 'kmeans'];
+const ORDER = ['copy', 'read', 'dense-attention', 'clusterkv-step', 'select-tokens', 'sparse-attention', ...STEP_STAGES.ops, 'select-clusters', 'refine-candidates', 'attention-weights', 'cluster-index', 'kmeans'];
 
 function validate(cfg: KernelBenchConfig): void {
   for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs'] as const) {

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeLayout, forcedPositions, selectableBudget, type BudgetMode, type DecodeLayout } from '../budget.js';
+import type { BudgetChooser } from '../selector.js';
 
 /** The shared parameters a step plan needs (see budget-params.ts). */
 export interface ForcedSetParams {
@@ -33,4 +34,21 @@ export function withForced(forced: Int32Array, chosen: tf.Tensor2D | null, heads
     if (!chosen || chosen.shape[1] === 0) return forcedT;
     return tf.concat([forcedT, tf.cast(chosen, 'int32')], 1) as tf.Tensor2D;
   });
+}
+
+/**
+ * The budget `choose` picks for a step from a method's scores [H, m] of the selectable tokens, `logitScale`
+ * times which are its logit estimates (1 / sqrt(d) for inner products q.k); checked to be an integer in
+ * [0, chosen]. The scores stay the caller's.
+ */
+export async function chooseFromScores(choose: BudgetChooser, scores: tf.Tensor2D, logitScale: number, chosen: number): Promise<number> {
+  const logits = tf.mul(scores, logitScale) as tf.Tensor2D;
+  let b: number;
+  try {
+    b = await choose({ logits }, chosen);
+  } finally {
+    logits.dispose();
+  }
+  if (!Number.isInteger(b) || b < 0 || b > chosen) throw new RangeError(`a budget chooser must give an integer in [0, ${chosen}], got ${b}`);
+  return b;
 }

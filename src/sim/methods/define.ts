@@ -55,6 +55,11 @@ export function ratioParam(defaultValue: number, doc: string): ParamSpec<number>
   return spec(defaultValue, doc, 'number in [0, 1]', (v): v is number => typeof v === 'number' && v >= 0 && v <= 1);
 }
 
+/** A number in (0, 1]: a share that cannot be none. */
+export function positiveRatioParam(defaultValue: number, doc: string): ParamSpec<number> {
+  return spec(defaultValue, doc, 'number in (0, 1]', (v): v is number => typeof v === 'number' && v > 0 && v <= 1);
+}
+
 /** A number > 0. */
 export function positiveParam(defaultValue: number, doc: string): ParamSpec<number> {
   return spec(defaultValue, doc, 'number > 0', (v): v is number => typeof v === 'number' && Number.isFinite(v) && v > 0);

@@ -6,19 +6,22 @@
  */
 import type { Method, ParamValue } from '../selector.js';
 import { clusterkv } from './clusterkv/index.js';
+import { clusterkvRefine } from './clusterkv/refine.js';
 import type { MethodDefinition, ParamSpec } from './define.js';
 import { resolveParams } from './define.js';
 import { full, fullSelector } from './full.js';
 import { h2o } from './h2o.js';
+import { infinigen } from './infinigen.js';
 import { infllm } from './infllm.js';
 import { oracle } from './oracle.js';
 import { quest } from './quest.js';
 import { random } from './random.js';
 import { streaming } from './streaming.js';
+import { withTopP } from './top-p.js';
 import { BUDGET_PARAMS } from './budget-params.js';
 
-/** Every method, in the order tables and `--methods all` list them. */
-export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random];
+/** Every method, in the order tables and `--methods all` list them (wrapped methods: top-p.ts). */
+export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, clusterkvRefine, withTopP(oracle), withTopP(quest), withTopP(infinigen, ['alpha', 'select'])];
 
 /** Every registered method name, in registry order. */
 export function methodNames(): string[] {
@@ -91,5 +94,6 @@ export { BUDGET_PARAMS } from './budget-params.js';
 
 /** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
-export { defineMethod, intParam, ratioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
+export { defineMethod, intParam, ratioParam, positiveRatioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
 export { planStep, withForced, type ForcedSetParams, type StepPlan } from './baseline.js';
+export { withTopP, topPCounts, TOP_P_PARAMS, TOP_P_SUFFIX, type TopPParams } from './top-p.js';

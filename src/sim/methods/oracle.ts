@@ -1,14 +1,16 @@
 /**
  * oracle: the forced positions (sinks, open decode window, current token) plus the exact top-B selectable
  * positions by q.k per query head: no method attending the same forced set and B more tokens keeps more
- * attention mass, so it is the upper bound at equal budget.
+ * attention mass, so it is the upper bound at equal budget. Its scores are the exact logits, so under the
+ * top-p wrapper (top-p.ts) it is the ideal adaptive budget.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { KVStore } from '../kv-store.js';
-import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
-import { planStep, withForced } from './baseline.js';
+import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
+import { chooseFromScores, planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, type ParamsOf } from './define.js';
+import { SelectableKeys } from './selectable-keys.js';
 
 const PARAMS = { ...BUDGET_PARAMS };
 export type OracleParams = ParamsOf<typeof PARAMS>;
@@ -22,39 +24,33 @@ export const oracle = defineMethod({
   selector: (info, p) => oracleSelector(info, p),
 });
 
-function oracleSelector(info: LayerInfo, params: OracleParams): LayerSelector {
+function oracleSelector(info: LayerInfo, params: OracleParams): ScoringSelector {
   const store = new KVStore();
+  const selectable = new SelectableKeys(store, info);
   let prefillLength = 0;
-  const groupSize = info.heads / info.kvHeads;
-  // the selectable keys [G, m, d], sliced again only when the selectable range moves (a decode window closes)
-  let selectable: { sinkEnd: number; openStart: number; keys: tf.Tensor3D } | null = null;
-  const selectableKeys = (sinkEnd: number, openStart: number): tf.Tensor3D => {
-    if (selectable?.sinkEnd !== sinkEnd || selectable.openStart !== openStart) {
-      selectable?.keys.dispose();
-      selectable = { sinkEnd, openStart, keys: tf.keep(tf.slice(store.keys, [0, sinkEnd, 0], [-1, openStart - sinkEnd, -1])) };
+  const stepWithBudget = async (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose: BudgetChooser | null): Promise<Selection> => {
+    store.append(kNew, vNew);
+    const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
+    if (chosen === 0) return { tokens: withForced(forced, null, info.heads), selectedCount: 0 };
+    // scores [H, m]: each query head against its KV head's selectable keys
+    const scores = selectable.scores(q, layout.sinkEnd, layout.openStart);
+    try {
+      const b = choose ? await chooseFromScores(choose, scores, 1 / Math.sqrt(info.headDim), chosen) : chosen;
+      const tokens = tf.tidy(() => withForced(forced, b > 0 ? (tf.add(tf.topk(scores, b, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D) : null, info.heads));
+      return { tokens, selectedCount: b };
+    } finally {
+      scores.dispose();
     }
-    return selectable.keys;
   };
   return {
     prefill(keys, values) {
       store.append(keys, values);
       prefillLength = keys.shape[1];
     },
-    async step(q, kNew, vNew): Promise<Selection> {
-      store.append(kNew, vNew);
-      const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
-      const tokens = tf.tidy(() => {
-        if (chosen === 0) return withForced(forced, null, info.heads);
-        // scores [G, r, m]: query heads of a group against their KV head's selectable keys
-        const qg = tf.reshape(q, [info.kvHeads, groupSize, info.headDim]);
-        const scores = tf.reshape(tf.matMul(qg, selectableKeys(layout.sinkEnd, layout.openStart), false, true), [info.heads, -1]);
-        return withForced(forced, tf.add(tf.topk(scores, chosen, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D, info.heads);
-      });
-      return { tokens, selectedCount: chosen };
-    },
+    step: (q, kNew, vNew) => stepWithBudget(q, kNew, vNew, null),
+    stepWithBudget,
     dispose() {
-      selectable?.keys.dispose();
-      selectable = null;
+      selectable.dispose();
       store.dispose();
     },
   };

@@ -5,6 +5,7 @@
  * budget, the last one cut.
  * The bound is computed as one inner product: sum_i max(q_i min_i, q_i max_i) = relu(q).max + min(q, 0).min,
  * so pages carry the summary [max, min] (2d) and the query maps to [relu(q), min(q, 0)].
+ * Under the top-p wrapper (top-p.ts) each token's logit estimate is its page's bound / sqrt(d).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { boundQuery } from '../../gpu/cluster-bounds.js';
@@ -39,5 +40,7 @@ function questSelector(info: LayerInfo, params: QuestParams): LayerSelector {
     unitSize: params.pageSize,
     summarise: (keys) => questPageSummaries(keys, params.pageSize),
     mapQuery: boundQuery,
+    // the page's bound is its estimate of q.k for each of its tokens (an upper bound)
+    logitScale: 1 / Math.sqrt(info.headDim),
   });
 }

@@ -8,10 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../gpu/cluster-index.js';
 import { disposeClusterIndex } from '../../gpu/cluster-index.js';
-import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
+import { disposeClusterSelection, readClusterChoiceAsync, scoreCentroids, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
 import { KVStore } from '../kv-store.js';
-import type { LayerInfo, LayerSelector, Selection, SelectedUnits } from '../selector.js';
-import { planStep, withForced, type ForcedSetParams } from './baseline.js';
+import type { BudgetChooser, LayerInfo, LayerSelector, ScoringSelector, Selection, SelectedUnits } from '../selector.js';
+import { chooseFromScores, planStep, withForced, type ForcedSetParams } from './baseline.js';
 
 export interface UnitScheme {
   kind: SelectedUnits['kind'];
@@ -23,6 +23,11 @@ export interface UnitScheme {
   summarise(keys: tf.Tensor3D): tf.Tensor3D;
   /** the query [H, d] mapped to the summary space [H, D] */
   mapQuery(q: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * times a unit's score (mapped query . summary) is the method's estimate of the logit q.k / sqrt(d) of each
+   * of its tokens; given, the selector is a ScoringSelector (its budget can be chosen from its scores)
+   */
+  logitScale?: number;
 }
 
 /** An index of contiguous units over positions start..end-1 (same for every KV head). */
@@ -51,7 +56,7 @@ interface UnitState {
   index: ClusterIndex;
 }
 
-export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: UnitScheme): LayerSelector {
+export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: UnitScheme): LayerSelector | ScoringSelector {
   const store = new KVStore();
   let prefillLength = 0;
   let state: UnitState | null = null;
@@ -71,10 +76,11 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
    * Appends the step's K/V, rebuilds summaries when the selectable range grew, ranks the units; the whole
    * selection instead when no unit is chosen.
    */
-  const plan = (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Ranked | { done: Selection } => {
+  const plan = async (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose?: BudgetChooser): Promise<Ranked | { done: Selection }> => {
     store.append(kNew, vNew);
-    const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
-    if (chosen === 0) return { done: { tokens: withForced(forced, null, info.heads), selectedCount: 0 } };
+    const { layout, forced, chosen: planned } = planStep(store.length - 1, prefillLength, params);
+    const none = (): { done: Selection } => ({ done: { tokens: withForced(forced, null, info.heads), selectedCount: 0 } });
+    if (planned === 0) return none();
     if (!state || state.openStart !== layout.openStart) {
       release();
       const { sinkEnd, openStart } = layout;
@@ -85,10 +91,19 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
       state = { openStart, summaries, index };
     }
     const mapped = scheme.mapQuery(q);
-    const sel = selectClusters(mapped, state.summaries, state.index, chosen);
-    mapped.dispose();
-    return { sel, forced, chosen };
+    const scores = choose ? tokenScores(mapped, state) : null;
+    try {
+      const chosen = choose ? await chooseFromScores(choose, scores!, scheme.logitScale!, planned) : planned;
+      if (chosen === 0) return none();
+      return { sel: selectClusters(mapped, state.summaries, state.index, chosen), forced, chosen };
+    } finally {
+      mapped.dispose();
+      scores?.dispose();
+    }
   };
+  /** [H, m] each selectable token's unit score (units are contiguous from sinkEnd). mapped: [H, D]. */
+  const tokenScores = (mapped: tf.Tensor2D, { index, summaries }: UnitState): tf.Tensor2D =>
+    tf.tidy(() => tf.gather(scoreCentroids(mapped, summaries), tf.tensor1d(Int32Array.from({ length: index.tokens }, (_, i) => Math.floor(i / scheme.unitSize)), 'int32'), 1) as tf.Tensor2D);
   /** The selection from the ranked units' host-side choice; disposes the ranking. */
   const finish = ({ sel, forced, chosen }: Ranked, choice: ClusterChoice): Selection => {
     try {
@@ -98,20 +113,22 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
       disposeClusterSelection(sel);
     }
   };
-  return {
+  const step = async (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose?: BudgetChooser): Promise<Selection> => {
+    const planned = await plan(q, kNew, vNew, choose);
+    return 'done' in planned ? planned.done : finish(planned, await readClusterChoiceAsync(planned.sel));
+  };
+  const selector: LayerSelector = {
     prefill(keys, values) {
       store.append(keys, values);
       prefillLength = keys.shape[1];
     },
-    async step(q, kNew, vNew): Promise<Selection> {
-      const planned = plan(q, kNew, vNew);
-      return 'done' in planned ? planned.done : finish(planned, await readClusterChoiceAsync(planned.sel));
-    },
+    step: (q, kNew, vNew) => step(q, kNew, vNew),
     dispose() {
       release();
       store.dispose();
     },
   };
+  return scheme.logitScale === undefined ? selector : { ...selector, stepWithBudget: step };
 }
 
 /**

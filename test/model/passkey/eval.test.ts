@@ -2,17 +2,19 @@
  * The passkey eval on the real ckvlab-passkey-9m (wasm): one dense prefill per document and sessions that
  * continue from copies of it decode what a dense session generates; an interrupted eval resumes without
  * lost or duplicated rows and equals an uninterrupted one; a folder refuses another seed or filler; needle
- * recall is 1 for dense attention and 0 where a window cannot reach the needle; the figures draw from it.
+ * recall is 1 for dense attention and 0 where a window cannot reach the needle; InfiniGen gets the prompt
+ * queries the prefill keeps; the figures draw from it.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../../src/gpu/backend.js';
-import { generate } from '../../../src/model/generate.js';
+import { generate, greedyId } from '../../../src/model/generate.js';
 import { loadModel, loadTokenizer } from '../../../src/model/load.js';
 import { decodeAnswer, disposePrefill, prefillPrompt } from '../../../src/model/passkey/decode.js';
 import { buildPasskeyDocument } from '../../../src/model/passkey/document.js';
+import { NeedleRecallRecorder } from '../../../src/model/passkey/needle-recall.js';
 import { readPasskeyEvalFolder } from '../../../src/model/passkey/eval-folder.js';
 import { CKVLAB_PASSKEY_FORMAT } from '../../../src/model/passkey/format.js';
 import { planDocuments } from '../../../src/model/passkey/plan.js';
@@ -79,6 +81,28 @@ describe('passkey eval on ckvlab-passkey-9m', () => {
     expect(dense.ids).toEqual(doc.answer);
     disposePrefill(prefill);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it("infinigen's skew is fit on the prompt queries the shared prefill keeps, as in a session that runs the prompt itself", async () => {
+    const [spec] = planDocuments({ contexts: [640], depths: [0.5], keys: 1, seed: 0 }, moby.length, 5);
+    const doc = buildPasskeyDocument(tokenizer, moby, spec, CKVLAB_PASSKEY_FORMAT);
+    const method = createMethod('infinigen', { budget: 24, select: 'top-b' });
+    const prefill = await prefillPrompt(model, doc.tokens);
+    expect(prefill.state.queries?.map((q) => q.shape)).toEqual(new Array(6).fill([6, doc.tokens.length, 64]));
+    const shared = await decodeAnswer(model, prefill, method, 7, doc.needlePositions, doc.keyPositions);
+    // its own session: the prompt goes through the selector's prefill with the queries it computes
+    const recorder = new NeedleRecallRecorder({ needle: doc.needlePositions, key: doc.keyPositions, promptLength: doc.tokens.length, layers: (l) => l >= 2 });
+    const own = model.session(method, { observer: recorder.observer });
+    const ids = [await greedyId(await own.forward(doc.tokens, true))];
+    while (ids.length < 7) ids.push(await greedyId(await own.step(ids[ids.length - 1])));
+    own.dispose();
+    expect(ids).toEqual(shared.ids);
+    expect(recorder.records).toEqual(shared.records);
+    // without the kept queries it fits on the prompt keys, and selects otherwise: the queries do reach it
+    const { queries: _q, ...withoutQueries } = prefill.state;
+    const onKeys = await decodeAnswer(model, { ...prefill, state: withoutQueries }, method, 7, doc.needlePositions, doc.keyPositions);
+    expect(onKeys.records.map((r) => r.massRecall)).not.toEqual(shared.records.map((r) => r.massRecall));
+    disposePrefill(prefill);
   });
 
   it('an interrupted eval resumes without lost or duplicated rows, and equals an uninterrupted one', async () => {

@@ -1,0 +1,134 @@
+/**
+ * infinigen: InfiniGen (Lee et al., OSDI 2024) speculative token selection. Queries and keys are skewed
+ * per query head by an SVD basis of calibration queries (its offline skewing), a few partial channels of the
+ * skewed query and keys give approximate scores s = q'.k / sqrt(d) (infinigen-skewing.ts), and InfiniGen
+ * fetches the tokens with s >= max(s) - alpha: their count per head, averaged over the layer's heads (one
+ * count for every head, as InfiniGen fetches), capped at the budget, each head taking its top tokens by s.
+ * With select 'top-b' every step takes the top-B by s instead (equal-budget comparisons).
+ *
+ * Calibration (what the skew and channels are fit on): on the model path the prompt's queries
+ * (LayerSelector.prefill; InfiniGen fits offline on a sample text, the prompt is our sample). Traces store
+ * no prompt queries, and their stored queries are the decode steps scored (fit on them, a few channels span
+ * the very queries scored: on a 4-step trace 3 of 64 channels gave the oracle's selection), so on traces the
+ * fit is on the prompt's selectable keys (after the sinks), each query head on its KV head's: the key half
+ * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both). The query scored is
+ * the step's own; InfiniGen's speculation of it from the previous layer's attention input is not modelled.
+ * Defaults from the authors' artifact (snu-comparch/InfiniGen, accuracy/): partial weight ratio 0.2
+ * (setup/setup.sh, PARTIAL_RATIO=0.2) and alpha 5 (src/modeling_llama_ours.py, its Llama-2 default; the
+ * OPT examples use 4).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { kvHeadOfQueryHead } from '../../gpu/heads.js';
+import { KVStore } from '../kv-store.js';
+import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
+import { chooseFromScores, planStep, withForced } from './baseline.js';
+import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { choiceParam, defineMethod, positiveParam, positiveRatioParam, type ParamsOf } from './define.js';
+import { partialChannelCount, partialQuery, partialQueryMap } from './infinigen-skewing.js';
+import { SelectableKeys } from './selectable-keys.js';
+
+export const INFINIGEN_SELECTS = ['threshold', 'top-b'] as const;
+
+const PARAMS = {
+  ...BUDGET_PARAMS,
+  partialRatio: positiveRatioParam(0.2, "share of the head dimension used as partial channels, floor(r d) >= 1 (InfiniGen's partial weight ratio; its artifact's 0.2)"),
+  alpha: positiveParam(5, "tokens with approximate score >= max - alpha are fetched (logits q.k / sqrt(d); the artifact's Llama-2 default 5)"),
+  select: choiceParam<(typeof INFINIGEN_SELECTS)[number]>('threshold', INFINIGEN_SELECTS, "'threshold': InfiniGen's max - alpha count, capped at B; 'top-b': always the top B by approximate score"),
+};
+export type InfiniGenParams = ParamsOf<typeof PARAMS>;
+
+export const infinigen = defineMethod({
+  name: 'infinigen',
+  summary: 'InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (skew fit on prompt queries; traces: on prompt keys)',
+  budgeted: true,
+  params: PARAMS,
+  validate: (p) => validateBudgetParams('infinigen', p),
+  selector: (info, p) => infinigenSelector(info, p),
+});
+
+/** Tokens InfiniGen fetches: per head #{s >= max_h(s) - alpha}, averaged over heads and truncated, at most `chosen`. logits: [H, m]. */
+export async function thresholdCount(logits: tf.Tensor2D, alpha: number, chosen: number): Promise<number> {
+  const counts = tf.tidy(() => tf.sum(tf.cast(tf.greaterEqual(logits, tf.sub(tf.max(logits, 1, true), alpha)), 'int32'), 1));
+  const data = await counts.data();
+  counts.dispose();
+  let total = 0;
+  for (const c of data) total += c;
+  return Math.min(chosen, Math.floor(total / data.length));
+}
+
+/** [H, n, d] the prompt keys after the sinks (all of them if that leaves none), query head h getting its KV head's. keys: [G, P, d]. */
+function selectablePromptKeys(keys: tf.Tensor3D, sinks: number, kvOf: Int32Array): tf.Tensor3D {
+  const P = keys.shape[1];
+  const from = sinks < P ? sinks : 0;
+  return tf.gather(tf.slice(keys, [0, from, 0], [-1, P - from, -1]), tf.tensor1d(kvOf, 'int32')) as tf.Tensor3D;
+}
+
+function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSelector {
+  const { heads, headDim } = info;
+  const channels = partialChannelCount(headDim, params.partialRatio);
+  const kvOf = kvHeadOfQueryHead(heads, info.kvHeads);
+  let memoKey = '';
+  const store = new KVStore();
+  const selectable = new SelectableKeys(store, info);
+  let prefillLength = -1;
+  /** [H, n, d] calibration vectors (prompt queries, or keys), held until the map is built */
+  let calibration: tf.Tensor3D | null = null;
+  /** [H, d, d] the partial query map (owned here unless the layer's memo holds it) */
+  let map: { tensor: tf.Tensor3D; owned: boolean } | null = null;
+
+  const queryMap = async (): Promise<tf.Tensor3D> => {
+    if (map) return map.tensor;
+    const memo = info.memo;
+    if (memo?.has(memoKey)) {
+      map = { tensor: memo.getOrCompute(memoKey, () => [])[0] as tf.Tensor3D, owned: false };
+    } else {
+      const built = (await partialQueryMap(calibration!, channels)).map;
+      map = memo ? { tensor: memo.getOrCompute(memoKey, () => [built])[0] as tf.Tensor3D, owned: false } : { tensor: tf.keep(built), owned: true };
+    }
+    calibration?.dispose();
+    calibration = null;
+    return map.tensor;
+  };
+
+  const thresholdChooser: BudgetChooser = ({ logits }, chosen) => thresholdCount(logits, params.alpha, chosen);
+  const topB: BudgetChooser = async (_scores, chosen) => chosen;
+
+  const stepWithBudget = async (q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose: BudgetChooser): Promise<Selection> => {
+    if (prefillLength < 0) throw new Error('infinigen: step() before prefill()');
+    store.append(kNew, vNew);
+    const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
+    if (chosen === 0) return { tokens: withForced(forced, null, heads), selectedCount: 0, stats: { selectedTokens: 0 } };
+    const partial = partialQuery(q, await queryMap());
+    const scores = selectable.scores(partial, layout.sinkEnd, layout.openStart); // [H, m] = q'.k
+    partial.dispose();
+    try {
+      const b = await chooseFromScores(choose, scores, 1 / Math.sqrt(headDim), chosen);
+      const tokens = tf.tidy(() => withForced(forced, b > 0 ? (tf.add(tf.topk(scores, b, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D) : null, heads));
+      return { tokens, selectedCount: b, stats: { selectedTokens: b } };
+    } finally {
+      scores.dispose();
+    }
+  };
+
+  return {
+    prefill(keys, values, queries) {
+      if (queries && (queries.shape[0] !== heads || queries.shape[1] !== keys.shape[1] || queries.shape[2] !== headDim)) {
+        throw new RangeError(`infinigen: prompt queries must be [H = ${heads}, P = ${keys.shape[1]}, d = ${headDim}], got [${queries.shape.join(', ')}]`);
+      }
+      store.append(keys, values);
+      prefillLength = keys.shape[1];
+      memoKey = `infinigen-partial-map:${queries ? 'queries' : `keys-from-${params.sinks}`}:k${channels}`;
+      if (info.memo?.has(memoKey)) return;
+      calibration = tf.keep(tf.tidy(() => (queries ? tf.clone(queries) : selectablePromptKeys(keys, params.sinks, kvOf))));
+    },
+    step: (q, kNew, vNew) => stepWithBudget(q, kNew, vNew, params.select === 'top-b' ? topB : thresholdChooser),
+    stepWithBudget,
+    dispose() {
+      calibration?.dispose();
+      if (map?.owned) map.tensor.dispose();
+      calibration = map = null;
+      selectable.dispose();
+      store.dispose();
+    },
+  };
+}

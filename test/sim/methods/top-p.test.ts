@@ -1,0 +1,132 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { createMethod, methodFromDefinition } from '../../../src/sim/methods/index.js';
+import { streaming } from '../../../src/sim/methods/streaming.js';
+import { full } from '../../../src/sim/methods/full.js';
+import { layerBudget, topPCounts, withTopP } from '../../../src/sim/methods/top-p.js';
+import type { ParamValue } from '../../../src/sim/selector.js';
+import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
+import { memoryTrace, runSelector, sorted, type MemoryTrace, type StepRecord } from '../../helpers/selectors.js';
+import { dot, keyOf, refChosenCount, refForced, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
+import { refTopPositions } from '../../reference/infinigen.js';
+import { mulberry32 } from '../../reference/metrics.js';
+import { refLayerBudget, refTopPCount } from '../../reference/top-p.js';
+
+const [H, G, d, P, S] = [4, 2, 8, 90, 10];
+const common = { budget: 40, sinks: 4, window: 4, denseLayers: 0 };
+const topp = { topP: 0.6, minShare: 0.1 };
+const method = (name: string, params: Record<string, ParamValue>) => createMethod(name, { ...common, ...params });
+
+function stepData(trace: MemoryTrace, s: number): RefData {
+  return { q: trace.queries.subarray(s * H * d, (s + 1) * H * d), keys: trace.keys, H, G, T: trace.T, d };
+}
+
+/** Exact logits q.k / sqrt(d) of the selectable positions, per head. */
+function exactLogits(data: RefData, layout: RefLayout): number[][] {
+  return Array.from({ length: H }, (_, h) => {
+    const q = row(data.q, h, d);
+    const out: number[] = [];
+    for (let t = layout.sinkEnd; t < layout.openStart; t++) out.push(dot(q, keyOf(data, Math.floor(h / (H / G)), t)) / Math.sqrt(d));
+    return out;
+  });
+}
+
+function chosenOf(rec: StepRecord, layout: RefLayout): number[][] {
+  const forced = refForced(layout);
+  return rec.tokens.map((r) => {
+    expect(r.slice(0, forced.length)).toEqual(forced);
+    return sorted(r.slice(forced.length));
+  });
+}
+
+describe.each(LOCAL_BACKENDS)('top-p budgets vs the plain-TS reference on %s', (backend) => {
+  const trace = memoryTrace(mulberry32(31), H, G, d, P, S);
+
+  it('topPCounts: the fewest top tokens whose softmax mass reaches p', async () => {
+    await withBackend(backend, async () => {
+      const r = mulberry32(5);
+      const logits = Array.from({ length: 6 }, (_, h) => Array.from({ length: 50 }, () => (r() * 2 - 1) * (1 + h)));
+      const t = tf.tensor2d(logits);
+      for (const p of [0.05, 0.5, 0.9, 0.99, 1]) expect(Array.from(await topPCounts(t, p))).toEqual(logits.map((l) => refTopPCount(l, p)));
+      t.dispose();
+    });
+  });
+
+  it.each(['max', 'mean'] as const)('oracle-topp (%s over heads) takes the reference budget of exact top tokens', async (headBudget) => {
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('oracle-topp', { ...topp, headBudget }), trace);
+      const spent = new Set<number>();
+      recs.forEach((rec, s) => {
+        const layout = refLayout(rec.position, P, common.sinks, common.window);
+        const logits = exactLogits(stepData(trace, s), layout);
+        const needs = logits.map((l) => refTopPCount(l, topp.topP));
+        const b = refLayerBudget(needs, refChosenCount(common.budget, layout), topp.minShare, headBudget);
+        expect(rec.selectedCount).toBe(b);
+        expect(rec.stats?.selectedTokens).toBe(b);
+        expect(rec.stats?.topPTokens).toBeCloseTo(needs.reduce((a, x) => a + x, 0) / H, 10);
+        expect(chosenOf(rec, layout)).toEqual(refTopPositions(logits, layout, b).map(sorted));
+        spent.add(b);
+      });
+      // the budget adapts: it is below B and not one value for every step
+      expect(Math.max(...spent)).toBeLessThan(common.budget);
+      expect(spent.size).toBeGreaterThan(1);
+    });
+  });
+
+  it('quest-topp reads each token as its page bound / sqrt(d) and takes that many by Quest (mean over heads, the default)', async () => {
+    await withBackend(backend, async () => {
+      const recs = await runSelector(method('quest-topp', { ...topp, pageSize: 8 }), trace);
+      recs.forEach((rec, s) => {
+        const layout = refLayout(rec.position, P, common.sinks, common.window);
+        const data = stepData(trace, s);
+        const { pages, scores } = refQuestPageScores(data, layout, 8);
+        const needs = scores.map((perPage) => refTopPCount(pages.flatMap((page, u) => page.map(() => perPage[u] / Math.sqrt(d))), topp.topP));
+        const b = refLayerBudget(needs, refChosenCount(common.budget, layout), topp.minShare, 'mean');
+        expect(rec.selectedCount).toBe(b);
+        expect(chosenOf(rec, layout)).toEqual(refQuest(data, layout, common.budget, 8, b).map(sorted));
+      });
+    });
+  });
+});
+
+describe('the top-p wrapper', () => {
+  const trace = memoryTrace(mulberry32(8), H, G, d, P, S);
+
+  it('with topP 1 spends the whole budget: the wrapped method itself', async () => {
+    await withBackend('wasm', async () => {
+      for (const [name, extra] of [['oracle', {}], ['quest', { pageSize: 8 }], ['infinigen', { select: 'top-b' }]] as const) {
+        const base = await runSelector(method(name, extra), trace);
+        const wrapped = await runSelector(method(`${name}-topp`, { ...(name === 'infinigen' ? {} : extra), topP: 1 }), trace);
+        expect(wrapped.map((r) => r.tokens.map(sorted))).toEqual(base.map((r) => r.tokens.map(sorted)));
+      }
+    });
+  });
+
+  it('floor and cap bound the layer budget', () => {
+    expect(layerBudget([1, 2, 3], 20, { minShare: 0.25, headBudget: 'max' })).toBe(5);
+    expect(layerBudget([1, 30, 3], 20, { minShare: 0, headBudget: 'max' })).toBe(20);
+    expect(layerBudget([1, 30, 3, 10], 20, { minShare: 0.25, headBudget: 'mean' })).toBe(Math.floor((5 + 20 + 5 + 10) / 4));
+    expect(layerBudget([0], 3, { minShare: 1, headBudget: 'mean' })).toBe(3);
+  });
+
+  it('refuses methods that expose no scores or take no budget, and bad parameters by name', () => {
+    const wrapped = methodFromDefinition(withTopP(streaming), { budget: 8, denseLayers: 0 });
+    expect(() => wrapped.forLayer({ layer: 0, heads: H, kvHeads: G, headDim: d })).toThrow(/streaming-topp: method 'streaming' exposes no scores/);
+    expect(() => withTopP(full)).toThrow(/full: a method without a budget/);
+    expect(() => method('oracle-topp', { topP: 0 })).toThrow(/oracle-topp: parameter 'topP' must be a number in \(0, 1\]/);
+    expect(() => method('oracle-topp', { minShare: 2 })).toThrow(/oracle-topp.*'minShare'/);
+    expect(() => method('quest-topp', { headBudget: 'min' })).toThrow(/quest-topp.*'headBudget'/);
+    expect(() => method('quest-topp', { pageSize: 0 })).toThrow(/quest-topp.*'pageSize'/);
+    expect(() => method('infinigen-topp', { partialRatio: 0 })).toThrow(/infinigen.*'partialRatio'/);
+  });
+
+  it('leaks no tensors over many steps', async () => {
+    await withBackend('wasm', async () => {
+      const methods = [method('oracle-topp', topp), method('quest-topp', topp), method('infinigen-topp', topp)];
+      for (const m of methods) await runSelector(m, trace);
+      const before = tf.memory().numTensors;
+      for (const m of methods) await runSelector(m, trace);
+      expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
