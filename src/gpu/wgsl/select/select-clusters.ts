@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../cluster-index.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 
-/** Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two. */
+/** Tuning knob (bench/run.ts tune --set kernels): threads per workgroup (one workgroup per query head), a power of two. */
 export const selectTuning = { workgroup: 512 };
 
 /** The workgroup size used: the knob, within the device's limit. */
