@@ -121,12 +121,13 @@ export interface SuiteOptions {
  * usable (every failure is in suite.json and was logged).
  */
 export async function runSuite(suite: Suite, run: SuiteRun, opts: SuiteOptions): Promise<string | undefined> {
+  // the options' errors come before anything is started or written
+  const kind = typeof suite.kind === 'function' ? suite.kind(run) : suite.kind;
+  const jobs = suite.jobs(run);
   mkdirSync(run.out, { recursive: true });
   const started = new Date().toISOString();
   const host = describeHost();
   opts.log(`suite ${suite.name}: ${opts.processes} fresh process(es) per configuration, size ${run.size}${run.backend ? `, backend ${run.backend}` : ''}${run.heatMs ? `, GPU heated ${run.heatMs} ms` : ''}; GPU ${host.gpu ?? 'none named by nvidia-smi'}, CPU ${host.cpu} (${host.cores} cores)`);
-  const kind = typeof suite.kind === 'function' ? suite.kind(run) : suite.kind;
-  const jobs = suite.jobs(run);
   const stopClocks = recordClocks(path.join(run.out, 'clocks.csv'));
   let results: ProcessResult[];
   try {

@@ -80,8 +80,15 @@ export function readCheckedJson<T>(file: string, schema: z.ZodType<T>): T {
 }
 
 function readJson(file: string): unknown {
+  let text: string;
   try {
-    return JSON.parse(readFileSync(file, 'utf8'));
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new RunFileError(`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : `cannot be read (${code ?? (err as Error).message})`}`);
+  }
+  try {
+    return JSON.parse(text);
   } catch (err) {
     throw new RunFileError(`${file}: not readable JSON (${(err as Error).message.split('\n')[0]})`);
   }
