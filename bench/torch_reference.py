@@ -13,8 +13,11 @@ after warm-up), eager mode:
                   matmul + argmax, index_add_ segment sums, bincount, empty clusters keep their centroid
 
 Usage: python3 bench/torch_reference.py OUT.json [--quick]   (--quick: two contexts, few runs: a smoke test)
+The driver runs it in fresh processes and merges them: `bench/run.ts torch` (bench/suites/torch.ts).
+Quantiles by the project's one rule (src/sim/quantile.ts, type 7: an even count's median is the mean of its two
+middle values), which Python's statistics.median and statistics.quantiles(method="inclusive") follow.
 """
-import json, math, sys, time
+import json, math, statistics, sys, time
 import torch
 
 QUICK = "--quick" in sys.argv
@@ -34,8 +37,8 @@ def time_ms(fn, warmup=10, runs=100):
     for _ in range(runs):
         a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         a.record(); fn(); b.record(); torch.cuda.synchronize(); times.append(a.elapsed_time(b))
-    times.sort()
-    return {"median": times[len(times) // 2], "p10": times[len(times) // 10], "p90": times[9 * len(times) // 10], "runs": runs}
+    deciles = statistics.quantiles(times, n=10, method="inclusive")
+    return {"median": statistics.median(times), "p10": deciles[0], "p90": deciles[-1], "runs": runs}
 
 
 def planted(T, K, gen):

@@ -1,4 +1,4 @@
-/** A 500-step decode soak through ClusterKV (bench/soak.ts runs 10,000): no tensor leaks, linear memory. */
+/** A 500-step decode soak through ClusterKV (issue 12 ran 10,000 once, with a script since removed: git log -- bench/soak.ts): no tensor leaks, linear memory. */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/gpu/backend.js';

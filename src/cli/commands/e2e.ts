@@ -2,7 +2,7 @@
  * `clusterkv e2e`: end-to-end decode speed of a Llama-3-8B-shaped model (seeded random weights made on the
  * GPU, synthetic prompts with planted clusters) on WebGPU, dense against ClusterKV, per context and batch
  * (src/model/e2e/e2e-bench.ts). Each (context, batch) runs in turn; one that fails is recorded and the
- * others still run. GPU runs give every configuration its own process (bench/e2e-gpu-host-run.sh).
+ * others still run. GPU runs give every configuration its own process (bench/run.ts e2e).
  */
 import path from 'node:path';
 import type { Command } from 'commander';

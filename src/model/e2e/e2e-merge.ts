@@ -4,17 +4,13 @@
  * speed-up over dense taken inside each process (dense and ClusterKV timed side by side) before its median
  * over processes. Also the markdown table of bench/README.md.
  */
-import type { E2eMerged, E2eMergedRow, E2eRun } from './e2e-report.js';
-
-function stats(xs: number[]): { median: number; min: number; max: number } {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-  return { median: mid, min: s[0], max: s[s.length - 1] };
-}
+import { medianSpread, type RunKind } from '../../sim/bench/merge-runs.js';
+import { median } from '../../sim/quantile.js';
+import { e2eMergedSchema, type E2eMerged, type E2eMergedRow, type E2eRun } from './e2e-report.js';
 
 function medianOf(xs: (number | null | undefined)[]): number | null {
   const have = xs.filter((x): x is number => typeof x === 'number' && Number.isFinite(x));
-  return have.length ? stats(have).median : null;
+  return have.length ? median(have) : null;
 }
 
 export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [], note = ''): E2eMerged {
@@ -32,14 +28,14 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
     const first = ms[0];
     const speedups = ms.map((m) => m.speedup).filter((x): x is number => x !== null);
     const bounds = ms.map((m) => m.boundSpeedup).filter((x): x is number => x !== null);
-    const medianMs = stats(ms.map((m) => m.msPerToken.median));
-    const bytes = stats(ms.map((m) => m.bytes.total)).median;
+    const medianMs = medianSpread(ms.map((m) => m.msPerToken.median));
+    const bytes = median(ms.map((m) => m.bytes.total));
     const ceilings = g.modes.map((m) => m.run.readCeiling?.GBps).filter((x): x is number => x !== undefined);
     const breakdowns = ms.map((m) => m.breakdown).filter((b): b is NonNullable<typeof b> => b !== null);
     const categories = [...new Set(breakdowns.flatMap((b) => Object.keys(b.categoryMs)))];
     const clustering = g.modes.map((m) => m.run.promptClustering).filter((c) => c.layers > 0).map((c) => c.wallMs);
-    const speedup = speedups.length ? stats(speedups) : null;
-    const boundSpeedup = bounds.length ? stats(bounds).median : null;
+    const speedup = speedups.length ? medianSpread(speedups) : null;
+    const boundSpeedup = bounds.length ? median(bounds) : null;
     const achievedGBps = bytes / medianMs.median / 1e6;
     return {
       context: g.context,
@@ -48,16 +44,16 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
       budget: first.budget,
       processes: ms.length,
       msPerToken: medianMs,
-      p10: stats(ms.map((m) => m.msPerToken.p10)).median,
-      p90: stats(ms.map((m) => m.msPerToken.p90)).median,
+      p10: median(ms.map((m) => m.msPerToken.p10)),
+      p90: median(ms.map((m) => m.msPerToken.p90)),
       speedup,
       boundSpeedup,
       ofBound: speedup && boundSpeedup ? speedup.median / boundSpeedup : null,
       bytesPerToken: bytes,
       achievedGBps,
-      ofReadCeiling: ceilings.length ? achievedGBps / stats(ceilings).median : null,
-      breakdownMs: breakdowns.length ? Object.fromEntries([...categories.map((c) => [c, stats(breakdowns.map((b) => b.categoryMs[c] ?? 0)).median]), ['gaps', stats(breakdowns.map((b) => b.gapsMs)).median]]) : null,
-      promptClusteringMs: first.attention === 'clusterkv' && clustering.length ? stats(clustering).median : null,
+      ofReadCeiling: ceilings.length ? achievedGBps / median(ceilings) : null,
+      breakdownMs: breakdowns.length ? Object.fromEntries([...categories.map((c) => [c, median(breakdowns.map((b) => b.categoryMs[c] ?? 0))]), ['gaps', median(breakdowns.map((b) => b.gapsMs))]]) : null,
+      promptClusteringMs: first.attention === 'clusterkv' && clustering.length ? median(clustering) : null,
       boundSpeedupShared: medianOf(ms.map((m) => m.boundSpeedupShared)),
       gemvGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.gemv ? m.bytes.weights / m.breakdown.categoryMs.gemv / 1e6 : null))),
       attentionGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.attention ? m.bytes.kv / m.breakdown.categoryMs.attention / 1e6 : null))),
@@ -65,7 +61,7 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
   });
   rows.sort((a, b) => a.context - b.context || a.batch - b.batch || (a.budget ?? 0) - (b.budget ?? 0));
   const ceilings = runs.map((r) => r.readCeiling?.GBps).filter((x): x is number => x !== undefined);
-  return { kind: 'clusterkv-e2e-bench-merged', created: new Date().toISOString(), note, readCeilingGBps: ceilings.length ? stats(ceilings) : null, rows, failures, runs };
+  return { kind: 'clusterkv-e2e-bench-merged', created: new Date().toISOString(), note, readCeilingGBps: ceilings.length ? medianSpread(ceilings) : null, rows, failures, runs };
 }
 
 const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '–' : x.toFixed(digits));
@@ -100,3 +96,27 @@ export function e2eMarkdownTable(merged: E2eMerged): string {
   }
   return `${speed.join('\n')}\n\n${time.join('\n')}`;
 }
+
+/**
+ * `clusterkv e2e` reports for the one merge (suite e2e): every report keeps its processes' runs, so reports
+ * merge again exactly; a report's own failures stay listed under its file, beside the processes that wrote none.
+ */
+export const e2eKind: RunKind<E2eMerged, E2eMerged> = {
+  kind: 'clusterkv-e2e-bench-merged',
+  title: 'end-to-end decode report (clusterkv e2e)',
+  runSchema: e2eMergedSchema,
+  mergedKind: 'clusterkv-e2e-bench-merged',
+  mergedSchema: e2eMergedSchema,
+  remerges: true,
+  merge(reports, files, failures) {
+    const runs = reports.flatMap((r) => r.runs);
+    const failed = [...reports.flatMap((r, i) => r.failures.map((f) => ({ file: `${files[i]}: ${f.file}`, reason: f.reason }))), ...failures];
+    return mergeE2eRuns(runs, failed, `${runs.length} runs from ${files.length} report files (one process each); every configuration's speed-up is taken inside its process, then the median over processes`);
+  },
+  summary(merged) {
+    const counts = new Map<string, number>();
+    for (const r of merged.rows) counts.set(`${r.context}/${r.batch}`, r.processes);
+    const failed = merged.failures.length ? `\n\n${merged.failures.length} failed: ${merged.failures.map((f) => `${f.file} (${f.reason})`).join('; ')}` : '';
+    return `${e2eMarkdownTable(merged)}${failed}\nprocesses per (context/batch): ${[...counts.entries()].map(([k, v]) => `${k}: ${v}`).join(', ')}`;
+  },
+};

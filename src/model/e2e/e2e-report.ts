@@ -1,8 +1,7 @@
 /**
- * The JSON of `clusterkv e2e` (one process) and of bench/merge-e2e-runs.ts (several processes merged), as
- * zod schemas: one reader and writer for both, and a clear error naming the field when a file is off.
+ * The JSON of `clusterkv e2e` (one process) and of its merge over processes (bench/run.ts, suite e2e), as zod
+ * schemas: one format for both; src/sim/bench/merge-runs.ts reads them with an error naming the file and field.
  */
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 const quantiles = z.object({ median: z.number(), p10: z.number(), p90: z.number(), runs: z.number().int() });
@@ -146,19 +145,3 @@ export const e2eMergedSchema = z.object({
   runs: z.array(e2eRunSchema),
 });
 export type E2eMerged = z.infer<typeof e2eMergedSchema>;
-
-/** Reads and checks a JSON file against a schema; the error names the file and the first bad field. */
-export function readE2eFile<T>(file: string, schema: z.ZodType<T>): T {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new Error(`${file}: not readable JSON (${(err as Error).message.split('\n')[0]})`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new Error(`${file}: ${issue.path.join('.') || '(top level)'}: ${issue.message}`);
-  }
-  return parsed.data;
-}

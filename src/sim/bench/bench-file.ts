@@ -8,9 +8,12 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { z } from 'zod';
 import type { KernelPath } from '../../gpu/kernel-path.js';
+import { median } from '../quantile.js';
 import { findTiming, reportPaths, STEP_STAGES, type KernelBenchReport, type KernelTiming } from './kernel-bench.js';
-import { summarise, timingMs, type Quantiles, type Timing } from './timing.js';
+import { spreadText, type RunKind } from './merge-runs.js';
+import { timingMs, type Quantiles, type Timing } from './timing.js';
 
 export const BENCH_FILE_VERSION = 2;
 
@@ -28,6 +31,42 @@ export interface BenchFile {
   main: KernelBenchReport | null;
   contexts: { context: number; clusters: number; report: KernelBenchReport }[];
 }
+
+const quantilesSchema = z.looseObject({ median: z.number(), p10: z.number(), p90: z.number(), runs: z.number().int() });
+
+const timingSchema = z.looseObject({
+  wallMs: quantilesSchema,
+  kernelMs: quantilesSchema.optional(),
+  loopWallMs: z.number().optional(),
+  bytes: z.number(),
+  achievedGBps: z.number(),
+  processes: z.looseObject({ kernelMs: z.array(z.number()).optional(), wallMs: z.array(z.number()) }).optional(),
+});
+
+const reportSchema = z.looseObject({
+  config: z.looseObject({
+    context: z.number().int(), heads: z.number().int(), kvHeads: z.number().int(), headDim: z.number().int(), clusters: z.number().int(),
+    budgets: z.array(z.number().int()), warmup: z.number().int(), runs: z.number().int(), kmeansIters: z.number().int(), kmeansRuns: z.number().int(), seed: z.number().int(),
+    kernels: z.array(z.string()).optional(), paths: z.array(z.enum(['ops', 'wgsl'])).optional(), heatMs: z.number().optional(),
+  }),
+  peak: z.looseObject({ copyGBps: z.number(), readGBps: z.number() }).optional(),
+  timings: z.array(z.looseObject({ kernel: z.string(), budget: z.number().int().nullable(), path: z.enum(['ops', 'wgsl']), timing: timingSchema })),
+  clusterSizes: z.looseObject({ min: z.number(), median: z.number(), max: z.number() }),
+});
+
+/** The bench file's schema (one process's file and a merged one alike: `processes` tells them apart). */
+export const benchFileSchema: z.ZodType<BenchFile> = z.looseObject({
+  kind: z.literal('clusterkv-kernel-bench'),
+  version: z.literal(BENCH_FILE_VERSION),
+  created: z.string().optional(),
+  backend: z.string(),
+  adapter: z.record(z.string(), z.unknown()).nullable().optional(),
+  versions: z.record(z.string(), z.string()).optional(),
+  timing: z.string().optional(),
+  processes: z.number().int().optional(),
+  main: reportSchema.nullable(),
+  contexts: z.array(z.looseObject({ context: z.number().int(), clusters: z.number().int(), report: reportSchema })),
+});
 
 /** A bench file with where it came from and a short label for tables and legends. */
 export interface LoadedBench {
@@ -100,7 +139,9 @@ function tryReadBenchFile(file: string): BenchFile | string {
     return `not a kernel benchmark (kind ${typeof kind === 'string' ? `'${kind}'` : 'missing'})`;
   }
   if (value.version !== BENCH_FILE_VERSION) return `kernel benchmark of format version ${value.version ?? 1}, expected ${BENCH_FILE_VERSION}`;
-  return value;
+  const parsed = benchFileSchema.safeParse(value);
+  if (!parsed.success) return `not a kernel benchmark of this format (${parsed.error.issues[0].path.join('.')}: ${parsed.error.issues[0].message})`;
+  return parsed.data;
 }
 
 /** Every report of a file: the main run first, then the context sweep. */
@@ -225,8 +266,7 @@ export function benchContextRows(benches: LoadedBench[]): Record<string, unknown
 }
 
 function mergeQuantiles(qs: Quantiles[]): Quantiles {
-  const med = (xs: number[]) => summarise(xs).median;
-  return { median: med(qs.map((q) => q.median)), p10: med(qs.map((q) => q.p10)), p90: med(qs.map((q) => q.p90)), runs: qs.reduce((s, q) => s + q.runs, 0) };
+  return { median: median(qs.map((q) => q.median)), p10: median(qs.map((q) => q.p10)), p90: median(qs.map((q) => q.p90)), runs: qs.reduce((s, q) => s + q.runs, 0) };
 }
 
 function mergeTimings(ts: Timing[]): Timing {
@@ -235,7 +275,7 @@ function mergeTimings(ts: Timing[]): Timing {
   const wallMs = mergeQuantiles(ts.map((t) => t.wallMs));
   const bytes = ts[0].bytes;
   const loops = ts.map((t) => t.loopWallMs).filter((x): x is number => x !== undefined);
-  const loopWallMs = loops.length ? summarise(loops).median : undefined;
+  const loopWallMs = loops.length ? median(loops) : undefined;
   return { wallMs, kernelMs, loopWallMs, bytes, achievedGBps: bytes / ((kernelMs ?? wallMs).median * 1e-3) / 1e9, processes: { kernelMs: kernel?.map((q) => q.median), wallMs: ts.map((t) => t.wallMs.median) } };
 }
 
@@ -248,10 +288,9 @@ function mergeReports(rs: KernelBenchReport[]): KernelBenchReport {
   }
   const timings = [...groups.values()].map((g) => ({ ...g[0], timing: mergeTimings(g.map((t) => t.timing)) }));
   const peaks = rs.map((r) => r.peak).filter((p): p is NonNullable<KernelBenchReport['peak']> => !!p);
-  const med = (xs: number[]) => summarise(xs).median;
   // budgets of one context may come from separate processes
   const budgets = [...new Set(rs.flatMap((r) => r.config.budgets))].sort((x, y) => y - x);
-  return { ...rs[0], config: { ...rs[0].config, budgets }, timings, peak: peaks.length ? { copyGBps: med(peaks.map((p) => p.copyGBps)), readGBps: med(peaks.map((p) => p.readGBps)) } : undefined };
+  return { ...rs[0], config: { ...rs[0].config, budgets }, timings, peak: peaks.length ? { copyGBps: median(peaks.map((p) => p.copyGBps)), readGBps: median(peaks.map((p) => p.readGBps)) } : undefined };
 }
 
 /**
@@ -284,3 +323,32 @@ export function stageSum(report: KernelBenchReport, path: KernelPath, budget: nu
   const ts = STEP_STAGES[path].map((s) => findTiming(report, s, path, budget));
   return ts.every((t) => t) ? ts.reduce((s, t) => s + timingMs(t!), 0) : null;
 }
+
+/** What mergeBenchFiles adds to the file's timing note. */
+const MERGED_NOTE = "merged from fresh processes: medians over processes, each process's median under 'processes'";
+
+/**
+ * Kernel-bench files (`clusterkv bench --out`, suites kernels and contexts) for the one merge: main runs with
+ * main runs, each sweep context with its own; the summary lists the 32K run's kernels and the sweep with the
+ * spread of the processes' medians.
+ */
+export const kernelBenchKind: RunKind<BenchFile, BenchFile> = {
+  kind: 'clusterkv-kernel-bench',
+  title: 'kernel benchmark (clusterkv bench)',
+  runSchema: benchFileSchema,
+  mergedKind: 'clusterkv-kernel-bench',
+  mergedSchema: benchFileSchema,
+  processesIn: (value) => (value as { processes?: number }).processes ?? 1,
+  merge(runs) {
+    const merged = mergeBenchFiles(runs);
+    return { ...merged, timing: merged.timing ? `${merged.timing}; ${MERGED_NOTE}` : MERGED_NOTE };
+  },
+  summary(merged) {
+    const spread = (t: Timing) => (t.processes?.kernelMs ?? t.processes?.wallMs ?? [timingMs(t)]);
+    const line = (context: number, t: KernelTiming) => `${context}\t${t.kernel}${t.budget === null ? '' : ` B=${t.budget}`} [${t.path}]\t${timingMs(t.timing).toFixed(4)} ms (${spreadText(spread(t.timing), 4)})`;
+    const lines = [`${merged.backend}: main ${merged.main ? 'yes' : 'no'}, contexts ${merged.contexts.map((c) => c.context).join(', ') || 'none'}, up to ${merged.processes} processes per configuration`];
+    if (merged.main) lines.push(...merged.main.timings.map((t) => line(merged.main!.config.context, t)));
+    for (const c of merged.contexts) lines.push(...c.report.timings.map((t) => line(c.context, t)));
+    return lines.join('\n');
+  },
+};

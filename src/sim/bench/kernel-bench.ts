@@ -12,7 +12,7 @@
  * Timing (timing.ts): `runs` samples of fenced wall time after `warmup` runs, then `runs` samples of kernel
  * time where the backend measures it (GPU timestamps on webgpu). Inputs are planted clusters (kernel-inputs.ts).
  * On the H200, op-chain kernel times drift upward over a process's life, so GPU runs repeat each configuration
- * in fresh processes (bench/gpu-host-run.sh) and merge them (bench-file.ts mergeBenchFiles).
+ * in fresh processes (bench/run.ts, suites kernels and contexts) and merge them (bench-file.ts mergeBenchFiles).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
@@ -20,6 +20,7 @@ import { plantedClusterSizes } from '../../gpu/kernel-inputs.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
 import { deviceLimits } from '../../gpu/wgsl/runtime/runtime.js';
+import { median } from '../quantile.js';
 import { fence, kernelTime, summarise, timingMs, type Timing } from './timing.js';
 export type { Timing } from './timing.js';
 
@@ -225,7 +226,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
     config: cfg,
     peak: copy !== undefined && read !== undefined ? { copyGBps: copy, readGBps: read } : undefined,
     timings,
-    clusterSizes: { min: sizes[0], median: sizes[Math.floor(sizes.length / 2)], max: sizes[sizes.length - 1] },
+    clusterSizes: { min: sizes[0], median: median(sizes), max: sizes[sizes.length - 1] },
   };
 }
 

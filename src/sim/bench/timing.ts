@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuIdle, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
+import { median, quantile } from '../quantile.js';
 
 /** Waits until every kernel producing `t` (on webgpu: everything queued) has finished. */
 export async function fence(t: tf.Tensor | tf.Tensor[]): Promise<void> {
@@ -40,27 +41,10 @@ export interface Quantiles {
   runs: number;
 }
 
-/** Median and 10th/90th percentiles of samples (ms). */
+/** Median and 10th/90th percentiles of samples (ms), by the one quantile rule (src/sim/quantile.ts). */
 export function summarise(samples: number[]): Quantiles {
   if (samples.length === 0) throw new RangeError('no samples to summarise');
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.round(q * (s.length - 1))))];
-  return { median: at(0.5), p10: at(0.1), p90: at(0.9), runs: s.length };
-}
-
-/** A figure measured once in each of several fresh processes: the median over them, every process's value kept. */
-export interface OverProcesses {
-  median: number;
-  processes: number[];
-}
-
-export function overProcesses(values: number[]): OverProcesses {
-  return { median: summarise(values).median, processes: values };
-}
-
-/** The spread of per-process values as "min–max" at `digits` decimals. */
-export function spreadText(values: readonly number[], digits: number): string {
-  return `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
+  return { median: median(samples), p10: quantile(samples, 0.1), p90: quantile(samples, 0.9), runs: samples.length };
 }
 
 export interface Timing {

@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 import type { StepAttention } from '../../../src/model/e2e/decode-engine.js';
 import { sharedRows, stepBytes } from '../../../src/model/e2e/e2e-bench.js';
 import { mergeE2eRuns } from '../../../src/model/e2e/e2e-merge.js';
-import { e2eMergedSchema, readE2eFile, type E2eRun } from '../../../src/model/e2e/e2e-report.js';
+import { e2eMergedSchema, type E2eRun } from '../../../src/model/e2e/e2e-report.js';
+import { readCheckedJson } from '../../../src/sim/bench/merge-runs.js';
 import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/e2e/shape.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
@@ -97,10 +98,10 @@ describe('e2e accounting', () => {
   });
 
   it('reads the committed H200 report through the schema', () => {
-    const merged = readE2eFile(path.join(root, 'bench/results/e2e-webgpu-h200-first-call.json'), e2eMergedSchema);
+    const merged = readCheckedJson(path.join(root, 'bench/results/e2e-webgpu-h200-first-call.json'), e2eMergedSchema);
     expect(merged.runs.length).toBeGreaterThan(0);
     for (const r of merged.runs) expect(r.logitsFinite).toBe(true);
-    expect(() => readE2eFile(path.join(root, 'package.json'), e2eMergedSchema)).toThrow(/package\.json: kind/);
+    expect(() => readCheckedJson(path.join(root, 'package.json'), e2eMergedSchema)).toThrow(/package\.json: kind/);
   });
 });
 
@@ -119,7 +120,7 @@ describe('clusterkv e2e', () => {
     const run = clusterkv({ CLUSTERKV_WEBGPU_ADAPTER: 'software' }, 'e2e', '--shape', 'tiny', '--contexts', '200', '--batches', '2', '--budgets', '16', '--steps', '4', '--warmup', '1', '--breakdown-steps', '0', '--ceiling-mb', '4', '--tokens-per-cluster', '20', '--iters', '2', '--out', out);
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/\| 200 \| 2 \| 16 \|/);
-    const merged = readE2eFile(out, e2eMergedSchema);
+    const merged = readCheckedJson(out, e2eMergedSchema);
     expect(merged.failures).toEqual([]);
     expect(merged.rows.map((r) => [r.attention, r.budget, r.processes])).toEqual([
       ['dense', null, 1],

@@ -21,7 +21,7 @@ import { tunable } from '../runtime/tuning.js';
 
 
 /**
- * Tuning knobs (bench/tune-kernels.ts; the defaults were chosen on the H200, bench/README.md): the longest
+ * Tuning knobs (bench/run.ts tune; the defaults were chosen on the H200, bench/README.md): the longest
  * chunk for dense and sparse attention. A chunk is shortened (down to 16) until the pass has about
  * `workgroups` workgroups, so that short contexts and small budgets still spread over the GPU.
  * Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.

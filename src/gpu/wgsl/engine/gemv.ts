@@ -44,7 +44,7 @@ export interface GemvTuning {
 }
 
 /**
- * The family's tuning knobs: the default work split per batch, from the H200 sweep (bench/e2e-gemv-tuning.ts,
+ * The family's tuning knobs: the default work split per batch, from the H200 sweep (bench/run.ts tune --set gemv,
  * bench/results/e2e-gemv-tuning-h200.json; time per token over the shapes of a Llama-3-8B layer x 32 + output
  * head): batch 1: 256,2,2 7.54 ms (64,4,2 7.85; 32,4,2 9.88); batch 8: 32,4,2 10.94 ms (64,2,2 12.18;
  * 64,4,2 12.85; 256,2,2 19.25). At batch 8 the B input vectors per weight vector make narrow groups with 4

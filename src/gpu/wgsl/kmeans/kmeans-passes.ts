@@ -21,7 +21,7 @@ import { tunable } from '../runtime/tuning.js';
 const CB = 16; // clusters per sums workgroup
 
 /**
- * Tuning knobs (bench/tune-kernels.ts measures them; the defaults were chosen on the H200, bench/README.md):
+ * Tuning knobs (bench/run.ts tune --set kernels measures them; the defaults were chosen on the H200, bench/README.md):
  *   tileRows, tileCols  keys and clusters per thread in the assignment (16 x 16 threads: a workgroup covers
  *                       16 tileRows keys x 16 tileCols clusters per step), 4 or 8 each
  *   depth               components per shared-memory step of the assignment, 8 or 16

@@ -10,7 +10,7 @@
  * The kernels read the object's fields when they build a shader or plan a dispatch; everywhere else the
  * objects are read-only (typed Readonly). The one way to change knobs is withTuning(knobs, overrides, f): the
  * overrides hold while f runs (sync, or until its promise settles), then the previous values return
- * (bench/tune-kernels.ts, test/gpu/wgsl/kernels.test.ts). Shader sources are memoised by the knob values they
+ * (bench/suites/tune-kernels.ts, test/gpu/wgsl/kernels.test.ts). Shader sources are memoised by the knob values they
  * use, so each variant compiles once. A new kernel family (e.g. a subgroup attention kernel) declares its own
  * object the same way.
  */

@@ -18,8 +18,8 @@ import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSour
 import { tunable } from '../runtime/tuning.js';
 
 /**
- * Tuning knob (bench/tune-kernels.ts): threads per workgroup (one workgroup per query head), a power of two.
- * Read-only; withTuning (runtime/tuning.ts) overrides it for a run.
+ * Tuning knob (bench/run.ts tune --set kernels): threads per workgroup (one workgroup per query head), a power
+ * of two. Read-only; withTuning (runtime/tuning.ts) overrides it for a run.
  */
 export const selectTuning = tunable({ workgroup: 512 });
 export type SelectTuning = typeof selectTuning;

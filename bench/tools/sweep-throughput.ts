@@ -3,8 +3,8 @@
  * (`clusterkv sweep --jobs`), and optionally on 1 and N `clusterkv worker`s through a BullMQ queue, each run a
  * fresh `clusterkv sweep` process into a fresh folder, as a user runs it.
  *
- *   tsx bench/sweep-throughput.ts [--grid quickstart|ckv8k|ckv16k ...] [--trace8k F] [--trace16k F]
- *                                 [--jobs 2] [--queue redis://127.0.0.1:6379/0] [--out F.json]
+ *   bench/run.ts sweep-throughput [--grid quickstart,ckv8k,ckv16k] [--trace8k F] [--trace16k F] [--jobs 2]
+ *                                 [--queue redis://127.0.0.1:6379/0] [--out F.json]   (bench/sweep-throughput.md)
  *
  * Grids: quickstart (the embedded 4K synthetic trace; full, oracle, clusterkv at 3 cluster counts x 4
  * budgets), ckv8k and ckv16k (captured ckvlab-9m-16k traces of Moby Dick, layers 2-5; oracle, quest and
@@ -18,18 +18,18 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { readSweepManifest } from '../src/sim/results-folder.js';
-import { DEFAULT_SYNTH, writeSyntheticTrace } from '../src/trace/index.js';
+import { readSweepManifest } from '../../src/sim/results-folder.js';
+import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../src/trace/index.js';
+import { nodeCommand, repoRoot as root } from '../suite.js';
 
-const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
-const cli = path.join(root, 'bin', 'clusterkv.js');
-const argv = process.argv.slice(2);
-const flag = (name: string, fallback?: string) => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : fallback;
-};
-const flags = (name: string) => argv.flatMap((a, i) => (a === name ? [argv[i + 1]] : []));
+export interface SweepThroughputOptions {
+  grids: string[];
+  trace8k?: string;
+  trace16k?: string;
+  jobs: number;
+  queue?: string;
+  out?: string;
+}
 
 interface Grid {
   name: string;
@@ -39,24 +39,22 @@ interface Grid {
 
 const ISSUE_GRID = ['--layers', '2,3,4,5', '--methods', 'oracle,quest,clusterkv', '--clusters', '51,102,205', '--budgets', '128,256,512,1024'];
 
-async function grids(): Promise<Grid[]> {
-  const wanted = flags('--grid');
-  const chosen = wanted.length ? wanted : ['quickstart', 'ckv8k', 'ckv16k'];
+async function grids(opts: SweepThroughputOptions): Promise<Grid[]> {
   const out: Grid[] = [];
-  for (const name of chosen) {
+  for (const name of opts.grids) {
     if (name === 'quickstart') {
       const trace = path.join(mkdtempSync(path.join(os.tmpdir(), 'ckv-bench-')), 'quickstart.safetensors');
       await writeSyntheticTrace(trace, DEFAULT_SYNTH);
       // the quickstart's grid: C0 at half, one and twice the default tokens per cluster (80), four budgets
       out.push({ name, trace, args: ['--methods', 'full,oracle,clusterkv', '--clusters', '26,51,102', '--budgets', '128,256,512,1024'] });
     } else if (name === 'ckv8k' || name === 'ckv16k') {
-      const trace = flag(name === 'ckv8k' ? '--trace8k' : '--trace16k', `/tmp/${name}.safetensors`)!;
+      const trace = (name === 'ckv8k' ? opts.trace8k : opts.trace16k) ?? `/tmp/${name}.safetensors`;
       if (!existsSync(trace)) {
         console.error(`${name}: no trace at ${trace}; capture it with: clusterkv capture --model ../shared/models/ckvlab-9m-16k/model.bin --tokenizer ../shared/models/stories260K/tok512.bin --text moby-dick --context ${name === 'ckv8k' ? 8192 : 16384} --steps 16 --dtype F32 --out ${trace}`);
         continue;
       }
       out.push({ name, trace, args: ISSUE_GRID });
-    } else throw new Error(`unknown grid ${name} (quickstart, ckv8k, ckv16k)`);
+    } else throw new RangeError(`--grid: unknown grid '${name}' (quickstart, ckv8k, ckv16k)`);
   }
   return out;
 }
@@ -80,16 +78,17 @@ interface Run {
 /** One `clusterkv sweep` under /usr/bin/time: wall and CPU seconds of its whole process tree. */
 function timedSweep(args: string[]): { wall: number; cpu: number; out: string } {
   const out = mkdtempSync(path.join(os.tmpdir(), 'ckv-bench-out-'));
-  const run = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S', process.execPath, cli, 'sweep', ...args, '--out', out, '--backend', 'wasm', '--quiet'], { cwd: root, encoding: 'utf8' });
+  const run = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S', ...nodeCommand('cli', ['sweep', ...args, '--out', out, '--backend', 'wasm', '--quiet'])], { cwd: root, encoding: 'utf8' });
   const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+)/.exec(run.stderr);
   if (run.status !== 0 || !m) throw new Error(`sweep failed (${run.status}):\n${run.stderr}`);
   return { wall: Number(m[1]), cpu: Number(m[2]) + Number(m[3]), out };
 }
 
 async function startWorkers(n: number, url: string, prefix: string): Promise<ChildProcess[]> {
-  const children = Array.from({ length: n }, () =>
-    spawn(process.execPath, [cli, 'worker', '--queue', url, '--prefix', prefix, '--backend', 'wasm'], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }),
-  );
+  const children = Array.from({ length: n }, () => {
+    const [node, ...args] = nodeCommand('cli', ['worker', '--queue', url, '--prefix', prefix, '--backend', 'wasm']);
+    return spawn(node, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  });
   await Promise.all(
     children.map(
       (c) =>
@@ -106,11 +105,11 @@ async function startWorkers(n: number, url: string, prefix: string): Promise<Chi
   return children;
 }
 
-async function main(): Promise<void> {
-  const jobs = Number(flag('--jobs', '2'));
-  const queue = flag('--queue');
+/** Runs the grids on 1 and `jobs` workers (locally and, with a queue, through it); writes the report to opts.out. */
+export async function sweepThroughput(opts: SweepThroughputOptions): Promise<void> {
+  const { jobs, queue } = opts;
   const runs: Run[] = [];
-  for (const grid of await grids()) {
+  for (const grid of await grids(opts)) {
     let reference: string | undefined;
     const record = (mode: Run['mode'], workers: number, t: { wall: number; cpu: number; out: string }, loadBefore: number[]) => {
       const csv = readFileSync(path.join(t.out, 'results.csv'), 'utf8');
@@ -157,11 +156,5 @@ async function main(): Promise<void> {
     });
   for (const s of speedups) console.log(`${s.grid} ${s.mode}: ${s.workers} workers ${s.wall}x one worker's wall time; work split allows ${s.cpuBound ?? '?'}x`);
   const report = { machine: { cpus: os.availableParallelism(), model: os.cpus()[0]?.model, node: process.version }, backend: 'wasm', date: new Date().toISOString(), runs, speedups };
-  const outFile = flag('--out');
-  if (outFile) writeFileSync(outFile, `${JSON.stringify(report, null, 1)}\n`);
+  if (opts.out) writeFileSync(opts.out, `${JSON.stringify(report, null, 1)}\n`);
 }
-
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});

@@ -4,13 +4,13 @@
  * host returns files of at most 16 MB): per tensor its size, sum, L2 norm and every k-th value (a strided
  * sample of ~8K values per tensor, element for element).
  *
- *   tsx bench/trace-digest.ts TRACE.safetensors OUT.json
- *   tsx bench/trace-digest.ts --compare A.json B.json [--tolerance 1e-3]   (exit 1 beyond tolerance)
+ *   bench/run.ts digest TRACE.safetensors OUT.json
+ *   bench/run.ts digest --compare A.json B.json [--tolerance 1e-3]   (exit 1 beyond tolerance)
  * The comparison reports, per tensor, the worst relative difference |a - b| / (1 + |b|) over the sample.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { TraceReader } from '../src/trace/index.js';
-import { worstRelative } from '../src/sim/parity.js';
+import { TraceReader } from '../../src/trace/index.js';
+import { worstRelative } from '../../src/sim/parity.js';
 
 const SAMPLES = 8_000;
 
@@ -40,7 +40,7 @@ async function digest(path: string): Promise<Digest> {
   }
 }
 
-function compare(a: Digest, b: Digest, tolerance: number): boolean {
+function compareDigests(a: Digest, b: Digest, tolerance: number): boolean {
   let ok = true;
   let worstAll = 0;
   for (const [name, ta] of Object.entries(a.tensors)) {
@@ -62,21 +62,13 @@ function compare(a: Digest, b: Digest, tolerance: number): boolean {
   return ok;
 }
 
-async function main(): Promise<void> {
-  const argv = process.argv.slice(2);
-  if (argv[0] === '--compare') {
-    const tol = argv.indexOf('--tolerance') >= 0 ? Number(argv[argv.indexOf('--tolerance') + 1]) : 1e-3;
-    const [a, b] = [argv[1], argv[2]].map((f) => JSON.parse(readFileSync(f, 'utf8')) as Digest);
-    process.exit(compare(a, b, tol) ? 0 : 1);
-  }
-  if (argv.length !== 2) {
-    console.error('usage: tsx bench/trace-digest.ts TRACE OUT.json | --compare A.json B.json [--tolerance T]');
-    process.exit(2);
-  }
-  writeFileSync(argv[1], JSON.stringify(await digest(argv[0])));
+/** Writes the digest of `trace` to `out`. */
+export async function writeDigest(trace: string, out: string): Promise<void> {
+  writeFileSync(out, JSON.stringify(await digest(trace)));
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+/** Compares two digest files; true when every tensor is within `tolerance`. */
+export function compareDigestFiles(a: string, b: string, tolerance: number): boolean {
+  const [da, db] = [a, b].map((f) => JSON.parse(readFileSync(f, 'utf8')) as Digest);
+  return compareDigests(da, db, tolerance);
+}

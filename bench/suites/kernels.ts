@@ -1,0 +1,55 @@
+/**
+ * Suites kernels and contexts: `clusterkv bench` in fresh processes.
+ *   kernels   every kernel of the kernel list on both paths at DESIGN.md's shape (T = 32K, H = 32, G = 8,
+ *             d = 128, C0 = 400, B = 2048 and 1024), the copy and read ceilings and K-means; 30 samples
+ *   contexts  dense attention and the ClusterKV step at 4K..128K, C0 = ceil(T / 80); 20 samples; one
+ *             configuration (and process) per context
+ * Both heat the GPU (--heat-ms) before each kernel and every 10 samples on webgpu. Their runs merge into one file
+ * (`bench/run.ts merge OUT.json RESULTS/kernels/*-[0-9].json RESULTS/contexts/*-[0-9].json`: the committed
+ * kernels-webgpu-h200.json holds both).
+ */
+import { kernelBenchKind } from '../../src/sim/bench/bench-file.js';
+import { parseIntList } from '../../src/cli/parse.js';
+import { nodeCommand, type BenchSize, type Suite, type SuiteRun } from '../suite.js';
+
+/** Shape flags of `clusterkv bench` per size (full: the CLI's defaults, DESIGN.md's shape). */
+const SHAPE: Record<BenchSize, string[]> = {
+  full: [],
+  small: ['--context', '2048', '--heads', '8', '--kv-heads', '2', '--head-dim', '64', '--clusters', '26', '--budgets', '256,128', '--iters', '3', '--kmeans-runs', '1'],
+  tiny: ['--context', '512', '--heads', '4', '--kv-heads', '2', '--head-dim', '16', '--clusters', '8', '--budgets', '128,64', '--iters', '2', '--kmeans-runs', '1'],
+};
+/** Samples and warm-up runs per size: [main run, context sweep]. */
+const SAMPLES: Record<BenchSize, [string[], string[]]> = {
+  full: [['--runs', '30'], ['--runs', '20', '--warmup', '5']],
+  small: [['--runs', '3', '--warmup', '1'], ['--runs', '3', '--warmup', '1']],
+  tiny: [['--runs', '2', '--warmup', '1'], ['--runs', '2', '--warmup', '1']],
+};
+const CONTEXTS: Record<BenchSize, string> = { full: '4096,8192,16384,32768,65536,131072', small: '1024,4096', tiny: '256,512' };
+
+const bench = (run: SuiteRun, args: string[]) => nodeCommand('cli', ['bench', '--backend', run.backend, '--heat-ms', String(run.heatMs), ...SHAPE[run.size], ...args, '--out', '{out}']);
+
+export const kernelsSuite: Suite = {
+  name: 'kernels',
+  description: "every kernel of the kernel list on every path (op chains; WGSL on webgpu) at DESIGN.md's shape, the copy and read ceilings and K-means (clusterkv bench)",
+  processes: 3,
+  backend: 'webgpu',
+  kind: kernelBenchKind,
+  heats: true,
+  timeoutS: 150,
+  jobs: (run) => [{ name: 'main', argv: bench(run, SAMPLES[run.size][0]) }],
+};
+
+export const contextsSuite: Suite = {
+  name: 'contexts',
+  description: 'the context sweep: dense attention and the ClusterKV step per context, C0 = ceil(T / 80), one process per context (clusterkv bench --contexts)',
+  processes: 3,
+  backend: 'webgpu',
+  kind: kernelBenchKind,
+  heats: true,
+  timeoutS: 75,
+  options: [['--contexts <list>', 'contexts T of the sweep (default per size: full 4096..131072, small 1024,4096, tiny 256,512)']],
+  jobs: (run) => {
+    const contexts = parseIntList('--contexts', String(run.options.contexts ?? CONTEXTS[run.size]), 1);
+    return contexts.map((T) => ({ name: `context-${T}`, argv: bench(run, [...SAMPLES[run.size][1], '--no-main', '--contexts', String(T)]) }));
+  },
+};

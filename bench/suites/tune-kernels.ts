@@ -1,0 +1,114 @@
+/**
+ * One process of the tune suite (`bench/run.ts once tune`): times the WGSL kernels' tuning variants on the
+ * webgpu backend. Knobs (src/gpu/wgsl/*: selectTuning, attentionTuning, kmeansTuning, each variant set with
+ * withTuning from src/gpu/wgsl/runtime/tuning.ts): dense and sparse
+ * attention chunk lengths, the select kernel's workgroup size (K = 400 and K = 1639, the 128K sweep's C0), and
+ * the K-means assignment tiles and segment-sum parts. Median kernel times (wall times where the adapter has no
+ * timestamps). The chosen defaults and the numbers behind them are in bench/README.md.
+ * Sets: attention (decode attention's knobs only, at 8K, 32K and 128K: the set run in fresh processes and
+ * merged), core (the defaults only, e.g. to compare a Dawn toggle), kernels (every knob). heatMs heats the GPU
+ * before every 10 samples; small shrinks every shape (software adapter).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '../../src/gpu/backend.js';
+import { kernelEntry, type KernelShape } from '../../src/gpu/kernel-list.js';
+import { attentionTuning } from '../../src/gpu/wgsl/attention/decode-attention.js';
+import { kmeansTuning } from '../../src/gpu/wgsl/kmeans/kmeans-passes.js';
+import { gpuIdle } from '../../src/gpu/wgsl/runtime/runtime.js';
+import { withTuning } from '../../src/gpu/wgsl/runtime/tuning.js';
+import { selectTuning } from '../../src/gpu/wgsl/select/select-clusters.js';
+import { CLUSTERKV_DEFAULTS } from '../../src/sim/methods/clusterkv/plan.js';
+import { gpuHeater, timeRuns } from '../../src/sim/bench/kernel-bench.js';
+import { timingMs } from '../../src/sim/bench/timing.js';
+import type { TuneFile } from '../../src/sim/bench/tune-file.js';
+
+export const TUNE_SETS = ['attention', 'core', 'kernels'] as const;
+export type TuneSet = (typeof TUNE_SETS)[number];
+
+// decode attention's defaults against one change at a time, and against the defaults before the tuning
+const ATTENTION_VARIANTS: { name: string; tuning: Partial<typeof attentionTuning>; kernels: string[] }[] = [
+  { name: 'defaults', tuning: {}, kernels: ['dense-attention', 'sparse-attention', 'clusterkv-step'] },
+  { name: 'dense loads shared by the group', tuning: { denseLoads: 'shared' }, kernels: ['dense-attention'] },
+  { name: '4 value rows in flight', tuning: { valueLoads: 4 }, kernels: ['dense-attention', 'sparse-attention'] },
+  { name: 'chunk rule for 512 workgroups', tuning: { workgroups: 512 }, kernels: ['sparse-attention', 'clusterkv-step'] },
+  { name: 'before the tuning (shared loads, 4 rows, 512 workgroups)', tuning: { denseLoads: 'shared', valueLoads: 4, workgroups: 512 }, kernels: ['dense-attention', 'clusterkv-step'] },
+];
+
+export async function tuneKernelsOnce(set: TuneSet, heatMs: number, small: boolean, log: (line: string) => void): Promise<TuneFile> {
+  await useBackend('webgpu');
+  const base: KernelShape = small ? { heads: 8, kvHeads: 2, headDim: 64, context: 2048, clusters: 40, budget: 256, kmeansIters: 2, seed: 0, keyNoise: 1 } : { heads: 32, kvHeads: 8, headDim: 128, context: 32768, clusters: 400, budget: 2048, kmeansIters: 20, seed: 0, keyNoise: 1 };
+  const rows: TuneFile['rows'] = [];
+  const toggles = process.env.CLUSTERKV_DAWN_TOGGLES ?? '';
+  // heat the GPU before every 10 samples (the H200's clock falls when it idles: bench/README.md)
+  const heater = heatMs > 0 ? gpuHeater() : undefined;
+  const heat = heater ? { heat: () => heater.heat(heatMs) } : {};
+
+  async function time(kernel: string, shape: KernelShape, knob: string, value: string | number, runs = 30): Promise<void> {
+    const entry = kernelEntry(kernel);
+    const prepared = entry.setup(shape);
+    const t = await timeRuns(() => prepared.run('wgsl'), kernel === 'kmeans' ? 1 : 5, runs, entry.bytes(shape), kernel === 'kmeans' ? { burst: 0, ...heat } : heat);
+    prepared.dispose();
+    const row = { kernel, context: shape.context, clusters: shape.clusters, knob, value, ms: timingMs(t), wallMs: t.wallMs.median, GBps: t.achievedGBps, kernelTimed: t.kernelMs !== undefined };
+    rows.push(row);
+    log(JSON.stringify(row));
+  }
+
+  const saved = { ...attentionTuning, ...selectTuning, ...kmeansTuning };
+  try {
+    if (set === 'attention') {
+      for (const context of small ? [base.context] : [8192, 32768, 131072]) {
+        const shape = { ...base, context, clusters: Math.ceil(context / CLUSTERKV_DEFAULTS.tokensPerCluster) };
+        for (const variant of ATTENTION_VARIANTS) {
+          await withTuning(attentionTuning, variant.tuning, async () => {
+            for (const kernel of variant.kernels) await time(kernel, shape, 'attention', variant.name, 20);
+          });
+        }
+      }
+      return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
+    }
+    // TUNE_SET=core: the defaults only (e.g. to compare a Dawn toggle)
+    const core = set === 'core';
+    const values = <T>(all: T[], current: T): T[] => (core ? [current] : all);
+    // chunk lengths as given (workgroups = 1: no shortening), then the default rule
+    await withTuning(attentionTuning, { workgroups: 1 }, async () => {
+      for (const denseChunk of values([64, 128, 256], saved.denseChunk)) await withTuning(attentionTuning, { denseChunk }, () => time('dense-attention', base, 'denseChunk', denseChunk));
+      for (const sparseChunk of values([16, 32, 64, 128], saved.sparseChunk)) await withTuning(attentionTuning, { sparseChunk }, () => time('sparse-attention', base, 'sparseChunk', sparseChunk));
+    });
+    await time('dense-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
+    await time('sparse-attention', base, 'chunkRule', `workgroups ${saved.workgroups}`);
+    for (const clusters of values([400, 1639], 400)) {
+      for (const workgroup of values([256, 512, 1024], saved.workgroup)) {
+        await withTuning(selectTuning, { workgroup }, () => time('select-tokens', small ? base : { ...base, clusters, context: clusters === 400 ? base.context : 131072 }, 'selectWorkgroup', workgroup));
+      }
+    }
+    await time('clusterkv-step', base, 'defaults', 'all');
+    for (const [tileRows, tileCols, depth] of values([[8, 4, 16], [8, 8, 16], [8, 4, 8], [8, 8, 8]], [saved.tileRows, saved.tileCols, saved.depth])) {
+      await withTuning(kmeansTuning, { tileRows, tileCols, depth }, () => time('kmeans', base, 'kmeansTile', `${tileRows}x${tileCols}x${depth}`, 3));
+    }
+    for (const parts of values([4, 16, 64], saved.parts)) await withTuning(kmeansTuning, { parts }, () => time('kmeans', base, 'kmeansParts', parts, 3));
+    // K-means stages alone at the default tiles: 0 iterations is one normalisation and one assignment
+    await time('kmeans', { ...base, kmeansIters: 0 }, 'kmeansIters', 0, 10);
+    await time('kmeans', { ...base, kmeansIters: 1 }, 'kmeansIters', 1, 10);
+    // host time of one WGSL decode step: encoding and submitting, the GPU running behind
+    {
+      const prepared = kernelEntry('clusterkv-step').setup(base);
+      for (let i = 0; i < 20; i++) tf.dispose(prepared.run('wgsl'));
+      await gpuIdle();
+      const n = 200;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) tf.dispose(prepared.run('wgsl'));
+      const hostMs = (performance.now() - t0) / n;
+      await gpuIdle();
+      const t1 = performance.now();
+      for (let i = 0; i < 50; i++) await gpuIdle();
+      const idleMs = (performance.now() - t1) / 50;
+      prepared.dispose();
+      const row = { kernel: 'clusterkv-step', knob: 'hostEncodeMs', value: hostMs, emptyFenceMs: idleMs };
+      rows.push(row);
+      log(JSON.stringify(row));
+    }
+    return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
+  } finally {
+    heater?.dispose();
+  }
+}

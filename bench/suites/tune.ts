@@ -1,0 +1,38 @@
+/**
+ * Suite tune: the WGSL kernels' tuning variants on webgpu, in fresh processes (`bench/run.ts once tune` or
+ * `once gemv` each).
+ *   --set attention  decode attention's defaults against one knob changed at a time and against the defaults
+ *                    before the tuning, at 8K, 32K and 128K, heated: the committed tune-attention-webgpu-h200.json
+ *   --set kernels    every knob of the attention, select and K-means kernels at 32K (one process is the record)
+ *   --set core       the defaults only (e.g. with CLUSTERKV_DAWN_TOGGLES=disable_robustness)
+ *   --set gemv       the end-to-end engine's GEMV work splits per matrix shape, batch 1 and 8
+ */
+import { gemvTuningKind, tuneKind } from '../../src/sim/bench/tune-file.js';
+import { nodeCommand, type Suite, type SuiteRun } from '../suite.js';
+
+const SETS = ['attention', 'kernels', 'core', 'gemv'];
+
+const setOf = (run: Pick<SuiteRun, 'options'>) => {
+  const set = String(run.options.set);
+  if (!SETS.includes(set)) throw new RangeError(`--set must be one of ${SETS.join(', ')}, got '${set}'`);
+  return set;
+};
+
+export const tuneSuite: Suite = {
+  name: 'tune',
+  description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core) or the engine\'s GEMV splits (set gemv) on webgpu',
+  processes: 3,
+  kind: (run) => (setOf(run) === 'gemv' ? gemvTuningKind : tuneKind),
+  label: (options) => `tune-${setOf({ options })}`,
+  heats: true,
+  timeoutS: 200,
+  options: [
+    ['--set <name>', `what to tune: ${SETS.join(', ')}`, 'attention'],
+    ['--splits <list>', 'set gemv: the splits threadsPerRow,rowsPerThread,unroll, separated by spaces (default: eight of them)'],
+  ],
+  jobs: (run) => {
+    const set = setOf(run);
+    if (set === 'gemv') return [{ name: 'tune-gemv', argv: nodeCommand('driver', ['once', 'gemv', ...(run.options.splits ? ['--splits', String(run.options.splits)] : []), '--out', '{out}']) }];
+    return [{ name: `tune-${set}`, argv: nodeCommand('driver', ['once', 'tune', '--set', set, '--heat-ms', String(run.heatMs), '--size', run.size, '--out', '{out}']) }];
+  },
+};
