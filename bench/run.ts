@@ -3,7 +3,7 @@
  * The benchmark driver: every GPU host step is one suite, run as
  *   bench/run.ts SUITE [--processes 3] [--size full|small|tiny] [--out RESULTS] [--tar FILE] [suite options]
  * (development: `npx tsx bench/run.ts ...`; GPU host: `node .gpu-build/bench/run.js ...` after
- * `npx tsc -p tsconfig.gpu.json`). Suites: kernels, contexts, e2e, model, torch, tune (bench/suites/). Each runs
+ * `npm run build:gpu`). Suites: kernels, contexts, e2e, model, torch, tune (bench/suites/). Each runs
  * its configurations in fresh processes, checks every run's JSON against its kind's schema and merges the
  * usable runs into RESULTS/SUITE/SUITE.json (bench/suite.ts). Besides the suites:
  *   merge OUT.json RUN.json...      the one merge (src/sim/bench/merge-runs.ts) of run files of one kind

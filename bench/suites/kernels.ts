@@ -1,6 +1,6 @@
 /**
  * Suites kernels and contexts: `clusterkv bench` in fresh processes.
- *   kernels   every kernel of the kernel list on both paths at DESIGN.md's shape (T = 32K, H = 32, G = 8,
+ *   kernels   every kernel of the kernel list on both paths at the design's shape (docs/DESIGN.md#the-kernel-benchmark: T = 32K, H = 32, G = 8,
  *             d = 128, C0 = 400, B = 2048 and 1024), the copy and read ceilings and K-means; 30 samples
  *   contexts  dense attention and the ClusterKV step at 4K..128K, C0 = ceil(T / 80); 20 samples; one
  *             configuration (and process) per context
@@ -12,7 +12,7 @@ import { kernelBenchKind } from '../../src/sim/bench/bench-file.js';
 import { parseIntList } from '../../src/cli/parse.js';
 import { nodeCommand, type BenchSize, type Suite, type SuiteRun } from '../suite.js';
 
-/** Shape flags of `clusterkv bench` per size (full: the CLI's defaults, DESIGN.md's shape). */
+/** Shape flags of `clusterkv bench` per size (full: the CLI's defaults, docs/DESIGN.md#the-kernel-benchmark). */
 const SHAPE: Record<BenchSize, string[]> = {
   full: [],
   small: ['--context', '2048', '--heads', '8', '--kv-heads', '2', '--head-dim', '64', '--clusters', '26', '--budgets', '256,128', '--iters', '3', '--kmeans-runs', '1'],
@@ -30,7 +30,7 @@ const bench = (run: SuiteRun, args: string[]) => nodeCommand('cli', ['bench', '-
 
 export const kernelsSuite: Suite = {
   name: 'kernels',
-  description: "every kernel of the kernel list on every path (op chains; WGSL on webgpu) at DESIGN.md's shape, the copy and read ceilings and K-means (clusterkv bench)",
+  description: "every kernel of the kernel list on every path (op chains; WGSL on webgpu) at the design's shape (docs/DESIGN.md#the-kernel-benchmark), the copy and read ceilings and K-means (clusterkv bench)",
   processes: 3,
   backend: 'webgpu',
   kind: kernelBenchKind,

@@ -42,8 +42,8 @@ describe('bench/run.ts', () => {
   });
 
   it('runs from the JavaScript build of tsconfig.gpu.json, as a GPU host without tsx does', () => {
-    // the compiler `npx tsc` runs, as bench/README.md says to build
-    const build = spawnSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.gpu.json'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
+    // `npm run build:gpu`, as bench/README.md says to build: the pinned TypeScript (node_modules/.bin/tsc is tslab's 5.0.4)
+    const build = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.gpu.json'], { cwd: root, encoding: 'utf8', timeout: 300_000 });
     expect(build.status, build.stdout).toBe(0);
     const out = tempDir('ckv-driver-js-');
     const tar = path.join(out, 'gpu-run.tar');

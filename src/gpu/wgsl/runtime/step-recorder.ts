@@ -51,7 +51,7 @@ export class UniformBlock {
     const key = data.join(',');
     if (key === this.last) return;
     this.last = key;
-    webgpuBackend().queue.writeBuffer(this.buffer, 0, data);
+    webgpuBackend().queue.writeBuffer(this.buffer, 0, data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
   }
 
   destroy(): void {
