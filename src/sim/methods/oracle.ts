@@ -9,6 +9,7 @@ import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, type ParamsOf } from './define.js';
+import { BatchedOracle } from './oracle-batched.js';
 
 const PARAMS = { ...BUDGET_PARAMS };
 export type OracleParams = ParamsOf<typeof PARAMS>;
@@ -20,6 +21,7 @@ export const oracle = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('oracle', p),
   selector: (info, p) => oracleSelector(info, p),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedOracle(layer, p) },
 });
 
 function oracleSelector(info: LayerInfo, params: OracleParams): LayerSelector {

@@ -7,11 +7,10 @@
  * so pages carry the summary [max, min] (2d) and the query maps to [relu(q), min(q, 0)].
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { boundQuery } from '../../gpu/cluster-bounds.js';
-import type { LayerInfo, LayerSelector } from '../selector.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
-import { reduceUnits, unitSelector } from './units.js';
+import { reduceUnits, unitSelector, type UnitScheme } from './units.js';
+import { BatchedUnits } from './units-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -25,7 +24,8 @@ export const quest = defineMethod({
   budgeted: true,
   params: PARAMS,
   validate: (p) => validateBudgetParams('quest', p),
-  selector: (info, p) => questSelector(info, p),
+  selector: (info, p) => unitSelector(info, p, questPages(p)),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, questPages(p), 'quest') },
 });
 
 /** Page summaries [G, U, 2d] = [max, min] of each page's keys. keys: [G, m, d]. */
@@ -33,11 +33,7 @@ export function questPageSummaries(keys: tf.Tensor3D, pageSize: number): tf.Tens
   return reduceUnits(keys, pageSize, (pages) => tf.concat([tf.max(pages, 2), tf.min(pages, 2)], 2) as tf.Tensor3D);
 }
 
-function questSelector(info: LayerInfo, params: QuestParams): LayerSelector {
-  return unitSelector(info, params, {
-    kind: 'page',
-    unitSize: params.pageSize,
-    summarise: (keys) => questPageSummaries(keys, params.pageSize),
-    mapQuery: boundQuery,
-  });
+/** Quest's units: pages of pageSize tokens, box summaries, scored by the bound. */
+function questPages(params: QuestParams): UnitScheme {
+  return { kind: 'page', unitSize: params.pageSize, summarise: (keys) => questPageSummaries(keys, params.pageSize), query: 'bound' };
 }
