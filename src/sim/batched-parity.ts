@@ -209,6 +209,7 @@ export const BATCHED_PARITY_PARAMS: Readonly<Record<string, readonly Readonly<Re
   infllm: [{ blockSize: 5, representativeKeys: 2 }],
   streaming: [{}],
   random: [{ seed: 3 }],
+  h2o: [{}, { recentRatio: 0.25, budget: 10 }],
 };
 
 /** The parity cases of every registered method with a batched form, and the batched methods with no parameters here. */

@@ -25,6 +25,8 @@ const VARIANTS: BatchedParityCase[] = [
   { ...base, method: 'streaming', prompt: 12, params: { ...shared, budget: 30 } },
   { ...base, method: 'random', prompt: 25, params: { ...shared, seed: 11, budget: 5 } },
   { ...base, method: 'infllm', prompt: 25, params: { ...shared, blockSize: 3, representativeKeys: 3 } },
+  { ...base, method: 'h2o', prompt: 3, params: { ...shared, recentRatio: 0.75 } },
+  { ...base, method: 'h2o', prompt: 20, params: { ...shared, budget: 30, recentRatio: 0 } },
 ];
 
 describe('engine forms', () => {
@@ -33,7 +35,7 @@ describe('engine forms', () => {
     expect(missing).toEqual([]);
     const kinds = Object.fromEntries(METHODS.map((m) => [m.name, declaredEngine(m).kind]));
     expect(kinds.full).toBe('dense');
-    for (const name of ['oracle', 'clusterkv', 'quest', 'streaming', 'random']) expect(kinds[name]).toBe('batched');
+    for (const name of ['oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random']) expect(kinds[name]).toBe('batched');
   });
 });
 
