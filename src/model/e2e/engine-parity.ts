@@ -9,7 +9,7 @@
 import { generate } from '../generate.js';
 import { createSampler } from '../sampling.js';
 import type { LlamaModel } from '../transformer.js';
-import { worstRelative } from '../../sim/parity.js';
+import { PIPELINE_TOLERANCE, worstRelative, type ParityCheck } from '../../sim/parity.js';
 import { BATCHED_PARITY_PARAMS } from '../../sim/batched-parity.js';
 import { createMethod, METHODS } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
@@ -93,4 +93,31 @@ export function engineParityMethods(cases: 'first' | 'all' = 'all'): Method[] {
     const extras = BATCHED_PARITY_PARAMS[m.name] ?? [{}];
     return (cases === 'first' ? extras.slice(0, 1) : extras).map((extra) => createMethod(m.name, { ...extra, ...ENGINE_PARITY_SHARED, ...(extra.budget !== undefined ? { budget: extra.budget } : {}) }));
   });
+}
+
+/** The prompts of the engine parity: two of 24 seeded token ids each (ids 1..vocab-1). */
+export function engineParityPrompts(vocab: number, length = 24): number[][] {
+  return [5, 6].map((seed) => {
+    let a = seed;
+    return Array.from({ length }, () => {
+      a = (a * 1103515245 + 12345) % 2147483648;
+      return 1 + (a % (vocab - 1));
+    });
+  });
+}
+
+/**
+ * Parity checks (sim/parity.ts) of every engine method (engineParityMethods) generating `steps` tokens on a
+ * model: its tokens exactly, its logits within the pipeline tolerance. `progress` names each method as it starts.
+ */
+export async function engineParityChecks(model: LlamaModel, weights: EngineWeights, steps = 10, progress?: (label: string) => void): Promise<ParityCheck[]> {
+  const prompts = engineParityPrompts(model.config.vocabSize);
+  const checks: ParityCheck[] = [];
+  for (const [i, method] of engineParityMethods('all').entries()) {
+    progress?.(`${method.name} #${i}`);
+    const r = await engineParity(model, weights, method, prompts, steps);
+    checks.push({ output: `engine.${method.name}#${i}.tokens`, path: 'engine', kind: 'exact', length: r.tokens, worst: r.tokenMismatches, pass: r.tokenMismatches === 0 });
+    checks.push({ output: `engine.${method.name}#${i}.logits`, path: 'engine', kind: 'float', length: r.tokens, worst: r.worstLogit, tolerance: PIPELINE_TOLERANCE, pass: r.worstLogit < PIPELINE_TOLERANCE });
+  }
+  return checks;
 }

@@ -12,7 +12,7 @@ import { loadModel } from '../../../src/model/load.js';
 import type { LlamaModel } from '../../../src/model/transformer.js';
 import { DecodeEngine } from '../../../src/model/e2e/decode-engine.js';
 import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/e2e/device-weights.js';
-import { engineParity, engineParityMethods } from '../../../src/model/e2e/engine-parity.js';
+import { engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/e2e/engine-parity.js';
 import { engineShapeOf } from '../../../src/model/e2e/shape.js';
 import { referenceOnly } from '../../../src/sim/batched-selector.js';
 import { defineMethod, methodDefinition, methodFromDefinition } from '../../../src/sim/methods/index.js';
@@ -20,15 +20,6 @@ import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const skip = await softwareWebgpu();
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
-
-/** Token ids 1..vocab-1 from a seeded LCG. */
-function prompt(n: number, vocab: number, seed: number): number[] {
-  let a = seed;
-  return Array.from({ length: n }, () => {
-    a = (a * 1103515245 + 12345) % 2147483648;
-    return 1 + (a % (vocab - 1));
-  });
-}
 
 describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) equals the tfjs model path', () => {
   let model: LlamaModel;
@@ -50,7 +41,7 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   it.each(methods.map((m) => ({ name: m.name, method: m })))('$name: the same greedy tokens and logits', async ({ method }) => {
     const V = model.config.vocabSize;
     const steps = 10;
-    const r = await engineParity(model, weights, method, [prompt(24, V, 5), prompt(24, V, 6)], steps);
+    const r = await engineParity(model, weights, method, engineParityPrompts(V), steps);
     expect(r.first ?? 'none', r.label).toBe('none');
     expect(r.tokens).toBe(2 * steps);
     expect(r.worstLogit).toBeLessThan(1e-4);
