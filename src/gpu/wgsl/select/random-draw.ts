@@ -15,7 +15,7 @@ import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-
 /** mulberry32's state increment (src/trace/random.ts). */
 export const MULBERRY_STEP = 0x6d2b79f5;
 
-/** The state of a mulberry32 stream seeded `seed` after `draws` more draws than `state` (mod 2^32). */
+/** A mulberry32 state `draws` draws after `state` (mod 2^32). */
 export function advanceMulberry(state: number, draws: number): number {
   return (state + Math.imul(draws >>> 0, MULBERRY_STEP)) >>> 0;
 }
