@@ -104,9 +104,9 @@ function methodEngine(definition: MethodDefinition, p: Readonly<Record<string, P
 }
 
 export { BUDGET_PARAMS } from './budget-params.js';
+export { referenceOnly, type BatchedLayer, type BatchedPlan, type BatchedSelector, type EngineForm, type MethodEngine } from '../batched-selector.js';
 
 /** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;
 export { defineMethod, intParam, ratioParam, positiveParam, choiceParam, flagParam, type MethodDefinition, type ParamSpec, type ParamsOf } from './define.js';
 export { planStep, withForced, type ForcedSetParams, type StepPlan } from './baseline.js';
-export { referenceOnly, type BatchedLayer, type BatchedPlan, type BatchedSelector, type EngineForm, type MethodEngine } from '../batched-selector.js';

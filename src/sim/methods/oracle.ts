@@ -8,8 +8,8 @@ import { KVStore } from '../kv-store.js';
 import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
-import { defineMethod, type ParamsOf } from './define.js';
 import { BatchedOracle } from './oracle-batched.js';
+import { defineMethod, type ParamsOf } from './define.js';
 
 const PARAMS = { ...BUDGET_PARAMS };
 export type OracleParams = ParamsOf<typeof PARAMS>;
