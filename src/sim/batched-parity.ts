@@ -97,7 +97,6 @@ export class BatchedHarness {
       },
       queries: this.buf.queries,
       selected: this.buf.selected,
-      maxSelected,
       scratch: (name, bytes) => {
         if (!this.scratch.has(name)) this.scratch.set(name, storageBuffer(bytes));
         return this.scratch.get(name)!;

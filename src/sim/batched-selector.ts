@@ -41,10 +41,11 @@ export interface BatchedLayer {
   keyRows(start: number, n: number): tf.Tensor3D;
   /** [B H, d] f32: the step's queries after RoPE, written before the selection dispatches run */
   readonly queries: GPUBuffer;
-  /** [B H, maxSelected] i32: the selection dispatches write [B H, selected] here (row stride `selected`) */
+  /**
+   * i32, room for [B H, B'] (B' the largest budget the engine was sized for): the selection dispatches write
+   * [B H, selected] here (row stride `selected`)
+   */
   readonly selected: GPUBuffer;
-  /** the most positions a step may select per query head (the largest budget the engine was sized for) */
-  readonly maxSelected: number;
   /**
    * A scratch buffer shared by every layer's selector under `name` (layers run one after another in a step):
    * created at the first request, and every request must ask for no more bytes than the first.

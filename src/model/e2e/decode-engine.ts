@@ -301,7 +301,6 @@ export class DecodeEngine {
       keyRows: (start, n) => this.cache.rows(l, start, n),
       queries: this.buf.q,
       selected: this.buf.selected,
-      maxSelected: this.maxBudget,
       scratch: (name, bytes) => {
         const have = this.scratch.get(name);
         if (have && have.size < bytes) throw new RangeError(`decode engine: scratch '${name}' of ${have.size} bytes asked for ${bytes}`);
