@@ -6,6 +6,7 @@
  * same ranking code scores boxes and centroids.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { floatOneHot } from './kmeans.js';
 
 /** Elements one masked reduction holds at once (64 MB of float32). */
 const MAX_ELEMENTS = 1 << 24;
@@ -13,6 +14,17 @@ const MAX_ELEMENTS = 1 << 24;
 /** [H, 2d] = [relu(q), min(q, 0)]. q: [H, d]. */
 export function boundQuery(q: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.concat([tf.relu(q), tf.minimum(q, 0)], 1) as tf.Tensor2D);
+}
+
+/**
+ * How a unit scoring maps the query before its inner product with a unit's summary: as it is ('identity':
+ * centroids, InfLLM's representative sums) or to the box bound's [relu(q), min(q, 0)] ('bound': boxes).
+ */
+export type QueryMap = 'identity' | 'bound';
+
+/** The query [H, d] mapped for a scoring: a new tensor, [H, d] or [H, 2d]. */
+export function mapQuery(q: tf.Tensor2D, map: QueryMap): tf.Tensor2D {
+  return map === 'bound' ? boundQuery(q) : tf.clone(q);
 }
 
 /**
@@ -29,15 +41,19 @@ export function clusterBoxes(keys: tf.Tensor3D, labels: tf.Tensor2D, k: number):
   for (let c0 = 0; c0 < k; c0 += chunk) {
     const c = Math.min(chunk, k - c0);
     const [mx, mn] = tf.tidy(() => {
-      const ids = tf.range(c0, c0 + c, 1, 'int32');
-      const member = tf.expandDims(tf.equal(tf.expandDims(labels, 2), ids), 3); // [G, N, c, 1]
+      // membership as a float one-hot over clusters c0..c0+c-1 (labels outside give zero rows): on webgpu a
+      // bool -> float32 cast only relabels the bool buffer, and reductions of it (transposes) then fail to
+      // compile and take the whole command buffer down with them (tfjs 4.22)
+      const shifted = tf.sub(labels, tf.scalar(c0, 'int32')) as tf.Tensor2D;
+      // (depth 2 for a single cluster: floatOneHot's depth 1 assumes every label is 0)
+      const oneHot = c === 1 ? (tf.slice(floatOneHot(shifted, 2), [0, 0, 0], [-1, -1, 1]) as tf.Tensor3D) : floatOneHot(shifted, c); // [G, N, c]
+      const m = tf.expandDims(oneHot, 3); // [G, N, c, 1]
       const k4 = tf.expandDims(tf.cast(keys, 'float32'), 2); // [G, N, 1, d]
       // select by arithmetic, not a broadcasting tf.where (~75x slower on wasm: 11.5 s against 0.155 s)
-      const m = tf.cast(member, 'float32');
       const outside = tf.sub(1, m);
       const hi = tf.max(tf.add(tf.mul(m, k4), tf.mul(outside, -3.4e38)), 1) as tf.Tensor3D; // [G, c, d]
       const lo = tf.min(tf.add(tf.mul(m, k4), tf.mul(outside, 3.4e38)), 1) as tf.Tensor3D;
-      const empty = tf.expandDims(tf.logicalNot(tf.any(tf.squeeze(member, [3]), 1)), 2); // [G, c, 1]
+      const empty = tf.expandDims(tf.equal(tf.sum(oneHot, 1), 0), 2); // [G, c, 1]
       const zero = tf.zerosLike(hi);
       return [tf.where(empty, zero, hi), tf.where(empty, zero, lo)];
     });

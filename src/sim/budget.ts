@@ -39,10 +39,14 @@ export function selectableBudget(budget: number, mode: BudgetMode, layout: Decod
   return Math.max(0, Math.min(b, selectable));
 }
 
+/** How many positions are forced (sinks, open window, current token). */
+export function forcedCount(layout: DecodeLayout): number {
+  return layout.sinkEnd + (layout.position - layout.openStart + 1);
+}
+
 /** Forced positions (sinks, open window, current token), ascending. */
 export function forcedPositions(layout: DecodeLayout): Int32Array {
-  const n = layout.sinkEnd + (layout.position - layout.openStart + 1);
-  const out = new Int32Array(n);
+  const out = new Int32Array(forcedCount(layout));
   let i = 0;
   for (let t = 0; t < layout.sinkEnd; t++) out[i++] = t;
   for (let t = layout.openStart; t <= layout.position; t++) out[i++] = t;

@@ -6,6 +6,8 @@
  * Tolerances: exact outputs (labels, index, selected positions, rankings) must match element by element: the
  * inputs are built far from ties except where a kernel's tie rule is the point (rank-clusters, whose scores
  * sit on a coarse grid); float outputs within FLOAT_TOLERANCE relative (|a - b| / (1 + |b|)).
+ * On webgpu also every method's batched selection (what the decode engine runs) against its tfjs selector
+ * on the same backend (batched-parity.ts): the token lists, exactly.
  * Used by test/sim/parity.test.ts (wasm, and webgpu on the software adapter, in CI) and by `clusterkv parity` on a GPU host.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -14,6 +16,7 @@ import { availablePaths, KERNELS, type KernelShape } from '../gpu/kernel-list.js
 import type { KernelPath } from '../gpu/kernel-path.js';
 import type { ClusterKVLayer } from './methods/clusterkv/layer.js';
 import { mulberry32 } from '../trace/random.js';
+import { batchedParity, batchedParityCases } from './batched-parity.js';
 import { createMethod } from './methods/index.js';
 import { replayLayer } from './replay.js';
 import type { TraceManifest } from '../trace/manifest.js';
@@ -26,8 +29,12 @@ export const PIPELINE_TOLERANCE = 1e-4;
 export interface ParityCheck {
   /** kernel.output (kernel-list outputs carry the shape number: kernel#shape.output) or pipeline.output */
   output: string;
-  /** the path the target ran: 'ops', 'wgsl', or 'pipeline' (whatever the public functions pick) */
-  path: KernelPath | 'pipeline';
+  /**
+   * the path the target ran: 'ops', 'wgsl', 'pipeline' (whatever the public functions pick), 'batched' (a
+   * method's batched selection against its tfjs selector) or 'engine' (generation through the decode engine
+   * against the tfjs model path, engine-parity.ts)
+   */
+  path: KernelPath | 'pipeline' | 'batched' | 'engine';
   kind: 'exact' | 'float';
   length: number;
   /** exact: mismatching elements; float: worst relative difference */
@@ -195,5 +202,13 @@ export async function runParity(target: string, reference = 'cpu'): Promise<Pari
     checks.push(compare(name, path, got.kind, got.values, want.values));
   }
   for (const [name, want] of Object.entries(wantPipeline)) checks.push(compare(`pipeline.${name}`, 'pipeline', want.kind, gotPipeline[name]?.values ?? [], want.values));
+  if (targetName === 'webgpu') {
+    const { cases, missing } = batchedParityCases();
+    for (const name of missing) notCompared.add(`batched:${name}`);
+    for (const [i, c] of cases.entries()) {
+      const r = await batchedParity(c);
+      checks.push({ output: `batched.${c.method}#${i}.lists`, path: 'batched', kind: 'exact', length: r.lists, worst: r.mismatches, pass: r.mismatches === 0 && r.lists > 0 });
+    }
+  }
   return { target: targetName, reference, shapes: PARITY_SHAPES, checks, notCompared: [...notCompared], leakedTensors, pass: leakedTensors === 0 && checks.every((c) => c.pass) };
 }

@@ -9,6 +9,7 @@
  * them must clone/keep its own copy. Tensors in a returned Selection belong to the caller.
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { MethodEngine } from './batched-selector.js';
 import type { BudgetMode } from './budget.js';
 import type { LayerMemo } from './layer-memo.js';
 
@@ -106,4 +107,6 @@ export interface Method {
   readonly budget: number;
   readonly budgetMode: BudgetMode;
   forLayer(info: LayerInfo): LayerSelector;
+  /** how the WebGPU decode engine runs it (batched-selector.ts); absent: the reference path only */
+  readonly engine?: MethodEngine;
 }

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { KERNELS } from '../../src/gpu/kernel-list.js';
+import { batchedParityCases } from '../../src/sim/batched-parity.js';
 import { runParity, type ParityReport } from '../../src/sim/parity.js';
 import { softwareWebgpu } from '../helpers/software-webgpu.js';
 
@@ -39,5 +40,7 @@ describe.skipIf(!!noSoftware)('backend parity: webgpu (software adapter) vs cpu,
     const wgsl = new Set(report.checks.filter((c) => c.path === 'wgsl').map((c) => c.output.split('#')[0]));
     expect([...wgsl].sort()).toEqual(KERNELS.filter((k) => k.paths.includes('wgsl') && k.paths.includes('ops')).map((k) => k.name).sort());
     expect(report.notCompared).toEqual(['read']);
+    // every method's batched selection against its tfjs selector (batched-parity.ts)
+    expect(report.checks.filter((c) => c.path === 'batched').length).toBe(batchedParityCases().cases.length);
   });
 });

@@ -1,12 +1,24 @@
-/** `clusterkv methods [--json]`: every method, every parameter with its default and meaning, from the definitions. */
+/**
+ * `clusterkv methods [--json]`: every method, every parameter with its default and meaning, and how the
+ * WebGPU decode engine runs it, from the definitions.
+ */
 import type { Command } from 'commander';
-import { METHODS } from '../../sim/methods/index.js';
+import { declaredEngine, METHODS } from '../../sim/methods/index.js';
 
 export interface MethodDescription {
   name: string;
   summary: string;
   budgeted: boolean;
   params: { name: string; default: string | number | boolean | null; accepts: string; meaning: string }[];
+  /** how the decode engine runs it: its dense attention, the method's batched selection, or not (the reference path only, and why) */
+  engine: { kind: 'dense' | 'batched' | 'reference'; reason?: string };
+}
+
+/** One line on how the engine runs a method. */
+function engineLine(e: MethodDescription['engine']): string {
+  if (e.kind === 'dense') return 'engine: dense attention';
+  if (e.kind === 'batched') return 'engine: batched selection on the GPU';
+  return `engine: reference path only (${e.reason})`;
 }
 
 /** The registry as plain data (what `--json` prints). */
@@ -16,13 +28,20 @@ export function describeMethods(): MethodDescription[] {
     summary: m.summary,
     budgeted: m.budgeted,
     params: Object.entries(m.params).map(([name, p]) => ({ name, default: p.default ?? null, accepts: p.accepts, meaning: p.doc })),
+    engine: engineOf(m),
   }));
+}
+
+function engineOf(m: (typeof METHODS)[number]): MethodDescription['engine'] {
+  const form = declaredEngine(m);
+  return form.kind === 'reference' ? { kind: form.kind, reason: form.reason } : { kind: form.kind };
 }
 
 function formatMethods(methods: MethodDescription[]): string {
   const lines: string[] = [];
   for (const m of methods) {
     lines.push(`${m.name}: ${m.summary}`);
+    lines.push(`  ${engineLine(m.engine)}`);
     if (m.params.length === 0) lines.push('  (no parameters)');
     const width = Math.max(0, ...m.params.map((p) => p.name.length));
     const defWidth = Math.max(0, ...m.params.map((p) => (p.default === null ? 'required' : String(p.default)).length));

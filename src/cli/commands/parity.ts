@@ -1,10 +1,17 @@
 /**
  * `clusterkv parity --backend B`: every kernel of the kernel list on every path B has (op chains, and the WGSL
- * kernels on webgpu), and the pipeline, against the cpu backend's op chains; exit 1 on any mismatch.
+ * kernels on webgpu), and the pipeline, against the cpu backend's op chains; on webgpu also every method's
+ * batched selection against its tfjs selector, and with --model generation through the decode engine with
+ * every method it runs against the tfjs model path; exit 1 on any mismatch.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
+import { engineWeightsFromModel } from '../../model/e2e/device-weights.js';
+import { engineParityChecks } from '../../model/e2e/engine-parity.js';
+import { engineShapeOf } from '../../model/e2e/shape.js';
+import { loadModel } from '../../model/load.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { runParity } from '../../sim/parity.js';
 import { backendOption } from '../options.js';
@@ -18,8 +25,26 @@ export function register(program: Command): void {
     .addOption(backendOption())
     .option('--json', 'print the report as JSON')
     .option('--out <file.json>', 'also write the JSON report here')
-    .action(async (flags: { backend?: string; json?: boolean; out?: string }) => {
-      const report = await runParity(flags.backend ?? process.env.CLUSTERKV_BACKEND ?? '', 'cpu');
+    .option('--model <file>', 'webgpu: also generate with every method the decode engine runs on this model (llama2c .bin or Hugging Face folder) and compare tokens and logits with the tfjs model path')
+    .action(async (flags: { backend?: string; json?: boolean; out?: string; model?: string }) => {
+      const backend = flags.backend ?? process.env.CLUSTERKV_BACKEND ?? '';
+      if (flags.model !== undefined) {
+        if (backend !== 'webgpu') throw new UserError(`--model: the decode engine runs on webgpu; give --backend webgpu (got ${backend ? `'${backend}'` : 'none'})`);
+        if (!existsSync(flags.model)) throw new UserError(`--model: no such file or folder: ${flags.model}`);
+      }
+      const report = await runParity(backend, 'cpu');
+      if (flags.model !== undefined) {
+        const model = await loadModel(path.resolve(flags.model));
+        const weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+        try {
+          const checks = await engineParityChecks(model, weights, 10, (label) => console.error(`engine parity: ${label}`));
+          report.checks.push(...checks);
+          report.pass = report.pass && checks.every((c) => c.pass);
+        } finally {
+          weights.dispose();
+          model.dispose();
+        }
+      }
       if (flags.out) writeFileAtomic(path.resolve(flags.out), JSON.stringify({ kind: 'clusterkv-parity', created: new Date().toISOString(), adapter: gpuAdapterInfo() ?? null, ...report }, null, 2));
       if (flags.json) console.log(JSON.stringify(report, null, 2));
       else {

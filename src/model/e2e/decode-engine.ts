@@ -10,12 +10,13 @@
  * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/attention/decode-attention.ts
  * run on the whole batch at once (B G KV heads, B H query heads):
  *   dense     partials over positions 0..pos, merge
- *   clusterkv select (select-clusters.ts: centroid scores, ranking, the budget's positions) -> token list (sinks,
+ *   sparse    the method's selection dispatches (the selected positions per query head) -> token list (sinks,
  *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
- * with the layers below denseLayers always dense. ClusterKV's clustering (the prompt, closing windows) and
- * each step's plan are the batched state of src/sim/methods/clusterkv/batched.ts, one per sparse layer, whose
- * buffers the select dispatches bind. The dispatches are bound once; between steps only small
- * uniform blocks (position, counts, splits) and the RoPE angles of the new position are rewritten.
+ * with the layers below the method's denseLayers always dense. Each sparse layer holds the method's batched
+ * selector (src/sim/batched-selector.ts, declared with the method: ClusterKV's clustering and ranking,
+ * Quest's pages, the oracle's exact top-B, ...), which reads the prompt from the KV cache once and plans
+ * each step. The dispatches are bound once; between steps only small uniform blocks (position, counts,
+ * splits) and the RoPE angles of the new position are rewritten.
  *
  * Buffers: the weights (device-weights.ts), the KV cache (kv-cache.ts) and activations [B, ...]; the
  * residual stream ping-pongs between x0 and x1 (a kernel never reads and writes one buffer).
@@ -28,19 +29,17 @@ import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape
 import { rmsNormShader } from '../../gpu/wgsl/engine/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
 import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
-import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select/select-clusters.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
-import { BatchedClusterKV, type BatchedStep } from '../../sim/methods/clusterkv/batched.js';
-import type { ClusterKVParams } from '../../sim/methods/clusterkv/params.js';
-import { clusterkvParams } from '../../sim/methods/clusterkv/plan.js';
+import type { BatchedBudget, BatchedLayer, BatchedPlan, BatchedSelector } from '../../sim/batched-selector.js';
 import type { Method } from '../../sim/selector.js';
 import { ropeFrequencies } from '../../trace/rope.js';
 import type { EngineWeights } from './device-weights.js';
 import { KvCache } from './kv-cache.js';
 import { engineShapeProblem, qkvRows, type EngineShape } from './shape.js';
 
-export type EngineAttention = 'dense' | 'clusterkv';
+/** What a step attends: 'dense' every position; 'sparse' the method's selection in its sparse layers. */
+export type EngineAttention = 'dense' | 'sparse';
 
 export interface EngineOptions {
   weights: EngineWeights;
@@ -50,8 +49,11 @@ export interface EngineOptions {
   capacity: number;
   /** decode steps the token history holds */
   maxSteps: number;
-  /** ClusterKV (createMethod('clusterkv', ...)); absent: dense only */
-  clusterkv?: Method;
+  /**
+   * the method a 'sparse' step runs (createMethod(...)): its batched selection (method.engine) in the layers
+   * from its denseLayers on; 'full' attends densely; absent: dense only
+   */
+  method?: Method;
   /** the largest budget a step may ask for (default: the method's) */
   maxBudget?: number;
   /** GEMV work split (default: gemv.ts's defaultGemvTuning for the batch) */
@@ -60,7 +62,7 @@ export interface EngineOptions {
 
 export interface StepOptions {
   attention?: EngineAttention;
-  /** ClusterKV budget of this step (default: the method's) */
+  /** the budget of this sparse step (default: the method's) */
   budget?: number;
   /** input tokens [B]; default: the tokens the previous step chose (greedy) */
   tokens?: ArrayLike<number>;
@@ -76,7 +78,7 @@ export interface StepAttention {
   sparseList: number;
   /** selected (ranked) positions per query head in each sparse layer */
   selected: number;
-  /** clusters per KV head in the index (sparse layers) */
+  /** units per KV head the sparse layers' ranking chose among (ClusterKV's clusters, Quest's pages, ...; 0 for a method ranking tokens) */
   clusters: number;
   sparseLayers: number;
   /** dispatches recorded */
@@ -101,7 +103,6 @@ interface LayerDispatches {
   rope: BoundDispatch;
   densePartial: BoundDispatch;
   denseMerge: BoundDispatch;
-  select?: BoundDispatch;
   list?: BoundDispatch;
   sparsePartial?: BoundDispatch;
   sparseMerge?: BoundDispatch;
@@ -116,11 +117,13 @@ export class DecodeEngine {
   readonly batch: number;
   readonly capacity: number;
   readonly cache: KvCache;
-  /** the ClusterKV method's parameters (absent: dense only) */
-  readonly cluster?: ClusterKVParams;
+  /** the method a sparse step runs (absent: dense only) */
+  readonly method?: Method;
+  /** its shared budget parameters, where it has a batched selection */
+  readonly selection?: BatchedBudget;
   /** the position the next step's token takes */
   position = 0;
-  /** prompt length P once clusterPrompt ran (-1 before) */
+  /** prompt length P once prefillSelection ran (-1 before) */
   prefillLength = -1;
   /** steps recorded so far (the history row of the next one) */
   steps = 0;
@@ -131,17 +134,16 @@ export class DecodeEngine {
   private readonly maxBudget: number;
   private readonly listMax: number;
   private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
-  private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'select' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
+  private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
   private readonly layers: LayerDispatches[];
   private readonly head: { embed: BoundDispatch; norm: BoundDispatch; output: BoundDispatch; argmax: BoundDispatch };
-  /** ClusterKV's state per sparse layer (batched.ts), the engine's selectors */
-  private readonly sparse: { layer: number; state: BatchedClusterKV }[];
+  /** the method's batched selector per sparse layer */
+  private readonly sparse: { layer: number; selector: BatchedSelector }[] = [];
+  /** scratch buffers the selectors share (BatchedLayer.scratch), by name */
+  private readonly scratch = new Map<string, GPUBuffer>();
   private readonly group: number;
   private readonly denseChunk: number;
   private readonly sparseChunk: number;
-  /** the sum of the sparse layers' cluster versions the select dispatches were bound at */
-  private boundVersion = -1;
-  private boundK = -1;
 
   constructor(opts: EngineOptions) {
     const s = opts.weights.shape;
@@ -154,15 +156,13 @@ export class DecodeEngine {
     this.capacity = opts.capacity;
     this.maxSteps = opts.maxSteps;
     this.group = queryGroupSize(s.heads, s.kvHeads);
-    this.cluster = opts.clusterkv ? clusterkvParams(opts.clusterkv) : undefined;
-    this.maxBudget = this.cluster ? Math.max(opts.maxBudget ?? 0, this.cluster.budget) : 0;
-    this.listMax = this.cluster ? this.cluster.sinks + this.maxBudget + this.cluster.window + 1 : 0;
+    this.method = opts.method;
+    const form = opts.method?.engine;
+    if (opts.method && (!form || form.kind === 'reference')) throw new RangeError(`decode engine: method '${opts.method.name}' runs on the reference path only${form ? ` (${form.reason})` : ''}`);
+    const sel = (this.selection = form?.kind === 'batched' ? form.budget : undefined);
+    this.maxBudget = sel ? Math.max(opts.maxBudget ?? 0, sel.budget) : 0;
+    this.listMax = sel ? sel.sinks + this.maxBudget + sel.window + 1 : 0;
     this.cache = new KvCache(s, opts.batch, opts.capacity);
-    const cluster = this.cluster;
-    this.sparse = cluster ? Array.from({ length: Math.max(0, s.layers - cluster.denseLayers) }, (_, i) => {
-      const layer = cluster.denseLayers + i;
-      return { layer, state: new BatchedClusterKV(cluster, layer, opts.batch, (start, n) => this.cache.rows(layer, start, n)) };
-    }) : [];
     const B = opts.batch;
     const H = B * s.heads;
     const G = B * s.kvHeads;
@@ -201,7 +201,6 @@ export class DecodeEngine {
       argmax: new UniformBlock([s.vocabSize, 0]),
       densePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
       denseMerge: new UniformBlock([1]),
-      select: new UniformBlock(blank(8)),
       list: new UniformBlock(blank(4)),
       sparsePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
       sparseMerge: new UniformBlock([1]),
@@ -232,13 +231,16 @@ export class DecodeEngine {
         w13: gemv('gate-up', { rows: 2 * s.hiddenDim, cols: s.dim, batch: B, epilogue: 'swiglu' }, this.u.gemv13, w.w13, b.xn, b.act, `l${l} gemv gate|up`),
         w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, b.x1),
       };
-      if (this.cluster && l >= this.cluster.denseLayers) {
+      if (sel && l >= sel.denseLayers) {
         layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, b.list], [1], 'selection', `l${l} token list`);
         layer.sparsePartial = bindDispatch(sparseCode, this.u.sparsePartial, [b.q, keys, values, b.list, b.partO, b.partML], [1, G], 'attention', `l${l} sparse partials`);
         layer.sparseMerge = bindDispatch(mergeCode, this.u.sparseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} sparse merge`);
       }
       return layer;
     });
+    if (form?.kind === 'batched') {
+      for (let l = form.budget.denseLayers; l < s.layers; l++) this.sparse.push({ layer: l, selector: form.forLayer(this.batchedLayer(l)) });
+    }
     this.head = {
       embed: bindDispatch(embedRowsShader(B, s.dim), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], [Math.ceil((B * s.dim) / 4 / 64)], 'other', 'embedding'),
       norm: bindDispatch(normCode, this.u.norm, [b.x0, opts.weights.finalNorm, b.xn], [B], 'other', 'final rmsnorm'),
@@ -252,9 +254,9 @@ export class DecodeEngine {
     return { dense: this.denseChunk, sparse: this.sparseChunk };
   }
 
-  /** Layers that run ClusterKV's sparse attention in a 'clusterkv' step. */
+  /** Layers that run the method's selection in a 'sparse' step. */
   get sparseLayers(): number {
-    return this.cluster ? Math.max(0, this.shape.layers - this.cluster.denseLayers) : 0;
+    return this.sparse.length;
   }
 
   /** A synthetic prompt of `prompt` positions in every layer (kv-cache.ts), as if prefilled. */
@@ -265,19 +267,19 @@ export class DecodeEngine {
   }
 
   /**
-   * ClusterKV's prompt clustering: the positions 0..position-1 so far are the prompt; every sparse layer
-   * clusters its keys [sinks, P) (K-means, the index). Call once, before the first 'clusterkv' step.
-   * Returns once the work is queued (or, with `progress`, done layer by layer).
+   * The selectors' prompt: the positions 0..position-1 so far are the prompt; every sparse layer's selector
+   * reads its keys (ClusterKV clusters them, ...). Call once, before the first 'sparse' step. Returns once the
+   * work is queued (or, with `progress`, done layer by layer).
    */
-  async clusterPrompt(progress?: (layer: number, ms: number) => void): Promise<void> {
-    if (!this.cluster) throw new Error('decode engine: no ClusterKV method was given');
-    if (this.prefillLength >= 0) throw new Error('decode engine: the prompt is already clustered');
+  async prefillSelection(progress?: (layer: number, ms: number) => void): Promise<void> {
+    if (!this.method) throw new Error('decode engine: no method was given');
+    if (this.prefillLength >= 0) throw new Error('decode engine: the selection already has its prompt');
     const P = this.position;
-    for (const { layer, state } of this.sparse) {
+    for (const { layer, selector } of this.sparse) {
       const t0 = performance.now();
-      state.clusterPrompt(P);
-      // with a progress callback each layer that clustered is waited for (a long clustering reports as it goes)
-      if (progress && state.clusters > 0) {
+      selector.prefill(P);
+      // with a progress callback each layer is waited for (a long clustering reports as it goes)
+      if (progress) {
         await gpuIdle();
         progress(layer, performance.now() - t0);
       }
@@ -285,20 +287,44 @@ export class DecodeEngine {
     this.prefillLength = P;
   }
 
-  /** Rebinds the select dispatches to the current clusters (after clustering changed an index). */
-  private bindSelect(K: number): void {
-    const version = this.sparse.reduce((v, c) => v + c.state.version, 0);
-    if (this.boundVersion === version && this.boundK === K) return;
-    this.boundVersion = version;
-    this.boundK = K;
-    const code = selectShader('score', false, K, this.shape.headDim);
-    const b = this.buf;
-    const H = this.batch * this.shape.heads;
-    for (const { layer: l, state } of this.sparse) {
-      const c = state.bindings;
-      if (!c) continue;
-      this.layers[l].select = bindDispatch(code, this.u.select, [b.q, c.centroids, c.sizes, c.offsets, c.sortedTokens, b.selected], [H], 'selection', `l${l} select`);
+  /** What the engine lends layer l's selector (batched-selector.ts). */
+  private batchedLayer(l: number): BatchedLayer {
+    const s = this.shape;
+    return {
+      layer: l,
+      batch: this.batch,
+      heads: s.heads,
+      kvHeads: s.kvHeads,
+      headDim: s.headDim,
+      capacity: this.capacity,
+      keys: this.cache.keys[l],
+      keyRows: (start, n) => this.cache.rows(l, start, n),
+      queries: this.buf.q,
+      selected: this.buf.selected,
+      scratch: (name, bytes) => {
+        const have = this.scratch.get(name);
+        if (have && have.size < bytes) throw new RangeError(`decode engine: scratch '${name}' of ${have.size} bytes asked for ${bytes}`);
+        if (have) return have;
+        const made = storageBuffer(bytes, `scratch ${name}`);
+        this.scratch.set(name, made);
+        return made;
+      },
+    };
+  }
+
+  /** Every sparse layer's plan of the step at `pos`; they must agree on the list (one token-list and attention uniform serves them all). */
+  private planSelection(pos: number, budget: number): (BatchedPlan | undefined)[] {
+    const plans: (BatchedPlan | undefined)[] = this.layers.map(() => undefined);
+    let first: BatchedPlan | undefined;
+    for (const { layer, selector } of this.sparse) {
+      const plan = selector.step(pos, budget);
+      first ??= plan;
+      if (plan.selected !== first.selected || plan.listLength !== first.listLength) {
+        throw new Error(`decode engine: layer ${layer} planned ${plan.selected} selected of ${plan.listLength} attended, layer ${this.sparse[0].layer} ${first.selected} of ${first.listLength}`);
+      }
+      plans[layer] = plan;
     }
+    return plans;
   }
 
   /**
@@ -325,36 +351,31 @@ export class DecodeEngine {
     this.u.densePartial.write([this.capacity, pos + 1, denseSplits, { f32: 1 / Math.sqrt(d) }]);
     this.u.denseMerge.write([denseSplits]);
     const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
-    let sparse = false;
-    let nSel = 0;
+    // a sparse step: every sparse layer plans it (closing windows, ...); layers without a selector stay dense
+    let plans: (BatchedPlan | undefined)[] = [];
     let listSplits = 0;
-    if (attention === 'clusterkv') {
-      const p = this.cluster;
-      if (!p) throw new Error('decode engine: a clusterkv step needs the ClusterKV method');
-      if (this.prefillLength < 0) throw new Error('decode engine: clusterPrompt() must run before a clusterkv step');
-      const budget = opts.budget ?? p.budget;
+    if (attention === 'sparse') {
+      if (!this.method) throw new Error('decode engine: a sparse step needs a method');
+      if (this.prefillLength < 0) throw new Error('decode engine: prefillSelection() must run before a sparse step');
+      const budget = opts.budget ?? this.selection?.budget ?? 0;
       if (budget > this.maxBudget) throw new RangeError(`decode engine: budget ${budget} exceeds the largest budget the engine was sized for (${this.maxBudget})`);
-      if (this.sparse.length === 0) throw new Error(`decode engine: a clusterkv step needs a sparse layer (denseLayers ${p.denseLayers} of ${s.layers} layers)`);
-      // every sparse layer closes its full windows; all plan the step alike
-      let plan: BatchedStep | undefined;
-      for (const c of this.sparse) plan = c.state.step(pos, budget);
-      const { layout, clusters: K, indexed: N, selected, listLength: total } = plan!;
-      nSel = selected;
-      if (K > maxSelectClusters()) throw new RangeError(`decode engine: ${K} clusters exceed the select kernel's limit on this device (${maxSelectClusters()})`);
-      listSplits = Math.ceil(total / this.sparseChunk);
-      if (K > 0) this.bindSelect(K);
-      this.u.select.write([H, this.group, K, N, nSel]);
-      this.u.list.write([nSel, layout.sinkEnd, layout.openStart, total]);
-      this.u.sparsePartial.write([this.capacity, total, listSplits, { f32: 1 / Math.sqrt(d) }]);
-      this.u.sparseMerge.write([listSplits]);
-      Object.assign(info, { sparseList: total, selected: nSel, clusters: K, sparseLayers: this.sparseLayers });
-      sparse = true;
+      plans = this.planSelection(pos, budget);
+      const plan = plans.find((p) => p !== undefined);
+      if (plan) {
+        const { layout, selected, listLength: total } = plan;
+        listSplits = Math.ceil(total / this.sparseChunk);
+        this.u.list.write([selected, layout.sinkEnd, layout.openStart, total]);
+        this.u.sparsePartial.write([this.capacity, total, listSplits, { f32: 1 / Math.sqrt(d) }]);
+        this.u.sparseMerge.write([listSplits]);
+        Object.assign(info, { sparseList: total, selected, clusters: plan.units, sparseLayers: this.sparseLayers });
+      }
     }
     const list: BoundDispatch[] = [this.head.embed];
-    for (const layer of this.layers) {
+    for (const [l, layer] of this.layers.entries()) {
       list.push(layer.norm1, layer.qkv, layer.rope);
-      if (sparse && layer.sparsePartial) {
-        if (nSel > 0) list.push(layer.select!);
+      const plan = plans[l];
+      if (plan && layer.sparsePartial) {
+        list.push(...plan.dispatches);
         layer.list!.workgroups[0] = Math.ceil((H * info.sparseList) / 256);
         layer.sparsePartial.workgroups[0] = listSplits;
         list.push(layer.list!, layer.sparsePartial, layer.sparseMerge!);
@@ -373,7 +394,7 @@ export class DecodeEngine {
   }
 
   /**
-   * The token lists [B H, n] the last 'clusterkv' step attended in its last sparse layer (the list buffer is
+   * The token lists [B H, n] the last 'sparse' step attended in its last sparse layer (the list buffer is
    * reused layer by layer), n = its sparseList. Waits for the GPU.
    */
   async readTokenLists(n: number): Promise<Int32Array> {
@@ -393,7 +414,8 @@ export class DecodeEngine {
   }
 
   dispose(): void {
-    for (const c of this.sparse) c.state.dispose();
+    for (const { selector } of this.sparse) selector.dispose();
+    for (const b of this.scratch.values()) b.destroy();
     for (const b of Object.values(this.buf)) b.destroy();
     for (const u of Object.values(this.u)) u.destroy();
     this.cache.destroy();

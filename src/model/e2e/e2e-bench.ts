@@ -26,7 +26,7 @@ import { summarise } from '../../sim/bench/timing.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { packageVersions } from '../../sim/versions.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
-import { DecodeEngine, type EngineAttention, type StepAttention } from './decode-engine.js';
+import { DecodeEngine, type StepAttention } from './decode-engine.js';
 import { randomEngineWeights } from './device-weights.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
 import { kvBytes, qkvRows, weightBytesPerStep, type EngineShape } from './shape.js';
@@ -57,8 +57,9 @@ export const E2E_DEFAULTS = { contexts: [8192, 16384, 32768], batches: [1, 8], b
 export const E2E_TIMING =
   'msPerToken: GPU timestamps, end of one step to the end of the next in back-to-back blocks (one command buffer and one compute pass per step); spanMs: begin to end of a step; wallMsPerToken: block wall time to GPU idle / steps; breakdown: instrumented steps, one timed pass per dispatch';
 
+/** A benched mode as the report names it: dense, or ClusterKV (the engine's sparse step) under a budget. */
 interface ModeSpec {
-  attention: EngineAttention;
+  attention: 'dense' | 'clusterkv';
   budget: number | null;
 }
 
@@ -85,7 +86,7 @@ export function stepBytes(shape: EngineShape, batch: number, info: StepAttention
   const H = B * heads;
   const G = B * kvHeads;
   const n = info.position + 1;
-  const sparseLayers = info.attention === 'clusterkv' ? info.sparseLayers : 0;
+  const sparseLayers = info.attention === 'sparse' ? info.sparseLayers : 0;
   const denseLayers = layers - sparseLayers;
   const kv = 4 * (denseLayers * 2 * G * n * d + sparseLayers * 2 * H * info.sparseList * d);
   const selection = 4 * sparseLayers * (G * info.clusters * d + 2 * H * info.clusters + 2 * H * info.selected + 2 * H * info.sparseList);
@@ -185,7 +186,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const weights = randomEngineWeights(shape, cfg.seed);
   await gpuIdle();
   const weightsMs = performance.now() - t0;
-  const engine = new DecodeEngine({ weights, batch: B, capacity: P + totalSteps, maxSteps: totalSteps, clusterkv: budgets.length ? method : undefined, maxBudget, gemv: cfg.gemv });
+  const engine = new DecodeEngine({ weights, batch: B, capacity: P + totalSteps, maxSteps: totalSteps, method: budgets.length ? method : undefined, maxBudget, gemv: cfg.gemv });
   try {
     const plan = promptClustering(params, P);
     const planted = Math.max(1, plan.clusters);
@@ -199,7 +200,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     if (budgets.length) {
       if (timed) startKernelTimer(4 * shape.layers + 8);
       t0 = performance.now();
-      await engine.clusterPrompt((l, ms) => {
+      await engine.prefillSelection((l, ms) => {
         if (l === params.denseLayers || l === shape.layers - 1) log(`  clustered layer ${l} in ${ms.toFixed(0)} ms`);
       });
       await gpuIdle();
@@ -215,7 +216,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     const first = Int32Array.from({ length: B }, (_, b) => (cfg.seed * 7919 + b * 104729 + 17) % shape.vocabSize);
     let given = false;
     const step = (m: ModeSpec, timing: 'none' | 'span' | 'dispatch', tlog?: TimestampLog) => {
-      const info = engine.step({ attention: m.attention, budget: m.budget ?? undefined, timing, log: tlog, tokens: given ? undefined : first });
+      const info = engine.step({ attention: m.attention === 'dense' ? 'dense' : 'sparse', budget: m.budget ?? undefined, timing, log: tlog, tokens: given ? undefined : first });
       given = true;
       return info;
     };

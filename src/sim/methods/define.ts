@@ -1,9 +1,11 @@
 /**
  * How a method is declared, once (kvpress-style): a name, one line of meaning, its parameters (each with a
- * default, one line of meaning and its own check), checks across parameters, and the LayerSelector it makes.
+ * default, one line of meaning and its own check), checks across parameters, the LayerSelector it makes and
+ * how the decode engine runs it.
  * The registry (index.ts), the parameter names a sweep uses, the rejection of unknown keys, the dense first
  * layers and `clusterkv methods` all derive from these definitions.
  */
+import type { EngineForm } from '../batched-selector.js';
 import type { LayerInfo, LayerSelector, ParamValue } from '../selector.js';
 
 /** One parameter: its default (absent: the caller must give it), meaning, and check. */
@@ -34,6 +36,11 @@ export interface MethodDefinition<S extends ParamSpecs = ParamSpecs> {
   validate?(p: ParamsOf<S>): void;
   /** the selector of one layer (sparse layers only: the registry makes dense first layers itself) */
   selector(info: LayerInfo, p: ParamsOf<S>): LayerSelector;
+  /**
+   * how the WebGPU decode engine runs it (src/sim/batched-selector.ts): its dense attention, the method's
+   * batched form (budgeted methods), or the reference path only with the reason; absent: reference only
+   */
+  readonly engine?: EngineForm<ParamsOf<S>>;
 }
 
 /** Identity with inference: `defineMethod({...})` keeps each parameter's type for the selector. */

@@ -26,4 +26,5 @@ export const full = defineMethod({
   budgeted: false,
   params: {},
   selector: (info) => fullSelector(info),
+  engine: { kind: 'dense' },
 });

@@ -4,6 +4,7 @@
  * unknown methods, unknown parameters and bad values rejected by name), the parameter names a sweep uses,
  * and the dense first layers every budgeted method shares.
  */
+import { UNDECLARED_ENGINE, type BatchedBudget, type EngineForm, type MethodEngine } from '../batched-selector.js';
 import type { Method, ParamValue } from '../selector.js';
 import { clusterkv } from './clusterkv/index.js';
 import { clusterkvRefine } from './clusterkv/refine.js';
@@ -87,10 +88,26 @@ export function methodFromDefinition(definition: MethodDefinition, params: Reado
     budget,
     budgetMode: definition.budgeted ? (p.budgetMode as Method['budgetMode']) : 'selected',
     forLayer: (info) => (info.layer < denseLayers ? fullSelector(info) : definition.selector(info, p)),
+    engine: methodEngine(definition, p),
   };
 }
 
+/** How the decode engine runs a definition: its declared engine form, or reference only when it declares none. */
+export function declaredEngine(definition: MethodDefinition): EngineForm<Readonly<Record<string, ParamValue>>> {
+  return (definition.engine as EngineForm<Readonly<Record<string, ParamValue>>> | undefined) ?? UNDECLARED_ENGINE;
+}
+
+/** The engine form of a configured method: its definition's, with the parameters bound. */
+function methodEngine(definition: MethodDefinition, p: Readonly<Record<string, ParamValue>>): MethodEngine {
+  const form = declaredEngine(definition);
+  if (form.kind !== 'batched') return form;
+  if (!definition.budgeted) throw new RangeError(`method '${definition.name}': a batched engine form needs a budgeted method`);
+  const shared: BatchedBudget = { budget: p.budget as number, budgetMode: p.budgetMode as BatchedBudget['budgetMode'], sinks: p.sinks as number, window: p.window as number, denseLayers: p.denseLayers as number };
+  return { kind: 'batched', budget: shared, forLayer: (layer) => form.create(layer, p) };
+}
+
 export { BUDGET_PARAMS } from './budget-params.js';
+export { referenceOnly, type BatchedLayer, type BatchedPlan, type BatchedSelector, type EngineForm, type MethodEngine } from '../batched-selector.js';
 
 /** Layers kept dense by every budgeted method unless told otherwise (the default of denseLayers). */
 export const DEFAULT_DENSE_LAYERS: number = BUDGET_PARAMS.denseLayers.default!;

@@ -18,6 +18,7 @@
  * OPT examples use 4).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { referenceOnly } from '../batched-selector.js';
 import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
@@ -44,6 +45,7 @@ export const infinigen = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('infinigen', p),
   selector: (info, p) => infinigenSelector(info, p),
+  engine: referenceOnly("the skew is an SVD fit on the host from the prompt's queries (keys on traces) at the first step"),
 });
 
 /** Tokens InfiniGen fetches: per head #{s >= max_h(s) - alpha}, averaged over heads and truncated, at most `chosen`. logits: [H, m]. */

@@ -11,10 +11,10 @@
  * Since sum_r q.k_r = q.(sum_r k_r), a block's summary is the sum of its representatives.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayerInfo, LayerSelector } from '../selector.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
-import { reduceUnits, unitSelector } from './units.js';
+import { reduceUnits, unitSelector, type UnitScheme } from './units.js';
+import { BatchedUnits } from './units-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -34,7 +34,8 @@ export const infllm = defineMethod({
       throw new RangeError(`infllm: parameter 'representativeKeys' (${p.representativeKeys}) must not exceed 'blockSize' (${p.blockSize})`);
     }
   },
-  selector: (info, p) => infllmSelector(info, p),
+  selector: (info, p) => unitSelector(info, p, infllmBlocks(p)),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, infllmBlocks(p), 'infllm') },
 });
 
 /** Sum of each block's representatives, scaled as described above: [G, U, d]. blocks: [G, U, s, d]. */
@@ -58,11 +59,7 @@ export function infllmBlockSummaries(keys: tf.Tensor3D, blockSize: number, repre
   return reduceUnits(keys, blockSize, (blocks) => representativeSum(blocks, representativeKeys));
 }
 
-function infllmSelector(info: LayerInfo, params: InfLLMParams): LayerSelector {
-  return unitSelector(info, params, {
-    kind: 'block',
-    unitSize: params.blockSize,
-    summarise: (keys) => infllmBlockSummaries(keys, params.blockSize, params.representativeKeys),
-    mapQuery: (q) => tf.clone(q),
-  });
+/** InfLLM's units: blocks of blockSize tokens, representative sums, scored by q as it is. */
+function infllmBlocks(params: InfLLMParams): UnitScheme {
+  return { kind: 'block', unitSize: params.blockSize, summarise: (keys) => infllmBlockSummaries(keys, params.blockSize, params.representativeKeys), query: 'identity' };
 }

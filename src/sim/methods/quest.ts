@@ -8,11 +8,10 @@
  * Under the top-p wrapper (top-p.ts) each token's logit estimate is its page's bound / sqrt(d).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { boundQuery } from '../../gpu/cluster-bounds.js';
-import type { LayerInfo, LayerSelector } from '../selector.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
-import { reduceUnits, unitSelector } from './units.js';
+import { reduceUnits, unitSelector, type UnitScheme } from './units.js';
+import { BatchedUnits } from './units-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -26,7 +25,8 @@ export const quest = defineMethod({
   budgeted: true,
   params: PARAMS,
   validate: (p) => validateBudgetParams('quest', p),
-  selector: (info, p) => questSelector(info, p),
+  selector: (info, p) => unitSelector(info, p, questPages(p, info.headDim)),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, questPages(p, layer.headDim), 'quest') },
 });
 
 /** Page summaries [G, U, 2d] = [max, min] of each page's keys. keys: [G, m, d]. */
@@ -34,13 +34,10 @@ export function questPageSummaries(keys: tf.Tensor3D, pageSize: number): tf.Tens
   return reduceUnits(keys, pageSize, (pages) => tf.concat([tf.max(pages, 2), tf.min(pages, 2)], 2) as tf.Tensor3D);
 }
 
-function questSelector(info: LayerInfo, params: QuestParams): LayerSelector {
-  return unitSelector(info, params, {
-    kind: 'page',
-    unitSize: params.pageSize,
-    summarise: (keys) => questPageSummaries(keys, params.pageSize),
-    mapQuery: boundQuery,
-    // the page's bound is its estimate of q.k for each of its tokens (an upper bound)
-    logitScale: 1 / Math.sqrt(info.headDim),
-  });
+/**
+ * Quest's units: pages of pageSize tokens, box summaries, scored by the bound; the page's bound is its
+ * estimate of q.k for each of its tokens (an upper bound), so the selector is a ScoringSelector.
+ */
+function questPages(params: QuestParams, headDim: number): UnitScheme {
+  return { kind: 'page', unitSize: params.pageSize, summarise: (keys) => questPageSummaries(keys, params.pageSize), query: 'bound', logitScale: 1 / Math.sqrt(headDim) };
 }

@@ -8,6 +8,7 @@ import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, type ParamsOf } from './define.js';
+import { BatchedStreaming } from './streaming-batched.js';
 
 const PARAMS = { ...BUDGET_PARAMS };
 export type StreamingParams = ParamsOf<typeof PARAMS>;
@@ -19,6 +20,7 @@ export const streaming = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('streaming', p),
   selector: (info, p) => streamingSelector(info, p),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedStreaming(layer, p) },
 });
 
 function streamingSelector(info: LayerInfo, params: StreamingParams): LayerSelector {

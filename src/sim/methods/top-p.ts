@@ -20,6 +20,7 @@
  * clusterkv (its layer does not expose its cluster scores yet).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { referenceOnly } from '../batched-selector.js';
 import { isScoringSelector, type BudgetChooser, type LayerSelector } from '../selector.js';
 import { choiceParam, positiveRatioParam, ratioParam, type MethodDefinition, type ParamSpecs, type ParamsOf } from './define.js';
 
@@ -78,6 +79,7 @@ export function withTopP<S extends ParamSpecs>(base: MethodDefinition<S>, ownBud
     budgeted: true,
     params,
     validate: (p) => base.validate?.(baseOf(p)),
+    engine: referenceOnly("each step's budget is chosen on the host from the method's scores (top-p)"),
     selector: (info, p) => {
       const inner = base.selector(info, baseOf(p));
       if (!isScoringSelector(inner)) {

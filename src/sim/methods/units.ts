@@ -6,6 +6,7 @@
  * Summaries are rebuilt only when the selectable range grows (a decode window closes).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { mapQuery, type QueryMap } from '../../gpu/cluster-bounds.js';
 import type { ClusterIndex } from '../../gpu/cluster-index.js';
 import { disposeClusterIndex } from '../../gpu/cluster-index.js';
 import { disposeClusterSelection, readClusterChoiceAsync, scoreCentroids, selectClusters, type ClusterChoice, type ClusterSelection } from '../../gpu/selection.js';
@@ -21,8 +22,8 @@ export interface UnitScheme {
    * the last possibly shorter).
    */
   summarise(keys: tf.Tensor3D): tf.Tensor3D;
-  /** the query [H, d] mapped to the summary space [H, D] */
-  mapQuery(q: tf.Tensor2D): tf.Tensor2D;
+  /** how the query [H, d] is mapped to the summary space [H, D] before the inner product */
+  query: QueryMap;
   /**
    * times a unit's score (mapped query . summary) is the method's estimate of the logit q.k / sqrt(d) of each
    * of its tokens; given, the selector is a ScoringSelector (its budget can be chosen from its scores)
@@ -90,7 +91,7 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
       for (const t of [summaries, index.sortedTokens, index.sizes, index.offsets]) tf.keep(t);
       state = { openStart, summaries, index };
     }
-    const mapped = scheme.mapQuery(q);
+    const mapped = mapQuery(q, scheme.query);
     const scores = choose ? tokenScores(mapped, state) : null;
     try {
       const chosen = choose ? await chooseFromScores(choose, scores!, scheme.logitScale!, planned) : planned;

@@ -42,7 +42,7 @@ describe('e2e accounting', () => {
     expect(dense.kv).toBe(4 * 32 * 2 * 8 * 8 * 32769 * 128);
     expect(dense.selection).toBe(0);
     expect(dense.weights).toBe(weightBytesPerStep(s, 8));
-    const sparse = stepBytes(s, 8, { ...base, attention: 'clusterkv', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30 }, chunks);
+    const sparse = stepBytes(s, 8, { ...base, attention: 'sparse', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30 }, chunks);
     expect(sparse.kv).toBe(4 * (2 * 2 * 8 * 8 * 32769 * 128 + 30 * 2 * 8 * 32 * 2101 * 128));
     expect(sparse.selection).toBeGreaterThan(0);
     expect(sparse.total).toBe(sparse.weights + sparse.kv + sparse.selection + sparse.activations);

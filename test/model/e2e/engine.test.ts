@@ -91,14 +91,14 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
     const sparse = [await run(method, 0), await run(method, 1)];
     const dense = [await run('dense', 0)];
     const before = tf.memory().numTensors;
-    const engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, clusterkv: method });
+    const engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, method });
     for (let i = 0; i < P; i++) engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
-    await engine.clusterPrompt();
+    await engine.prefillSelection();
     let worstSparse = 0;
     let fromDense = 0;
     const clusters: number[] = [];
     for (let i = 0; i < steps; i++) {
-      const info = engine.step({ attention: 'clusterkv', tokens: [next[0][i], next[1][i]] });
+      const info = engine.step({ attention: 'sparse', tokens: [next[0][i], next[1][i]] });
       expect(info.selected).toBe(8);
       clusters.push(info.clusters);
       const got = await engine.readLogits();

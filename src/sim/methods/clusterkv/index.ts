@@ -9,6 +9,7 @@
  * and here the method definition the registry (../index.ts) lists, with its checks across parameters.
  */
 import { validateBudgetParams } from '../budget-params.js';
+import { BatchedClusterKV } from './batched.js';
 import { ClusterKVLayer } from './layer.js';
 import { CLUSTERKV_PARAMS } from './params.js';
 import { defineMethod } from '../define.js';
@@ -27,4 +28,5 @@ export const clusterkv = defineMethod({
     }
   },
   selector: (info, p) => new ClusterKVLayer(p, info),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKV(p, layer) },
 });

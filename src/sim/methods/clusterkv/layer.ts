@@ -70,10 +70,10 @@ export class ClusterKVLayer implements LayerSelector {
     return this.index?.clusters ?? 0;
   }
 
-  /** The current centroids [G, K, d] and index (owned by this object; read only). */
-  get state(): { centroids: tf.Tensor3D; index: ClusterIndex } {
+  /** The current centroids [G, K, d], boxes [G, K, 2d] (scoring 'bound', else null) and index (owned by this object; read only). */
+  get state(): { centroids: tf.Tensor3D; boxes: tf.Tensor3D | null; index: ClusterIndex } {
     if (!this.centroids || !this.index) throw new Error('ClusterKVLayer: prefill() has not been called');
-    return { centroids: this.centroids, index: this.index };
+    return { centroids: this.centroids, boxes: this.boxes, index: this.index };
   }
 
   /** keys, values: [G, P, d] prompt keys (post-RoPE) and values; borrowed. */

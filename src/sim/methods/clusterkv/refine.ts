@@ -9,6 +9,7 @@
  * the exact scores).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { referenceOnly } from '../../batched-selector.js';
 import { DEFAULT_REFINE_POOL, refineCandidates } from '../../../gpu/refine-candidates.js';
 import { KVStore } from '../../kv-store.js';
 import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
@@ -31,6 +32,7 @@ export const clusterkvRefine = defineMethod({
   params: PARAMS,
   validate: (p) => clusterkv.validate?.(p),
   selector: (info, p) => refiningSelector(info, p),
+  engine: referenceOnly('the candidate pool and its exact re-ranking have no batched form yet'),
 });
 
 function refiningSelector(info: LayerInfo, params: ClusterKVRefineParams): LayerSelector {

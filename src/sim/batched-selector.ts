@@ -1,0 +1,127 @@
+/**
+ * The batched form of a method's selection: what the WebGPU decode engine (src/model/e2e/decode-engine.ts)
+ * runs per sparse layer for B sequences decoded together, as a model session keeps a LayerSelector
+ * (selector.ts) per layer and sequence. Same budget accounting (budget.ts), same positions: a method's
+ * batched form attends, per query head, exactly what its LayerSelector attends on the same keys and queries.
+ *
+ * The engine lends each layer's selector its buffers (BatchedLayer). A step:
+ *   engine     writes the layer's keys up to the current position and the step's queries (after RoPE)
+ *   selector   step() plans the step (closing windows, re-summarising, rewriting its own uniforms) and
+ *              returns the dispatches that write the selected positions [B H, selected] into `selected`
+ *   engine     records them, then the token list (src/gpu/wgsl/select/token-list.ts: sinks, the selected
+ *              positions, the open window up to the current token) and sparse attention over the list
+ * The selected positions of a head are distinct and lie in the selectable range [sinkEnd, openStart); their
+ * order is not meaningful.
+ *
+ * How a method runs in the engine is declared once, with the method (define.ts `engine`): the engine's dense
+ * attention (full), its batched form, or the reference path only, with the reason (`clusterkv methods`).
+ */
+import type * as tf from '@tensorflow/tfjs-core';
+import type { BoundDispatch } from '../gpu/wgsl/runtime/step-recorder.js';
+import { decodeLayout, forcedCount, selectableBudget, type DecodeLayout } from './budget.js';
+import type { ForcedSetParams } from './methods/baseline.js';
+
+/** What the engine lends one layer's selector. Every buffer is the engine's (the selector never destroys one). */
+export interface BatchedLayer {
+  /** layer index in the model */
+  readonly layer: number;
+  /** sequences decoded together, B */
+  readonly batch: number;
+  /** query heads per sequence, H */
+  readonly heads: number;
+  /** KV heads per sequence, G (query head h of sequence b reads KV head b G + floor(h / (H / G))) */
+  readonly kvHeads: number;
+  /** head dimension d */
+  readonly headDim: number;
+  /** positions per KV head row of the key buffer, T */
+  readonly capacity: number;
+  /** [B G, T, d] f32: the layer's keys after RoPE (row b G + g holds sequence b's KV head g) */
+  readonly keys: GPUBuffer;
+  /** Rows start..start+n-1 of every KV head of the batch: a new tensor [B G, n, d] (the caller disposes it). */
+  keyRows(start: number, n: number): tf.Tensor3D;
+  /** [B H, d] f32: the step's queries after RoPE, written before the selection dispatches run */
+  readonly queries: GPUBuffer;
+  /**
+   * i32, room for [B H, B'] (B' the largest budget the engine was sized for): the selection dispatches write
+   * [B H, selected] here (row stride `selected`)
+   */
+  readonly selected: GPUBuffer;
+  /**
+   * A scratch buffer shared by every layer's selector under `name` (layers run one after another in a step):
+   * created at the first request, and every request must ask for no more bytes than the first.
+   */
+  scratch(name: string, bytes: number): GPUBuffer;
+}
+
+/** One decode step of one layer, as its batched selector planned it. */
+export interface BatchedPlan {
+  layout: DecodeLayout;
+  /** positions chosen per query head (the `selected` buffer holds [B H, selected]) */
+  selected: number;
+  /** positions attended per query head: sinks + selected + the open window up to the current token */
+  listLength: number;
+  /** units per KV head the ranking chose among (clusters, pages, blocks); 0 for a method that ranks tokens */
+  units: number;
+  /** the dispatches that write `selected`, in order (none when selected is 0) */
+  dispatches: BoundDispatch[];
+}
+
+/** A method's selection for one layer of B sequences, on the engine's buffers. */
+export interface BatchedSelector {
+  /** The prompt is positions 0..P-1 of the layer's keys: read it (cluster, summarise). Once, before the first step. */
+  prefill(prompt: number): void;
+  /**
+   * Plans the step whose token sits at `position` (the keys hold 0..position when its dispatches run) under
+   * `budget`, and returns its dispatches. Called once per step, positions ascending.
+   */
+  step(position: number, budget: number): BatchedPlan;
+  dispose(): void;
+}
+
+/** A step's layout and how many positions it may select under `budget`, by the shared accounting (budget.ts). */
+export function batchedLayout(position: number, prefillLength: number, params: ForcedSetParams, budget: number): { layout: DecodeLayout; chosen: number } {
+  const layout = decodeLayout(position, prefillLength, params.sinks, params.window);
+  return { layout, chosen: selectableBudget(budget, params.budgetMode, layout) };
+}
+
+/** The plan of a step that selects `selected` positions per query head with `dispatches`. */
+export function batchedPlan(layout: DecodeLayout, selected: number, dispatches: BoundDispatch[], units = 0): BatchedPlan {
+  return { layout, selected, listLength: forcedCount(layout) + selected, units, dispatches };
+}
+
+/** The prompt length of a batched selector that `prefill` set (-1 before); a step before it is an error. */
+export function promptOf(prefillLength: number, method: string): number {
+  if (prefillLength < 0) throw new Error(`batched ${method}: prefill() must run before a step`);
+  return prefillLength;
+}
+
+/** Checks that prefill runs once. */
+export function firstPrefill(prefillLength: number, method: string): void {
+  if (prefillLength >= 0) throw new Error(`batched ${method}: prefill() called twice`);
+}
+
+/** How the engine runs a method, declared with its definition (define.ts); P: the method's parameters. */
+export type EngineForm<P> =
+  | { readonly kind: 'dense' }
+  | { readonly kind: 'batched'; create(layer: BatchedLayer, params: P): BatchedSelector }
+  | { readonly kind: 'reference'; readonly reason: string };
+
+/** The shared budget parameters of a configured budgeted method (budget-params.ts), as the engine sizes and plans by them. */
+export interface BatchedBudget extends ForcedSetParams {
+  /** layers below this attend densely (the engine makes no selector for them) */
+  denseLayers: number;
+}
+
+/** The engine form of a configured method (its parameters bound): what a Method carries. */
+export type MethodEngine =
+  | { readonly kind: 'dense' }
+  | { readonly kind: 'batched'; readonly budget: BatchedBudget; forLayer(layer: BatchedLayer): BatchedSelector }
+  | { readonly kind: 'reference'; readonly reason: string };
+
+/** A method that runs on the reference path only, with the reason `clusterkv methods` shows. */
+export function referenceOnly(reason: string): { readonly kind: 'reference'; readonly reason: string } {
+  return { kind: 'reference', reason };
+}
+
+/** What the registry says of a definition that declares no engine form (a method of your own). */
+export const UNDECLARED_ENGINE = referenceOnly('no batched form declared');

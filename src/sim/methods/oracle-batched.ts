@@ -1,0 +1,38 @@
+/**
+ * oracle's batched form (src/sim/batched-selector.ts): per query head the exact top-B selectable positions
+ * by q.k, ties to the lower position, as oracle.ts's tf.topk takes them: one dispatch scoring the keys in
+ * the engine's cache and selecting (top-keys.ts).
+ */
+import { TopScoresKernel } from '../../gpu/wgsl/select/top-keys.js';
+import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import type { ForcedSetParams } from './baseline.js';
+
+export class BatchedOracle implements BatchedSelector {
+  private prefillLength = -1;
+  private readonly top: TopScoresKernel;
+
+  constructor(
+    layer: BatchedLayer,
+    private readonly params: ForcedSetParams,
+  ) {
+    const rows = layer.batch * layer.heads;
+    const scores = layer.scratch('oracle-scores', rows * layer.capacity * 4);
+    const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected };
+    this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} oracle top-B`);
+  }
+
+  prefill(prompt: number): void {
+    firstPrefill(this.prefillLength, 'oracle');
+    this.prefillLength = prompt;
+  }
+
+  step(position: number, budget: number): BatchedPlan {
+    const { layout, chosen } = batchedLayout(position, promptOf(this.prefillLength, 'oracle'), this.params, budget);
+    const { sinkEnd, openStart } = layout;
+    return batchedPlan(layout, chosen, chosen > 0 ? [this.top.dispatch(sinkEnd, openStart - sinkEnd, chosen)] : []);
+  }
+
+  dispose(): void {
+    this.top.destroy();
+  }
+}

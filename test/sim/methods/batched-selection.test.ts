@@ -1,0 +1,53 @@
+/**
+ * Every method's batched selection (src/sim/batched-selector.ts, what the decode engine runs) against its
+ * tfjs LayerSelector on the software WebGPU adapter: B = 2 sequences, GQA 4:2, from the prompt through
+ * closing decode windows, each step's token list equal per query head to the positions the LayerSelector
+ * attends (src/sim/batched-parity.ts). Every registered method says how the engine runs it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { describe, expect, it } from 'vitest';
+import { batchedParity, batchedParityCases, type BatchedParityCase } from '../../../src/sim/batched-parity.js';
+import { METHODS, declaredEngine } from '../../../src/sim/methods/index.js';
+import { softwareWebgpu } from '../../helpers/software-webgpu.js';
+
+const skip = await softwareWebgpu();
+
+const { cases, missing } = batchedParityCases();
+
+/** Variants beyond the parity cases: a prompt inside the sinks, a budget past the selectable range, another seed. */
+const base = { batch: 2, heads: 4, kvHeads: 2, headDim: 8, steps: 14, seed: 9 };
+const shared = { budget: 8, sinks: 4, window: 6, denseLayers: 0 };
+const VARIANTS: BatchedParityCase[] = [
+  { ...base, method: 'clusterkv', prompt: 3, params: { ...shared, windowClusters: 2, tokensPerCluster: 5, iters: 4, diagnostics: false } },
+  { ...base, method: 'clusterkv', prompt: 20, params: { ...shared, windowClusters: 3, tokensPerCluster: 4, iters: 3, diagnostics: false, scoring: 'bound', seed: 2 } },
+  { ...base, method: 'oracle', prompt: 9, params: { ...shared, budget: 40 } },
+  { ...base, method: 'quest', prompt: 3, params: { ...shared, pageSize: 3, budgetMode: 'including-sinks', budget: 9 } },
+  { ...base, method: 'streaming', prompt: 12, params: { ...shared, budget: 30 } },
+  { ...base, method: 'random', prompt: 25, params: { ...shared, seed: 11, budget: 5 } },
+  { ...base, method: 'infllm', prompt: 25, params: { ...shared, blockSize: 3, representativeKeys: 3 } },
+  { ...base, method: 'h2o', prompt: 3, params: { ...shared, recentRatio: 0.75 } },
+  { ...base, method: 'h2o', prompt: 20, params: { ...shared, budget: 30, recentRatio: 0 } },
+];
+
+describe('engine forms', () => {
+  it('every registered method declares how the decode engine runs it, and each batched one has parity parameters', () => {
+    for (const m of METHODS) expect(m.engine, `method '${m.name}' declares no engine form`).toBeDefined();
+    expect(missing).toEqual([]);
+    const kinds = Object.fromEntries(METHODS.map((m) => [m.name, declaredEngine(m).kind]));
+    expect(kinds.full).toBe('dense');
+    for (const name of ['oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random']) expect(kinds[name]).toBe('batched');
+  });
+});
+
+describe.skipIf(!!skip)('batched selections on the software WebGPU adapter', () => {
+  it.each([...cases, ...VARIANTS].map((c) => ({ ...c, name: `${c.method} ${JSON.stringify(c.params)} P=${c.prompt}` })))('$name: token lists equal the tfjs selector', async (c) => {
+    const before = tf.memory().numTensors;
+    const r = await batchedParity(c);
+    expect(r.first ?? 'none', r.label).toBe('none');
+    expect(r.mismatches).toBe(0);
+    expect(r.lists).toBe(c.steps * c.batch * c.heads);
+    expect(r.selectingSteps).toBeGreaterThan(0);
+    expect(r.closedWindows).toBeGreaterThanOrEqual(2);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
