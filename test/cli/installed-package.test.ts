@@ -6,7 +6,7 @@
  * (scripts/consumer-test.mjs does the same from a real `npm install` of the packed tarball.)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from '../helpers/build.js';
@@ -46,6 +46,10 @@ describe('the installed CLI', () => {
     const alone = path.join(project, 'alone');
     expect(run(bin, ['sweep', trace, '--out', alone, '--jobs', '1', ...SWEEP], project).code).toBe(0);
     expect(folderFiles(pooled)).toEqual(folderFiles(alone));
+    // and plots it with the package's plotly.js
+    const plot = run(bin, ['plot', pooled], project);
+    expect(plot.code, plot.stderr).toBe(0);
+    expect(existsSync(path.join(pooled, 'figures', 'plotly.min.js'))).toBe(true);
   }, 300_000);
 
   it('dist/cli/main.js sweep with local worker processes from a folder outside any project', () => {
