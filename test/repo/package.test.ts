@@ -8,19 +8,12 @@ import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSy
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../../src/version.js';
+import { readmeExample, readmeInstall } from '../../scripts/consumer-test.mjs';
 import { ensureBuilt } from '../helpers/build.js';
 import { tempDir } from '../helpers/traces.js';
 
 const root = path.join(__dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-
-/** The README's library example: the ```js block after the <!-- library-example --> marker. */
-function readmeExample(readme: string): string {
-  const marker = readme.indexOf('<!-- library-example -->');
-  const match = /```js\n([\s\S]*?)```/.exec(readme.slice(marker));
-  if (marker < 0 || !match) throw new Error('README.md has no ```js block after <!-- library-example -->');
-  return match[1];
-}
 
 describe('the package', () => {
   beforeAll(ensureBuilt, 300_000);
@@ -62,6 +55,18 @@ describe('the package', () => {
     const files = new Set((JSON.parse(pack.stdout)[0].files as { path: string }[]).map((f) => f.path));
     for (const f of ['dist/cli/main.js', 'dist/index.js', 'dist/sim/sweep-pool-child.js', 'texts/moby-dick.txt', 'texts/README.md', 'README.md', 'package.json']) expect(files.has(f), f).toBe(true);
   }, 120_000);
+
+  it("the README's install block packs this version and runs every command the consumer test checks", () => {
+    const lines = readmeInstall(readFileSync(path.join(root, 'README.md'), 'utf8'));
+    expect(lines[0]).toBe('npm pack --pack-destination ..');
+    expect(lines).toContain(`npm install --no-audit --no-fund ../${pkg.name}-${pkg.version}.tgz`);
+    for (const start of ['mkdir -p ../my-project && cd ../my-project && npm init -y', 'npx clusterkv --version', 'npx clusterkv quickstart', 'npx clusterkv sweep ', 'npx clusterkv eval passkey ', 'node example.mjs']) {
+      expect(lines.some((l) => l.startsWith(start)), start).toBe(true);
+    }
+    expect(lines.find((l) => l.startsWith('npx clusterkv sweep'))).not.toContain('--jobs');
+    expect(lines.find((l) => l.startsWith('npx clusterkv eval passkey'))).not.toContain('--filler');
+    expect(readFileSync(path.join(root, '.ci', 'run'), 'utf8')).toMatch(/^node scripts\/consumer-test\.mjs$/m);
+  });
 
   it("runs the README's library example in plain Node from a project that depends on it", () => {
     const project = tempDir('ckv-consumer-');
