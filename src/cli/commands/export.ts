@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { exportTrace } from '../../trace/index.js';
-import { checkOutputFile, UserError } from '../errors.js';
+import { checkNotInput, checkOutputFile, UserError } from '../errors.js';
 import { parseIntList } from '../parse.js';
 
 interface ExportFlags {
@@ -41,6 +41,7 @@ export function register(program: Command): void {
         dtype: dtype as 'F16' | 'F32' | undefined,
       };
       checkOutputFile(flags.out);
+      checkNotInput(flags.out, src);
       const m = await exportTrace(src, flags.out, options);
       if (flags.json) {
         console.log(JSON.stringify({ file: flags.out, bytes: (await stat(flags.out)).size, manifest: m }, null, 2));
