@@ -80,7 +80,7 @@ export function register(program: Command): void {
       await checkTraceInput(trace);
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
-      const bar = progressBar('cachesim');
+      const bar = progressBar('cachesim', 'layers');
       try {
         const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
         checkSparseLayers(methods, chosen);

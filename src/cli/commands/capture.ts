@@ -41,7 +41,7 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
     if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
     const text = full.slice(offset);
     const tokens = encodePrefix(tokenizer, text, N + S);
-    const bar = progressBar('capture');
+    const bar = progressBar('capture', 'layers');
     const t0 = performance.now();
     const result = await captureTrace(model, tokens, flags.out, {
       prefillLength: N,

@@ -14,6 +14,7 @@ import { e2eMergedSchema, e2eRunSchema, type E2eMerged, type E2eRun } from '../.
 import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/e2e/shape.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { UserError } from '../errors.js';
+import { count } from '../table.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
 
 /** Shapes by name: the paper's scale, and a tiny one for checks on a software adapter. */
@@ -125,7 +126,7 @@ export function register(program: Command): void {
           }
         }
       }
-      if (runs.length === 0) throw new UserError(`e2e: all ${configurations} configurations failed (the lines above say why)`);
+      if (runs.length === 0) throw new UserError(`e2e: all ${count(configurations, 'configuration')} failed (the lines above say why)`);
       const merged = e2eMergedSchema.parse(mergeE2eRuns(runs, failures, `one process: ${runs.length} configuration(s)`));
       console.log(e2eMarkdownTable(merged));
       if (flags.out) {

@@ -4,6 +4,7 @@ import { Option, type Command } from 'commander';
 import { exportTrace } from '../../trace/index.js';
 import { checkNotInput, checkOutputFile, UserError } from '../errors.js';
 import { parseIntList } from '../parse.js';
+import { count } from '../table.js';
 
 interface ExportFlags {
   out: string;
@@ -47,7 +48,7 @@ export function register(program: Command): void {
         console.log(JSON.stringify({ file: flags.out, bytes: (await stat(flags.out)).size, manifest: m }, null, 2));
         return;
       }
-      console.log(`wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, ${m.stepPositions.length} steps, ${m.dtype}`);
+      console.log(`wrote ${flags.out}: ${count(m.model.layers, 'layer')}, ${count(m.model.heads, 'head')}, ${count(m.model.kvHeads, 'KV head')}, ${count(m.stepPositions.length, 'step')}, ${m.dtype}`);
       const kept = options.layers;
       if (kept && kept.some((l, i) => l !== i)) {
         // methods keep their first denseLayers dense by number: renumbered layers change which ones that is

@@ -87,7 +87,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
-      const bar = progressBar('perplexity');
+      const bar = progressBar('perplexity', 'tokens');
       const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
       bar.stop();
       const seconds = (performance.now() - t0) / 1000;
@@ -106,7 +106,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
-    const bar = flags.json || !process.stdout.isTTY ? progressBar('generate') : { update() {}, stop() {} };
+    const bar = flags.json || !process.stdout.isTTY ? progressBar('generate', 'tokens') : { update() {}, stop() {} };
     let text = '';
     const emit = (piece: string) => {
       if (flags.json) text += piece;

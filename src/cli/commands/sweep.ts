@@ -16,7 +16,7 @@ import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
-import { formatTable } from '../table.js';
+import { count, formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
 
 export interface SweepFlags {
@@ -69,15 +69,19 @@ export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
   };
 }
 
+/** What sweep progress counts: (cell, layer, decode step) triples; the summary counts cell-layers of so many steps. */
+export const SWEEP_PROGRESS_UNIT = 'cell-layer steps';
+
 /** The summary table of a sweep's rows (sparse layers only) and the line that says what it is. */
 export function printSweepSummary(result: SweepResult, backend: string, out: string, how = ''): void {
   const summary = summarize(sparseLayerRows(result.table));
   console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
   const earlier = result.folderCells.length - result.cells.length;
+  const steps = new Set(result.table.array('step') as number[]).size;
   console.log(
     `\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps` +
-      `\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend}${how} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
-      (earlier > 0 ? `\nthe folder also holds ${earlier} cells of earlier runs: results.csv and the table above include them` : ''),
+      `\n${count(result.cells.length, 'cell')} (${count(result.computed, 'cell-layer')} of ${count(steps, 'decode step')} computed, ${result.skipped} already done) on ${backend}${how} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      (earlier > 0 ? `\nthe folder also holds ${count(earlier, 'cell')} of earlier runs: results.csv and the table above include them` : ''),
   );
 }
 
@@ -117,7 +121,7 @@ export function register(program: Command): void {
       for (const trace of traces) await checkTraceInput(trace);
       // a queued sweep computes nothing here: the workers' backends are recorded
       const backend = queue ? (flags.backend ?? 'queue workers') : await useBackend(flags.backend);
-      const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep');
+      const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep', SWEEP_PROGRESS_UNIT);
       const notice = (line: string) => {
         bar.stop();
         process.stderr.write(`clusterkv: ${line}\n`);

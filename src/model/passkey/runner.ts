@@ -73,8 +73,10 @@ export interface PasskeyEvalOptions {
 export interface PasskeyEvalResult {
   dir: string;
   manifest: PasskeyManifest;
-  /** every finished row of the folder */
+  /** every finished row of the folder (earlier runs' documents and cells included) */
   table: aq.ColumnTable;
+  /** this run's grid: its documents and cells (every pair is in table); summaries compare methods over these */
+  requested: { documents: string[]; cells: string[] };
   /** (document, cell) pairs computed now and already on disk */
   computed: number;
   skipped: number;
@@ -265,7 +267,7 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     const seconds = (Date.now() - started) / 1000;
     const finished: PasskeyManifest = { ...manifest, status: 'complete', progress: progress(), finished: new Date().toISOString(), seconds: Number(seconds.toFixed(1)) };
     writeEvalManifest(outDir, finished);
-    return { dir: outDir, manifest: finished, table, computed, skipped, seconds };
+    return { dir: outDir, manifest: finished, table, requested: { documents: plan.map((d) => d.id), cells: cells.map((c) => c.cell.id) }, computed, skipped, seconds };
   } finally {
     if (!options.model) model.dispose();
   }
