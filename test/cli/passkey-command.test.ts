@@ -56,6 +56,12 @@ describe('clusterkv eval passkey', () => {
     expect(json.note).toMatch(/earlier runs/);
   }, 180_000);
 
+  it('budgets at or above the shortest document get one warning line (issue 22, item 12)', async () => {
+    const run = await runCliCaptured([...base, '--contexts', '512,1024', '--depths', '0.5', '--keys', '1', '--methods', 'quest', '--budgets', '32,512', '--out', path.join(tempDir('ckv-pk-cli-'), 'eval'), '--quiet']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('clusterkv:'))).toEqual(['clusterkv: warning: --budgets 512: at or above the 512 tokens of the shortest document (--contexts 512), so that budget selects every position (dense attention, recall 1); budgets below 512 compare methods']);
+  }, 120_000);
+
   it('a missing option points at the help of eval passkey, not of eval (issue 22, item 13)', async () => {
     const run = await runCliCaptured(['eval', 'passkey', '--out', tempDir()]);
     expect(run.code).toBe(1);

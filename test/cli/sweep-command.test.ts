@@ -37,4 +37,12 @@ describe('clusterkv sweep output', () => {
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout).toContain('1 cell (1 cell-layer of 4 decode steps computed, 0 already done)');
   });
+
+  it('a budget at or above the prompt says in one warning line that it attends densely (issue 22, item 12)', async () => {
+    const run = await runCliCaptured(['sweep', trace, '--out', tempDir(), '--methods', 'oracle', '--budgets', '64,764,2048', '--layers', '1', '--param', 'denseLayers=0', '--jobs', '1', '--backend', 'cpu']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stderr).toBe(`clusterkv: warning: --budgets 764,2048: at or above the 764 prompt positions of ${trace}, so those budgets select every position (dense attention, recall 1); budgets below 764 compare methods\n`);
+    const quiet = await runCliCaptured(['sweep', trace, '--out', tempDir(), '--methods', 'oracle', '--budgets', '763', '--layers', '1', '--param', 'denseLayers=0', '--jobs', '1', '--backend', 'cpu']);
+    expect(quiet.stderr).toBe('');
+  });
 });

@@ -19,6 +19,7 @@ import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } fr
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
+import { warnDenseBudgets } from '../warn.js';
 
 export interface CacheSimFlags {
   methods: string;
@@ -77,7 +78,7 @@ export function register(program: Command): void {
       });
       // bad inputs fail here, before backend start-up and the replay
       if (flags.out) checkOutputFolder(flags.out);
-      await checkTraceInput(trace);
+      warnDenseBudgets('--budget', [budget], (await checkTraceInput(trace)).prefillLength, `prompt positions of ${trace}`);
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
       const bar = progressBar('cachesim', 'layers');

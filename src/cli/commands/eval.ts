@@ -16,6 +16,7 @@ import { withInterrupt } from '../interrupt.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
+import { warnDenseBudgets } from '../warn.js';
 
 export interface PasskeyFlags {
   model: string;
@@ -157,6 +158,7 @@ export function register(program: Command): void {
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
       checkOutputFolder(flags.out);
+      warnDenseBudgets('--budgets', request.budgets, Math.min(...request.contexts), `tokens of the shortest document (--contexts ${Math.min(...request.contexts)})`);
       const backend = await useBackend(flags.backend);
       const bar = progressBar('passkey', 'document-cells');
       const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);

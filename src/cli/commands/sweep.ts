@@ -18,6 +18,7 @@ import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } fr
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
+import { warnDenseBudgets } from '../warn.js';
 
 export interface SweepFlags {
   methods: string;
@@ -118,7 +119,10 @@ export function register(program: Command): void {
       const { jobs, queue } = executionFromFlags(flags);
       // bad inputs fail here, before backend start-up and any replay
       checkOutputFolder(flags.out);
-      for (const trace of traces) await checkTraceInput(trace);
+      for (const trace of traces) {
+        const manifest = await checkTraceInput(trace);
+        warnDenseBudgets('--budgets', spec.budgets, manifest.prefillLength, `prompt positions of ${trace}`);
+      }
       // a queued sweep computes nothing here: the workers' backends are recorded
       const backend = queue ? (flags.backend ?? 'queue workers') : await useBackend(flags.backend);
       const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep', SWEEP_PROGRESS_UNIT);
