@@ -81,7 +81,7 @@ export function register(program: Command): void {
       warnDenseBudgets('--budget', [budget], (await checkTraceInput(trace)).prefillLength, `prompt positions of ${trace}`);
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
-      const bar = progressBar('cachesim', 'layers');
+      const bar = progressBar('cachesim');
       try {
         const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
         checkSparseLayers(methods, chosen);

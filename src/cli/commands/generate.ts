@@ -62,13 +62,20 @@ function describeComparison(c: ComparisonSummary, label: string, method: Method)
   return line;
 }
 
+/** The prompt as the line before the text: its token count and text (a long one by its start and end). */
+export function promptLine(tokenizer: TextTokenizer, prompt: readonly number[]): string {
+  const text = tokenizer.decode(prompt);
+  const shown = text.length > 160 ? `${JSON.stringify(text.slice(0, 80))} ... ${JSON.stringify(text.slice(-60))}` : JSON.stringify(text);
+  return `prompt (${prompt.length} ${prompt.length === 1 ? 'token' : 'tokens'}): ${shown}`;
+}
+
 function stepLine(s: StepComparison, tokenizer: TextTokenizer): string {
   const piece = JSON.stringify(tokenizer.decode([s.token]));
   return `step ${s.step}\ttoken ${s.token} ${piece}\tKL ${s.kl.toExponential(3)}\ttop1 ${s.denseTop1 === s.sparseTop1 ? 'same' : `dense ${s.denseTop1} / sparse ${s.sparseTop1}`}`;
 }
 
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const steps = parseIntFlag('--steps', flags.steps, 0);
+  const steps = parseIntFlag('--steps', flags.steps, 1);
   const temperature = Number(flags.temperature);
   if (!(temperature >= 0)) throw new UserError(`--temperature must be a number >= 0, got '${flags.temperature}'`);
   const seed = parseIntFlag('--seed', flags.seed);
@@ -103,6 +110,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       return;
     }
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
+    // which text follows, after the prompt it continues (the text streams right after this line)
+    if (!flags.json) process.stdout.write(`${promptLine(tokenizer, prompt)}\n${method ? `${label} decodes the text below (dense attention is compared on the same tokens after it):` : 'dense attention decodes the text below:'}\n`);
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
