@@ -5,9 +5,9 @@
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { captureTrace } from '../../model/capture.js';
-import { loadModel, loadTokenizer } from '../../model/load.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { checkOutputFile, UserError } from '../errors.js';
+import { loadModelOption, loadTokenizerOption } from '../model-input.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -34,9 +34,9 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
   if (!flags.out.endsWith('.safetensors')) throw new UserError(`--out must name a .safetensors file, got '${flags.out}'`);
   checkOutputFile(flags.out);
   const backend = await useBackend(flags.backend);
-  const model = await loadModel(flags.model);
+  const model = await loadModelOption(flags.model);
   try {
-    const tokenizer = await loadTokenizer(flags.tokenizer, model);
+    const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
     const { text: full } = await readText(flags.text);
     if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
     const text = full.slice(offset);

@@ -7,13 +7,13 @@ import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison } from '../../model/compare.js';
 import { generate } from '../../model/generate.js';
-import { loadModel, loadTokenizer } from '../../model/load.js';
 import { createSampler } from '../../model/sampling.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
+import { loadModelOption, loadTokenizerOption } from '../model-input.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -82,8 +82,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
   if (flags.prompt !== undefined && flags.text !== undefined) throw new UserError('give either --prompt or --text, not both');
   const attention = attentionFromFlags(flags);
   const backend = await useBackend(flags.backend);
-  const model = await loadModel(flags.model);
-  const tokenizer = await loadTokenizer(flags.tokenizer, model);
+  const model = await loadModelOption(flags.model);
+  const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
   const source = flags.text !== undefined ? (await readText(flags.text)).text : (flags.prompt ?? '');
   const context = flags.context !== undefined ? parseIntFlag('--context', flags.context, 1) : undefined;
   const method = attention === 'dense' ? undefined : attention;

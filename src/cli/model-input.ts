@@ -1,0 +1,23 @@
+/** The model and tokenizer of --model and --tokenizer, loaded so that an error names the option. */
+import { loadModel, loadTokenizer } from '../model/load.js';
+import type { TextTokenizer } from '../model/tokenizer.js';
+import type { LlamaModel } from '../model/transformer.js';
+
+/** Prefixes the one-line error of a bad model or tokenizer file with the option that named it. */
+async function namingOption<T>(option: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if (err instanceof Error && (err.name === 'CheckpointError' || err.name === 'ModelError')) err.message = `${option} ${err.message}`;
+    throw err;
+  }
+}
+
+export function loadModelOption(path: string): Promise<LlamaModel> {
+  return namingOption('--model', () => loadModel(path));
+}
+
+/** --tokenizer, or without it the checkpoint's own (then a problem is the --model's). */
+export function loadTokenizerOption(path: string | undefined, model: LlamaModel): Promise<TextTokenizer> {
+  return namingOption(path === undefined ? '--model' : '--tokenizer', () => loadTokenizer(path, model));
+}
