@@ -13,7 +13,7 @@ import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type P
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
-import { loadModelOption, loadTokenizerOption } from '../model-input.js';
+import { loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
@@ -164,10 +164,12 @@ export function register(program: Command): void {
       const model = await loadModelOption(flags.model);
       try {
         const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
+        const longest = Math.max(...request.contexts);
+        warnPastContext(model, longest, `the longest document (--contexts ${longest})`);
         const bar = progressBar('passkey', 'document-cells');
         const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
         try {
-          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
+          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t, stage) => bar.update(d, t, stage), onDocument: log }));
           bar.stop();
           if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
         } finally {

@@ -13,7 +13,7 @@ import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
-import { loadModelOption, loadTokenizerOption } from '../model-input.js';
+import { loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -92,9 +92,11 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     if (flags.perplexity) {
       if (context === undefined) throw new UserError('--perplexity needs --context N (the prompt length; the next --steps tokens are scored)');
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
+      warnPastContext(model, context + steps, `--context ${context} + --steps ${steps}`);
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
       const bar = progressBar('perplexity', 'tokens');
+      bar.update(0, steps, 'prefill');
       const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
       bar.stop();
       const seconds = (performance.now() - t0) / 1000;
@@ -110,12 +112,14 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       return;
     }
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
+    warnPastContext(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
     // which text follows, after the prompt it continues (the text streams right after this line)
     if (!flags.json) process.stdout.write(`${promptLine(tokenizer, prompt)}\n${method ? `${label} decodes the text below (dense attention is compared on the same tokens after it):` : 'dense attention decodes the text below:'}\n`);
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
     const bar = flags.json || !process.stdout.isTTY ? progressBar('generate', 'tokens') : { update() {}, stop() {} };
+    bar.update(0, steps, 'prefill');
     let text = '';
     const emit = (piece: string) => {
       if (flags.json) text += piece;
