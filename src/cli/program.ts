@@ -28,15 +28,15 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
 }
 
 /**
- * For commands that run tfjs: an unknown backend name fails before any work, naming where it came from (flag
- * or environment); tfjs's console notes (the cpu backend's "install tfjs-node" banner) are silenced, so that
- * the output is the command's own and an error stays one line.
+ * tfjs's console notes (the cpu backend's "install tfjs-node" banner) are silenced for every command, so
+ * that the output is the command's own and an error stays one line. For commands that run tfjs: an unknown
+ * backend name fails before any work, naming where it came from (flag or environment).
  */
 async function checkBackendChoice(action: Command): Promise<void> {
   backendSource = undefined;
-  if (!action.options.some((o) => o.long === '--backend')) return;
   const tf = await import('@tensorflow/tfjs-core');
   tf.env().set('PROD', true);
+  if (!action.options.some((o) => o.long === '--backend')) return;
   const flag = action.opts().backend as string | undefined;
   const env = process.env.CLUSTERKV_BACKEND;
   const asked = flag ?? (env === '' ? undefined : env);
