@@ -1,7 +1,10 @@
 /** The model and tokenizer of --model and --tokenizer, loaded so that an error names the option. */
+import os from 'node:os';
+import { formatBytes } from '../model/e2e/footprint.js';
 import { loadModel, loadTokenizer } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import type { LlamaModel } from '../model/transformer.js';
+import { UserError } from './errors.js';
 import { warn } from './warn.js';
 
 /** Prefixes the one-line error of a bad model or tokenizer file with the option that named it. */
@@ -30,4 +33,16 @@ export function loadTokenizerOption(path: string | undefined, model: LlamaModel)
 export function warnPastContext(model: LlamaModel, positions: number, what: string): void {
   const limit = model.config.maxSeqLen;
   if (positions > limit) warn(`${what} = ${positions} positions, past the model's context of ${limit} (${model.source.name}): positions beyond it were never trained, so results there measure extrapolation`);
+}
+
+/**
+ * A run of `positions` positions that cannot fit this machine's memory (the keys and values of every layer
+ * plus a layer's activations, fp32) is one line naming the bytes and the limit, before any work: it would
+ * otherwise run out of memory after minutes, or page for hours.
+ */
+export function checkFitsMemory(model: LlamaModel, positions: number, what: string): void {
+  const { layers, kvHeads, headDim, dim, hiddenDim } = model.config;
+  const bytes = 4 * positions * (2 * layers * kvHeads * headDim + 4 * dim + 2 * hiddenDim);
+  const limit = os.totalmem();
+  if (bytes > limit) throw new UserError(`${what} = ${positions} positions: the model's keys, values and activations need about ${formatBytes(bytes)}, more than this machine's ${formatBytes(limit)} of memory`);
 }

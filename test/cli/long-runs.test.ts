@@ -64,6 +64,22 @@ describe('past the model context', () => {
   }, 300_000);
 });
 
+describe('past the machine', () => {
+  it('a context whose keys and values cannot fit this machine is one line naming the bytes and the memory, at once', async () => {
+    const t0 = Date.now();
+    for (const [args, what] of [
+      [['capture', ...ckvlab, '--text', 'moby-dick', '--context', '90000000000', '--steps', '2', '--out', path.join(tempDir(), 'x.safetensors')], '--context 90000000000 \\+ --steps 2 = 90000000002 positions'],
+      [['eval', 'passkey', ...ckvlab, '--contexts', '512,90000000000', '--budgets', '32', '--out', path.join(tempDir(), 'pk')], 'the longest document \\(--contexts 90000000000\\) = 90000000000 positions'],
+      [['generate', ...ckvlab, '--text', 'moby-dick', '--context', '90000000000', '--steps', '2'], '--context 90000000000 \\+ --steps 2 = 90000000002 positions'],
+    ] as [string[], string][]) {
+      const run = await runCliCaptured([...args, '--backend', 'wasm']);
+      expect(run.code, run.stderr).toBe(1);
+      expect(run.stderr).toMatch(new RegExp(`^clusterkv: ${what}: the model's keys, values and activations need about [\\d.]+ [GMT]B, more than this machine's [\\d.]+ GB of memory\\n$`));
+    }
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  }, 120_000);
+});
+
 describe('capture interrupted', () => {
   it('Ctrl-C stops with one line, exit 130, and leaves neither the trace nor its partial file', async () => {
     const out = path.join(tempDir(), 'c.safetensors');

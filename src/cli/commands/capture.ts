@@ -9,7 +9,7 @@ import { CaptureInterrupted, captureTrace } from '../../model/capture.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { checkOutputFile, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
-import { loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
 import { warn } from '../warn.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
@@ -53,6 +53,7 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
     const { text: full } = await readText(flags.text);
     if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
     const text = full.slice(offset);
+    checkFitsMemory(model, N + S, `--context ${N} + --steps ${S}`);
     warnPastContext(model, N + S, `--context ${N} + --steps ${S}`);
     const tokens = encodePrefix(tokenizer, text, N + S);
     const bar = progressBar('capture', 'layer chunks');

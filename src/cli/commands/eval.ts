@@ -13,7 +13,7 @@ import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type P
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
-import { loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
@@ -165,6 +165,7 @@ export function register(program: Command): void {
       try {
         const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
         const longest = Math.max(...request.contexts);
+        checkFitsMemory(model, longest, `the longest document (--contexts ${longest})`);
         warnPastContext(model, longest, `the longest document (--contexts ${longest})`);
         const bar = progressBar('passkey', 'document-cells');
         const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);

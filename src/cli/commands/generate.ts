@@ -13,7 +13,7 @@ import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
-import { loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -92,6 +92,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     if (flags.perplexity) {
       if (context === undefined) throw new UserError('--perplexity needs --context N (the prompt length; the next --steps tokens are scored)');
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
+      checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
       warnPastContext(model, context + steps, `--context ${context} + --steps ${steps}`);
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
@@ -111,7 +112,9 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       console.error(`(${seconds.toFixed(1)} s)`);
       return;
     }
+    if (context !== undefined) checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
+    checkFitsMemory(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
     warnPastContext(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
     // which text follows, after the prompt it continues (the text streams right after this line)
     if (!flags.json) process.stdout.write(`${promptLine(tokenizer, prompt)}\n${method ? `${label} decodes the text below (dense attention is compared on the same tokens after it):` : 'dense attention decodes the text below:'}\n`);
