@@ -5,7 +5,6 @@ import { loadModel, loadTokenizer } from '../model/load.js';
 import type { TextTokenizer } from '../model/tokenizer.js';
 import type { LlamaModel } from '../model/transformer.js';
 import { UserError } from './errors.js';
-import { warn } from './warn.js';
 
 /** Prefixes the one-line error of a bad model or tokenizer file with the option that named it. */
 async function namingOption<T>(option: string, load: () => Promise<T>): Promise<T> {
@@ -27,12 +26,13 @@ export function loadTokenizerOption(path: string | undefined, model: LlamaModel)
 }
 
 /**
- * One warning when a run goes past the model's context (its seq_len or max_position_embeddings): it runs
- * (RoPE extrapolates), but positions beyond it were never trained. `what` names the options that make it.
+ * The warning of a run past the model's context (its seq_len or max_position_embeddings): it runs (RoPE
+ * extrapolates), but positions beyond it were never trained. `what` names the options that make it.
  */
-export function warnPastContext(model: LlamaModel, positions: number, what: string): void {
+export function pastContextWarning(model: LlamaModel, positions: number, what: string): string | undefined {
   const limit = model.config.maxSeqLen;
-  if (positions > limit) warn(`${what} = ${positions} positions, past the model's context of ${limit} (${model.source.name}): positions beyond it were never trained, so results there measure extrapolation`);
+  if (positions <= limit) return undefined;
+  return `${what} = ${positions} positions, past the model's context of ${limit} (${model.source.name}): positions beyond it were never trained, so results there measure extrapolation`;
 }
 
 /**

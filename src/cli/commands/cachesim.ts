@@ -19,7 +19,7 @@ import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } fr
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
-import { warnDenseBudgets } from '../warn.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface CacheSimFlags {
   methods: string;
@@ -78,13 +78,15 @@ export function register(program: Command): void {
       });
       // bad inputs fail here, before backend start-up and the replay
       if (flags.out) checkOutputFolder(flags.out);
-      warnDenseBudgets('--budget', [budget], (await checkTraceInput(trace)).prefillLength, `prompt positions of ${trace}`);
+      const warnings = new HeldWarnings();
+      warnings.hold(denseBudgetsWarning('--budget', [budget], (await checkTraceInput(trace)).prefillLength, `prompt positions of ${trace}`));
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
       const bar = progressBar('cachesim');
       try {
         const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
         checkSparseLayers(methods, chosen);
+        warnings.flush();
         const sequences = [];
         // one layer at a time, so that progress shows
         for (const [i, layer] of chosen.entries()) {

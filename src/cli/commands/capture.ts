@@ -9,8 +9,8 @@ import { CaptureInterrupted, captureTrace } from '../../model/capture.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { checkOutputFile, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
-import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
-import { warn } from '../warn.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
+import { HeldWarnings } from '../warn.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -37,7 +37,8 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
   if (!flags.out.endsWith('.safetensors')) throw new UserError(`--out must name a .safetensors file, got '${flags.out}'`);
   checkOutputFile(flags.out);
   const partial = `${flags.out}.partial`;
-  if (existsSync(partial)) warn(`${partial} is left from a capture that was killed; this capture replaces it`);
+  const warnings = new HeldWarnings();
+  if (existsSync(partial)) warnings.hold(`${partial} is left from a capture that was killed; this capture replaces it`);
   const backend = await useBackend(flags.backend);
   const model = await loadModelOption(flags.model);
   // a second Ctrl-C or a SIGTERM exits at once: the partial file goes with the process
@@ -54,12 +55,15 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
     if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
     const text = full.slice(offset);
     checkFitsMemory(model, N + S, `--context ${N} + --steps ${S}`);
-    warnPastContext(model, N + S, `--context ${N} + --steps ${S}`);
+    warnings.hold(pastContextWarning(model, N + S, `--context ${N} + --steps ${S}`));
     const tokens = encodePrefix(tokenizer, text, N + S);
     const bar = progressBar('capture', 'layer chunks');
     const t0 = performance.now();
     const result = await withInterrupt('row chunk', (err) => err instanceof CaptureInterrupted, (signal) =>
-      captureTrace(model, tokens, flags.out, { prefillLength: N, steps: S, dtype, prompt: text, signal, onProgress: (d, t) => bar.update(d, t) }),
+      captureTrace(model, tokens, flags.out, { prefillLength: N, steps: S, dtype, prompt: text, signal, onProgress: (d, t) => {
+        warnings.flush();
+        bar.update(d, t);
+      } }),
     ).finally(() => bar.stop());
     const seconds = (performance.now() - t0) / 1000;
     if (flags.json) console.log(JSON.stringify({ file: flags.out, bytes: result.bytes, seconds, backend, manifest: result.manifest }, null, 2));

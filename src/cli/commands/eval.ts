@@ -13,11 +13,11 @@ import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type P
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
-import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
-import { warnDenseBudgets } from '../warn.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface PasskeyFlags {
   model: string;
@@ -159,18 +159,22 @@ export function register(program: Command): void {
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
       checkOutputFolder(flags.out);
-      warnDenseBudgets('--budgets', request.budgets, Math.min(...request.contexts), `tokens of the shortest document (--contexts ${Math.min(...request.contexts)})`);
+      const warnings = new HeldWarnings();
+      warnings.hold(denseBudgetsWarning('--budgets', request.budgets, Math.min(...request.contexts), `tokens of the shortest document (--contexts ${Math.min(...request.contexts)})`));
       const backend = await useBackend(flags.backend);
       const model = await loadModelOption(flags.model);
       try {
         const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
         const longest = Math.max(...request.contexts);
         checkFitsMemory(model, longest, `the longest document (--contexts ${longest})`);
-        warnPastContext(model, longest, `the longest document (--contexts ${longest})`);
+        warnings.hold(pastContextWarning(model, longest, `the longest document (--contexts ${longest})`));
         const bar = progressBar('passkey', 'document-cells');
         const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
         try {
-          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t, stage) => bar.update(d, t, stage), onDocument: log }));
+          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t, stage) => {
+            warnings.flush();
+            bar.update(d, t, stage);
+          }, onDocument: log }));
           bar.stop();
           if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
         } finally {

@@ -13,7 +13,8 @@ import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
-import { checkFitsMemory, loadModelOption, loadTokenizerOption, warnPastContext } from '../model-input.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
+import { warn } from '../warn.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -93,10 +94,11 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       if (context === undefined) throw new UserError('--perplexity needs --context N (the prompt length; the next --steps tokens are scored)');
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
       checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
-      warnPastContext(model, context + steps, `--context ${context} + --steps ${steps}`);
+      const past = pastContextWarning(model, context + steps, `--context ${context} + --steps ${steps}`);
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
       const bar = progressBar('perplexity', 'tokens');
+      if (past) warn(past);
       bar.update(0, steps, 'prefill');
       const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
       bar.stop();
@@ -115,7 +117,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     if (context !== undefined) checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
     checkFitsMemory(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
-    warnPastContext(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
+    const past = pastContextWarning(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
+    if (past) warn(past);
     // which text follows, after the prompt it continues (the text streams right after this line)
     if (!flags.json) process.stdout.write(`${promptLine(tokenizer, prompt)}\n${method ? `${label} decodes the text below (dense attention is compared on the same tokens after it):` : 'dense attention decodes the text below:'}\n`);
     const sampler = createSampler(temperature, seed);

@@ -18,7 +18,7 @@ import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } fr
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
-import { warnDenseBudgets } from '../warn.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface SweepFlags {
   methods: string;
@@ -119,9 +119,10 @@ export function register(program: Command): void {
       const { jobs, queue } = executionFromFlags(flags);
       // bad inputs fail here, before backend start-up and any replay
       checkOutputFolder(flags.out);
+      const warnings = new HeldWarnings();
       for (const trace of traces) {
         const manifest = await checkTraceInput(trace);
-        warnDenseBudgets('--budgets', spec.budgets, manifest.prefillLength, `prompt positions of ${trace}`);
+        warnings.hold(denseBudgetsWarning('--budgets', spec.budgets, manifest.prefillLength, `prompt positions of ${trace}`));
       }
       // a queued sweep computes nothing here: the workers' backends are recorded
       const backend = queue ? (flags.backend ?? 'queue workers') : await useBackend(flags.backend);
@@ -131,8 +132,12 @@ export function register(program: Command): void {
         process.stderr.write(`clusterkv: ${line}\n`);
       };
       try {
-        const results = await withInterrupt('step', (err) => err instanceof SweepInterrupted, (signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => bar.update(d, t) }));
+        const results = await withInterrupt('step', (err) => err instanceof SweepInterrupted, (signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => {
+          warnings.flush();
+          bar.update(d, t);
+        } }));
         bar.stop();
+        warnings.flush();
         const how = queue ? ` (queue ${parseRedisUrl(queue.url).display}, name ${queue.name})` : jobs > 1 ? ` (${jobs} local worker processes)` : '';
         if (flags.json) {
           const runs = results.map((result) => ({
