@@ -55,7 +55,7 @@ describe('clusterkv synth / info / export', () => {
     const exp = clusterkv('export', file, '--out', out, '--layers', '1', '--kv-heads', '0', '--steps', '0,2', '--dtype', 'F16');
     expect(exp.stderr).toBe('');
     expect(exp.code).toBe(0);
-    expect(exp.stdout).toMatch(/1 layers, 2 heads, 1 KV heads, 2 steps, F16/);
+    expect(exp.stdout).toMatch(/1 layer, 2 heads, 1 KV head, 2 steps, F16/);
     return TraceReader.open(out).then(async (r) => {
       expect(r.tensors.get('layers.0.q')!.shape).toEqual([2, 2, 16]);
       expect(r.manifest.stepPositions).toEqual([253, 255]);
