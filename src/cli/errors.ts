@@ -5,7 +5,7 @@
  * - checkOutputFolder / checkOutputFile test where a command will write BEFORE it computes anything;
  * - describeError turns any error into the line the CLI prints and its exit code.
  */
-import { accessSync, constants, existsSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, realpathSync, rmdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 
 /** An error caused by the user's input (bad flag, missing or malformed file): printed as one line, exit 1, no stack. */
@@ -97,6 +97,12 @@ export function checkOutputFolder(dir: string, option = '--out'): void {
 export function checkOutputFile(file: string, option = '--out'): void {
   if (existsSync(file) && statSync(file).isDirectory()) throw new UserError(`${option} ${file}: is a folder, not a file`);
   checkWritable(path.dirname(path.resolve(file)), file, option);
+}
+
+/** Before any work: `output` is not the file `input` (the same path, or a link to it), which writing would destroy. */
+export function checkNotInput(output: string, input: string, option = '--out'): void {
+  const real = (p: string) => (existsSync(p) ? realpathSync(p) : path.resolve(p));
+  if (real(output) === real(input)) throw new UserError(`${option} ${output}: is the input ${input}; writing there would destroy it, so choose another file`);
 }
 
 function firstLine(text: string): string {

@@ -28,15 +28,15 @@ export async function buildProgram(argv: string[] = []): Promise<Command> {
 }
 
 /**
- * For commands that run tfjs: an unknown backend name fails before any work, naming where it came from (flag
- * or environment); tfjs's console notes (the cpu backend's "install tfjs-node" banner) are silenced, so that
- * the output is the command's own and an error stays one line.
+ * tfjs's console notes (the cpu backend's "install tfjs-node" banner) are silenced for every command, so
+ * that the output is the command's own and an error stays one line. For commands that run tfjs: an unknown
+ * backend name fails before any work, naming where it came from (flag or environment).
  */
 async function checkBackendChoice(action: Command): Promise<void> {
   backendSource = undefined;
-  if (!action.options.some((o) => o.long === '--backend')) return;
   const tf = await import('@tensorflow/tfjs-core');
   tf.env().set('PROD', true);
+  if (!action.options.some((o) => o.long === '--backend')) return;
   const flag = action.opts().backend as string | undefined;
   const env = process.env.CLUSTERKV_BACKEND;
   const asked = flag ?? (env === '' ? undefined : env);
@@ -58,23 +58,37 @@ async function activeBackend(): Promise<string | undefined> {
   }
 }
 
+/** The command argv names, down to its deepest subcommand (`clusterkv eval passkey`), for the --help pointer. */
+function commandPath(program: Command | undefined, argv: string[]): string {
+  const words = ['clusterkv'];
+  let command = program;
+  for (const arg of argv) {
+    const sub = command?.commands.find((c) => c.name() === arg);
+    if (!sub) break;
+    words.push(sub.name());
+    command = sub;
+  }
+  return words.join(' ');
+}
+
 /** commander's error as one line with a pointer to --help; exit 0 for --help and --version. */
-function usageError(err: CommanderError, argv: string[]): number {
+function usageError(err: CommanderError, argv: string[], program: Command | undefined): number {
   if (err.exitCode === 0 || err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
   if (err.code === 'commander.help') return 1; // no command given: commander printed the overview
-  const command = argv[0] !== undefined && argv[0] in commandLoaders ? `clusterkv ${argv[0]}` : 'clusterkv';
+  const command = commandPath(program, argv);
   process.stderr.write(`clusterkv: ${err.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ')} (see ${command} --help)\n`);
   return 1;
 }
 
 /** Runs the program on argv (without node and script); resolves to the exit code. */
 export async function runCli(argv: string[]): Promise<number> {
+  let program: Command | undefined;
   try {
-    const program = await buildProgram(argv);
+    program = await buildProgram(argv);
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return usageError(err, argv);
+    if (err instanceof CommanderError) return usageError(err, argv, program);
     if (err instanceof Error && err.name === 'BackendError' && backendSource && !err.message.startsWith(backendSource)) {
       err.message = `${backendSource}: ${err.message}`;
     }

@@ -24,14 +24,16 @@ export function progressIsLive(): boolean {
   return progressMode() === 'bar';
 }
 
-export function progressBar(label: string): Progress {
+/** A progress display; `unit` names what done/total count (shown after the counts), so a summary can name the same. */
+export function progressBar(label: string, unit?: string): Progress {
+  const counted = unit ? ` ${unit}` : '';
   const mode = progressMode();
   if (mode === 'off') return { update() {}, stop() {} };
   if (mode === 'lines') {
     let last = '';
     return {
       update(done, total, stage) {
-        const line = `${label} ${done}/${total}${stage ? ` ${stage}` : ''}`;
+        const line = `${label} ${done}/${total}${counted}${stage ? ` ${stage}` : ''}`;
         if (line !== last) process.stderr.write(`${line}\n`);
         last = line;
       },
@@ -39,7 +41,7 @@ export function progressBar(label: string): Progress {
     };
   }
   const bar = new cliProgress.SingleBar(
-    { format: `${label} [{bar}] {percentage}% {value}/{total} | {duration_formatted} elapsed, eta {eta_formatted} {stage}`, stream: process.stderr, hideCursor: true },
+    { format: `${label} [{bar}] {percentage}% {value}/{total}${counted} | {duration_formatted} elapsed, eta {eta_formatted} {stage}`, stream: process.stderr, hideCursor: true },
     cliProgress.Presets.shades_classic,
   );
   let started = false;

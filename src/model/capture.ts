@@ -35,6 +35,18 @@ export interface CaptureOptions {
   rowChunk?: number;
   /** called after each layer is written */
   onLayer?: (layer: number, layers: number) => void;
+  /** row chunks of all layers done and in all: at the start and after each chunk (a long layer shows progress) */
+  onProgress?: (done: number, total: number) => void;
+  /** aborting stops before the next row chunk: the partial file is removed, CaptureInterrupted thrown */
+  signal?: AbortSignal;
+}
+
+/** A capture stopped on request: nothing was written (the partial file is gone). */
+export class CaptureInterrupted extends Error {
+  constructor(path: string, layer: number, layers: number) {
+    super(`capture interrupted in layer ${layer} of ${layers}: nothing written to ${path} (its partial file removed)`);
+    this.name = 'CaptureInterrupted';
+  }
 }
 
 export interface CaptureResult {
@@ -97,6 +109,8 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
   const sha256 = opts.checkpointSha256 ?? (await checkpointSha256(model.source.path));
   const manifest = captureManifest(model, tokens, opts, sha256);
   const writer = await TraceWriter.create(path, manifest, traceTensorSpecs(manifest, { withOut: true, withTokens: true }));
+  const chunks = Math.ceil(T / rowChunk);
+  opts.onProgress?.(0, L * chunks);
   try {
     let x = model.embed(tokens);
     for (let l = 0; l < L; l++) {
@@ -107,6 +121,11 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
       const attention = new DenseLayerAttention();
       const nextRows: tf.Tensor2D[] = [];
       for (let r0 = 0; r0 < T; r0 += rowChunk) {
+        if (opts.signal?.aborted) {
+          tf.dispose([...nextRows, x]);
+          attention.dispose();
+          throw new CaptureInterrupted(path, l, L);
+        }
         const rows = Math.min(rowChunk, T - r0);
         const xc = tf.slice(x, [r0, 0], [rows, x.shape[1]]);
         const { q, k, v } = model.projectQkv(l, xc, r0);
@@ -124,6 +143,7 @@ export async function captureTrace(model: LlamaModel, tokens: readonly number[],
         }
         nextRows.push(model.finishLayer(l, xc, out));
         tf.dispose([xc, q, k, v, out]);
+        opts.onProgress?.(l * chunks + r0 / rowChunk + 1, L * chunks);
       }
       attention.dispose();
       x.dispose();

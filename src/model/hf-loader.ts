@@ -12,12 +12,12 @@
  * Post-RoPE keys and queries of such models are therefore reported in the interleaved feature order.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { existsSync, statSync } from 'node:fs';
 import { configProblem, type ModelConfig } from './config.js';
 import { CheckpointError } from './errors.js';
 import { TensorFileReader } from './file-reader.js';
+import { readJsonObject } from './json-file.js';
 import { readSafetensorsHeader, type CheckpointTensor } from './safetensors-header.js';
 import { transposedMatrix, type LayerWeights, type LoadedModel } from './weights.js';
 
@@ -32,20 +32,6 @@ export function hfCheckpointDir(path: string): string {
 export function isHfCheckpoint(path: string): boolean {
   const dir = hfCheckpointDir(path);
   return /\.(json|safetensors)$/.test(path) || (existsSync(path) && statSync(path).isDirectory() && existsSync(join(dir, 'config.json')));
-}
-
-async function readJson(file: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new CheckpointError(file, `cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new CheckpointError(file, `not valid JSON (${(err as Error).message})`);
-  }
 }
 
 /** config.json -> ModelConfig, rejecting what this runtime does not implement. */
@@ -101,12 +87,12 @@ export function interleaveRotaryRows(data: Float32Array, heads: number, headDim:
 export async function loadHf(path: string): Promise<LoadedModel> {
   const dir = hfCheckpointDir(path);
   const configFile = join(dir, 'config.json');
-  const c = hfConfig(await readJson(configFile), configFile);
+  const c = hfConfig(await readJsonObject(configFile), configFile);
   // tensor name -> shard file
   const indexFile = join(dir, 'model.safetensors.index.json');
   const shardOf = new Map<string, string>();
   if (existsSync(indexFile)) {
-    const index = await readJson(indexFile);
+    const index = await readJsonObject(indexFile);
     const map = index.weight_map as Record<string, string> | undefined;
     if (!map || typeof map !== 'object') throw new CheckpointError(indexFile, 'no weight_map');
     for (const [name, shard] of Object.entries(map)) shardOf.set(name, join(dir, shard));

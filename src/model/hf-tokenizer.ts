@@ -1,9 +1,9 @@
 /** Hugging Face tokenizer.json (with tokenizer_config.json beside it when present) through @huggingface/tokenizers. */
 import { Tokenizer } from '@huggingface/tokenizers';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { CheckpointError } from './errors.js';
+import { readJsonObject } from './json-file.js';
 import type { TextTokenizer } from './tokenizer.js';
 
 export class HfTokenizer implements TextTokenizer {
@@ -30,12 +30,12 @@ export class HfTokenizer implements TextTokenizer {
 
   /** Loads tokenizer.json; tokenizer_config.json and the model's config.json beside it give BOS/EOS. */
   static async load(path: string): Promise<HfTokenizer> {
-    const json = await readJsonFile(path);
+    const json = await readJsonObject(path);
     const dir = dirname(path);
     const configPath = join(dir, 'tokenizer_config.json');
-    const config = existsSync(configPath) ? await readJsonFile(configPath) : {};
+    const config = existsSync(configPath) ? await readJsonObject(configPath) : {};
     const modelConfigPath = join(dir, 'config.json');
-    const modelConfig = existsSync(modelConfigPath) ? await readJsonFile(modelConfigPath) : {};
+    const modelConfig = existsSync(modelConfigPath) ? await readJsonObject(modelConfigPath) : {};
     const eos = modelConfig.eos_token_id;
     const extra = (Array.isArray(eos) ? eos : eos === undefined || eos === null ? [] : [eos]).filter((x): x is number => typeof x === 'number');
     let tokenizer: Tokenizer;
@@ -68,19 +68,5 @@ export class HfTokenizer implements TextTokenizer {
       printed = text;
       return out;
     };
-  }
-}
-
-async function readJsonFile(path: string): Promise<Record<string, unknown>> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new CheckpointError(path, `cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
-  }
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch (err) {
-    throw new CheckpointError(path, `not valid JSON (${(err as Error).message})`);
   }
 }

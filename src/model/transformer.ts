@@ -188,9 +188,9 @@ export class ModelSession {
    * Runs tokens at positions position..position+n-1 (a prompt: causal attention; with a sparse method, the
    * first call is the prefill and later multi-token calls are decoded token by token).
    * Returns logits [n, vocab], or [1, vocab] for the last token only when lastOnly. Nothing is read back to
-   * the host (the caller reads what it needs, asynchronously).
+   * the host (the caller reads what it needs, asynchronously). onLayer: after each layer (progress of a long prompt).
    */
-  async forward(tokens: ArrayLike<number>, lastOnly = false): Promise<tf.Tensor2D> {
+  async forward(tokens: ArrayLike<number>, lastOnly = false, onLayer?: (done: number, layers: number) => void): Promise<tf.Tensor2D> {
     const n = tokens.length;
     if (n === 0) throw new ModelError('forward needs at least one token');
     let x = this.model.embed(tokens);
@@ -206,6 +206,7 @@ export class ModelSession {
       const next = this.model.finishLayer(l, x, attn);
       tf.dispose([q, k, v, attn, x]);
       x = next;
+      onLayer?.(l + 1, this.model.config.layers);
     }
     this.position += n;
     const last = lastOnly && n > 1 ? tf.slice(x, [n - 1, 0], [1, x.shape[1]]) : x;

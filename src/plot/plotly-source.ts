@@ -1,15 +1,16 @@
 /**
- * plotly.js (the minified bundle of plotly.js-dist-min) as text, for HTML pages.
- * Found by walking up to a node_modules that holds it, from the working directory and then from the running
- * script (bin/clusterkv.js, dist/cli/main.js or the notebook kernel's tslab, all inside the project), so that
- * `clusterkv plot` also works from another folder; no import.meta or require.resolve: this module runs under
- * tsx as ESM and under tslab as CommonJS. CLUSTERKV_PLOTLY_JS overrides.
+ * plotly.js (the minified bundle of plotly.js-dist-min) as text, for HTML pages: the dependency of the
+ * package this process runs (package-root.ts: found from the running script, so that `clusterkv plot` also
+ * works from another folder and from an installed package), else of a project above the working directory.
+ * CLUSTERKV_PLOTLY_JS overrides.
  */
-import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { dependencyDir, packageRoot } from '../sim/package-root.js';
 import { PlotError } from './errors.js';
 
-const BUNDLE = path.join('node_modules', 'plotly.js-dist-min', 'plotly.min.js');
+const PACKAGE = 'plotly.js-dist-min';
+const BUNDLE = 'plotly.min.js';
 let cached: { file: string; text: string } | undefined;
 
 export function plotlyBundlePath(from = process.cwd()): string {
@@ -18,17 +19,12 @@ export function plotlyBundlePath(from = process.cwd()): string {
     if (!existsSync(override)) throw new PlotError(`CLUSTERKV_PLOTLY_JS points to ${override}, which does not exist`);
     return override;
   }
-  const starts = [path.resolve(from)];
-  const script = process.argv[1];
-  if (script && existsSync(script)) starts.push(path.dirname(realpathSync(script)));
+  const starts = [packageRoot(), path.resolve(from)].filter((s): s is string => s !== undefined);
   for (const start of starts) {
-    for (let dir = start; ; dir = path.dirname(dir)) {
-      const file = path.join(dir, BUNDLE);
-      if (existsSync(file)) return file;
-      if (path.dirname(dir) === dir) break;
-    }
+    const dir = dependencyDir(PACKAGE, start);
+    if (dir && existsSync(path.join(dir, BUNDLE))) return path.join(dir, BUNDLE);
   }
-  throw new PlotError(`plotly.js not found: no ${BUNDLE} in ${starts.join(' or ')} or above (run npm ci, or set CLUSTERKV_PLOTLY_JS)`);
+  throw new PlotError(`plotly.js not found: no node_modules/${PACKAGE}/${BUNDLE} in ${starts.join(' or ')} or above (run npm ci, or set CLUSTERKV_PLOTLY_JS)`);
 }
 
 /** The bundle's text (read once per process). */

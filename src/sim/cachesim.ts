@@ -185,15 +185,25 @@ export function simulateCache(sequences: AccessSequence[], policies: CachePolicy
   return aq.from(rows);
 }
 
+/** The values of a column in the order they first appear. */
+function firstAppearance(table: aq.ColumnTable, column: string): Map<unknown, number> {
+  const order = new Map<unknown, number>();
+  for (const v of table.array(column) as unknown[]) if (!order.has(v)) order.set(v, order.size);
+  return order;
+}
+
 /**
  * Per method, budget and policy: token-weighted hit rate over all steps and after the first (cold) step,
- * and bytes moved per decode step summed over the simulated layers and KV heads.
+ * and bytes moved per decode step summed over the simulated layers and KV heads. Methods and policies keep
+ * the order they were given in (the table's order), budgets ascend.
  */
 export function summarizeCache(table: aq.ColumnTable): aq.ColumnTable {
   if (table.numRows() === 0) {
     throw new RangeError('cachesim: nothing was simulated: every replayed layer is below the methods\' denseLayers (dense there, no units to cache); replay later layers or add --param denseLayers=0');
   }
-  // arquero parses these expressions itself (they may not close over variables)
+  const methods = firstAppearance(table, 'method');
+  const policies = firstAppearance(table, 'policy');
+  // arquero parses these expressions itself (they may not close over variables; escape() ones may)
   return table
     .filter('d => d.tokensSelected > 0')
     .derive({ warmSelected: 'd => d.step > 0 ? d.tokensSelected : 0', warmHit: 'd => d.step > 0 ? d.tokensHit : 0' })
@@ -211,6 +221,7 @@ export function summarizeCache(table: aq.ColumnTable): aq.ColumnTable {
       hitRateWarm: 'd => d.warmSelected > 0 ? d.warmHit / d.warmSelected : null',
       mbPerStep: 'd => d.bytesMoved / d.steps / 1e6',
     })
-    .select('method', 'budget', 'policy', 'hitRate', 'hitRateWarm', 'mbPerStep', 'tokensSelected', 'bytesMoved', 'steps')
-    .orderby('method', 'budget', 'policy');
+    .derive({ methodRank: aq.escape((d: { method: unknown }) => methods.get(d.method)), policyRank: aq.escape((d: { policy: unknown }) => policies.get(d.policy)) })
+    .orderby('methodRank', 'budget', 'policyRank')
+    .select('method', 'budget', 'policy', 'hitRate', 'hitRateWarm', 'mbPerStep', 'tokensSelected', 'bytesMoved', 'steps');
 }

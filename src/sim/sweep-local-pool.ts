@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SweepUnit, UnitResult } from './results-schema.js';
-import { projectRoot } from './versions.js';
+import { dependencyDir, packageRoot, runningScript } from './package-root.js';
 
 /** Messages to a local worker process. */
 export type ToPoolChild = { type: 'init'; backend: string; verify: boolean } | { type: 'unit'; id: number; unit: SweepUnit };
@@ -43,22 +43,33 @@ export interface PoolOptions {
   backend: string;
   /** check each trace's sha256 in the worker processes (queue workers; a local sweep hashed it itself) */
   verify?: boolean;
-  /** the child's entry file (default: src/sim/sweep-pool-child.ts of this checkout, see poolChildEntry) */
-  entry?: string;
+  /** how to start the child (default: poolChildEntry()) */
+  entry?: PoolChildEntry;
+}
+
+/** How to start a local worker process: its entry file and node's flags for it. */
+export interface PoolChildEntry {
+  entry: string;
+  execArgv: string[];
 }
 
 /**
- * The project folder that holds the child's entry file. Library code here cannot use import.meta (notebooks
- * load it as CommonJS), so it is found from the CLI's script path (bin/clusterkv.js), else upwards from the
- * working directory.
+ * The child's entry in the package this process runs (package-root.ts finds it from the CLI's script, also
+ * when node_modules/.bin/clusterkv links to it, else from the working directory): the build
+ * dist/sim/sweep-pool-child.js when the CLI runs the build (an installed package), else the source through
+ * tsx's loader (the checkout, tests, notebooks), else the build.
  */
-export function poolChildEntry(): string {
-  const fromScript = process.argv[1] && /clusterkv(\.js)?$/.test(process.argv[1]) ? path.resolve(path.dirname(process.argv[1]), '..') : undefined;
-  for (const root of [fromScript, projectRoot()]) {
-    const entry = root && path.join(root, 'src', 'sim', 'sweep-pool-child.ts');
-    if (entry && existsSync(entry)) return entry;
-  }
-  throw new Error('cannot find src/sim/sweep-pool-child.ts for local worker processes: run from inside the clusterkv-lab folder, or sweep with one job');
+export function poolChildEntry(): PoolChildEntry {
+  const root = packageRoot();
+  if (!root) throw new Error('cannot find the clusterkv-lab package folder for local worker processes (from the running script or the working directory): sweep with --jobs 1');
+  const built = path.join(root, 'dist', 'sim', 'sweep-pool-child.js');
+  const source = path.join(root, 'src', 'sim', 'sweep-pool-child.ts');
+  const script = runningScript();
+  const runsBuild = script !== undefined && !path.relative(path.join(root, 'dist'), script).startsWith('..');
+  const tsx = dependencyDir('tsx', root);
+  if (!runsBuild && existsSync(source) && tsx) return { entry: source, execArgv: ['--import', pathToFileURL(path.join(tsx, 'dist', 'loader.mjs')).href] };
+  if (existsSync(built)) return { entry: built, execArgv: [] };
+  throw new Error(`cannot find ${built} for local worker processes (npm run build makes it): sweep with --jobs 1`);
 }
 
 interface Task {
@@ -85,14 +96,10 @@ export class LocalPool {
   private readonly waiting: Task[] = [];
   private nextId = 0;
   private closed = false;
-  private readonly entry: string;
-  private readonly loader: string;
+  private readonly entry: PoolChildEntry;
 
   private constructor(readonly size: number, private readonly opts: PoolOptions) {
     this.entry = opts.entry ?? poolChildEntry();
-    // the tsx loader of the checkout that holds the entry, so the children run TypeScript whatever the cwd
-    const tsx = path.join(path.dirname(this.entry), '..', '..', 'node_modules', 'tsx', 'dist', 'loader.mjs');
-    this.loader = existsSync(tsx) ? pathToFileURL(tsx).href : 'tsx';
   }
 
   /** Starts `size` processes and waits until each has loaded its backend (a backend that fails is an error here). */
@@ -141,7 +148,7 @@ export class LocalPool {
   }
 
   private spawn(): Promise<void> {
-    const child = fork(this.entry, [], { execArgv: ['--import', this.loader], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(this.entry.entry, [], { execArgv: this.entry.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const slot: Slot = { child, ready: false, exited: false };
     this.slots.push(slot);
     return new Promise((resolve, reject) => {

@@ -1,7 +1,7 @@
 /**
- * A local worker process (sweep-local-pool.ts forks it with tsx's loader): loads the backend it is told, then
- * computes the units it is sent one at a time, sending a message per decode step and the result. It exits when
- * its parent closes the channel or goes away.
+ * A local worker process (sweep-local-pool.ts forks it: the build, or this source through tsx's loader):
+ * loads the backend it is told, then computes the units it is sent one at a time, sending a message per
+ * decode step and the result. It exits when its parent closes the channel or goes away.
  */
 import { useBackend } from '../gpu/backend.js';
 import { VERSION } from '../version.js';

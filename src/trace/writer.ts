@@ -109,8 +109,8 @@ export class TraceWriter {
       const stored = entry.dtype === 'F16' ? encodeFloat16(data) : data;
       const bad = firstNonFinite(stored, entry.dtype === 'F16');
       if (bad >= 0) {
-        const why = Number.isFinite(data[bad]) ? `${data[bad]} overflows ${entry.dtype}` : String(data[bad]);
-        throw new TraceError(`${this.path}: tensor ${name}: non-finite value at element ${bad} (${why})`);
+        const why = Number.isFinite(data[bad]) ? `${data[bad]} overflows ${entry.dtype}; F32 holds it` : String(data[bad]);
+        throw new TraceError(`${this.path}: tensor ${name}: non-finite value at element ${bad} (${why}); nothing was written to ${this.path}`);
       }
       bytes = new Uint8Array(stored.buffer, stored.byteOffset, stored.byteLength);
     }

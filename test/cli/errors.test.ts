@@ -226,6 +226,6 @@ describe('item 11: --json and progress', () => {
     expect(result.ids).toHaveLength(4);
     expect(typeof result.text).toBe('string');
     expect(result.comparison.steps).toHaveLength(4);
-    expect(run.stderr.split('\n').filter((l) => l.startsWith('generate '))).toEqual(['generate 1/4', 'generate 2/4', 'generate 3/4', 'generate 4/4']);
+    expect(run.stderr.split('\n').filter((l) => l.startsWith('generate '))).toEqual(['generate 0/4 tokens prefill', 'generate 1/4 tokens', 'generate 2/4 tokens', 'generate 3/4 tokens', 'generate 4/4 tokens']);
   }, 120_000);
 });

@@ -1,12 +1,13 @@
 /** `clusterkv synth`, `info` and `export`, run as a user would: node bin/clusterkv.js. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { synthOptionsFromFlags } from '../../src/cli/commands/synth.js';
 import { UserError } from '../../src/cli/errors.js';
-import { TraceReader } from '../../src/trace/index.js';
+import { TraceReader, writeSyntheticTrace } from '../../src/trace/index.js';
+import { runCliCaptured } from '../helpers/cli.js';
 
 const root = path.join(__dirname, '..', '..');
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), 'ckv-cli-'));
@@ -54,12 +55,27 @@ describe('clusterkv synth / info / export', () => {
     const exp = clusterkv('export', file, '--out', out, '--layers', '1', '--kv-heads', '0', '--steps', '0,2', '--dtype', 'F16');
     expect(exp.stderr).toBe('');
     expect(exp.code).toBe(0);
-    expect(exp.stdout).toMatch(/1 layers, 2 heads, 1 KV heads, 2 steps, F16/);
+    expect(exp.stdout).toMatch(/1 layer, 2 heads, 1 KV head, 2 steps, F16/);
     return TraceReader.open(out).then(async (r) => {
       expect(r.tensors.get('layers.0.q')!.shape).toEqual([2, 2, 16]);
       expect(r.manifest.stepPositions).toEqual([253, 255]);
       await r.close();
     });
+  });
+
+  it('export --out onto its own input (or a link to it) is refused and leaves the input whole (issue 22, item 5)', async () => {
+    const dir = tmp();
+    const file = path.join(dir, 'T.safetensors');
+    await writeSyntheticTrace(file, { layers: 2, heads: 2, kvHeads: 1, headDim: 8, context: 64, steps: 2, seed: 1 });
+    const before = readFileSync(file);
+    symlinkSync(file, path.join(dir, 'link.safetensors'));
+    for (const out of [file, path.join(dir, 'link.safetensors'), path.join(dir, '.', 'T.safetensors')]) {
+      const run = await runCliCaptured(['export', file, '--out', out, '--layers', '0']);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(`clusterkv: --out ${out}: is the input ${file}; writing there would destroy it, so choose another file\n`);
+    }
+    expect(readFileSync(file).equals(before)).toBe(true);
+    expect((await runCliCaptured(['export', file, '--out', path.join(dir, 'U.safetensors'), '--layers', '0'])).code).toBe(0);
   });
 
   it('rejects bad flags with one line naming the flag', () => {

@@ -4,10 +4,11 @@
  * reason it could not (tests then skip, printing that line once).
  */
 import { SOFTWARE_ADAPTER_PACKAGES, useBackend } from '../../src/gpu/backend.js';
+import { recordSkip } from './requirements.js';
 
 let outcome: Promise<string | undefined> | undefined;
 
-export function softwareWebgpu(): Promise<string | undefined> {
+export async function softwareWebgpu(): Promise<string | undefined> {
   outcome ??= (async () => {
     process.env.CLUSTERKV_WEBGPU_ADAPTER = 'software';
     try {
@@ -19,5 +20,8 @@ export function softwareWebgpu(): Promise<string | undefined> {
       return why;
     }
   })();
-  return outcome;
+  const why = await outcome;
+  // each file that asks records its skip (npm test's closing lines count them)
+  if (why !== undefined) recordSkip('the software WebGPU adapter', `apt-get install -y --no-install-recommends ${SOFTWARE_ADAPTER_PACKAGES}`);
+  return why;
 }

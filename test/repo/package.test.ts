@@ -4,42 +4,19 @@
  * example runs in plain Node (no tsx) from a project that depends on clusterkv-lab.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { VERSION } from '../../src/version.js';
+import { readmeExample, readmeInstall } from '../../scripts/consumer-test.mjs';
+import { ensureBuilt } from '../helpers/build.js';
 import { tempDir } from '../helpers/traces.js';
 
 const root = path.join(__dirname, '..', '..');
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 
-/** The newest modification time of the files under `dir`. */
-function newest(dir: string): number {
-  let t = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, entry.name);
-    t = Math.max(t, entry.isDirectory() ? newest(p) : statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** The README's library example: the ```js block after the <!-- library-example --> marker. */
-function readmeExample(readme: string): string {
-  const marker = readme.indexOf('<!-- library-example -->');
-  const match = /```js\n([\s\S]*?)```/.exec(readme.slice(marker));
-  if (marker < 0 || !match) throw new Error('README.md has no ```js block after <!-- library-example -->');
-  return match[1];
-}
-
 describe('the package', () => {
-  beforeAll(() => {
-    // dist/ as npm ci leaves it; rebuilt here when a source is newer (an edited checkout)
-    const stamp = path.join(root, 'dist', '.tsbuildinfo');
-    if (!existsSync(stamp) || newest(path.join(root, 'src')) > statSync(stamp).mtimeMs) {
-      const build = spawnSync('npm', ['run', 'build'], { cwd: root, encoding: 'utf8' });
-      expect(build.status, build.stdout + build.stderr).toBe(0);
-    }
-  }, 300_000);
+  beforeAll(ensureBuilt, 300_000);
 
   it('exports, types and bin name built JavaScript with declarations, built by prepare', () => {
     expect(pkg.exports['.']).toEqual({ types: './dist/index.d.ts', import: './dist/index.js', default: './dist/index.js' });
@@ -59,6 +36,36 @@ describe('the package', () => {
     expect(statSync(bin).mode & 0o111).not.toBe(0);
     const version = spawnSync(process.execPath, [bin, '--version'], { encoding: 'utf8' });
     expect(version.stdout.trim()).toBe(`clusterkv-lab ${VERSION}`);
+  });
+
+  it('pins for a consumer what it pins for itself: no overrides (they do not reach a project that installs the package)', () => {
+    // arquero asks for @uwdata/flechette ^2; 2.7 needs a package that is not on the registry, so the package
+    // depends on 2.6.0 itself, which npm dedupes arquero's range to
+    expect(pkg.overrides).toBeUndefined();
+    expect(pkg.dependencies['@uwdata/flechette']).toBe('2.6.0');
+    const lock = JSON.parse(readFileSync(path.join(root, 'package-lock.json'), 'utf8'));
+    const flechettes = Object.entries(lock.packages as Record<string, { version: string }>).filter(([p]) => p.endsWith('node_modules/@uwdata/flechette'));
+    expect(flechettes).toEqual([['node_modules/@uwdata/flechette', expect.objectContaining({ version: '2.6.0' })]]);
+    for (const [name, version] of Object.entries({ ...pkg.dependencies, ...pkg.devDependencies })) expect(version, name).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('the packed tarball holds what an installed package runs: the build, the worker entry, the texts', () => {
+    const pack = spawnSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' });
+    expect(pack.status, pack.stderr).toBe(0);
+    const files = new Set((JSON.parse(pack.stdout)[0].files as { path: string }[]).map((f) => f.path));
+    for (const f of ['dist/cli/main.js', 'dist/index.js', 'dist/sim/sweep-pool-child.js', 'texts/moby-dick.txt', 'texts/README.md', 'README.md', 'package.json']) expect(files.has(f), f).toBe(true);
+  }, 120_000);
+
+  it("the README's install block packs this version and runs every command the consumer test checks", () => {
+    const lines = readmeInstall(readFileSync(path.join(root, 'README.md'), 'utf8'));
+    expect(lines[0]).toBe('npm pack --pack-destination ..');
+    expect(lines).toContain(`npm install --no-audit --no-fund ../${pkg.name}-${pkg.version}.tgz`);
+    for (const start of ['mkdir -p ../my-project && cd ../my-project && npm init -y', 'npx clusterkv --version', 'npx clusterkv quickstart', 'npx clusterkv sweep ', 'npx clusterkv eval passkey ', 'node example.mjs']) {
+      expect(lines.some((l) => l.startsWith(start)), start).toBe(true);
+    }
+    expect(lines.find((l) => l.startsWith('npx clusterkv sweep'))).not.toContain('--jobs');
+    expect(lines.find((l) => l.startsWith('npx clusterkv eval passkey'))).not.toContain('--filler');
+    expect(readFileSync(path.join(root, '.ci', 'run'), 'utf8')).toMatch(/^node scripts\/consumer-test\.mjs$/m);
   });
 
   it("runs the README's library example in plain Node from a project that depends on it", () => {

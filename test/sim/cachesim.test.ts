@@ -147,6 +147,8 @@ describe('recording a replay', () => {
     }
     const table = simulateCache(seqs, parsePolicySpecs('last-r:1,lru:4,belady:4'), { headDim: 32 });
     const summary = summarizeCache(table).objects() as Record<string, number | string>[];
+    // methods and policies in the order given (issue 22, item 13: the summary sorted them by name)
+    expect(summary.map((r) => `${r.method} ${r.policy}`)).toEqual(['quest', 'streaming', 'clusterkv'].flatMap((m) => ['last-r:1', 'lru:4', 'belady:4'].map((p) => `${m} ${p}`)));
     const bytes = (method: string, policy: string) => summary.find((r) => r.method === method && r.policy === policy)!.bytesMoved as number;
     for (const m of ['quest', 'streaming', 'clusterkv']) expect(bytes(m, 'belady:4')).toBeLessThanOrEqual(bytes(m, 'lru:4') + 1e-9);
     // streaming's window does not move within a decode window (320 tokens): every step after the first hits

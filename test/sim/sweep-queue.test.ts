@@ -155,7 +155,7 @@ describe.runIf(reachable)('sweep through BullMQ with clusterkv workers', () => {
       });
       await Promise.all(done);
       expect(exits).toEqual([0, 0]);
-      expect(started[0].log()).toMatch(/stopped \(1 units computed, 0 failed\)/);
+      expect(started[0].log()).toMatch(/stopped \(1 unit computed, 0 failed\)/);
       expect(started[1].log()).toMatch(/handing the current units back[\s\S]*stopped \(0 units computed, 0 failed\)/);
       expect(result.computed).toBe(2 * 2);
       expect(folderFiles(dir)).toEqual(folderFiles(reference));

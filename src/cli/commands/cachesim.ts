@@ -20,6 +20,7 @@ import { collect, parseIntFlag, parseIntList, parseNameList, parseParamFlags } f
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface CacheSimFlags {
   methods: string;
@@ -76,13 +77,15 @@ export function register(program: Command): void {
       });
       // bad inputs fail here, before backend start-up and the replay
       if (flags.out) checkOutputFolder(flags.out);
-      await checkTraceInput(trace);
+      const warnings = new HeldWarnings();
+      warnings.hold(denseBudgetsWarning('--budget', [budget], (await checkTraceInput(trace)).prefillLength, `prompt positions of ${trace}`));
       await useBackend(flags.backend);
       const reader = await TraceReader.open(trace);
       const bar = progressBar('cachesim');
       try {
         const chosen = layers ?? Array.from({ length: reader.manifest.model.layers }, (_, l) => l);
         checkSparseLayers(methods, chosen);
+        warnings.flush();
         const sequences = [];
         // one layer at a time, so that progress shows
         for (const [i, layer] of chosen.entries()) {

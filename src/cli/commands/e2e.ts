@@ -10,11 +10,12 @@ import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
 import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { E2E_DEFAULTS, runE2eBench } from '../../model/e2e/e2e-bench.js';
 import { e2eMarkdownTable, mergeE2eRuns } from '../../model/e2e/e2e-merge.js';
-import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';
+import { e2eMergedSchema, e2eRunSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';
 import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/e2e/shape.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { UserError } from '../errors.js';
 import { backendOption } from '../options.js';
+import { count } from '../table.js';
 import { parseIntFlag, parseIntList } from '../parse.js';
 
 /** Shapes by name: the paper's scale, and a tiny one for checks on a software adapter. */
@@ -105,17 +106,28 @@ export function register(program: Command): void {
       log(`backend ${backend}, adapter ${JSON.stringify(gpuAdapterInfo() ?? {})}`);
       const runs: E2eRun[] = [];
       const failures: E2eMerged['failures'] = [];
+      const configurations = contexts.length * batches.length;
       for (const context of contexts) {
         for (const batch of batches) {
           try {
-            runs.push(await runE2eBench({ ...common, context, batch }, log));
+            const run = await runE2eBench({ ...common, context, batch }, log);
+            // numbers that are not finite are times of work that did not run: a failure, not a row
+            const checked = e2eRunSchema.safeParse(run);
+            if (!checked.success) {
+              const issue = checked.error.issues[0];
+              throw new Error(`context ${context}, batch ${batch}: the run gave no valid times (${issue.path.join('.')}: ${issue.message})`);
+            }
+            runs.push(run);
           } catch (err) {
-            const reason = (err as Error).message.split('\n')[0];
-            log(`e2e: context ${context}, batch ${batch} failed: ${reason}`);
-            failures.push({ file: `context ${context}, batch ${batch}`, reason });
+            const where = `context ${context}, batch ${batch}`;
+            const reason = (err as Error).message.split('\n')[0].replace(`${where}: `, '');
+            if (configurations === 1) throw new UserError(`e2e ${where}: ${reason}`);
+            log(`clusterkv: e2e ${where} failed: ${reason}`);
+            failures.push({ file: where, reason });
           }
         }
       }
+      if (runs.length === 0) throw new UserError(`e2e: all ${count(configurations, 'configuration')} failed (the lines above say why)`);
       const merged = e2eMergedSchema.parse(mergeE2eRuns(runs, failures, `one process: ${runs.length} configuration(s)`));
       console.log(e2eMarkdownTable(merged));
       if (flags.out) {

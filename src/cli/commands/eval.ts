@@ -4,6 +4,7 @@
  * budget -> DIR/results.csv (one row per document x cell), results.arrow, steps.csv, manifest.json;
  * resumable; a summary of accuracy per method x budget (x context) on stdout.
  */
+import * as aq from 'arquero';
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { NEEDLE_METRIC_MEANING, NEEDLE_METRICS } from '../../model/passkey/needle-recall.js';
@@ -13,9 +14,11 @@ import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
 import { backendOption } from '../options.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
-import { formatTable } from '../table.js';
+import { count, formatTable } from '../table.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface PasskeyFlags {
   model: string;
@@ -80,23 +83,48 @@ export function passkeyRequestFromFlags(flags: PasskeyFlags): PasskeyEvalRequest
   };
 }
 
-/** The summary: accuracy per method x budget (x context), dense misses named. */
+/**
+ * The summary: accuracy per method x budget (x context), dense misses named, over this run's grid (its
+ * documents x cells), so that every method is averaged over the same documents; a folder that also holds
+ * earlier runs' documents or cells says so (results.csv has them all).
+ */
 export function printPasskeySummary(result: PasskeyEvalResult, backend: string, out: string, json: boolean): void {
-  const summary = accuracySummary(result.table);
-  const misses = denseMisses(result.table);
-  const dense = denseAccuracy(result.table);
+  const documents = new Set(result.requested.documents);
+  const cellRank = new Map(result.requested.cells.map((c, i) => [c, i]));
+  const cells = new Set(cellRank.keys());
+  // this run's rows, its methods in the order given
+  const table = result.table
+    .filter(aq.escape((d: { document: string; cell: string }) => documents.has(d.document) && cells.has(d.cell)))
+    .derive({ cellRank: aq.escape((d: { cell: string }) => cellRank.get(d.cell)) })
+    .orderby('cellRank');
+  const summary = accuracySummary(table);
+  const misses = denseMisses(table);
+  const dense = denseAccuracy(table);
+  const folderDocuments = new Set(result.table.array('document') as string[]).size;
+  const folderCells = new Set(result.table.array('cell') as string[]).size;
+  const earlier = folderDocuments > documents.size || folderCells > cells.size
+    ? `the folder also holds earlier runs' rows (${count(folderDocuments, 'document')} x ${count(folderCells, 'cell')} in all, results.csv has them); the table is this run's ${count(documents.size, 'document')} x ${count(cells.size, 'cell')}`
+    : undefined;
   if (json) {
-    console.log(JSON.stringify({ folder: out, backend, seconds: result.seconds, computed: result.computed, skipped: result.skipped, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows }, null, 2));
+    console.log(JSON.stringify({ folder: out, backend, seconds: result.seconds, computed: result.computed, skipped: result.skipped, documents: documents.size, cells: cells.size, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows, ...(earlier ? { note: earlier } : {}) }, null, 2));
     return;
   }
   console.log(formatTable(summary.rows, summary.columns));
-  const docs = new Set(result.table.array('document') as string[]).size;
+  const docs = new Set(table.filter(aq.escape((d: { method: string }) => d.method === 'full')).array('document') as string[]).size;
   console.log(
     `\naccuracy: the greedy answer's tokens equal the expected continuation's; digits: key digits right (of ${result.manifest.format.keyDigits}); needle/key mass recall: share of the dense attention on the needle / key digits the selection kept (sparse layers, answer steps, pooled over heads)` +
       `\nthe first answer token comes from the dense prefill for every method; the rest through each method` +
-      (dense === undefined ? '' : `\ndense (full) accuracy ${dense.toFixed(3)} over ${docs} documents${misses.length ? `; misses: ${misses.map((m) => `${m.document} (key ${m.key}, said ${JSON.stringify(m.generated)})`).join(', ')}` : ''}`) +
-      `\n${result.computed} document-cells computed, ${result.skipped} already done, on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv`,
+      `\n${sameKeys(result)}` +
+      (dense === undefined ? '' : `\ndense (full) accuracy ${dense.toFixed(3)} over ${count(docs, 'document')}${misses.length ? `; misses: ${misses.map((m) => `${m.document} (key ${m.key}, said ${JSON.stringify(m.generated)})`).join(', ')}` : ''}`) +
+      `\n${count(result.computed, 'document-cell')} computed, ${result.skipped} already done, on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      (earlier ? `\n${earlier}` : ''),
   );
+}
+
+/** What the documents share (plan.ts): key index i has one key and one passage at every context and depth. */
+function sameKeys(result: PasskeyEvalResult): string {
+  const { spec, seed } = result.manifest;
+  return `keys: ${count(spec.keys, 'key')} (seed ${seed}), each the same key in the same passage at every context and depth: contexts and depths differ only in the passage's length and where the needle sits`;
 }
 
 function needleHelp(): string {
@@ -113,7 +141,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'results folder (re-running into it computes only what is missing)')
     .option('--contexts <list>', 'document lengths in tokens', '2048,4096,8192')
     .option('--depths <list>', 'needle depths in [0, 1] (share of the filler before the needle)', '0,0.25,0.5,0.75,1')
-    .option('--keys <n>', 'keys (documents) per context and depth', '4')
+    .option('--keys <n>', 'keys (documents) per context and depth; key i is the same key in the same passage at every context and depth', '4')
     .option('--seed <n>', 'seed of the keys, the filler offsets and seeded methods (recorded)', '0')
     .option('--filler <text>', 'filler text: moby-dick or a file', 'moby-dick')
     .option('--format <file>', "document format JSON (intro, needle, question, answer with the placeholder KEY; a model's train.json works); default: ckvlab-passkey-9m's")
@@ -132,15 +160,29 @@ export function register(program: Command): void {
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
       checkOutputFolder(flags.out);
+      const warnings = new HeldWarnings();
+      warnings.hold(denseBudgetsWarning('--budgets', request.budgets, Math.min(...request.contexts), `tokens of the shortest document (--contexts ${Math.min(...request.contexts)})`));
       const backend = await useBackend(flags.backend);
-      const bar = progressBar('passkey');
-      const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+      const model = await loadModelOption(flags.model);
       try {
-        const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
-        bar.stop();
-        if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
+        const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
+        const longest = Math.max(...request.contexts);
+        checkFitsMemory(model, longest, `the longest document (--contexts ${longest})`);
+        warnings.hold(pastContextWarning(model, longest, `the longest document (--contexts ${longest})`));
+        const bar = progressBar('passkey', 'document-cells');
+        const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+        try {
+          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t, stage) => {
+            warnings.flush();
+            bar.update(d, t, stage);
+          }, onDocument: log }));
+          bar.stop();
+          if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
+        } finally {
+          bar.stop();
+        }
       } finally {
-        bar.stop();
+        model.dispose();
       }
     });
 }

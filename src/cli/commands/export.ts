@@ -2,8 +2,9 @@
 import { stat } from 'node:fs/promises';
 import { Option, type Command } from 'commander';
 import { exportTrace } from '../../trace/index.js';
-import { checkOutputFile, UserError } from '../errors.js';
+import { checkNotInput, checkOutputFile, UserError } from '../errors.js';
 import { parseIntList } from '../parse.js';
+import { count } from '../table.js';
 
 interface ExportFlags {
   out: string;
@@ -41,12 +42,13 @@ export function register(program: Command): void {
         dtype: dtype as 'F16' | 'F32' | undefined,
       };
       checkOutputFile(flags.out);
+      checkNotInput(flags.out, src);
       const m = await exportTrace(src, flags.out, options);
       if (flags.json) {
         console.log(JSON.stringify({ file: flags.out, bytes: (await stat(flags.out)).size, manifest: m }, null, 2));
         return;
       }
-      console.log(`wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, ${m.stepPositions.length} steps, ${m.dtype}`);
+      console.log(`wrote ${flags.out}: ${count(m.model.layers, 'layer')}, ${count(m.model.heads, 'head')}, ${count(m.model.kvHeads, 'KV head')}, ${count(m.stepPositions.length, 'step')}, ${m.dtype}`);
       const kept = options.layers;
       if (kept && kept.some((l, i) => l !== i)) {
         // methods keep their first denseLayers dense by number: renumbered layers change which ones that is

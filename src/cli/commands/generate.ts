@@ -7,7 +7,6 @@ import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison } from '../../model/compare.js';
 import { generate } from '../../model/generate.js';
-import { loadModel, loadTokenizer } from '../../model/load.js';
 import { createSampler } from '../../model/sampling.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import type { TextTokenizer } from '../../model/tokenizer.js';
@@ -16,6 +15,8 @@ import { createMethod } from '../../sim/methods/index.js';
 import { UserError } from '../errors.js';
 import { backendOption } from '../options.js';
 import { collect, parseIntFlag, parseParamFlags } from '../parse.js';
+import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
+import { warn } from '../warn.js';
 import { progressBar } from '../progress.js';
 
 export interface GenerateFlags {
@@ -58,21 +59,28 @@ function describeComparison(c: ComparisonSummary, label: string, method: Method)
   return line;
 }
 
+/** The prompt as the line before the text: its token count and text (a long one by its start and end). */
+export function promptLine(tokenizer: TextTokenizer, prompt: readonly number[]): string {
+  const text = tokenizer.decode(prompt);
+  const shown = text.length > 160 ? `${JSON.stringify(text.slice(0, 80))} ... ${JSON.stringify(text.slice(-60))}` : JSON.stringify(text);
+  return `prompt (${prompt.length} ${prompt.length === 1 ? 'token' : 'tokens'}): ${shown}`;
+}
+
 function stepLine(s: StepComparison, tokenizer: TextTokenizer): string {
   const piece = JSON.stringify(tokenizer.decode([s.token]));
   return `step ${s.step}\ttoken ${s.token} ${piece}\tKL ${s.kl.toExponential(3)}\ttop1 ${s.denseTop1 === s.sparseTop1 ? 'same' : `dense ${s.denseTop1} / sparse ${s.sparseTop1}`}`;
 }
 
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
-  const steps = parseIntFlag('--steps', flags.steps, 0);
+  const steps = parseIntFlag('--steps', flags.steps, 1);
   const temperature = Number(flags.temperature);
   if (!(temperature >= 0)) throw new UserError(`--temperature must be a number >= 0, got '${flags.temperature}'`);
   const seed = parseIntFlag('--seed', flags.seed);
   if (flags.prompt !== undefined && flags.text !== undefined) throw new UserError('give either --prompt or --text, not both');
   const attention = attentionFromFlags(flags);
   const backend = await useBackend(flags.backend);
-  const model = await loadModel(flags.model);
-  const tokenizer = await loadTokenizer(flags.tokenizer, model);
+  const model = await loadModelOption(flags.model);
+  const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
   const source = flags.text !== undefined ? (await readText(flags.text)).text : (flags.prompt ?? '');
   const context = flags.context !== undefined ? parseIntFlag('--context', flags.context, 1) : undefined;
   const method = attention === 'dense' ? undefined : attention;
@@ -81,9 +89,13 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     if (flags.perplexity) {
       if (context === undefined) throw new UserError('--perplexity needs --context N (the prompt length; the next --steps tokens are scored)');
       if (steps < 1) throw new UserError('--perplexity needs --steps >= 1 (tokens scored)');
+      checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
+      const past = pastContextWarning(model, context + steps, `--context ${context} + --steps ${steps}`);
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
-      const bar = progressBar('perplexity');
+      const bar = progressBar('perplexity', 'tokens');
+      if (past) warn(past);
+      bar.update(0, steps, 'prefill');
       const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
       bar.stop();
       const seconds = (performance.now() - t0) / 1000;
@@ -98,11 +110,18 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       console.error(`(${seconds.toFixed(1)} s)`);
       return;
     }
+    if (context !== undefined) checkFitsMemory(model, context + steps, `--context ${context} + --steps ${steps}`);
     const prompt = context !== undefined ? encodePrefix(tokenizer, source, context) : tokenizer.encode(source);
+    checkFitsMemory(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
+    const past = pastContextWarning(model, prompt.length + steps, `the prompt's ${prompt.length} tokens + --steps ${steps}`);
+    if (past) warn(past);
+    // which text follows, after the prompt it continues (the text streams right after this line)
+    if (!flags.json) process.stdout.write(`${promptLine(tokenizer, prompt)}\n${method ? `${label} decodes the text below (dense attention is compared on the same tokens after it):` : 'dense attention decodes the text below:'}\n`);
     const sampler = createSampler(temperature, seed);
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
-    const bar = flags.json || !process.stdout.isTTY ? progressBar('generate') : { update() {}, stop() {} };
+    const bar = flags.json || !process.stdout.isTTY ? progressBar('generate', 'tokens') : { update() {}, stop() {} };
+    bar.update(0, steps, 'prefill');
     let text = '';
     const emit = (piece: string) => {
       if (flags.json) text += piece;

@@ -2,7 +2,7 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { TraceReader, type TraceLayer } from '../../trace/index.js';
-import { formatTable } from '../table.js';
+import { count, formatTable } from '../table.js';
 
 export interface LayerStats {
   layer: number;
@@ -68,10 +68,10 @@ export function register(program: Command): void {
         const s = m.source;
         console.log(`${file} (${(size / 2 ** 20).toFixed(1)} MiB): ${m.format} v${m.version}, ${m.createdBy}`);
         console.log(`source: ${s.kind} ${s.name}${m.seed !== undefined ? `, seed ${m.seed}` : ''}`);
-        console.log(`model: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, d ${m.model.headDim}, rope theta ${m.model.ropeTheta}`);
+        console.log(`model: ${count(m.model.layers, 'layer')}, ${count(m.model.heads, 'head')}, ${count(m.model.kvHeads, 'KV head')}, d ${m.model.headDim}, rope theta ${m.model.ropeTheta}`);
         const steps = m.stepPositions;
         const stepText = steps.length > 6 ? `${steps.slice(0, 3).join(', ')}, ..., ${steps.slice(-2).join(', ')}` : steps.join(', ');
-        console.log(`context ${m.contextLength}, prefill ${m.prefillLength}, ${steps.length} decode steps at [${stepText}], ${m.dtype}, keys ${m.keys}`);
+        console.log(`context ${m.contextLength}, prefill ${m.prefillLength}, ${count(steps.length, 'decode step')} at [${stepText}], ${m.dtype}, keys ${m.keys}`);
         console.log(`out: ${reader.hasOut ? 'yes' : 'no'}, tokens: ${reader.hasTokens ? 'yes' : 'no'}\n`);
         console.log(formatTable(tensors.map((t) => ({ ...t, shape: `[${t.shape.join(', ')}]` })), ['name', 'dtype', 'shape', 'bytes']));
         console.log('');

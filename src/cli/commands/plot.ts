@@ -19,6 +19,7 @@ import { readSweepFolder, ResultsFolderError } from '../../sim/results-folder.js
 import type { SweepManifest } from '../../sim/results-schema.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
+import { count } from '../table.js';
 
 interface PlotFlags {
   png?: boolean;
@@ -52,7 +53,7 @@ function sourceName(manifest: SweepManifest): string | undefined {
 }
 
 function notes(dir: string, table: aq.ColumnTable, manifest: SweepManifest | undefined): string[] {
-  const out = [`results: ${path.resolve(dir, 'results.csv')} (${table.numRows()} rows)`];
+  const out = [`results: ${path.resolve(dir, 'results.csv')} (${count(table.numRows(), 'row')})`];
   if (!manifest) return [...out, 'no manifest.json: trace and backend unknown'];
   const t = manifest.trace;
   const name = sourceName(manifest);
@@ -128,6 +129,6 @@ export function register(program: Command): void {
         console.log(JSON.stringify({ dir: path.join(dir, 'figures'), files }, null, 2));
         return;
       }
-      console.log(`wrote ${files.length} files to ${path.join(dir, 'figures')}: ${files.map((f) => path.basename(f)).join(', ')}`);
+      console.log(`wrote ${count(files.length, 'file')} to ${path.join(dir, 'figures')}: ${files.map((f) => path.basename(f)).join(', ')}`);
     });
 }

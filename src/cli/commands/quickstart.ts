@@ -15,7 +15,8 @@ import { DEFAULT_SYNTH, writeSyntheticTrace } from '../../trace/index.js';
 import { checkOutputFolder } from '../errors.js';
 import { backendOption } from '../options.js';
 import { progressBar } from '../progress.js';
-import { formatTable } from '../table.js';
+import { count, formatTable } from '../table.js';
+import { SWEEP_PROGRESS_UNIT } from './sweep.js';
 
 /** Tokens per cluster of the three cluster counts: half, at and twice ClusterKV's default (80). */
 const TOKENS_PER_CLUSTER = [2, 1, 0.5].map((f) => f * CLUSTERKV_DEFAULTS.tokensPerCluster);
@@ -42,7 +43,7 @@ export function register(program: Command): void {
         console.log(`trace: ${tracePath} (${manifest.model.layers} layers, ${manifest.model.heads} heads, ${manifest.model.kvHeads} KV heads, d ${manifest.model.headDim}, ${manifest.contextLength} tokens, ${manifest.stepPositions.length} steps, seed ${manifest.seed})`);
         console.log(clusterNote);
       }
-      const bar = progressBar('sweep');
+      const bar = progressBar('sweep', SWEEP_PROGRESS_UNIT);
       const result = await runSweep(tracePath, { methods: ['full', 'oracle', 'clusterkv'], budgets: [128, 256, 512, 1024], clusters, seed: 0 }, path.join(flags.out, 'sweep'), {
         backend,
         onProgress: (d, t) => bar.update(d, t),
@@ -56,6 +57,6 @@ export function register(program: Command): void {
         return;
       }
       console.log(formatTable(summary, summaryColumns(summaryTable)));
-      console.log(`\nmean over the sparse layers (layer >= denseLayers = 2: the first layers are dense, recall 1, for every budgeted method), heads and steps; ${result.cells.length} cells on ${backend} in ${result.seconds.toFixed(1)} s; results: ${results}`);
+      console.log(`\nmean over the sparse layers (layer >= denseLayers = 2: the first layers are dense, recall 1, for every budgeted method), heads and steps; ${count(result.cells.length, 'cell')} on ${backend} in ${result.seconds.toFixed(1)} s; results: ${results}`);
     });
 }

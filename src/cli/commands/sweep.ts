@@ -17,8 +17,9 @@ import { withInterrupt } from '../interrupt.js';
 import { backendOption } from '../options.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
-import { formatTable } from '../table.js';
+import { count, formatTable } from '../table.js';
 import { checkTraceInput } from '../trace-input.js';
+import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
 export interface SweepFlags {
   methods: string;
@@ -70,15 +71,19 @@ export function sweepSpecFromFlags(flags: SweepFlags): SweepSpec {
   };
 }
 
+/** What sweep progress counts: (cell, layer, decode step) triples; the summary counts cell-layers of so many steps. */
+export const SWEEP_PROGRESS_UNIT = 'cell-layer steps';
+
 /** The summary table of a sweep's rows (sparse layers only) and the line that says what it is. */
 export function printSweepSummary(result: SweepResult, backend: string, out: string, how = ''): void {
   const summary = summarize(sparseLayerRows(result.table));
   console.log(formatTable(summary.objects() as Record<string, unknown>[], summaryColumns(summary)));
   const earlier = result.folderCells.length - result.cells.length;
+  const steps = new Set(result.table.array('step') as number[]).size;
   console.log(
     `\nmeans over the sparse layers (layer >= each method's denseLayers), heads and steps` +
-      `\n${result.cells.length} cells (${result.computed} cell-layers computed, ${result.skipped} already done) on ${backend}${how} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
-      (earlier > 0 ? `\nthe folder also holds ${earlier} cells of earlier runs: results.csv and the table above include them` : ''),
+      `\n${count(result.cells.length, 'cell')} (${count(result.computed, 'cell-layer')} of ${count(steps, 'decode step')} computed, ${result.skipped} already done) on ${backend}${how} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      (earlier > 0 ? `\nthe folder also holds ${count(earlier, 'cell')} of earlier runs: results.csv and the table above include them` : ''),
   );
 }
 
@@ -115,17 +120,25 @@ export function register(program: Command): void {
       const { jobs, queue } = executionFromFlags(flags);
       // bad inputs fail here, before backend start-up and any replay
       checkOutputFolder(flags.out);
-      for (const trace of traces) await checkTraceInput(trace);
+      const warnings = new HeldWarnings();
+      for (const trace of traces) {
+        const manifest = await checkTraceInput(trace);
+        warnings.hold(denseBudgetsWarning('--budgets', spec.budgets, manifest.prefillLength, `prompt positions of ${trace}`));
+      }
       // a queued sweep computes nothing here: the workers' backends are recorded
       const backend = queue ? (flags.backend ?? 'queue workers') : await useBackend(flags.backend);
-      const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep');
+      const bar = progressBar(queue ? 'sweep (all workers)' : 'sweep', SWEEP_PROGRESS_UNIT);
       const notice = (line: string) => {
         bar.stop();
         process.stderr.write(`clusterkv: ${line}\n`);
       };
       try {
-        const results = await withInterrupt('step', (err) => err instanceof SweepInterrupted, (signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => bar.update(d, t) }));
+        const results = await withInterrupt('step', (err) => err instanceof SweepInterrupted, (signal) => runSweeps(traces, spec, flags.out, { backend, signal, jobs, queue, notice, onProgress: (d, t) => {
+          warnings.flush();
+          bar.update(d, t);
+        } }));
         bar.stop();
+        warnings.flush();
         const how = queue ? ` (queue ${parseRedisUrl(queue.url).display}, name ${queue.name})` : jobs > 1 ? ` (${jobs} local worker processes)` : '';
         if (flags.json) {
           const runs = results.map((result) => ({

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DEFAULT_SYNTH, writeSyntheticTrace, type SynthOptions } from '../../trace/index.js';
 import { checkOutputFile, UserError } from '../errors.js';
 import { parseIntFlag } from '../parse.js';
+import { count } from '../table.js';
 
 interface SynthFlags {
   out: string;
@@ -71,8 +72,8 @@ export function register(program: Command): void {
         return;
       }
       console.log(
-        `wrote ${flags.out}: ${m.model.layers} layers, ${m.model.heads} heads, ${m.model.kvHeads} KV heads, d ${m.model.headDim}, ` +
-          `${m.contextLength} tokens, ${m.stepPositions.length} steps, ${m.dtype}, seed ${m.seed} (${(size / 2 ** 20).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+        `wrote ${flags.out}: ${count(m.model.layers, 'layer')}, ${count(m.model.heads, 'head')}, ${count(m.model.kvHeads, 'KV head')}, d ${m.model.headDim}, ` +
+          `${count(m.contextLength, 'token')}, ${count(m.stepPositions.length, 'step')}, ${m.dtype}, seed ${m.seed} (${(size / 2 ** 20).toFixed(1)} MiB, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
       );
     });
 }

@@ -10,6 +10,7 @@ import { DEFAULT_LOCK_MS } from '../../sim/queue-target.js';
 import { UserError } from '../errors.js';
 import { backendOption } from '../options.js';
 import { parseIntFlag } from '../parse.js';
+import { count } from '../table.js';
 
 interface WorkerFlags {
   queue: string;
@@ -71,7 +72,7 @@ hands them back to the queue at once. A worker killed outright loses nothing: it
           release: release.signal,
           log: (line) => process.stderr.write(`clusterkv worker: ${line}\n`),
         });
-        process.stderr.write(`clusterkv worker: stopped (${finished} units computed, ${failed} failed)\n`);
+        process.stderr.write(`clusterkv worker: stopped (${count(finished, 'unit')} computed, ${failed} failed)\n`);
       } catch (err) {
         if (err instanceof Error && err.name === 'QueueUnreachable') throw new UserError(err.message);
         throw err;

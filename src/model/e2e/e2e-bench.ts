@@ -19,7 +19,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
 import type { GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { readWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
-import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
+import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer, webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
 import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fill.js';
 import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
@@ -28,6 +28,7 @@ import { packageVersions } from '../../sim/versions.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { DecodeEngine, type StepAttention } from './decode-engine.js';
 import { randomEngineWeights } from './device-weights.js';
+import { e2eFootprint, footprintProblem, formatBytes, nvidiaMemory, type DeviceMemoryLimits } from './footprint.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
 import { kvBytes, qkvRows, weightBytesPerStep, type EngineShape } from './shape.js';
 
@@ -50,6 +51,16 @@ export interface E2eBenchConfig {
   gemv?: GemvTuning;
   /** bytes of the read-ceiling buffer (capped at the device's binding limit) */
   ceilingBytes: number;
+  /** the card's memory (default: nvidia-smi's, where there is one) */
+  memory?: DeviceMemoryLimits['memory'];
+}
+
+/** A configuration the device cannot hold: one line naming the bytes and the limit. */
+export class E2eTooLarge extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'E2eTooLarge';
+  }
 }
 
 export const E2E_DEFAULTS = { contexts: [8192, 16384, 32768], batches: [1, 8], budgets: [1024, 2048], steps: 16, warmup: 3, rounds: 2, breakdownSteps: 2, seed: 0, ceilingBytes: 1 << 30 };
@@ -179,8 +190,24 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const params = clusterkvParams(method);
   const modes: ModeSpec[] = [{ attention: 'dense', budget: null }, ...budgets.map((b) => ({ attention: 'clusterkv' as const, budget: b }))];
   const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps + 1) + 1;
+  const footprint = e2eFootprint(shape, B, P + totalSteps);
+  const { device } = webgpuBackend();
+  const tooLarge = footprintProblem(footprint, { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, memory: cfg.memory ?? nvidiaMemory() });
+  if (tooLarge) throw new E2eTooLarge(`context ${P}, batch ${B}: ${tooLarge}`);
   const timed = hasTimestamps();
   if (!timed) log('no timestamp-query on this device: times are wall-clock only (a software adapter?)');
+  // an allocation past the card's memory or a rejected command fails silently in WebGPU: caught here, so
+  // that no run reports times of work that never ran
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  let scopes = 2;
+  const popScopes = async (): Promise<void> => {
+    const errors: (GPUError | null)[] = [];
+    for (; scopes > 0; scopes--) errors.push(await device.popErrorScope());
+    const [validation, memory] = errors;
+    if (memory) throw new E2eTooLarge(`context ${P}, batch ${B}: the device ran out of memory (the configuration needs ${formatBytes(footprint.total)}: fp32 weights ${formatBytes(footprint.weights)} + K/V caches ${formatBytes(footprint.kv)}): ${memory.message.split('\n')[0]}`);
+    if (validation) throw new Error(`context ${P}, batch ${B}: WebGPU rejected a command, so the times would be of work that never ran: ${validation.message.split('\n')[0]}`);
+  };
 
   let t0 = performance.now();
   const weights = randomEngineWeights(shape, cfg.seed);
@@ -315,6 +342,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       log(`${modeName(m)}: ${m.msPerToken.median.toFixed(3)} ms/token (p10 ${m.msPerToken.p10.toFixed(3)}, p90 ${m.msPerToken.p90.toFixed(3)}), ${(m.bytes.total / 1e9).toFixed(2)} GB/step, ${m.achievedGBps.toFixed(0)} GB/s${m.speedup ? `, speed-up ${m.speedup.toFixed(3)}x of bound ${m.boundSpeedup!.toFixed(3)}x` : ''}${eff}${shared}`);
     }
     const sampleTokens = Object.fromEntries(records.map((rec) => [modeName(rec.spec), rec.historyRows.slice(-4).map((row) => history[row][0])]));
+    await popScopes();
     return {
       kind: 'clusterkv-e2e-bench',
       created: new Date().toISOString(),
@@ -330,6 +358,9 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       sampleTokens,
       logitsFinite,
     };
+  } catch (err) {
+    await popScopes(); // an allocation past the memory or a rejected command explains a failure better than what it caused
+    throw err;
   } finally {
     engine.dispose();
     weights.dispose();

@@ -22,12 +22,12 @@ export interface Prefill {
 }
 
 /** Runs the prompt once with dense attention. */
-export async function prefillPrompt(model: LlamaModel, tokens: readonly number[]): Promise<Prefill> {
+export async function prefillPrompt(model: LlamaModel, tokens: readonly number[], onLayer?: (done: number, layers: number) => void): Promise<Prefill> {
   const t0 = performance.now();
   // the prompt's queries are kept for methods calibrated on them (InfiniGen's skewing basis)
   const session = model.session('dense', { keepPromptQueries: true });
   try {
-    const firstToken = await greedyId(await session.forward(tokens, true));
+    const firstToken = await greedyId(await session.forward(tokens, true, onLayer));
     const state = session.prefilledState();
     return { state, firstToken, seconds: (performance.now() - t0) / 1000, memos: Array.from({ length: model.config.layers }, () => new LayerMemo()) };
   } finally {

@@ -63,8 +63,12 @@ export interface PasskeyEvalOptions {
   /** an already loaded model for `request.model` (notebooks keep one); the caller disposes it */
   model?: LlamaModel;
   tokenizer?: TextTokenizer;
-  /** after each (document, cell): done and total of this run */
-  onProgress?: (done: number, total: number) => void;
+  /**
+   * done and total (document, cell) pairs of this run, and what runs now (`stage`: a document being built,
+   * its prefill layer by layer, a cell decoding): at the start and at every stage, so a long document shows
+   * progress before its first cell ends
+   */
+  onProgress?: (done: number, total: number, stage?: string) => void;
   /** after each document: what happened (for logs) */
   onDocument?: (line: string) => void;
   /** aborting stops after the current cell; the manifest records 'interrupted' */
@@ -74,8 +78,10 @@ export interface PasskeyEvalOptions {
 export interface PasskeyEvalResult {
   dir: string;
   manifest: PasskeyManifest;
-  /** every finished row of the folder */
+  /** every finished row of the folder (earlier runs' documents and cells included) */
   table: aq.ColumnTable;
+  /** this run's grid: its documents and cells (every pair is in table); summaries compare methods over these */
+  requested: { documents: string[]; cells: string[] };
   /** (document, cell) pairs computed now and already on disk */
   computed: number;
   skipped: number;
@@ -213,20 +219,25 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     writeEvalManifest(outDir, manifest);
     const skipped = progress().done;
     let computed = 0;
+    const stage = (what: string) => options.onProgress?.(progress().done, total, what);
+    stage('starting');
     try {
       for (const spec of plan) {
         const pending = cells.filter((c) => !doneCells.get(spec.id)!.has(c.cell.id));
         if (pending.length === 0) continue;
         if (options.signal?.aborted) throw new PasskeyEvalInterrupted(progress().done, total);
+        stage(`${spec.id}: building the document`);
         const doc = buildPasskeyDocument(tokenizer, filler.text, spec, format);
         writeDocument(outDir, doc);
-        const prefill = await prefillPrompt(model, doc.tokens);
+        stage(`${doc.id}: prefill of ${doc.tokens.length} tokens`);
+        const prefill = await prefillPrompt(model, doc.tokens, (l, L) => stage(`${doc.id}: prefill of ${doc.tokens.length} tokens, layer ${l}/${L} done`));
         prefillSeconds[doc.id] = Number(prefill.seconds.toFixed(3));
         const docStart = performance.now();
         try {
           const { rows, steps } = readDocumentRows(outDir, doc.id);
           for (const { cell, method } of pending) {
             if (options.signal?.aborted) throw new PasskeyEvalInterrupted(progress().done, total);
+            stage(`${doc.id}: ${method.name}${Number.isFinite(method.budget) ? ` B=${method.budget}` : ''}`);
             const decoded = await decodeAnswer(model, prefill, method, doc.answer.length, doc.needlePositions, doc.keyPositions);
             const decodeNext = tokenizer.streamDecoder(doc.tokens[doc.tokens.length - 1]);
             const generated = decoded.ids.map(decodeNext).join('');
@@ -239,7 +250,7 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
             writeDocumentRows(outDir, doc.id, rows, steps);
             doneCells.get(doc.id)!.add(cell.id);
             computed++;
-            options.onProgress?.(progress().done, total);
+            options.onProgress?.(progress().done, total, `${doc.id}`);
           }
         } finally {
           disposePrefill(prefill);
@@ -263,7 +274,7 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     const seconds = (Date.now() - started) / 1000;
     const finished: PasskeyManifest = { ...manifest, status: 'complete', progress: progress(), finished: new Date().toISOString(), seconds: Number(seconds.toFixed(1)) };
     writeEvalManifest(outDir, finished);
-    return { dir: outDir, manifest: finished, table, computed, skipped, seconds };
+    return { dir: outDir, manifest: finished, table, requested: { documents: plan.map((d) => d.id), cells: cells.map((c) => c.cell.id) }, computed, skipped, seconds };
   } finally {
     if (!options.model) model.dispose();
   }
