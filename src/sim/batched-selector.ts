@@ -18,8 +18,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import type { BoundDispatch } from '../gpu/wgsl/runtime/step-recorder.js';
-import { decodeLayout, forcedCount, selectableBudget, type DecodeLayout } from './budget.js';
-import type { ForcedSetParams } from './methods/baseline.js';
+import { decodeLayout, forcedCount, selectableBudget, type DecodeLayout, type ForcedSetParams } from './budget.js';
 
 /** What the engine lends one layer's selector. Every buffer is the engine's (the selector never destroys one). */
 export interface BatchedLayer {

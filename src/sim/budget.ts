@@ -60,3 +60,11 @@ export function validateBudget(budget: number, mode: BudgetMode, sinks: number):
     throw new RangeError(`budget ${budget} includes the ${sinks} sinks and leaves no token to select (budget mode 'including-sinks')`);
   }
 }
+
+/** The parameters that fix a step's forced set and budget (every budgeted method has them: budget-params.ts). */
+export interface ForcedSetParams {
+  budget: number;
+  budgetMode: BudgetMode;
+  sinks: number;
+  window: number;
+}

@@ -22,7 +22,7 @@ function codeOf(markdown: string): string[] {
 /** `clusterkv WORDS --flags` uses in code: the command path and its options. */
 function commandUses(code: string): { words: string[]; flags: string[]; text: string }[] {
   const out: { words: string[]; flags: string[]; text: string }[] = [];
-  for (const m of code.matchAll(/(?:^|[\s(])clusterkv((?: [a-z][a-z-]*)+)([^|;&#]*)/g)) {
+  for (const m of code.matchAll(/(?:^|[\s(])clusterkv((?: [a-z][a-z0-9-]*)+)([^|;&#]*)/g)) {
     const words = m[1].trim().split(' ');
     out.push({ words, flags: [...(m[1] + m[2]).matchAll(/(?:^|[\s[])(--[a-z][a-z0-9-]*)/g)].map((f) => f[1]), text: `clusterkv${m[1]}${m[2]}`.trim() });
   }

@@ -3,16 +3,11 @@
  * the forced positions every selection starts with.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { decodeLayout, forcedPositions, selectableBudget, type BudgetMode, type DecodeLayout } from '../budget.js';
+import { decodeLayout, forcedPositions, selectableBudget, type DecodeLayout, type ForcedSetParams } from '../budget.js';
 import type { BudgetChooser } from '../selector.js';
 
 /** The shared parameters a step plan needs (see budget-params.ts). */
-export interface ForcedSetParams {
-  budget: number;
-  budgetMode: BudgetMode;
-  sinks: number;
-  window: number;
-}
+export type { ForcedSetParams } from '../budget.js';
 
 export interface StepPlan {
   layout: DecodeLayout;
