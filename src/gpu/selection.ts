@@ -10,14 +10,18 @@
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  * Generic over the scoring dimension D: q [H, D] and centroids [G, K, D] (D = d for inner products).
  * On webgpu selectClusters and rankedTokens run the one-dispatch WGSL kernel (wgsl/select/select-clusters.ts), same
- * outputs; setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
+ * outputs; setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain. Where the device has subgroups,
+ * the threshold select (wgsl/select/select-threshold.ts: no sort) runs instead, and centroids may be packed f16
+ * (half-tensor.ts: the op chain and the older kernel read their decoded values).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows } from './gather-rows.js';
+import { floatKv, kvDtype, kvShape, type KvTensor } from './half-tensor.js';
 import type { ClusterIndex } from './cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { wgslActive } from './kernel-path.js';
 import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select/select-clusters.js';
+import { thresholdSelectClusters, thresholdSelectFits, thresholdSelectTokens } from './wgsl/select/select-threshold.js';
 
 export interface ClusterSelection {
   /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */
@@ -87,14 +91,30 @@ export function rankedTokens(ranked: tf.Tensor2D, index: ClusterIndex, budget: n
 }
 
 /**
- * q: [H, D]; centroids: [G, K, D]; index over the same K clusters; budget: tokens to take per head.
- * The caller owns the returned tensors.
+ * q: [H, D]; centroids: [G, K, D] (float32 or packed f16); index over the same K clusters; budget: tokens to
+ * take per head. The caller owns the returned tensors.
  */
-export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
+export function selectClusters(q: tf.Tensor2D, centroidsIn: KvTensor, index: ClusterIndex, budget: number): ClusterSelection {
+  const [H] = q.shape;
+  const [, K, D] = kvShape(centroidsIn);
+  if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
+  if (q.shape[1] !== D) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${D}`);
+  if (wgslActive() && thresholdSelectFits(K, D, kvDtype(centroidsIn))) {
+    checkBudget(budget);
+    return thresholdSelectClusters(q, centroidsIn, index, Math.min(budget, index.tokens));
+  }
+  const decoded = floatKv(centroidsIn);
+  try {
+    return selectFloatClusters(q, decoded.tensor, index, budget);
+  } finally {
+    decoded.owned?.dispose();
+  }
+}
+
+/** selectClusters on float32 centroids: the older WGSL kernel or the op chain. */
+function selectFloatClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
   const [H] = q.shape;
   const [, K] = centroids.shape;
-  if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
-  if (q.shape[1] !== centroids.shape[2]) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${centroids.shape[2]}`);
   if (wgslActive() && selectFits(K)) {
     checkBudget(budget);
     return selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens));
@@ -114,11 +134,13 @@ export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: Cl
  * Only the token positions [H, n] of selectClusters (what a decode step attends): one dispatch on webgpu.
  * q: [H, D]; centroids: [G, K, D]; index over the same K clusters.
  */
-export function selectTokens(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): tf.Tensor2D {
+export function selectTokens(q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number): tf.Tensor2D {
   checkBudget(budget);
-  const [, K] = centroids.shape;
+  const [, K, D] = kvShape(centroids);
   const n = Math.min(budget, index.tokens);
-  if (wgslActive() && K === index.clusters && n > 0 && q.shape[1] === centroids.shape[2] && selectFits(K)) return selectTokensWgsl(q, centroids, index, n);
+  const fits = wgslActive() && K === index.clusters && n > 0 && q.shape[1] === D;
+  if (fits && thresholdSelectFits(K, D, kvDtype(centroids))) return thresholdSelectTokens(q, centroids, index, n);
+  if (fits && centroids instanceof tf.Tensor && selectFits(K)) return selectTokensWgsl(q, centroids, index, n);
   const sel = selectClusters(q, centroids, index, budget);
   tf.dispose([sel.ranked, sel.taken, sel.rankedSizes]);
   return sel.tokens;
