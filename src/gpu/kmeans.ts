@@ -16,6 +16,7 @@
  * iteration in one compute pass); setKernelPath('ops') or env CLUSTERKV_KERNELS=ops keeps the op chain.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { floatKv, isHalf, type KvTensor } from './half-tensor.js';
 import { wgslActive } from './kernel-path.js';
 import { distinctIndices, mulberry32 } from './random.js';
 import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
@@ -51,9 +52,28 @@ export function initialIndices(heads: number, n: number, k: number, seed: number
 }
 
 /**
- * keys: [G, N, d]; returns centroids [G, k, d] and labels [G, N] (int32). The caller owns the result.
+ * keys: [G, N, d] float32, or packed f16 (half-tensor.ts: the WGSL kernels read it as it is, the op chain its
+ * decoded values); returns centroids [G, k, d] and labels [G, N] (int32). The caller owns the result.
  */
-export function cosineKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions): KMeansResult {
+export function cosineKMeans(keys: KvTensor, k: number, opts: KMeansOptions): KMeansResult {
+  if (isHalf(keys)) {
+    const [G, N, d] = keys.shape;
+    validateKMeans(N, k, opts.iters);
+    if (wgslActive() && kmeansFits(G, N, k, d, 'f16')) {
+      const decoded = opts.init ? undefined : floatKv<tf.Tensor3D>(keys);
+      const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : initialCentroids(decoded!.tensor, k, opts.seed);
+      decoded?.owned?.dispose();
+      const result = cosineKMeansWgsl(keys, k, opts.iters, start);
+      start.dispose();
+      return result;
+    }
+    const decoded = floatKv<tf.Tensor3D>(keys);
+    try {
+      return cosineKMeans(decoded.tensor, k, opts);
+    } finally {
+      decoded.owned?.dispose();
+    }
+  }
   if (keys.rank !== 3) throw new RangeError(`keys must be [G, N, d], got shape [${keys.shape.join(', ')}]`);
   const [G, N, d] = keys.shape;
   validateKMeans(N, k, opts.iters);
