@@ -11,10 +11,16 @@
  * values (|x| >= 2^-14), absolute <= 2^-25 below; |x| > 65504 becomes infinity.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasFeature } from './wgsl/runtime/capabilities.js';
 import { packHalfWgsl, unpackHalfWgsl } from './wgsl/runtime/half-pack.js';
 
 export const KV_DTYPES = ['f16', 'f32'] as const;
 export type KvDtype = (typeof KV_DTYPES)[number];
+
+/** The K/V storage a benchmark uses unless told: f16 where the GPU device has 'shader-f16', else f32. */
+export function defaultKvDtype(): KvDtype {
+  return tf.getBackend() === 'webgpu' && hasFeature('shader-f16') ? 'f16' : 'f32';
+}
 
 export interface HalfTensor {
   readonly dtype: 'f16';
