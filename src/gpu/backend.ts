@@ -142,7 +142,7 @@ async function loadWebgpu(): Promise<BackendProbe> {
   }
 }
 
-interface GpuAdapterLike {
+export interface GpuAdapterLike {
   info?: Record<string, unknown>;
   limits?: Record<string, unknown>;
   features?: Iterable<string>;
@@ -151,7 +151,7 @@ interface GpuAdapterLike {
   requestDevice: (d: { requiredFeatures: string[]; requiredLimits: Record<string, number> }) => Promise<GPUDevice>;
 }
 
-type WebgpuBackendClass = new (device: GPUDevice, adapterInfo: unknown) => tf.KernelBackend;
+export type WebgpuBackendClass = new (device: GPUDevice, adapterInfo: unknown) => tf.KernelBackend;
 
 /** The device tfjs's webgpu backend runs on, once ownWebgpuDevice has made it (one per process), and what it has. */
 let ownDevice: { device: GPUDevice; info: Record<string, unknown> } | undefined;
@@ -162,7 +162,7 @@ let ownDevice: { device: GPUDevice; info: Record<string, unknown> } | undefined;
  * it (tfjs 4.22 takes an application's device: new WebGPUBackend(device, adapterInfo)). tfjs's own programs
  * use neither f16 nor subgroups; our kernels build their own modules on this device and bind tfjs's buffers.
  */
-async function ownWebgpuDevice(adapter: GpuAdapterLike, Backend: WebgpuBackendClass, info: Record<string, unknown>): Promise<void> {
+export async function ownWebgpuDevice(adapter: GpuAdapterLike, Backend: WebgpuBackendClass, info: Record<string, unknown>): Promise<void> {
   if (ownDevice) {
     Object.assign(info, ownDevice.info);
     return;

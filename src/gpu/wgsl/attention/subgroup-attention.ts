@@ -260,7 +260,7 @@ const LOWEST: f32 = -3.402823e38;
 ${NSG > 1 ? `var<workgroup> smO: array<vec4<f32>, ${NSG * RS * DV4}>;
 var<workgroup> smML: array<vec2<f32>, ${NSG * RS}>;` : ''}
 ${sg.decls}
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WG)${sg.attribute}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32${sg.params}) {
 ${sg.init}
   let lane = sgLane % L;

@@ -40,14 +40,19 @@ const CB = 16; // clusters per sums workgroup
  */
 export const kmeansTuning = { tileRows: 8, tileCols: 8, depth: 8, parts: 16, sums: 'sorted' as 'sorted' | 'parts', block: 1024, subgroupMerge: true };
 
-/** The subgroup mode the assignment's merge uses (16 column threads of a row in one subgroup), if any. */
-function mergeMode(): SubgroupMode | undefined {
+/**
+ * The subgroup mode the assignment's merge uses (16 column threads of a row in one subgroup), if any: the
+ * tiles' workgroup memory plus the subgroup index's counter must fit the device.
+ */
+function mergeMode(TM: number, TN: number, BK: number): SubgroupMode | undefined {
   const mode = kmeansTuning.subgroupMerge ? subgroupMode() : undefined;
-  return mode && mode.size >= 16 && 256 % mode.size === 0 ? mode : undefined;
+  const tiles = 4 * (Math.max(BK * 16 * TM, 16 * TM * 16) + Math.max(BK * 16 * TN, 16 * TM * 16));
+  const extra = mode?.kind === 'emulated' ? 4 * 256 : 16;
+  return mode && mode.size >= 16 && 256 % mode.size === 0 && tiles + extra <= deviceLimits().workgroupStorage ? mode : undefined;
 }
 
 /** assign: bindings 0 params, 1 keys [G, N, d] (f32, or packed f16 words), 2 normalised centroids [G, k, d], 3 labels [G, N]. */
-export function assignShader(d: number, TM = kmeansTuning.tileRows, TN = kmeansTuning.tileCols, BK = kmeansTuning.depth, kv: KvDtype = 'f32', merge: SubgroupMode | undefined = mergeMode()): string {
+export function assignShader(d: number, TM = kmeansTuning.tileRows, TN = kmeansTuning.tileCols, BK = kmeansTuning.depth, kv: KvDtype = 'f32', merge: SubgroupMode | undefined = mergeMode(TM, TN, BK)): string {
   return shaderSource(`assign:${d}:${TM}:${TN}:${BK}:${kv}:${merge ? `${merge.kind}${merge.size}` : 'wg'}`, () => assignSource(d, TM, TN, BK, kv, merge));
 }
 
@@ -123,7 +128,7 @@ const LOWEST: f32 = -3.402823e38;
 var<workgroup> As: array<vec4<f32>, ${asFloats / 4}>;
 var<workgroup> Bs: array<vec4<f32>, ${bsFloats / 4}>;
 ${sg ? sg.decls : ''}
-@compute @workgroup_size(256)
+@compute @workgroup_size(256)${sg ? sg.attribute : ''}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32${sg ? sg.params : ''}) {
 ${sg ? sg.init : ''}
   let N = P.tokens;

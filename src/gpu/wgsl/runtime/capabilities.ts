@@ -47,6 +47,13 @@ function emulatedSize(): number | undefined {
   return emulated as number | undefined;
 }
 
+let disabled = process.env.CLUSTERKV_SUBGROUPS === 'off';
+
+/** false: run as if the device had no subgroups (the older kernels; for A/B timings); env CLUSTERKV_SUBGROUPS=off. */
+export function setSubgroupsEnabled(on: boolean): void {
+  disabled = !on;
+}
+
 /** How subgroup kernels are built on the active device: native, emulated (tests), or not at all. */
 export type SubgroupMode = { kind: 'native'; size: number; sizeControl: boolean } | { kind: 'emulated'; size: number };
 
@@ -55,6 +62,7 @@ export type SubgroupMode = { kind: 'native'; size: number; sizeControl: boolean 
  * (the kernels are generated for one size: min = max, or 'subgroup-size-control' to ask for one).
  */
 export function subgroupMode(): SubgroupMode | undefined {
+  if (disabled) return undefined;
   const size = emulatedSize();
   if (size !== undefined) return { kind: 'emulated', size };
   if (!hasFeature('subgroups')) return undefined;

@@ -11,7 +11,9 @@
  *   sgInclAddU(v)                  the sum over lanes 0..lane               (subgroupInclusiveAdd)
  *   sgMaxF(v), sgMinF(v)           max / min over the subgroup              (subgroupMax, subgroupMin)
  * Private variables sgLane (lane in the subgroup) and sgIdx (the subgroup's index in the workgroup, 0..WG/size-1)
- * are set by `init` at the top of main; `params` goes into main's parameter list.
+ * are set by `init` at the top of main; `params` goes into main's parameter list, `attribute` after its
+ * @workgroup_size (with 'subgroup-size-control': @subgroup_size(size), so the size the shader was generated
+ * for is the size it runs with).
  */
 import type { SubgroupMode } from './capabilities.js';
 
@@ -22,6 +24,8 @@ export interface SubgroupCode {
   decls: string;
   /** main's extra parameters (with a leading comma when not empty) */
   params: string;
+  /** attributes of main after @workgroup_size */
+  attribute: string;
   /** statements at the top of main (after `t`, the local invocation index, is in scope) */
   init: string;
 }
@@ -31,7 +35,8 @@ export function subgroupCode(mode: SubgroupMode, workgroupSize: number): Subgrou
   if (workgroupSize % SG !== 0) throw new RangeError(`workgroup size ${workgroupSize} is not a multiple of the subgroup size ${SG}`);
   if (mode.kind === 'native') {
     return {
-      enables: 'enable subgroups;',
+      enables: mode.sizeControl ? 'enable subgroups;\nenable subgroup_size_control;' : 'enable subgroups;',
+      attribute: mode.sizeControl ? ` @subgroup_size(${SG})` : '',
       decls: /* wgsl */ `
 var<private> sgLane: u32;
 var<private> sgIdx: u32;
@@ -64,6 +69,7 @@ fn sgMinF(v: f32) -> f32 { return subgroupMin(v); }
   const asU = (x: string) => x;
   return {
     enables: '',
+    attribute: '',
     decls: /* wgsl */ `
 var<private> sgLane: u32;
 var<private> sgIdx: u32;

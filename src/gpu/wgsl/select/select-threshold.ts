@@ -74,7 +74,8 @@ export function thresholdSelectFits(K: number, D: number, kv: KvDtype): boolean 
   if (K < 1) return false;
   return [false, true].every((full) => {
     const l = layoutOf(full, K, D, kv);
-    return !!l && l.VPL <= 4 && workgroupBytes(l) <= deviceLimits().workgroupStorage;
+    // the full variant binds 9 storage buffers
+    return !!l && l.VPL <= 4 && workgroupBytes(l) <= deviceLimits().workgroupStorage && deviceLimits().storageBuffers >= (full ? 9 : 6);
   });
 }
 
@@ -194,7 +195,7 @@ fn binOf(s: f32, lo: f32, hi: f32) -> u32 {
   return u32(clamp((s - lo) / (hi - lo) * f32(NB), 0.0, f32(NB - 1u)));
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WG)${sg.attribute}
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32${sg.params}) {
 ${sg.init}
   let h = wid.x;
