@@ -2,7 +2,8 @@
  * The subgroup operations of our kernels as a few WGSL helper functions, generated for a subgroup mode
  * (capabilities.ts): native ('enable subgroups;', each helper one builtin) or emulated (tests: each helper
  * exchanges values through workgroup memory between two barriers, with subgroups of `size` consecutive
- * invocations). Kernels call only these helpers, and only in workgroup-uniform control flow (the emulation
+ * invocations, numbered backwards with lanes reversed, so that no kernel can lean on how invocations form
+ * subgroups). Kernels call only these helpers, and only in workgroup-uniform control flow (the emulation
  * needs it for its barriers; subgroup builtins need subgroup uniformity), so both builds run the same text.
  *
  *   sgXorF / sgXorU / sgXorV4(v, m) the value of lane (lane ^ m)            (subgroupShuffleXor)
@@ -58,9 +59,10 @@ fn sgMinF(v: f32) -> f32 { return subgroupMin(v); }
   sgIdx = subgroupBroadcastFirst(sgSlot);`,
     };
   }
-  const base = `(sgT & ${~(SG - 1) >>> 0}u)`;
+  // the exchange slots of the invocation's subgroup, indexed by lane
+  const base = 'sgBase';
   const exchange = (value: string) => `workgroupBarrier();
-  sgx[sgT] = ${value};
+  sgx[sgBase + sgLane] = ${value};
   workgroupBarrier();`;
   const fold = (init: string, op: (acc: string, x: string) => string, upTo: string, conv: (x: string) => string) => `  var acc = ${init};
   for (var i = 0u; i < ${upTo}; i++) { acc = ${op('acc', conv(`sgx[${base} + i]`))}; }
@@ -73,20 +75,20 @@ fn sgMinF(v: f32) -> f32 { return subgroupMin(v); }
     decls: /* wgsl */ `
 var<private> sgLane: u32;
 var<private> sgIdx: u32;
-var<private> sgT: u32;
+var<private> sgBase: u32;
 var<workgroup> sgx: array<u32, ${workgroupSize}>;
 fn sgXorF(v: f32, m: u32) -> f32 {
   ${exchange('bitcast<u32>(v)')}
-  return bitcast<f32>(sgx[${base} | (sgLane ^ m)]);
+  return bitcast<f32>(sgx[sgBase + (sgLane ^ m)]);
 }
 fn sgXorV4(v: vec4<f32>, m: u32) -> vec4<f32> { return vec4<f32>(sgXorF(v.x, m), sgXorF(v.y, m), sgXorF(v.z, m), sgXorF(v.w, m)); }
 fn sgXorU(v: u32, m: u32) -> u32 {
   ${exchange('v')}
-  return sgx[${base} | (sgLane ^ m)];
+  return sgx[sgBase + (sgLane ^ m)];
 }
 fn sgShuffleU(v: u32, src: u32) -> u32 {
   ${exchange('v')}
-  return sgx[${base} | src];
+  return sgx[sgBase + src];
 }
 fn sgAddU(v: u32) -> u32 {
   ${exchange('v')}
@@ -106,8 +108,10 @@ ${fold('3.402823e38', (a, x) => `min(${a}, ${x})`, `${SG}u`, asF)}
 }
 `,
     params: '',
-    init: `  sgT = t;
-  sgLane = t % ${SG}u;
-  sgIdx = t / ${SG}u;`,
+    // subgroups of consecutive invocations, but numbered backwards and with their lanes reversed: a kernel
+    // that takes t for (subgroup, lane) order fails here as it could on a GPU
+    init: `  sgBase = (t / ${SG}u) * ${SG}u;
+  sgLane = ${SG - 1}u - t % ${SG}u;
+  sgIdx = ${workgroupSize / SG - 1}u - t / ${SG}u;`,
   };
 }

@@ -120,15 +120,15 @@ function selectSource(l: SelectLayout): string {
   // histogram of cluster sizes by bin (integers: the same sums in any order)
   for (var c = t; c < K; c += WG) { atomicAdd(&hist[binOf(bitcast<f32>(A[c]), lo, hi)], u32(sizes[g * K + c])); }
   workgroupBarrier();
-  // suffix sums over bins (thread t holds bin NB - 1 - t): the first t whose suffix reaches n gives the threshold
+  // suffix sums over bins (invocation f holds bin NB - 1 - f): the first f whose suffix reaches n gives the threshold
   var x = 0u;
-  if (t < NB) { x = atomicLoad(&hist[NB - 1u - t]); }
+  if (f < NB) { x = atomicLoad(&hist[NB - 1u - f]); }
   let inc = sgInclAddU(x);
   if (sgLane == ${SG - 1}u) { tot[sgIdx] = inc; }
   workgroupBarrier();
   var before = 0u;
   for (var k = 0u; k < sgIdx; k++) { before += tot[k]; }
-  if (t < NB && inc + before >= n) { atomicMax(&thr, NB - t); }
+  if (f < NB && inc + before >= n) { atomicMax(&thr, NB - f); }
   workgroupBarrier();
   let T = atomicLoad(&thr) - 1u; // lowest bin taken (thr >= 1: the bins hold all N >= n tokens)
   for (var c = t; c < K; c += WG) {
@@ -203,8 +203,11 @@ ${sg.init}
   let K = P.clusters;
   let N = P.tokens;
   let n = P.take;
+  // f: the invocation's place in subgroup order (subgroup index, then lane), which the scans below follow;
+  // not t, whose relation to subgroups no API promises
+  let f = sgIdx * ${SG}u + sgLane;
   let lane = sgLane % L;
-  let row = t / L;
+  let row = f / L;
 ${qLoads.join('\n')}
   // scores: RPI centroid rows per pass, L lanes each
   for (var c0 = 0u; c0 < K; c0 += RPI) {
@@ -230,11 +233,11 @@ ${threshold}
     rankId[r] = ci;
   }
   workgroupBarrier();
-  // ranked sizes, then their inclusive prefix sum in A: each thread a block of CH ranks, blocks by subgroup scans
+  // ranked sizes, then their inclusive prefix sum in A: invocation f a block of CH ranks, blocks by subgroup scans
   let CH = (C + WG - 1u) / WG;
   var run = 0u;
   for (var i = 0u; i < CH; i++) {
-    let r = t * CH + i;
+    let r = f * CH + i;
     if (r < C) { run += u32(sizes[g * K + rankId[r]]); A[r] = run; }
   }
   let incl = sgInclAddU(run);
@@ -243,7 +246,7 @@ ${threshold}
   var prior = incl - run;
   for (var k = 0u; k < sgIdx; k++) { prior += tot[k]; }
   for (var i = 0u; i < CH; i++) {
-    let r = t * CH + i;
+    let r = f * CH + i;
     if (r < C) { A[r] += prior; }
   }
   workgroupBarrier();
