@@ -78,6 +78,8 @@ export function readBenchFiles(dir: string): { benches: LoadedBench[]; skipped: 
     if (typeof read === 'string') skipped.push({ file, reason: read });
     else benches.push({ file, label: benchLabel(read, file), bench: read });
   }
+  // files of the same card would share a label: name the file too
+  for (const b of benches) if (benches.filter((o) => o.label === b.label).length > 1) b.label = `${b.label} (${path.basename(b.file)})`;
   return { benches, skipped };
 }
 
