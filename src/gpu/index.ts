@@ -10,3 +10,4 @@ export * from './decode-step.js';
 export * from './kernel-path.js';
 export * from './kernel-inputs.js';
 export * from './kernel-list.js';
+export * from './half-tensor.js';
