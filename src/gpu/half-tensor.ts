@@ -115,9 +115,9 @@ export function floatKv<T extends tf.Tensor>(x: KvTensor<T>): { tensor: T; owned
   return { tensor, owned: tensor };
 }
 
-/** Logical shape of a K/V operand. */
+/** Logical shape of a K/V operand (a HalfTensor's is that of its float values, not of its packed words). */
 export function kvShape(x: KvTensor<tf.Tensor>): number[] {
-  return isHalf(x) ? x.shape : x.shape;
+  return x.shape;
 }
 
 export function kvDtype(x: KvTensor<tf.Tensor>): KvDtype {

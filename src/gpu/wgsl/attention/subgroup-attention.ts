@@ -22,7 +22,7 @@
  * kernels (decode-attention.ts) and the op chains remain for devices without (subgroupAttentionFits).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { isHalf, type KvDtype, type KvTensor } from '../../half-tensor.js';
+import { isHalf, kvShape, type KvDtype, type KvTensor } from '../../half-tensor.js';
 import { queryGroupSize } from '../../heads.js';
 import { hasFeature, subgroupMode, type SubgroupMode } from '../runtime/capabilities.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady } from '../runtime/runtime.js';
@@ -319,7 +319,7 @@ export function kvBuffer(x: KvTensor): { buffer: GPUBuffer; dtype: KvDtype; owne
 
 function attend(q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D | undefined): tf.Tensor2D {
   const [H, d] = q.shape;
-  const [G, T] = isHalf(keys) ? keys.shape : keys.shape;
+  const [G, T] = kvShape(keys);
   const n = tokens ? tokens.shape[1] : T;
   if (n === 0) return tf.zeros([H, d]) as tf.Tensor2D;
   const qr = storageReady(q, 'f32');

@@ -20,7 +20,7 @@
  * through workgroup memory.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { isHalf, type KvDtype, type KvTensor } from '../../half-tensor.js';
+import { isHalf, kvShape, type KvDtype, type KvTensor } from '../../half-tensor.js';
 import { subgroupMode, type SubgroupMode } from '../runtime/capabilities.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 import { subgroupCode } from '../runtime/subgroups.js';
@@ -329,7 +329,7 @@ export interface KMeansWgslResult {
  * (borrowed: kmeans.ts draws them as the op chain does). Every iteration is recorded in one compute pass.
  */
 export function cosineKMeansWgsl(keys: KvTensor, k: number, iters: number, start: tf.Tensor3D): KMeansWgslResult {
-  const [G, N, d] = isHalf(keys) ? keys.shape : keys.shape;
+  const [G, N, d] = kvShape(keys);
   const kv: KvDtype = isHalf(keys) ? 'f16' : 'f32';
   const kr = isHalf(keys) ? storageReady(keys.packed, 'i32') : storageReady(keys, 'f32');
   const sr = storageReady(start, 'f32');

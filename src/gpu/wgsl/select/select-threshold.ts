@@ -20,7 +20,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterIndex } from '../../cluster-index.js';
-import { isHalf, type KvDtype, type KvTensor } from '../../half-tensor.js';
+import { kvShape, type KvDtype, type KvTensor } from '../../half-tensor.js';
 import { kvBuffer, lanesPerRow } from '../attention/subgroup-attention.js';
 import { subgroupMode, type SubgroupMode } from '../runtime/capabilities.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
@@ -288,18 +288,13 @@ function indexBuffers(index: ClusterIndex): IndexBuffers {
   return { sizes: ready(index.sizes), offsets: ready(index.offsets), sorted, owned, scratch: index.tokens > 0 ? [] : [sorted] };
 }
 
-/** Shape [G, K, D] of a centroid operand. */
-function centroidShape(c: KvTensor): number[] {
-  return isHalf(c) ? c.shape : c.shape;
-}
-
 /**
  * The select dispatch for the fused decode step: tokens [H, n] into `tokens` (at least H n int32),
  * n = min(budget, N) >= 1. Returns the dispatch and what to dispose after recording.
  */
 export function thresholdSelectDispatch(q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, n: number, tokens: GPUBuffer): { dispatch: Dispatch; owned: tf.Tensor[]; scratch: GPUBuffer[] } {
   const [H, D] = q.shape;
-  const [G, K] = centroidShape(centroids);
+  const [G, K] = kvShape(centroids);
   const ib = indexBuffers(index);
   const qr = storageReady(q, 'f32');
   const cb = kvBuffer(centroids);
@@ -322,7 +317,7 @@ export function thresholdSelectTokens(q: tf.Tensor2D, centroids: KvTensor, index
 /** selectClusters' outputs on subgroups: tokens [H, n], ranked, taken, rankedSizes [H, K] (one dispatch). */
 export function thresholdSelectClusters(q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, n: number): { tokens: tf.Tensor2D; ranked: tf.Tensor2D; taken: tf.Tensor2D; rankedSizes: tf.Tensor2D } {
   const [H, D] = q.shape;
-  const [G, K] = centroidShape(centroids);
+  const [G, K] = kvShape(centroids);
   const ib = indexBuffers(index);
   const qr = storageReady(q, 'f32');
   const cb = kvBuffer(centroids);
