@@ -103,7 +103,7 @@ function addOnce(program: Command): void {
   once
     .command('tune')
     .description('the WGSL kernels\' tuning variants on webgpu')
-    .addOption(new Option('--set <name>', 'attention, core or kernels').choices(TUNE_SETS).default('attention'))
+    .addOption(new Option('--set <name>', TUNE_SETS.join(', ')).choices(TUNE_SETS).default('attention'))
     .option('--heat-ms <n>', 'heat the GPU before every 10 samples', '0')
     .addOption(sizeOption())
     .requiredOption('--out <file.json>', 'the run\'s JSON')
