@@ -9,8 +9,10 @@
  * merged), core (the defaults only, e.g. to compare a Dawn toggle), kernels (every knob), subgroup (the
  * subgroup and f16 kernels of issue 19: subgroupAttentionTuning, thresholdSelectTuning and kmeansTuning's
  * sorted update and subgroup merge, one knob changed at a time, against the older kernels, each variant's
- * output checked against the op chain at the timed shape). heatMs heats the GPU before every 10 samples;
- * small shrinks every shape (software adapter; the subgroup set needs subgroups, or their emulation:
+ * output checked against the op chain at the timed shape), prefetch (the subgroup attention's loads in
+ * flight only: tiles in flight 2 and 3, 8 rows per tile, against its defaults and the older kernels, checked
+ * the same way: short enough for the end of a device call). heatMs heats the GPU before every 10 samples;
+ * small shrinks every shape (software adapter; the subgroup sets need subgroups, or their emulation:
  * CLUSTERKV_SUBGROUP_EMULATION=32).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -30,7 +32,7 @@ import { gpuHeater, timeRuns } from '../../src/sim/bench/kernel-bench.js';
 import { timingMs } from '../../src/sim/bench/timing.js';
 import type { TuneFile } from '../../src/sim/bench/tune-file.js';
 
-export const TUNE_SETS = ['attention', 'core', 'kernels', 'subgroup'] as const;
+export const TUNE_SETS = ['attention', 'core', 'kernels', 'subgroup', 'prefetch'] as const;
 export type TuneSet = (typeof TUNE_SETS)[number];
 
 // decode attention's defaults against one change at a time, and against the defaults before the tuning
@@ -52,11 +54,21 @@ interface SubgroupVariant {
 const asIs = <R>(f: () => Promise<R>) => f();
 const OLDER = 'older kernels (no subgroups)';
 
+/** The subgroup attention's loads in flight (prefetch set; also part of the subgroup set). */
+const PREFETCH_VARIANTS: SubgroupVariant[] = [
+  { name: 'defaults', under: asIs, kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] },
+  { name: OLDER, under: (f) => withTuning(subgroupTuning, { enabled: false }, f), kernels: ['dense-attention', 'dense-attention-f16', 'clusterkv-step-f16'] },
+  ...[2, 3].map((n) => ({ name: `attention tiles in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { tilesInFlight: n }, f), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] })),
+  { name: 'attention rows 8', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
+  { name: 'attention rows 8, tiles in flight 2', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8, tilesInFlight: 2 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
+];
+
 /** The subgroup / f16 kernels' knobs one at a time, and the older kernels (subgroup set). */
 const SUBGROUP_VARIANTS: SubgroupVariant[] = [
   { name: 'defaults', under: asIs, kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention', 'sparse-attention-f16', 'select-tokens', 'select-tokens-f16', 'clusterkv-step', 'clusterkv-step-f16'] },
   { name: OLDER, under: (f) => withTuning(subgroupTuning, { enabled: false }, f), kernels: ['dense-attention', 'sparse-attention', 'select-tokens', 'clusterkv-step', 'dense-attention-f16', 'clusterkv-step-f16'] },
   ...[2, 8].map((n) => ({ name: `attention rows ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { denseRows: n, sparseRows: n }, f), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16'] })),
+  ...PREFETCH_VARIANTS.filter((v) => v.name.includes('tiles in flight')),
   ...[1, 2, 8].map((n) => ({ name: `attention subgroups ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { subgroups: n }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] })),
   ...[256, 1024, 2048].map((n) => ({ name: `attention workgroups ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { workgroups: n }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] })),
   { name: 'attention 2 vectors per lane', under: (f) => withTuning(subgroupAttentionTuning, { vectorsPerLane: 2 }, f), kernels: ['dense-attention', 'dense-attention-f16'] },
@@ -124,10 +136,11 @@ export async function tuneKernelsOnce(set: TuneSet, heatMs: number, small: boole
       }
       return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
     }
-    if (set === 'subgroup') {
+    if (set === 'subgroup' || set === 'prefetch') {
       const mode = subgroupMode();
       if (!mode) throw new Error(`tune --set ${set}: the device has no subgroups of a fixed size (doctor shows its features; CLUSTERKV_SUBGROUP_EMULATION=32 emulates them for a dry run)`);
       log(JSON.stringify({ subgroups: mode }));
+      const variants = set === 'prefetch' ? PREFETCH_VARIANTS : SUBGROUP_VARIANTS;
       // each variant timed, then (not for the older kernels) its outputs checked against the op chain
       const timeAndCheck = async (v: SubgroupVariant, shape: KernelShape, runs: number) => {
         for (const kernel of v.kernels) {
@@ -138,13 +151,15 @@ export async function tuneKernelsOnce(set: TuneSet, heatMs: number, small: boole
           log(JSON.stringify({ kernel, variant: v.name, worstVsOps: worst }));
         }
       };
-      for (const v of SUBGROUP_VARIANTS) await v.under(() => timeAndCheck(v, base, 20));
-      // the defaults' context scaling, then K-means
-      for (const context of small ? [] : [8192, 131072]) {
-        const shape = { ...base, context, clusters: Math.ceil(context / CLUSTERKV_DEFAULTS.tokensPerCluster) };
-        for (const kernel of ['dense-attention', 'dense-attention-f16', 'clusterkv-step', 'clusterkv-step-f16']) await time(kernel, shape, 'subgroup', `defaults at ${context}`, 20);
+      for (const v of variants) await v.under(() => timeAndCheck(v, base, 20));
+      if (set === 'subgroup') {
+        // the defaults' context scaling, then K-means
+        for (const context of small ? [] : [8192, 131072]) {
+          const shape = { ...base, context, clusters: Math.ceil(context / CLUSTERKV_DEFAULTS.tokensPerCluster) };
+          for (const kernel of ['dense-attention', 'dense-attention-f16', 'clusterkv-step', 'clusterkv-step-f16']) await time(kernel, shape, 'subgroup', `defaults at ${context}`, 20);
+        }
+        for (const v of KMEANS_VARIANTS) await v.under(() => timeAndCheck(v, base, 3));
       }
-      for (const v of KMEANS_VARIANTS) await v.under(() => timeAndCheck(v, base, 3));
       return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
     }
     // set core: the defaults only (e.g. to compare a Dawn toggle)

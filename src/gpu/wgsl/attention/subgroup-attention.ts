@@ -33,7 +33,7 @@ import { mergeShader, type AttentionPlan } from './decode-attention.js';
 /**
  * Tuning knobs (bench/run.ts tune --set subgroup; the defaults are untuned first choices, timed in one H200 call,
  * bench/README.md "Issue 19"): rows
- * in flight, subgroups per workgroup, the workgroups a pass aims for, the vectors a lane holds
+ * in flight, tiles in flight, subgroups per workgroup, the workgroups a pass aims for, the vectors a lane holds
  * per row, and how f16 is decoded. Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.
  */
 export const subgroupAttentionTuning = tunable({
@@ -41,6 +41,12 @@ export const subgroupAttentionTuning = tunable({
   denseRows: 4,
   /** sparse: rows per lane group per tile */
   sparseRows: 4,
+  /**
+   * tiles whose K and V loads are in flight at once per subgroup: 1 loads a tile, then reduces it; 2 issues
+   * the next tile's loads before this tile's butterflies and exps (prefetch, one tile ahead); 3 two tiles
+   * ahead. More: more registers per lane (the H200 run of issue 19 saw one tile in flight bound the kernels)
+   */
+  tilesInFlight: 1,
   /** subgroups per workgroup */
   subgroups: 4,
   /** workgroups a pass aims for (chunks are sized to reach about this many) */
@@ -71,6 +77,8 @@ export interface SubgroupLayout {
   VPL: number;
   /** rows per lane group per tile */
   U: number;
+  /** tiles in flight (1: no prefetch) */
+  F: number;
   decode: 'unpack' | 'f16';
 }
 
@@ -101,7 +109,8 @@ export function subgroupLayout(sparse: boolean, kv: KvDtype, d: number, R: numbe
   if (L === undefined) return undefined;
   const VPL = d / perVector(kv) / L;
   const decode = kv === 'f16' && t.f16Decode === 'f16' && mode.kind === 'native' && hasFeature('shader-f16') ? 'f16' : 'unpack';
-  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U: sparse ? t.sparseRows : t.denseRows, decode };
+  if (!Number.isInteger(t.tilesInFlight) || t.tilesInFlight < 1 || t.tilesInFlight > 4) throw new RangeError(`subgroupAttentionTuning.tilesInFlight must be 1..4, got ${t.tilesInFlight}`);
+  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U: sparse ? t.sparseRows : t.denseRows, F: t.tilesInFlight, decode };
 }
 
 
@@ -134,7 +143,7 @@ export function subgroupPartialShader(l: SubgroupLayout): string {
 
 /** Generates the partial pass. Bindings: 0 params, 1 q [H, d], 2 keys, 3 values [G, T, d], (sparse: 4 tokens [H, n]), then partO [H, S, d], partML [H, S]. */
 function partialSource(l: SubgroupLayout): string {
-  const { sparse, kv, d, R, NSG, L, VPL, U, mode, decode } = l;
+  const { sparse, kv, d, R, NSG, L, VPL, U, F, mode, decode } = l;
   const SG = mode.size;
   const RS = sparse ? 1 : R;
   const NG = SG / L; // lane groups per subgroup
@@ -162,17 +171,46 @@ function partialSource(l: SubgroupLayout): string {
     emit(`  var l_${r} = 0.0;`);
     for (const v of range(VPL)) for (const a of range(QV)) emit(`  var o_${r}_${v}_${a} = vec4<f32>(0.0);`);
   }
+  // row u of a tile starting at `base`: its index j, whether it is attended, and its first vector's index
+  const rows = (indent: string, prefix: string, base: string, inRange: string) => {
+    for (const u of range(U)) {
+      emit(`${indent}let ${prefix}j_${u} = ${base} + ${u}u * NG;`);
+      emit(`${indent}let ${prefix}ok_${u} = ${prefix}j_${u} < chunkEnd${inRange};`);
+      const pos = sparse ? `u32(tokens[h0 * P.count + select(0u, ${prefix}j_${u}, ${prefix}ok_${u})])` : `select(0u, ${prefix}j_${u}, ${prefix}ok_${u})`;
+      emit(`${indent}let ${prefix}rb_${u} = (g * P.rows + ${pos}) * DVR + lane;`);
+    }
+  };
+  if (F > 1) {
+    // prefetch: tiles 0..F-2 loaded before the loop; each iteration takes the oldest and issues the loads of
+    // the tile F-1 ahead (rows past the subgroup's tiles read row 0, cached, and are never used)
+    for (const f of range(F - 1)) {
+      rows('  ', `p${f}`, `sgStart + ${f}u * TR + grp`, ` && ${f}u < P.tiles`);
+      for (const u of range(U)) for (const v of range(VPL)) emit(`  var kp_${f}_${u}_${v} = keys[p${f}rb_${u} + ${v}u * L];`);
+      for (const u of range(U)) for (const v of range(VPL)) emit(`  var wp_${f}_${u}_${v} = values[p${f}rb_${u} + ${v}u * L];`);
+    }
+  }
   emit('  for (var it = 0u; it < P.tiles; it++) {');
   emit('    let base = sgStart + it * TR + grp;');
-  for (const u of range(U)) {
-    emit(`    let j_${u} = base + ${u}u * NG;`);
-    emit(`    let ok_${u} = j_${u} < chunkEnd;`);
-    const pos = sparse ? `u32(tokens[h0 * P.count + select(0u, j_${u}, ok_${u})])` : `select(0u, j_${u}, ok_${u})`;
-    emit(`    let rb_${u} = (g * P.rows + ${pos}) * DVR + lane;`);
+  if (F === 1) {
+    rows('    ', '', 'base', '');
+    // every load of the tile first: K and V, U rows x VPL vectors
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    let k_${u}_${v} = keys[rb_${u} + ${v}u * L];`);
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    let w_${u}_${v} = values[rb_${u} + ${v}u * L];`);
+  } else {
+    for (const u of range(U)) {
+      emit(`    let j_${u} = base + ${u}u * NG;`);
+      emit(`    let ok_${u} = j_${u} < chunkEnd;`);
+    }
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    let k_${u}_${v} = kp_0_${u}_${v};`);
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    let w_${u}_${v} = wp_0_${u}_${v};`);
+    for (const f of range(F - 2)) {
+      for (const u of range(U)) for (const v of range(VPL)) emit(`    kp_${f}_${u}_${v} = kp_${f + 1}_${u}_${v};`);
+      for (const u of range(U)) for (const v of range(VPL)) emit(`    wp_${f}_${u}_${v} = wp_${f + 1}_${u}_${v};`);
+    }
+    rows('    ', 'n', `base + ${F - 1}u * TR`, ` && it + ${F - 1}u < P.tiles`);
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    kp_${F - 2}_${u}_${v} = keys[nrb_${u} + ${v}u * L];`);
+    for (const u of range(U)) for (const v of range(VPL)) emit(`    wp_${F - 2}_${u}_${v} = values[nrb_${u} + ${v}u * L];`);
   }
-  // every load of the tile first: K and V, U rows x VPL vectors
-  for (const u of range(U)) for (const v of range(VPL)) emit(`    let k_${u}_${v} = keys[rb_${u} + ${v}u * L];`);
-  for (const u of range(U)) for (const v of range(VPL)) emit(`    let w_${u}_${v} = values[rb_${u} + ${v}u * L];`);
   for (const u of range(U)) {
     for (const v of range(VPL)) for (const a of range(QV)) emit(`    let kf_${u}_${v}_${a} = ${dec(`k_${u}_${v}`, a)};`);
     for (const r of range(RS)) {

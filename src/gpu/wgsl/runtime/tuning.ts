@@ -3,7 +3,7 @@
  * `tunable(defaults)`:
  *
  *   attentionTuning          attention/decode-attention.ts     chunk lengths, workgroups, loads of the decode attention
- *   subgroupAttentionTuning  attention/subgroup-attention.ts   rows in flight, subgroups, lanes, f16 decode
+ *   subgroupAttentionTuning  attention/subgroup-attention.ts   rows and tiles in flight, subgroups, lanes, f16 decode
  *   selectTuning             select/select-clusters.ts         threads per workgroup of the select kernel
  *   thresholdSelectTuning    select/select-threshold.ts        subgroups, score bins, lanes of the threshold select
  *   kmeansTuning             kmeans/kmeans-passes.ts           assignment tiles, segment-sum parts, sorted update, subgroup merge
