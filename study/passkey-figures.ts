@@ -1,7 +1,7 @@
 /**
  * The passkey study's figures for study/README.md: the standard passkey figures (src/plot/passkey-*.ts, as
- * `clusterkv plot` draws them) of the methods and scoring folders, rendered at scale 1 into
- * study/figures/passkey-<folder>-<id>.png.
+ * `clusterkv plot` draws them) of the methods and scoring folders (issue 14) and the methods32k and
+ * scoring32k folders (issue 21), rendered at scale 1 into study/figures/passkey-<folder>-<id>.png.
  *
  *   npx tsx study/passkey-figures.ts [RUNS_DIR] [OUT_DIR] [HEATMAP_BUDGET]
  */
@@ -14,7 +14,7 @@ import { writeFigurePngs } from '../src/plot/png.js';
 
 const [runs = 'runs/study/passkey', outDir = 'study/figures', budget = '64'] = process.argv.slice(2);
 mkdirSync(outDir, { recursive: true });
-for (const name of ['methods', 'scoring']) {
+for (const name of ['methods', 'scoring', 'methods32k', 'scoring32k']) {
   const dir = path.join(runs, name);
   if (!existsSync(path.join(dir, 'results.arrow'))) continue;
   const { table, manifest } = readPasskeyEvalFolder(dir, { allowUnfinished: true });

@@ -1,18 +1,23 @@
 /**
- * The passkey study's tables (issue 14): reads the folders study/passkey.sh writes (runs/study/passkey by
- * default) and replaces every `<!-- BEGIN passkey-NAME -->...<!-- END passkey-NAME -->` block of
- * study/README.md with the table NAME below (the text around them is hand-written from these tables). Also
- * writes study/passkey-tables.md (every table).
+ * The passkey study's tables: reads the folders study/passkey.sh writes (runs/study/passkey by default) and
+ * replaces every `<!-- BEGIN PREFIX-NAME -->...<!-- END PREFIX-NAME -->` block of study/README.md with the
+ * table NAME below (the text around them is hand-written from these tables). Two studies, each written only
+ * when one of its folders exists (so regenerating one leaves the other's committed tables as they are):
+ *   issue 14  ckvlab-passkey-9m: folders methods, scoring, sweep-ckv-moby-4k; blocks passkey-NAME,
+ *             every table also in study/passkey-tables.md
+ *   issue 21  ckvlab-passkey-9m-32k: folders methods32k, scoring32k, and study/run.sh's sweeps of the
+ *             ckv-moby-8k and ckv-moby-16k traces (SWEEPS_DIR, default runs/study/sweeps); blocks
+ *             passkey21-NAME, every table also in study/passkey21-tables.md
  *
- *   npx tsx study/passkey-summary.ts [RUNS_DIR] [README]
+ *   npx tsx study/passkey-summary.ts [RUNS_DIR] [README] [SWEEPS_DIR]
  *
  * Recall columns are over the sparse layers (2..5) and the six answer steps decoded by the method, pooled over
- * query heads (src/model/passkey/needle-recall.ts).
+ * query heads (src/model/passkey/needle-recall.ts). Rows follow the registry's order (METHODS).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as aq from 'arquero';
-import { fmt, markdown, writeTables } from './markdown.js';
+import { markdown, writeTables } from './markdown.js';
 import { readEvalManifest, readPasskeyEvalFolder, type PasskeyEvalFolder } from '../src/model/passkey/eval-folder.js';
 import { passkeyVariantColumns } from '../src/model/passkey/summary.js';
 import { METHODS } from '../src/sim/methods/index.js';
@@ -21,9 +26,9 @@ import { sparseLayerRows } from '../src/sim/sparse-layers.js';
 
 const runs = process.argv[2] ?? 'runs/study/passkey';
 const readme = process.argv[3] ?? 'study/README.md';
+const sweeps = process.argv[4] ?? path.join(path.dirname(runs), 'sweeps');
 /** the registry's order of methods: rows and columns follow it */
 const METHOD_ORDER = METHODS.map((m) => m.name);
-const tables: Record<string, string> = {};
 type Row = Record<string, unknown>;
 
 /** A folder's finished rows, also while a later run into it is still going (rows as of its last finished run). */
@@ -54,7 +59,7 @@ function variantOrder(a: string, b: string): number {
   const d = METHOD_ORDER.indexOf(ma) - METHOD_ORDER.indexOf(mb);
   if (d !== 0) return d;
   const tpc = (s: string) => Number(/tpc=(\d+)/.exec(s)?.[1] ?? 0);
-  return tpc(b) - tpc(a) || a.localeCompare(b);
+  return tpc(b) - tpc(a) || a.localeCompare(b, 'en', { numeric: true });
 }
 
 /** mean of `metric` per variant x budget, as rows variant | B=.. columns; full (no budget) in every column. */
@@ -78,6 +83,27 @@ function budgetsOf(rows: Row[]): number[] {
   return [...new Set(rows.map((r) => r.budget).filter((b) => b !== null && b !== undefined).map(Number))].sort((a, b) => a - b);
 }
 
+function documentCount(rows: Row[]): number {
+  return new Set(rows.map((r) => String(r.document))).size;
+}
+
+/** The key-mass-weighted key mass recall of step rows (heads that read the key count, others do not). */
+function pooledKeyRecall(xs: Row[]): number | null {
+  const mass = xs.reduce((a, s) => a + Number(s.keyMass), 0);
+  return mass > 0 ? xs.reduce((a, s) => a + Number(s.keyMass) * Number(s.keyMassRecall), 0) / mass : null;
+}
+
+/** The sparse layer that puts the most dense attention on the key digits (the one that reads the key). */
+function keyReadingLayer(steps: Row[]): number {
+  const dense = steps.filter((s) => s.method === 'full');
+  const layers = [...new Set(dense.map((s) => Number(s.layer)))].sort((a, b) => a - b);
+  const mass = (l: number) => {
+    const xs = dense.filter((s) => Number(s.layer) === l);
+    return xs.reduce((a, s) => a + Number(s.keyMass), 0) / Math.max(1, xs.length);
+  };
+  return layers.reduce((best, l) => (mass(l) > mass(best) ? l : best), layers[0]);
+}
+
 function seconds(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   // /usr/bin/time -v -a appends one block per run: sum the wall clocks
@@ -93,12 +119,15 @@ function hms(s: number | undefined): string {
   return `${h}:${String(m).padStart(2, '0')}:${String(Math.round(s % 60)).padStart(2, '0')}`;
 }
 
+/** The .time logs of `dir` whose names `keep` accepts, sorted. */
+function timeLogs(dir: string, keep: (name: string) => boolean): string[] {
+  return existsSync(dir) ? readdirSync(dir).filter((l) => l.endsWith('.time') && keep(l.replace(/\.time$/, ''))).sort() : [];
+}
+
 // ---------- the grid that ran ----------
-const methods = load('methods');
-const scoring = load('scoring');
-{
+function gridTable(folders: [string, PasskeyEvalFolder | undefined][]): string {
   const rows: unknown[][] = [];
-  for (const [name, f] of [['methods', methods], ['scoring', scoring]] as const) {
+  for (const [name, f] of folders) {
     if (!f) continue;
     const t = labelled(f.table);
     const docs = new Set(t.map((r) => String(r.document)));
@@ -111,17 +140,18 @@ const scoring = load('scoring');
     });
     const full = t.filter((r) => r.method === 'full');
     const misses = full.filter((r) => Number(r.correct) !== 1).map((r) => `${r.document} (said ${JSON.stringify(r.generated)}, key ${r.key})`);
-    const logs = existsSync(path.join(runs, 'logs')) ? readdirSync(path.join(runs, 'logs')).filter((l) => l.startsWith(`${name}-`) && l.endsWith('.time')) : [];
+    const logs = timeLogs(path.join(runs, 'logs'), (l) => l.startsWith(`${name}-`));
     const wall = logs.reduce((a, l) => a + (seconds(path.join(runs, 'logs', l)) ?? 0), 0);
     rows.push([name, perContext.join('; '), docs.size, new Set(t.map((r) => String(r.cell))).size, t.length,
       full.length ? `${(full.filter((r) => Number(r.correct) === 1).length / full.length).toFixed(3)}${misses.length ? `; misses: ${misses.join(', ')}` : ' (no miss)'}` : '-', hms(wall), f.manifest.status]);
   }
-  tables.grid = markdown(['folder', 'documents per context', 'documents', 'cells', 'rows', 'dense accuracy', 'wall (h:mm:ss)', 'status'], rows);
+  return markdown(['folder', 'documents per context', 'documents', 'cells', 'rows', 'dense accuracy', 'wall (h:mm:ss)', 'status'], rows);
 }
 
-// ---------- accuracy per method and budget ----------
-if (methods) {
-  const t = labelled(methods.table);
+// ---------- accuracy per method and budget, and the needle recall that explains it ----------
+function methodTables(f: PasskeyEvalFolder): Record<string, string> {
+  const tables: Record<string, string> = {};
+  const t = labelled(f.table);
   const budgets = budgetsOf(t);
   const header = ['method', ...budgets.map((b) => `B=${b}`)];
   const contexts = [...new Set(t.map((r) => Number(r.context)))].sort((a, b) => a - b);
@@ -179,8 +209,8 @@ if (methods) {
   tables.bins = markdown(['key mass recall', 'document-cells', 'accuracy', 'digits right', 'methods present'], binRows);
 
   // which layer reads the key: dense attention on the key digits per layer, and what each method keeps there
-  if (methods.steps) {
-    const steps = methods.steps.objects() as Row[];
+  if (f.steps) {
+    const steps = f.steps.objects() as Row[];
     const layers = [...new Set(steps.map((s) => Number(s.layer)))].sort((a, b) => a - b);
     const b = budgets.includes(64) ? 64 : budgets[0];
     // the methods the steps have, full aside (its columns come first: the dense attention itself)
@@ -198,73 +228,141 @@ if (methods) {
     tables.layers = `key mass recall per layer at B = ${b} (every document and answer step; weighted by the dense attention on the key)\n\n` +
       markdown(['layer', 'dense attention on the key digits', 'on the whole needle', ...shown], rows);
   }
+  return tables;
+}
+
+/**
+ * Issue 21's view of the key-reading layer per context: for every method at budget b, accuracy and key mass
+ * recall in the layer that reads the key, one column pair per context; and the tokens each method really
+ * attended (InfiniGen's threshold and the -topp budgets spend less than B).
+ */
+function keyLayerTables(f: PasskeyEvalFolder): Record<string, string> {
+  const tables: Record<string, string> = {};
+  if (!f.steps) return tables;
+  const t = labelled(f.table);
+  const steps = f.steps.objects() as Row[];
+  const keyLayer = keyReadingLayer(steps);
+  const budgets = budgetsOf(t);
+  const contexts = [...new Set(t.map((r) => Number(r.context)))].sort((a, b) => a - b);
+  const variantOf = new Map(t.map((r) => [String(r.cell), String(r.variant)]));
+  const parts: string[] = [];
+  for (const b of [64, 256].filter((x) => budgets.includes(x))) {
+    const variants = [...new Set(t.filter((r) => Number(r.budget) === b).map((r) => String(r.variant)))].sort(variantOrder);
+    const rows = variants.map((v) => [v, ...contexts.flatMap((c) => {
+      const rs = t.filter((r) => r.variant === v && Number(r.budget) === b && Number(r.context) === c);
+      const ss = steps.filter((s) => variantOf.get(String(s.cell)) === v && Number(s.budget) === b && Number(s.layer) === keyLayer && String(s.document).startsWith(`c${c}-`));
+      return [rs.length ? rs.reduce((a, r) => a + Number(r.correct), 0) / rs.length : null, pooledKeyRecall(ss)];
+    })]);
+    const docs = contexts.map((c) => `${c}: ${documentCount(t.filter((r) => Number(r.context) === c))}`).join(', ');
+    parts.push(`**B = ${b}**: accuracy and key mass recall in layer ${keyLayer} (the layer that reads the key), per context (documents: ${docs})\n\n` +
+      markdown(['method', ...contexts.flatMap((c) => [`accuracy ${c}`, `key recall L${keyLayer} ${c}`])], rows));
+  }
+  tables.keylayer = parts.join('\n\n');
+
+  // tokens attended per query head and step (sparse layers, answer steps): the budget really spent
+  const attended = steps.filter((s) => s.method !== 'full').map((s) => ({ ...s, variant: variantOf.get(String(s.cell)) }));
+  tables.spent = `mean tokens attended per query head, sparse layer and answer step (the forced set of 16 sinks, the open window and the current token included; ${documentCount(t)} documents)\n\n` +
+    markdown(['method', ...budgets.map((b) => `B=${b}`)], pivot(attended, 'attended', budgets), 1);
+  return tables;
 }
 
 // ---------- ClusterKV's scoring x tokens per cluster against Quest ----------
-if (scoring) {
-  const t = labelled(scoring.table);
+function scoringTables(f: PasskeyEvalFolder): string {
+  const t = labelled(f.table);
   const budgets = budgetsOf(t);
   const header = ['method', ...budgets.map((b) => `B=${b}`)];
   const contexts = [...new Set(t.map((r) => Number(r.context)))].sort((a, b) => a - b);
   const parts = [`**accuracy, every context** (${contexts.join(', ')}; ${new Set(t.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(t, 'correct', budgets))}`];
-  for (const c of contexts) {
-    const sub = t.filter((r) => Number(r.context) === c);
-    parts.push(`**accuracy, context ${c}** (${new Set(sub.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(sub, 'correct', budgets))}`);
+  if (contexts.length > 1) {
+    for (const c of contexts) {
+      const sub = t.filter((r) => Number(r.context) === c);
+      parts.push(`**accuracy, context ${c}** (${new Set(sub.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(sub, 'correct', budgets))}`);
+    }
   }
   parts.push(`**key mass recall, every context**\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}`);
   parts.push(`**mass recall (all dense attention kept), every context**\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`);
   parts.push(`**digits right (of 5), every context**\n\n${markdown(header, pivot(t, 'digitsCorrect', budgets))}`);
-  // the layer that reads the key (3 in this model) against the others
-  if (scoring.steps) {
-    const steps = scoring.steps.objects() as Row[];
+  // the layer that reads the key against the others
+  if (f.steps) {
+    const steps = f.steps.objects() as Row[];
+    const keyLayer = keyReadingLayer(steps);
+    const others = [...new Set(steps.map((s) => Number(s.layer)))].filter((l) => l !== keyLayer).sort((a, b) => a - b);
     const cellVariant = new Map(t.map((r) => [String(r.cell), String(r.variant)]));
     const variants = [...new Set(t.map((r) => String(r.variant)))].filter((v) => v !== 'full').sort(variantOrder);
-    const pooled = (xs: Row[]) => {
-      const mass = xs.reduce((a, s) => a + Number(s.keyMass), 0);
-      return mass > 0 ? xs.reduce((a, s) => a + Number(s.keyMass) * Number(s.keyMassRecall), 0) / mass : null;
-    };
     const meanMass = (xs: Row[]) => (xs.length ? xs.reduce((a, s) => a + Number(s.massRecall), 0) / xs.length : null);
     const rows = variants.flatMap((v) => [32, 128].filter((b) => budgets.includes(b)).map((b) => {
       const xs = steps.filter((s) => cellVariant.get(String(s.cell)) === v && Number(s.budget) === b);
-      const l3 = xs.filter((s) => Number(s.layer) === 3);
-      const other = xs.filter((s) => Number(s.layer) !== 3);
-      return [v, b, pooled(l3), meanMass(l3), meanMass(other)];
+      const lk = xs.filter((s) => Number(s.layer) === keyLayer);
+      const other = xs.filter((s) => Number(s.layer) !== keyLayer);
+      return [v, b, pooledKeyRecall(lk), meanMass(lk), meanMass(other)];
     }));
-    parts.push(`**layer 3 (the layer that reads the key) against the other sparse layers**\n\n${markdown(['method', 'B', 'key mass recall, layer 3', 'mass recall, layer 3', 'mass recall, layers 2, 4, 5'], rows)}`);
+    parts.push(`**layer ${keyLayer} (the layer that reads the key) against the other sparse layers**\n\n${markdown(['method', 'B', `key mass recall, layer ${keyLayer}`, `mass recall, layer ${keyLayer}`, `mass recall, layers ${others.join(', ')}`], rows)}`);
   }
-  tables.scoring = parts.join('\n\n');
+  return parts.join('\n\n');
 }
 
-// ---------- attention recall of the same variants on a natural-text trace ----------
-{
-  const dir = path.join(runs, 'sweep-ckv-moby-4k');
-  if (existsSync(path.join(dir, 'results.arrow'))) {
-    const sweep = readSweepFolder(dir, { allowUnfinished: true });
-    const sparse = sparseLayerRows(sweep.table);
-    const varying = ['tokensPerCluster', 'scoring'].filter((c) => sparse.columnNames().includes(c));
-    const t = (sparse.objects() as Row[]).map((r) => ({ ...r, variant: variant(r, varying) }));
-    const budgets = budgetsOf(t);
+// ---------- attention recall on a natural-text trace ----------
+/** The sweep folder's sparse-layer rows labelled by variant (the parameters that vary: scoring, tokensPerCluster, clusters). */
+function sweepRows(dir: string, varying: string[]): { t: Row[]; prefill?: number; steps?: number } | undefined {
+  if (!existsSync(path.join(dir, 'results.arrow'))) return undefined;
+  const sweep = readSweepFolder(dir, { allowUnfinished: true });
+  const sparse = sparseLayerRows(sweep.table);
+  const cols = varying.filter((c) => sparse.columnNames().includes(c));
+  return { t: (sparse.objects() as Row[]).map((r) => ({ ...r, variant: variant(r, cols) })), prefill: sweep.manifest?.trace.prefillLength, steps: sweep.manifest?.trace.steps };
+}
+
+/** issue 14's table of the 4K trace sweep */
+function sweepTable(dir: string): string | undefined {
+  const s = sweepRows(dir, ['tokensPerCluster', 'scoring']);
+  if (!s) return undefined;
+  const budgets = budgetsOf(s.t);
+  const header = ['method', ...budgets.map((b) => `B=${b}`)];
+  return `**mass recall** (sparse layers 2-5, every head and decode step; ckvlab-9m-16k, Moby Dick, prefill ${s.prefill}, ${s.steps} steps)\n\n${markdown(header, pivot(s.t, 'massRecall', budgets))}` +
+    `\n\n**top-k recall**\n\n${markdown(header, pivot(s.t, 'topkRecall', budgets))}`;
+}
+
+/** issue 21's tables of study/run.sh's sweeps of every method: mass recall, tokens attended, mass recall per layer */
+function traceTables(names: string[]): string | undefined {
+  const parts: string[] = [];
+  for (const name of names) {
+    // ClusterKV's variants in run.sh's sweeps are its prompt cluster counts C0 (--clusters)
+    const s = sweepRows(path.join(sweeps, name), ['clusters']);
+    if (!s) continue;
+    const budgets = budgetsOf(s.t);
     const header = ['method', ...budgets.map((b) => `B=${b}`)];
-    tables.sweep = `**mass recall** (sparse layers 2-5, every head and decode step; ckvlab-9m-16k, Moby Dick, prefill ${sweep.manifest?.trace.prefillLength}, ${sweep.manifest?.trace.steps} steps)\n\n${markdown(header, pivot(t, 'massRecall', budgets))}` +
-      `\n\n**top-k recall**\n\n${markdown(header, pivot(t, 'topkRecall', budgets))}`;
+    const layers = [...new Set(s.t.map((r) => Number(r.layer)))].sort((a, b) => a - b);
+    const b = budgets.includes(1024) ? 1024 : budgets[0];
+    const variants = [...new Set(s.t.filter((r) => r.method !== 'full').map((r) => String(r.variant)))].sort(variantOrder);
+    const perLayer = variants.map((v) => [v, ...layers.map((l) => {
+      const xs = s.t.filter((r) => r.variant === v && Number(r.budget) === b && Number(r.layer) === l);
+      return xs.length ? xs.reduce((a, r) => a + Number(r.massRecall), 0) / xs.length : null;
+    })]);
+    parts.push(`**${name}: mass recall** (ckvlab-9m-16k, Moby Dick, prefill ${s.prefill}, ${s.steps} decode steps; sparse layers ${layers.join(', ')}, every query head and step; clusters = C0)\n\n${markdown(header, pivot(s.t, 'massRecall', budgets))}` +
+      `\n\n**${name}: tokens attended** (mean per query head and step, the forced set included: the budget really spent)\n\n${markdown(header, pivot(s.t, 'tokensAttended', budgets), 1)}` +
+      `\n\n**${name}: mass recall per layer at B = ${b}**\n\n${markdown(['method', ...layers.map((l) => `layer ${l}`)], perLayer)}`);
   }
+  return parts.length ? parts.join('\n\n') : undefined;
 }
 
 // ---------- wall times ----------
-{
-  const logs = existsSync(path.join(runs, 'logs')) ? readdirSync(path.join(runs, 'logs')).filter((l) => l.endsWith('.time')).sort() : [];
-  const rows = logs.map((l) => {
-    const text = readFileSync(path.join(runs, 'logs', l), 'utf8');
+interface LogSet {
+  dir: string;
+  keep: (name: string) => boolean;
+}
+
+function runtimesTable(sets: LogSet[], stageLabel: string, driver: { file: string; label: string }, prefillFolder: PasskeyEvalFolder | undefined, prefillLabel: string): string {
+  const logs = sets.flatMap((s) => timeLogs(s.dir, s.keep).map((l) => path.join(s.dir, l)));
+  const rows: unknown[][] = logs.map((file) => {
+    const text = readFileSync(file, 'utf8');
     const rss = Math.max(0, ...[...text.matchAll(/Maximum resident set size \(kbytes\): (\d+)/g)].map((m) => Number(m[1]) / 1024));
-    return [l.replace(/\.time$/, ''), hms(seconds(path.join(runs, 'logs', l))), Math.round(rss)];
+    return [path.basename(file).replace(/\.time$/, ''), hms(seconds(file)), Math.round(rss)];
   });
-  const total = logs.reduce((a, l) => a + (seconds(path.join(runs, 'logs', l)) ?? 0), 0);
+  const total = logs.reduce((a, file) => a + (seconds(file) ?? 0), 0);
   rows.push(['sum of the stages above', hms(total), '']);
   // the driver's log: a stage stopped and restarted (resumed) has no .time of its stopped part, so the wall time
   // of the whole study is the sum of the driver's running spans: each (re)start to the last event before the next
-  const driver = path.join(runs, 'logs', 'driver.log');
-  if (existsSync(driver)) {
-    const events = readFileSync(driver, 'utf8').trim().split('\n').map((l) => ({ what: l.slice(0, l.lastIndexOf(' ')), at: Date.parse(l.slice(l.lastIndexOf(' ') + 1)) }));
+  if (existsSync(driver.file)) {
+    const events = readFileSync(driver.file, 'utf8').trim().split('\n').map((l) => ({ what: l.slice(0, l.lastIndexOf(' ')), at: Date.parse(l.slice(l.lastIndexOf(' ') + 1)) }));
     let wall = 0;
     let from: number | undefined;
     let last: number | undefined;
@@ -276,16 +374,53 @@ if (scoring) {
       last = e.at;
     }
     if (from !== undefined && last !== undefined) wall += last - from;
-    rows.push(['**the whole study (runs/study/passkey/logs/driver.log spans)**', hms(wall / 1000), '']);
+    rows.push([`**the whole study (${driver.label} spans)**`, hms(wall / 1000), '']);
   }
-  const prefill = methods ? Object.entries(methods.manifest.prefillSeconds) : [];
+  const prefill = prefillFolder ? Object.entries(prefillFolder.manifest.prefillSeconds) : [];
   const prefillRows = [...new Set(prefill.map(([d]) => Number(d.split('-')[0].slice(1))))].sort((a, b) => a - b).map((c) => {
     const xs = prefill.filter(([d]) => d.startsWith(`c${c}-`)).map(([, s]) => s);
     return [c, xs.length, xs.reduce((a, b) => a + b, 0) / xs.length];
   });
-  tables.runtimes = markdown(['stage (runs/study/passkey/logs/NAME.time)', 'wall (h:mm:ss)', 'max RSS (MB)'], rows) +
-    (prefillRows.length ? `\n\ndense prefill per document (methods folder, seconds, on the shared machine)\n\n${markdown(['context', 'documents', 'mean prefill (s)'], prefillRows, 1)}` : '');
+  return markdown([stageLabel, 'wall (h:mm:ss)', 'max RSS (MB)'], rows) +
+    (prefillRows.length ? `\n\n${prefillLabel}\n\n${markdown(['context', 'documents', 'mean prefill (s)'], prefillRows, 1)}` : '');
 }
 
-// ---------- write ----------
-console.log(writeTables(tables, readme, 'passkey-tables.md', 'passkey-', 'study/passkey-summary.ts', runs));
+// ---------- issue 14 ----------
+const ISSUE21_LOGS = /^(methods32k|scoring32k)-/;
+const methods = load('methods');
+const scoring = load('scoring');
+const sweep4k = sweepTable(path.join(runs, 'sweep-ckv-moby-4k'));
+if (methods || scoring || sweep4k) {
+  const tables: Record<string, string> = {};
+  tables.grid = gridTable([['methods', methods], ['scoring', scoring]]);
+  if (methods) Object.assign(tables, methodTables(methods));
+  if (scoring) tables.scoring = scoringTables(scoring);
+  if (sweep4k) tables.sweep = sweep4k;
+  tables.runtimes = runtimesTable([{ dir: path.join(runs, 'logs'), keep: (l) => !ISSUE21_LOGS.test(l) }], 'stage (runs/study/passkey/logs/NAME.time)',
+    { file: path.join(runs, 'logs', 'driver.log'), label: 'runs/study/passkey/logs/driver.log' }, methods, 'dense prefill per document (methods folder, seconds, on the shared machine)');
+  console.log(writeTables(tables, readme, 'passkey-tables.md', 'passkey-', 'study/passkey-summary.ts', runs));
+} else {
+  console.log(`issue 14's folders (methods, scoring, sweep-ckv-moby-4k) are not in ${runs}: their tables stay as committed`);
+}
+
+// ---------- issue 21 ----------
+const TRACE_SWEEPS = ['ckv-moby-8k', 'ckv-moby-16k'];
+/** the logs of study/run.sh's stages the recall stage runs (its traces stage and the two sweeps) */
+const RECALL_LOGS = /^(capture-(ckv-moby-8k|ckv-moby-16k|s260k-moby-2k)|synth-synth-(8k|16k)|sweep-ckv-moby-(8k|16k))$/;
+const methods32k = load('methods32k');
+const scoring32k = load('scoring32k');
+const traces = traceTables(TRACE_SWEEPS);
+if (methods32k || scoring32k || traces) {
+  const tables: Record<string, string> = {};
+  tables.grid = gridTable([['methods32k', methods32k], ['scoring32k', scoring32k]]);
+  if (methods32k) Object.assign(tables, methodTables(methods32k), keyLayerTables(methods32k));
+  if (scoring32k) tables.scoring = scoringTables(scoring32k);
+  if (traces) tables.traces = traces;
+  tables.runtimes = runtimesTable(
+    [{ dir: path.join(runs, 'logs'), keep: (l) => ISSUE21_LOGS.test(l) }, { dir: path.join(path.dirname(sweeps), 'logs'), keep: (l) => RECALL_LOGS.test(l) }],
+    'stage (runs/study/passkey/logs/NAME.time; capture, synth, sweep: runs/study/logs/NAME.time)',
+    { file: path.join(runs, 'logs', 'driver-issue21.log'), label: 'runs/study/passkey/logs/driver-issue21.log' },
+    methods32k, 'dense prefill per document (methods32k folder, seconds, on the shared machine)',
+  );
+  console.log(writeTables(tables, readme, 'passkey21-tables.md', 'passkey21-', 'study/passkey-summary.ts', runs));
+}

@@ -11,6 +11,15 @@
 #   study/passkey.sh trace|sweep      # the 4K ckvlab-9m-16k Moby Dick trace; its scoring x tokensPerCluster sweep
 #   study/passkey.sh plots|summary    # figures (HTML + study/figures PNGs); the tables of study/README.md
 #
+# Issue 21 (every method including InfiniGen, clusterkv-refine and the -topp wrappers, on
+# ckvlab-passkey-9m-32k, which retrieves densely at 1K-16K; the stages above are issue 14's, on ckvlab-passkey-9m):
+#   CONTEXTS=2048,4096,8192 KEYS=2 study/passkey.sh methods32k   # every method at budgets 32..512, 5 depths
+#   CONTEXTS=16384 KEYS=2 study/passkey.sh methods32k            # (grow a context's keys by re-running with more)
+#   KEYS=2 study/passkey.sh scoring32k   # clusterkv and clusterkv-refine scoring x tokensPerCluster, quest, at 8K
+#   study/passkey.sh recall              # mass recall of every method on the ckvlab-9m-16k 8K/16K Moby Dick traces:
+#                                        # study/run.sh's traces and its sweeps of ckv-moby-8k, ckv-moby-16k
+#   study/passkey.sh issue21             # the grid the study ran, in its order (events in $R/logs/driver-issue21.log)
+#
 # Seeds: --seed 0 everywhere (document keys and filler offsets, ClusterKV K-means init, random).
 # Runs with nice -n 10 (the machine is shared).
 set -euo pipefail
@@ -21,6 +30,8 @@ BACKEND=${BACKEND:-wasm}
 KEYS=${KEYS:-4}
 SCORING_CONTEXTS=${SCORING_CONTEXTS:-2048,4096,8192}
 PK=$M/ckvlab-passkey-9m/model.bin
+PK32=$M/ckvlab-passkey-9m-32k/model.bin
+CONTEXTS=${CONTEXTS:-2048,4096,8192}
 CKV=$M/ckvlab-9m-16k/model.bin
 TOK=$M/stories260K/tok512.bin
 BUDGETS=32,64,128,256,512
@@ -52,8 +63,39 @@ sweep() { # attention recall of the same variants on that trace (sparse layers 2
     --param scoring=centroid,bound --param tokensPerCluster=80,40,20 --layers 2,3,4,5 --seed 0 --out $R/sweep-ckv-moby-4k --backend $BACKEND --quiet
 }
 
+methods32k() { # issue 21: every method of the registry (--methods all), ClusterKV at its defaults, CONTEXTS
+  timed methods32k-${CONTEXTS//,/-}-k$KEYS $CLI eval passkey --model $PK32 --tokenizer $TOK --contexts $CONTEXTS --depths $DEPTHS --keys $KEYS \
+    --seed 0 --methods all --budgets $BUDGETS --out $R/methods32k --backend $BACKEND
+}
+
+scoring32k() { # issue 21: ClusterKV's scoring x tokens per cluster at 8K, with token refinement over the same clusters, and quest
+  timed scoring32k-c8192-k$KEYS $CLI eval passkey --model $PK32 --tokenizer $TOK --contexts 8192 --depths $DEPTHS --keys $KEYS \
+    --seed 0 --methods full,clusterkv,clusterkv-refine,quest --budgets $BUDGETS --param scoring=centroid,bound --param tokensPerCluster=80,40,20 \
+    --out $R/scoring32k --backend $BACKEND
+}
+
+recall() { # issue 21: mass recall on ckvlab-9m-16k's 8K and 16K traces, exactly as study/run.sh captures and sweeps them
+  study/run.sh traces
+  study/run.sh sweep ckv-moby-8k
+  study/run.sh sweep ckv-moby-16k
+}
+
+# event NAME: a line "NAME <ISO time>" in the issue-21 driver log (the summary sums its running spans)
+event() { echo "$1 $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> $R/logs/driver-issue21.log; }
+
+issue21() { # the grid that ran for issue 21, in its order; re-running resumes every stage
+  event start
+  CONTEXTS=2048,4096,8192 KEYS=2 methods32k; event methods32k-2k-8k-k2
+  CONTEXTS=16384 KEYS=2 methods32k; event methods32k-16k-k2
+  KEYS=2 scoring32k; event scoring32k-k2
+  recall; event recall
+  CONTEXTS=2048,4096,8192 KEYS=4 methods32k; event methods32k-2k-8k-k4
+  KEYS=4 scoring32k; event scoring32k-k4
+  event end
+}
+
 plots() {
-  for d in methods scoring; do [ -f $R/$d/manifest.json ] && npx tsx src/cli/main.ts plot $R/$d > $R/logs/plot-$d.log 2>&1; done
+  for d in methods scoring methods32k scoring32k; do [ -f $R/$d/manifest.json ] && npx tsx src/cli/main.ts plot $R/$d > $R/logs/plot-$d.log 2>&1; done
   npx tsx study/passkey-figures.ts $R study/figures
 }
 
@@ -67,5 +109,9 @@ case ${1:-all} in
   sweep) trace; sweep ;;
   plots) plots ;;
   summary) summary ;;
+  methods32k) methods32k ;;
+  scoring32k) scoring32k ;;
+  recall) recall ;;
+  issue21) issue21 ;;
   *) echo "unknown stage $1" >&2; exit 2 ;;
 esac

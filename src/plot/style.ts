@@ -16,6 +16,7 @@ const METHOD_COLORS: Record<string, string> = {
   'clusterkv-refine': '#332288',
   // a -topp wrapper (adaptive budgets) in a lighter shade of the method it wraps
   'oracle-topp': '#555555',
+  'clusterkv-topp': '#6CA6D9',
   'quest-topp': '#F4A582',
   'infinigen-topp': '#CC6677',
 };

@@ -71,16 +71,19 @@ export function refQuestPageScores(data: RefData, layout: RefLayout, pageSize: n
   const scores = Array.from({ length: data.H }, (_, h) => {
     const g = Math.floor(h / (data.H / data.G));
     const q = row(data.q, h, data.d);
-    return pages.map((page) => {
-      let s = 0;
-      for (let i = 0; i < data.d; i++) {
-        const vals = page.map((t) => keyOf(data, g, t)[i]);
-        s += Math.max(q[i] * Math.min(...vals), q[i] * Math.max(...vals));
-      }
-      return s;
-    });
+    return pages.map((page) => refBoxBound(q, page.map((t) => keyOf(data, g, t))));
   });
   return { pages, scores };
+}
+
+/** Quest's upper bound of q.k over the box of `keys`: sum_i max(q_i min_i, q_i max_i). */
+export function refBoxBound(q: number[], keys: number[][]): number {
+  let s = 0;
+  for (let i = 0; i < q.length; i++) {
+    const vals = keys.map((k) => k[i]);
+    s += Math.max(q[i] * Math.min(...vals), q[i] * Math.max(...vals));
+  }
+  return s;
 }
 
 /** Quest: pages from sinkEnd, score sum_i max(q_i min_i, q_i max_i), top pages to b tokens, the last cut. */

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv/layer.js';
 import { createMethod, methodFromDefinition } from '../../../src/sim/methods/index.js';
 import { streaming } from '../../../src/sim/methods/streaming.js';
 import { full } from '../../../src/sim/methods/full.js';
@@ -7,7 +8,7 @@ import { layerBudget, topPCounts, withTopP } from '../../../src/sim/methods/top-
 import type { ParamValue } from '../../../src/sim/selector.js';
 import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
 import { memoryTrace, runSelector, sorted, type MemoryTrace, type StepRecord } from '../../helpers/selectors.js';
-import { dot, keyOf, refChosenCount, refForced, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
+import { dot, keyOf, refBoxBound, refChosenCount, refForced, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
 import { refTopPositions } from '../../reference/infinigen.js';
 import { mulberry32 } from '../../reference/metrics.js';
 import { refLayerBudget, refTopPCount } from '../../reference/top-p.js';
@@ -89,12 +90,73 @@ describe.each(LOCAL_BACKENDS)('top-p budgets vs the plain-TS reference on %s', (
   });
 });
 
+describe.each(LOCAL_BACKENDS)('clusterkv-topp on %s', (backend) => {
+  const trace = memoryTrace(mulberry32(33), H, G, d, P, S);
+  const ckv = { windowClusters: 2, clusters: 20, iters: 4 };
+
+  it.each(['centroid', 'bound'] as const)("reads each token as its cluster's %s score / sqrt(d) and takes ClusterKV's ranking that far", async (scoring) => {
+    await withBackend(backend, async () => {
+      const info = { layer: 0, heads: H, kvHeads: G, headDim: d };
+      const plain = method('clusterkv', { ...ckv, scoring }).forLayer(info) as ClusterKVLayer;
+      const adaptive = method('clusterkv-topp', { ...ckv, scoring, ...topp }).forLayer(info);
+      const keys = tf.tensor3d(trace.keys, [G, trace.T, d]);
+      const values = tf.tensor3d(trace.values, [G, trace.T, d]);
+      const at = (x: tf.Tensor3D, from: number, n: number) => tf.slice(x, [0, from, 0], [-1, n, -1]) as tf.Tensor3D;
+      const [k0, v0] = [at(keys, 0, P), at(values, 0, P)];
+      plain.prefill(k0, v0);
+      adaptive.prefill(k0, v0);
+      const spent = new Set<number>();
+      for (let s = 0; s < S; s++) {
+        const q = tf.tensor2d(trace.queries.subarray(s * H * d, (s + 1) * H * d), [H, d]);
+        const [kn, vn] = [at(keys, P + s, 1), at(values, P + s, 1)];
+        const whole = await plain.step(q, kn, vn);
+        const sel = await adaptive.step(q, kn, vn);
+        const layout = refLayout(P + s, P, common.sinks, common.window);
+        // the reference need: every clustered token gets its cluster's score / sqrt(d), recomputed here on the
+        // host from the plain layer's state (the same clustering: same keys, parameters and seed)
+        const { centroids, members } = await clusterContents(plain, trace);
+        const qs = (await q.array()) as number[][];
+        const needs = qs.map((qh, h) => {
+          const g = Math.floor(h / (H / G));
+          const score = (k: number) => (scoring === 'centroid' ? dot(qh, centroids[g][k]) : refBoxBound(qh, members[g][k]));
+          return refTopPCount(members[g].flatMap((keys, k) => new Array<number>(keys.length).fill(score(k) / Math.sqrt(d))), topp.topP);
+        });
+        const b = refLayerBudget(needs, refChosenCount(common.budget, layout), topp.minShare, 'mean');
+        expect(sel.selectedCount).toBe(b);
+        expect(sel.stats?.selectedTokens).toBe(b);
+        const [got, ranked] = [(await sel.tokens.array()) as number[][], (await whole.tokens.array()) as number[][]];
+        for (let h = 0; h < H; h++) expect(got[h].slice(layout.sinkEnd, layout.sinkEnd + b)).toEqual(ranked[h].slice(layout.sinkEnd, layout.sinkEnd + b));
+        spent.add(b);
+        tf.dispose([q, kn, vn, whole.tokens, sel.tokens]);
+      }
+      expect(Math.min(...spent)).toBeLessThan(common.budget);
+      plain.dispose();
+      adaptive.dispose();
+      tf.dispose([keys, values, k0, v0]);
+    });
+  });
+});
+
+/** Per KV head and cluster: its centroid and its member keys (the layer's index over the trace's positions). */
+async function clusterContents(layer: ClusterKVLayer, trace: MemoryTrace): Promise<{ centroids: number[][][]; members: number[][][][] }> {
+  const { centroids, index } = layer.state;
+  const [c, sortedTokens, offsets, sizes] = [
+    (await centroids.array()) as number[][][],
+    (await index.sortedTokens.array()) as number[][],
+    (await index.offsets.array()) as number[][],
+    (await index.sizes.array()) as number[][],
+  ];
+  const data: RefData = { q: [], keys: trace.keys, H, G, T: trace.T, d };
+  const members = sizes.map((perCluster, g) => perCluster.map((n, k) => sortedTokens[g].slice(offsets[g][k], offsets[g][k] + n).map((t) => keyOf(data, g, t))));
+  return { centroids: c, members };
+}
+
 describe('the top-p wrapper', () => {
   const trace = memoryTrace(mulberry32(8), H, G, d, P, S);
 
   it('with topP 1 spends the whole budget: the wrapped method itself', async () => {
     await withBackend('wasm', async () => {
-      for (const [name, extra] of [['oracle', {}], ['quest', { pageSize: 8 }], ['infinigen', { select: 'top-b' }]] as const) {
+      for (const [name, extra] of [['oracle', {}], ['quest', { pageSize: 8 }], ['infinigen', { select: 'top-b' }], ['clusterkv', { clusters: 20, iters: 4, windowClusters: 2 }]] as const) {
         const base = await runSelector(method(name, extra), trace);
         const wrapped = await runSelector(method(`${name}-topp`, { ...(name === 'infinigen' ? {} : extra), topP: 1 }), trace);
         expect(wrapped.map((r) => r.tokens.map(sorted))).toEqual(base.map((r) => r.tokens.map(sorted)));
@@ -122,7 +184,7 @@ describe('the top-p wrapper', () => {
 
   it('leaks no tensors over many steps', async () => {
     await withBackend('wasm', async () => {
-      const methods = [method('oracle-topp', topp), method('quest-topp', topp), method('infinigen-topp', topp)];
+      const methods = [method('oracle-topp', topp), method('clusterkv-topp', { ...topp, clusters: 20, iters: 4, windowClusters: 2 }), method('quest-topp', topp), method('infinigen-topp', topp)];
       for (const m of methods) await runSelector(m, trace);
       const before = tf.memory().numTensors;
       for (const m of methods) await runSelector(m, trace);

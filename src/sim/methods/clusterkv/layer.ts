@@ -18,10 +18,12 @@ import { boundQuery, clusterBoxes } from '../../../gpu/cluster-bounds.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, emptyClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
 import { kvHeadOfQueryHead, queryGroupSize } from '../../../gpu/heads.js';
 import { cosineKMeans } from '../../../gpu/kmeans.js';
-import { disposeClusterSelection, readClusterChoiceAsync, selectClusters, type ClusterChoice, type ClusterSelection } from '../../../gpu/selection.js';
+import { gatherRows, takeRows } from '../../../gpu/gather-rows.js';
+import { disposeClusterSelection, readClusterChoiceAsync, scoreCentroids, selectClusters, type ClusterChoice, type ClusterSelection } from '../../../gpu/selection.js';
 import { decodeLayout, forcedPositions, selectableBudget } from '../../budget.js';
 import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../../cache/index.js';
-import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
+import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../../selector.js';
+import { chooseFromScores } from '../baseline.js';
 import type { ClusterKVParams } from './params.js';
 import { clusteringSeed, positions, promptClustering, windowClustering } from './plan.js';
 
@@ -35,7 +37,7 @@ interface Chosen {
   indexClusters: number;
 }
 
-export class ClusterKVLayer implements LayerSelector {
+export class ClusterKVLayer implements ScoringSelector {
   readonly params: ClusterKVParams;
   readonly info: LayerInfo;
   private closedK: tf.Tensor3D | null = null;
@@ -105,8 +107,17 @@ export class ClusterKVLayer implements LayerSelector {
   }
 
   /** One decode step (LayerSelector.step). q: [H, d]; kNew, vNew: [G, n, d]. */
-  async step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection> {
-    const chosen = this.choose(q, kNew, vNew);
+  step(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<Selection> {
+    return this.stepWithBudget(q, kNew, vNew, null);
+  }
+
+  /**
+   * step() with the selectable budget picked by `choose` (ScoringSelector) from each token's estimated logit:
+   * its cluster's score / sqrt(d): q . centroid (the centroid is its keys' raw mean, so about their mean q.k),
+   * or with scoring 'bound' Quest's bound over the cluster's box, as quest-topp reads a page's.
+   */
+  async stepWithBudget(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose: BudgetChooser | null): Promise<Selection> {
+    const chosen = await this.choose(q, kNew, vNew, choose);
     const { units, stats } = await this.finish(chosen);
     const tokens = tf.tidy(() => tf.concat([chosen.closedTokens, tf.broadcastTo(tf.range(chosen.openStart, this.length, 1, 'int32'), [this.info.heads, this.length - chosen.openStart])], 1) as tf.Tensor2D);
     chosen.closedTokens.dispose();
@@ -115,7 +126,7 @@ export class ClusterKVLayer implements LayerSelector {
 
   /** One decode step with its attention output [H, d]: step() + exact attention over the selection. */
   async decode(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Promise<tf.Tensor2D> {
-    const chosen = this.choose(q, kNew, vNew);
+    const chosen = await this.choose(q, kNew, vNew, null);
     await this.finish(chosen);
     const out = tf.tidy(() => {
       const kvOf = tf.tensor1d(this.kvOf, 'int32');
@@ -134,8 +145,8 @@ export class ClusterKVLayer implements LayerSelector {
     this.index = null;
   }
 
-  /** Appends, closes full windows, ranks and cuts clusters. */
-  private choose(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D): Chosen {
+  /** Appends, closes full windows, ranks and cuts clusters (at the budget `choose` picks, when given). */
+  private async choose(q: tf.Tensor2D, kNew: tf.Tensor3D, vNew: tf.Tensor3D, choose: BudgetChooser | null): Promise<Chosen> {
     if (this.prefillLength < 0) throw new Error('ClusterKVLayer: step() before prefill()');
     if (q.shape[0] !== this.info.heads || q.shape[1] !== this.info.headDim) {
       throw new RangeError(`q must be [H = ${this.info.heads}, d = ${this.info.headDim}], got [${q.shape.join(', ')}]`);
@@ -145,17 +156,41 @@ export class ClusterKVLayer implements LayerSelector {
     const p = this.params;
     const layout = decodeLayout(this.length - 1, this.prefillLength, p.sinks, p.window);
     while (this.clusteredWindows < layout.closedWindows) this.closeWindow();
-    const nSel = selectableBudget(p.budget, p.budgetMode, layout);
+    const planned = selectableBudget(p.budget, p.budgetMode, layout);
     const { centroids, index } = this.state;
     if (index.tokens !== layout.openStart - layout.sinkEnd) {
       throw new Error(`ClusterKVLayer: index holds ${index.tokens} tokens, expected ${layout.openStart - layout.sinkEnd}`);
     }
     const mapped = this.boxes ? boundQuery(q) : q;
+    let nSel = planned;
+    if (choose && planned > 0) {
+      const scores = this.tokenScores(mapped);
+      try {
+        nSel = await chooseFromScores(choose, scores, 1 / Math.sqrt(this.info.headDim), planned);
+      } finally {
+        scores.dispose();
+      }
+    }
     const sel = selectClusters(mapped, this.boxes ?? centroids, index, nSel);
     if (mapped !== q) mapped.dispose();
     const sinks = forcedPositions(layout).subarray(0, layout.sinkEnd);
     const closedTokens = tf.tidy(() => tf.concat([tf.broadcastTo(tf.tensor1d(sinks, 'int32'), [this.info.heads, sinks.length]), sel.tokens], 1) as tf.Tensor2D);
     return { sel, closedTokens, openStart: layout.openStart, selectedCount: nSel, indexClusters: index.clusters };
+  }
+
+  /**
+   * [H, N] each clustered token's cluster score (mapped: [H, D], the query as selectClusters scores it):
+   * slot j of KV head g holds a token of the cluster whose [offset, offset + size) range contains j.
+   */
+  private tokenScores(mapped: tf.Tensor2D): tf.Tensor2D {
+    const { centroids, index } = this.state;
+    return tf.tidy(() => {
+      const scores = scoreCentroids(mapped, this.boxes ?? centroids); // [H, K]
+      const ends = tf.cast(tf.add(index.offsets, index.sizes), 'float32'); // [G, K], non-decreasing
+      const slots = tf.tile(tf.expandDims(tf.range(0, index.tokens, 1, 'float32'), 0), [this.info.kvHeads, 1]);
+      const clusterOfSlot = tf.cast(tf.searchSorted(ends, slots, 'right'), 'int32') as tf.Tensor2D; // [G, N]
+      return gatherRows(scores, takeRows(clusterOfSlot, tf.tensor1d(this.kvOf, 'int32'))); // [H, N]
+    });
   }
 
   /** Reads the choice back (diagnostics on), accounts the cache, disposes the ranking. */
