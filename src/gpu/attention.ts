@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
-import { floatKv, kvDtype, kvShape, type KvTensor } from './half-tensor.js';
+import { kvDtype, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/attention/decode-attention.js';
 import { denseAttentionSubgroup, sparseAttentionSubgroup, subgroupAttentionFits } from './wgsl/attention/subgroup-attention.js';
@@ -38,13 +38,8 @@ export function attendWeights(weights: tf.Tensor2D, values: tf.Tensor3D): tf.Ten
 }
 
 /** f(keys, values) on float32 K and V (packed f16 decoded first, and disposed after). */
-export function withFloatKv<R>(keys: KvTensor, values: KvTensor, f: (k: tf.Tensor3D, v: tf.Tensor3D) => R): R {
-  const [k, v] = [floatKv(keys), floatKv(values)];
-  try {
-    return f(k.tensor, v.tensor);
-  } finally {
-    tf.dispose([k.owned, v.owned].filter((t): t is tf.Tensor => !!t));
-  }
+function withFloatKv<R>(keys: KvTensor, values: KvTensor, f: (k: tf.Tensor3D, v: tf.Tensor3D) => R): R {
+  return withFloat(keys, (k) => withFloat(values, (v) => f(k, v)));
 }
 
 /** The flash-decoding WGSL kernels take the shape when attentionFits(H, G, d). q: [H, d]; keys: [G, T, d]. */

@@ -6,11 +6,12 @@
  * bind it directly and decode in registers, accumulating in f32. Op chains and backends without the kernels
  * read the decoded float32 values (floatKv), so every path computes on the same numbers.
  *
- * Rounding: to nearest, ties to even, the same rule on the host (f16Bits) and on the GPU (half-pack.ts), so
- * a workload packed on cpu and on webgpu holds identical bits. Relative rounding error <= 2^-11 for normal
+ * Rounding: to nearest, ties to even, the same rule on the host (src/trace/float16.ts, the trace format's) and
+ * on the GPU (half-pack.ts), so a workload packed on cpu and on webgpu holds identical bits. Relative rounding error <= 2^-11 for normal
  * values (|x| >= 2^-14), absolute <= 2^-25 below; |x| > 65504 becomes infinity.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { decodeFloat16, encodeFloat16 } from '../trace/float16.js';
 import { hasFeature } from './wgsl/runtime/capabilities.js';
 import { packHalfWgsl, unpackHalfWgsl } from './wgsl/runtime/half-pack.js';
 
@@ -37,60 +38,22 @@ export function isHalf(x: unknown): x is HalfTensor {
   return typeof x === 'object' && x !== null && (x as HalfTensor).dtype === 'f16' && (x as HalfTensor).packed instanceof tf.Tensor;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** Round-to-nearest-even f16 bits of x (as f32 first). */
-export function f16Bits(x: number): number {
-  f32[0] = x;
-  const b = u32[0];
-  const sign = (b >>> 16) & 0x8000;
-  const a = b & 0x7fffffff;
-  if (a > 0x7f800000) return sign | 0x7e00;
-  const e = (a >>> 23) - 112;
-  if (e >= 31) return sign | 0x7c00;
-  if (e >= 1) {
-    const m = a & 0x7fffff;
-    let h = (e << 10) | (m >>> 13);
-    const rest = m & 0x1fff;
-    if (rest > 0x1000 || (rest === 0x1000 && (h & 1) === 1)) h += 1;
-    return sign | h;
-  }
-  const shift = 14 - e;
-  if (shift > 24) return sign;
-  const m = (a & 0x7fffff) | 0x800000;
-  let h = m >>> shift;
-  const rest = m & ((1 << shift) - 1);
-  const half = 1 << (shift - 1);
-  if (rest > half || (rest === half && (h & 1) === 1)) h += 1;
-  return sign | h;
-}
-
-/** The value of f16 bits h. */
-export function f16Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 31) return m ? NaN : sign * Infinity;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
-
-/** Packed words of float values (length even). */
+/** Packed words of float values (length even): the trace format's binary16 rounding (src/trace/float16.ts), paired. */
 export function packHalfHost(values: ArrayLike<number>): Int32Array {
-  const out = new Int32Array(values.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = f16Bits(values[2 * i]) | (f16Bits(values[2 * i + 1]) << 16);
+  const bits = encodeFloat16(Float32Array.from(values));
+  const out = new Int32Array(bits.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = bits[2 * i] | (bits[2 * i + 1] << 16);
   return out;
 }
 
 /** Float values of packed words. */
 export function unpackHalfHost(words: ArrayLike<number>): Float32Array {
-  const out = new Float32Array(words.length * 2);
+  const bits = new Uint16Array(words.length * 2);
   for (let i = 0; i < words.length; i++) {
-    out[2 * i] = f16Value(words[i] & 0xffff);
-    out[2 * i + 1] = f16Value((words[i] >>> 16) & 0xffff);
+    bits[2 * i] = words[i] & 0xffff;
+    bits[2 * i + 1] = (words[i] >>> 16) & 0xffff;
   }
-  return out;
+  return decodeFloat16(bits);
 }
 
 /** x [..., n] (n even) rounded to f16 and packed; the caller disposes (disposeKv). On webgpu packed by a WGSL kernel, elsewhere on the host. */
@@ -113,6 +76,16 @@ export function floatKv<T extends tf.Tensor>(x: KvTensor<T>): { tensor: T; owned
   if (!isHalf(x)) return { tensor: x };
   const tensor = fromHalf(x) as T;
   return { tensor, owned: tensor };
+}
+
+/** f on the float32 values of x: x itself, or its decoded values (disposed when f returns or throws). */
+export function withFloat<T extends tf.Tensor, R>(x: KvTensor<T>, f: (values: T) => R): R {
+  const decoded = floatKv(x);
+  try {
+    return f(decoded.tensor);
+  } finally {
+    decoded.owned?.dispose();
+  }
 }
 
 /** Logical shape of a K/V operand (a HalfTensor's is that of its float values, not of its packed words). */

@@ -20,7 +20,7 @@
  * values, and the initial centroids are drawn from those values on every path.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { floatKv, isHalf, kvShape, type KvTensor } from './half-tensor.js';
+import { isHalf, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { distinctIndices, mulberry32 } from '../trace/random.js';
 import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
@@ -73,19 +73,9 @@ export function cosineKMeans(keys: KvTensor, k: number, opts: KMeansOptions): KM
 /** keys [G, N, d] (float32 or packed f16); k clusters; options checked by cosineKMeans -> centroids [G, k, d], labels [G, N]. */
 type KMeansArgs = [keys: KvTensor, k: number, opts: KMeansOptions];
 
-/** f(keys) on float32 keys (packed f16 decoded first, and disposed after). */
-function withFloatKeys<R>(keys: KvTensor, f: (raw: tf.Tensor3D) => R): R {
-  const decoded = floatKv(keys);
-  try {
-    return f(decoded.tensor);
-  } finally {
-    decoded.owned?.dispose();
-  }
-}
-
 /** The WGSL kernels on keys as they are stored: the initial centroids from the given start, or drawn from the (decoded) keys. */
 function kmeansWgsl(keys: KvTensor, k: number, opts: KMeansOptions): KMeansResult {
-  const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : withFloatKeys(keys, (raw) => initialCentroids(raw, k, opts.seed));
+  const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : withFloat(keys, (raw) => initialCentroids(raw, k, opts.seed));
   const result = cosineKMeansWgsl(keys, k, opts.iters, start);
   start.dispose();
   return result;
@@ -99,8 +89,8 @@ const wgslFits = (keys: KvTensor, k: number) => {
 export const cosineKMeansKernel = declareKernel<KMeansArgs, KMeansResult>('kmeans', [
   { name: 'wgsl-f16', path: 'wgsl', fits: (keys, k) => isHalf(keys) && wgslFits(keys, k), run: kmeansWgsl },
   { name: 'wgsl', path: 'wgsl', fits: (keys, k) => !isHalf(keys) && wgslFits(keys, k), run: kmeansWgsl },
-  { name: 'ops-per-head', path: 'ops', fits: (keys, _k, opts) => tf.getBackend() === 'wasm' && kvShape(keys)[0] > 1 && !opts.init, run: (keys, k, opts) => withFloatKeys(keys, (raw) => perHead(raw, k, opts)) },
-  { name: 'ops', path: 'ops', run: (keys, k, opts) => withFloatKeys(keys, (raw) => batchedKMeans(raw, k, opts)) },
+  { name: 'ops-per-head', path: 'ops', fits: (keys, _k, opts) => tf.getBackend() === 'wasm' && kvShape(keys)[0] > 1 && !opts.init, run: (keys, k, opts) => withFloat(keys, (raw) => perHead(raw, k, opts)) },
+  { name: 'ops', path: 'ops', run: (keys, k, opts) => withFloat(keys, (raw) => batchedKMeans(raw, k, opts)) },
 ]);
 
 /** The batched op chain (the reference formulation; see the module comment for the timings behind it). */

@@ -19,7 +19,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
-import { floatKv, kvDtype, kvShape, type KvTensor } from './half-tensor.js';
+import { kvDtype, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select/select-clusters.js';
@@ -115,16 +115,6 @@ export function selectClusters(q: tf.Tensor2D, centroids: KvTensor, index: Clust
 /** q [H, D]; centroids [G, K, D] (float32 or packed f16); index over the same K clusters; budget a non-negative integer (checked by the public functions). */
 type SelectArgs = [q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number];
 
-/** f(centroids) on float32 centroids (packed f16 decoded first, and disposed after). */
-function withFloatCentroids<R>(centroids: KvTensor, f: (c: tf.Tensor3D) => R): R {
-  const decoded = floatKv(centroids);
-  try {
-    return f(decoded.tensor);
-  } finally {
-    decoded.owned?.dispose();
-  }
-}
-
 /** The threshold select takes K clusters of dimension D at the centroids' storage (subgroups on the device). */
 const thresholdFits = (centroids: KvTensor) => thresholdSelectFits(kvShape(centroids)[1], kvShape(centroids)[2], kvDtype(centroids));
 
@@ -139,13 +129,13 @@ export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>(
     name: 'wgsl',
     path: 'wgsl',
     fits: (_q, centroids) => selectFits(kvShape(centroids)[1]),
-    run: (q, centroids, index, budget) => withFloatCentroids(centroids, (c) => selectClustersWgsl(q, c, index, Math.min(budget, index.tokens))),
+    run: (q, centroids, index, budget) => withFloat(centroids, (c) => selectClustersWgsl(q, c, index, Math.min(budget, index.tokens))),
   },
   {
     name: 'ops',
     path: 'ops',
     run: (q, centroidsIn, index, budget) =>
-      withFloatCentroids(centroidsIn, (centroids) => tf.tidy(() => {
+      withFloat(centroidsIn, (centroids) => tf.tidy(() => {
         if (centroids.shape[1] === 0) {
           const none = tf.zeros([q.shape[0], 0], 'int32') as tf.Tensor2D;
           return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
@@ -179,7 +169,7 @@ export const selectTokensKernel = declareKernel<SelectArgs, tf.Tensor2D>('select
     name: 'wgsl',
     path: 'wgsl',
     fits: (q, centroids, index, budget) => tokensApply(q, centroids, index, budget) && selectFits(kvShape(centroids)[1]),
-    run: (q, centroids, index, budget) => withFloatCentroids(centroids, (c) => selectTokensWgsl(q, c, index, Math.min(budget, index.tokens))),
+    run: (q, centroids, index, budget) => withFloat(centroids, (c) => selectTokensWgsl(q, c, index, Math.min(budget, index.tokens))),
   },
   {
     // selectClusters (dispatched in turn: it checks the inputs) without the ranking outputs

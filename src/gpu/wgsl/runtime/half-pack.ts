@@ -1,6 +1,6 @@
 /**
  * f32 <-> packed f16 conversion kernels for HalfTensor (half-tensor.ts). Packing rounds to nearest, ties to
- * even, with integer arithmetic on the float's bits (f16Bits in half-tensor.ts is the same rule on the host):
+ * even, with integer arithmetic on the float's bits (float32ToFloat16Bits in src/trace/float16.ts is the same rule on the host):
  * WGSL's own conversions (pack2x16float, f16()) may round either way, and parity compares kernels fed by
  * the GPU's packing with op chains fed by the host's. Unpacking is exact (every f16 is an f32).
  * One u32 holds elements 2i (low 16 bits) and 2i + 1 (high), the layout of unpack2x16float.

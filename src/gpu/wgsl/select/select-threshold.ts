@@ -25,6 +25,7 @@ import { kvBuffer, lanesPerRow } from '../attention/subgroup-attention.js';
 import { subgroupMode, type SubgroupMode } from '../runtime/capabilities.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 import { subgroupCode } from '../runtime/subgroups.js';
+import { slotTokens } from './select-clusters.js';
 import { tunable } from '../runtime/tuning.js';
 
 /**
@@ -256,19 +257,7 @@ ${threshold}
   }
   workgroupBarrier();
 ${outputs}
-  for (var j = t; j < n; j += WG) {
-    // rank holding slot j: the number of ranks whose inclusive end is <= j
-    var lo2 = 0u;
-    var hi2 = C;
-    while (lo2 < hi2) {
-      let mid = (lo2 + hi2) / 2u;
-      if (A[mid] <= j) { lo2 = mid + 1u; } else { hi2 = mid; }
-    }
-    let r = min(lo2, C - 1u);
-    let start = select(0u, A[max(r, 1u) - 1u], r > 0u);
-    let c = rankId[r];
-    tokens[h * n + j] = sortedTokens[g * N + u32(offsets[g * K + c]) + (j - start)];
-  }
+${slotTokens('A', 'rankId', 'C')}
 }
 `;
 }
