@@ -178,9 +178,12 @@ export class ModelSession {
     const dense = this.attention as DenseLayerAttention[];
     const kv = dense.map((a) => a.kv());
     const queries = dense.map((a) => a.promptQueriesCopy());
-    const all = queries.every((q): q is tf.Tensor3D => q !== undefined);
-    if (!all) tf.dispose(queries.filter((q): q is tf.Tensor3D => q !== undefined));
-    const kept = all ? { queries } : {};
+    // Kept only when every layer has them; a plain boolean (not a type guard) because tslab's TS 5.0 narrows
+    // the array to never in the negated branch.
+    const present = queries.filter((q): q is tf.Tensor3D => q !== undefined);
+    const all = present.length === queries.length;
+    if (!all) tf.dispose(present);
+    const kept = all ? { queries: present } : {};
     return { length: this.position, keys: kv.map((x) => x.keys), values: kv.map((x) => x.values), ...kept };
   }
 
