@@ -259,6 +259,22 @@ function keyLayerTables(f: PasskeyEvalFolder): Record<string, string> {
   }
   tables.keylayer = parts.join('\n\n');
 
+  // which digit is lost: key mass recall in the key-reading layer per answer step (step i decodes digit i; 6: the period)
+  {
+    const b = budgets.includes(64) ? 64 : budgets[0];
+    const stepNumbers = [...new Set(steps.map((s) => Number(s.step)))].sort((x, y) => x - y);
+    const variants = [...new Set(t.filter((r) => Number(r.budget) === b).map((r) => String(r.variant)))].sort(variantOrder);
+    const at = steps.filter((s) => Number(s.layer) === keyLayer && (Number(s.budget) === b || s.method === 'full'));
+    const rows = variants.map((v) => [v, ...stepNumbers.map((n) => pooledKeyRecall(at.filter((s) => variantOf.get(String(s.cell)) === v && Number(s.step) === n)))]);
+    const dense = at.filter((s) => s.method === 'full');
+    rows.unshift(['dense attention on the key digits', ...stepNumbers.map((n) => {
+      const xs = dense.filter((s) => Number(s.step) === n);
+      return xs.length ? xs.reduce((a, s) => a + Number(s.keyMass), 0) / xs.length : null;
+    })]);
+    tables.digitsteps = `key mass recall in layer ${keyLayer} per answer step at B = ${b} (step i decodes digit i, step 6 the period; every context, ${documentCount(t)} documents; the first row is the dense attention on the key digits, the share recalled is of it)\n\n` +
+      markdown(['method', ...stepNumbers.map((n) => `step ${n}`)], rows);
+  }
+
   // tokens attended per query head and step (sparse layers, answer steps): the budget really spent
   const attended = steps.filter((s) => s.method !== 'full').map((s) => ({ ...s, variant: variantOf.get(String(s.cell)) }));
   tables.spent = `mean tokens attended per query head, sparse layer and answer step (the forced set of 16 sinks, the open window and the current token included; ${documentCount(t)} documents)\n\n` +
@@ -326,13 +342,15 @@ function traceTables(names: string[]): string | undefined {
   const parts: string[] = [];
   for (const name of names) {
     // ClusterKV's variants in run.sh's sweeps are its prompt cluster counts C0 (--clusters)
-    const s = sweepRows(path.join(sweeps, name), ['clusters']);
-    if (!s) continue;
+    const swept = sweepRows(path.join(sweeps, name), ['clusters']);
+    if (!swept) continue;
+    // full is 1 everywhere (the reference): left out, as in study/summarize.ts's tables
+    const s = { ...swept, t: swept.t.filter((r) => r.method !== 'full') };
     const budgets = budgetsOf(s.t);
     const header = ['method', ...budgets.map((b) => `B=${b}`)];
     const layers = [...new Set(s.t.map((r) => Number(r.layer)))].sort((a, b) => a - b);
     const b = budgets.includes(1024) ? 1024 : budgets[0];
-    const variants = [...new Set(s.t.filter((r) => r.method !== 'full').map((r) => String(r.variant)))].sort(variantOrder);
+    const variants = [...new Set(s.t.map((r) => String(r.variant)))].sort(variantOrder);
     const perLayer = variants.map((v) => [v, ...layers.map((l) => {
       const xs = s.t.filter((r) => r.variant === v && Number(r.budget) === b && Number(r.layer) === l);
       return xs.length ? xs.reduce((a, r) => a + Number(r.massRecall), 0) / xs.length : null;
