@@ -162,12 +162,17 @@ function methodTables(f: PasskeyEvalFolder): Record<string, string> {
   }
   parts.push(`**all contexts** (${new Set(t.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(t, 'correct', budgets))}`);
   const inner = t.filter((r) => Number(r.depth) < 1);
-  parts.push(`**all contexts, depths below 1** (${new Set(inner.map((r) => r.document)).size} documents: where dense attention answers every document; depth 1 puts the needle right before the question)\n\n${markdown(header, pivot(inner, 'correct', budgets))}`);
+  const innerDense = inner.filter((r) => r.method === 'full');
+  const innerMisses = innerDense.filter((r) => Number(r.correct) !== 1).length;
+  const whereDense = innerMisses === 0 ? 'where dense attention answers every document' : `dense attention misses ${innerMisses} of them`;
+  parts.push(`**all contexts, depths below 1** (${new Set(inner.map((r) => r.document)).size} documents: ${whereDense}; depth 1 puts the needle right before the question)\n\n${markdown(header, pivot(inner, 'correct', budgets))}`);
   tables.accuracy = parts.join('\n\n');
-  tables.digits = markdown(header, pivot(t.filter((r) => Number(r.correct) !== 1 || r.method === 'full'), 'digitsCorrect', budgets));
-  tables.recall = `**key mass recall** (share of the dense attention on the key digits that the selection kept)\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}` +
-    `\n\n**needle coverage** (share of the needle's tokens selected, mean over heads, layers and steps)\n\n${markdown(header, pivot(t, 'needleCoverage', budgets))}` +
-    `\n\n**mass recall** (share of all dense attention kept)\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`;
+  const docs = documentCount(t);
+  tables.digits = `mean over each method and budget's wrong answers among the ${docs} documents (full: all ${docs} answers)\n\n` +
+    markdown(header, pivot(t.filter((r) => Number(r.correct) !== 1 || r.method === 'full'), 'digitsCorrect', budgets));
+  tables.recall = `**key mass recall** (share of the dense attention on the key digits that the selection kept; ${docs} documents)\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}` +
+    `\n\n**needle coverage** (share of the needle's tokens selected, mean over heads, layers and steps; ${docs} documents)\n\n${markdown(header, pivot(t, 'needleCoverage', budgets))}` +
+    `\n\n**mass recall** (share of all dense attention kept; ${docs} documents)\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`;
 
   // where ClusterKV loses: depth x method at two budgets, over every context
   const depths = [...new Set(t.map((r) => Number(r.depth)))].sort((a, b) => a - b);
@@ -179,7 +184,9 @@ function methodTables(f: PasskeyEvalFolder): Record<string, string> {
       const xs = sub.filter((r) => r.variant === v && Number(r.depth) === d);
       return xs.length ? xs.reduce((a, r) => a + Number(r.correct), 0) / xs.length : null;
     })]);
-    byDepth.push(`**B = ${b}** (accuracy by needle depth, every context)\n\n${markdown(['depth', ...variants], rows)}`);
+    const perDepth = depths.map((d) => documentCount(t.filter((r) => Number(r.depth) === d)));
+    const each = new Set(perDepth).size === 1 ? `${perDepth[0]} per depth` : `per depth ${perDepth.join('/')}`;
+    byDepth.push(`**B = ${b}** (accuracy by needle depth, every context; ${docs} documents, ${each})\n\n${markdown(['depth', ...variants], rows)}`);
   }
   tables.depth = byDepth.join('\n\n');
 
@@ -193,7 +200,7 @@ function methodTables(f: PasskeyEvalFolder): Record<string, string> {
         const xs = sub.filter((r) => r.variant === v);
         return [v, ...[0, 1, 2, 3, 4].map((i) => xs.filter((r) => String(r.generated).replace(/\D/g, '')[i] === String(r.key)[i]).length / xs.length)];
       });
-      parts.push(`**B = ${b}** (share of answers whose i-th digit equals the key's; every context)\n\n${markdown(['method', 'digit 1', 'digit 2', 'digit 3', 'digit 4', 'digit 5'], rows)}`);
+      parts.push(`**B = ${b}** (share of answers whose i-th digit equals the key's; every context, ${docs} documents)\n\n${markdown(['method', 'digit 1', 'digit 2', 'digit 3', 'digit 4', 'digit 5'], rows)}`);
     }
     tables.position = parts.join('\n\n');
   }
@@ -225,7 +232,7 @@ function methodTables(f: PasskeyEvalFolder): Record<string, string> {
       };
       return [l, dense.reduce((a, s) => a + Number(s.keyMass), 0) / Math.max(1, dense.length), dense.reduce((a, s) => a + Number(s.needleMass), 0) / Math.max(1, dense.length), ...shown.map(keep)];
     });
-    tables.layers = `key mass recall per layer at B = ${b} (every document and answer step; weighted by the dense attention on the key)\n\n` +
+    tables.layers = `key mass recall per layer at B = ${b} (every answer step of the ${docs} documents; weighted by the dense attention on the key)\n\n` +
       markdown(['layer', 'dense attention on the key digits', 'on the whole needle', ...shown], rows);
   }
   return tables;
@@ -259,6 +266,22 @@ function keyLayerTables(f: PasskeyEvalFolder): Record<string, string> {
   }
   tables.keylayer = parts.join('\n\n');
 
+  // which digit is lost: key mass recall in the key-reading layer per answer step (step i decodes digit i; 6: the period)
+  {
+    const b = budgets.includes(64) ? 64 : budgets[0];
+    const stepNumbers = [...new Set(steps.map((s) => Number(s.step)))].sort((x, y) => x - y);
+    const variants = [...new Set(t.filter((r) => Number(r.budget) === b).map((r) => String(r.variant)))].sort(variantOrder);
+    const at = steps.filter((s) => Number(s.layer) === keyLayer && (Number(s.budget) === b || s.method === 'full'));
+    const rows = variants.map((v) => [v, ...stepNumbers.map((n) => pooledKeyRecall(at.filter((s) => variantOf.get(String(s.cell)) === v && Number(s.step) === n)))]);
+    const dense = at.filter((s) => s.method === 'full');
+    rows.unshift(['dense attention on the key digits', ...stepNumbers.map((n) => {
+      const xs = dense.filter((s) => Number(s.step) === n);
+      return xs.length ? xs.reduce((a, s) => a + Number(s.keyMass), 0) / xs.length : null;
+    })]);
+    tables.digitsteps = `key mass recall in layer ${keyLayer} per answer step at B = ${b} (step i decodes digit i, step 6 the period; every context, ${documentCount(t)} documents; the first row is the dense attention on the key digits, the share recalled is of it)\n\n` +
+      markdown(['method', ...stepNumbers.map((n) => `step ${n}`)], rows);
+  }
+
   // tokens attended per query head and step (sparse layers, answer steps): the budget really spent
   const attended = steps.filter((s) => s.method !== 'full').map((s) => ({ ...s, variant: variantOf.get(String(s.cell)) }));
   tables.spent = `mean tokens attended per query head, sparse layer and answer step (the forced set of 16 sinks, the open window and the current token included; ${documentCount(t)} documents)\n\n` +
@@ -279,9 +302,10 @@ function scoringTables(f: PasskeyEvalFolder): string {
       parts.push(`**accuracy, context ${c}** (${new Set(sub.map((r) => r.document)).size} documents)\n\n${markdown(header, pivot(sub, 'correct', budgets))}`);
     }
   }
-  parts.push(`**key mass recall, every context**\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}`);
-  parts.push(`**mass recall (all dense attention kept), every context**\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`);
-  parts.push(`**digits right (of 5), every context**\n\n${markdown(header, pivot(t, 'digitsCorrect', budgets))}`);
+  const docs = documentCount(t);
+  parts.push(`**key mass recall, every context** (${docs} documents)\n\n${markdown(header, pivot(t, 'keyMassRecall', budgets))}`);
+  parts.push(`**mass recall (all dense attention kept), every context** (${docs} documents)\n\n${markdown(header, pivot(t, 'massRecall', budgets))}`);
+  parts.push(`**digits right (of 5), every context** (${docs} documents)\n\n${markdown(header, pivot(t, 'digitsCorrect', budgets))}`);
   // the layer that reads the key against the others
   if (f.steps) {
     const steps = f.steps.objects() as Row[];
@@ -296,7 +320,7 @@ function scoringTables(f: PasskeyEvalFolder): string {
       const other = xs.filter((s) => Number(s.layer) !== keyLayer);
       return [v, b, pooledKeyRecall(lk), meanMass(lk), meanMass(other)];
     }));
-    parts.push(`**layer ${keyLayer} (the layer that reads the key) against the other sparse layers**\n\n${markdown(['method', 'B', `key mass recall, layer ${keyLayer}`, `mass recall, layer ${keyLayer}`, `mass recall, layers ${others.join(', ')}`], rows)}`);
+    parts.push(`**layer ${keyLayer} (the layer that reads the key) against the other sparse layers** (every answer step of the ${docs} documents)\n\n${markdown(['method', 'B', `key mass recall, layer ${keyLayer}`, `mass recall, layer ${keyLayer}`, `mass recall, layers ${others.join(', ')}`], rows)}`);
   }
   return parts.join('\n\n');
 }
@@ -326,13 +350,15 @@ function traceTables(names: string[]): string | undefined {
   const parts: string[] = [];
   for (const name of names) {
     // ClusterKV's variants in run.sh's sweeps are its prompt cluster counts C0 (--clusters)
-    const s = sweepRows(path.join(sweeps, name), ['clusters']);
-    if (!s) continue;
+    const swept = sweepRows(path.join(sweeps, name), ['clusters']);
+    if (!swept) continue;
+    // full is 1 everywhere (the reference): left out, as in study/summarize.ts's tables
+    const s = { ...swept, t: swept.t.filter((r) => r.method !== 'full') };
     const budgets = budgetsOf(s.t);
     const header = ['method', ...budgets.map((b) => `B=${b}`)];
     const layers = [...new Set(s.t.map((r) => Number(r.layer)))].sort((a, b) => a - b);
     const b = budgets.includes(1024) ? 1024 : budgets[0];
-    const variants = [...new Set(s.t.filter((r) => r.method !== 'full').map((r) => String(r.variant)))].sort(variantOrder);
+    const variants = [...new Set(s.t.map((r) => String(r.variant)))].sort(variantOrder);
     const perLayer = variants.map((v) => [v, ...layers.map((l) => {
       const xs = s.t.filter((r) => r.variant === v && Number(r.budget) === b && Number(r.layer) === l);
       return xs.length ? xs.reduce((a, r) => a + Number(r.massRecall), 0) / xs.length : null;

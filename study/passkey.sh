@@ -86,9 +86,10 @@ event() { echo "$1 $(date -u +%Y-%m-%dT%H:%M:%SZ)" >> $R/logs/driver-issue21.log
 issue21() { # the grid that ran for issue 21, in its order; re-running resumes every stage
   event start
   CONTEXTS=2048,4096,8192 KEYS=2 methods32k; event methods32k-2k-8k-k2
-  CONTEXTS=16384 KEYS=2 methods32k; event methods32k-16k-k2
+  CONTEXTS=16384 KEYS=1 methods32k; event methods32k-16k-k1
   KEYS=2 scoring32k; event scoring32k-k2
   recall; event recall
+  CONTEXTS=16384 KEYS=2 methods32k; event methods32k-16k-k2
   CONTEXTS=2048,4096,8192 KEYS=4 methods32k; event methods32k-2k-8k-k4
   KEYS=4 scoring32k; event scoring32k-k4
   event end
@@ -97,6 +98,13 @@ issue21() { # the grid that ran for issue 21, in its order; re-running resumes e
 plots() {
   for d in methods scoring methods32k scoring32k; do [ -f $R/$d/manifest.json ] && npx tsx src/cli/main.ts plot $R/$d > $R/logs/plot-$d.log 2>&1; done
   npx tsx study/passkey-figures.ts $R study/figures
+  # issue 21's recall stage: every method on the 8K/16K traces, as study/figures/passkey21-ckv-moby-*.png (study/run.sh's
+  # own ckv-moby-16k figures are issue 9's, of the methods of then, and stay as committed)
+  local S; S=$(dirname $R); rm -rf $R/figures21
+  if [ -f $S/sweeps/ckv-moby-8k/results.arrow ] && [ -f $S/sweeps/ckv-moby-16k/results.arrow ]; then
+    npx tsx study/figures.ts $S $R/figures21 ckv-moby-8k:recall-vs-budget ckv-moby-16k:recall-vs-budget
+    for f in $R/figures21/*.png; do cp $f study/figures/passkey21-$(basename $f); done
+  fi
 }
 
 summary() { npx tsx study/passkey-summary.ts $R study/README.md; }
