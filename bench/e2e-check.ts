@@ -6,9 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo, useBackend } from '../src/gpu/backend.js';
-import { DecodeEngine } from '../src/model/e2e/decode-engine.js';
-import { engineWeightsFromModel } from '../src/model/e2e/device-weights.js';
-import { engineShapeOf } from '../src/model/e2e/shape.js';
+import { DecodeEngine } from '../src/model/engine/decode-engine.js';
+import { engineWeightsFromModel } from '../src/model/engine/device-weights.js';
+import { engineShapeOf } from '../src/model/engine/shape.js';
 import { teacherForcedLogits } from '../src/model/compare.js';
 import { loadModel } from '../src/model/load.js';
 import { createMethod } from '../src/sim/methods/index.js';

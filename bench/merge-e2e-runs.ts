@@ -6,8 +6,8 @@
  * (bench/README.md), so every configuration is timed in at least three fresh processes.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { e2eMarkdownTable, mergeE2eRuns } from '../src/model/e2e/e2e-merge.js';
-import { e2eMergedSchema, readE2eFile, type E2eMerged } from '../src/model/e2e/e2e-report.js';
+import { e2eMarkdownTable, mergeE2eRuns } from '../src/model/engine/e2e-merge.js';
+import { e2eMergedSchema, readE2eFile, type E2eMerged } from '../src/model/engine/e2e-report.js';
 
 const args = process.argv.slice(2);
 const out = args.shift();

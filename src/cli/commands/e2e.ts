@@ -1,17 +1,17 @@
 /**
  * `clusterkv e2e`: end-to-end decode speed of a Llama-3-8B-shaped model (seeded random weights made on the
  * GPU, synthetic prompts with planted clusters) on WebGPU, dense against ClusterKV, per context and batch
- * (src/model/e2e/e2e-bench.ts). Each (context, batch) runs in turn; one that fails is recorded and the
+ * (src/model/engine/e2e-bench.ts). Each (context, batch) runs in turn; one that fails is recorded and the
  * others still run. GPU runs give every configuration its own process (bench/e2e-gpu-host-run.sh).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
 import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
-import { E2E_DEFAULTS, runE2eBench } from '../../model/e2e/e2e-bench.js';
-import { e2eMarkdownTable, mergeE2eRuns } from '../../model/e2e/e2e-merge.js';
-import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';
-import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/e2e/shape.js';
+import { E2E_DEFAULTS, runE2eBench } from '../../model/engine/e2e-bench.js';
+import { e2eMarkdownTable, mergeE2eRuns } from '../../model/engine/e2e-merge.js';
+import { e2eMergedSchema, type E2eMerged, type E2eRun } from '../../model/engine/e2e-report.js';
+import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/engine/shape.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { UserError } from '../errors.js';
 import { parseIntFlag, parseIntList } from '../parse.js';

@@ -1,5 +1,5 @@
 /**
- * ClusterKV's batched form, the state the WebGPU decode engine (src/model/e2e/decode-engine.ts) keeps per
+ * ClusterKV's batched form, the state the WebGPU decode engine (src/model/engine/decode-engine.ts) keeps per
  * sparse layer for B sequences decoded together, as a model session keeps a ClusterKVLayer (layer.ts) per
  * layer; same plan (plan.ts: ranges and seeds):
  *   clusterPrompt  K-means of the prompt's keys [B G, L, d] (positions [sinks, P)) into C0 clusters

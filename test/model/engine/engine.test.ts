@@ -1,5 +1,5 @@
 /**
- * The WebGPU decode engine (src/model/e2e) on the software WebGPU adapter, against the tfjs model path on the
+ * The WebGPU decode engine (src/model/engine) on the software WebGPU adapter, against the tfjs model path on the
  * same backend with the same weights (stories260K, a real trained Llama: GQA 8:4, head dim 8):
  *   dense     every position's logits, token by token through the engine, equal the tfjs forward pass
  *   clusterkv prompt clustering and decode steps through closing windows equal SelectorLayerAttention with
@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherForcedLogits } from '../../../src/model/compare.js';
 import { loadModel } from '../../../src/model/load.js';
 import type { LlamaModel } from '../../../src/model/transformer.js';
-import { DecodeEngine } from '../../../src/model/e2e/decode-engine.js';
-import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/e2e/device-weights.js';
-import { engineShapeOf } from '../../../src/model/e2e/shape.js';
+import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
+import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/engine/device-weights.js';
+import { engineShapeOf } from '../../../src/model/engine/shape.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';

@@ -9,11 +9,11 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { StepAttention } from '../../../src/model/e2e/decode-engine.js';
-import { sharedRows, stepBytes } from '../../../src/model/e2e/e2e-bench.js';
-import { mergeE2eRuns } from '../../../src/model/e2e/e2e-merge.js';
-import { e2eMergedSchema, readE2eFile, type E2eRun } from '../../../src/model/e2e/e2e-report.js';
-import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/e2e/shape.js';
+import type { StepAttention } from '../../../src/model/engine/decode-engine.js';
+import { sharedRows, stepBytes } from '../../../src/model/engine/e2e-bench.js';
+import { mergeE2eRuns } from '../../../src/model/engine/e2e-merge.js';
+import { e2eMergedSchema, readE2eFile, type E2eRun } from '../../../src/model/engine/e2e-report.js';
+import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/engine/shape.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const root = path.join(__dirname, '..', '..', '..');
