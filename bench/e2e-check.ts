@@ -7,8 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo, useBackend } from '../src/gpu/backend.js';
 import { DecodeEngine } from '../src/model/engine/decode-engine.js';
-import { engineWeightsFromModel } from '../src/model/engine/device-weights.js';
-import { engineShapeOf } from '../src/model/engine/shape.js';
+import { engineModelFrom } from '../src/model/engine/engine-model.js';
 import { teacherForcedLogits } from '../src/model/compare.js';
 import { loadModel } from '../src/model/load.js';
 import { createMethod } from '../src/sim/methods/index.js';
@@ -23,7 +22,7 @@ await useBackend(process.env.CLUSTERKV_BACKEND || 'webgpu');
 console.log(`backend ${tf.getBackend()}, adapter ${JSON.stringify(gpuAdapterInfo() ?? {})}`);
 const model = await loadModel(file);
 const V = model.config.vocabSize;
-const weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+const { weights } = await engineModelFrom(model);
 
 function ids(n: number, seed: number): number[] {
   let a = seed;

@@ -13,8 +13,8 @@ import { teacherForcedLogits } from '../../../src/model/compare.js';
 import { loadModel } from '../../../src/model/load.js';
 import type { LlamaModel } from '../../../src/model/transformer.js';
 import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
-import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/engine/device-weights.js';
-import { engineShapeOf } from '../../../src/model/engine/shape.js';
+import type { EngineWeights } from '../../../src/model/engine/device-weights.js';
+import { engineModelFrom } from '../../../src/model/engine/engine-model.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';
@@ -43,7 +43,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
   let weights: EngineWeights;
   beforeAll(async () => {
     model = await loadModel(STORIES);
-    weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+    weights = (await engineModelFrom(model)).weights;
   });
   afterAll(() => {
     weights?.dispose();
