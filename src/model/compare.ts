@@ -55,7 +55,8 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
-function summarize(steps: StepComparison[]): ComparisonSummary {
+/** Means and counts over the compared steps. */
+export function summarizeComparison(steps: StepComparison[]): ComparisonSummary {
   const n = Math.max(1, steps.length);
   return {
     steps,
@@ -115,7 +116,7 @@ export async function compareGeneration(model: LlamaModel, method: Method, promp
       sp = await takeLogits(sparse.step(id));
       dn = await takeLogits(dense.step(id));
     }
-    return { ids, comparison: summarize(steps) };
+    return { ids, comparison: summarizeComparison(steps) };
   } finally {
     sparse.dispose();
     dense.dispose();
@@ -166,7 +167,7 @@ export async function teacherForcedPerplexity(model: LlamaModel, tokens: readonl
       scored,
       densePerplexity: Math.exp(denseNll / scored),
       sparsePerplexity: sparse ? Math.exp(sparseNll / scored) : undefined,
-      comparison: sparse ? summarize(steps) : undefined,
+      comparison: sparse ? summarizeComparison(steps) : undefined,
     };
   } finally {
     dense.dispose();

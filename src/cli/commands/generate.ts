@@ -1,23 +1,29 @@
 /**
  * `clusterkv generate`: run a real model with dense or sparse (any method) decode attention; print the text.
  * With a sparse attention, a dense run on the same tokens reports next-token KL (dense || sparse) and top-1
- * agreement per step; --perplexity scores a text teacher-forced, dense and sparse.
+ * agreement per step; --perplexity scores a text teacher-forced, dense and sparse. On webgpu the WebGPU
+ * engine runs the model (runtime.ts; the tfjs op path where the engine lacks the attention); the summary
+ * names the runtime, prefill and decode tokens/s and ms per token.
  */
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison } from '../../model/compare.js';
-import { generate } from '../../model/generate.js';
-import { loadModel, loadTokenizer } from '../../model/load.js';
+import { compareGenerationOnEngine, teacherForcedPerplexityOnEngine } from '../../model/engine/engine-compare.js';
+import { generateOnEngine, type EngineRunSummary } from '../../model/engine/engine-generate.js';
+import { generate, type GenerateResult } from '../../model/generate.js';
+import { loadTokenizer } from '../../model/load.js';
+import { chooseRuntime, describeRuntime, loadRuntimeModel } from '../../model/runtime.js';
 import { createSampler } from '../../model/sampling.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import type { TextTokenizer } from '../../model/tokenizer.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { createMethod } from '../../sim/methods/index.js';
+import { engineDTypeOptions, engineDTypes, type EngineDTypeFlags } from '../engine-flags.js';
 import { UserError } from '../errors.js';
 import { collect, parseIntFlag, parseParamValue } from '../parse.js';
 import { progressBar } from '../progress.js';
 
-export interface GenerateFlags {
+export interface GenerateFlags extends EngineDTypeFlags {
   model: string;
   tokenizer?: string;
   prompt?: string;
@@ -67,6 +73,16 @@ function stepLine(s: StepComparison, tokenizer: TextTokenizer): string {
   return `step ${s.step}\ttoken ${s.token} ${piece}\tKL ${s.kl.toExponential(3)}\ttop1 ${s.denseTop1 === s.sparseTop1 ? 'same' : `dense ${s.denseTop1} / sparse ${s.sparseTop1}`}`;
 }
 
+/** Rates of a generation, for the summary line and --json: prefill and decode tokens/s, ms per decode token. */
+function rates(r: GenerateResult, promptTokens: number): { prefillTokensPerSecond: number; decodeTokensPerSecond: number | null; msPerToken: number | null } {
+  const decoded = Math.max(0, r.ids.length - 1);
+  return {
+    prefillTokensPerSecond: promptTokens / r.prefillSeconds,
+    decodeTokensPerSecond: decoded > 0 ? decoded / r.decodeSeconds : null,
+    msPerToken: decoded > 0 ? (1000 * r.decodeSeconds) / decoded : null,
+  };
+}
+
 export async function runGenerate(flags: GenerateFlags): Promise<void> {
   const steps = parseIntFlag('--steps', flags.steps, 0);
   const temperature = Number(flags.temperature);
@@ -74,9 +90,12 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
   const seed = parseIntFlag('--seed', flags.seed);
   if (flags.prompt !== undefined && flags.text !== undefined) throw new UserError('give either --prompt or --text, not both');
   const attention = attentionFromFlags(flags);
+  const dtypes = engineDTypes(flags);
   const backend = await useBackend(flags.backend);
-  const model = await loadModel(flags.model);
-  const tokenizer = await loadTokenizer(flags.tokenizer, model);
+  const choice = chooseRuntime(backend, [attention]);
+  const loaded = await loadRuntimeModel(flags.model, choice, { weights: dtypes.weights });
+  const runtime = describeRuntime(loaded);
+  const tokenizer = await loadTokenizer(flags.tokenizer, loaded.model);
   const source = flags.text !== undefined ? (await readText(flags.text)).text : (flags.prompt ?? '');
   const context = flags.context !== undefined ? parseIntFlag('--context', flags.context, 1) : undefined;
   const method = attention === 'dense' ? undefined : attention;
@@ -88,15 +107,19 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       const tokens = encodePrefix(tokenizer, source, context + steps);
       const t0 = performance.now();
       const bar = progressBar('perplexity');
-      const r = await teacherForcedPerplexity(model, tokens, context, method, (done, total) => bar.update(done, total));
+      const onStep = (done: number, total: number) => bar.update(done, total);
+      const r =
+        loaded.runtime === 'engine'
+          ? await teacherForcedPerplexityOnEngine(loaded.model, tokens, context, method, onStep, { kv: dtypes.kv })
+          : await teacherForcedPerplexity(loaded.model, tokens, context, method, onStep);
       bar.stop();
       const seconds = (performance.now() - t0) / 1000;
       if (flags.json) {
-        console.log(JSON.stringify({ attention: label, backend, context, steps, seconds, ...r }, null, 2));
+        console.log(JSON.stringify({ attention: label, backend, runtime, context, steps, seconds, ...r }, null, 2));
         return;
       }
       if (flags.perStep && r.comparison) for (const s of r.comparison.steps) console.log(stepLine(s, tokenizer));
-      console.log(`teacher-forced perplexity over tokens ${context}..${context + steps - 1} (${r.scored} scored) on ${backend}: dense ${r.densePerplexity.toFixed(4)}`);
+      console.log(`teacher-forced perplexity over tokens ${context}..${context + steps - 1} (${r.scored} scored) on ${backend} (${runtime}): dense ${r.densePerplexity.toFixed(4)}`);
       if (r.sparsePerplexity !== undefined) console.log(`${label}: perplexity ${r.sparsePerplexity.toFixed(4)}`);
       if (r.comparison && method) console.log(describeComparison(r.comparison, label, method));
       console.error(`(${seconds.toFixed(1)} s)`);
@@ -107,60 +130,74 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
     const decodeNext = tokenizer.streamDecoder(prompt[prompt.length - 1]);
     // the text streams to stdout: a bar on the same terminal would tear it, so it shows only when stdout goes elsewhere
     const bar = flags.json || !process.stdout.isTTY ? progressBar('generate') : { update() {}, stop() {} };
+    // prefill runs before any text: its bar never tears the text
+    const prefillBar = progressBar('prefill');
     let text = '';
     const emit = (piece: string) => {
       if (flags.json) text += piece;
       else process.stdout.write(piece);
     };
     if (!method) {
-      const r = await generate(model.session('dense'), prompt, {
+      const options = {
         steps, sampler, stopIds: tokenizer.stopIds,
-        onToken: (id, step) => {
+        onToken: (id: number, step: number) => {
+          if (step === 0) prefillBar.stop();
           emit(decodeNext(id));
           bar.update(step + 1, steps);
         },
-      });
+      };
+      let engine: EngineRunSummary | undefined;
+      let r: GenerateResult;
+      if (loaded.runtime === 'engine') {
+        ({ engine, ...r } = await generateOnEngine(loaded.model, prompt, { ...options, kv: dtypes.kv, onPrefill: (done, total) => prefillBar.update(done, total) }));
+      } else r = await generate(loaded.model.session('dense'), prompt, options);
+      prefillBar.stop();
       bar.stop();
+      const rate = rates(r, prompt.length);
+      const storage = engine ? { weights: engine.weights, kv: engine.kv } : {};
       if (flags.json) {
-        console.log(JSON.stringify({ attention: 'dense', backend, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, stoppedBy: r.stoppedBy }, null, 2));
+        console.log(JSON.stringify({ attention: 'dense', backend, runtime, ...storage, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, ...rate, stoppedBy: r.stoppedBy }, null, 2));
         return;
       }
       process.stdout.write('\n');
       if (r.stoppedBy === 'stop-id') console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
-      const decodeRate = r.ids.length > 1 ? ((r.ids.length - 1) / r.decodeSeconds).toFixed(1) : '-';
-      console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${(prompt.length / r.prefillSeconds).toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate} tok/s on ${backend}`);
+      const decodeRate = rate.decodeTokensPerSecond !== null ? `${rate.decodeTokensPerSecond.toFixed(1)} tok/s (${rate.msPerToken!.toFixed(2)} ms/token)` : '-';
+      const kv = engine ? `, ${engine.kv} KV` : '';
+      console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${rate.prefillTokensPerSecond.toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate} on ${backend} (${runtime}${kv})`);
       return;
     }
     const lines: string[] = [];
     const t0 = performance.now();
-    const r = await compareGeneration(model, method, prompt, {
+    const compareOptions = {
       steps,
       sampler,
       stopIds: tokenizer.stopIds,
-      onStep: (s) => {
+      onStep: (s: StepComparison) => {
         if (flags.perStep) lines.push(stepLine(s, tokenizer));
         if (!tokenizer.stopIds.includes(s.token)) emit(decodeNext(s.token));
         bar.update(s.step + 1, steps);
       },
-    });
+    };
+    const r = loaded.runtime === 'engine' ? await compareGenerationOnEngine(loaded.model, method, prompt, { ...compareOptions, kv: dtypes.kv }) : await compareGeneration(loaded.model, method, prompt, compareOptions);
+    prefillBar.stop();
     bar.stop();
+    const seconds = (performance.now() - t0) / 1000;
     if (flags.json) {
-      const seconds = (performance.now() - t0) / 1000;
-      console.log(JSON.stringify({ attention: label, backend, promptTokens: prompt.length, ids: r.ids, text, seconds, comparison: r.comparison }, null, 2));
+      console.log(JSON.stringify({ attention: label, backend, runtime, promptTokens: prompt.length, ids: r.ids, text, seconds, tokensPerSecond: r.ids.length / seconds, comparison: r.comparison }, null, 2));
       return;
     }
     process.stdout.write('\n');
     for (const line of lines) console.log(line);
     console.log(describeComparison(r.comparison, label, method));
     if (r.ids.length < steps && r.comparison.steps.length > r.ids.length) console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
-    console.error(`${r.ids.length} tokens, dense and sparse side by side, in ${((performance.now() - t0) / 1000).toFixed(1)} s on ${backend}`);
+    console.error(`${r.ids.length} tokens, dense and sparse side by side, in ${seconds.toFixed(1)} s (${(r.ids.length / seconds).toFixed(1)} tok/s of each) on ${backend} (${runtime})`);
   } finally {
-    model.dispose();
+    loaded.model.dispose();
   }
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('generate')
     .description('generate text with a real model (llama2.c .bin or Hugging Face folder), dense or through a sparse attention method; compare sparse with dense (KL, top-1, perplexity)')
     .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face checkpoint folder (config.json + safetensors)')
@@ -178,6 +215,6 @@ export function register(program: Command): void {
     .option('--perplexity', 'score --text teacher-forced: dense, and sparse when --attention is a method')
     .option('--per-step', 'print KL and top-1 per step (sparse attention)')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
-    .option('--json', 'print the text and the summary as one JSON object instead of streaming the text')
-    .action(async (flags: GenerateFlags) => runGenerate(flags));
+    .option('--json', 'print the text and the summary as one JSON object instead of streaming the text');
+  engineDTypeOptions(command).action(async (flags: GenerateFlags) => runGenerate(flags));
 }
