@@ -10,13 +10,14 @@ import { NEEDLE_METRIC_MEANING, NEEDLE_METRICS } from '../../model/passkey/needl
 import { CKVLAB_PASSKEY_FORMAT, checkPasskeyFormat, readPasskeyFormat, type PasskeyFormat } from '../../model/passkey/format.js';
 import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type PasskeyEvalResult } from '../../model/passkey/runner.js';
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
+import { engineDTypeOptions, engineDTypes, type EngineDTypeFlags } from '../engine-flags.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { formatTable } from '../table.js';
 
-export interface PasskeyFlags {
+export interface PasskeyFlags extends EngineDTypeFlags {
   model: string;
   tokenizer?: string;
   contexts: string;
@@ -85,7 +86,7 @@ export function printPasskeySummary(result: PasskeyEvalResult, backend: string, 
   const misses = denseMisses(result.table);
   const dense = denseAccuracy(result.table);
   if (json) {
-    console.log(JSON.stringify({ folder: out, backend, seconds: result.seconds, computed: result.computed, skipped: result.skipped, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows }, null, 2));
+    console.log(JSON.stringify({ folder: out, backend, runtime: result.manifest.runtime ?? null, seconds: result.seconds, computed: result.computed, skipped: result.skipped, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows }, null, 2));
     return;
   }
   console.log(formatTable(summary.rows, summary.columns));
@@ -94,7 +95,7 @@ export function printPasskeySummary(result: PasskeyEvalResult, backend: string, 
     `\naccuracy: the greedy answer's tokens equal the expected continuation's; digits: key digits right (of ${result.manifest.format.keyDigits}); needle/key mass recall: share of the dense attention on the needle / key digits the selection kept (sparse layers, answer steps, pooled over heads)` +
       `\nthe first answer token comes from the dense prefill for every method; the rest through each method` +
       (dense === undefined ? '' : `\ndense (full) accuracy ${dense.toFixed(3)} over ${docs} documents${misses.length ? `; misses: ${misses.map((m) => `${m.document} (key ${m.key}, said ${JSON.stringify(m.generated)})`).join(', ')}` : ''}`) +
-      `\n${result.computed} document-cells computed, ${result.skipped} already done, on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv`,
+      `\n${result.computed} document-cells computed, ${result.skipped} already done, on ${backend}${result.manifest.runtime ? ` (${result.manifest.runtime})` : ''} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv`,
   );
 }
 
@@ -104,7 +105,7 @@ function needleHelp(): string {
 
 export function register(program: Command): void {
   const evalCommand = program.command('eval').description('downstream accuracy of methods under a token budget on a real model (passkey retrieval)');
-  evalCommand
+  const passkey = evalCommand
     .command('passkey')
     .description('passkey retrieval: documents with a key hidden in filler text, prefilled once densely, answered by each method x budget; DIR/results.csv, results.arrow, steps.csv, manifest.json')
     .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face folder (e.g. ../shared/models/ckvlab-passkey-9m/model.bin)')
@@ -127,15 +128,17 @@ export function register(program: Command): void {
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'print no summary')
-    .addHelpText('after', needleHelp())
+    .addHelpText('after', needleHelp());
+  engineDTypeOptions(passkey)
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
+      const dtypes = engineDTypes(flags);
       checkOutputFolder(flags.out);
       const backend = await useBackend(flags.backend);
       const bar = progressBar('passkey');
       const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
       try {
-        const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
+        const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, ...dtypes, signal, onProgress: (d, t) => bar.update(d, t), onDocument: log }));
         bar.stop();
         if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
       } finally {
