@@ -21,9 +21,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
 import type { GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
-import { readWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
-import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
-import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fill.js';
+import { gpuIdle, hasTimestamps, startKernelTimer, stopKernelTimer } from '../../gpu/wgsl/runtime/runtime.js';
 import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
 import { createMethod } from '../../sim/methods/index.js';
@@ -34,6 +32,7 @@ import { STORAGE_BYTES, type StorageDType } from '../../gpu/wgsl/engine/storage-
 import { randomEngineWeights, type EngineWeights } from './device-weights.js';
 import { checkFootprint } from './footprint.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
+import { readCeiling } from './read-ceiling.js';
 import { stepBytes } from './step-bytes.js';
 import { kvBytes, weightBytesPerStep, type EngineShape } from './shape.js';
 
@@ -93,29 +92,6 @@ function modeName(m: ModeSpec): string {
 function meanBytes(all: E2eStepBytes[]): E2eStepBytes {
   const mean = (k: keyof E2eStepBytes) => all.reduce((s, b) => s + b[k], 0) / all.length;
   return { weights: mean('weights'), kv: mean('kv'), selection: mean('selection'), activations: mean('activations'), total: mean('total') };
-}
-
-/** A buffer of `bytes` made on the device (never zeros: a read of zeros can run faster than real data). */
-function deviceRandom(bytes: number, seed: number): tf.Tensor1D {
-  const n = Math.floor(bytes / 16) * 4;
-  const out = outputTensor<tf.Rank.R1>([n], 'float32');
-  record([{ code: uniformFillShader(), uniforms: [n, seed, { f32: 1 }, { f32: 0 }], buffers: [out.buffer], workgroups: [Math.min(FILL_GROUPS, Math.ceil(n / 256))] }]);
-  return out.tensor;
-}
-
-async function readCeiling(bytes: number, seed: number): Promise<E2eRun['readCeiling']> {
-  if (!hasTimestamps()) return null;
-  const x = deviceRandom(Math.min(bytes, deviceLimits().maxBinding), seed);
-  for (let i = 0; i < 3; i++) readWgsl(x).dispose();
-  await gpuIdle();
-  const runs = 10;
-  startKernelTimer(runs + 1);
-  for (let i = 0; i < runs; i++) readWgsl(x).dispose();
-  const ms = await stopKernelTimer();
-  const read = x.size * 4;
-  x.dispose();
-  if (ms === undefined) return null;
-  return { bytes: read, ms: ms / runs, GBps: read / (ms / runs) / 1e6 };
 }
 
 /**
