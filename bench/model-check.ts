@@ -6,14 +6,19 @@
  *
  *   tsx bench/model-check.ts --backend webgpu --out run.json [--model DIR|FILE] [--context 16384] [--steps 32]
  *                            [--budget 1024] [--tokenizer FILE]
+ * On webgpu the WebGPU engine runs it (src/model/runtime.ts: f16 weights from an F16 checkpoint; --kv-dtype
+ * f32 keeps the KV cache as the op path's), elsewhere the tfjs op path.
  * Compare two runs with bench/compare-model-checks.ts.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo, useBackend } from '../src/gpu/backend.js';
+import { generateOnEngine } from '../src/model/engine/engine-generate.js';
+import type { DTypeChoice } from '../src/model/engine/engine-model.js';
 import { generate } from '../src/model/generate.js';
-import { loadModel, loadTokenizer } from '../src/model/load.js';
+import { loadTokenizer } from '../src/model/load.js';
+import { chooseRuntime, describeRuntime, loadRuntimeModel } from '../src/model/runtime.js';
 import { createSampler } from '../src/model/sampling.js';
 import { encodePrefix, readText } from '../src/model/texts.js';
 import { createMethod } from '../src/sim/methods/index.js';
@@ -28,6 +33,7 @@ const { values: args } = parseArgs({
     context: { type: 'string', default: '16384' },
     steps: { type: 'string', default: '32' },
     budget: { type: 'string', default: '1024' },
+    'kv-dtype': { type: 'string', default: 'auto' },
   },
 });
 
@@ -57,16 +63,24 @@ async function main(): Promise<void> {
   const backend = await useBackend(args.backend);
   const context = Number(args.context);
   const steps = Number(args.steps);
-  const model = await loadModel(args.model!);
+  const clusterkv = createMethod('clusterkv', { budget: Number(args.budget) });
+  const loaded = await loadRuntimeModel(args.model!, chooseRuntime(backend, ['dense', clusterkv]));
+  const model = loaded.model;
+  const kv = args['kv-dtype'] as DTypeChoice;
   const tokenizer = await loadTokenizer(args.tokenizer, model);
   const prompt = encodePrefix(tokenizer, (await readText('moby-dick')).text, context);
   const runs: Run[] = [];
   for (const attention of ['dense', 'clusterkv'] as const) {
-    const method = attention === 'dense' ? undefined : createMethod('clusterkv', { budget: Number(args.budget) });
-    const session = model.session(method ?? 'dense');
+    const method = attention === 'dense' ? undefined : clusterkv;
     const gaps: number[] = [];
-    const r = await generate(session, prompt, { steps, sampler: createSampler(0, 0), onLogits: (logits) => gaps.push(topGap(logits)) });
-    session.dispose();
+    const options = { steps, sampler: createSampler(0, 0), onLogits: (logits: Float32Array) => gaps.push(topGap(logits)) };
+    let r;
+    if (loaded.runtime === 'engine') r = await generateOnEngine(loaded.model, prompt, { ...options, attention: method ?? 'dense', kv });
+    else {
+      const session = loaded.model.session(method ?? 'dense');
+      r = await generate(session, prompt, options);
+      session.dispose();
+    }
     runs.push({
       attention,
       params: method?.params,
@@ -80,7 +94,7 @@ async function main(): Promise<void> {
     console.log(`${attention}: prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(2)} s (${(prompt.length / r.prefillSeconds).toFixed(0)} tok/s), decode ${(runs.at(-1)!.decodeTokensPerSecond).toFixed(1)} tok/s on ${backend}`);
     console.log(`  ${JSON.stringify(tokenizer.decode(r.ids))}`);
   }
-  const report = { kind: 'clusterkv-model-check', backend, adapter: gpuAdapterInfo() ?? null, model: args.model, context, steps, tensorsLeft: tf.memory().numTensors, versions: packageVersions(), runs };
+  const report = { kind: 'clusterkv-model-check', backend, runtime: describeRuntime(loaded), adapter: gpuAdapterInfo() ?? null, model: args.model, context, steps, tensorsLeft: tf.memory().numTensors, versions: packageVersions(), runs };
   if (args.out) writeFileSync(args.out, JSON.stringify(report, null, 2));
   model.dispose();
 }

@@ -38,6 +38,8 @@ export interface GenerateFlags extends EngineDTypeFlags {
   param: string[];
   perplexity?: boolean;
   perStep?: boolean;
+  /** false (--no-compare): a sparse method generates alone, without the dense run beside it */
+  compare?: boolean;
   backend?: string;
   json?: boolean;
 }
@@ -137,7 +139,8 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       if (flags.json) text += piece;
       else process.stdout.write(piece);
     };
-    if (!method) {
+    if (!method || flags.compare === false) {
+      if (flags.perStep) throw new UserError('--per-step compares with dense: it cannot go with --no-compare');
       const options = {
         steps, sampler, stopIds: tokenizer.stopIds,
         onToken: (id: number, step: number) => {
@@ -149,21 +152,28 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       let engine: EngineRunSummary | undefined;
       let r: GenerateResult;
       if (loaded.runtime === 'engine') {
-        ({ engine, ...r } = await generateOnEngine(loaded.model, prompt, { ...options, kv: dtypes.kv, onPrefill: (done, total) => prefillBar.update(done, total) }));
-      } else r = await generate(loaded.model.session('dense'), prompt, options);
+        ({ engine, ...r } = await generateOnEngine(loaded.model, prompt, { ...options, attention, kv: dtypes.kv, onPrefill: (done, total) => prefillBar.update(done, total) }));
+      } else {
+        const session = loaded.model.session(attention);
+        try {
+          r = await generate(session, prompt, options);
+        } finally {
+          session.dispose();
+        }
+      }
       prefillBar.stop();
       bar.stop();
       const rate = rates(r, prompt.length);
-      const storage = engine ? { weights: engine.weights, kv: engine.kv } : {};
+      const storage = engine ? { weights: engine.weights, kv: engine.kv, clusterSeconds: engine.clusterSeconds } : {};
       if (flags.json) {
-        console.log(JSON.stringify({ attention: 'dense', backend, runtime, ...storage, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, ...rate, stoppedBy: r.stoppedBy }, null, 2));
+        console.log(JSON.stringify({ attention: label, backend, runtime, ...storage, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, ...rate, stoppedBy: r.stoppedBy }, null, 2));
         return;
       }
       process.stdout.write('\n');
       if (r.stoppedBy === 'stop-id') console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
       const decodeRate = rate.decodeTokensPerSecond !== null ? `${rate.decodeTokensPerSecond.toFixed(1)} tok/s (${rate.msPerToken!.toFixed(2)} ms/token)` : '-';
       const kv = engine ? `, ${engine.kv} KV` : '';
-      console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${rate.prefillTokensPerSecond.toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate} on ${backend} (${runtime}${kv})`);
+      console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${rate.prefillTokensPerSecond.toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate}${method ? ` with ${method.name}${Number.isFinite(method.budget) ? ` B=${method.budget}` : ''}` : ''} on ${backend} (${runtime}${kv})`);
       return;
     }
     const lines: string[] = [];
@@ -214,6 +224,7 @@ export function register(program: Command): void {
     .option('--param <name=value>', 'any other method parameter (repeatable), e.g. --param iters=10', collect, [])
     .option('--perplexity', 'score --text teacher-forced: dense, and sparse when --attention is a method')
     .option('--per-step', 'print KL and top-1 per step (sparse attention)')
+    .option('--no-compare', 'with a sparse --attention: generate with it alone (no dense run beside it; its speed, not a comparison)')
     .option('--backend <name>', 'tfjs backend: tensorflow, webgpu, wasm, cpu (default: env CLUSTERKV_BACKEND, else first that loads)')
     .option('--json', 'print the text and the summary as one JSON object instead of streaming the text');
   engineDTypeOptions(command).action(async (flags: GenerateFlags) => runGenerate(flags));

@@ -4,6 +4,7 @@
  * chains on the device (the argmax writes the next input token) and reads the chosen ids back a block at a
  * time, so a token costs no host round trip; sampling, or asking for logits, reads each step's logits.
  */
+import { gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
 import { ModelError } from '../errors.js';
 import type { GenerateOptions, GenerateResult } from '../generate.js';
 import type { Method } from '../../sim/selector.js';
@@ -27,7 +28,10 @@ export interface EngineRunSummary {
   kv: string;
   attention: string;
   promptTokens: number;
+  /** prompt tokens per second of the prefill and (ClusterKV) the prompt's clustering together */
   prefillTokensPerSecond: number;
+  /** seconds of ClusterKV's prompt clustering (0 for dense) */
+  clusterSeconds: number;
   /** decode steps timed (tokens after the first, which comes from the prefill) */
   decodeSteps: number;
   decodeTokensPerSecond: number | null;
@@ -55,9 +59,12 @@ export async function generateOnEngine(model: EngineModel, prompt: readonly numb
     };
     let id = steps === 0 ? -1 : sampled ? await choose(await session.prefillLogits(), 0) : await session.prefillToken();
     if (steps === 0) await session.prefillToken();
-    const t1 = performance.now();
+    const tPrefill = performance.now();
     session.releasePrefill();
+    // ClusterKV clusters the prompt here: part of taking the prompt in, counted with the prefill (and apart)
     await session.start(P);
+    await gpuIdle();
+    const t1 = performance.now();
     /** records id as generated step s; false when generation ends here */
     const emit = (s: number): boolean => {
       if (opts.stopIds?.includes(id)) {
@@ -108,6 +115,7 @@ export async function generateOnEngine(model: EngineModel, prompt: readonly numb
         attention: session.method ? `${session.method.name} ${JSON.stringify(session.method.params)}` : 'dense',
         promptTokens: P,
         prefillTokensPerSecond: P / ((t1 - t0) / 1000),
+        clusterSeconds: (t1 - tPrefill) / 1000,
         decodeSteps,
         decodeTokensPerSecond: decodeSteps > 0 ? decodeSteps / decodeSeconds : null,
         msPerToken: decodeSteps > 0 ? (1000 * decodeSeconds) / decodeSteps : null,
