@@ -181,7 +181,7 @@ function cellRuntimes(cells: { cell: SweepCell; method: Method }[], backend: str
   for (const c of cells) {
     const choice = chooseRuntime(backend, [c.method]);
     (choice.runtime === 'engine' ? engine : ops).push(c);
-    if (choice.runtime === 'ops') reasons.add(`${c.method.name}: ${choice.reason}`);
+    if (choice.runtime === 'ops' && choice.reason !== 'tfjs ops') reasons.add(choice.reason.replace(/^tfjs ops: /, ''));
   }
   return { engine, ops, reasons: [...reasons] };
 }
