@@ -1,7 +1,6 @@
 /**
  * clusterkv: ClusterKV (Liu et al., arXiv 2412.03213), declared once, in this folder:
- *   params.ts   its parameters with their defaults (DESIGN.md, "ClusterKV, as the paper and its reference
- *               code define it")
+ *   params.ts   its parameters with their defaults (docs/DESIGN.md#parameters-of-clusterkv)
  *   plan.ts     the rules every user shares: which positions are clustered into how many clusters (C0 and
  *               the windows), the K-means seeds, the typed parameters of a configured method
  *   layer.ts    ClusterKVLayer, the portable tfjs LayerSelector (prompt and window clustering, selection,
