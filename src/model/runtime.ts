@@ -4,11 +4,19 @@
  * wasm, tensorflow), and on webgpu for an attention the engine has no selection for, the tfjs op path
  * (transformer.ts) runs it: the portable reference, against which the engine is checked. Env
  * CLUSTERKV_RUNTIME=ops keeps webgpu on the op path (parity runs); CLUSTERKV_RUNTIME=engine refuses the
- * fallback instead of taking it.
+ * fallback instead of taking it. generateWith, compareWith, perplexityWith and captureWith run generate.ts's,
+ * compare.ts's and capture.ts's calls on whichever runtime was loaded.
  */
-import { ModelError } from './errors.js';
+import type { Method } from '../sim/selector.js';
+import { captureTrace, type CaptureResult } from './capture.js';
+import { compareGeneration, teacherForcedPerplexity, type CompareGenerationOptions, type ComparisonSummary, type PerplexityResult } from './compare.js';
+import { captureTraceOnEngine, type EngineCaptureOptions } from './engine/engine-capture.js';
+import { compareGenerationOnEngine, teacherForcedPerplexityOnEngine, type EngineCompareOptions } from './engine/engine-compare.js';
+import { generateOnEngine, type EngineGenerateOptions, type EngineRunSummary } from './engine/engine-generate.js';
 import { loadEngineModel, type DTypeChoice, type EngineModel } from './engine/engine-model.js';
 import { engineAttentionOf, type EngineChoice } from './engine/engine-session.js';
+import { ModelError } from './errors.js';
+import { generate, type GenerateResult } from './generate.js';
 import { loadModel } from './load.js';
 import type { LlamaModel } from './transformer.js';
 
@@ -53,4 +61,30 @@ export async function loadRuntimeModel(path: string, choice: RuntimeChoice, opts
 /** E.g. "WebGPU engine, f16 weights", "tfjs ops". */
 export function describeRuntime(m: RuntimeModel): string {
   return m.runtime === 'engine' ? `${m.reason}, ${m.model.weights.dtype} weights` : m.reason;
+}
+
+/** generate (generate.ts) on the loaded runtime: `attention` 'dense' (default) or a method. */
+export async function generateWith(m: RuntimeModel, prompt: readonly number[], opts: EngineGenerateOptions): Promise<GenerateResult & { engine?: EngineRunSummary }> {
+  if (m.runtime === 'engine') return generateOnEngine(m.model, prompt, opts);
+  const session = m.model.session(opts.attention ?? 'dense');
+  try {
+    return await generate(session, prompt, opts);
+  } finally {
+    session.dispose();
+  }
+}
+
+/** compareGeneration (compare.ts) on the loaded runtime. */
+export function compareWith(m: RuntimeModel, method: Method, prompt: readonly number[], opts: CompareGenerationOptions & EngineCompareOptions): Promise<{ ids: number[]; comparison: ComparisonSummary }> {
+  return m.runtime === 'engine' ? compareGenerationOnEngine(m.model, method, prompt, opts) : compareGeneration(m.model, method, prompt, opts);
+}
+
+/** teacherForcedPerplexity (compare.ts) on the loaded runtime. */
+export function perplexityWith(m: RuntimeModel, tokens: readonly number[], prefillLength: number, method?: Method, onStep?: (done: number, total: number) => void, opts: EngineCompareOptions = {}): Promise<PerplexityResult> {
+  return m.runtime === 'engine' ? teacherForcedPerplexityOnEngine(m.model, tokens, prefillLength, method, onStep, opts) : teacherForcedPerplexity(m.model, tokens, prefillLength, method, onStep);
+}
+
+/** captureTrace (capture.ts) on the loaded runtime (the engine: one prefill of the N + S tokens). */
+export function captureWith(m: RuntimeModel, tokens: readonly number[], path: string, opts: EngineCaptureOptions): Promise<CaptureResult> {
+  return m.runtime === 'engine' ? captureTraceOnEngine(m.model, tokens, path, opts) : captureTrace(m.model, tokens, path, opts);
 }

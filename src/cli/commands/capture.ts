@@ -5,10 +5,8 @@
  */
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { captureTrace } from '../../model/capture.js';
-import { captureTraceOnEngine } from '../../model/engine/engine-capture.js';
 import { loadTokenizer } from '../../model/load.js';
-import { chooseRuntime, describeRuntime, loadRuntimeModel } from '../../model/runtime.js';
+import { captureWith, chooseRuntime, describeRuntime, loadRuntimeModel } from '../../model/runtime.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import { engineDTypeOptions, parseDTypeFlag } from '../engine-flags.js';
 import { checkOutputFile, UserError } from '../errors.js';
@@ -51,20 +49,17 @@ export async function runCapture(flags: CaptureFlags): Promise<void> {
     const bar = progressBar('capture');
     const prefillBar = progressBar('prefill');
     const t0 = performance.now();
-    const options = {
+    const result = await captureWith(loaded, tokens, flags.out, {
       prefillLength: N,
       steps: S,
       dtype,
       prompt: text,
-      onLayer: (l: number, L: number) => {
+      onPrefill: (done, total) => prefillBar.update(done, total),
+      onLayer: (l, L) => {
         prefillBar.stop();
         bar.update(l + 1, L);
       },
-    } as const;
-    const result =
-      loaded.runtime === 'engine'
-        ? await captureTraceOnEngine(loaded.model, tokens, flags.out, { ...options, onPrefill: (done, total) => prefillBar.update(done, total) })
-        : await captureTrace(loaded.model, tokens, flags.out, options);
+    });
     prefillBar.stop();
     bar.stop();
     const seconds = (performance.now() - t0) / 1000;

@@ -7,12 +7,10 @@
  */
 import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
-import { compareGeneration, teacherForcedPerplexity, type ComparisonSummary, type StepComparison } from '../../model/compare.js';
-import { compareGenerationOnEngine, teacherForcedPerplexityOnEngine } from '../../model/engine/engine-compare.js';
-import { generateOnEngine, type EngineRunSummary } from '../../model/engine/engine-generate.js';
-import { generate, type GenerateResult } from '../../model/generate.js';
+import type { ComparisonSummary, StepComparison } from '../../model/compare.js';
+import type { GenerateResult } from '../../model/generate.js';
 import { loadTokenizer } from '../../model/load.js';
-import { chooseRuntime, describeRuntime, loadRuntimeModel } from '../../model/runtime.js';
+import { chooseRuntime, compareWith, describeRuntime, generateWith, loadRuntimeModel, perplexityWith } from '../../model/runtime.js';
 import { createSampler } from '../../model/sampling.js';
 import { encodePrefix, readText } from '../../model/texts.js';
 import type { TextTokenizer } from '../../model/tokenizer.js';
@@ -110,10 +108,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       const t0 = performance.now();
       const bar = progressBar('perplexity');
       const onStep = (done: number, total: number) => bar.update(done, total);
-      const r =
-        loaded.runtime === 'engine'
-          ? await teacherForcedPerplexityOnEngine(loaded.model, tokens, context, method, onStep, { kv: dtypes.kv })
-          : await teacherForcedPerplexity(loaded.model, tokens, context, method, onStep);
+      const r = await perplexityWith(loaded, tokens, context, method, onStep, { kv: dtypes.kv });
       bar.stop();
       const seconds = (performance.now() - t0) / 1000;
       if (flags.json) {
@@ -149,18 +144,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
           bar.update(step + 1, steps);
         },
       };
-      let engine: EngineRunSummary | undefined;
-      let r: GenerateResult;
-      if (loaded.runtime === 'engine') {
-        ({ engine, ...r } = await generateOnEngine(loaded.model, prompt, { ...options, attention, kv: dtypes.kv, onPrefill: (done, total) => prefillBar.update(done, total) }));
-      } else {
-        const session = loaded.model.session(attention);
-        try {
-          r = await generate(session, prompt, options);
-        } finally {
-          session.dispose();
-        }
-      }
+      const { engine, ...r } = await generateWith(loaded, prompt, { ...options, attention, kv: dtypes.kv, onPrefill: (done, total) => prefillBar.update(done, total) });
       prefillBar.stop();
       bar.stop();
       const rate = rates(r, prompt.length);
@@ -188,7 +172,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
         bar.update(s.step + 1, steps);
       },
     };
-    const r = loaded.runtime === 'engine' ? await compareGenerationOnEngine(loaded.model, method, prompt, { ...compareOptions, kv: dtypes.kv }) : await compareGeneration(loaded.model, method, prompt, compareOptions);
+    const r = await compareWith(loaded, method, prompt, { ...compareOptions, kv: dtypes.kv });
     prefillBar.stop();
     bar.stop();
     const seconds = (performance.now() - t0) / 1000;
