@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { prefillAttentionShader, prefillAttentionWorkgroups } from '../../../src/gpu/wgsl/attention/prefill-attention.js';
 import { gemmShader, gemmWorkgroups } from '../../../src/gpu/wgsl/engine/gemm.js';
-import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue } from '../../../src/gpu/wgsl/engine/gemv.js';
+import { gemvPlan, gemvShader, gemvWorkgroups } from '../../../src/gpu/wgsl/engine/gemv.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../../src/gpu/wgsl/engine/rope-kv-append.js';
 import { uniformFillShader } from '../../../src/gpu/wgsl/engine/seeded-fill.js';
 import { halfRead, unpackRowsShader, type StorageDType } from '../../../src/gpu/wgsl/engine/storage-dtype.js';
@@ -17,7 +17,9 @@ import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '.
 import { decodeFloat16, encodeFloat16, roundToFloat16 } from '../../../src/trace/float16.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { values, worstRelative } from '../../helpers/tensors.js';
+import { causalAttentionReference } from '../../reference/causal-attention.js';
 import { normals } from '../../reference/clusterkv.js';
+import { productReference } from '../../reference/products.js';
 
 const skip = await softwareWebgpu();
 
@@ -30,49 +32,6 @@ function stored(data: Float32Array, dtype: StorageDType): tf.Tensor {
 
 function bufferOfStored(t: tf.Tensor): GPUBuffer {
   return bufferOf(t, t.dtype === 'int32' ? 'i32' : 'f32');
-}
-
-/** Y[m, r] = sum_i X[m, i] W[r, i] (+ epilogue), float64. */
-function refProduct(W: Float32Array, X: Float32Array, extra: Float32Array | undefined, rows: number, cols: number, n: number, epilogue: GemvEpilogue): Float64Array {
-  const dot = new Float64Array(n * rows);
-  for (let m = 0; m < n; m++) for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let i = 0; i < cols; i++) s += W[r * cols + i] * X[m * cols + i];
-    dot[m * rows + r] = s + (epilogue === 'residual' ? extra![m * rows + r] : epilogue === 'bias' ? extra![r] : 0);
-  }
-  if (epilogue !== 'swiglu') return dot;
-  const out = new Float64Array((n * rows) / 2);
-  for (let m = 0; m < n; m++) for (let j = 0; j < rows / 2; j++) {
-    const g = dot[m * rows + 2 * j];
-    out[m * (rows / 2) + j] = (g / (1 + Math.exp(-g))) * dot[m * rows + 2 * j + 1];
-  }
-  return out;
-}
-
-/** Causal attention of q [n, H, d] at positions p0.. over keys/values [G, T, d] of one sequence, float64. */
-function refCausal(q: Float32Array, keys: Float32Array, vals: Float32Array, n: number, p0: number, H: number, G: number, T: number, d: number): Float64Array {
-  const out = new Float64Array(n * H * d);
-  const R = H / G;
-  for (let i = 0; i < n; i++) for (let h = 0; h < H; h++) {
-    const g = Math.floor(h / R);
-    const upto = p0 + i;
-    const s = new Float64Array(upto + 1);
-    let mx = -Infinity;
-    for (let t = 0; t <= upto; t++) {
-      let dot = 0;
-      for (let k = 0; k < d; k++) dot += q[(i * H + h) * d + k] * keys[(g * T + t) * d + k];
-      s[t] = dot / Math.sqrt(d);
-      mx = Math.max(mx, s[t]);
-    }
-    let sum = 0;
-    for (let t = 0; t <= upto; t++) sum += (s[t] = Math.exp(s[t] - mx));
-    for (let k = 0; k < d; k++) {
-      let o = 0;
-      for (let t = 0; t <= upto; t++) o += s[t] * vals[(g * T + t) * d + k];
-      out[(i * H + h) * d + k] = o / sum;
-    }
-  }
-  return out;
 }
 
 describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () => {
@@ -101,7 +60,7 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
           const shape = { rows, cols, epilogue, weights, halfRead: halfRead() };
           record([{ code: gemmShader(shape), uniforms: [n], buffers: [bufferOfStored(Wt), bufferOf(Xt, 'f32'), ...(Et ? [bufferOf(Et, 'f32')] : []), out.buffer], workgroups: gemmWorkgroups(shape, n) }]);
           const got = await values(out.tensor);
-          const want = refProduct(weights === 'f16' ? roundToFloat16(W) : W, X, extra, rows, cols, n, epilogue);
+          const want = productReference(weights === 'f16' ? roundToFloat16(W) : W, X, extra, rows, cols, n, epilogue);
           expect(worstRelative(got, want), `n ${n} ${rows}x${cols} ${weights} ${epilogue}`).toBeLessThan(1e-4);
           tf.dispose([Wt, Xt, ...(Et ? [Et] : [])]);
         }
@@ -125,7 +84,7 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
         const out = outputTensor([B * (epilogue === 'swiglu' ? rows / 2 : rows)], 'float32');
         record([{ code: gemvShader(shape, plan), uniforms: [rows], buffers: [bufferOfStored(Wt), bufferOf(xt, 'f32'), ...(bt ? [bufferOf(bt, 'f32')] : []), out.buffer], workgroups: [gemvWorkgroups(shape, plan)] }]);
         const got = await values(out.tensor);
-        expect(worstRelative(got, refProduct(roundToFloat16(W), x, bias, rows, cols, B, epilogue)), `B ${B} ${epilogue}`).toBeLessThan(1e-4);
+        expect(worstRelative(got, productReference(roundToFloat16(W), x, bias, rows, cols, B, epilogue)), `B ${B} ${epilogue}`).toBeLessThan(1e-4);
         tf.dispose([Wt, xt, ...(bt ? [bt] : [])]);
       }
     }
@@ -150,7 +109,7 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
           const r = kv === 'f16' ? roundToFloat16(x) : x;
           return r.subarray(seq * G * T * d, (seq + 1) * G * T * d);
         };
-        const want = refCausal(q, seqRows(keys), seqRows(vals), n, p0, H, G, T, d);
+        const want = causalAttentionReference(q, seqRows(keys), seqRows(vals), (t, g) => (g * T + t) * d, n, H, G, d, p0);
         expect(worstRelative(got, want), `H ${H} G ${G} d ${d} ${kv}`).toBeLessThan(1e-4);
         tf.dispose([kt, vt, qt]);
       }

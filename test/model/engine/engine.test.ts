@@ -18,18 +18,12 @@ import { engineModelFrom } from '../../../src/model/engine/engine-model.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';
+import { lcgTokens } from '../../helpers/tokens.js';
 
 const skip = await softwareWebgpu();
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
 
-/** Token ids 1..vocab-1 from a seeded LCG (two different prompts). */
-function prompt(n: number, vocab: number, seed: number): number[] {
-  let a = seed;
-  return Array.from({ length: n }, () => {
-    a = (a * 1103515245 + 12345) % 2147483648;
-    return 1 + (a % (vocab - 1));
-  });
-}
+const prompt = lcgTokens;
 
 
 function argmax(row: ArrayLike<number>): number {

@@ -21,18 +21,12 @@ import type { LlamaModel } from '../../../src/model/transformer.js';
 import { argmax } from '../../../src/model/sampling.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';
+import { lcgTokens } from '../../helpers/tokens.js';
 
 const skip = await softwareWebgpu();
 const MODELS = path.resolve(process.cwd(), '../shared/models');
 
-/** Token ids 1..vocab-1 from a seeded LCG. */
-function ids(n: number, vocab: number, seed: number): number[] {
-  let a = seed;
-  return Array.from({ length: n }, () => {
-    a = (a * 1103515245 + 12345) % 2147483648;
-    return 1 + (a % (vocab - 1));
-  });
-}
+const ids = lcgTokens;
 
 /** Logits [T, V] of every position through the tfjs forward pass. */
 async function reference(model: LlamaModel, tokens: number[]): Promise<Float32Array> {
