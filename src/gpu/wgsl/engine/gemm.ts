@@ -16,7 +16,7 @@
  *   residual  Y[m, r] = res[m, r] + s
  *   swiglu    rows interleaved gate_j = row 2j, up_j = row 2j + 1: Y[m, j] = silu(gate_j) up_j, Y [n, rows / 2]
  */
-import type { GemvEpilogue } from './gemv.js';
+import { productBindings, type GemvEpilogue } from './gemv.js';
 import { HALF_WGSL, vec4Storage, type HalfRead, type StorageDType } from './storage-dtype.js';
 
 const BM = 64;
@@ -49,11 +49,7 @@ export function gemmShader(shape: GemmShape): string {
   if (!Number.isInteger(cols) || cols < 4 || cols % 4 !== 0) throw new RangeError(`gemm: cols must be a positive multiple of 4, got ${cols}`);
   if (epilogue === 'swiglu' && rows % 2 !== 0) throw new RangeError(`gemm: swiglu needs an even row count, got ${rows}`);
   const W = vec4Storage('W', 1, shape.weights, shape.halfRead);
-  const extra = epilogue === 'residual' || epilogue === 'bias';
-  const bindings = [W.decl, '@group(0) @binding(2) var<storage, read> X: array<vec4<f32>>;'];
-  if (epilogue === 'residual') bindings.push('@group(0) @binding(3) var<storage, read> res: array<f32>;');
-  if (epilogue === 'bias') bindings.push('@group(0) @binding(3) var<storage, read> bias: array<f32>;');
-  bindings.push(`@group(0) @binding(${extra ? 4 : 3}) var<storage, read_write> Y: array<f32>;`);
+  const bindings = productBindings(W, epilogue, 'X', 'Y');
   const store =
     epilogue === 'swiglu'
       ? `      for (var j = 0u; j < 4u; j += 2u) {
@@ -70,7 +66,7 @@ export function gemmShader(shape: GemmShape): string {
   return /* wgsl */ `${W.enable}
 struct Params { n: u32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
-${bindings.join('\n')}
+${bindings}
 ${shape.weights === 'f16' ? HALF_WGSL : ''}
 const ROWS: u32 = ${rows}u;
 const C4: u32 = ${cols / 4}u;

@@ -20,7 +20,7 @@
  *   swiglu    rows interleaved gate_j = row 2j, up_j = row 2j + 1; y[b, j] = silu(gate_j) up_j, y [B, rows / 2]
  */
 
-import { HALF_WGSL, vec4Storage, type HalfRead, type StorageDType } from './storage-dtype.js';
+import { HALF_WGSL, vec4Storage, type HalfRead, type StorageDType, type Vec4Storage } from './storage-dtype.js';
 
 const WG = 256;
 
@@ -82,6 +82,18 @@ function checkShape(s: GemvShape): void {
   if (s.epilogue === 'swiglu' && s.rows % 2 !== 0) throw new RangeError(`gemv: swiglu needs an even row count (gate and up interleaved), got ${s.rows}`);
 }
 
+/**
+ * The storage bindings of a product (this file's GEMV, gemm.ts's GEMM): 1 the weights W, 2 the input (vec4
+ * f32), then for residual `res` or for bias `bias` at 3 (f32), then the output (f32).
+ */
+export function productBindings(W: Vec4Storage, epilogue: GemvEpilogue, input: string, output: string): string {
+  const lines = [W.decl, `@group(0) @binding(2) var<storage, read> ${input}: array<vec4<f32>>;`];
+  const extra = epilogue === 'residual' || epilogue === 'bias';
+  if (extra) lines.push(`@group(0) @binding(3) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
+  lines.push(`@group(0) @binding(${extra ? 4 : 3}) var<storage, read_write> ${output}: array<f32>;`);
+  return lines.join('\n');
+}
+
 /** Workgroups of one product (1D). */
 export function gemvWorkgroups(shape: GemvShape, plan: GemvTuning): number {
   return Math.ceil(shape.rows / ((WG / plan.threadsPerRow) * plan.rowsPerThread));
@@ -109,11 +121,7 @@ export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   for (const u of idx(U)) for (const b of idx(B)) body.push(`    let x${u}_${b} = x[${b * C4}u + i${u}];`);
   for (const u of idx(U)) for (const r of idx(R)) for (const b of idx(B)) body.push(`    a${r}_${b} += dot(w${u}_${r}, x${u}_${b});`);
   const store = idx(R).flatMap((r) => idx(B).map((b) => `  red[${r * B + b}u * WG + t] = a${r}_${b};`));
-  const bindings = [W.decl, `@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;`];
-  const extra = epilogue === 'residual' || epilogue === 'bias';
-  if (epilogue === 'residual') bindings.push(`@group(0) @binding(3) var<storage, read> res: array<f32>;`);
-  if (epilogue === 'bias') bindings.push(`@group(0) @binding(3) var<storage, read> bias: array<f32>;`);
-  bindings.push(`@group(0) @binding(${extra ? 4 : 3}) var<storage, read_write> y: array<f32>;`);
+  const bindings = productBindings(W, epilogue, 'x', 'y');
   const write =
     epilogue === 'plain'
       ? `    if (row < P.rows) { y[b * ROWS + row] = sum; }`
@@ -128,7 +136,7 @@ export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   return /* wgsl */ `${W.enable}
 struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
-${bindings.join('\n')}
+${bindings}
 ${shape.weights === 'f16' ? HALF_WGSL : ''}
 const WG: u32 = ${WG}u;
 const ROWS: u32 = ${rows}u;
