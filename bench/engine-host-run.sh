@@ -13,6 +13,8 @@
 #            doctor --model at 32K, then clusterkv e2e --model at 32K x 1, dense and ClusterKV B=1024, in
 #            PROCESSES fresh processes, merged (bench/merge-e2e-runs.ts: ms/token, of the read ceiling, speed-up
 #            against the bytes bound's)
+#   e2e-8b   (not in the default list) Llama-3-8B's shape at 32K x 8: fp32 must be refused in one line naming the
+#            bytes and the card's memory; f16 weights and KV (50 GB) must run, dense and ClusterKV B = 1024
 #   passkey  clusterkv eval passkey with ckvlab-passkey-9m, 2K/4K/8K x 5 depths x 4 keys, full, clusterkv, quest,
 #            streaming, oracle x budgets 32-512 (one context per command, one resumable folder; the wall time
 #            is the sum of the three), its accuracies against study/passkey-tables.md (bench/passkey-compare.ts)
@@ -81,6 +83,11 @@ if want e2e-1b; then
     step "e2e-1b-$p" 600 $CKV e2e --model "$L1B" --contexts "$E2E_CONTEXT" --batches 1 $E2E_FLAGS --out "$RES/e2e-1b-$p.json"
   done
   step e2e-1b-merge 60 $RUN_TS bench/merge-e2e-runs.ts "$RES/e2e-1b.json" "$RES"/e2e-1b-[0-9]*.json
+fi
+
+if want e2e-8b; then
+  step e2e-8b-fp32 120 $CKV e2e --contexts 32768 --batches 8 --budgets 1024
+  step e2e-8b-f16 600 $CKV e2e --contexts 32768 --batches 8 --budgets 1024 --weights-dtype f16 --kv-dtype f16 --out "$RES/e2e-8b-f16.json"
 fi
 
 if want passkey; then
