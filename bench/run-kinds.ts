@@ -3,7 +3,7 @@
  * it: kernels and contexts (kernel bench), e2e, model (model check), torch, tune (kernel tuning; set gemv: GEMV
  * splits). test/sim/bench/results-files.test.ts checks every committed file of bench/results/ against them.
  */
-import { e2eKind } from '../src/model/e2e/e2e-merge.js';
+import { e2eKind } from '../src/model/engine/e2e-merge.js';
 import { kernelBenchKind } from '../src/sim/bench/bench-file.js';
 import type { AnyRunKind } from '../src/sim/bench/merge-runs.js';
 import { modelCheckKind } from '../src/sim/bench/model-check-file.js';

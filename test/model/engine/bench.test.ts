@@ -9,12 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { StepAttention } from '../../../src/model/e2e/decode-engine.js';
-import { sharedRows, stepBytes } from '../../../src/model/e2e/e2e-bench.js';
-import { mergeE2eRuns } from '../../../src/model/e2e/e2e-merge.js';
-import { e2eMergedSchema, type E2eRun } from '../../../src/model/e2e/e2e-report.js';
+import type { StepAttention } from '../../../src/model/engine/decode-engine.js';
+import { sharedRows } from '../../../src/model/engine/e2e-bench.js';
+import { stepBytes } from '../../../src/model/engine/step-bytes.js';
+import { mergeE2eRuns } from '../../../src/model/engine/e2e-merge.js';
+import { e2eMergedSchema, type E2eRun } from '../../../src/model/engine/e2e-report.js';
 import { readCheckedJson } from '../../../src/sim/bench/merge-runs.js';
-import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/e2e/shape.js';
+import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/engine/shape.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const root = path.join(__dirname, '..', '..', '..');

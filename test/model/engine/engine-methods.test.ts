@@ -1,32 +1,41 @@
 /**
- * Every method the decode engine runs (src/model/e2e/engine-parity.ts: full densely, the others through
+ * Every method the decode engine runs (src/model/engine/engine-parity.ts: full densely, the others through
  * their batched selections) generating on stories260K (a real trained Llama: GQA 8:4, head dim 8) on the
  * software WebGPU adapter, against the tfjs model path (LlamaModel sessions with the same Method) on the
  * same backend and weights: two prompts decoded together, the same greedy tokens and logits within 1e-4,
- * through two closing decode windows, the budget cutting every sparse step. A method that runs on the
- * reference path only is refused by the engine in one line.
+ * through two closing decode windows, the budget cutting every sparse step; and the same on an f16 KV cache
+ * (the same tokens, logits within f16 rounding). A method that runs on the reference path only is refused by
+ * the engine in one line.
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../../src/model/load.js';
 import type { LlamaModel } from '../../../src/model/transformer.js';
-import { DecodeEngine } from '../../../src/model/e2e/decode-engine.js';
-import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/e2e/device-weights.js';
-import { engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/e2e/engine-parity.js';
-import { engineShapeOf } from '../../../src/model/e2e/shape.js';
+import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
+import type { EngineWeights } from '../../../src/model/engine/device-weights.js';
+import { engineModelFrom } from '../../../src/model/engine/engine-model.js';
+import { engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/engine/engine-parity.js';
 import { referenceOnly } from '../../../src/sim/batched-selector.js';
 import { defineMethod, methodDefinition, methodFromDefinition } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const skip = await softwareWebgpu();
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
+/**
+ * Worst relative logit difference of an f16 KV cache against the f32 tfjs path, stories260K, 10 steps: dense
+ * attention moves by f16's rounding of K and V alone (measured 1.3e-2); a sparse selection can also flip a
+ * position at the budget's edge (rounded keys score a hair differently, ClusterKV's K-means may group them
+ * otherwise), which moves that step's logits more (measured up to 0.19, ClusterKV), the greedy tokens staying
+ * the tfjs path's.
+ */
+const F16_KV_TOLERANCE = { dense: 2e-2, sparse: 0.3 };
 
 describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) equals the tfjs model path', () => {
   let model: LlamaModel;
   let weights: EngineWeights;
   beforeAll(async () => {
     model = await loadModel(STORIES);
-    weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+    weights = (await engineModelFrom(model)).weights;
   });
   afterAll(() => {
     weights?.dispose();
@@ -46,6 +55,17 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
     expect(r.tokens).toBe(2 * steps);
     expect(r.worstLogit).toBeLessThan(1e-4);
     // the budget cut every sparse step (full: dense, no cut)
+    expect(r.cutSteps).toBe(method.name === 'full' ? 0 : steps - 1);
+  });
+
+  // an f16 KV cache: every selection reads f16 keys (oracle's and H2O's kernels in the cache's dtype, the others
+  // through the cache's widened rows); a kernel reading them as f32 would select garbage and change the tokens
+  it.each(methods.map((m) => ({ name: m.name, method: m })))('$name on an f16 KV cache: the tfjs path\'s tokens, logits within f16 rounding', async ({ method }) => {
+    const steps = 10;
+    const r = await engineParity(model, weights, method, engineParityPrompts(model.config.vocabSize), steps, 'f16');
+    expect(r.first ?? 'none', r.label).toBe('none');
+    expect(r.worstLogit).toBeLessThan(method.name === 'full' ? F16_KV_TOLERANCE.dense : F16_KV_TOLERANCE.sparse);
+    expect(r.worstLogit).toBeGreaterThan(0);
     expect(r.cutSteps).toBe(method.name === 'full' ? 0 : steps - 1);
   });
 

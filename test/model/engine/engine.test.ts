@@ -1,5 +1,5 @@
 /**
- * The WebGPU decode engine (src/model/e2e) on the software WebGPU adapter, against the tfjs model path on the
+ * The WebGPU decode engine (src/model/engine) on the software WebGPU adapter, against the tfjs model path on the
  * same backend with the same weights (stories260K, a real trained Llama: GQA 8:4, head dim 8):
  *   dense     every position's logits, token by token through the engine, equal the tfjs forward pass
  *   clusterkv prompt clustering and decode steps through closing windows equal SelectorLayerAttention with
@@ -12,24 +12,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { teacherForcedLogits } from '../../../src/model/compare.js';
 import { loadModel } from '../../../src/model/load.js';
 import type { LlamaModel } from '../../../src/model/transformer.js';
-import { DecodeEngine } from '../../../src/model/e2e/decode-engine.js';
-import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/e2e/device-weights.js';
-import { engineShapeOf } from '../../../src/model/e2e/shape.js';
+import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
+import type { EngineWeights } from '../../../src/model/engine/device-weights.js';
+import { engineModelFrom } from '../../../src/model/engine/engine-model.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';
+import { lcgTokens } from '../../helpers/tokens.js';
 
 const skip = await softwareWebgpu();
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
 
-/** Token ids 1..vocab-1 from a seeded LCG (two different prompts). */
-function prompt(n: number, vocab: number, seed: number): number[] {
-  let a = seed;
-  return Array.from({ length: n }, () => {
-    a = (a * 1103515245 + 12345) % 2147483648;
-    return 1 + (a % (vocab - 1));
-  });
-}
+const prompt = lcgTokens;
 
 
 function argmax(row: ArrayLike<number>): number {
@@ -43,7 +37,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
   let weights: EngineWeights;
   beforeAll(async () => {
     model = await loadModel(STORIES);
-    weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+    weights = (await engineModelFrom(model)).weights;
   });
   afterAll(() => {
     weights?.dispose();
