@@ -3,11 +3,13 @@
  * The benchmark driver: every GPU host step is one suite, run as
  *   bench/run.ts SUITE [--processes 3] [--size full|small|tiny] [--out RESULTS] [--tar FILE] [suite options]
  * (development: `npx tsx bench/run.ts ...`; GPU host: `node .gpu-build/bench/run.js ...` after
- * `npm run build:gpu`). Suites: kernels, contexts, e2e, model, torch, tune (bench/suites/). Each runs
+ * `npm run build:gpu`). Suites: kernels, contexts, e2e, model, torch, tune, and the model runtime's engine,
+ * engine-1b and passkey (bench/suites/). Each runs
  * its configurations in fresh processes, checks every run's JSON against its kind's schema and merges the
  * usable runs into RESULTS/SUITE/SUITE.json (bench/suite.ts). Besides the suites:
  *   merge OUT.json RUN.json...      the one merge (src/sim/bench/merge-runs.ts) of run files of one kind
- *   once WHAT ...                   one process of a suite (what the runner starts): model-check, tune, gemv
+ *   once WHAT ...                   one process of a suite (what the runner starts): model-check, engine, passkey, tune, gemv
+ *   random-checkpoint --shape S --out DIR   a Hugging Face folder of a real model's shape with seeded random weights
  *   tables [KERNELS] [TORCH]        the tables of bench/README.md from the committed results
  *   compare-models REF OTHER        two model-check runs of two backends: same ids, or a divergence rounding explains
  *   compare-sweeps A B              two sweeps' results.csv: integer columns equal, floats within 1e-4
@@ -18,14 +20,19 @@
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { describeError } from '../src/cli/errors.js';
+import { parseDTypeFlag } from '../src/cli/engine-flags.js';
 import { parseIntFlag } from '../src/cli/parse.js';
+import { RANDOM_CHECKPOINT_SHAPES, writeRandomCheckpoint, type CheckpointDType } from '../src/model/random-checkpoint.js';
 import { mergeRunFiles, RunFileError } from '../src/sim/bench/merge-runs.js';
 import { writeFileAtomic } from '../src/sim/results-folder.js';
 import { RUN_KINDS } from './run-kinds.js';
 import { BENCH_SIZES, DEFAULT_HEAT_MS, runSuite, type BenchSize, type Suite } from './suite.js';
 import { e2eSuite } from './suites/e2e.js';
+import { ENGINE_SIZES, engineOnce, engineSuite } from './suites/engine.js';
+import { engine1bSuite } from './suites/engine-1b.js';
 import { contextsSuite, kernelsSuite } from './suites/kernels.js';
 import { MODEL_CHECK_SIZES, compareModelFiles, modelCheckOnce, modelSuite } from './suites/model.js';
+import { PASSKEY_SIZES, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
 import { torchSuite } from './suites/torch.js';
 import { tuneSuite } from './suites/tune.js';
 import { DEFAULT_GEMV_SPLITS, gemvTuningOnce } from './suites/tune-gemv.js';
@@ -35,7 +42,7 @@ import { printResultsTables } from './tools/results-tables.js';
 import { sweepThroughput } from './tools/sweep-throughput.js';
 import { compareDigestFiles, writeDigest } from './tools/trace-digest.js';
 
-const SUITES: readonly Suite[] = [kernelsSuite, contextsSuite, e2eSuite, modelSuite, torchSuite, tuneSuite];
+const SUITES: readonly Suite[] = [kernelsSuite, contextsSuite, e2eSuite, modelSuite, engineSuite, engine1bSuite, passkeySuite, torchSuite, tuneSuite];
 
 /** Progress goes to stderr; stdout keeps what a command prints as its result. */
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -95,10 +102,47 @@ function addOnce(program: Command): void {
     .option('--context <n>', 'prompt tokens', String(modelSizes.context))
     .option('--steps <n>', 'generated tokens', String(modelSizes.steps))
     .option('--budget <n>', 'ClusterKV budget B', String(modelSizes.budget))
+    .option('--kv-dtype <auto|f32|f16>', "webgpu: the engine's KV cache", 'auto')
     .requiredOption('--out <file.json>', 'the run\'s JSON')
     .action(async (f: Record<string, string>) => {
-      const run = await modelCheckOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), steps: parseIntFlag('--steps', f.steps, 1), budget: parseIntFlag('--budget', f.budget, 1) }, log);
+      const run = await modelCheckOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), steps: parseIntFlag('--steps', f.steps, 1), budget: parseIntFlag('--budget', f.budget, 1), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) }, log);
       writeJson(f.out, run);
+    });
+  const engineSizes = ENGINE_SIZES.full;
+  once
+    .command('engine')
+    .description('a real model on the WebGPU engine: dense and ClusterKV prefill and decode tok/s, and the f32-KV model check')
+    .option('--backend <name>', 'tfjs backend (the engine needs webgpu)', 'webgpu')
+    .option('--model <dir|file>', 'the model', engineSizes.model)
+    .option('--tokenizer <file>', 'its tokenizer', engineSizes.tokenizer)
+    .option('--context <n>', 'prompt tokens', String(engineSizes.context))
+    .option('--steps <n>', 'decoded tokens per mode', String(engineSizes.steps))
+    .option('--check-steps <n>', "the f32-KV check's tokens", String(engineSizes.checkSteps))
+    .option('--budget <n>', 'ClusterKV budget B', String(engineSizes.budget))
+    .option('--kv-dtype <auto|f32|f16>', "the modes' KV cache", 'auto')
+    .requiredOption('--out <file.json>', 'the run\'s JSON')
+    .action(async (f: Record<string, string>) => {
+      const int = (flag: string, v: string) => parseIntFlag(flag, v, 1);
+      writeJson(f.out, await engineOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: int('--context', f.context), steps: int('--steps', f.steps), checkSteps: int('--check-steps', f.checkSteps), budget: int('--budget', f.budget), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) }, log));
+    });
+  const passkeySizes = PASSKEY_SIZES.full;
+  once
+    .command('passkey')
+    .description('one context of the eval passkey grid (its eval folder beside the run file): wall time, accuracies against the CPU study')
+    .option('--backend <name>', 'tfjs backend', 'webgpu')
+    .option('--model <dir|file>', 'the passkey model', passkeySizes.model)
+    .option('--tokenizer <file>', 'its tokenizer', passkeySizes.tokenizer)
+    .requiredOption('--context <n>', 'document length')
+    .option('--depths <list>', 'needle depths', passkeySizes.depths)
+    .option('--keys <n>', 'keys per depth', String(passkeySizes.keys))
+    .option('--methods <list>', 'methods', passkeySizes.methods)
+    .option('--budgets <list>', 'budgets', passkeySizes.budgets)
+    .option('--kv-dtype <auto|f32|f16>', "the engine's KV cache", 'f32')
+    .option('--tables <file.md>', "the CPU study's tables", 'study/passkey-tables.md')
+    .option('--reference <dir>', 'an eval folder to compare answers with')
+    .requiredOption('--out <file.json>', 'the run\'s JSON')
+    .action(async (f: Record<string, string>) => {
+      writeJson(f.out, await passkeyOnce(passkeyOptionsFromFlags(f), log));
     });
   once
     .command('tune')
@@ -126,6 +170,33 @@ function addOnce(program: Command): void {
 }
 
 function addTools(program: Command): void {
+  program
+    .command('random-checkpoint')
+    .description("a Hugging Face folder of a real model's shape with seeded random weights, safetensors + config.json + a byte-level tokenizer.json (src/model/random-checkpoint.ts; no download)")
+    .addOption(new Option('--shape <name>', 'the shape').choices(Object.keys(RANDOM_CHECKPOINT_SHAPES)).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'the folder')
+    .addOption(new Option('--dtype <dtype>', 'stored precision').choices(['F16', 'BF16', 'F32']).default('F16'))
+    .option('--seed <n>', 'seed of the weights', '0')
+    .option('--layers <n>', 'fewer layers than the shape\'s')
+    .option('--vocab <n>', 'a smaller vocabulary')
+    .option('--shard-gb <n>', 'GB per safetensors file', '4')
+    .action((f: Record<string, string>) => {
+      const t0 = performance.now();
+      let shown = -1;
+      const r = writeRandomCheckpoint(f.out, {
+        shape: f.shape,
+        dtype: f.dtype as CheckpointDType,
+        seed: parseIntFlag('--seed', f.seed, 0),
+        layers: f.layers === undefined ? undefined : parseIntFlag('--layers', f.layers, 1),
+        vocab: f.vocab === undefined ? undefined : parseIntFlag('--vocab', f.vocab, 1),
+        shardBytes: Number(f.shardGb) * 1e9,
+        progress: (done, total) => {
+          const pct = Math.floor((100 * done) / total);
+          if (pct >= shown + 10) log(`${(shown = pct)}% of ${(total / 1e9).toFixed(2)} GB`);
+        },
+      });
+      console.log(`${r.dir}: ${f.shape}, ${(r.parameters / 1e9).toFixed(3)}B parameters, ${(r.bytes / 1e9).toFixed(2)} GB ${f.dtype} in ${r.files.length} file(s), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    });
   program
     .command('merge')
     .description('merge run files of one kind made in fresh processes (medians over processes, each process\'s value kept; every file checked against its schema)')

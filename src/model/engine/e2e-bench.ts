@@ -242,7 +242,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
 
     // how much the query heads of a KV head share: the union of their lists in one sparse layer of one step
     for (const rec of records) {
-      if (rec.spec.attention !== 'clusterkv') continue;
+      if (rec.spec.attention !== 'clusterkv' || engine.sparseLayers === 0) continue;
       const info = step(rec.spec, 'none');
       rec.shared = sharedRows(await engine.readTokenLists(info.sparseList), B * shape.kvHeads, shape.heads / shape.kvHeads, info.sparseList);
     }

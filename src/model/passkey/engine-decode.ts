@@ -4,8 +4,8 @@
  * first answer token the prefill's argmax; then per cell, one engine session over that cache (the prompt
  * rows are never written again: every cell's decode overwrites only the answer rows after them) decodes
  * every document's answer greedily in one step per token. Needle recall observes each step's every sparse
- * layer as decode.ts's observer does: the layer's queries, its token lists (dense: every position) and the
- * cached keys, per document.
+ * layer as decode.ts's observer does (the layer's queries, its token lists, dense: every position, and the
+ * cached keys), the dense weights of all documents in one pass per layer.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Method } from '../../sim/selector.js';
@@ -16,7 +16,7 @@ import { EngineSession } from '../engine/engine-session.js';
 import type { KvCache } from '../engine/kv-cache.js';
 import { firstSparseLayer, type AnswerDecode } from './decode.js';
 import type { PasskeyDocument } from './document.js';
-import { NeedleRecallRecorder } from './needle-recall.js';
+import { denseWeights, NeedleRecallRecorder } from './needle-recall.js';
 
 /** The GEMV kernels' largest batch. */
 export const ENGINE_BATCH = 8;
@@ -91,7 +91,7 @@ export async function decodeAnswersOnEngine(model: EngineModel, batch: EngineBat
   const B = docs.length;
   const steps = Math.max(...docs.map((d) => d.answer.length));
   const session = new EngineSession(model, { attention: method, batch: B, capacity: cache.capacity, maxSteps: Math.max(1, steps), cache, observe: true });
-  const { layers: L, heads: H, kvHeads: G, headDim: d } = model.shape;
+  const { layers: L, heads: H, headDim: d } = model.shape;
   const sparseFrom = firstSparseLayer(method);
   const recorders = docs.map((doc) => new NeedleRecallRecorder({ needle: doc.needlePositions, key: doc.keyPositions, promptLength: P, layers: (l) => l >= sparseFrom }));
   const ids = batch.firstTokens.map((t) => [t]);
@@ -104,27 +104,19 @@ export async function decodeAnswersOnEngine(model: EngineModel, batch: EngineBat
       const position = info.position;
       const dense = info.attention === 'dense';
       const n = dense ? 0 : info.sparseList;
-      for (let l = sparseFrom; l < L; l++) {
-        const live = docs.map((doc, b) => b).filter((b) => k < docs[b].answer.length);
-        if (live.length === 0) break;
-        const q = await session.engine.readQueries(l);
-        // the sparse layers attend their token lists (l >= sparseFrom is ClusterKV's denseLayers); dense: every position
-        const lists = dense ? undefined : await session.engine.readLayerTokenLists(l, n);
+      const live = docs.map((_, b) => b).filter((b) => k < docs[b].answer.length);
+      for (let l = sparseFrom; l < L && live.length > 0; l++) {
+        // every document's dense weights of this layer in one pass ([B H, T]: sequence-major, as the cache)
+        const q = tf.tensor2d(await session.engine.readQueries(l), [B * H, d]);
         const keys = cache.rows(l, 0, position + 1);
-        try {
-          for (const b of live) {
-            const qb = tf.tensor2d(q.subarray(b * H * d, (b + 1) * H * d), [H, d]);
-            const kb = tf.slice(keys, [b * G, 0, 0], [G, position + 1, d]) as tf.Tensor3D;
-            const tb = lists ? tf.tensor2d(lists.subarray(b * H * n, (b + 1) * H * n), [H, n], 'int32') : tf.zeros([H, 1], 'int32');
-            try {
-              await recorders[b].observer({ layer: l, position, q: qb, keys: kb, tokens: tb as tf.Tensor2D, dense: !lists });
-            } finally {
-              tf.dispose([qb, kb, tb]);
-            }
-          }
-        } finally {
-          keys.dispose();
-        }
+        const weightsT = denseWeights(q, keys);
+        tf.dispose([q, keys]);
+        const weights = (await weightsT.data()) as Float32Array;
+        weightsT.dispose();
+        // the sparse layers attend their token lists (l >= sparseFrom is the method's denseLayers); dense: every position
+        const lists = dense ? null : await session.engine.readLayerTokenLists(l, n);
+        const T = position + 1;
+        for (const b of live) recorders[b].record(l, position, weights.subarray(b * H * T, (b + 1) * H * T), lists ? lists.subarray(b * H * n, (b + 1) * H * n) : null, H, T);
       }
     }
     await gpuIdle();
