@@ -22,6 +22,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { describeError } from '../src/cli/errors.js';
 import { parseDTypeFlag } from '../src/cli/engine-flags.js';
 import { parseIntFlag } from '../src/cli/parse.js';
+import type { DTypeChoice } from '../src/model/engine/engine-model.js';
 import { RANDOM_CHECKPOINT_SHAPES, writeRandomCheckpoint, type CheckpointDType } from '../src/model/random-checkpoint.js';
 import { mergeRunFiles, RunFileError } from '../src/sim/bench/merge-runs.js';
 import { writeFileAtomic } from '../src/sim/results-folder.js';
@@ -90,40 +91,36 @@ function addSuite(program: Command, suite: Suite): void {
   });
 }
 
+/** The options the once commands of a real model share (model-check, engine), with their defaults. */
+function modelRunOptions(cmd: Command, d: { backend: string; model: string; tokenizer: string; context: number; steps: number; budget: number }, help: { steps: string; kv: string }): Command {
+  return cmd
+    .option('--backend <name>', 'tfjs backend', d.backend)
+    .option('--model <dir|file>', 'the model', d.model)
+    .option('--tokenizer <file>', 'its tokenizer', d.tokenizer)
+    .option('--context <n>', 'prompt tokens', String(d.context))
+    .option('--steps <n>', help.steps, String(d.steps))
+    .option('--budget <n>', 'ClusterKV budget B', String(d.budget))
+    .option('--kv-dtype <auto|f32|f16>', help.kv, 'auto')
+    .requiredOption('--out <file.json>', "the run's JSON");
+}
+
+/** The shared options parsed (modelRunOptions). */
+function modelRunFlags(f: Record<string, string>): { backend: string; model: string; tokenizer: string; context: number; budget: number; kv: DTypeChoice } {
+  return { backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), budget: parseIntFlag('--budget', f.budget, 1), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) };
+}
+
 function addOnce(program: Command): void {
   const once = program.command('once').description('one process of a suite (what the fresh-process runner starts)');
-  const modelSizes = MODEL_CHECK_SIZES.full;
-  once
-    .command('model-check')
-    .description('a real model on one backend: dense and ClusterKV greedy ids with their top-1/top-2 gaps, prefill and decode tok/s')
-    .option('--backend <name>', 'tfjs backend', 'wasm')
-    .option('--model <dir|file>', 'the model', modelSizes.model)
-    .option('--tokenizer <file>', 'its tokenizer', modelSizes.tokenizer)
-    .option('--context <n>', 'prompt tokens', String(modelSizes.context))
-    .option('--steps <n>', 'generated tokens', String(modelSizes.steps))
-    .option('--budget <n>', 'ClusterKV budget B', String(modelSizes.budget))
-    .option('--kv-dtype <auto|f32|f16>', "webgpu: the engine's KV cache", 'auto')
-    .requiredOption('--out <file.json>', 'the run\'s JSON')
+  const modelCheck = once.command('model-check').description('a real model on one backend: dense and ClusterKV greedy ids with their top-1/top-2 gaps, prefill and decode tok/s');
+  modelRunOptions(modelCheck, { ...MODEL_CHECK_SIZES.full, backend: 'wasm' }, { steps: 'generated tokens', kv: "webgpu: the engine's KV cache" })
     .action(async (f: Record<string, string>) => {
-      const run = await modelCheckOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), steps: parseIntFlag('--steps', f.steps, 1), budget: parseIntFlag('--budget', f.budget, 1), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) }, log);
-      writeJson(f.out, run);
+      writeJson(f.out, await modelCheckOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1) }, log));
     });
-  const engineSizes = ENGINE_SIZES.full;
-  once
-    .command('engine')
-    .description('a real model on the WebGPU engine: dense and ClusterKV prefill and decode tok/s, and the f32-KV model check')
-    .option('--backend <name>', 'tfjs backend (the engine needs webgpu)', 'webgpu')
-    .option('--model <dir|file>', 'the model', engineSizes.model)
-    .option('--tokenizer <file>', 'its tokenizer', engineSizes.tokenizer)
-    .option('--context <n>', 'prompt tokens', String(engineSizes.context))
-    .option('--steps <n>', 'decoded tokens per mode', String(engineSizes.steps))
-    .option('--check-steps <n>', "the f32-KV check's tokens", String(engineSizes.checkSteps))
-    .option('--budget <n>', 'ClusterKV budget B', String(engineSizes.budget))
-    .option('--kv-dtype <auto|f32|f16>', "the modes' KV cache", 'auto')
-    .requiredOption('--out <file.json>', 'the run\'s JSON')
+  const engine = once.command('engine').description('a real model on the WebGPU engine: dense and ClusterKV prefill and decode tok/s, and the f32-KV model check');
+  modelRunOptions(engine, { ...ENGINE_SIZES.full, backend: 'webgpu' }, { steps: 'decoded tokens per mode', kv: "the modes' KV cache" })
+    .option('--check-steps <n>', "the f32-KV check's tokens", String(ENGINE_SIZES.full.checkSteps))
     .action(async (f: Record<string, string>) => {
-      const int = (flag: string, v: string) => parseIntFlag(flag, v, 1);
-      writeJson(f.out, await engineOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: int('--context', f.context), steps: int('--steps', f.steps), checkSteps: int('--check-steps', f.checkSteps), budget: int('--budget', f.budget), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) }, log));
+      writeJson(f.out, await engineOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1), checkSteps: parseIntFlag('--check-steps', f.checkSteps, 1) }, log));
     });
   const passkeySizes = PASSKEY_SIZES.full;
   once

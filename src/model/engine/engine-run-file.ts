@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { modelCheckFileSchema } from '../../sim/bench/model-check-file.js';
-import { overProcesses, RunFileError, spreadText, type OverProcesses, type RunKind } from '../../sim/bench/merge-runs.js';
+import { overProcesses, overProcessesSchema, RunFileError, spreadText, type OverProcesses, type RunKind } from '../../sim/bench/merge-runs.js';
 
 /** Issue 20's targets for ckvlab-9m-16k's shape at a 16K prompt (one sequence): what the summary holds the medians against. */
 export const ENGINE_TARGETS = { context: 16384, denseDecodeTokensPerSecond: 1000, prefillTokensPerSecond: 50_000 } as const;
@@ -29,8 +29,8 @@ const engineModeSchema = z.object({
 });
 export type EngineMode = z.infer<typeof engineModeSchema>;
 
-export const engineRunFileSchema = z.looseObject({
-  kind: z.literal('clusterkv-engine-run'),
+/** What a run and the merge both say: the backend, runtime and adapter, the model, its prompt, steps and dtypes. */
+const engineRunHead = {
   backend: z.string(),
   runtime: z.string(),
   adapter: z.record(z.string(), z.unknown()).nullable(),
@@ -38,23 +38,20 @@ export const engineRunFileSchema = z.looseObject({
   context: z.number().int(),
   steps: z.number().int(),
   dtypes: z.object({ weights: z.string(), kv: z.string() }),
+};
+
+export const engineRunFileSchema = z.looseObject({
+  kind: z.literal('clusterkv-engine-run'),
+  ...engineRunHead,
   versions: z.record(z.string(), z.string()),
   modes: z.array(engineModeSchema),
   check: modelCheckFileSchema,
 });
 export type EngineRunFile = z.infer<typeof engineRunFileSchema>;
 
-const overProcessesSchema = z.object({ median: z.number(), processes: z.array(z.number()) });
-
 export const engineSpeedSchema = z.looseObject({
   kind: z.literal('clusterkv-engine-speed'),
-  backend: z.string(),
-  runtime: z.string(),
-  adapter: z.record(z.string(), z.unknown()).nullable(),
-  model: z.string(),
-  context: z.number().int(),
-  steps: z.number().int(),
-  dtypes: z.object({ weights: z.string(), kv: z.string() }),
+  ...engineRunHead,
   processes: z.number().int(),
   rows: z.array(
     z.object({

@@ -6,7 +6,7 @@
  * wall time is the sum of the contexts' medians, held against issue 20's target.
  */
 import { z } from 'zod';
-import { overProcesses, RunFileError, spreadText, type RunKind } from '../../sim/bench/merge-runs.js';
+import { overProcesses, overProcessesSchema, RunFileError, spreadText, type RunKind } from '../../sim/bench/merge-runs.js';
 
 /** Issue 20: the grid (2K-8K x 5 depths x 4 keys, 5 methods x budgets 32-512) on the GPU within this many seconds. */
 export const PASSKEY_GRID_TARGET = { seconds: 300, contexts: [2048, 4096, 8192], documentsPerContext: 20, cells: 21 } as const;
@@ -46,8 +46,6 @@ export const passkeyRunFileSchema = z.looseObject({
   answers: answersSchema.nullable(),
 });
 export type PasskeyRunFile = z.infer<typeof passkeyRunFileSchema>;
-
-const overProcessesSchema = z.object({ median: z.number(), processes: z.array(z.number()) });
 
 export const passkeyGridSchema = z.looseObject({
   kind: z.literal('clusterkv-passkey-grid'),

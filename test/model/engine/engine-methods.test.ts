@@ -7,20 +7,15 @@
  * (the same tokens, logits within f16 rounding). A method that runs on the reference path only is refused by
  * the engine in one line.
  */
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadModel } from '../../../src/model/load.js';
-import type { LlamaModel } from '../../../src/model/transformer.js';
+import { describe, expect, it } from 'vitest';
 import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
-import type { EngineWeights } from '../../../src/model/engine/device-weights.js';
-import { engineModelFrom } from '../../../src/model/engine/engine-model.js';
 import { engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/engine/engine-parity.js';
 import { referenceOnly } from '../../../src/sim/batched-selector.js';
 import { defineMethod, methodDefinition, methodFromDefinition } from '../../../src/sim/methods/index.js';
+import { storiesOnEngine } from '../../helpers/engine-model.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const skip = await softwareWebgpu();
-const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
 /**
  * Worst relative logit difference of an f16 KV cache against the f32 tfjs path, stories260K, 10 steps: dense
  * attention moves by f16's rounding of K and V alone (measured 1.3e-2); a sparse selection can also flip a
@@ -31,16 +26,7 @@ const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/storie
 const F16_KV_TOLERANCE = { dense: 2e-2, sparse: 0.3 };
 
 describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) equals the tfjs model path', () => {
-  let model: LlamaModel;
-  let weights: EngineWeights;
-  beforeAll(async () => {
-    model = await loadModel(STORIES);
-    weights = (await engineModelFrom(model)).weights;
-  });
-  afterAll(() => {
-    weights?.dispose();
-    model?.dispose();
-  });
+  const stories = storiesOnEngine();
 
   const methods = engineParityMethods('first');
   it('covers full and every batched method', () => {
@@ -48,9 +34,9 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   });
 
   it.each(methods.map((m) => ({ name: m.name, method: m })))('$name: the same greedy tokens and logits', async ({ method }) => {
-    const V = model.config.vocabSize;
+    const V = stories.model.config.vocabSize;
     const steps = 10;
-    const r = await engineParity(model, weights, method, engineParityPrompts(V), steps);
+    const r = await engineParity(stories.model, stories.weights, method, engineParityPrompts(V), steps);
     expect(r.first ?? 'none', r.label).toBe('none');
     expect(r.tokens).toBe(2 * steps);
     expect(r.worstLogit).toBeLessThan(1e-4);
@@ -62,7 +48,7 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   // through the cache's widened rows); a kernel reading them as f32 would select garbage and change the tokens
   it.each(methods.map((m) => ({ name: m.name, method: m })))('$name on an f16 KV cache: the tfjs path\'s tokens, logits within f16 rounding', async ({ method }) => {
     const steps = 10;
-    const r = await engineParity(model, weights, method, engineParityPrompts(model.config.vocabSize), steps, 'f16');
+    const r = await engineParity(stories.model, stories.weights, method, engineParityPrompts(stories.model.config.vocabSize), steps, 'f16');
     expect(r.first ?? 'none', r.label).toBe('none');
     expect(r.worstLogit).toBeLessThan(method.name === 'full' ? F16_KV_TOLERANCE.dense : F16_KV_TOLERANCE.sparse);
     expect(r.worstLogit).toBeGreaterThan(0);
@@ -71,6 +57,6 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
 
   it('refuses a method that runs on the reference path only, naming it and the reason', () => {
     const local = defineMethod({ ...methodDefinition('oracle'), name: 'mine', engine: referenceOnly('it reads the whole cache on the host') });
-    expect(() => new DecodeEngine({ weights, batch: 1, capacity: 8, maxSteps: 8, method: methodFromDefinition(local, { budget: 4 }) })).toThrow(/^decode engine: method 'mine' runs on the reference path only \(it reads the whole cache on the host\)$/);
+    expect(() => new DecodeEngine({ weights: stories.weights, batch: 1, capacity: 8, maxSteps: 8, method: methodFromDefinition(local, { budget: 4 }) })).toThrow(/^decode engine: method 'mine' runs on the reference path only \(it reads the whole cache on the host\)$/);
   });
 });
