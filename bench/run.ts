@@ -11,6 +11,7 @@
  *   once WHAT ...                   one process of a suite (what the runner starts): model-check, engine, passkey, tune, gemv
  *   random-checkpoint --shape S --out DIR   a Hugging Face folder of a real model's shape with seeded random weights
  *   tables [KERNELS] [TORCH]        the tables of bench/README.md from the committed results
+ *   card                            the card's short name in result files (h100, h200; 'none' without a GPU)
  *   compare-models REF OTHER        two model-check runs of two backends: same ids, or a divergence rounding explains
  *   compare-sweeps A B              two sweeps' results.csv: integer columns equal, floats within 1e-4
  *   digest TRACE OUT | digest --compare A B   a comparable digest of a trace (captures too large to move)
@@ -27,7 +28,7 @@ import { RANDOM_CHECKPOINT_SHAPES, writeRandomCheckpoint, type CheckpointDType }
 import { mergeRunFiles, RunFileError } from '../src/sim/bench/merge-runs.js';
 import { writeFileAtomic } from '../src/sim/results-folder.js';
 import { RUN_KINDS } from './run-kinds.js';
-import { BENCH_SIZES, DEFAULT_HEAT_MS, runSuite, type BenchSize, type Suite } from './suite.js';
+import { BENCH_SIZES, cardName, DEFAULT_HEAT_MS, runSuite, type BenchSize, type Suite } from './suite.js';
 import { e2eSuite } from './suites/e2e.js';
 import { ENGINE_SIZES, engineOnce, engineSuite } from './suites/engine.js';
 import { engine1bSuite } from './suites/engine-1b.js';
@@ -144,7 +145,7 @@ function addOnce(program: Command): void {
   once
     .command('tune')
     .description('the WGSL kernels\' tuning variants on webgpu')
-    .addOption(new Option('--set <name>', 'attention, core or kernels').choices(TUNE_SETS).default('attention'))
+    .addOption(new Option('--set <name>', TUNE_SETS.join(', ')).choices(TUNE_SETS).default('attention'))
     .option('--heat-ms <n>', 'heat the GPU before every 10 samples', '0')
     .addOption(sizeOption())
     .requiredOption('--out <file.json>', 'the run\'s JSON')
@@ -210,6 +211,10 @@ function addTools(program: Command): void {
     .argument('[kernels.json]', 'a merged kernel-bench file', 'bench/results/kernels-webgpu-h200.json')
     .argument('[torch.json]', 'a merged PyTorch file', 'bench/results/torch-reference-h200.json')
     .action((kernels: string, torch: string) => printResultsTables(kernels, torch));
+  program
+    .command('card')
+    .description('the card\'s short name in result files, as the suites name their merged files (env CLUSTERKV_CARD, else nvidia-smi; \'none\' without a GPU)')
+    .action(() => console.log(cardName() ?? 'none'));
   program
     .command('compare-models')
     .description('two model-check runs of two backends: the same ids, or the first divergence and whether float rounding explains it (exit 1 when not)')

@@ -2,7 +2,8 @@
  * A benchmark suite and how the driver (bench/run.ts) runs one: the suite names its configurations (jobs, each
  * one command), the fresh-process runner (src/sim/bench/fresh-processes.ts) runs each of them `--processes`
  * times in new processes and checks every run's JSON against the schema of the suite's kind, and the one merge
- * (src/sim/bench/merge-runs.ts) joins the usable runs into `<suite>.json` (tune: `tune-<set>.json`). Beside
+ * (src/sim/bench/merge-runs.ts) joins the usable runs into `<suite>.json` (tune: `tune-<set>.json`), named
+ * `<suite>-<backend>-<card>.json` where nvidia-smi names the card (cardName: the name to commit it under). Beside
  * them in the suite's folder: every run's JSON and log, `<suite>.md` (the merge's tables), `clocks.csv` (nvidia-smi's SM and memory clocks
  * every 250 ms, where there is an nvidia-smi) and `suite.json` (the card, the options, every process's exit
  * and reason). The suite's folder is `<suite>` in the results folder (--out) that every suite of a GPU
@@ -104,6 +105,18 @@ export function describeHost(): { gpu: string | null; cpu: string; cores: number
   return { gpu, cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.availableParallelism(), node: process.version };
 }
 
+/**
+ * The short name of the card in result files (`kernels-webgpu-h200.json`): env CLUSTERKV_CARD, else the model
+ * in nvidia-smi's name ('NVIDIA H100 80GB HBM3' -> 'h100'), else the name as a slug; undefined without a GPU.
+ */
+export function cardName(gpu: string | null = describeHost().gpu): string | undefined {
+  if (process.env.CLUSTERKV_CARD) return process.env.CLUSTERKV_CARD;
+  if (!gpu) return undefined;
+  const name = gpu.split(/[;,]/)[0];
+  const model = /\b([a-z]{1,2}\d{1,3}[a-z]?)\b/i.exec(name.replace(/^nvidia\s+/i, ''));
+  return (model ? model[1] : name).toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+}
+
 /** nvidia-smi's clocks every 250 ms into `file` while the suite runs (why: bench/README.md, the H200's clocks); none without nvidia-smi. */
 function recordClocks(file: string): () => void {
   if (spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8' }).status !== 0) return () => {};
@@ -169,10 +182,13 @@ export async function runSuite(suite: Suite, run: SuiteRun, opts: SuiteOptions):
   let merged: string | undefined;
   if (usable.length) {
     const m = mergeRunFiles(usable, [kind], failures);
-    const label = path.basename(run.out);
-    merged = path.join(run.out, `${label}.json`);
+    // the backend in the name: the processes' (the heated suites without a --backend, tune, run on webgpu)
+    const card = cardName(host.gpu);
+    const backend = run.backend || (suite.heats ? 'webgpu' : '');
+    const stem = [path.basename(run.out), ...(card ? [backend, card].filter(Boolean) : [])].join('-');
+    merged = path.join(run.out, `${stem}.json`);
     writeFileAtomic(merged, `${JSON.stringify(m.merged, null, 2)}\n`);
-    writeFileSync(path.join(run.out, `${label}.md`), `${m.summary}\n`);
+    writeFileSync(path.join(run.out, `${stem}.md`), `${m.summary}\n`);
     opts.log(m.summary);
     suite.after?.(run, usable, opts.log);
   }

@@ -8,7 +8,11 @@ after warm-up), eager mode:
   sdpaFp16        torch.nn.functional.scaled_dot_product_attention, fp16, enable_gqa (flash / efficient kernels)
   sparseGathered  attention over B gathered rows per head, fp32 (the gather and the attention only)
   clusterkvStep   PyTorch's own eager ClusterKV step, fp32: centroid scores, a full sort of the K scores,
-                  cumulative sizes, the cut, token positions by searchsorted, gathered K and V, attention
+                  cumulative sizes, the cut, token positions by searchsorted, gathered K and V, attention.
+                  The per-query-head views of the index (centroids, sizes, offsets, sorted tokens of each
+                  head's KV head) are made once per prompt, like our index, not inside the timed step
+  clusterkvStepFp16  the same step with K, V and centroids in fp16 (scores, softmax and sums as PyTorch's
+                  fp16 ops do them)
   kmeans          cosine K-means, 20 iterations, C0 = 400, 8 KV heads x 32K keys x d 128, fp32: normalised
                   matmul + argmax, index_add_ segment sums, bincount, empty clusters keep their centroid
 
@@ -63,12 +67,20 @@ def dense_fp32(q, k, v):
     return (w @ v).view(H, d)
 
 
-def clusterkv_step(q, k, v, centroids, order, sizes, offsets, B):
+KV_OF = torch.arange(H, device=dev) // R
+
+
+def head_index(centroids, order, sizes, offsets):
+    """Per query head, its KV head's centroids [H, K, d], sorted tokens, sizes and offsets: made once per prompt."""
+    return centroids[KV_OF].contiguous(), order[KV_OF].contiguous(), sizes[KV_OF].contiguous(), offsets[KV_OF].contiguous()
+
+
+def clusterkv_step(q, k, v, cents_h, order_h, sizes_h, offsets_h, B):
     """One eager decode step, per query head: the same rule as src/gpu/selection.ts + attention.ts."""
-    kv_of = torch.arange(H, device=dev) // R
-    scores = torch.einsum("hd,hkd->hk", q, centroids[kv_of])  # [H, K]
+    kv_of = KV_OF
+    scores = torch.einsum("hd,hkd->hk", q, cents_h)  # [H, K]
     ranked = torch.sort(scores, dim=1, descending=True, stable=True).indices  # ties to the lower id
-    ranked_sizes = torch.gather(sizes[kv_of], 1, ranked)
+    ranked_sizes = torch.gather(sizes_h, 1, ranked)
     end = torch.cumsum(ranked_sizes, 1)
     start = end - ranked_sizes
     n = min(B, k.shape[1])
@@ -76,8 +88,8 @@ def clusterkv_step(q, k, v, centroids, order, sizes, offsets, B):
     rank = torch.searchsorted(end, slots, right=True)
     cluster = torch.gather(ranked, 1, rank)
     within = slots - torch.gather(start, 1, rank)
-    pos_in_head = torch.gather(offsets[kv_of], 1, cluster) + within
-    tokens = torch.gather(order[kv_of], 1, pos_in_head)  # [H, n]
+    pos_in_head = torch.gather(offsets_h, 1, cluster) + within
+    tokens = torch.gather(order_h, 1, pos_in_head)  # [H, n]
     ks = k[kv_of[:, None], tokens]
     vs = v[kv_of[:, None], tokens]
     w = torch.softmax((ks @ q[:, :, None]).squeeze(-1) / math.sqrt(d), -1)
@@ -102,7 +114,7 @@ def kmeans(keys, K, iters, gen):
     return cent, torch.bmm(normed, cn.transpose(1, 2)).argmax(2)
 
 
-out = {"kind": "clusterkv-torch-reference", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": "float32 (sdpaFp16: float16)",
+out = {"kind": "clusterkv-torch-reference", "stepIndex": "per-head views made once per prompt (not per step)", "device": torch.cuda.get_device_name(0), "torch": torch.__version__, "dtype": "float32 (sdpaFp16: float16)",
        "tf32Matmul": torch.backends.cuda.matmul.allow_tf32, "shape": {"H": H, "G": G, "d": d}, "rows": []}
 contexts = [4096, 32768] if QUICK else [4096, 8192, 16384, 32768, 65536, 131072]
 for T in contexts:
@@ -114,8 +126,11 @@ for T in contexts:
     q16 = q.half().view(1, H, 1, d)
     k16, v16 = k.half()[None], v.half()[None]
     row["sdpaFp16Ms"] = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q16, k16, v16, enable_gqa=True))
+    index_h = head_index(cents, order, sizes, offsets)
+    index_h16 = (index_h[0].half(),) + index_h[1:]
     for B in [2048, 1024]:
-        row[f"clusterkvStep{B}Ms"] = time_ms(lambda: clusterkv_step(q, k, v, cents, order, sizes, offsets, B))
+        row[f"clusterkvStep{B}Ms"] = time_ms(lambda: clusterkv_step(q, k, v, *index_h, B))
+        row[f"clusterkvStepFp16{B}Ms"] = time_ms(lambda: clusterkv_step(q.half(), k16[0], v16[0], *index_h16, B))
         idx = torch.randint(0, T, (H, B), device=dev, generator=gen)
         kv_of = torch.arange(H, device=dev) // R
 
@@ -127,11 +142,11 @@ for T in contexts:
     # wall time of the eager step as a host loop sees it: launch-bound, synchronised each step
     torch.cuda.synchronize(); t0 = time.perf_counter(); steps = 5 if QUICK else 50
     for _ in range(steps):
-        clusterkv_step(q, k, v, cents, order, sizes, offsets, 2048); torch.cuda.synchronize()
+        clusterkv_step(q, k, v, *index_h, 2048); torch.cuda.synchronize()
     row["clusterkvStep2048WallMs"] = (time.perf_counter() - t0) * 1e3 / steps
     out["rows"].append(row)
     print(T, K, {key: (val["median"] if isinstance(val, dict) else val) for key, val in row.items() if key.endswith("Ms")}, flush=True)
-    del q, k, v, cents, order, sizes, offsets, q16, k16, v16
+    del q, k, v, cents, order, sizes, offsets, q16, k16, v16, index_h, index_h16
     torch.cuda.empty_cache()
 
 gen = torch.Generator(device=dev).manual_seed(0)

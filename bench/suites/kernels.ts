@@ -4,12 +4,15 @@
  *             d = 128, C0 = 400, B = 2048 and 1024), the copy and read ceilings and K-means; 30 samples
  *   contexts  dense attention and the ClusterKV step at 4K..128K, C0 = ceil(T / 80); 20 samples; one
  *             configuration (and process) per context
- * Both heat the GPU (--heat-ms) before each kernel and every 10 samples on webgpu. Their runs merge into one file
+ * Both time K/V (and centroids) stored as f16 and as f32 side by side (--kv-dtype, default f16,f32: the f16
+ * variants of the kernel list, '-f16', beside the f32 ones) and heat the GPU (--heat-ms) before each kernel and
+ * every 10 samples on webgpu. Their runs merge into one file
  * (`bench/run.ts merge OUT.json RESULTS/kernels/*-[0-9].json RESULTS/contexts/*-[0-9].json`: the committed
  * kernels-webgpu-h200.json holds both).
  */
+import { KV_DTYPES } from '../../src/gpu/half-tensor.js';
 import { kernelBenchKind } from '../../src/sim/bench/bench-file.js';
-import { parseIntList } from '../../src/cli/parse.js';
+import { parseIntFlag, parseIntList } from '../../src/cli/parse.js';
 import { nodeCommand, type BenchSize, type Suite, type SuiteRun } from '../suite.js';
 
 /** Shape flags of `clusterkv bench` per size (full: the CLI's defaults, docs/DESIGN.md#the-kernel-benchmark). */
@@ -26,7 +29,20 @@ const SAMPLES: Record<BenchSize, [string[], string[]]> = {
 };
 const CONTEXTS: Record<BenchSize, string> = { full: '4096,8192,16384,32768,65536,131072', small: '1024,4096', tiny: '256,512' };
 
-const bench = (run: SuiteRun, args: string[]) => nodeCommand('cli', ['bench', '--backend', run.backend, '--heat-ms', String(run.heatMs), ...SHAPE[run.size], ...args, '--out', '{out}']);
+/** K/V storage of both suites unless --kv-dtype says otherwise: every storage (f16 and f32) side by side. */
+const ALL_KV = KV_DTYPES.join(',');
+const kvOption: [string, string, string] = ['--kv-dtype <list>', `K/V and centroid storage timed: ${KV_DTYPES.join(', ')} or a list (clusterkv bench --kv-dtype)`, ALL_KV];
+
+const runsOption: [string, string] = ['--runs <n>', 'timed samples per kernel (default per size: full 30 for kernels, 20 for contexts; small 3; tiny 2)'];
+
+/** The samples flags of a size, with --runs in place of its count where given. */
+function samples(run: SuiteRun, which: 0 | 1): string[] {
+  const flags = [...SAMPLES[run.size][which]];
+  if (run.options.runs !== undefined) flags[flags.indexOf('--runs') + 1] = String(parseIntFlag('--runs', String(run.options.runs), 1));
+  return flags;
+}
+
+const bench = (run: SuiteRun, args: string[]) => nodeCommand('cli', ['bench', '--backend', run.backend, '--heat-ms', String(run.heatMs), '--kv-dtype', String(run.options.kvDtype ?? ALL_KV), ...SHAPE[run.size], ...args, '--out', '{out}']);
 
 export const kernelsSuite: Suite = {
   name: 'kernels',
@@ -36,7 +52,8 @@ export const kernelsSuite: Suite = {
   kind: kernelBenchKind,
   heats: true,
   timeoutS: 150,
-  jobs: (run) => [{ name: 'main', argv: bench(run, SAMPLES[run.size][0]) }],
+  options: [kvOption, runsOption],
+  jobs: (run) => [{ name: 'main', argv: bench(run, samples(run, 0)) }],
 };
 
 export const contextsSuite: Suite = {
@@ -47,9 +64,9 @@ export const contextsSuite: Suite = {
   kind: kernelBenchKind,
   heats: true,
   timeoutS: 75,
-  options: [['--contexts <list>', 'contexts T of the sweep (default per size: full 4096..131072, small 1024,4096, tiny 256,512)']],
+  options: [['--contexts <list>', 'contexts T of the sweep (default per size: full 4096..131072, small 1024,4096, tiny 256,512)'], kvOption, runsOption],
   jobs: (run) => {
     const contexts = parseIntList('--contexts', String(run.options.contexts ?? CONTEXTS[run.size]), 1);
-    return contexts.map((T) => ({ name: `context-${T}`, argv: bench(run, [...SAMPLES[run.size][1], '--no-main', '--contexts', String(T)]) }));
+    return contexts.map((T) => ({ name: `context-${T}`, argv: bench(run, [...samples(run, 1), '--no-main', '--contexts', String(T)]) }));
   },
 };

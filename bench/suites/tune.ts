@@ -5,12 +5,16 @@
  *                    before the tuning, at 8K, 32K and 128K, heated: the committed tune-attention-webgpu-h200.json
  *   --set kernels    every knob of the attention, select and K-means kernels at 32K (one process is the record)
  *   --set core       the defaults only (e.g. with CLUSTERKV_DAWN_TOGGLES=disable_robustness)
+ *   --set subgroup   the subgroup and f16 kernels' knobs one at a time, against the older kernels, each checked
+ *                    against the op chain (issue 19), at 32K; the defaults at 8K and 128K; K-means' updates
+ *   --set prefetch   the subgroup attention's loads in flight only (tiles in flight 2, 3; 8 rows) at 32K
  *   --set gemv       the end-to-end engine's GEMV work splits per matrix shape, batch 1 and 8
  */
 import { gemvTuningKind, tuneKind } from '../../src/sim/bench/tune-file.js';
 import { nodeCommand, type Suite, type SuiteRun } from '../suite.js';
+import { TUNE_SETS } from './tune-kernels.js';
 
-const SETS = ['attention', 'kernels', 'core', 'gemv'];
+const SETS: readonly string[] = [...TUNE_SETS, 'gemv'];
 
 const setOf = (run: Pick<SuiteRun, 'options'>) => {
   const set = String(run.options.set);
@@ -20,7 +24,7 @@ const setOf = (run: Pick<SuiteRun, 'options'>) => {
 
 export const tuneSuite: Suite = {
   name: 'tune',
-  description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core) or the engine\'s GEMV splits (set gemv) on webgpu',
+  description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core, subgroup, prefetch) or the engine\'s GEMV splits (set gemv) on webgpu',
   processes: 3,
   kind: (run) => (setOf(run) === 'gemv' ? gemvTuningKind : tuneKind),
   label: (options) => `tune-${setOf({ options })}`,

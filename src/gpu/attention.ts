@@ -2,15 +2,20 @@
  * Exact softmax attention for one decode step, GQA: query head h reads KV head floor(h / (H / G)).
  *   weights = softmax(q . k / sqrt(d)),  output = sum_i weights_i v_i
  * Dense attends every key; sparse attends, per query head, only the given positions.
- * denseAttention and sparseAttention are declared kernels (kernel-dispatch.ts): on webgpu the flash-decoding
- * WGSL kernels (wgsl/attention/decode-attention.ts) where attentionFits, else the op chains below (also with
- * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops).
+ * denseAttention and sparseAttention are declared kernels (kernel-dispatch.ts), in order of preference: on
+ * webgpu the subgroup kernels (wgsl/attention/subgroup-attention.ts, f32 or packed f16 K/V) where the device
+ * has subgroups and subgroupAttentionFits, then the flash-decoding WGSL kernels (wgsl/attention/decode-attention.ts)
+ * where attentionFits, else the op chains below (also with setKernelPath('ops') or env CLUSTERKV_KERNELS=ops).
+ * K and V may be packed f16 (half-tensor.ts): the subgroup kernels read the words; the older kernels and the
+ * op chains read the decoded float32 values (withFloatKv), so every implementation computes on the same numbers.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
+import { kvDtype, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/attention/decode-attention.js';
+import { denseAttentionSubgroup, sparseAttentionSubgroup, subgroupAttentionFits } from './wgsl/attention/subgroup-attention.js';
 
 /** Attention weights over every key: [H, T]. q: [H, d]; keys: [G, T, d]. */
 export function attentionWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {
@@ -32,17 +37,26 @@ export function attendWeights(weights: tf.Tensor2D, values: tf.Tensor3D): tf.Ten
   return tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(weights, [G, group, T]), values), [H, d]) as tf.Tensor2D);
 }
 
-/** The WGSL kernels take the shape when attentionFits(H, G, d). q: [H, d]; keys: [G, T, d]. */
-const wgslFits = (q: tf.Tensor2D, keys: tf.Tensor3D) => attentionFits(q.shape[0], keys.shape[0], q.shape[1]);
+/** f(keys, values) on float32 K and V (packed f16 decoded first, and disposed after). */
+function withFloatKv<R>(keys: KvTensor, values: KvTensor, f: (k: tf.Tensor3D, v: tf.Tensor3D) => R): R {
+  return withFloat(keys, (k) => withFloat(values, (v) => f(k, v)));
+}
 
-/** q [H, d]; keys, values [G, T, d] -> [H, d]. */
-export const denseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D], tf.Tensor2D>('dense-attention', [
-  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: denseAttentionWgsl },
-  { name: 'ops', path: 'ops', run: (q, keys, values) => tf.tidy(() => attendWeights(attentionWeights(q, keys), values)) },
+/** The flash-decoding WGSL kernels take the shape when attentionFits(H, G, d). q: [H, d]; keys: [G, T, d]. */
+const wgslFits = (q: tf.Tensor2D, keys: KvTensor) => attentionFits(q.shape[0], kvShape(keys)[0], q.shape[1]);
+
+/** The subgroup kernels take K and V of one storage where the device has subgroups and subgroupAttentionFits. */
+const subgroupFits = (q: tf.Tensor2D, keys: KvTensor, values: KvTensor) => kvDtype(keys) === kvDtype(values) && subgroupAttentionFits(q.shape[0], kvShape(keys)[0], q.shape[1], kvDtype(keys));
+
+/** q [H, d]; keys, values [G, T, d] (float32 or packed f16) -> [H, d]. */
+export const denseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: KvTensor, values: KvTensor], tf.Tensor2D>('dense-attention', [
+  { name: 'wgsl-subgroup', path: 'wgsl', fits: subgroupFits, run: denseAttentionSubgroup },
+  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: (q, keys, values) => withFloatKv(keys, values, (k, v) => denseAttentionWgsl(q, k, v)) },
+  { name: 'ops', path: 'ops', run: (q, keys, values) => withFloatKv(keys, values, (k, v) => tf.tidy(() => attendWeights(attentionWeights(q, k), v))) },
 ]);
 
-/** Dense attention output [H, d]. q: [H, d]; keys, values: [G, T, d]. */
-export function denseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D): tf.Tensor2D {
+/** Dense attention output [H, d]. q: [H, d]; keys, values: [G, T, d] (float32 or packed f16). */
+export function denseAttention(q: tf.Tensor2D, keys: KvTensor, values: KvTensor): tf.Tensor2D {
   return denseAttentionKernel.run(q, keys, values);
 }
 
@@ -68,14 +82,15 @@ export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tenso
   });
 }
 
-/** q [H, d]; keys, values [G, T, d]; tokens [H, n] int32 -> [H, d]. */
-export const sparseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D], tf.Tensor2D>('sparse-attention', [
-  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: sparseAttentionWgsl },
-  { name: 'ops', path: 'ops', run: (q, keys, values, tokens) => tf.tidy(() => attendGathered(q, gatherPerHead(keys, tokens), gatherPerHead(values, tokens))) },
+/** q [H, d]; keys, values [G, T, d] (float32 or packed f16); tokens [H, n] int32 -> [H, d]. */
+export const sparseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D], tf.Tensor2D>('sparse-attention', [
+  { name: 'wgsl-subgroup', path: 'wgsl', fits: subgroupFits, run: sparseAttentionSubgroup },
+  { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: (q, keys, values, tokens) => withFloatKv(keys, values, (k, v) => sparseAttentionWgsl(q, k, v, tokens)) },
+  { name: 'ops', path: 'ops', run: (q, keys, values, tokens) => withFloatKv(keys, values, (k, v) => tf.tidy(() => attendGathered(q, gatherPerHead(k, tokens), gatherPerHead(v, tokens)))) },
 ]);
 
-/** Sparse attention [H, d] over the positions `tokens` [H, n] (distinct, int32). q: [H, d]; keys, values: [G, T, d]. */
-export function sparseAttention(q: tf.Tensor2D, keys: tf.Tensor3D, values: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor2D {
+/** Sparse attention [H, d] over the positions `tokens` [H, n] (distinct, int32). q: [H, d]; keys, values: [G, T, d] (float32 or packed f16). */
+export function sparseAttention(q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D): tf.Tensor2D {
   if (tokens.shape[0] !== q.shape[0]) throw new RangeError(`tokens must be [H = ${q.shape[0]}, n], got [${tokens.shape.join(', ')}]`);
   return sparseAttentionKernel.run(q, keys, values, tokens);
 }

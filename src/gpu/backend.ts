@@ -1,15 +1,20 @@
+/// <reference types="@webgpu/types" />
 /**
  * Backend choice: one place decides which tfjs backend runs every algorithm.
  *
  * Order when none is asked for (flag `--backend`, else env `CLUSTERKV_BACKEND`):
  *   tensorflow (tfjs-node-gpu, else tfjs-node) -> webgpu (only with a real GPU adapter) -> wasm -> cpu.
  * A software WebGPU adapter is used only when env CLUSTERKV_WEBGPU_ADAPTER=software asks for it.
+ * On webgpu the device is ours (ownWebgpuDevice): every optional feature the kernels can use that the adapter
+ * offers (shader-f16, subgroups, subgroup-size-control, timestamp-query) and the adapter's maximum limits;
+ * tfjs's WebGPU backend is registered on it.
  * Each loader returns a reason instead of throwing, so `clusterkv doctor` can say why a backend did not load.
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { KERNEL_FEATURES, registerSubgroupSizes } from './wgsl/runtime/capabilities.js';
 
 export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -91,8 +96,9 @@ async function installNavigatorGpu(software: boolean): Promise<void> {
   const webgpu = (await importOptional('webgpu')) as { create: (o: string[]) => GpuLike; globals: object };
   Object.assign(globalThis, webgpu.globals);
   // allow_unsafe_apis exposes 'timestamp-query', which kernel times need; Dawn otherwise quantizes
-  // timestamps to 2^16 ns (65.5 us), too coarse for kernels of tens of us.
-  const toggles = ['allow_unsafe_apis', ...extraToggles()];
+  // timestamps to 2^16 ns (65.5 us), too coarse for kernels of tens of us. vulkan_enable_f16_on_nvidia:
+  // Dawn hides 'shader-f16' on NVIDIA's Vulkan driver unless asked (the hardware has it).
+  const toggles = ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia', ...extraToggles()];
   const flags = [`enable-dawn-features=${toggles.join(',')}`, 'disable-dawn-features=timestamp_quantization'];
   let gpu: GpuLike = webgpu.create(software ? ['backend=opengles', ...flags] : flags);
   if (software) {
@@ -127,20 +133,64 @@ async function loadWebgpu(): Promise<BackendProbe> {
     else if (looksSoftware) {
       return { name: 'webgpu', loaded: false, reason: `only a software adapter (${JSON.stringify(adapterInfo)}); set CLUSTERKV_WEBGPU_ADAPTER=software to use it anyway`, detail: adapterInfo };
     }
-    await importOptional('@tensorflow/tfjs-backend-webgpu');
+    const tfWebgpu = (await importOptional('@tensorflow/tfjs-backend-webgpu')) as { WebGPUBackend: WebgpuBackendClass };
     if (!tf.findBackendFactory('webgpu')) return { name: 'webgpu', loaded: false, reason: 'tfjs-backend-webgpu did not register (navigator.gpu missing at import)' };
+    await ownWebgpuDevice(adapter, tfWebgpu.WebGPUBackend, adapterInfo);
     return { name: 'webgpu', loaded: true, detail: adapterInfo };
   } catch (err) {
     return { name: 'webgpu', loaded: false, reason: firstLine(err) };
   }
 }
 
-interface GpuAdapterLike {
+export interface GpuAdapterLike {
   info?: Record<string, unknown>;
   limits?: Record<string, unknown>;
   features?: Iterable<string>;
   isFallbackAdapter?: boolean;
   requestAdapterInfo?: () => Promise<Record<string, unknown>>;
+  requestDevice: (d: { requiredFeatures: string[]; requiredLimits: Record<string, number> }) => Promise<GPUDevice>;
+}
+
+export type WebgpuBackendClass = new (device: GPUDevice, adapterInfo: unknown) => tf.KernelBackend;
+
+/** The device tfjs's webgpu backend runs on, once ownWebgpuDevice has made it (one per process), and what it has. */
+let ownDevice: { device: GPUDevice; info: Record<string, unknown> } | undefined;
+
+/**
+ * Our own GPUDevice: every feature of KERNEL_FEATURES the adapter offers and every limit at the adapter's
+ * maximum (tfjs asks for a few limits and only 'timestamp-query'); tfjs's webgpu backend is re-registered on
+ * it (tfjs 4.22 takes an application's device: new WebGPUBackend(device, adapterInfo)). tfjs's own programs
+ * use neither f16 nor subgroups; our kernels build their own modules on this device and bind tfjs's buffers.
+ */
+export async function ownWebgpuDevice(adapter: GpuAdapterLike, Backend: WebgpuBackendClass, info: Record<string, unknown>): Promise<void> {
+  if (ownDevice) {
+    Object.assign(info, ownDevice.info);
+    return;
+  }
+  const offered = new Set(adapter.features ?? []);
+  const requiredFeatures = KERNEL_FEATURES.filter((f) => offered.has(f));
+  const all: Record<string, number> = {};
+  for (const key in adapter.limits ?? {}) {
+    const v = (adapter.limits as Record<string, unknown>)[key];
+    if (typeof v === 'number') all[key] = v;
+  }
+  // every limit at its maximum; should an adapter refuse one it reports, the limits tfjs itself asks for
+  const tfjsLimits = ['maxComputeWorkgroupStorageSize', 'maxComputeWorkgroupsPerDimension', 'maxStorageBufferBindingSize', 'maxBufferSize', 'maxComputeWorkgroupSizeX', 'maxComputeInvocationsPerWorkgroup'];
+  let device: GPUDevice;
+  try {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits: all });
+  } catch {
+    device = await adapter.requestDevice({ requiredFeatures, requiredLimits: Object.fromEntries(tfjsLimits.filter((k) => k in all).map((k) => [k, all[k]])) });
+  }
+  const raw = adapter.info as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  if (raw?.subgroupMinSize && raw.subgroupMaxSize) registerSubgroupSizes(device, { min: raw.subgroupMinSize, max: raw.subgroupMaxSize });
+  const deviceInfo: Record<string, unknown> = { deviceFeatures: KERNEL_FEATURES.filter((f) => device.features.has(f)) };
+  if (device.features.has('subgroups') && raw?.subgroupMinSize) deviceInfo.subgroupSizes = [raw.subgroupMinSize, raw.subgroupMaxSize];
+  Object.assign(info, deviceInfo);
+  const adapterInfoForTfjs = adapter.info ?? (adapter.requestAdapterInfo ? await adapter.requestAdapterInfo() : undefined);
+  tf.removeBackend('webgpu');
+  tf.registerBackend('webgpu', () => new Backend(device, adapterInfoForTfjs), 3);
+  ownDevice = { device, info: deviceInfo };
 }
 
 async function describeAdapter(adapter: GpuAdapterLike): Promise<Record<string, unknown>> {
@@ -153,9 +203,9 @@ async function describeAdapter(adapter: GpuAdapterLike): Promise<Record<string, 
     if (adapter.limits && key in adapter.limits) limits[key] = (adapter.limits as Record<string, unknown>)[key];
   }
   info.limits = limits;
-  // the features the WGSL kernels care about (timestamps for kernel times; f16 and subgroups are not used)
+  // the optional features the WGSL kernels can use that the adapter offers (deviceFeatures: those on)
   const features = adapter.features ? [...adapter.features] : [];
-  info.features = ['timestamp-query', 'shader-f16', 'subgroups'].filter((f) => features.includes(f));
+  info.features = KERNEL_FEATURES.filter((f) => features.includes(f));
   return info;
 }
 

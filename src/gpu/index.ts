@@ -11,3 +11,4 @@ export * from './kernel-path.js';
 export * from './kernel-dispatch.js';
 export * from './kernel-inputs.js';
 export * from './kernel-list.js';
+export * from './half-tensor.js';

@@ -13,11 +13,14 @@
  *               (transposeA=true took 1400 ms; a broadcast equal() one-hot 1100 ms; keys^T x oneHot 440 ms)
  * No unsortedSegmentSum (absent on wasm).
  * cosineKMeans is a declared kernel (kernel-dispatch.ts): on webgpu the WGSL kernels (wgsl/kmeans/kmeans-passes.ts:
- * fused assign, segment sums, update; every iteration in one compute pass) where kmeansFits; on wasm with
- * several heads and no given start, the op chain one head at a time (perHead); else, or with setKernelPath('ops')
- * or env CLUSTERKV_KERNELS=ops, the batched op chain.
+ * fused assign, segment sums, update; every iteration in one compute pass) where kmeansFits, reading packed
+ * f16 keys as they are ('wgsl-f16') or float32 keys ('wgsl'); on wasm with several heads and no given start,
+ * the op chain one head at a time (perHead); else, or with setKernelPath('ops') or env CLUSTERKV_KERNELS=ops,
+ * the batched op chain. Keys may be packed f16 (half-tensor.ts): the op chains read their decoded float32
+ * values, and the initial centroids are drawn from those values on every path.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { isHalf, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { distinctIndices, mulberry32 } from '../trace/random.js';
 import { cosineKMeansWgsl, kmeansFits } from './wgsl/kmeans/kmeans-passes.js';
@@ -53,11 +56,13 @@ export function initialIndices(heads: number, n: number, k: number, seed: number
 }
 
 /**
- * keys: [G, N, d]; returns centroids [G, k, d] and labels [G, N] (int32). The caller owns the result.
+ * keys: [G, N, d] float32, or packed f16 (half-tensor.ts); returns centroids [G, k, d] float32 and labels
+ * [G, N] (int32). The caller owns the result.
  */
-export function cosineKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions): KMeansResult {
-  if (keys.rank !== 3) throw new RangeError(`keys must be [G, N, d], got shape [${keys.shape.join(', ')}]`);
-  const [G, N, d] = keys.shape;
+export function cosineKMeans(keys: KvTensor, k: number, opts: KMeansOptions): KMeansResult {
+  const shape = kvShape(keys);
+  if (shape.length !== 3) throw new RangeError(`keys must be [G, N, d], got shape [${shape.join(', ')}]`);
+  const [G, N, d] = shape;
   validateKMeans(N, k, opts.iters);
   if (opts.init && (opts.init.shape[0] !== G || opts.init.shape[1] !== k || opts.init.shape[2] !== d)) {
     throw new RangeError(`init must be [${G}, ${k}, ${d}] (G, k, d), got [${opts.init.shape.join(', ')}]`);
@@ -65,23 +70,27 @@ export function cosineKMeans(keys: tf.Tensor3D, k: number, opts: KMeansOptions):
   return cosineKMeansKernel.run(keys, k, opts);
 }
 
-/** keys [G, N, d]; k clusters; options checked by cosineKMeans -> centroids [G, k, d], labels [G, N]. */
-type KMeansArgs = [keys: tf.Tensor3D, k: number, opts: KMeansOptions];
+/** keys [G, N, d] (float32 or packed f16); k clusters; options checked by cosineKMeans -> centroids [G, k, d], labels [G, N]. */
+type KMeansArgs = [keys: KvTensor, k: number, opts: KMeansOptions];
+
+/** The WGSL kernels on keys as they are stored: the initial centroids from the given start, or drawn from the (decoded) keys. */
+function kmeansWgsl(keys: KvTensor, k: number, opts: KMeansOptions): KMeansResult {
+  const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : withFloat(keys, (raw) => initialCentroids(raw, k, opts.seed));
+  const result = cosineKMeansWgsl(keys, k, opts.iters, start);
+  start.dispose();
+  return result;
+}
+
+const wgslFits = (keys: KvTensor, k: number) => {
+  const [G, N, d] = kvShape(keys);
+  return kmeansFits(G, N, k, d, isHalf(keys) ? 'f16' : 'f32');
+};
 
 export const cosineKMeansKernel = declareKernel<KMeansArgs, KMeansResult>('kmeans', [
-  {
-    name: 'wgsl',
-    path: 'wgsl',
-    fits: (keys, k) => kmeansFits(keys.shape[0], keys.shape[1], k, keys.shape[2]),
-    run: (keys, k, opts) => {
-      const start = opts.init ? (tf.cast(opts.init, 'float32') as tf.Tensor3D) : initialCentroids(keys, k, opts.seed);
-      const result = cosineKMeansWgsl(keys, k, opts.iters, start);
-      start.dispose();
-      return result;
-    },
-  },
-  { name: 'ops-per-head', path: 'ops', fits: (keys, _k, opts) => tf.getBackend() === 'wasm' && keys.shape[0] > 1 && !opts.init, run: perHead },
-  { name: 'ops', path: 'ops', run: batchedKMeans },
+  { name: 'wgsl-f16', path: 'wgsl', fits: (keys, k) => isHalf(keys) && wgslFits(keys, k), run: kmeansWgsl },
+  { name: 'wgsl', path: 'wgsl', fits: (keys, k) => !isHalf(keys) && wgslFits(keys, k), run: kmeansWgsl },
+  { name: 'ops-per-head', path: 'ops', fits: (keys, _k, opts) => tf.getBackend() === 'wasm' && kvShape(keys)[0] > 1 && !opts.init, run: (keys, k, opts) => withFloat(keys, (raw) => perHead(raw, k, opts)) },
+  { name: 'ops', path: 'ops', run: (keys, k, opts) => withFloat(keys, (raw) => batchedKMeans(raw, k, opts)) },
 ]);
 
 /** The batched op chain (the reference formulation; see the module comment for the timings behind it). */

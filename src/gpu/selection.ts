@@ -9,16 +9,21 @@
  * Output slot j of head h lies in the ranked cluster r whose cumulative size range holds j, found with
  * tf.searchSorted (no host round trip); its token is sortedTokens[g, offsets[g,c] + j - start_r].
  * Generic over the scoring dimension D: q [H, D] and centroids [G, K, D] (D = d for inner products).
- * selectClusters, selectTokens and rankedTokens are declared kernels (kernel-dispatch.ts): on webgpu the
- * one-dispatch WGSL kernel (wgsl/select/select-clusters.ts, same outputs) where it fits; else, or with
- * setKernelPath('ops') or env CLUSTERKV_KERNELS=ops, the op chain.
+ * selectClusters, selectTokens and rankedTokens are declared kernels (kernel-dispatch.ts): on webgpu, where
+ * the device has subgroups, the threshold select (wgsl/select/select-threshold.ts: no sort; not for
+ * rankedTokens, which is given its ranking), then the one-dispatch WGSL kernel (wgsl/select/select-clusters.ts),
+ * same outputs, where each fits; else, or with setKernelPath('ops') or env CLUSTERKV_KERNELS=ops, the op chain.
+ * Centroids may be packed f16 (half-tensor.ts): the threshold select reads the words, the older kernel and the
+ * op chain the decoded float32 values.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { gatherRows } from './gather-rows.js';
 import type { ClusterIndex } from './cluster-index.js';
+import { kvDtype, kvShape, withFloat, type KvTensor } from './half-tensor.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { rankedTokensWgsl, selectClustersWgsl, selectFits, selectTokensWgsl } from './wgsl/select/select-clusters.js';
+import { thresholdSelectClusters, thresholdSelectFits, thresholdSelectTokens } from './wgsl/select/select-threshold.js';
 
 export interface ClusterSelection {
   /** [H, n] int32 selected token positions, n = min(budget, N), in rank order */
@@ -96,57 +101,75 @@ export const rankedTokensKernel = declareKernel<[ranked: tf.Tensor2D, index: Clu
 ]);
 
 /**
- * q: [H, D]; centroids: [G, K, D]; index over the same K clusters; budget: tokens to take per head.
- * The caller owns the returned tensors.
+ * q: [H, D]; centroids: [G, K, D] (float32 or packed f16); index over the same K clusters; budget: tokens to
+ * take per head. The caller owns the returned tensors.
  */
-export function selectClusters(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): ClusterSelection {
-  const [, K] = centroids.shape;
+export function selectClusters(q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number): ClusterSelection {
+  const [, K, D] = kvShape(centroids);
   if (K !== index.clusters) throw new RangeError(`centroids have K = ${K} clusters but the index has ${index.clusters}`);
-  if (q.shape[1] !== centroids.shape[2]) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${centroids.shape[2]}`);
+  if (q.shape[1] !== D) throw new RangeError(`q has D = ${q.shape[1]} but the centroids D = ${D}`);
   checkBudget(budget);
   return selectClustersKernel.run(q, centroids, index, budget);
 }
 
-/** q [H, D]; centroids [G, K, D]; index over the same K clusters; budget a non-negative integer (checked by the public functions). */
-type SelectArgs = [q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number];
+/** q [H, D]; centroids [G, K, D] (float32 or packed f16); index over the same K clusters; budget a non-negative integer (checked by the public functions). */
+type SelectArgs = [q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number];
+
+/** The threshold select takes K clusters of dimension D at the centroids' storage (subgroups on the device). */
+const thresholdFits = (centroids: KvTensor) => thresholdSelectFits(kvShape(centroids)[1], kvShape(centroids)[2], kvDtype(centroids));
 
 export const selectClustersKernel = declareKernel<SelectArgs, ClusterSelection>('select-clusters', [
   {
+    name: 'wgsl-subgroup',
+    path: 'wgsl',
+    fits: (_q, centroids) => thresholdFits(centroids),
+    run: (q, centroids, index, budget) => thresholdSelectClusters(q, centroids, index, Math.min(budget, index.tokens)),
+  },
+  {
     name: 'wgsl',
     path: 'wgsl',
-    fits: (_q, centroids) => selectFits(centroids.shape[1]),
-    run: (q, centroids, index, budget) => selectClustersWgsl(q, centroids, index, Math.min(budget, index.tokens)),
+    fits: (_q, centroids) => selectFits(kvShape(centroids)[1]),
+    run: (q, centroids, index, budget) => withFloat(centroids, (c) => selectClustersWgsl(q, c, index, Math.min(budget, index.tokens))),
   },
   {
     name: 'ops',
     path: 'ops',
-    run: (q, centroids, index, budget) =>
-      tf.tidy(() => {
+    run: (q, centroidsIn, index, budget) =>
+      withFloat(centroidsIn, (centroids) => tf.tidy(() => {
         if (centroids.shape[1] === 0) {
           const none = tf.zeros([q.shape[0], 0], 'int32') as tf.Tensor2D;
           return { tokens: none, ranked: tf.clone(none), taken: tf.clone(none), rankedSizes: tf.clone(none) };
         }
         const ranked = rankClusters(scoreCentroids(q, centroids));
         return { ranked, ...takeRanked(ranked, index, budget) };
-      }),
+      })),
   },
 ]);
 
 /**
  * Only the token positions [H, n] of selectClusters (what a decode step attends): one dispatch on webgpu.
- * q: [H, D]; centroids: [G, K, D]; index over the same K clusters.
+ * q: [H, D]; centroids: [G, K, D] (float32 or packed f16); index over the same K clusters.
  */
-export function selectTokens(q: tf.Tensor2D, centroids: tf.Tensor3D, index: ClusterIndex, budget: number): tf.Tensor2D {
+export function selectTokens(q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number): tf.Tensor2D {
   checkBudget(budget);
   return selectTokensKernel.run(q, centroids, index, budget);
 }
 
+/** The one-dispatch kernels take a token list of at least one token, a query of the centroids' D, an index over the same clusters. */
+const tokensApply = (q: tf.Tensor2D, centroids: KvTensor, index: ClusterIndex, budget: number) => kvShape(centroids)[1] === index.clusters && Math.min(budget, index.tokens) > 0 && q.shape[1] === kvShape(centroids)[2];
+
 export const selectTokensKernel = declareKernel<SelectArgs, tf.Tensor2D>('select-tokens', [
+  {
+    name: 'wgsl-subgroup',
+    path: 'wgsl',
+    fits: (q, centroids, index, budget) => tokensApply(q, centroids, index, budget) && thresholdFits(centroids),
+    run: (q, centroids, index, budget) => thresholdSelectTokens(q, centroids, index, Math.min(budget, index.tokens)),
+  },
   {
     name: 'wgsl',
     path: 'wgsl',
-    fits: (q, centroids, index, budget) => centroids.shape[1] === index.clusters && Math.min(budget, index.tokens) > 0 && q.shape[1] === centroids.shape[2] && selectFits(centroids.shape[1]),
-    run: (q, centroids, index, budget) => selectTokensWgsl(q, centroids, index, Math.min(budget, index.tokens)),
+    fits: (q, centroids, index, budget) => tokensApply(q, centroids, index, budget) && selectFits(kvShape(centroids)[1]),
+    run: (q, centroids, index, budget) => withFloat(centroids, (c) => selectTokensWgsl(q, c, index, Math.min(budget, index.tokens))),
   },
   {
     // selectClusters (dispatched in turn: it checks the inputs) without the ranking outputs

@@ -8,6 +8,9 @@
  * sit on a coarse grid); float outputs within FLOAT_TOLERANCE relative (|a - b| / (1 + |b|)).
  * On webgpu also every method's batched selection (what the decode engine runs) against its tfjs selector
  * on the same backend (batched-parity.ts): the token lists, exactly.
+ * fp16 variants (kernel-list.ts '-f16'): as above against the op chain on the same rounded inputs, and on the
+ * target each path also against the fp32 op chain on the unrounded K/V within the bound derived from the
+ * data (half-error.ts) plus FLOAT_TOLERANCE: output 'kernel#shape.output vs fp32'.
  * Used by test/sim/parity.test.ts (wasm, and webgpu on the software adapter, in CI) and by `clusterkv parity` on a GPU host.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -89,11 +92,17 @@ function clusteredKeys(G: number, N: number, d: number, k: number, seed: number,
   return keys;
 }
 
-type Outputs = Record<string, { values: number[]; kind: 'exact' | 'float' }>;
+type Outputs = Record<string, { values: number[]; kind: 'exact' | 'float'; bound?: number }>;
 
-/** Every kernel-list entry on `paths` of the active backend at every parity shape (async reads: webgpu has no sync ones in Node). */
-async function runKernelList(paths: (available: KernelPath[]) => KernelPath[]): Promise<Outputs> {
+/**
+ * Every kernel-list entry on `paths` of the active backend at every parity shape (async reads: webgpu has no
+ * sync ones in Node); with `fp32`, also the fp16 variants' fp32 op chain (key suffix '@fp32', with its bound).
+ */
+async function runKernelList(paths: (available: KernelPath[]) => KernelPath[], fp32 = false): Promise<Outputs> {
   const out: Outputs = {};
+  const put = async (key: string, kind: 'exact' | 'float', t: tf.Tensor, bound?: number) => {
+    out[key] = { values: Array.from(await t.data()), kind, ...(bound !== undefined ? { bound } : {}) };
+  };
   for (const [si, shape] of PARITY_SHAPES.entries()) {
     for (const entry of KERNELS) {
       const run = paths(availablePaths(entry));
@@ -101,7 +110,13 @@ async function runKernelList(paths: (available: KernelPath[]) => KernelPath[]): 
       const prepared = entry.setup(shape);
       for (const path of run) {
         const tensors = prepared.run(path);
-        for (const [j, t] of tensors.entries()) out[`${entry.name}#${si}.${entry.outputs[j].name}@${path}`] = { values: Array.from(await t.data()), kind: entry.outputs[j].kind };
+        for (const [j, t] of tensors.entries()) await put(`${entry.name}#${si}.${entry.outputs[j].name}@${path}`, entry.outputs[j].kind, t);
+        tf.dispose(tensors);
+      }
+      if (fp32 && prepared.fp32) {
+        const tensors = prepared.fp32.run();
+        const bounds = await prepared.fp32.bounds();
+        for (const [j, t] of tensors.entries()) await put(`${entry.name}#${si}.${entry.outputs[j].name}@fp32`, entry.outputs[j].kind, t, bounds[j]);
         tf.dispose(tensors);
       }
       prepared.dispose();
@@ -169,8 +184,8 @@ export function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>): 
   return worst;
 }
 
-function compare(output: string, path: ParityCheck['path'], kind: 'exact' | 'float', got: number[], want: number[]): ParityCheck {
-  const tolerance = kind === 'float' ? (path === 'pipeline' ? PIPELINE_TOLERANCE : FLOAT_TOLERANCE) : undefined;
+function compare(output: string, path: ParityCheck['path'], kind: 'exact' | 'float', got: number[], want: number[], fp16Bound?: number): ParityCheck {
+  const tolerance = kind === 'float' ? (path === 'pipeline' ? PIPELINE_TOLERANCE : FLOAT_TOLERANCE) + (fp16Bound ?? 0) : undefined;
   if (got.length !== want.length) return { output, path, kind, length: want.length, worst: Infinity, tolerance, pass: false };
   const worst = kind === 'float' ? worstRelative(got, want) : got.filter((g, i) => g !== want[i]).length;
   return { output, path, kind, length: want.length, worst, tolerance, pass: tolerance !== undefined ? worst < tolerance : worst === 0 };
@@ -187,13 +202,16 @@ export async function runParity(target: string, reference = 'cpu'): Promise<Pari
   await runKernelList(all);
   await runPipeline();
   const before = tf.memory().numTensors;
-  const gotKernels = await runKernelList(all);
+  const gotKernels = await runKernelList(all, true);
   const gotPipeline = await runPipeline();
   const leakedTensors = tf.memory().numTensors - before;
   const checks: ParityCheck[] = [];
   const notCompared = new Set<string>();
   for (const [key, got] of Object.entries(gotKernels)) {
-    const [name, path] = key.split('@') as [string, KernelPath];
+    const [name, path] = key.split('@') as [string, KernelPath | 'fp32'];
+    if (path === 'fp32') continue;
+    const fp32 = gotKernels[`${name}@fp32`];
+    if (fp32) checks.push(compare(`${name} vs fp32`, path, got.kind, got.values, fp32.values, fp32.bound));
     const want = wantKernels[`${name}@ops`];
     if (!want) {
       notCompared.add(name.split('#')[0]);

@@ -2,21 +2,25 @@
  * The one dispatcher (src/gpu/kernel-dispatch.ts): its rules on plain functions, that the kernel list holds
  * every declared kernel, and which implementation the real kernels run for which input and path: the op
  * chain on cpu and wasm (the per-head K-means on wasm), the WGSL kernel on the software WebGPU adapter where
- * it fits, the op chain there where it does not fit or the op path is asked for.
+ * it fits, the subgroup kernels there where subgroups are emulated (f32 and packed f16 inputs), the op chain
+ * where none fits or the op path is asked for.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { denseAttentionKernel, sparseAttentionKernel } from '../../src/gpu/attention.js';
+import { denseAttention, denseAttentionKernel, sparseAttentionKernel } from '../../src/gpu/attention.js';
 import { useBackend } from '../../src/gpu/backend.js';
 import { buildClusterIndex, disposeClusterIndex } from '../../src/gpu/cluster-index.js';
 import { selectAndAttendKernel } from '../../src/gpu/decode-step.js';
+import { disposeKv, toHalf } from '../../src/gpu/half-tensor.js';
 import { declareKernel, declaredKernels, type DispatchedKernel } from '../../src/gpu/kernel-dispatch.js';
 import { disposeWorkload, plantedWorkload, type KernelShape, type Workload } from '../../src/gpu/kernel-inputs.js';
 import { copyKernel, KERNELS, readKernel } from '../../src/gpu/kernel-list.js';
 import { setKernelPath, withKernelPath } from '../../src/gpu/kernel-path.js';
 import { cosineKMeansKernel } from '../../src/gpu/kmeans.js';
 import { rankClusters, rankedTokensKernel, scoreCentroids, selectClustersKernel, selectTokens, selectTokensKernel } from '../../src/gpu/selection.js';
+import { subgroupTuning } from '../../src/gpu/wgsl/runtime/capabilities.js';
 import { recordedPasses } from '../../src/gpu/wgsl/runtime/runtime.js';
+import { withTuning } from '../../src/gpu/wgsl/runtime/tuning.js';
 import { maxSelectClusters } from '../../src/gpu/wgsl/select/select-clusters.js';
 import { softwareWebgpu } from '../helpers/software-webgpu.js';
 
@@ -63,8 +67,12 @@ describe('the kernel list', () => {
       expect(e!.implementations).toBe(k.implementations);
       expect([...e!.paths].sort()).toEqual([...new Set(k.implementations.map((i) => i.path))].sort());
     }
+    // the fp16 variants: the implementations of the kernel they are a variant of
+    const halves = KERNELS.filter((e) => e.kvDtype === 'f16');
+    expect(halves.map((e) => e.name)).toEqual(['dense-attention-f16', 'sparse-attention-f16', 'select-tokens-f16', 'select-clusters-f16', 'clusterkv-step-f16', 'kmeans-f16']);
+    for (const e of halves) expect(e.implementations, e.name).toBe(real.find((k) => `${k.name}-f16` === e.name)!.implementations);
     // the stages with only an op chain
-    expect(KERNELS.filter((e) => !real.some((k) => k.name === e.name)).map((e) => [e.name, e.implementations.map((i) => i.name)])).toEqual(
+    expect(KERNELS.filter((e) => e.kvDtype !== 'f16' && !real.some((k) => k.name === e.name)).map((e) => [e.name, e.implementations.map((i) => i.name)])).toEqual(
       ['score-centroids', 'rank-clusters', 'gather-kv', 'attend-gathered', 'refine-candidates', 'attention-weights', 'cluster-index'].map((n) => [n, ['ops']]),
     );
   });
@@ -141,6 +149,41 @@ describe.skipIf(!!noSoftware)('dispatch on webgpu (software adapter)', () => {
       x.dispose();
     } finally {
       for (const c of all) c.free?.();
+      disposeWorkload(w);
+    }
+  });
+
+  it('chooses the subgroup kernels where there are subgroups (emulated here), for f32 and packed f16 inputs, and the older ones without', async () => {
+    await useBackend('webgpu');
+    const w = plantedWorkload(shape);
+    const [kh, vh, ch] = [toHalf(w.keys), toHalf(w.values), toHalf(w.centroids)];
+    const tokens = withKernelPath('ops', () => selectTokens(w.q, w.centroids, w.index, shape.budget));
+    const opts = { iters: 1, seed: 0, init: w.centroids };
+    // per kernel: [with subgroups (f32, f16), without subgroups (f32, f16)]
+    const expected: [string, () => string, () => string, string[]][] = [
+      ['dense-attention', () => denseAttentionKernel.choose(w.q, w.keys, w.values).name, () => denseAttentionKernel.choose(w.q, kh, vh).name, ['wgsl-subgroup', 'wgsl-subgroup', 'wgsl', 'wgsl']],
+      ['sparse-attention', () => sparseAttentionKernel.choose(w.q, w.keys, w.values, tokens).name, () => sparseAttentionKernel.choose(w.q, kh, vh, tokens).name, ['wgsl-subgroup', 'wgsl-subgroup', 'wgsl', 'wgsl']],
+      ['clusterkv-step', () => selectAndAttendKernel.choose(w.q, w.centroids, w.index, shape.budget, w.keys, w.values, w.q).name, () => selectAndAttendKernel.choose(w.q, ch, w.index, shape.budget, kh, vh, w.q).name, ['wgsl-subgroup', 'wgsl-subgroup', 'wgsl', 'ops']],
+      ['select-clusters', () => selectClustersKernel.choose(w.q, w.centroids, w.index, shape.budget).name, () => selectClustersKernel.choose(w.q, ch, w.index, shape.budget).name, ['wgsl-subgroup', 'wgsl-subgroup', 'wgsl', 'wgsl']],
+      ['select-tokens', () => selectTokensKernel.choose(w.q, w.centroids, w.index, shape.budget).name, () => selectTokensKernel.choose(w.q, ch, w.index, shape.budget).name, ['wgsl-subgroup', 'wgsl-subgroup', 'wgsl', 'wgsl']],
+      ['kmeans', () => cosineKMeansKernel.choose(w.keys, shape.clusters, opts).name, () => cosineKMeansKernel.choose(kh, shape.clusters, opts).name, ['wgsl', 'wgsl-f16', 'wgsl', 'wgsl-f16']],
+    ];
+    try {
+      for (const [name, f32, f16, want] of expected) {
+        expect(await withTuning(subgroupTuning, { emulate: 32 }, async () => [f32(), f16()]), name).toEqual(want.slice(0, 2));
+        expect([f32(), f16()], name).toEqual(want.slice(2));
+        // CLUSTERKV_SUBGROUPS=off in a process: the older kernels however the device is
+        expect(await withTuning(subgroupTuning, { emulate: 32, enabled: false }, async () => [f32(), f16()]), name).toEqual(want.slice(2));
+        // the op path: the op chains, f16 inputs decoded
+        expect(withKernelPath('ops', () => [f32(), f16()]), name).toEqual(['ops', 'ops']);
+      }
+      // what the f16 variants of the kernel list run is what dispatch chose: the f16 op chain decodes, the kernel reads the words
+      const before = recordedPasses();
+      tf.dispose(withKernelPath('wgsl', () => denseAttention(w.q, kh, vh)));
+      expect(recordedPasses()).toBeGreaterThan(before);
+    } finally {
+      [kh, vh, ch].forEach(disposeKv);
+      tokens.dispose();
       disposeWorkload(w);
     }
   });

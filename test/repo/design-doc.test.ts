@@ -5,7 +5,7 @@
  *   - every `docs/DESIGN.md#anchor` cited anywhere (and every `(#anchor)` link inside DESIGN.md) names one of
  *     its headings, by GitHub's heading slugs;
  *   - the tables DESIGN.md marks are the declarations: method parameters and their defaults (METHODS,
- *     BUDGET_PARAMS), the metric list (METRICS), the kernel list (KERNELS).
+ *     BUDGET_PARAMS), the metric list (METRICS), the kernel list (KERNELS: names, paths, implementations).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -187,7 +187,7 @@ describe('DESIGN.md tables are the declarations', () => {
     expect(rows).toEqual(METRICS.map((m) => ({ name: m.name, meaning: m.meaning, where: m.where, dense: m.where === 'device' ? String(m.dense) : '–', summarized: m.summarized ? 'yes' : 'no' })));
   });
 
-  it('the kernel list, in its order', () => {
-    expect(markedRows(design, 'kernels')!.map(([name]) => unquote(name))).toEqual(KERNELS.map((k) => k.name));
+  it('the kernel list, in its order, with its paths and implementations in dispatch order', () => {
+    expect(markedRows(design, 'kernels')!.map(([name, paths, implementations]) => [unquote(name), paths, implementations])).toEqual(KERNELS.map((k) => [k.name, k.paths.join(', '), k.implementations.map((i) => i.name).join(', ')]));
   });
 });

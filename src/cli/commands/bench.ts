@@ -6,11 +6,12 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
+import { defaultKvDtype, KV_DTYPES, type KvDtype } from '../../gpu/half-tensor.js';
 import { KERNELS } from '../../gpu/kernel-list.js';
 import { isKernelPath, type KernelPath } from '../../gpu/kernel-path.js';
 import { benchFile, benchKernelRows, benchSummaryRows, stageSum, type BenchFile } from '../../sim/bench/bench-file.js';
 import { CLUSTERKV_DEFAULTS, clusterCount } from '../../sim/methods/clusterkv/plan.js';
-import { DESIGN_BENCH, findTiming, reportPaths, runKernelBench, SWEEP_KERNELS, type KernelBenchConfig, type KernelBenchReport } from '../../sim/bench/kernel-bench.js';
+import { DESIGN_BENCH, findTiming, reportPaths, runKernelBench, SWEEP_KERNELS, sweepKernels, type KernelBenchConfig, type KernelBenchReport } from '../../sim/bench/kernel-bench.js';
 import { timingMs } from '../../sim/bench/timing.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { packageVersions } from '../../sim/versions.js';
@@ -38,6 +39,7 @@ interface BenchFlags {
   kernels?: string;
   paths?: string;
   heatMs: string;
+  kvDtype?: string;
   out?: string;
   main: boolean;
   json?: boolean;
@@ -91,6 +93,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the generated inputs', String(DESIGN_BENCH.seed))
     .option('--kernels <list>', `kernels of the main run (default all: ${KERNELS.map((k) => k.name).join(', ')})`)
     .option('--paths <list>', 'paths to time: ops, wgsl (default: every path the backend has)')
+    .option('--kv-dtype <list>', 'K/V and centroid storage of the kernels that take them: f16, f32 or f16,f32 (default: f16 where the GPU device has shader-f16, else f32)')
     .option('--heat-ms <n>', 'webgpu: keep the GPU busy this long before each kernel and every 10 samples, so that samples see a busy GPU\'s clocks (0: off)', '0')
     .option('--contexts <list>', `also sweep these contexts (planted clusters, C0 = ceil(T / tokens-per-cluster); kernels ${SWEEP_KERNELS.join(', ')})`)
     .option('--tokens-per-cluster <n>', 'C0 = ceil(T / this) in the context sweep', String(CLUSTERKV_DEFAULTS.tokensPerCluster))
@@ -118,11 +121,14 @@ export function register(program: Command): void {
         paths: paths as KernelPath[] | undefined,
         heatMs: parseIntFlag('--heat-ms', flags.heatMs, 0),
       };
+      const kvDtypes = flags.kvDtype ? parseNameList('--kv-dtype', flags.kvDtype) : undefined;
+      for (const k of kvDtypes ?? []) if (!(KV_DTYPES as readonly string[]).includes(k)) throw new UserError(`--kv-dtype: unknown storage '${k}' (expected ${KV_DTYPES.join(', ')})`);
       const contexts = flags.contexts ? parseIntList('--contexts', flags.contexts, 1) : [];
       const tokensPerCluster = parseIntFlag('--tokens-per-cluster', flags.tokensPerCluster, 1);
       if (!flags.main && contexts.length === 0) throw new UserError('bench: --no-main needs --contexts (nothing to time)');
       if (flags.out) checkOutputFile(flags.out);
       const backend = await useBackend(flags.backend);
+      cfg.kvDtypes = (kvDtypes as KvDtype[] | undefined) ?? [defaultKvDtype()];
       // a live bar shows the timed kernels itself (other stderr lines would tear it)
       const log = (line: string) => {
         if (!progressIsLive()) process.stderr.write(`${line}\n`);
@@ -155,20 +161,21 @@ export function register(program: Command): void {
         const clusters = clusterCount({ clusters: 0, tokensPerCluster }, context);
         log(`context ${context}: ${clusters} planted clusters`);
         const budgets = cfg.budgets.filter((b) => b <= context);
-        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: SWEEP_KERNELS, kmeansRuns: 0 }, log, onTimed) });
+        sweep.push({ context, clusters, report: await runKernelBench({ ...cfg, context, clusters, budgets, kernels: sweepKernels(cfg.kvDtypes), kmeansRuns: 0 }, log, onTimed) });
         runsDone++;
       }
       if (sweep.length && !flags.json) {
         const rows = sweep.flatMap(({ context, clusters, report }) =>
           reportPaths(report).flatMap((p) =>
-            report.config.budgets.map((budget) => {
-              const dense = findTiming(report, 'dense-attention', p);
-              const step = findTiming(report, 'clusterkv-step', p, budget);
-              return { context, clusters, path: p, budget, denseMs: f(4)(dense && timingMs(dense)), stepMs: f(4)(step && timingMs(step)), speedup: f(2)(dense && step ? timingMs(dense) / timingMs(step) : null), stepWallMs: f(4)(step?.wallMs.median), stepLoopMs: f(4)(step?.loopWallMs) };
-            }),
+            (report.config.kvDtypes ?? ['f32']).flatMap((dtype) => report.config.budgets.map((budget) => {
+              const suffix = dtype === 'f16' ? '-f16' : '';
+              const dense = findTiming(report, `dense-attention${suffix}`, p);
+              const step = findTiming(report, `clusterkv-step${suffix}`, p, budget);
+              return { context, clusters, path: p, kv: dtype, budget, denseMs: f(4)(dense && timingMs(dense)), stepMs: f(4)(step && timingMs(step)), speedup: f(2)(dense && step ? timingMs(dense) / timingMs(step) : null), stepWallMs: f(4)(step?.wallMs.median), stepLoopMs: f(4)(step?.loopWallMs) };
+            })),
           ),
         );
-        console.log(`\n${formatTable(rows, ['context', 'clusters', 'path', 'budget', 'denseMs', 'stepMs', 'speedup', 'stepWallMs', 'stepLoopMs'], 4)}`);
+        console.log(`\n${formatTable(rows, ['context', 'clusters', 'path', 'kv', 'budget', 'denseMs', 'stepMs', 'speedup', 'stepWallMs', 'stepLoopMs'], 4)}`);
       }
       bar.stop();
       const first = main ?? sweep[0].report;

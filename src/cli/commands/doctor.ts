@@ -10,6 +10,7 @@ import type { Command } from 'commander';
 import { BACKEND_NAMES, gpuAdapterInfo, probeBackends, softwareAdapterRequested, type BackendProbe } from '../../gpu/backend.js';
 import { kernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
+import { KERNEL_FEATURES } from '../../gpu/wgsl/runtime/capabilities.js';
 import { deviceMemoryLimits } from '../../model/engine/footprint.js';
 import { formatModelFit, modelFit, type ModelFit } from '../../model/engine/model-fit.js';
 import { readCeiling } from '../../model/engine/read-ceiling.js';
@@ -142,7 +143,12 @@ export function formatDoctor(report: DoctorReport): string {
     lines.push(`GPU adapter: ${[a.vendor, a.architecture, a.device, a.description].filter((x) => x !== undefined && x !== '').join(' / ') || '(no description)'}${software}`);
     const limits = (a.limits ?? {}) as Record<string, unknown>;
     for (const [k, v] of Object.entries(limits)) lines.push(`  ${k}: ${String(v)}`);
-    if (Array.isArray(a.features)) lines.push(`  features: ${a.features.length ? a.features.join(', ') : 'none of timestamp-query, shader-f16, subgroups'}`);
+    if (Array.isArray(a.features)) {
+      // the optional features the kernels use: offered by the adapter, and on in our device
+      const on = new Set(Array.isArray(a.deviceFeatures) ? (a.deviceFeatures as string[]) : []);
+      const sizes = Array.isArray(a.subgroupSizes) ? ` (subgroup size ${(a.subgroupSizes as number[]).join('-')})` : '';
+      lines.push(`  features: ${KERNEL_FEATURES.map((f) => `${f} ${on.has(f) ? 'on' : (a.features as string[]).includes(f) ? 'offered, off' : 'no'}${f === 'subgroups' && on.has(f) ? sizes : ''}`).join(', ')}`);
+    }
   } else {
     lines.push('GPU adapter: none found');
   }

@@ -9,6 +9,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import type { KvDtype } from '../../gpu/half-tensor.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
 import { median } from '../quantile.js';
 import { findTiming, reportPaths, STEP_STAGES, type KernelBenchReport, type KernelTiming } from './kernel-bench.js';
@@ -54,8 +55,8 @@ const reportSchema = z.looseObject({
   clusterSizes: z.looseObject({ min: z.number(), median: z.number(), max: z.number() }),
 });
 
-/** The bench file's schema (one process's file and a merged one alike: `processes` tells them apart). */
-export const benchFileSchema: z.ZodType<BenchFile> = z.looseObject({
+/** The bench file's shape as zod sees it (benchFileSchema is it, typed as BenchFile). */
+const benchFileShape = z.looseObject({
   kind: z.literal('clusterkv-kernel-bench'),
   version: z.literal(BENCH_FILE_VERSION),
   created: z.string().optional(),
@@ -67,6 +68,17 @@ export const benchFileSchema: z.ZodType<BenchFile> = z.looseObject({
   main: reportSchema.nullable(),
   contexts: z.array(z.looseObject({ context: z.number().int(), clusters: z.number().int(), report: reportSchema })),
 });
+
+/**
+ * The shape's output is a BenchFile, checked by the strict compiler. tslab compiles notebooks without
+ * strictNullChecks, where zod infers every nullable key as optional (a timing's required `budget: number | null`
+ * then no longer matches) and `null extends number` holds: there the check is `unknown`, vacuous.
+ */
+type StrictlyChecked<T> = null extends number ? unknown : T;
+const shapeIsBenchFile: StrictlyChecked<z.ZodType<BenchFile>> = benchFileShape;
+
+/** The bench file's schema (one process's file and a merged one alike: `processes` tells them apart). */
+export const benchFileSchema = shapeIsBenchFile as z.ZodType<BenchFile>;
 
 /** A bench file with where it came from and a short label for tables and legends. */
 export interface LoadedBench {
@@ -116,6 +128,8 @@ export function readBenchFiles(dir: string): { benches: LoadedBench[]; skipped: 
     if (typeof read === 'string') skipped.push({ file, reason: read });
     else benches.push({ file, label: benchLabel(read, file), bench: read });
   }
+  // files of the same card would share a label: name the file too
+  for (const b of benches) if (benches.filter((o) => o.label === b.label).length > 1) b.label = `${b.label} (${path.basename(b.file)})`;
   return { benches, skipped };
 }
 
@@ -152,9 +166,14 @@ function reports(bench: BenchFile): { context: number; clusters: number; report:
 
 const ms = (t: Timing | undefined) => (t ? timingMs(t) : null);
 
+/** The K/V storages a report timed (older files: f32 only) and the kernel name of `kernel` at each. */
+function kvVariants(r: KernelBenchReport): { kv: KvDtype; name: (kernel: string) => string }[] {
+  return (r.config.kvDtypes ?? ['f32']).map((kv) => ({ kv, name: (kernel: string) => (kv === 'f16' ? `${kernel}-f16` : kernel) }));
+}
+
 /**
- * One row per (source, path, budget) of the main run: dense and ClusterKV step medians (kernel time where
- * measured), their wall medians, the speed-up and K-means time; `timing` says which clock.
+ * One row per (source, path, K/V storage, budget) of the main run: dense and ClusterKV step medians (kernel
+ * time where measured), their wall medians, the speed-up and K-means time; `timing` says which clock.
  */
 export function benchSummaryRows(benches: LoadedBench[]): Record<string, unknown>[] {
   return benches.flatMap(({ label, bench }) => {
@@ -162,16 +181,35 @@ export function benchSummaryRows(benches: LoadedBench[]): Record<string, unknown
     if (!r) return [];
     const c = r.config;
     return reportPaths(r).flatMap((p) =>
-      c.budgets.map((budget) => {
-        const [dense, step, kmeans] = [findTiming(r, 'dense-attention', p), findTiming(r, 'clusterkv-step', p, budget), findTiming(r, 'kmeans', p)];
+      kvVariants(r).flatMap(({ kv, name }) => c.budgets.map((budget) => {
+        const [dense, step, kmeans] = [findTiming(r, name('dense-attention'), p), findTiming(r, name('clusterkv-step'), p, budget), findTiming(r, name('kmeans'), p)];
         return {
-          source: label, path: p, context: c.context, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, clusters: c.clusters, budget,
+          source: label, path: p, kv, context: c.context, heads: c.heads, kvHeads: c.kvHeads, headDim: c.headDim, clusters: c.clusters, budget,
           denseMs: ms(dense), clusterkvMs: ms(step), speedup: dense && step ? timingMs(dense) / timingMs(step) : null,
           denseWallMs: dense?.wallMs.median ?? null, clusterkvWallMs: step?.wallMs.median ?? null, clusterkvLoopMs: step?.loopWallMs ?? null, kmeansMs: ms(kmeans),
           timing: (dense ?? step)?.kernelMs ? 'kernel time' : 'fenced wall time',
         };
-      }),
+      })),
     );
+  });
+}
+
+/**
+ * f16 against f32 K/V: one row per (source, path, kernel, budget) of the main run that has both storages:
+ * each one's median (kernel time where measured), GB/s, and f32 / f16 (above 1: f16 is faster).
+ */
+export function benchKvDtypeRows(benches: LoadedBench[]): Record<string, unknown>[] {
+  return benches.flatMap(({ label, bench }) => {
+    const r = bench.main;
+    if (!r) return [];
+    return r.timings
+      .filter((t) => t.kernel.endsWith('-f16'))
+      .flatMap((t16) => {
+        const kernel = t16.kernel.slice(0, -'-f16'.length);
+        const t32 = findTiming(r, kernel, t16.path, t16.budget);
+        if (!t32) return [];
+        return [{ source: label, path: t16.path, kernel, budget: t16.budget, f32Ms: timingMs(t32), f16Ms: timingMs(t16.timing), f32GBps: t32.achievedGBps, f16GBps: t16.timing.achievedGBps, f32OverF16: timingMs(t32) / timingMs(t16.timing) }];
+      });
   });
 }
 
@@ -250,15 +288,18 @@ export function benchContextRows(benches: LoadedBench[]): Record<string, unknown
     const runs = [...reports(bench).filter((x) => !x.main), ...reports(bench).filter((x) => x.main)];
     for (const { context, clusters, report } of runs) {
       for (const p of reportPaths(report)) {
-        const source = `${label} · ${p}`;
-        const add = (series: string, budget: number | null, t: Timing | undefined) => {
-          const key = `${source}\u0000${context}\u0000${series}`;
-          if (!t || seen.has(key)) return;
-          seen.add(key);
-          rows.push({ source, path: p, context, clusters, series, budget, medianMs: timingMs(t), wallMs: t.wallMs.median });
-        };
-        add('dense', null, findTiming(report, 'dense-attention', p));
-        for (const budget of report.config.budgets) add(`clusterkv B=${budget}`, budget, findTiming(report, 'clusterkv-step', p, budget));
+        for (const { kv, name } of kvVariants(report)) {
+          // f16 runs get their own line; files timed in f32 alone keep their older label
+          const source = `${label} · ${p}${kv === 'f16' || (report.config.kvDtypes ?? []).length > 1 ? ` · ${kv}` : ''}`;
+          const add = (series: string, budget: number | null, t: Timing | undefined) => {
+            const key = `${source}\u0000${context}\u0000${series}`;
+            if (!t || seen.has(key)) return;
+            seen.add(key);
+            rows.push({ source, path: p, kv, context, clusters, series, budget, medianMs: timingMs(t), wallMs: t.wallMs.median });
+          };
+          add('dense', null, findTiming(report, name('dense-attention'), p));
+          for (const budget of report.config.budgets) add(`clusterkv B=${budget}`, budget, findTiming(report, name('clusterkv-step'), p, budget));
+        }
       }
     }
   }

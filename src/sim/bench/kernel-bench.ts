@@ -15,7 +15,8 @@
  * in fresh processes (bench/run.ts, suites kernels and contexts) and merge them (bench-file.ts mergeBenchFiles).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { availablePaths, KERNELS, kernelEntry, type KernelShape } from '../../gpu/kernel-list.js';
+import type { KvDtype } from '../../gpu/half-tensor.js';
+import { availablePaths, kernelEntry, kernelsFor, type KernelShape } from '../../gpu/kernel-list.js';
 import { plantedClusterSizes } from '../../gpu/kernel-inputs.js';
 import type { KernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
@@ -41,6 +42,8 @@ export interface KernelBenchConfig {
   kernels?: string[];
   /** paths to time (default: every path the backend has) */
   paths?: KernelPath[];
+  /** K/V storage of the kernels that take K/V (default f32; `clusterkv bench --kv-dtype`, f16 where the device has it) */
+  kvDtypes?: KvDtype[];
   /**
    * webgpu: before each kernel's timing and every HEAT_EVERY samples, keep the GPU busy with copies for this
    * many ms, so that samples run at the clocks of a busy GPU rather than those of an idle one (0: off)
@@ -55,6 +58,11 @@ export const DESIGN_BENCH: KernelBenchConfig = {
 
 /** What the context sweep times per context: dense attention and the ClusterKV step. */
 export const SWEEP_KERNELS = ['dense-attention', 'clusterkv-step'];
+
+/** The sweep's kernels at the K/V storages asked (the f16 variants carry the suffix '-f16'). */
+export function sweepKernels(dtypes: readonly KvDtype[] = ['f32']): string[] {
+  return dtypes.flatMap((d) => SWEEP_KERNELS.map((k) => (d === 'f16' ? `${k}-f16` : k)));
+}
 
 /** Runs back to back for the steady-state wall time per run (loopWallMs). */
 const LOOP_RUNS = 20;
@@ -104,7 +112,7 @@ export interface KernelBenchReport {
 }
 
 /** Bench order: ceilings, the headline pair, the step's stages, the rest, K-means last (drift: see above). */
-const ORDER = ['copy', 'read', 'dense-attention', 'clusterkv-step', 'select-tokens', 'sparse-attention', ...STEP_STAGES.ops, 'select-clusters', 'refine-candidates', 'attention-weights', 'cluster-index', 'kmeans'];
+const ORDER = ['copy', 'read', 'dense-attention', 'dense-attention-f16', 'clusterkv-step', 'clusterkv-step-f16', 'select-tokens', 'select-tokens-f16', 'sparse-attention', 'sparse-attention-f16', ...STEP_STAGES.ops, 'select-clusters', 'select-clusters-f16', 'refine-candidates', 'attention-weights', 'cluster-index', 'kmeans', 'kmeans-f16'];
 
 function validate(cfg: KernelBenchConfig): void {
   for (const key of ['context', 'heads', 'kvHeads', 'headDim', 'clusters', 'runs'] as const) {
@@ -184,10 +192,12 @@ function shapeOf(cfg: KernelBenchConfig, budget: number): KernelShape {
 /** Times every asked kernel on every asked path at cfg's shape. */
 export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string) => void = () => {}, onTimed?: (done: number, total: number, label: string) => void): Promise<KernelBenchReport> {
   validate(cfg);
-  const wanted = new Set(cfg.kernels ?? KERNELS.map((k) => k.name));
-  if (cfg.kmeansRuns === 0) wanted.delete('kmeans');
-  const entries = [...KERNELS].filter((k) => wanted.has(k.name)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
-  const pathsOf = (entry: (typeof entries)[number]) => availablePaths(entry).filter((p) => !cfg.paths || cfg.paths.includes(p));
+  const list = kernelsFor(cfg.kvDtypes ?? ['f32']);
+  const wanted = new Set(cfg.kernels ?? list.map((k) => k.name));
+  if (cfg.kmeansRuns === 0) ['kmeans', 'kmeans-f16'].forEach((k) => wanted.delete(k));
+  const entries = list.filter((k) => wanted.has(k.name)).sort((a, b) => ORDER.indexOf(a.name) - ORDER.indexOf(b.name));
+  // an f16 variant's op chain is the fp32 op chain after decoding (what parity checks), not a kernel to time
+  const pathsOf = (entry: (typeof entries)[number]) => availablePaths(entry).filter((p) => (!cfg.paths || cfg.paths.includes(p)) && !(entry.kvDtype === 'f16' && p === 'ops'));
   const total = entries.reduce((n, e) => n + (e.perBudget ? cfg.budgets.length : 1) * pathsOf(e).length, 0);
   let done = 0;
   onTimed?.(0, total, 'inputs');
@@ -205,7 +215,7 @@ export async function runKernelBench(cfg: KernelBenchConfig, log: (line: string)
         try {
           for (const path of paths) {
             // K-means runs for tens of ms: long enough to bring the GPU to speed by itself
-            const kmeans = entry.name === 'kmeans';
+            const kmeans = entry.name.startsWith('kmeans');
             const timing = await timeRuns(() => prepared.run(path), kmeans ? 1 : cfg.warmup, kmeans ? cfg.kmeansRuns : cfg.runs, entry.bytes(shape), kmeans ? { burst: 0, heat } : { loop: LOOP_RUNS, heat });
             timings.push({ kernel: entry.name, budget: entry.perBudget ? budget : null, path, timing });
           onTimed?.(++done, total, `${entry.name}${entry.perBudget ? ` B=${budget}` : ''} [${path}]`);

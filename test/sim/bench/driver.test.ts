@@ -12,6 +12,7 @@ import { readRunFile } from '../../../src/sim/bench/merge-runs.js';
 import { timingMs } from '../../../src/sim/bench/timing.js';
 import { median } from '../../../src/sim/quantile.js';
 import { RUN_KINDS } from '../../../bench/run-kinds.js';
+import { cardName } from '../../../bench/suite.js';
 import { root } from '../../helpers/cli.js';
 import { tempDir } from '../../helpers/traces.js';
 
@@ -20,7 +21,7 @@ const tsx = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 
 describe('bench/run.ts', () => {
   it('runs the kernels suite in fresh processes on wasm and merges runs the schema accepts', () => {
     const out = tempDir('ckv-driver-');
-    const run = tsx(['kernels', '--backend', 'wasm', '--size', 'tiny', '--processes', '2', '--out', out]);
+    const run = tsx(['kernels', '--backend', 'wasm', '--size', 'tiny', '--processes', '2', '--runs', '3', '--out', out]);
     expect(run.status, run.stderr).toBe(0);
     const dir = path.join(out, 'kernels');
     const runs = ['main-1.json', 'main-2.json'].map((f) => path.join(dir, f));
@@ -29,6 +30,8 @@ describe('bench/run.ts', () => {
     expect(merged.processes).toBe(2);
     expect(merged.backend).toBe('wasm');
     const each = runs.map((f) => readBenchFile(f));
+    // the suite's defaults reach every process: f16 and f32 K/V side by side, and --runs in place of the size's samples
+    for (const b of each) expect(b.main!.config).toMatchObject({ kvDtypes: ['f16', 'f32'], runs: 3 });
     for (const kernel of ['dense-attention', 'kmeans']) {
       const perRun = each.map((b) => timingMs(findTiming(b.main!, kernel, 'ops')!));
       expect(timingMs(findTiming(merged.main!, kernel, 'ops')!)).toBeCloseTo(median(perRun), 12);
@@ -54,6 +57,24 @@ describe('bench/run.ts', () => {
     expect(readBenchFile(path.join(out, 'results', 'kernels', 'kernels.json')).processes).toBe(1);
     const listed = spawnSync('tar', ['-tf', tar], { encoding: 'utf8' }).stdout.split('\n');
     expect(listed).toEqual(expect.arrayContaining(['./kernels/kernels.json', './kernels/main-1.json', './kernels/suite.json']));
+  });
+
+  it('names the card of result files from nvidia-smi\'s name', () => {
+    const saved = process.env.CLUSTERKV_CARD;
+    delete process.env.CLUSTERKV_CARD;
+    try {
+      expect(cardName('NVIDIA H100 80GB HBM3, 570.86.15, 81559 MiB')).toBe('h100');
+      expect(cardName('NVIDIA H200; NVIDIA H200')).toBe('h200');
+      expect(cardName('NVIDIA A100-SXM4-80GB, 535.1, 81920 MiB')).toBe('a100');
+      expect(cardName('NVIDIA L40S')).toBe('l40s');
+      expect(cardName('NVIDIA GeForce RTX 4090')).toBe('nvidia-geforce-rtx-4090');
+      expect(cardName(null)).toBeUndefined();
+      process.env.CLUSTERKV_CARD = 'h100-pcie';
+      expect(cardName('NVIDIA H100 80GB HBM3')).toBe('h100-pcie');
+    } finally {
+      if (saved === undefined) delete process.env.CLUSTERKV_CARD;
+      else process.env.CLUSTERKV_CARD = saved;
+    }
   });
 
   it('says what is wrong in one line: an unknown size, a file the merge does not take, an unknown command', () => {

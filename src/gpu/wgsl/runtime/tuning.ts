@@ -2,17 +2,19 @@
  * Tuning knobs of the WGSL kernels: one typed object per kernel family, declared next to its kernels with
  * `tunable(defaults)`:
  *
- *   attentionTuning  attention/decode-attention.ts   chunk lengths, workgroups, loads of the decode attention
- *   selectTuning     select/select-clusters.ts       threads per workgroup of the select kernel
- *   kmeansTuning     kmeans/kmeans-passes.ts         assignment tiles, segment-sum parts
- *   gemvTuning       engine/gemv.ts                  the GEMV work split per batch (an engine may pass its own)
+ *   attentionTuning          attention/decode-attention.ts     chunk lengths, workgroups, loads of the decode attention
+ *   subgroupAttentionTuning  attention/subgroup-attention.ts   rows and tiles in flight, subgroups, lanes, f16 decode
+ *   selectTuning             select/select-clusters.ts         threads per workgroup of the select kernel
+ *   thresholdSelectTuning    select/select-threshold.ts        subgroups, score bins, lanes of the threshold select
+ *   kmeansTuning             kmeans/kmeans-passes.ts           assignment tiles, segment-sum parts, sorted update, subgroup merge
+ *   gemvTuning               engine/gemv.ts                    the GEMV work split per batch (an engine may pass its own)
+ *   subgroupTuning           runtime/capabilities.ts           whether the subgroup kernels run (CLUSTERKV_SUBGROUPS=off), test emulation
  *
  * The kernels read the object's fields when they build a shader or plan a dispatch; everywhere else the
  * objects are read-only (typed Readonly). The one way to change knobs is withTuning(knobs, overrides, f): the
  * overrides hold while f runs (sync, or until its promise settles), then the previous values return
  * (bench/suites/tune-kernels.ts, test/gpu/wgsl/kernels.test.ts). Shader sources are memoised by the knob values they
- * use, so each variant compiles once. A new kernel family (e.g. a subgroup attention kernel) declares its own
- * object the same way.
+ * use, so each variant compiles once. A new kernel family declares its own object the same way.
  */
 
 const defaultsOf = new WeakMap<object, object>();

@@ -48,6 +48,28 @@ export function maxSelectClusters(): number {
 type Mode = 'score' | 'ranked';
 
 /**
+ * WGSL: the cut's last stage, shared by the select kernels. Every output slot j < n (of a workgroup of WG
+ * invocations t, for query head h on KV head g) finds the rank holding it by a binary search of the ranks'
+ * inclusive ends `ends[0..count-1]` (workgroup memory, u32), and writes its token:
+ * sortedTokens[g, offsets[g, ids[r]] + j - start_r] into tokens[h, j]. Needs K, N, n, h, g, t, WG in scope.
+ */
+export function slotTokens(ends: string, ids: string, count: string): string {
+  return `  for (var j = t; j < n; j += WG) {
+    // rank holding slot j: the number of ranks whose inclusive end is <= j
+    var lo = 0u;
+    var hi = ${count};
+    while (lo < hi) {
+      let mid = (lo + hi) / 2u;
+      if (${ends}[mid] <= j) { lo = mid + 1u; } else { hi = mid; }
+    }
+    let r = min(lo, ${count} - 1u);
+    let start = select(0u, ${ends}[max(r, 1u) - 1u], r > 0u);
+    let c = ${ids}[r];
+    tokens[h * n + j] = sortedTokens[g * N + u32(offsets[g * K + c]) + (j - start)];
+  }`;
+}
+
+/**
  * WGSL of the select kernel.
  *   mode 'score'   ranks from q [H, D] . centroids [G, K, D]; 'ranked' reads the ranking [H, K] instead
  *   full           also writes ranked [H, K] and taken [H, K] (else only tokens [H, n])
@@ -171,19 +193,7 @@ ${full ? `  for (var r = t; r < K; r += WG) {
     ranked[h * K + r] = i32(ids[r]);
     taken[h * K + r] = select(0, i32(min(n - start, end - start)), n > start);
   }` : ''}
-  for (var j = t; j < n; j += WG) {
-    // rank holding slot j: the number of ranks whose inclusive end is <= j
-    var lo = 0u;
-    var hi = K;
-    while (lo < hi) {
-      let mid = (lo + hi) / 2u;
-      if (keys[mid] <= j) { lo = mid + 1u; } else { hi = mid; }
-    }
-    let r = min(lo, K - 1u);
-    let start = select(0u, keys[max(r, 1u) - 1u], r > 0u);
-    let c = ids[r];
-    tokens[h * n + j] = sortedTokens[g * N + u32(offsets[g * K + c]) + (j - start)];
-  }
+${slotTokens('keys', 'ids', 'K')}
 }
 `;
 }
