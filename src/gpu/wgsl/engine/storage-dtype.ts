@@ -6,16 +6,16 @@
  *             widened with vec4<f32>(...)
  *   unpacked  no 'shader-f16' (the software adapter, tfjs's default device): array<vec2<u32>>, each u32
  *             widened with unpack2x16float (core WGSL)
- * Both read the same bytes. Writes (the KV append) pack with f16Bits below, round to nearest, ties to
- * even, the host's rule (src/trace/float16.ts), so a cache written on the GPU equals one rounded on the
- * host: WGSL's own f32 -> f16 conversions may round either way.
+ * Both read the same bytes, HalfTensor's layout (half-tensor.ts). Writes (the KV append) pack with
+ * half-pack.ts's f16Bits, round to nearest, ties to even, the host's rule (src/trace/float16.ts), so a cache
+ * written on the GPU equals one rounded on the host: WGSL's own f32 -> f16 conversions may round either way.
  */
+import type { KvDtype } from '../../half-tensor.js';
+import { F16_BITS_WGSL } from '../runtime/half-pack.js';
 import { webgpuBackend } from '../runtime/runtime.js';
 
-/** Element type of a stored buffer. */
-export type StorageDType = 'f32' | 'f16';
-
-export const STORAGE_DTYPES: readonly StorageDType[] = ['f32', 'f16'];
+/** Element type of a stored buffer: half-tensor.ts's K/V storage, for weights too. */
+export type StorageDType = KvDtype;
 
 /** Bytes per element. */
 export const STORAGE_BYTES: Readonly<Record<StorageDType, number>> = { f32: 4, f16: 2 };
@@ -63,29 +63,7 @@ export function keyStorage(name: string, binding: number, headDim: number, dtype
 /** WGSL helpers every f16-reading shader includes (harmless when unused). */
 export const HALF_WGSL = /* wgsl */ `
 fn unpack4h(w: vec2<u32>) -> vec4<f32> { return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y)); }
-fn f16Bits(x: f32) -> u32 {
-  let b = bitcast<u32>(x);
-  let sign = (b >> 16u) & 0x8000u;
-  let a = b & 0x7fffffffu;
-  if (a > 0x7f800000u) { return sign | 0x7e00u; }
-  let e = i32(a >> 23u) - 112;
-  if (e >= 31) { return sign | 0x7c00u; }
-  if (e >= 1) {
-    let m = a & 0x7fffffu;
-    var h = (u32(e) << 10u) | (m >> 13u);
-    let rest = m & 0x1fffu;
-    if (rest > 0x1000u || (rest == 0x1000u && (h & 1u) == 1u)) { h += 1u; }
-    return sign | h;
-  }
-  let shift = u32(14 - e);
-  if (shift > 24u) { return sign; }
-  let m = (a & 0x7fffffu) | 0x800000u;
-  var h = m >> shift;
-  let rest = m & ((1u << shift) - 1u);
-  let half = 1u << (shift - 1u);
-  if (rest > half || (rest == half && (h & 1u) == 1u)) { h += 1u; }
-  return sign | h;
-}
+${F16_BITS_WGSL}
 fn pack2h(x0: f32, x1: f32) -> u32 { return f16Bits(x0) | (f16Bits(x1) << 16u); }
 `;
 
