@@ -66,8 +66,8 @@ export async function engineOnce(opts: EngineRunOptions, log: (line: string) => 
       const e = r.engine;
       kv = e.kv;
       if (e.decodeTokensPerSecond === null || e.msPerToken === null) throw new RangeError(`${attention}: no decode step was timed (--steps ${opts.steps})`);
-      modes.push({ attention, params: method?.params, ids: r.ids, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, prefillTokensPerSecond: e.prefillTokensPerSecond, clusterSeconds: e.clusterSeconds, decodeTokensPerSecond: e.decodeTokensPerSecond, msPerToken: e.msPerToken });
-      log(`${attention}: prompt ${prompt.length} tokens at ${e.prefillTokensPerSecond.toFixed(0)} tok/s${method ? ` (clustering ${e.clusterSeconds.toFixed(3)} s)` : ''}, decode ${e.decodeSteps} steps at ${e.decodeTokensPerSecond.toFixed(1)} tok/s (${e.msPerToken.toFixed(3)} ms/token), ${e.weights} weights, ${e.kv} KV`);
+      modes.push({ attention, params: method?.params, ids: r.ids, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, prefillTokensPerSecond: e.prefillTokensPerSecond, clusterSeconds: e.clusterSeconds, decodeTokensPerSecond: e.decodeTokensPerSecond, msPerToken: e.msPerToken, attentionKernel: e.attentionKernel });
+      log(`${attention}: prompt ${prompt.length} tokens at ${e.prefillTokensPerSecond.toFixed(0)} tok/s${method ? ` (clustering ${e.clusterSeconds.toFixed(3)} s)` : ''}, decode ${e.decodeSteps} steps at ${e.decodeTokensPerSecond.toFixed(1)} tok/s (${e.msPerToken.toFixed(3)} ms/token), ${e.weights} weights, ${e.kv} KV, ${e.attentionKernel} attention`);
     }
     const loaded = { runtime: 'engine' as const, model, reason: 'WebGPU engine' };
     const check = await modelCheckOf(loaded, backend, { model: opts.model, tokenizer: opts.tokenizer, context: opts.context, steps: opts.checkSteps, budget: opts.budget, kv: 'f32' }, log);

@@ -94,7 +94,7 @@ describe.skipIf(!!skip)('commands on the WebGPU engine (software adapter) agains
     expect(wasm.code, wasm.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(path.join(gDir, 'manifest.json'), 'utf8'));
     // every method with a batched form on the engine; infinigen (reference-only) on the op path, saying why
-    expect(manifest.runtime).toBe("WebGPU engine (f32 weights, f32 KV; documents of one length decoded 8 at a time): full, clusterkv, quest, oracle, streaming; tfjs ops on webgpu: infinigen (infinigen runs on the reference path only (the skew is an SVD fit on the host from the prompt's queries (keys on traces) at the first step))");
+    expect(manifest.runtime).toBe("WebGPU engine (f32 weights, f32 KV, wgsl attention; documents of one length decoded 8 at a time): full, clusterkv, quest, oracle, streaming; tfjs ops on webgpu: infinigen (infinigen runs on the reference path only (the skew is an SVD fit on the host from the prompt's queries (keys on traces) at the first step))");
     const rows = (dir: string) => {
       const [head, ...lines] = readFileSync(path.join(dir, 'results.csv'), 'utf8').trim().split('\n');
       const cols = head.split(',');

@@ -163,7 +163,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       prefillBar.stop();
       bar.stop();
       const rate = rates(r, prompt.length);
-      const storage = engine ? { weights: engine.weights, kv: engine.kv, clusterSeconds: engine.clusterSeconds } : {};
+      const storage = engine ? { weights: engine.weights, kv: engine.kv, attentionKernel: engine.attentionKernel, clusterSeconds: engine.clusterSeconds } : {};
       if (flags.json) {
         console.log(JSON.stringify({ attention: label, backend, runtime, ...storage, promptTokens: prompt.length, ids: r.ids, text, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, ...rate, stoppedBy: r.stoppedBy }, null, 2));
         return;
@@ -171,7 +171,7 @@ export async function runGenerate(flags: GenerateFlags): Promise<void> {
       process.stdout.write('\n');
       if (r.stoppedBy === 'stop-id') console.error(`stopped at the end of the text (a stop token) after ${r.ids.length} of ${steps} tokens`);
       const decodeRate = rate.decodeTokensPerSecond !== null ? `${rate.decodeTokensPerSecond.toFixed(1)} tok/s (${rate.msPerToken!.toFixed(2)} ms/token)` : '-';
-      const kv = engine ? `, ${engine.kv} KV` : '';
+      const kv = engine ? `, ${engine.kv} KV, ${engine.attentionKernel} attention` : '';
       console.error(`prefill ${prompt.length} tokens in ${r.prefillSeconds.toFixed(3)} s (${rate.prefillTokensPerSecond.toFixed(1)} tok/s), decode ${r.ids.length} tokens at ${decodeRate}${method ? ` with ${method.name}${Number.isFinite(method.budget) ? ` B=${method.budget}` : ''}` : ''} on ${backend} (${runtime}${kv})`);
       return;
     }

@@ -7,8 +7,10 @@
  *   rmsnorm -> gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual) -> rmsnorm
  *   -> gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
  * then rmsnorm -> gemv output head -> greedy argmax (the next input token, and a history row; the host
- * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/attention/decode-attention.ts
- * run on the whole batch at once (B G KV heads, B H query heads):
+ * reads tokens back only when it wants them). Attention runs on the whole batch at once (B G KV heads, B H
+ * query heads) in the WGSL implementation dispatch picks for the shape and the cache's dtype
+ * (src/gpu/bound-attention.ts): the subgroup kernels where the device has subgroups (f32 or f16 K/V), else
+ * the flash-decoding kernels of decode-attention.ts:
  *   dense     partials over positions 0..pos, merge
  *   sparse    the method's selection dispatches (the selected positions per query head) -> token list (sinks,
  *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
@@ -23,8 +25,10 @@
  * x0 and x1 (a kernel never reads and writes one buffer). With `observe`, every layer keeps its own query
  * and token-list buffers, so that observers (needle recall) can read each layer's after a step.
  */
+import type { WgslAttentionImplementation } from '../../gpu/attention.js';
+import { boundAttentionImplementation, boundAttentionPass, type BoundAttentionPass } from '../../gpu/bound-attention.js';
 import { queryGroupSize } from '../../gpu/heads.js';
-import { attentionTuning, chunkFor, mergeShader, partialShader } from '../../gpu/wgsl/attention/decode-attention.js';
+import { mergeShader } from '../../gpu/wgsl/attention/decode-attention.js';
 import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
@@ -92,6 +96,8 @@ export interface StepAttention {
   /** units per KV head the sparse layers' ranking chose among (ClusterKV's clusters, Quest's pages, ...; 0 for a method ranking tokens) */
   clusters: number;
   sparseLayers: number;
+  /** chunks of the attention partials: each dense layer's (over pos + 1 positions) and each sparse layer's (over the list; 0 when dense) */
+  splits: { dense: number; sparse: number };
   /** dispatches recorded */
   dispatches: number;
 }
@@ -158,8 +164,8 @@ export class DecodeEngine {
   /** scratch buffers the selectors share (BatchedLayer.scratch), by name */
   private readonly scratch = new Map<string, GPUBuffer>();
   private readonly group: number;
-  private readonly denseChunk: number;
-  private readonly sparseChunk: number;
+  /** the partial passes of dense and sparse attention (bound-attention.ts) */
+  private readonly passes: { dense: BoundAttentionPass; sparse: BoundAttentionPass };
 
   constructor(opts: EngineOptions) {
     const s = opts.weights.shape;
@@ -186,9 +192,12 @@ export class DecodeEngine {
     const H = B * s.heads;
     const G = B * s.kvHeads;
     const d = s.headDim;
-    this.denseChunk = chunkFor(attentionTuning.denseChunk, this.group);
-    this.sparseChunk = chunkFor(attentionTuning.sparseChunk, this.group);
-    const splits = Math.max(Math.ceil(this.capacity / this.denseChunk), this.listMax ? Math.ceil(this.listMax / this.sparseChunk) : 0);
+    const read = halfRead();
+    const kv = this.cache.dtype;
+    const attentionShape = { H, G, d, kv, read };
+    const implementation = boundAttentionImplementation(attentionShape);
+    this.passes = { dense: boundAttentionPass(attentionShape, false, implementation), sparse: boundAttentionPass(attentionShape, true, implementation) };
+    const splits = Math.max(this.passes.dense.maxSplits(this.capacity), this.listMax ? this.passes.sparse.maxSplits(this.listMax) : 0);
     const f32 = 4;
     this.buf = {
       tokens: storageBuffer(B * 4, 'tokens'),
@@ -218,14 +227,13 @@ export class DecodeEngine {
       rope: new UniformBlock([0, this.capacity]),
       embed: new UniformBlock([s.vocabSize, B]),
       argmax: new UniformBlock([s.vocabSize, 0]),
-      densePartial: new UniformBlock([this.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      densePartial: new UniformBlock(this.passes.dense.uniforms(this.capacity, 1)),
       denseMerge: new UniformBlock([1]),
       list: new UniformBlock(blank(4)),
-      sparsePartial: new UniformBlock([this.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      sparsePartial: new UniformBlock(this.passes.sparse.uniforms(this.capacity, 1)),
       sparseMerge: new UniformBlock([1]),
     };
     const storage = deviceLimits().workgroupStorage;
-    const read = halfRead();
     const wdt = opts.weights.dtype;
     const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, extra?: GPUBuffer): BoundDispatch => {
       const plan = gemvPlan(shape, opts.gemv ?? defaultGemvTuning(B), storage);
@@ -244,10 +252,7 @@ export class DecodeEngine {
           });
     this.layerQ = perLayer(b.q, 'q');
     this.layerList = perLayer(b.list, 'list');
-    const kv = this.cache.dtype;
     const normCode = rmsNormShader(s.dim);
-    const denseCode = partialShader(false, d, this.group, this.denseChunk, kv, read);
-    const sparseCode = partialShader(true, d, this.group, this.sparseChunk, kv, read);
     const mergeCode = mergeShader(d);
     const ropeCode = ropeKvAppendShader(B, s.heads, s.kvHeads, d, kv);
     this.layers = opts.weights.layers.map((w, l) => {
@@ -258,7 +263,7 @@ export class DecodeEngine {
         norm1: bindDispatch(normCode, this.u.norm, [b.x0, w.attnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
         qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: w.bqkv ? 'bias' : 'plain' }, this.u.gemvQkv, w.wqkv, b.xn, b.qkv, `l${l} gemv qkv`, w.bqkv),
         rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, q, keys, values], ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d), 'other', `l${l} rope+append`),
-        densePartial: bindDispatch(denseCode, this.u.densePartial, [q, keys, values, b.partO, b.partML], [1, G], 'attention', `l${l} attention partials`),
+        densePartial: bindDispatch(this.passes.dense.code, this.u.densePartial, [q, keys, values, b.partO, b.partML], this.passes.dense.workgroups(1), 'attention', `l${l} attention partials`),
         denseMerge: bindDispatch(mergeCode, this.u.denseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} attention merge`),
         wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, b.x0),
         norm2: bindDispatch(normCode, this.u.norm, [b.x1, w.ffnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
@@ -267,7 +272,7 @@ export class DecodeEngine {
       };
       if (sel && l >= sel.denseLayers) {
         layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, this.layerList[l]], [1], 'selection', `l${l} token list`);
-        layer.sparsePartial = bindDispatch(sparseCode, this.u.sparsePartial, [q, keys, values, this.layerList[l], b.partO, b.partML], [1, G], 'attention', `l${l} sparse partials`);
+        layer.sparsePartial = bindDispatch(this.passes.sparse.code, this.u.sparsePartial, [q, keys, values, this.layerList[l], b.partO, b.partML], this.passes.sparse.workgroups(1), 'attention', `l${l} sparse partials`);
         layer.sparseMerge = bindDispatch(mergeCode, this.u.sparseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} sparse merge`);
       }
       return layer;
@@ -283,9 +288,9 @@ export class DecodeEngine {
     };
   }
 
-  /** Positions per chunk of the dense and sparse attention partials (decode-attention.ts). */
-  get chunks(): { dense: number; sparse: number } {
-    return { dense: this.denseChunk, sparse: this.sparseChunk };
+  /** The WGSL decode attention the steps run (bound-attention.ts: 'wgsl-subgroup' where the device has subgroups). */
+  get attentionKernel(): WgslAttentionImplementation {
+    return this.passes.dense.implementation;
   }
 
   /** Layers that run the method's selection in a 'sparse' step. */
@@ -382,13 +387,13 @@ export class DecodeEngine {
     writeBuffer(this.buf.rope, ropeRow(pos, d, s.ropeTheta));
     this.u.rope.write([pos, this.capacity]);
     this.u.argmax.write([s.vocabSize, this.steps]);
-    const denseSplits = Math.ceil((pos + 1) / this.denseChunk);
-    this.u.densePartial.write([this.capacity, pos + 1, denseSplits, { f32: 1 / Math.sqrt(d) }]);
+    const denseSplits = this.passes.dense.splits(pos + 1);
+    this.u.densePartial.write(this.passes.dense.uniforms(this.capacity, pos + 1));
     this.u.denseMerge.write([denseSplits]);
-    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
+    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, splits: { dense: denseSplits, sparse: 0 }, dispatches: 0 };
     // a sparse step: every sparse layer plans it (closing windows, ...); layers without a selector stay dense
     let plans: (BatchedPlan | undefined)[] = [];
-    let listSplits = 0;
+    let listWorkgroups: [number, number] = [0, 0];
     if (attention === 'sparse') {
       if (!this.method) throw new Error('decode engine: a sparse step needs a method');
       if (this.prefillLength < 0) throw new Error('decode engine: prefillSelection() must run before a sparse step');
@@ -398,11 +403,12 @@ export class DecodeEngine {
       const plan = plans.find((p) => p !== undefined);
       if (plan) {
         const { layout, selected, listLength: total } = plan;
-        listSplits = Math.ceil(total / this.sparseChunk);
+        const listSplits = this.passes.sparse.splits(total);
+        listWorkgroups = this.passes.sparse.workgroups(total);
         this.u.list.write([selected, layout.sinkEnd, layout.openStart, total]);
-        this.u.sparsePartial.write([this.capacity, total, listSplits, { f32: 1 / Math.sqrt(d) }]);
+        this.u.sparsePartial.write(this.passes.sparse.uniforms(this.capacity, total));
         this.u.sparseMerge.write([listSplits]);
-        Object.assign(info, { sparseList: total, selected, clusters: plan.units, sparseLayers: this.sparseLayers });
+        Object.assign(info, { sparseList: total, selected, clusters: plan.units, sparseLayers: this.sparseLayers, splits: { dense: denseSplits, sparse: listSplits } });
       }
     }
     const list: BoundDispatch[] = [this.head.embed];
@@ -412,10 +418,10 @@ export class DecodeEngine {
       if (plan && layer.sparsePartial) {
         list.push(...plan.dispatches);
         layer.list!.workgroups[0] = Math.ceil((H * info.sparseList) / 256);
-        layer.sparsePartial.workgroups[0] = listSplits;
+        [layer.sparsePartial.workgroups[0], layer.sparsePartial.workgroups[1]] = listWorkgroups;
         list.push(layer.list!, layer.sparsePartial, layer.sparseMerge!);
       } else {
-        layer.densePartial.workgroups[0] = denseSplits;
+        [layer.densePartial.workgroups[0], layer.densePartial.workgroups[1]] = this.passes.dense.workgroups(pos + 1);
         list.push(layer.densePartial, layer.denseMerge);
       }
       list.push(layer.wo, layer.norm2, layer.w13, layer.w2);

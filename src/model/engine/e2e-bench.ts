@@ -182,7 +182,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     engine.fillPlantedPrompt(P, planted, cfg.seed);
     await gpuIdle();
     const promptFillMs = performance.now() - t0;
-    log(`B=${B} T=${P}: ${wdt} weights ${(weightBytesPerStep(shape, B, wdt) / 1e9).toFixed(2)} GB (${weights.source}) in ${weightsMs.toFixed(0)} ms, ${kv} prompt KV ${((kvBytes(shape, P, kv) * B) / 1e9).toFixed(2)} GB in ${promptFillMs.toFixed(0)} ms`);
+    log(`B=${B} T=${P}: ${wdt} weights ${(weightBytesPerStep(shape, B, wdt) / 1e9).toFixed(2)} GB (${weights.source}) in ${weightsMs.toFixed(0)} ms, ${kv} prompt KV ${((kvBytes(shape, P, kv) * B) / 1e9).toFixed(2)} GB in ${promptFillMs.toFixed(0)} ms, ${engine.attentionKernel} attention`);
 
     let clustering: E2eRun['promptClustering'] = { wallMs: 0, kmeansKernelMs: null, layers: 0, clusters: plan.clusters, tokens: plan.tokens, iters: params.iters };
     if (budgets.length) {
@@ -264,7 +264,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       }
       const walls = summarise(rec.walls);
       const msPerToken = intervals.length ? summarise(intervals) : walls;
-      const bytes = meanBytes(rec.infos.map((info) => stepBytes(shape, B, info, engine.chunks, dtypes)));
+      const bytes = meanBytes(rec.infos.map((info) => stepBytes(shape, B, info, dtypes)));
       const achievedGBps = bytes.total / msPerToken.median / 1e6;
       out.push({
         attention: rec.spec.attention,
@@ -310,7 +310,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       backend: tf.getBackend(),
       adapter: gpuAdapterInfo() ?? null,
       versions: packageVersions(),
-      config: { shape, context: P, batch: B, budgets, steps: cfg.steps, warmup: cfg.warmup, rounds: cfg.rounds, seed: cfg.seed, clusterkv: { ...method.params, budget: budgets }, plantedClusters: planted, gemv: engine.gemvPlans, dtypes, weightsSource: weights.source },
+      config: { shape, context: P, batch: B, budgets, steps: cfg.steps, warmup: cfg.warmup, rounds: cfg.rounds, seed: cfg.seed, clusterkv: { ...method.params, budget: budgets }, plantedClusters: planted, gemv: engine.gemvPlans, dtypes, weightsSource: weights.source, attentionKernel: engine.attentionKernel },
       timing: E2E_TIMING,
       readCeiling: ceiling,
       setup: { weightsMs, promptFillMs, weightBytes: weightBytesPerStep(shape, B, wdt), kvBytesPerLayer: engine.cache.layerBytes },

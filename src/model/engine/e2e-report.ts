@@ -93,6 +93,8 @@ export const e2eRunSchema = z.object({
     dtypes: z.object({ weights: z.enum(['f32', 'f16']), kv: z.enum(['f32', 'f16']) }).optional(),
     /** where the weights came from (seeded random on the device, or a checkpoint) */
     weightsSource: z.string().optional(),
+    /** the WGSL decode attention the engine ran (runs before the subgroup kernels: absent, the flash-decoding 'wgsl') */
+    attentionKernel: z.string().optional(),
   }),
   timing: z.string(),
   /** read ceiling: copy.ts's read kernel over a large buffer, same process */

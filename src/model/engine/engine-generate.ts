@@ -27,6 +27,8 @@ export interface EngineRunSummary {
   weights: string;
   kv: string;
   attention: string;
+  /** the WGSL decode attention the steps ran ('wgsl-subgroup' where the device has subgroups, else 'wgsl') */
+  attentionKernel: string;
   promptTokens: number;
   /** prompt tokens per second of the prefill and (ClusterKV) the prompt's clustering together */
   prefillTokensPerSecond: number;
@@ -113,6 +115,7 @@ export async function generateOnEngine(model: EngineModel, prompt: readonly numb
         weights: w.dtype,
         kv: session.kv,
         attention: session.method ? `${session.method.name} ${JSON.stringify(session.method.params)}` : 'dense',
+        attentionKernel: session.engine.attentionKernel,
         promptTokens: P,
         prefillTokensPerSecond: P / ((t1 - t0) / 1000),
         clusterSeconds: (t1 - tPrefill) / 1000,

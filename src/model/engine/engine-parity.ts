@@ -14,6 +14,7 @@ import { BATCHED_PARITY_PARAMS } from '../../sim/batched-parity.js';
 import { createMethod, METHODS } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { DecodeEngine } from './decode-engine.js';
+import type { WgslAttentionImplementation } from '../../gpu/attention.js';
 import type { StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import type { EngineWeights } from './device-weights.js';
 
@@ -29,6 +30,8 @@ export interface EngineParityResult {
   worstLogit: number;
   /** sparse steps whose list left out a position it could see (the budget really cut) */
   cutSteps: number;
+  /** the WGSL decode attention the engine ran (bound-attention.ts) */
+  attentionKernel: WgslAttentionImplementation;
 }
 
 /**
@@ -55,7 +58,7 @@ export async function engineParity(model: LlamaModel, weights: EngineWeights, me
     }),
   );
   const engine = new DecodeEngine({ weights, batch: B, capacity: P + steps, maxSteps: P + steps, method, kv });
-  const result: EngineParityResult = { label: `${method.name} ${JSON.stringify(method.params)}${kv === 'f16' ? ', f16 KV' : ''}`, tokens: B * steps, tokenMismatches: 0, worstLogit: 0, cutSteps: 0 };
+  const result: EngineParityResult = { label: `${method.name} ${JSON.stringify(method.params)}${kv === 'f16' ? ', f16 KV' : ''}`, tokens: B * steps, tokenMismatches: 0, worstLogit: 0, cutSteps: 0, attentionKernel: engine.attentionKernel };
   try {
     const compare = (got: Float32Array, s: number) => {
       for (let b = 0; b < B; b++) result.worstLogit = Math.max(result.worstLogit, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].logits[s]));

@@ -26,6 +26,8 @@ const engineModeSchema = z.object({
   clusterSeconds: z.number(),
   decodeTokensPerSecond: z.number(),
   msPerToken: z.number(),
+  /** the WGSL decode attention the engine ran (runs before the subgroup kernels: absent, the flash-decoding 'wgsl') */
+  attentionKernel: z.string().optional(),
 });
 export type EngineMode = z.infer<typeof engineModeSchema>;
 
@@ -60,6 +62,8 @@ export const engineSpeedSchema = z.looseObject({
       decodeTokensPerSecond: overProcessesSchema,
       msPerToken: overProcessesSchema,
       clusterSeconds: overProcessesSchema,
+      /** the WGSL decode attention the processes ran (absent in runs before the subgroup kernels) */
+      attentionKernel: z.string().optional(),
       /** every process generated the same ids */
       sameIds: z.boolean(),
     }),
@@ -91,6 +95,7 @@ export const engineRunKind: RunKind<EngineRunFile, EngineSpeed> = {
         decodeTokensPerSecond: pick('decodeTokensPerSecond'),
         msPerToken: pick('msPerToken'),
         clusterSeconds: pick('clusterSeconds'),
+        ...(each[0].attentionKernel !== undefined ? { attentionKernel: [...new Set(each.map((m) => m.attentionKernel ?? 'wgsl'))].join(' / ') } : {}),
         sameIds: each.every((m) => JSON.stringify(m.ids) === JSON.stringify(ids)),
       };
     });
@@ -100,7 +105,7 @@ export const engineRunKind: RunKind<EngineRunFile, EngineSpeed> = {
     const show = (s: OverProcesses, digits: number) => `${s.median.toFixed(digits)} (${spreadText(s.processes, digits)})`;
     const lines = m.rows.map(
       (r) =>
-        `${r.attention}: prefill ${show(r.prefillTokensPerSecond, 0)} tok/s, decode ${show(r.decodeTokensPerSecond, 1)} tok/s = ${show(r.msPerToken, 3)} ms/token` +
+        `${r.attention}${r.attentionKernel ? ` (${r.attentionKernel} attention)` : ''}: prefill ${show(r.prefillTokensPerSecond, 0)} tok/s, decode ${show(r.decodeTokensPerSecond, 1)} tok/s = ${show(r.msPerToken, 3)} ms/token` +
         `${r.attention === 'dense' ? '' : `, prompt clustering ${show(r.clusterSeconds, 3)} s`}${r.sameIds ? '' : '; the processes generated different ids'}`,
     );
     const dense = m.rows.find((r) => r.attention === 'dense');

@@ -9,8 +9,8 @@
  *   clusterkv  the first denseLayers layers dense; the others each query head's list: sinks + budget + half
  *              a decode window (the open window's mean length), at ClusterKV's defaults
  */
-import { chunkFor, attentionTuning } from '../../gpu/wgsl/attention/decode-attention.js';
-import { queryGroupSize } from '../../gpu/heads.js';
+import { boundAttentionPass, type BoundAttentionShape } from '../../gpu/bound-attention.js';
+import { halfRead } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { resolveDType, type DTypeChoice } from './engine-model.js';
@@ -70,21 +70,22 @@ export async function modelFit(r: FitRequest): Promise<ModelFit> {
   const footprint = engineFootprint({ shape, weights, kv, batch: B, capacity: r.context, tied: c.tiedEmbeddings, prefillChunk: 512 });
   const problem = r.limits ? footprintProblem(footprint, r.limits) : undefined;
   const ceiling = r.ceiling ?? { GBps: ASSUMED_READ_GBPS, source: `assumed: the H100's measured WGSL read ceiling (${ASSUMED_READ_GBPS} GB/s); --read-gbps gives your card's` };
-  const R = queryGroupSize(shape.heads, shape.kvHeads);
-  const chunks = { dense: chunkFor(attentionTuning.denseChunk, R), sparse: chunkFor(attentionTuning.sparseChunk, R) };
+  // the partials of the attention the engine runs on this device (without one: the flash-decoding kernels')
+  const attention: BoundAttentionShape = { H: B * shape.heads, G: B * shape.kvHeads, d: shape.headDim, kv, read: r.limits ? halfRead() : 'unpacked' };
+  const [densePass, sparsePass] = [false, true].map((sparse) => (r.limits ? boundAttentionPass(attention, sparse) : boundAttentionPass(attention, sparse, 'wgsl')));
   const dtypes = { weights, kv };
   const bound = (bytes: number): DecodeBound => {
     const ms = bytes / (ceiling.GBps * 1e6);
     return { bytesPerStep: bytes, tokensPerSecond: (1000 * B) / ms, msPerStep: ms };
   };
   const position = r.context - 1;
-  const dense = bound(stepBytes(shape, B, { position, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0 }, chunks, dtypes).total);
+  const dense = bound(stepBytes(shape, B, { position, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, splits: { dense: densePass.splits(r.context), sparse: 0 } }, dtypes).total);
   const p = clusterkvParams(createMethod('clusterkv', { budget: r.budget }));
   const sparseLayers = Math.max(0, shape.layers - p.denseLayers);
   const selected = Math.min(r.budget, Math.max(0, r.context - p.sinks));
   const list = Math.min(r.context, Math.min(p.sinks, r.context) + selected + Math.ceil(p.window / 2));
   const clusters = promptClustering(p, Math.max(1, r.context)).clusters;
-  const sparse = bound(stepBytes(shape, B, { position, attention: 'sparse', sparseList: list, selected, clusters, sparseLayers }, chunks, dtypes).total);
+  const sparse = bound(stepBytes(shape, B, { position, attention: 'sparse', sparseList: list, selected, clusters, sparseLayers, splits: { dense: densePass.splits(r.context), sparse: sparsePass.splits(list) } }, dtypes).total);
   return {
     model: { name: source.name, path: source.path, format: source.format, stored, parameters: parameterCounts(shape).total - (c.tiedEmbeddings ? shape.vocabSize * shape.dim : 0), shape, tied: c.tiedEmbeddings },
     context: r.context,

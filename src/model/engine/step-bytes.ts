@@ -17,8 +17,8 @@ export interface StepDTypes {
   kv: StorageDType;
 }
 
-/** Bytes one step moves, from what the step attended (decode-engine.ts's StepAttention) and its chunks. */
-export function stepBytes(shape: EngineShape, batch: number, info: Omit<StepAttention, 'dispatches'>, chunks: { dense: number; sparse: number }, dtypes: StepDTypes = { weights: 'f32', kv: 'f32' }): E2eStepBytes {
+/** Bytes one step moves, from what the step attended (decode-engine.ts's StepAttention, its partials' splits included). */
+export function stepBytes(shape: EngineShape, batch: number, info: Omit<StepAttention, 'dispatches'>, dtypes: StepDTypes = { weights: 'f32', kv: 'f32' }): E2eStepBytes {
   const { dim, hiddenDim, heads, kvHeads, headDim: d, vocabSize, layers } = shape;
   const B = batch;
   const H = B * heads;
@@ -30,7 +30,7 @@ export function stepBytes(shape: EngineShape, batch: number, info: Omit<StepAtte
   const selection = 4 * sparseLayers * (G * info.clusters * d + 2 * H * info.clusters + 2 * H * info.selected + 2 * H * info.sparseList);
   const partials = (splits: number) => 2 * H * splits * (d + 2);
   const perLayer = 2 * B * dim + B * dim + B * qkvRows(shape) + B * qkvRows(shape) + B * qkvRows(shape) + 2 * H * d + B * heads * d + 2 * B * dim + 2 * B * dim + B * dim + B * hiddenDim + B * hiddenDim + 2 * B * dim;
-  const activations = 4 * (layers * perLayer + denseLayers * partials(Math.ceil(n / chunks.dense)) + sparseLayers * partials(Math.ceil(info.sparseList / chunks.sparse)) + 2 * B * dim + 2 * B * dim + 2 * B * vocabSize);
+  const activations = 4 * (layers * perLayer + denseLayers * partials(info.splits.dense) + sparseLayers * partials(info.splits.sparse) + 2 * B * dim + 2 * B * dim + 2 * B * vocabSize);
   const weights = weightBytesPerStep(shape, batch, dtypes.weights);
   return { weights, kv, selection, activations, total: weights + kv + selection + activations };
 }

@@ -14,6 +14,8 @@
  */
 import path from 'node:path';
 import type * as aq from 'arquero';
+import { boundAttentionImplementation } from '../../gpu/bound-attention.js';
+import { halfRead } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { createMethod } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
@@ -242,8 +244,9 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     };
     const pending = (id: string, list: typeof cells) => list.filter((c) => !doneCells.get(id)!.has(c.cell.id));
     const kv = engineModel ? resolveDType(options.kv ?? 'auto', engineModel.stored) : undefined;
+    const attentionKernel = engineModel && kv ? boundAttentionImplementation({ H: engineModel.shape.heads, G: engineModel.shape.kvHeads, d: engineModel.shape.headDim, kv, read: halfRead() }) : undefined;
     const runtime = [
-      split.engine.length ? `WebGPU engine (${engineModel!.weights.dtype} weights, ${kv} KV; documents of one length decoded ${ENGINE_BATCH} at a time): ${[...new Set(split.engine.map((c) => c.method.name))].join(', ')}` : '',
+      split.engine.length ? `WebGPU engine (${engineModel!.weights.dtype} weights, ${kv} KV, ${attentionKernel} attention; documents of one length decoded ${ENGINE_BATCH} at a time): ${[...new Set(split.engine.map((c) => c.method.name))].join(', ')}` : '',
       split.ops.length ? `tfjs ops on ${options.backend}: ${[...new Set(split.ops.map((c) => c.method.name))].join(', ')}${split.reasons.length && options.backend === 'webgpu' ? ` (${split.reasons.join('; ')})` : ''}` : '',
     ].filter(Boolean).join('; ');
     const manifest: PasskeyManifest = {

@@ -37,13 +37,12 @@ describe('e2e accounting', () => {
 
   it('bytes per step: dense reads every position once per KV head, ClusterKV each query head list in its sparse layers', () => {
     const s = LLAMA3_8B_SHAPE;
-    const chunks = { dense: 256, sparse: 64 };
-    const base: StepAttention = { position: 32768, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
-    const dense = stepBytes(s, 8, base, chunks);
+    const base: StepAttention = { position: 32768, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, splits: { dense: 129, sparse: 0 }, dispatches: 0 };
+    const dense = stepBytes(s, 8, base);
     expect(dense.kv).toBe(4 * 32 * 2 * 8 * 8 * 32769 * 128);
     expect(dense.selection).toBe(0);
     expect(dense.weights).toBe(weightBytesPerStep(s, 8));
-    const sparse = stepBytes(s, 8, { ...base, attention: 'sparse', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30 }, chunks);
+    const sparse = stepBytes(s, 8, { ...base, attention: 'sparse', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30, splits: { dense: 129, sparse: 33 } });
     expect(sparse.kv).toBe(4 * (2 * 2 * 8 * 8 * 32769 * 128 + 30 * 2 * 8 * 32 * 2101 * 128));
     expect(sparse.selection).toBeGreaterThan(0);
     expect(sparse.total).toBe(sparse.weights + sparse.kv + sparse.selection + sparse.activations);
