@@ -48,7 +48,7 @@ describe.skipIf(!!skip)('commands on the WebGPU engine (software adapter) agains
     for (const r of [g, w]) for (const k of ['prefillTokensPerSecond', 'decodeTokensPerSecond', 'msPerToken']) expect(r[k], k).toBeGreaterThan(0);
     const text = clusterkv('webgpu', ...args);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stderr).toMatch(/^prefill \d+ tokens in [\d.]+ s \([\d.]+ tok\/s\), decode 24 tokens at [\d.]+ tok\/s \([\d.]+ ms\/token\) on webgpu \(WebGPU engine, f32 weights, f32 KV\)$/m);
+    expect(text.stderr).toMatch(/^prefill \d+ tokens in [\d.]+ s \([\d.]+ tok\/s\), decode 24 tokens at [\d.]+ tok\/s \([\d.]+ ms\/token\) on webgpu \(WebGPU engine, f32 weights, f32 KV, wgsl attention\)$/m);
   }, 240_000);
 
   it('generate: ClusterKV on the engine generates what the op path does, with the same comparison', () => {

@@ -19,7 +19,7 @@
  * Hooks: after each layer of a chunk, `onLayer` sees the chunk's post-RoPE queries q [n, H, d] and attention
  * output [n, H d] (buffers valid until the next layer runs): capture copies the decode rows out of them.
  */
-import { prefillAttentionShader, prefillAttentionWorkgroups } from '../../gpu/wgsl/attention/prefill-attention.js';
+import { prefillAttentionShader, prefillAttentionWorkgroups, prefillQueryBlock } from '../../gpu/wgsl/attention/prefill-attention.js';
 import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { gemmShader, gemmWorkgroups, type GemmShape } from '../../gpu/wgsl/engine/gemm.js';
@@ -59,6 +59,8 @@ interface LayerDispatches {
 export class Prefill {
   /** rows per chunk */
   readonly chunk: number;
+  /** queries per workgroup of the causal attention (prefill-attention.ts, within the device's workgroup memory) */
+  private readonly queryBlock: number;
   private readonly buf: Record<'tokens' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'rope' | 'last' | 'lastNorm' | 'logits' | 'token' | 'history', GPUBuffer>;
   private readonly u: Record<'embed' | 'norm' | 'gemm' | 'rope' | 'attention' | 'gemvOut' | 'argmax', UniformBlock>;
   private readonly embed: BoundDispatch;
@@ -108,13 +110,14 @@ export class Prefill {
       bindDispatch(gemmShader({ ...shape, weights: weights.dtype, halfRead: read }), this.u.gemm, buffers, gemmWorkgroups(shape, N), 'gemm', label);
     const normCode = rmsNormShader(dim);
     const ropeCode = ropeKvAppendShader(0, H, s.kvHeads, d, cache.dtype, 'prefill');
-    const attentionCode = prefillAttentionShader({ heads: H, kvHeads: s.kvHeads, headDim: d, kv: cache.dtype, halfRead: read });
+    this.queryBlock = prefillQueryBlock(d, deviceLimits().workgroupStorage);
+    const attentionCode = prefillAttentionShader({ heads: H, kvHeads: s.kvHeads, headDim: d, kv: cache.dtype, halfRead: read, queryBlock: this.queryBlock });
     this.embed = bindDispatch(embedRowsShader(dim, weights.dtype, read), this.u.embed, [b.tokens, weights.embedding, b.x0], embedRowsWorkgroups(N, dim), 'other', 'prefill embedding');
     this.layers = weights.layers.map((w, l) => ({
       norm1: bindDispatch(normCode, this.u.norm, [b.x0, w.attnNorm, b.xn], [N], 'other', `prefill l${l} rmsnorm`),
       qkv: gemm({ rows: qkvRows(s), cols: dim, epilogue: w.bqkv ? 'bias' : 'plain' }, w.bqkv ? [w.wqkv, b.xn, w.bqkv, b.qkv] : [w.wqkv, b.xn, b.qkv], `prefill l${l} gemm qkv`),
       rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, b.q, cache.keys[l], cache.values[l]], ropeKvAppendWorkgroups(N, H, s.kvHeads, d), 'other', `prefill l${l} rope+append`),
-      attention: bindDispatch(attentionCode, this.u.attention, [b.q, cache.keys[l], cache.values[l], b.attn], prefillAttentionWorkgroups(N, H, d), 'attention', `prefill l${l} attention`),
+      attention: bindDispatch(attentionCode, this.u.attention, [b.q, cache.keys[l], cache.values[l], b.attn], prefillAttentionWorkgroups(N, H, this.queryBlock), 'attention', `prefill l${l} attention`),
       wo: gemm({ rows: dim, cols: H * d, epilogue: 'residual' }, [w.wo, b.attn, b.x0, b.x1], `prefill l${l} gemm o`),
       norm2: bindDispatch(normCode, this.u.norm, [b.x1, w.ffnNorm, b.xn], [N], 'other', `prefill l${l} rmsnorm`),
       w13: gemm({ rows: 2 * hid, cols: dim, epilogue: 'swiglu' }, [w.w13, b.xn, b.act], `prefill l${l} gemm gate|up`),
@@ -160,7 +163,7 @@ export class Prefill {
         layer.norm2.workgroups[0] = m;
         for (const g of [layer.qkv, layer.wo, layer.w13, layer.w2]) g.workgroups[1] = Math.ceil(m / 64);
         layer.rope.workgroups = [...ropeKvAppendWorkgroups(m, s.heads, s.kvHeads, d), 1];
-        layer.attention.workgroups = [...prefillAttentionWorkgroups(m, s.heads, d), 1];
+        layer.attention.workgroups = [...prefillAttentionWorkgroups(m, s.heads, this.queryBlock), 1];
         list.push(layer.norm1, layer.qkv, layer.rope, layer.attention);
         if (hooks.onLayer) {
           recordStep(list.splice(0));

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { prefillAttentionShader, prefillAttentionWorkgroups } from '../../../src/gpu/wgsl/attention/prefill-attention.js';
+import { prefillAttentionShader, prefillAttentionWorkgroups, prefillQueryBlock } from '../../../src/gpu/wgsl/attention/prefill-attention.js';
 import { gemmShader, gemmWorkgroups } from '../../../src/gpu/wgsl/engine/gemm.js';
 import { gemvPlan, gemvShader, gemvWorkgroups } from '../../../src/gpu/wgsl/engine/gemv.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../../src/gpu/wgsl/engine/rope-kv-append.js';
@@ -40,7 +40,7 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
       for (const epilogue of ['plain', 'bias', 'residual', 'swiglu'] as const) {
         expect(await compileMessages(gemmShader({ rows: 64, cols: 96, epilogue, weights, halfRead: halfRead() }))).toEqual([]);
       }
-      expect(await compileMessages(prefillAttentionShader({ heads: 8, kvHeads: 2, headDim: 128, kv: weights, halfRead: halfRead() }))).toEqual([]);
+      expect(await compileMessages(prefillAttentionShader({ heads: 8, kvHeads: 2, headDim: 128, kv: weights, halfRead: halfRead(), queryBlock: prefillQueryBlock(128) }))).toEqual([]);
     }
   });
 
@@ -90,9 +90,9 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
     }
   });
 
-  it('prefill attention: queries at positions p0.. attend the cache rows 0..p0+i of their sequence (GQA, f32 and f16 K/V)', async () => {
+  it('prefill attention: queries at positions p0.. attend the cache rows 0..p0+i of their sequence (GQA, f32 and f16 K/V, every query block)', async () => {
     const before = tf.memory().numTensors;
-    for (const [H, G, d] of [[6, 2, 16], [4, 4, 8]] as const) {
+    for (const [H, G, d, BQ] of [[6, 2, 16, 32], [4, 4, 8, 32], [6, 2, 16, 16], [6, 2, 16, 8], [4, 4, 8, 4]] as const) {
       for (const kv of ['f32', 'f16'] as const) {
         const [B, T, p0, n, seq] = [2, 80, 21, 37, 1];
         const q = normals(n * H * d, 31);
@@ -102,15 +102,15 @@ describe.skipIf(!!skip)('prefill kernels and f16 storage (software WebGPU)', () 
         const vt = stored(vals, kv);
         const qt = tf.tensor1d(q);
         const out = outputTensor([n * H * d], 'float32');
-        const shape = { heads: H, kvHeads: G, headDim: d, kv, halfRead: halfRead() };
-        record([{ code: prefillAttentionShader(shape), uniforms: [n, p0, seq, T, { f32: 1 / Math.sqrt(d) }], buffers: [bufferOf(qt, 'f32'), bufferOfStored(kt), bufferOfStored(vt), out.buffer], workgroups: prefillAttentionWorkgroups(n, H, d) }]);
+        const shape = { heads: H, kvHeads: G, headDim: d, kv, halfRead: halfRead(), queryBlock: BQ };
+        record([{ code: prefillAttentionShader(shape), uniforms: [n, p0, seq, T, { f32: 1 / Math.sqrt(d) }], buffers: [bufferOf(qt, 'f32'), bufferOfStored(kt), bufferOfStored(vt), out.buffer], workgroups: prefillAttentionWorkgroups(n, H, BQ) }]);
         const got = await values(out.tensor);
         const seqRows = (x: Float32Array) => {
           const r = kv === 'f16' ? roundToFloat16(x) : x;
           return r.subarray(seq * G * T * d, (seq + 1) * G * T * d);
         };
         const want = causalAttentionReference(q, seqRows(keys), seqRows(vals), (t, g) => (g * T + t) * d, n, H, G, d, p0);
-        expect(worstRelative(got, want), `H ${H} G ${G} d ${d} ${kv}`).toBeLessThan(1e-4);
+        expect(worstRelative(got, want), `H ${H} G ${G} d ${d} BQ ${BQ} ${kv}`).toBeLessThan(1e-4);
         tf.dispose([kt, vt, qt]);
       }
     }

@@ -11,27 +11,33 @@
  * [n, H d]. Query head h reads KV head h / (H / G) of sequence seq. Thread tiles: S as (BQ / 2) x (BK / 4)
  * threads of 2 x 4 scores; O as the same threads over (2 rows, d / (BK / 4) / ... columns): each thread
  * owns 2 query rows and DT = d / (4 * TC) vec4 columns, TC = BK / 4 column groups.
- * Workgroup memory: Q [BQ, d] + one K-or-V tile [BK, d] + P [BQ, BK] + row statistics; BQ = 32 for d <= 64,
- * else 16, BK = 32 (26 KiB at d = 128).
+ * Workgroup memory: Q [BQ, d] + one K-or-V tile [BK, d] + P [BQ, BK] + row statistics; BK = 32, BQ = 32 for
+ * d <= 64, else 16 (20 KiB at d = 64, 26 KiB at d = 128), halved down to 4 while that is past the device's
+ * workgroup memory (WebGPU's default limit is 16 KiB; an H100 allows 48).
  */
 import { HALF_WGSL, vec4Storage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 
 const BK = 32;
 
-/** Queries per workgroup for head dimension d. */
-export function prefillQueryBlock(d: number): number {
-  return d <= 64 ? 32 : 16;
-}
-
-/** Workgroup memory of the kernel in bytes. */
-export function prefillAttentionBytes(d: number): number {
-  const BQ = prefillQueryBlock(d);
+/** Workgroup memory of the kernel in bytes for head dimension d and BQ queries per workgroup. */
+export function prefillAttentionBytes(d: number, BQ: number): number {
   return 4 * (BQ * d + BK * d + BQ * BK + 3 * BQ);
 }
 
-/** Workgroups for n queries over H heads: [query blocks, H]. */
-export function prefillAttentionWorkgroups(n: number, heads: number, d: number): [number, number] {
-  return [Math.ceil(n / prefillQueryBlock(d)), heads];
+/**
+ * Queries per workgroup for head dimension d within `workgroupStorage` bytes of workgroup memory (see the
+ * module comment); a head too large for the limit at 4 queries is an error naming both.
+ */
+export function prefillQueryBlock(d: number, workgroupStorage = Infinity): number {
+  let BQ = d <= 64 ? 32 : 16;
+  while (BQ > 4 && prefillAttentionBytes(d, BQ) > workgroupStorage) BQ /= 2;
+  if (prefillAttentionBytes(d, BQ) > workgroupStorage) throw new RangeError(`prefill attention: head dimension ${d} needs ${prefillAttentionBytes(d, BQ)} bytes of workgroup memory, more than the device's ${workgroupStorage}`);
+  return BQ;
+}
+
+/** Workgroups for n queries over H heads in blocks of BQ: [query blocks, H]. */
+export function prefillAttentionWorkgroups(n: number, heads: number, BQ: number): [number, number] {
+  return [Math.ceil(n / BQ), heads];
 }
 
 export interface PrefillAttentionShape {
@@ -40,6 +46,8 @@ export interface PrefillAttentionShape {
   headDim: number;
   kv: StorageDType;
   halfRead: HalfRead;
+  /** queries per workgroup (prefillQueryBlock) */
+  queryBlock: number;
 }
 
 /**
@@ -50,7 +58,8 @@ export function prefillAttentionShader(s: PrefillAttentionShape): string {
   const { heads: H, kvHeads: G, headDim: d } = s;
   if (d % 4 !== 0) throw new RangeError(`prefill attention: head dimension must be a multiple of 4, got ${d}`);
   if (H % G !== 0) throw new RangeError(`prefill attention: heads (${H}) must be a multiple of kvHeads (${G})`);
-  const BQ = prefillQueryBlock(d);
+  const BQ = s.queryBlock;
+  if (![4, 8, 16, 32].includes(BQ)) throw new RangeError(`prefill attention: queryBlock must be 4, 8, 16 or 32, got ${BQ}`);
   const D4 = d / 4;
   const TR = BQ / 2; // thread rows (2 queries each)
   const TC = BK / 4; // thread columns (4 keys each)
