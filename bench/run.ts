@@ -13,6 +13,7 @@
  *   tables [KERNELS] [TORCH]        the tables of bench/README.md from the committed results
  *   card                            the card's short name in result files (h100, h200; 'none' without a GPU)
  *   compare-models REF OTHER        two model-check runs of two backends: same ids, or a divergence rounding explains
+ *   compare-passkey EVAL...         eval passkey folders (the passkey suite's, from a GPU) against the CPU study's tables
  *   compare-sweeps A B              two sweeps' results.csv: integer columns equal, floats within 1e-4
  *   digest TRACE OUT | digest --compare A B   a comparable digest of a trace (captures too large to move)
  *   sweep-throughput                the sweep on 1 and N workers (bench/sweep-throughput.md)
@@ -34,7 +35,7 @@ import { ENGINE_SIZES, engineOnce, engineSuite } from './suites/engine.js';
 import { engine1bSuite } from './suites/engine-1b.js';
 import { contextsSuite, kernelsSuite } from './suites/kernels.js';
 import { MODEL_CHECK_SIZES, compareModelFiles, modelCheckOnce, modelSuite } from './suites/model.js';
-import { PASSKEY_SIZES, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
+import { evalRows, PASSKEY_SIZES, passkeyComparison, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
 import { torchSuite } from './suites/torch.js';
 import { tuneSuite } from './suites/tune.js';
 import { DEFAULT_GEMV_SPLITS, gemvTuningOnce } from './suites/tune-gemv.js';
@@ -226,6 +227,25 @@ function addTools(program: Command): void {
       const { clear, lines } = compareModelFiles(reference, other, Number(f.tolerance), f.out);
       for (const line of lines) console.log(line);
       process.exitCode = clear ? 1 : 0;
+    });
+  program
+    .command('compare-passkey')
+    .description("eval passkey folders (e.g. the passkey suite's passkey-C-1-eval/ from a GPU run) against the CPU study's tables, and with --reference against another folder's answers (exit 1 when an accuracy or answer differs)")
+    .argument('<eval-dir...>', 'eval folders')
+    .option('--tables <file.md>', "the CPU study's tables", 'study/passkey-tables.md')
+    .option('--reference <dir>', 'an eval folder of the same documents made on another runtime')
+    .action((dirs: string[], f: { tables: string; reference?: string }) => {
+      let differ = 0;
+      for (const dir of dirs) {
+        const { accuracies, answers } = passkeyComparison(evalRows(dir), f.tables, f.reference);
+        const judged = accuracies.filter((a) => a.equal !== null);
+        const off = judged.filter((a) => !a.equal);
+        differ += off.length + (answers ? answers.compared - answers.sameAnswers : 0);
+        console.log(`${dir}: ${judged.length - off.length} of ${judged.length} accuracies equal ${f.tables}'s (${accuracies.length - judged.length} not in it)${answers ? `; ${answers.sameAnswers} of ${answers.compared} answers equal ${f.reference}'s` : ''}`);
+        for (const a of off) console.log(`  context ${a.context} ${a.method}${a.budget === null ? '' : ` B=${a.budget}`}: ${a.accuracy.toFixed(3)}, study ${a.study!.toFixed(3)}`);
+        for (const d of answers?.differing ?? []) console.log(`  ${d.document} ${d.cell}: ${JSON.stringify(d.generated)}, reference ${JSON.stringify(d.reference)}`);
+      }
+      process.exitCode = differ ? 1 : 0;
     });
   program
     .command('compare-sweeps')

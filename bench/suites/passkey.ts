@@ -47,6 +47,20 @@ export interface PasskeyRunOptions {
   out: string;
 }
 
+/** An eval's answer rows against the study's tables (file) and, with `reference` (an eval folder), its answers for the same contexts. */
+export function passkeyComparison(rows: readonly AnswerRow[], tables: string, reference?: string): Pick<PasskeyRunFile, 'accuracies' | 'answers'> {
+  const contexts = new Set(rows.map((r) => r.context));
+  return {
+    accuracies: compareWithStudy(rows, studyAccuracies(readFileSync(tables, 'utf8'))),
+    answers: reference ? compareAnswers(rows, evalRows(reference).filter((r) => contexts.has(r.context))) : null,
+  };
+}
+
+/** The answer rows of an eval folder. */
+export function evalRows(folder: string): AnswerRow[] {
+  return readPasskeyEvalFolder(folder).table.objects() as unknown as AnswerRow[];
+}
+
 /** One context of the grid (see the file comment). */
 export async function passkeyOnce(o: PasskeyRunOptions, log: (line: string) => void): Promise<PasskeyRunFile> {
   const t0 = performance.now();
@@ -55,9 +69,7 @@ export async function passkeyOnce(o: PasskeyRunOptions, log: (line: string) => v
   const request = { model: o.model, tokenizer: o.tokenizer, filler: 'moby-dick', format: CKVLAB_PASSKEY_FORMAT, contexts: [o.context], depths: o.depths, keys: o.keys, seed: 0, methods: o.methods, budgets: o.budgets };
   const result = await runPasskeyEval(request, folder, { backend, kv: o.kv, onDocument: log });
   const seconds = (performance.now() - t0) / 1000;
-  const rows = result.table.objects() as unknown as AnswerRow[];
-  const accuracies = compareWithStudy(rows, studyAccuracies(readFileSync(o.tables, 'utf8')));
-  const answers = o.reference ? compareAnswers(rows, (readPasskeyEvalFolder(o.reference).table.objects() as unknown as AnswerRow[]).filter((r) => r.context === o.context)) : null;
+  const { accuracies, answers } = passkeyComparison(result.table.objects() as unknown as AnswerRow[], o.tables, o.reference);
   const judged = accuracies.filter((a) => a.equal !== null);
   log(`context ${o.context}: ${result.requested.documents.length} documents x ${result.requested.cells.length} cells in ${seconds.toFixed(1)} s (${result.manifest.runtime}); ${judged.filter((a) => a.equal).length} of ${judged.length} accuracies equal the study's${answers ? `; ${answers.sameAnswers} of ${answers.compared} answers equal ${o.reference}'s` : ''}`);
   return {

@@ -40,7 +40,9 @@ describe.skipIf(!!skip)('the engine natively (Dawn null backend: shader-f16, sub
     const cache = new KvCache(SHAPE, 2, 256, kv);
     try {
       let prefill: Prefill | undefined;
-      expect(await validationErrors(() => (prefill = new Prefill(weights, cache, 64)))).toEqual([]);
+      expect(await validationErrors(() => {
+        prefill = new Prefill(weights, cache, 64);
+      })).toEqual([]);
       for (const method of engineParityMethods('first')) {
         const opts = { weights, batch: 2, capacity: 256, maxSteps: 4, cache, ...(method.name === 'full' ? {} : { method }) };
         let engine: DecodeEngine | undefined;

@@ -2,9 +2,9 @@
 // the tiny size on the software WebGPU adapter, as the GPU host runs them: every run and merged file through
 // the schema of its kind, the engine's f32-KV check against a run of the op path on wasm (the same ids), the
 // 1B-shaped checkpoint written once and its doctor report beside the e2e runs, and the passkey grid's answers
-// against an eval of the same documents on wasm.
+// against an eval of the same documents on wasm, and the host's comparison of a returned eval folder.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EngineSpeed } from '../../../src/model/engine/engine-run-file.js';
@@ -70,10 +70,20 @@ describe.skipIf(!!skip)('the model runtime suites at the tiny size (software ada
     expect(existsSync(path.join(dir, 'passkey-256-1-eval', 'results.csv'))).toBe(true);
     const grid = json<PasskeyGrid>(path.join(dir, 'passkey.json'));
     expect(readRunFile(path.join(dir, 'passkey.json'), RUN_KINDS).merged).toBe(true);
-    expect(grid.runtime).toMatch(/^WebGPU engine \(f16 weights, f32 KV; .*\): full, clusterkv, quest, streaming, oracle$/);
+    expect(grid.runtime).toMatch(/^WebGPU engine \(f16 weights, f32 KV, wgsl attention; .*\): full, clusterkv, quest, streaming, oracle$/);
     expect(grid.contexts.map((c) => [c.context, c.documents, c.cells])).toEqual([[256, 2, 5]]);
     expect(grid.contexts[0].answers).toEqual({ compared: 10, sameAnswers: 10, differing: [] });
     // no 256-token context in the study's tables: nothing judged against them
     expect(grid.contexts[0].accuracies.every((a) => a.equal === null)).toBe(true);
+    // the host's comparison of the returned folder: against the reference's answers, and tables that disagree
+    const folder = path.join(dir, 'passkey-256-1-eval');
+    const same = tsx(['compare-passkey', folder, '--reference', wasm]);
+    expect(same.status, same.stderr).toBe(0);
+    expect(same.stdout).toMatch(/0 of 0 accuracies equal study\/passkey-tables\.md's \(5 not in it\); 10 of 10 answers equal /);
+    const tables = path.join(out, 'tables.md');
+    writeFileSync(tables, '## passkey-accuracy\n\n**context 256** (2 documents)\n\n| method | B=32 |\n| --- | --- |\n| full | 0.999 |\n');
+    const off = tsx(['compare-passkey', folder, '--tables', tables]);
+    expect(off.status).toBe(1);
+    expect(off.stdout).toMatch(/0 of 1 accuracies equal .*tables\.md's \(4 not in it\)\n  context 256 full: [\d.]+, study 0\.999/);
   }, 600_000);
 });
