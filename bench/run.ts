@@ -3,14 +3,17 @@
  * The benchmark driver: every GPU host step is one suite, run as
  *   bench/run.ts SUITE [--processes 3] [--size full|small|tiny] [--out RESULTS] [--tar FILE] [suite options]
  * (development: `npx tsx bench/run.ts ...`; GPU host: `node .gpu-build/bench/run.js ...` after
- * `npm run build:gpu`). Suites: kernels, contexts, e2e, model, torch, tune (bench/suites/). Each runs
+ * `npm run build:gpu`). Suites: kernels, contexts, e2e, model, torch, tune, and the model runtime's engine,
+ * engine-1b and passkey (bench/suites/). Each runs
  * its configurations in fresh processes, checks every run's JSON against its kind's schema and merges the
  * usable runs into RESULTS/SUITE/SUITE.json (bench/suite.ts). Besides the suites:
  *   merge OUT.json RUN.json...      the one merge (src/sim/bench/merge-runs.ts) of run files of one kind
- *   once WHAT ...                   one process of a suite (what the runner starts): model-check, tune, gemv
+ *   once WHAT ...                   one process of a suite (what the runner starts): model-check, engine, passkey, tune, gemv
+ *   random-checkpoint --shape S --out DIR   a Hugging Face folder of a real model's shape with seeded random weights
  *   tables [KERNELS] [TORCH]        the tables of bench/README.md from the committed results
  *   card                            the card's short name in result files (h100, h200; 'none' without a GPU)
  *   compare-models REF OTHER        two model-check runs of two backends: same ids, or a divergence rounding explains
+ *   compare-passkey EVAL...         eval passkey folders (the passkey suite's, from a GPU) against the CPU study's tables
  *   compare-sweeps A B              two sweeps' results.csv: integer columns equal, floats within 1e-4
  *   digest TRACE OUT | digest --compare A B   a comparable digest of a trace (captures too large to move)
  *   sweep-throughput                the sweep on 1 and N workers (bench/sweep-throughput.md)
@@ -19,14 +22,20 @@
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { describeError } from '../src/cli/errors.js';
+import { parseDTypeFlag } from '../src/cli/engine-flags.js';
 import { parseIntFlag } from '../src/cli/parse.js';
+import type { DTypeChoice } from '../src/model/engine/engine-model.js';
+import { RANDOM_CHECKPOINT_SHAPES, writeRandomCheckpoint, type CheckpointDType } from '../src/model/random-checkpoint.js';
 import { mergeRunFiles, RunFileError } from '../src/sim/bench/merge-runs.js';
 import { writeFileAtomic } from '../src/sim/results-folder.js';
 import { RUN_KINDS } from './run-kinds.js';
 import { BENCH_SIZES, cardName, DEFAULT_HEAT_MS, runSuite, type BenchSize, type Suite } from './suite.js';
 import { e2eSuite } from './suites/e2e.js';
+import { ENGINE_SIZES, engineOnce, engineSuite } from './suites/engine.js';
+import { engine1bSuite } from './suites/engine-1b.js';
 import { contextsSuite, kernelsSuite } from './suites/kernels.js';
 import { MODEL_CHECK_SIZES, compareModelFiles, modelCheckOnce, modelSuite } from './suites/model.js';
+import { evalRows, PASSKEY_SIZES, passkeyComparison, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
 import { torchSuite } from './suites/torch.js';
 import { tuneSuite } from './suites/tune.js';
 import { DEFAULT_GEMV_SPLITS, gemvTuningOnce } from './suites/tune-gemv.js';
@@ -36,7 +45,7 @@ import { printResultsTables } from './tools/results-tables.js';
 import { sweepThroughput } from './tools/sweep-throughput.js';
 import { compareDigestFiles, writeDigest } from './tools/trace-digest.js';
 
-const SUITES: readonly Suite[] = [kernelsSuite, contextsSuite, e2eSuite, modelSuite, torchSuite, tuneSuite];
+const SUITES: readonly Suite[] = [kernelsSuite, contextsSuite, e2eSuite, modelSuite, engineSuite, engine1bSuite, passkeySuite, torchSuite, tuneSuite];
 
 /** Progress goes to stderr; stdout keeps what a command prints as its result. */
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -84,22 +93,55 @@ function addSuite(program: Command, suite: Suite): void {
   });
 }
 
+/** The options the once commands of a real model share (model-check, engine), with their defaults. */
+function modelRunOptions(cmd: Command, d: { backend: string; model: string; tokenizer: string; context: number; steps: number; budget: number }, help: { steps: string; kv: string }): Command {
+  return cmd
+    .option('--backend <name>', 'tfjs backend', d.backend)
+    .option('--model <dir|file>', 'the model', d.model)
+    .option('--tokenizer <file>', 'its tokenizer', d.tokenizer)
+    .option('--context <n>', 'prompt tokens', String(d.context))
+    .option('--steps <n>', help.steps, String(d.steps))
+    .option('--budget <n>', 'ClusterKV budget B', String(d.budget))
+    .option('--kv-dtype <auto|f32|f16>', help.kv, 'auto')
+    .requiredOption('--out <file.json>', "the run's JSON");
+}
+
+/** The shared options parsed (modelRunOptions). */
+function modelRunFlags(f: Record<string, string>): { backend: string; model: string; tokenizer: string; context: number; budget: number; kv: DTypeChoice } {
+  return { backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), budget: parseIntFlag('--budget', f.budget, 1), kv: parseDTypeFlag('--kv-dtype', f.kvDtype) };
+}
+
 function addOnce(program: Command): void {
   const once = program.command('once').description('one process of a suite (what the fresh-process runner starts)');
-  const modelSizes = MODEL_CHECK_SIZES.full;
+  const modelCheck = once.command('model-check').description('a real model on one backend: dense and ClusterKV greedy ids with their top-1/top-2 gaps, prefill and decode tok/s');
+  modelRunOptions(modelCheck, { ...MODEL_CHECK_SIZES.full, backend: 'wasm' }, { steps: 'generated tokens', kv: "webgpu: the engine's KV cache" })
+    .action(async (f: Record<string, string>) => {
+      writeJson(f.out, await modelCheckOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1) }, log));
+    });
+  const engine = once.command('engine').description('a real model on the WebGPU engine: dense and ClusterKV prefill and decode tok/s, and the f32-KV model check');
+  modelRunOptions(engine, { ...ENGINE_SIZES.full, backend: 'webgpu' }, { steps: 'decoded tokens per mode', kv: "the modes' KV cache" })
+    .option('--check-steps <n>', "the f32-KV check's tokens", String(ENGINE_SIZES.full.checkSteps))
+    .action(async (f: Record<string, string>) => {
+      writeJson(f.out, await engineOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1), checkSteps: parseIntFlag('--check-steps', f.checkSteps, 1) }, log));
+    });
+  const passkeySizes = PASSKEY_SIZES.full;
   once
-    .command('model-check')
-    .description('a real model on one backend: dense and ClusterKV greedy ids with their top-1/top-2 gaps, prefill and decode tok/s')
-    .option('--backend <name>', 'tfjs backend', 'wasm')
-    .option('--model <dir|file>', 'the model', modelSizes.model)
-    .option('--tokenizer <file>', 'its tokenizer', modelSizes.tokenizer)
-    .option('--context <n>', 'prompt tokens', String(modelSizes.context))
-    .option('--steps <n>', 'generated tokens', String(modelSizes.steps))
-    .option('--budget <n>', 'ClusterKV budget B', String(modelSizes.budget))
+    .command('passkey')
+    .description('one context of the eval passkey grid (its eval folder beside the run file): wall time, accuracies against the CPU study')
+    .option('--backend <name>', 'tfjs backend', 'webgpu')
+    .option('--model <dir|file>', 'the passkey model', passkeySizes.model)
+    .option('--tokenizer <file>', 'its tokenizer', passkeySizes.tokenizer)
+    .requiredOption('--context <n>', 'document length')
+    .option('--depths <list>', 'needle depths', passkeySizes.depths)
+    .option('--keys <n>', 'keys per depth', String(passkeySizes.keys))
+    .option('--methods <list>', 'methods', passkeySizes.methods)
+    .option('--budgets <list>', 'budgets', passkeySizes.budgets)
+    .option('--kv-dtype <auto|f32|f16>', "the engine's KV cache", 'f32')
+    .option('--tables <file.md>', "the CPU study's tables", 'study/passkey-tables.md')
+    .option('--reference <dir>', 'an eval folder to compare answers with')
     .requiredOption('--out <file.json>', 'the run\'s JSON')
     .action(async (f: Record<string, string>) => {
-      const run = await modelCheckOnce({ backend: f.backend, model: f.model, tokenizer: f.tokenizer, context: parseIntFlag('--context', f.context, 1), steps: parseIntFlag('--steps', f.steps, 1), budget: parseIntFlag('--budget', f.budget, 1) }, log);
-      writeJson(f.out, run);
+      writeJson(f.out, await passkeyOnce(passkeyOptionsFromFlags(f), log));
     });
   once
     .command('tune')
@@ -127,6 +169,33 @@ function addOnce(program: Command): void {
 }
 
 function addTools(program: Command): void {
+  program
+    .command('random-checkpoint')
+    .description("a Hugging Face folder of a real model's shape with seeded random weights, safetensors + config.json + a byte-level tokenizer.json (src/model/random-checkpoint.ts; no download)")
+    .addOption(new Option('--shape <name>', 'the shape').choices(Object.keys(RANDOM_CHECKPOINT_SHAPES)).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'the folder')
+    .addOption(new Option('--dtype <dtype>', 'stored precision').choices(['F16', 'BF16', 'F32']).default('F16'))
+    .option('--seed <n>', 'seed of the weights', '0')
+    .option('--layers <n>', 'fewer layers than the shape\'s')
+    .option('--vocab <n>', 'a smaller vocabulary')
+    .option('--shard-gb <n>', 'GB per safetensors file', '4')
+    .action((f: Record<string, string>) => {
+      const t0 = performance.now();
+      let shown = -1;
+      const r = writeRandomCheckpoint(f.out, {
+        shape: f.shape,
+        dtype: f.dtype as CheckpointDType,
+        seed: parseIntFlag('--seed', f.seed, 0),
+        layers: f.layers === undefined ? undefined : parseIntFlag('--layers', f.layers, 1),
+        vocab: f.vocab === undefined ? undefined : parseIntFlag('--vocab', f.vocab, 1),
+        shardBytes: Number(f.shardGb) * 1e9,
+        progress: (done, total) => {
+          const pct = Math.floor((100 * done) / total);
+          if (pct >= shown + 10) log(`${(shown = pct)}% of ${(total / 1e9).toFixed(2)} GB`);
+        },
+      });
+      console.log(`${r.dir}: ${f.shape}, ${(r.parameters / 1e9).toFixed(3)}B parameters, ${(r.bytes / 1e9).toFixed(2)} GB ${f.dtype} in ${r.files.length} file(s), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    });
   program
     .command('merge')
     .description('merge run files of one kind made in fresh processes (medians over processes, each process\'s value kept; every file checked against its schema)')
@@ -158,6 +227,25 @@ function addTools(program: Command): void {
       const { clear, lines } = compareModelFiles(reference, other, Number(f.tolerance), f.out);
       for (const line of lines) console.log(line);
       process.exitCode = clear ? 1 : 0;
+    });
+  program
+    .command('compare-passkey')
+    .description("eval passkey folders (e.g. the passkey suite's passkey-C-1-eval/ from a GPU run) against the CPU study's tables, and with --reference against another folder's answers (exit 1 when an accuracy or answer differs)")
+    .argument('<eval-dir...>', 'eval folders')
+    .option('--tables <file.md>', "the CPU study's tables", 'study/passkey-tables.md')
+    .option('--reference <dir>', 'an eval folder of the same documents made on another runtime')
+    .action((dirs: string[], f: { tables: string; reference?: string }) => {
+      let differ = 0;
+      for (const dir of dirs) {
+        const { accuracies, answers } = passkeyComparison(evalRows(dir), f.tables, f.reference);
+        const judged = accuracies.filter((a) => a.equal !== null);
+        const off = judged.filter((a) => !a.equal);
+        differ += off.length + (answers ? answers.compared - answers.sameAnswers : 0);
+        console.log(`${dir}: ${judged.length - off.length} of ${judged.length} accuracies equal ${f.tables}'s (${accuracies.length - judged.length} not in it)${answers ? `; ${answers.sameAnswers} of ${answers.compared} answers equal ${f.reference}'s` : ''}`);
+        for (const a of off) console.log(`  context ${a.context} ${a.method}${a.budget === null ? '' : ` B=${a.budget}`}: ${a.accuracy.toFixed(3)}, study ${a.study!.toFixed(3)}`);
+        for (const d of answers?.differing ?? []) console.log(`  ${d.document} ${d.cell}: ${JSON.stringify(d.generated)}, reference ${JSON.stringify(d.reference)}`);
+      }
+      process.exitCode = differ ? 1 : 0;
     });
   program
     .command('compare-sweeps')

@@ -58,6 +58,12 @@ export interface Suite {
   options?: [string, string, string?][];
   /** its configurations, each run once per repetition */
   jobs(run: SuiteRun): ProcessJob[];
+  /**
+   * work before the first process, once and untimed, in the suite's folder: what every job reads (e.g. a
+   * random checkpoint written to disk) or a one-off report beside the runs (e.g. doctor --model); a failure
+   * stops the suite before any process starts
+   */
+  prepare?(run: SuiteRun, log: (line: string) => void): Promise<void>;
   /** the name of its folder and merged file where it depends on the options (default: the suite's name) */
   label?(options: SuiteRun['options']): string;
   /** after the merge: more checks on the runs (e.g. the model suite against a reference run) */
@@ -76,6 +82,20 @@ export const repoRoot = ext === '.ts' ? moduleRoot : path.dirname(moduleRoot);
 export function nodeCommand(module: 'cli' | 'driver', args: string[]): string[] {
   const file = module === 'cli' ? path.join(moduleRoot, 'src', 'cli', `main${ext}`) : path.join(moduleRoot, 'bench', `run${ext}`);
   return [process.execPath, ...process.execArgv, file, ...args];
+}
+
+/**
+ * Runs `argv` once (a suite's untimed step, e.g. `doctor --model --json`), its stdout into `file`, its
+ * stderr into `file`'s .txt beside it; a failure throws naming `what` and the last line it printed.
+ */
+export function runToFile(what: string, argv: string[], file: string, timeoutS: number): void {
+  const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: timeoutS * 1000, maxBuffer: 64 * 2 ** 20 });
+  writeFileSync(file, r.stdout ?? '');
+  writeFileSync(file.replace(/\.[a-z]+$/, '.txt'), r.stderr ?? '');
+  if (r.status !== 0) {
+    const last = String(r.stderr ?? '').trim().split('\n').filter(Boolean).at(-1) ?? '';
+    throw new Error(`${what} failed (${r.error ? r.error.message : `exit ${r.status}`}): ${last}`);
+  }
 }
 
 /** The machine the suite ran on: the GPU by nvidia-smi where there is one, the CPU, node. */
@@ -141,6 +161,7 @@ export async function runSuite(suite: Suite, run: SuiteRun, opts: SuiteOptions):
   const started = new Date().toISOString();
   const host = describeHost();
   opts.log(`suite ${suite.name}: ${opts.processes} fresh process(es) per configuration, size ${run.size}${run.backend ? `, backend ${run.backend}` : ''}${run.heatMs ? `, GPU heated ${run.heatMs} ms` : ''}; GPU ${host.gpu ?? 'none named by nvidia-smi'}, CPU ${host.cpu} (${host.cores} cores)`);
+  await suite.prepare?.(run, opts.log);
   const stopClocks = recordClocks(path.join(run.out, 'clocks.csv'));
   let results: ProcessResult[];
   try {

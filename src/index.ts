@@ -41,6 +41,18 @@ export { createSampler, type Sampler } from './model/sampling.js';
 export { readText, encodePrefix } from './model/texts.js';
 export { ModelError, CheckpointError } from './model/errors.js';
 export type { LlamaModel, ModelSession } from './model/transformer.js';
+
+// one runtime for real models: on webgpu the WebGPU engine (weights straight to the GPU, prefill and decode
+// there, f16 storage), the tfjs op path elsewhere; its footprint and bytes bound; random checkpoints of real shapes
+export { chooseRuntime, loadRuntimeModel, describeRuntime, generateWith, compareWith, perplexityWith, captureWith, type RuntimeModel, type RuntimeChoice } from './model/runtime.js';
+export { loadEngineModel, engineModelFrom, type EngineModel, type DTypeChoice } from './model/engine/engine-model.js';
+export { EngineSession, engineAttentionOf, type EngineSessionOptions } from './model/engine/engine-session.js';
+export { generateOnEngine, type EngineGenerateOptions, type EngineRunSummary } from './model/engine/engine-generate.js';
+export { compareGenerationOnEngine, teacherForcedPerplexityOnEngine, teacherForcedLogitsOnEngine } from './model/engine/engine-compare.js';
+export { captureTraceOnEngine } from './model/engine/engine-capture.js';
+export { engineFootprint, footprintProblem, type EngineFootprint } from './model/engine/footprint.js';
+export { modelFit, formatModelFit, type ModelFit } from './model/engine/model-fit.js';
+export { writeRandomCheckpoint, RANDOM_CHECKPOINT_SHAPES, type RandomCheckpointOptions } from './model/random-checkpoint.js';
 export type { TextTokenizer } from './model/tokenizer.js';
 
 // figures: builders (table -> Figure) and writers (HTML, PNG, notebook output)

@@ -5,8 +5,8 @@
  * K-means at 32K x 8 sequences is ~11 s per process; the deadline (no process starts after 440 s) and the
  * per-process limit (100 s) keep a device call inside its 10 minutes.
  */
-import { e2eKind } from '../../src/model/e2e/e2e-merge.js';
-import { E2E_DEFAULTS } from '../../src/model/e2e/e2e-bench.js';
+import { e2eKind } from '../../src/model/engine/e2e-merge.js';
+import { E2E_DEFAULTS } from '../../src/model/engine/e2e-bench.js';
 import { parseIntList } from '../../src/cli/parse.js';
 import { nodeCommand, type BenchSize, type Suite } from '../suite.js';
 

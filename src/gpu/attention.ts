@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { takeRows } from './gather-rows.js';
 import { kvHeadOfQueryHead, queryGroupSize } from './heads.js';
-import { kvDtype, kvShape, withFloat, type KvTensor } from './half-tensor.js';
+import { kvDtype, kvShape, withFloat, type KvDtype, type KvTensor } from './half-tensor.js';
 import { declareKernel } from './kernel-dispatch.js';
 import { attentionFits, denseAttentionWgsl, sparseAttentionWgsl } from './wgsl/attention/decode-attention.js';
 import { denseAttentionSubgroup, sparseAttentionSubgroup, subgroupAttentionFits } from './wgsl/attention/subgroup-attention.js';
@@ -42,11 +42,25 @@ function withFloatKv<R>(keys: KvTensor, values: KvTensor, f: (k: tf.Tensor3D, v:
   return withFloat(keys, (k) => withFloat(values, (v) => f(k, v)));
 }
 
+/** The WGSL implementations of decode attention (dense and sparse alike). */
+export type WgslAttentionImplementation = 'wgsl-subgroup' | 'wgsl';
+
+/**
+ * Each WGSL implementation's rule by shape (H query heads, G KV heads, head dimension d, K/V storage) on the
+ * active device: the subgroup kernels where the device has subgroups and subgroupAttentionFits, the
+ * flash-decoding kernels where attentionFits. The declared kernels' fits and the bound decode step's choice
+ * (wgslAttentionFor) both ask these.
+ */
+const SHAPE_FITS: Record<WgslAttentionImplementation, (H: number, G: number, d: number, kv: KvDtype) => boolean> = {
+  'wgsl-subgroup': subgroupAttentionFits,
+  wgsl: (H, G, d) => attentionFits(H, G, d),
+};
+
 /** The flash-decoding WGSL kernels take the shape when attentionFits(H, G, d). q: [H, d]; keys: [G, T, d]. */
-const wgslFits = (q: tf.Tensor2D, keys: KvTensor) => attentionFits(q.shape[0], kvShape(keys)[0], q.shape[1]);
+const wgslFits = (q: tf.Tensor2D, keys: KvTensor) => SHAPE_FITS.wgsl(q.shape[0], kvShape(keys)[0], q.shape[1], kvDtype(keys));
 
 /** The subgroup kernels take K and V of one storage where the device has subgroups and subgroupAttentionFits. */
-const subgroupFits = (q: tf.Tensor2D, keys: KvTensor, values: KvTensor) => kvDtype(keys) === kvDtype(values) && subgroupAttentionFits(q.shape[0], kvShape(keys)[0], q.shape[1], kvDtype(keys));
+const subgroupFits = (q: tf.Tensor2D, keys: KvTensor, values: KvTensor) => kvDtype(keys) === kvDtype(values) && SHAPE_FITS['wgsl-subgroup'](q.shape[0], kvShape(keys)[0], q.shape[1], kvDtype(keys));
 
 /** q [H, d]; keys, values [G, T, d] (float32 or packed f16) -> [H, d]. */
 export const denseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: KvTensor, values: KvTensor], tf.Tensor2D>('dense-attention', [
@@ -93,4 +107,17 @@ export const sparseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: KvTens
 export function sparseAttention(q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D): tf.Tensor2D {
   if (tokens.shape[0] !== q.shape[0]) throw new RangeError(`tokens must be [H = ${q.shape[0]}, n], got [${tokens.shape.join(', ')}]`);
   return sparseAttentionKernel.run(q, keys, values, tokens);
+}
+
+/**
+ * The WGSL implementation dispatch picks for decode attention of this shape and K/V storage on the active
+ * device, by the declared kernels' order and rules (dense-attention's implementations; sparse-attention
+ * declares the same), for callers that bind the kernel's passes to their own buffers once (the WebGPU
+ * engine, bound-attention.ts) instead of calling it on tensors. undefined: no WGSL implementation fits.
+ */
+export function wgslAttentionFor(H: number, G: number, d: number, kv: KvDtype): WgslAttentionImplementation | undefined {
+  for (const i of denseAttentionKernel.implementations) {
+    if (i.path === 'wgsl' && i.name in SHAPE_FITS && SHAPE_FITS[i.name as WgslAttentionImplementation](H, G, d, kv)) return i.name as WgslAttentionImplementation;
+  }
+  return undefined;
 }

@@ -35,7 +35,10 @@ export interface CaptureOptions {
   rowChunk?: number;
   /** called after each layer is written */
   onLayer?: (layer: number, layers: number) => void;
-  /** row chunks of all layers done and in all: at the start and after each chunk (a long layer shows progress) */
+  /**
+   * row chunks of all layers done and in all: at the start and after each chunk (a long layer shows progress;
+   * the engine's prefill, engine-capture.ts, runs chunk by chunk through every layer: as many layer chunks)
+   */
   onProgress?: (done: number, total: number) => void;
   /** aborting stops before the next row chunk: the partial file is removed, CaptureInterrupted thrown */
   signal?: AbortSignal;
@@ -78,7 +81,7 @@ export async function checkpointSha256(path: string): Promise<string> {
 }
 
 /** The v1 manifest of a capture of `tokens` (N + S ids). */
-export function captureManifest(model: LlamaModel, tokens: readonly number[], opts: CaptureOptions, sha256: string): TraceManifest {
+export function captureManifest(model: Pick<LlamaModel, 'config' | 'source'>, tokens: readonly number[], opts: CaptureOptions, sha256: string): TraceManifest {
   const { layers, heads, kvHeads, headDim, ropeTheta } = model.config;
   const T = tokens.length;
   const N = opts.prefillLength;
@@ -96,14 +99,21 @@ export function captureManifest(model: LlamaModel, tokens: readonly number[], op
   };
 }
 
+/** Checks a capture's lengths: N >= 1, S >= 1, N + S tokens. Returns T = N + S. */
+export function checkCaptureLengths(tokens: readonly number[], opts: Pick<CaptureOptions, 'prefillLength' | 'steps'>): number {
+  const N = opts.prefillLength;
+  const S = opts.steps;
+  if (!Number.isInteger(N) || N < 1) throw new RangeError(`context (prefill length) must be a positive integer, got ${N}`);
+  if (!Number.isInteger(S) || S < 1) throw new RangeError(`steps must be a positive integer, got ${S}`);
+  if (tokens.length !== N + S) throw new ModelError(`capture needs ${N + S} tokens (context ${N} + steps ${S}), got ${tokens.length}`);
+  return N + S;
+}
+
 /** Captures tokens (length N + S) through `model` into a trace at `path`. */
 export async function captureTrace(model: LlamaModel, tokens: readonly number[], path: string, opts: CaptureOptions): Promise<CaptureResult> {
   const N = opts.prefillLength;
   const S = opts.steps;
-  const T = N + S;
-  if (!Number.isInteger(N) || N < 1) throw new RangeError(`context (prefill length) must be a positive integer, got ${N}`);
-  if (!Number.isInteger(S) || S < 1) throw new RangeError(`steps must be a positive integer, got ${S}`);
-  if (tokens.length !== T) throw new ModelError(`capture needs ${T} tokens (context ${N} + steps ${S}), got ${tokens.length}`);
+  const T = checkCaptureLengths(tokens, opts);
   const rowChunk = opts.rowChunk ?? 1024;
   const { layers: L, heads: H, kvHeads: G, headDim: d } = model.config;
   const sha256 = opts.checkpointSha256 ?? (await checkpointSha256(model.source.path));

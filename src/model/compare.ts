@@ -55,7 +55,8 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   return out;
 }
 
-function summarize(steps: StepComparison[]): ComparisonSummary {
+/** Means and counts over the compared steps. */
+export function summarizeComparison(steps: StepComparison[]): ComparisonSummary {
   const n = Math.max(1, steps.length);
   return {
     steps,
@@ -92,34 +93,115 @@ export interface CompareGenerationOptions {
 }
 
 /**
- * Generates with `method` from the prompt while a dense session follows the same tokens; compares their
- * next-token distributions at every step. Returns the generated ids and the comparison.
+ * Two runs of one model over the same tokens, dense and (optionally) sparse, as the comparisons drive them;
+ * each runtime provides its own (tfjs sessions here, engine sessions in engine/engine-compare.ts).
  */
-export async function compareGeneration(model: LlamaModel, method: Method, prompt: readonly number[], opts: CompareGenerationOptions): Promise<{ ids: number[]; comparison: ComparisonSummary }> {
-  if (prompt.length === 0) throw new ModelError('generation needs a prompt of at least one token (e.g. BOS)');
-  const sparse = model.session(method);
-  const dense = model.session('dense');
+export interface LogitsPair {
+  /** whether a sparse run follows the dense one */
+  readonly sparse: boolean;
+  /** the logits [vocab] after the prompt */
+  start(prompt: readonly number[]): Promise<{ dense: Float32Array; sparse?: Float32Array }>;
+  /** feeds `token` to both runs: their next logits, and whether the sparse step attended fewer positions than it could see */
+  next(token: number): Promise<{ dense: Float32Array; sparse?: Float32Array; budgetBound?: boolean }>;
+  dispose(): void | Promise<void>;
+}
+
+/** The comparison of compareGeneration over any pair of runs (the pair is disposed). */
+export async function comparisonOver(pair: LogitsPair, prompt: readonly number[], opts: CompareGenerationOptions): Promise<{ ids: number[]; comparison: ComparisonSummary }> {
   try {
-    let sp = await takeLogits(sparse.forward(prompt, true));
-    let dn = await takeLogits(dense.forward(prompt, true));
+    const first = await pair.start(prompt);
+    let [dn, sp] = [first.dense, first.sparse!];
+    let bound: boolean | undefined;
     const ids: number[] = [];
     const steps: StepComparison[] = [];
     for (let s = 0; s < opts.steps; s++) {
       const id = opts.sampler.next(sp);
-      const cmp: StepComparison = { step: s, token: id, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: s > 0 ? budgetBound(sparse) : undefined };
+      const cmp: StepComparison = { step: s, token: id, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: s > 0 ? bound : undefined };
       steps.push(cmp);
       opts.onStep?.(cmp);
       if (opts.stopIds?.includes(id)) break;
       ids.push(id);
       if (s + 1 === opts.steps) break;
-      sp = await takeLogits(sparse.step(id));
-      dn = await takeLogits(dense.step(id));
+      const next = await pair.next(id);
+      [dn, sp, bound] = [next.dense, next.sparse!, next.budgetBound];
     }
-    return { ids, comparison: summarize(steps) };
+    return { ids, comparison: summarizeComparison(steps) };
   } finally {
-    sparse.dispose();
-    dense.dispose();
+    await pair.dispose();
   }
+}
+
+/** The teacher-forced perplexity of teacherForcedPerplexity over any pair of runs (the pair is disposed). */
+export async function perplexityOver(pair: LogitsPair, tokens: readonly number[], prefillLength: number, onStep?: (done: number, total: number) => void): Promise<PerplexityResult> {
+  const T = tokens.length;
+  try {
+    const first = await pair.start(tokens.slice(0, prefillLength));
+    let [dn, sp] = [first.dense, first.sparse];
+    let bound: boolean | undefined;
+    let denseNll = 0;
+    let sparseNll = 0;
+    const steps: StepComparison[] = [];
+    for (let p = prefillLength; p < T; p++) {
+      const target = tokens[p];
+      denseNll -= logSoftmax(dn)[target];
+      if (sp) {
+        sparseNll -= logSoftmax(sp)[target];
+        steps.push({ step: p - prefillLength, token: target, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: p > prefillLength ? bound : undefined });
+      }
+      onStep?.(p - prefillLength + 1, T - prefillLength);
+      if (p + 1 < T) {
+        const next = await pair.next(target);
+        [dn, sp, bound] = [next.dense, next.sparse, next.budgetBound];
+      }
+    }
+    const scored = T - prefillLength;
+    return {
+      scored,
+      densePerplexity: Math.exp(denseNll / scored),
+      sparsePerplexity: pair.sparse ? Math.exp(sparseNll / scored) : undefined,
+      comparison: pair.sparse ? summarizeComparison(steps) : undefined,
+    };
+  } finally {
+    await pair.dispose();
+  }
+}
+
+/** Checks perplexity's lengths: 1 <= context < text tokens. */
+export function checkPerplexityLengths(tokens: readonly number[], prefillLength: number): void {
+  const T = tokens.length;
+  if (!Number.isInteger(prefillLength) || prefillLength < 1 || prefillLength >= T) {
+    throw new RangeError(`perplexity needs 1 <= context < text tokens; context ${prefillLength}, text ${T} tokens`);
+  }
+}
+
+/** tfjs sessions as a LogitsPair (the sparse one first, as a generation would run it). */
+function sessionPair(model: LlamaModel, method: Method | undefined): LogitsPair {
+  const dense = model.session('dense');
+  const sparse = method ? model.session(method) : undefined;
+  return {
+    sparse: !!sparse,
+    async start(prompt) {
+      const sp = sparse ? await takeLogits(sparse.forward(prompt, true)) : undefined;
+      return { sparse: sp, dense: await takeLogits(dense.forward(prompt, true)) };
+    },
+    async next(token) {
+      const sp = sparse ? await takeLogits(sparse.step(token)) : undefined;
+      return { sparse: sp, dense: await takeLogits(dense.step(token)), budgetBound: sparse ? budgetBound(sparse) : undefined };
+    },
+    dispose() {
+      sparse?.dispose();
+      dense.dispose();
+    },
+  };
+}
+
+/**
+ * Generates with `method` from the prompt while a dense session follows the same tokens; compares their
+ * next-token distributions at every step. Returns the generated ids and the comparison.
+ */
+export async function compareGeneration(model: LlamaModel, method: Method, prompt: readonly number[], opts: CompareGenerationOptions): Promise<{ ids: number[]; comparison: ComparisonSummary }> {
+  if (prompt.length === 0) throw new ModelError('generation needs a prompt of at least one token (e.g. BOS)');
+  return comparisonOver(sessionPair(model, method), prompt, opts);
 }
 
 export interface PerplexityResult {
@@ -136,42 +218,8 @@ export interface PerplexityResult {
  * the same is done through sparse decode attention and the two are compared step by step.
  */
 export async function teacherForcedPerplexity(model: LlamaModel, tokens: readonly number[], prefillLength: number, method?: Method, onStep?: (done: number, total: number) => void): Promise<PerplexityResult> {
-  const T = tokens.length;
-  if (!Number.isInteger(prefillLength) || prefillLength < 1 || prefillLength >= T) {
-    throw new RangeError(`perplexity needs 1 <= context < text tokens; context ${prefillLength}, text ${T} tokens`);
-  }
-  const dense = model.session('dense');
-  const sparse = method ? model.session(method) : undefined;
-  try {
-    let dn = await takeLogits(dense.forward(tokens.slice(0, prefillLength), true));
-    let sp = sparse ? await takeLogits(sparse.forward(tokens.slice(0, prefillLength), true)) : undefined;
-    let denseNll = 0;
-    let sparseNll = 0;
-    const steps: StepComparison[] = [];
-    for (let p = prefillLength; p < T; p++) {
-      const target = tokens[p];
-      denseNll -= logSoftmax(dn)[target];
-      if (sp) {
-        sparseNll -= logSoftmax(sp)[target];
-        steps.push({ step: p - prefillLength, token: target, kl: klDivergence(dn, sp), denseTop1: argmax(dn), sparseTop1: argmax(sp), budgetBound: p > prefillLength ? budgetBound(sparse!) : undefined });
-      }
-      onStep?.(p - prefillLength + 1, T - prefillLength);
-      if (p + 1 < T) {
-        dn = await takeLogits(dense.step(target));
-        if (sparse) sp = await takeLogits(sparse.step(target));
-      }
-    }
-    const scored = T - prefillLength;
-    return {
-      scored,
-      densePerplexity: Math.exp(denseNll / scored),
-      sparsePerplexity: sparse ? Math.exp(sparseNll / scored) : undefined,
-      comparison: sparse ? summarize(steps) : undefined,
-    };
-  } finally {
-    dense.dispose();
-    sparse?.dispose();
-  }
+  checkPerplexityLengths(tokens, prefillLength);
+  return perplexityOver(sessionPair(model, method), tokens, prefillLength, onStep);
 }
 
 /**

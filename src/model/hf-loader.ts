@@ -84,10 +84,48 @@ export function interleaveRotaryRows(data: Float32Array, heads: number, headDim:
   return out;
 }
 
-export async function loadHf(path: string): Promise<LoadedModel> {
+/** The tensors of a layer, by the name src/model/weights.ts gives them. */
+export type HfLayerTensor = 'attnNorm' | 'wq' | 'wk' | 'wv' | 'bq' | 'bk' | 'bv' | 'wo' | 'ffnNorm' | 'w1' | 'w2' | 'w3';
+
+const HF_LAYER_NAMES: Record<HfLayerTensor, string> = {
+  attnNorm: 'input_layernorm.weight',
+  wq: 'self_attn.q_proj.weight',
+  wk: 'self_attn.k_proj.weight',
+  wv: 'self_attn.v_proj.weight',
+  bq: 'self_attn.q_proj.bias',
+  bk: 'self_attn.k_proj.bias',
+  bv: 'self_attn.v_proj.bias',
+  wo: 'self_attn.o_proj.weight',
+  ffnNorm: 'post_attention_layernorm.weight',
+  w1: 'mlp.gate_proj.weight',
+  w2: 'mlp.down_proj.weight',
+  w3: 'mlp.up_proj.weight',
+};
+
+/** The safetensors name of a model tensor (embedding, finalNorm, output) or of a layer's (with its layer). */
+export function hfTensorName(kind: 'embedding' | 'finalNorm' | 'output'): string;
+export function hfTensorName(kind: HfLayerTensor, layer: number): string;
+export function hfTensorName(kind: 'embedding' | 'finalNorm' | 'output' | HfLayerTensor, layer?: number): string {
+  if (kind === 'embedding') return 'model.embed_tokens.weight';
+  if (kind === 'finalNorm') return 'model.norm.weight';
+  if (kind === 'output') return 'lm_head.weight';
+  return `model.layers.${layer}.${HF_LAYER_NAMES[kind]}`;
+}
+
+/** An HF checkpoint's tensors by name, each read where it lies (a shard of the index, or model.safetensors). */
+export interface HfTensors {
+  dir: string;
+  config: ModelConfig;
+  /** the tensor's file, header entry and reader (opened on first use); a missing tensor is a CheckpointError */
+  find(name: string): Promise<{ file: string; reader: TensorFileReader; tensor: CheckpointTensor }>;
+  close(): Promise<void>;
+}
+
+/** Opens an HF checkpoint folder: config.json checked, the shard index read; tensors are found on demand. */
+export async function openHfTensors(path: string): Promise<HfTensors> {
   const dir = hfCheckpointDir(path);
   const configFile = join(dir, 'config.json');
-  const c = hfConfig(await readJsonObject(configFile), configFile);
+  const config = hfConfig(await readJsonObject(configFile), configFile);
   // tensor name -> shard file
   const indexFile = join(dir, 'model.safetensors.index.json');
   const shardOf = new Map<string, string>();
@@ -102,64 +140,79 @@ export async function loadHf(path: string): Promise<LoadedModel> {
     shardOf.set('*', single);
   }
   const readers = new Map<string, { reader: TensorFileReader; tensors: Map<string, CheckpointTensor> }>();
+  return {
+    dir,
+    config,
+    async find(name) {
+      const file = shardOf.get(name) ?? shardOf.get('*');
+      if (!file) throw new CheckpointError(indexFile, `missing tensor ${name} (not in weight_map)`);
+      let shard = readers.get(file);
+      if (!shard) {
+        const reader = await TensorFileReader.open(file);
+        shard = { reader, tensors: await readSafetensorsHeader(reader) };
+        readers.set(file, shard);
+      }
+      const tensor = shard.tensors.get(name);
+      if (!tensor) throw new CheckpointError(file, `missing tensor ${name}`);
+      return { file, reader: shard.reader, tensor };
+    },
+    async close() {
+      for (const { reader } of readers.values()) await reader.close();
+    },
+  };
+}
+
+export async function loadHf(path: string): Promise<LoadedModel> {
+  const checkpoint = await openHfTensors(path);
+  const { dir, config: c } = checkpoint;
   const created: tf.Tensor[] = [];
   const track = <T extends tf.Tensor>(t: T): T => {
     created.push(t);
     return t;
   };
-  const fileOf = (name: string) => shardOf.get(name) ?? shardOf.get('*');
   const tensor = async (name: string, shape: number[]): Promise<Float32Array> => {
-    const file = fileOf(name);
-    if (!file) throw new CheckpointError(indexFile, `missing tensor ${name} (not in weight_map)`);
-    let shard = readers.get(file);
-    if (!shard) {
-      const reader = await TensorFileReader.open(file);
-      shard = { reader, tensors: await readSafetensorsHeader(reader) };
-      readers.set(file, shard);
-    }
-    const t = shard.tensors.get(name);
-    if (!t) throw new CheckpointError(file, `missing tensor ${name}`);
+    const { file, reader, tensor: t } = await checkpoint.find(name);
     if (t.shape.join(',') !== shape.join(',')) throw new CheckpointError(file, `tensor ${name} has shape [${t.shape.join(', ')}], config.json implies [${shape.join(', ')}]`);
-    return shard.reader.floats(t.offset, shape.reduce((a, b) => a * b, 1), t.dtype, name);
+    return reader.floats(t.offset, shape.reduce((a, b) => a * b, 1), t.dtype, name);
   };
   try {
     const { dim, hiddenDim: hid, heads: H, kvHeads: G, headDim: d, vocabSize: V } = c;
-    const embData = await tensor('model.embed_tokens.weight', [V, dim]);
+    const embData = await tensor(hfTensorName('embedding'), [V, dim]);
     const embedding = track(tf.tensor2d(embData, [V, dim]));
     const layers: LayerWeights[] = [];
     for (let l = 0; l < c.layers; l++) {
-      const p = `model.layers.${l}.`;
-      const vec = async (name: string, n: number) => track(tf.tensor1d(await tensor(p + name, [n])));
-      const mat = async (name: string, rows: number, cols: number) => track(transposedMatrix(await tensor(p + name, [rows, cols]), rows, cols));
-      const rotary = async (name: string, heads: number) => {
-        const w = interleaveRotaryRows(await tensor(`${p}${name}.weight`, [heads * d, dim]), heads, d, dim);
-        const b = c.qkvBias ? track(tf.tensor1d(interleaveRotaryRows(await tensor(`${p}${name}.bias`, [heads * d]), heads, d, 1))) : undefined;
-        return { w: track(transposedMatrix(w, heads * d, dim)), b };
+      const name = (kind: HfLayerTensor) => hfTensorName(kind, l);
+      const vec = async (kind: HfLayerTensor, n: number) => track(tf.tensor1d(await tensor(name(kind), [n])));
+      const mat = async (kind: HfLayerTensor, rows: number, cols: number) => track(transposedMatrix(await tensor(name(kind), [rows, cols]), rows, cols));
+      const rotary = async (w: 'wq' | 'wk', b: 'bq' | 'bk', heads: number) => {
+        const rows = interleaveRotaryRows(await tensor(name(w), [heads * d, dim]), heads, d, dim);
+        const bias = c.qkvBias ? track(tf.tensor1d(interleaveRotaryRows(await tensor(name(b), [heads * d]), heads, d, 1))) : undefined;
+        return { w: track(transposedMatrix(rows, heads * d, dim)), b: bias };
       };
-      const q = await rotary('self_attn.q_proj', H);
-      const k = await rotary('self_attn.k_proj', G);
+      const q = await rotary('wq', 'bq', H);
+      const k = await rotary('wk', 'bk', G);
       layers.push({
-        attnNorm: await vec('input_layernorm.weight', dim),
+        attnNorm: await vec('attnNorm', dim),
         wq: q.w,
         bq: q.b,
         wk: k.w,
         bk: k.b,
-        wv: await mat('self_attn.v_proj.weight', G * d, dim),
-        bv: c.qkvBias ? await vec('self_attn.v_proj.bias', G * d) : undefined,
-        wo: await mat('self_attn.o_proj.weight', dim, H * d),
-        ffnNorm: await vec('post_attention_layernorm.weight', dim),
-        w1: await mat('mlp.gate_proj.weight', hid, dim),
-        w2: await mat('mlp.down_proj.weight', dim, hid),
-        w3: await mat('mlp.up_proj.weight', hid, dim),
+        wv: await mat('wv', G * d, dim),
+        bv: c.qkvBias ? await vec('bv', G * d) : undefined,
+        wo: await mat('wo', dim, H * d),
+        ffnNorm: await vec('ffnNorm', dim),
+        w1: await mat('w1', hid, dim),
+        w2: await mat('w2', dim, hid),
+        w3: await mat('w3', hid, dim),
       });
     }
-    const finalNorm = track(tf.tensor1d(await tensor('model.norm.weight', [dim])));
-    const output = track(c.tiedEmbeddings ? transposedMatrix(embData, V, dim) : transposedMatrix(await tensor('lm_head.weight', [V, dim]), V, dim));
+    const finalNorm = track(tf.tensor1d(await tensor(hfTensorName('finalNorm'), [dim])));
+    const output = track(c.tiedEmbeddings ? transposedMatrix(embData, V, dim) : transposedMatrix(await tensor(hfTensorName('output'), [V, dim]), V, dim));
     return { config: c, weights: { embedding, layers, finalNorm, output }, source: { path: dir, format: 'hf', name: basename(dir) } };
   } catch (err) {
     tf.dispose(created);
     throw err;
   } finally {
-    for (const { reader } of readers.values()) await reader.close();
+    await checkpoint.close();
   }
 }

@@ -57,34 +57,57 @@ function llama2cFloatCount(c: ModelConfig): number {
   return c.vocabSize * c.dim + c.layers * perLayer + c.dim + c.maxSeqLen * c.headDim + (c.tiedEmbeddings ? 0 : c.vocabSize * c.dim);
 }
 
+/** Byte offsets of each stacked tensor of a llama2.c file (the file comment's order), after the header. */
+export interface Llama2cOffsets {
+  emb: number;
+  rmsAtt: number;
+  wq: number;
+  wk: number;
+  wv: number;
+  wo: number;
+  rmsFfn: number;
+  w1: number;
+  w2: number;
+  w3: number;
+  rmsFinal: number;
+  freqs: number;
+  /** the separate classifier (untied checkpoints) */
+  wcls: number;
+}
+
+export function llama2cOffsets(c: ModelConfig): Llama2cOffsets {
+  const { dim, hiddenDim: hid, layers: L, vocabSize: V } = c;
+  const kv = c.kvHeads * c.headDim;
+  let offset = HEADER_BYTES;
+  const next = (floats: number) => {
+    const at = offset;
+    offset += floats * 4;
+    return at;
+  };
+  return {
+    emb: next(V * dim),
+    rmsAtt: next(L * dim),
+    wq: next(L * dim * dim),
+    wk: next(L * kv * dim),
+    wv: next(L * kv * dim),
+    wo: next(L * dim * dim),
+    rmsFfn: next(L * dim),
+    w1: next(L * hid * dim),
+    w2: next(L * dim * hid),
+    w3: next(L * hid * dim),
+    rmsFinal: next(dim),
+    freqs: next(c.maxSeqLen * c.headDim),
+    wcls: next(c.tiedEmbeddings ? 0 : V * dim),
+  };
+}
+
 export async function loadLlama2c(path: string): Promise<LoadedModel> {
   const reader = await TensorFileReader.open(path);
   try {
     const c = await readLlama2cConfig(reader);
     const { dim, hiddenDim: hid, layers: L, vocabSize: V } = c;
     const kv = c.kvHeads * c.headDim;
-    // byte offsets of each stacked tensor
-    let offset = HEADER_BYTES;
-    const next = (floats: number) => {
-      const at = offset;
-      offset += floats * 4;
-      return at;
-    };
-    const at = {
-      emb: next(V * dim),
-      rmsAtt: next(L * dim),
-      wq: next(L * dim * dim),
-      wk: next(L * kv * dim),
-      wv: next(L * kv * dim),
-      wo: next(L * dim * dim),
-      rmsFfn: next(L * dim),
-      w1: next(L * hid * dim),
-      w2: next(L * dim * hid),
-      w3: next(L * hid * dim),
-      rmsFinal: next(dim),
-      freqs: next(c.maxSeqLen * c.headDim),
-      wcls: next(c.tiedEmbeddings ? 0 : V * dim),
-    };
+    const at = llama2cOffsets(c);
     const created: tf.Tensor[] = [];
     const track = <T extends tf.Tensor>(t: T): T => {
       created.push(t);
@@ -125,7 +148,7 @@ export async function loadLlama2c(path: string): Promise<LoadedModel> {
 }
 
 /** 'stories260K' for stories260K.bin; the folder's name for a generic model.bin (ckvlab-9m-16k/model.bin). */
-function checkpointName(path: string): string {
+export function checkpointName(path: string): string {
   const name = basename(path).replace(/\.bin$/, '');
   return name === 'model' ? basename(dirname(path)) : name;
 }

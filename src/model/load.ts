@@ -53,7 +53,7 @@ async function loadLlama2cTokenizer(file: string, vocabSize: number): Promise<Te
  * A tokenizer.json (Hugging Face) or a llama2.c tokenizer.bin. Without a path, an HF checkpoint's own
  * tokenizer.json is used.
  */
-export async function loadTokenizer(path: string | undefined, model: LlamaModel): Promise<TextTokenizer> {
+export async function loadTokenizer(path: string | undefined, model: Pick<LlamaModel, 'config' | 'source'>): Promise<TextTokenizer> {
   let file = path;
   if (file === undefined) {
     if (model.source.format !== 'hf') throw new CheckpointError(model.source.path, 'a llama2.c checkpoint carries no tokenizer: pass its tokenizer.bin');

@@ -8,8 +8,10 @@
  * Used by the per-method tests (software adapter) and by `clusterkv parity --backend webgpu` (runParity).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { storageBytes, type StorageDType } from '../gpu/wgsl/engine/storage-dtype.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch } from '../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../gpu/wgsl/select/token-list.js';
+import { encodeFloat16, roundToFloat16 } from '../trace/float16.js';
 import { SeededRandom } from '../trace/random.js';
 import type { BatchedLayer, BatchedPlan } from './batched-selector.js';
 import { createMethod, METHODS } from './methods/index.js';
@@ -29,6 +31,8 @@ export interface BatchedParityCase {
   seed: number;
   /** the layer index the selectors are made for (seeds derive from it) */
   layer?: number;
+  /** how the keys buffer stores them (default f32; f16: the keys rounded to f16, as an f16 KV cache holds them) */
+  keys?: StorageDType;
 }
 
 export interface BatchedParityResult {
@@ -45,13 +49,13 @@ export interface BatchedParityResult {
   closedWindows: number;
 }
 
-/** Keys, values [G, T, d] per sequence and queries [steps][H d] per sequence, seeded. */
-export function parityInputs(c: Pick<BatchedParityCase, 'batch' | 'heads' | 'kvHeads' | 'headDim' | 'prompt' | 'steps' | 'seed'>) {
+/** Keys, values [G, T, d] per sequence and queries [steps][H d] per sequence, seeded (keys rounded to f16 with `keys` f16). */
+export function parityInputs(c: Pick<BatchedParityCase, 'batch' | 'heads' | 'kvHeads' | 'headDim' | 'prompt' | 'steps' | 'seed' | 'keys'>) {
   const T = c.prompt + c.steps;
   const rand = new SeededRandom(c.seed);
   const normals = (n: number) => Float32Array.from({ length: n }, () => rand.normal());
   const kv = () => Array.from({ length: c.batch }, () => normals(c.kvHeads * T * c.headDim));
-  const keys = kv();
+  const keys = kv().map((k) => (c.keys === 'f16' ? roundToFloat16(k) : k));
   const values = kv();
   const queries = Array.from({ length: c.batch }, () => Array.from({ length: c.steps }, () => normals(c.heads * c.headDim)));
   return { T, keys, values, queries };
@@ -66,8 +70,9 @@ export function rowsOf(x: Float32Array, G: number, T: number, d: number, start: 
 
 /**
  * Buffers laid out as the decode engine's for one layer of B sequences (keys [B G, T, d] holding only the
- * positions written so far, queries [B H, d], the selected positions and the token list) and the
- * BatchedLayer over them; runs a batched plan's dispatches and the token-list kernel, as the engine does.
+ * positions written so far, f32 or f16 as the engine's KV cache stores them, queries [B H, d], the selected
+ * positions and the token list) and the BatchedLayer over them; runs a batched plan's dispatches and the
+ * token-list kernel, as the engine does.
  */
 export class BatchedHarness {
   readonly layer: BatchedLayer;
@@ -82,14 +87,16 @@ export class BatchedHarness {
     readonly shape: { layer: number; batch: number; heads: number; kvHeads: number; headDim: number; capacity: number },
     maxSelected: number,
     listMax: number,
+    private readonly keyDtype: StorageDType = 'f32',
   ) {
     const { batch: B, heads: H, kvHeads: G, headDim: d, capacity: T } = shape;
     this.shadow = new Float32Array(B * G * T * d);
-    this.buf = { keys: storageBuffer(this.shadow.byteLength), queries: storageBuffer(B * H * d * 4), selected: storageBuffer(B * H * maxSelected * 4), list: storageBuffer(B * H * listMax * 4) };
+    this.buf = { keys: storageBuffer(storageBytes(this.shadow.length, keyDtype)), queries: storageBuffer(B * H * d * 4), selected: storageBuffer(B * H * maxSelected * 4), list: storageBuffer(B * H * listMax * 4) };
     this.listDispatch = bindDispatch(tokenListShader(B * H), this.listUniform, [this.buf.selected, this.buf.list], [1], 'selection', 'token list');
     this.layer = {
       ...shape,
       keys: this.buf.keys,
+      keyDtype,
       keyRows: (start, n) => {
         const out = new Float32Array(B * G * n * d);
         for (let r = 0; r < B * G; r++) out.set(this.shadow.subarray((r * T + start) * d, (r * T + start + n) * d), r * n * d);
@@ -104,13 +111,13 @@ export class BatchedHarness {
     };
   }
 
-  /** Writes positions start..start+n-1 of every sequence's keys ([G, T, d] each, the same T). */
+  /** Writes positions start..start+n-1 of every sequence's keys ([G, T, d] each, the same T; f16-exact values with an f16 buffer). */
   writeKeys(keys: Float32Array[], start: number, n: number): void {
     const { kvHeads: G, headDim: d, capacity: T } = this.shape;
     keys.forEach((k, b) => {
       for (let g = 0; g < G; g++) this.shadow.set(k.subarray((g * T + start) * d, (g * T + start + n) * d), ((b * G + g) * T + start) * d);
     });
-    writeBuffer(this.buf.keys, this.shadow);
+    writeBuffer(this.buf.keys, this.keyDtype === 'f16' ? encodeFloat16(this.shadow) : this.shadow);
   }
 
   /** Writes the step's queries [B H, d]. */
@@ -143,11 +150,11 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
   const layerIndex = c.layer ?? Math.max(form.budget.denseLayers, 3);
   const { T, keys, values, queries } = parityInputs(c);
   const { budget, sinks, window } = form.budget;
-  const harness = new BatchedHarness({ layer: layerIndex, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, sinks + budget + window + 1);
+  const harness = new BatchedHarness({ layer: layerIndex, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, sinks + budget + window + 1, c.keys);
   const info = { layer: layerIndex, heads: H, kvHeads: G, headDim: d };
   const reference = Array.from({ length: B }, () => method.forLayer(info));
   const batched = form.forLayer(harness.layer);
-  const result: BatchedParityResult = { label: `${c.method} ${JSON.stringify(c.params)}`, lists: 0, mismatches: 0, selectingSteps: 0, closedWindows: 0 };
+  const result: BatchedParityResult = { label: `${c.method} ${JSON.stringify(c.params)}${c.keys === 'f16' ? ' f16 keys' : ''}`, lists: 0, mismatches: 0, selectingSteps: 0, closedWindows: 0 };
   try {
     harness.writeKeys(keys, 0, P);
     for (let b = 0; b < B; b++) {

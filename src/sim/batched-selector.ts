@@ -1,5 +1,5 @@
 /**
- * The batched form of a method's selection: what the WebGPU decode engine (src/model/e2e/decode-engine.ts)
+ * The batched form of a method's selection: what the WebGPU decode engine (src/model/engine/decode-engine.ts)
  * runs per sparse layer for B sequences decoded together, as a model session keeps a LayerSelector
  * (selector.ts) per layer and sequence. Same budget accounting (budget.ts), same positions: a method's
  * batched form attends, per query head, exactly what its LayerSelector attends on the same keys and queries.
@@ -17,6 +17,7 @@
  * attention (full), its batched form, or the reference path only, with the reason (`clusterkv methods`).
  */
 import type * as tf from '@tensorflow/tfjs-core';
+import type { StorageDType } from '../gpu/wgsl/engine/storage-dtype.js';
 import type { BoundDispatch } from '../gpu/wgsl/runtime/step-recorder.js';
 import { decodeLayout, forcedCount, selectableBudget, type DecodeLayout, type ForcedSetParams } from './budget.js';
 
@@ -34,8 +35,10 @@ export interface BatchedLayer {
   readonly headDim: number;
   /** positions per KV head row of the key buffer, T */
   readonly capacity: number;
-  /** [B G, T, d] f32: the layer's keys after RoPE (row b G + g holds sequence b's KV head g) */
+  /** [B G, T, d]: the layer's keys after RoPE (row b G + g holds sequence b's KV head g), stored as keyDtype says */
   readonly keys: GPUBuffer;
+  /** how `keys` is stored: f32, or f16 in pairs (storage-dtype.ts); a kernel reading it reads that dtype */
+  readonly keyDtype: StorageDType;
   /** Rows start..start+n-1 of every KV head of the batch: a new tensor [B G, n, d] (the caller disposes it). */
   keyRows(start: number, n: number): tf.Tensor3D;
   /** [B H, d] f32: the step's queries after RoPE, written before the selection dispatches run */

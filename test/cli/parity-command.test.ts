@@ -1,7 +1,7 @@
 /**
  * `clusterkv parity --model`: the decode engine's check needs webgpu and an existing model, each refused in
  * one line before any backend work. (The checks themselves: test/sim/parity.test.ts and
- * test/model/e2e/engine-methods.test.ts run the same functions.)
+ * test/model/engine/engine-methods.test.ts run the same functions.)
  */
 import { describe, expect, it } from 'vitest';
 import { runCliCaptured } from '../helpers/cli.js';

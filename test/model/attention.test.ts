@@ -17,6 +17,7 @@ import { encodePrefix, readText } from '../../src/model/texts.js';
 import type { TextTokenizer } from '../../src/model/tokenizer.js';
 import type { LlamaModel } from '../../src/model/transformer.js';
 import { createMethod } from '../../src/sim/methods/index.js';
+import { causalAttentionReference } from '../reference/causal-attention.js';
 
 const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K');
 
@@ -28,27 +29,9 @@ function seeded(seed: number): () => number {
   };
 }
 
-/** out[i, h] = softmax over keys j <= start + i of q[i,h].k[g,j]/sqrt(d), times v. q: [n, H, d]; k, v: [n', G, d] rows. */
+/** Causal attention of q [n, H, d] over k, v [n', G, d] rows (test/reference/causal-attention.ts). */
 function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number, H: number, G: number, d: number, start: number): Float64Array {
-  const out = new Float64Array(n * H * d);
-  for (let i = 0; i < n; i++) {
-    for (let h = 0; h < H; h++) {
-      const g = Math.floor(h / (H / G));
-      const p = start + i;
-      const w = new Float64Array(p + 1);
-      let max = -Infinity;
-      for (let j = 0; j <= p; j++) {
-        let dot = 0;
-        for (let x = 0; x < d; x++) dot += q[(i * H + h) * d + x] * k[(j * G + g) * d + x];
-        w[j] = dot / Math.sqrt(d);
-        max = Math.max(max, w[j]);
-      }
-      let sum = 0;
-      for (let j = 0; j <= p; j++) sum += w[j] = Math.exp(w[j] - max);
-      for (let j = 0; j <= p; j++) for (let x = 0; x < d; x++) out[(i * H + h) * d + x] += (w[j] / sum) * v[(j * G + g) * d + x];
-    }
-  }
-  return out;
+  return causalAttentionReference(q, k, v, (j, g) => (j * G + g) * d, n, H, G, d, start);
 }
 
 describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {

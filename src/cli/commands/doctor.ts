@@ -2,6 +2,8 @@
  * `clusterkv doctor [--json]`: which tfjs backends load here and why not, the GPU adapter (a software one only
  * when env CLUSTERKV_WEBGPU_ADAPTER=software asks for it), a tiny matMul on every backend that loads (checked
  * against the known product), and on webgpu a tiny WGSL kernel, to prove the custom kernels run.
+ * With --model DIR: whether the checkpoint fits this GPU for the WebGPU engine at --context x --batch, and
+ * its decode bytes bound in tokens/s (src/model/engine/model-fit.ts).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Command } from 'commander';
@@ -9,6 +11,12 @@ import { BACKEND_NAMES, gpuAdapterInfo, probeBackends, softwareAdapterRequested,
 import { kernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
 import { KERNEL_FEATURES } from '../../gpu/wgsl/runtime/capabilities.js';
+import { deviceMemoryLimits } from '../../model/engine/footprint.js';
+import { formatModelFit, modelFit, type ModelFit } from '../../model/engine/model-fit.js';
+import { readCeiling } from '../../model/engine/read-ceiling.js';
+import { engineDTypeOptions, engineDTypes, type EngineDTypeFlags } from '../engine-flags.js';
+import { UserError } from '../errors.js';
+import { parseIntFlag } from '../parse.js';
 
 export interface DoctorBackend extends BackendProbe {
   /** the tiny matMul: ok, or the error / the wrong result */
@@ -27,6 +35,37 @@ export interface DoctorReport {
   defaultBackend: { name: string | null; why: string };
   backends: DoctorBackend[];
   gpuAdapter?: Record<string, unknown>;
+  /** --model: the checkpoint's fit and bytes bound */
+  modelFit?: ModelFit;
+}
+
+interface DoctorFlags extends EngineDTypeFlags {
+  json?: boolean;
+  model?: string;
+  context: string;
+  batch: string;
+  budget: string;
+  readGbps?: string;
+}
+
+/** The fit of --model on this machine's WebGPU device (when one loaded), the read ceiling measured there or given. */
+async function fitOf(flags: DoctorFlags & { model: string }, report: DoctorReport): Promise<ModelFit> {
+  const context = parseIntFlag('--context', flags.context, 1);
+  const batch = parseIntFlag('--batch', flags.batch, 1);
+  if (batch > 8) throw new UserError(`--batch: the engine decodes 1..8 sequences together, got ${batch}`);
+  const budget = parseIntFlag('--budget', flags.budget, 1);
+  let given: number | undefined;
+  if (flags.readGbps !== undefined) {
+    given = Number(flags.readGbps);
+    if (!(given > 0)) throw new UserError(`--read-gbps must be a positive number, got '${flags.readGbps}'`);
+  }
+  const gpu = report.backends.find((b) => b.name === 'webgpu' && b.check?.ok) && (await tf.setBackend('webgpu'));
+  let ceiling = given !== undefined ? { GBps: given, source: 'given: --read-gbps' } : undefined;
+  if (gpu && !ceiling && report.gpuAdapter?.software !== true) {
+    const measured = await readCeiling(1 << 30, 1);
+    if (measured) ceiling = { GBps: measured.GBps, source: `measured here: the WGSL read kernel over ${(measured.bytes / 2 ** 20).toFixed(0)} MiB` };
+  }
+  return modelFit({ path: flags.model, context, batch, budget, ...engineDTypes(flags), limits: gpu ? deviceMemoryLimits() : undefined, ceiling });
 }
 
 /** [[1,2],[3,4]] x [[5,6],[7,8]] = [[19,22],[43,50]] on the given backend. */
@@ -113,16 +152,24 @@ export function formatDoctor(report: DoctorReport): string {
   } else {
     lines.push('GPU adapter: none found');
   }
+  if (report.modelFit) lines.push('', ...formatModelFit(report.modelFit));
   return lines.join('\n');
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('doctor')
-    .description('check which tfjs backends load here, the GPU adapter, and a tiny matMul on each')
+    .description('check which tfjs backends load here, the GPU adapter, and a tiny matMul on each; with --model, whether a checkpoint fits the GPU and its decode tokens/s bound')
     .option('--json', 'print the report as JSON')
-    .action(async (flags: { json?: boolean }) => {
+    .option('--model <path>', 'a checkpoint (llama2.c .bin or Hugging Face folder): does it fit this GPU for the WebGPU engine, and how fast can it decode (bytes bound)')
+    .option('--context <n>', 'with --model: positions per sequence', '32768')
+    .option('--batch <n>', 'with --model: sequences decoded together (1..8)', '1')
+    .option('--budget <n>', "with --model: ClusterKV's budget for its bound", '1024')
+    .option('--read-gbps <x>', 'with --model: the read ceiling in GB/s (default: measured on this GPU, else an H100\'s)');
+  engineDTypeOptions(command)
+    .action(async (flags: DoctorFlags) => {
       const report = await runDoctor();
+      if (flags.model) report.modelFit = await fitOf({ ...flags, model: flags.model }, report);
       process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : formatDoctor(report)) + '\n');
       if (!report.backends.some((b) => b.check?.ok)) process.exitCode = 1;
     });

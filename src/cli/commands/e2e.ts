@@ -1,18 +1,21 @@
 /**
  * `clusterkv e2e`: end-to-end decode speed of a Llama-3-8B-shaped model (seeded random weights made on the
- * GPU, synthetic prompts with planted clusters) on WebGPU, dense against ClusterKV, per context and batch
- * (src/model/e2e/e2e-bench.ts). Each (context, batch) runs in turn; one that fails is recorded and the
- * others still run. GPU runs give every configuration its own process (bench/run.ts e2e).
+ * GPU, or a checkpoint's with --model, f32 or f16; synthetic prompts with planted clusters) on WebGPU, dense
+ * against ClusterKV, per context and batch (src/model/engine/e2e-bench.ts). Each (context, batch) runs in
+ * turn; one that fails is recorded and the others still run. GPU runs give every configuration its own
+ * process (bench/run.ts e2e).
  */
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo, useBackend } from '../../gpu/backend.js';
 import { defaultGemvTuning, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
-import { E2E_DEFAULTS, runE2eBench } from '../../model/e2e/e2e-bench.js';
-import { e2eMarkdownTable, mergeE2eRuns } from '../../model/e2e/e2e-merge.js';
-import { e2eMergedSchema, e2eRunSchema, type E2eMerged, type E2eRun } from '../../model/e2e/e2e-report.js';
-import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/e2e/shape.js';
+import { E2E_DEFAULTS, runE2eBench } from '../../model/engine/e2e-bench.js';
+import { e2eMarkdownTable, mergeE2eRuns } from '../../model/engine/e2e-merge.js';
+import { e2eMergedSchema, e2eRunSchema, type E2eMerged, type E2eRun } from '../../model/engine/e2e-report.js';
+import { loadEngineModel, resolveDType, type EngineModel } from '../../model/engine/engine-model.js';
+import { LLAMA3_8B_SHAPE, engineShapeProblem, type EngineShape } from '../../model/engine/shape.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
+import { engineDTypeOptions, engineDTypes, type EngineDTypeFlags } from '../engine-flags.js';
 import { UserError } from '../errors.js';
 import { backendOption } from '../options.js';
 import { count } from '../table.js';
@@ -24,7 +27,8 @@ export const E2E_SHAPES: Record<string, EngineShape> = {
   tiny: { dim: 64, hiddenDim: 128, layers: 3, heads: 4, kvHeads: 2, headDim: 16, vocabSize: 256, ropeTheta: 10000, normEps: 1e-5 },
 };
 
-interface E2eFlags {
+interface E2eFlags extends EngineDTypeFlags {
+  model?: string;
   backend: string;
   contexts: string;
   batches: string;
@@ -53,7 +57,7 @@ function parseGemv(text: string): GemvTuning {
 }
 
 export function register(program: Command): void {
-  program
+  const command = program
     .command('e2e')
     .description('end-to-end decode ms/token of a Llama-3-8B-shaped model on WebGPU: dense vs ClusterKV per context, batch and budget')
     .addOption(backendOption('webgpu'))
@@ -72,10 +76,14 @@ export function register(program: Command): void {
     .option('--gemv <tpr,r,u>', `GEMV work split: threads per row, rows per thread, unroll (default per batch: ${[1, 8].map((b) => { const t = defaultGemvTuning(b); return `batch ${b} ${t.threadsPerRow},${t.rowsPerThread},${t.unroll}`; }).join(', ')})`)
     .option('--ceiling-mb <n>', 'MiB read by the read-ceiling kernel', String(E2E_DEFAULTS.ceilingBytes / 2 ** 20))
     .option('--out <file.json>', 'write the JSON report here')
+    .option('--model <path>', "a checkpoint's weights instead of random ones (llama2.c .bin or Hugging Face folder, e.g. `bench/run.ts random-checkpoint`'s); its shape replaces --shape");
+  engineDTypeOptions(command)
     .action(async (flags: E2eFlags) => {
       const base = E2E_SHAPES[flags.shape];
       if (!base) throw new UserError(`--shape: unknown shape '${flags.shape}' (expected ${Object.keys(E2E_SHAPES).join(', ')})`);
-      const shape: EngineShape = { ...base, layers: flags.layers ? parseIntFlag('--layers', flags.layers, 1) : base.layers };
+      if (flags.model && flags.layers) throw new UserError('--layers changes a random shape; a --model has its own');
+      const dtypes = engineDTypes(flags);
+      let shape: EngineShape = { ...base, layers: flags.layers ? parseIntFlag('--layers', flags.layers, 1) : base.layers };
       const problem = engineShapeProblem(shape);
       if (problem) throw new UserError(`--shape: ${problem}`);
       const contexts = parseIntList('--contexts', flags.contexts, 1);
@@ -104,13 +112,21 @@ export function register(program: Command): void {
       if (backend !== 'webgpu') throw new UserError(`e2e: the decode engine runs on webgpu only (backend '${backend}')`);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       log(`backend ${backend}, adapter ${JSON.stringify(gpuAdapterInfo() ?? {})}`);
+      let model: EngineModel | undefined;
+      if (flags.model) {
+        model = await loadEngineModel(flags.model, { weights: dtypes.weights });
+        shape = model.shape;
+        log(`weights: ${model.weights.source}`);
+      }
+      // random weights: auto keeps the benchmark's f32; a checkpoint: its precision
+      const storage = { weightsDtype: resolveDType(dtypes.weights, 'F32'), kvDtype: resolveDType(dtypes.kv, model?.stored ?? 'F32'), weights: model?.weights };
       const runs: E2eRun[] = [];
       const failures: E2eMerged['failures'] = [];
       const configurations = contexts.length * batches.length;
       for (const context of contexts) {
         for (const batch of batches) {
           try {
-            const run = await runE2eBench({ ...common, context, batch }, log);
+            const run = await runE2eBench({ ...common, ...storage, shape, context, batch }, log);
             // numbers that are not finite are times of work that did not run: a failure, not a row
             const checked = e2eRunSchema.safeParse(run);
             if (!checked.success) {
@@ -127,6 +143,7 @@ export function register(program: Command): void {
           }
         }
       }
+      model?.dispose();
       if (runs.length === 0) throw new UserError(`e2e: all ${count(configurations, 'configuration')} failed (the lines above say why)`);
       const merged = e2eMergedSchema.parse(mergeE2eRuns(runs, failures, `one process: ${runs.length} configuration(s)`));
       console.log(e2eMarkdownTable(merged));

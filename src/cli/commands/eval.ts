@@ -9,18 +9,19 @@ import type { Command } from 'commander';
 import { useBackend } from '../../gpu/backend.js';
 import { NEEDLE_METRIC_MEANING, NEEDLE_METRICS } from '../../model/passkey/needle-recall.js';
 import { CKVLAB_PASSKEY_FORMAT, checkPasskeyFormat, readPasskeyFormat, type PasskeyFormat } from '../../model/passkey/format.js';
-import { PasskeyEvalInterrupted, runPasskeyEval, type PasskeyEvalRequest, type PasskeyEvalResult } from '../../model/passkey/runner.js';
+import { PasskeyEvalInterrupted, passkeyRuntimes, runPasskeyEval, type PasskeyEvalRequest, type PasskeyEvalResult } from '../../model/passkey/runner.js';
 import { accuracySummary, denseAccuracy, denseMisses } from '../../model/passkey/summary.js';
+import { engineDTypeOptions, engineDTypes, type EngineDTypeFlags } from '../engine-flags.js';
 import { checkOutputFolder, UserError } from '../errors.js';
 import { withInterrupt } from '../interrupt.js';
 import { backendOption } from '../options.js';
-import { checkFitsMemory, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
+import { checkFitsMemory, loadEngineModelOption, loadModelOption, loadTokenizerOption, pastContextWarning } from '../model-input.js';
 import { collect, parseGridFlags, parseIntFlag, parseIntList, parseNameList } from '../parse.js';
 import { progressBar } from '../progress.js';
 import { count, formatTable } from '../table.js';
 import { denseBudgetsWarning, HeldWarnings } from '../warn.js';
 
-export interface PasskeyFlags {
+export interface PasskeyFlags extends EngineDTypeFlags {
   model: string;
   tokenizer?: string;
   contexts: string;
@@ -106,7 +107,7 @@ export function printPasskeySummary(result: PasskeyEvalResult, backend: string, 
     ? `the folder also holds earlier runs' rows (${count(folderDocuments, 'document')} x ${count(folderCells, 'cell')} in all, results.csv has them); the table is this run's ${count(documents.size, 'document')} x ${count(cells.size, 'cell')}`
     : undefined;
   if (json) {
-    console.log(JSON.stringify({ folder: out, backend, seconds: result.seconds, computed: result.computed, skipped: result.skipped, documents: documents.size, cells: cells.size, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows, ...(earlier ? { note: earlier } : {}) }, null, 2));
+    console.log(JSON.stringify({ folder: out, backend, runtime: result.manifest.runtime ?? null, seconds: result.seconds, computed: result.computed, skipped: result.skipped, documents: documents.size, cells: cells.size, denseAccuracy: dense ?? null, denseMisses: misses, summary: summary.rows, ...(earlier ? { note: earlier } : {}) }, null, 2));
     return;
   }
   console.log(formatTable(summary.rows, summary.columns));
@@ -116,7 +117,7 @@ export function printPasskeySummary(result: PasskeyEvalResult, backend: string, 
       `\nthe first answer token comes from the dense prefill for every method; the rest through each method` +
       `\n${sameKeys(result)}` +
       (dense === undefined ? '' : `\ndense (full) accuracy ${dense.toFixed(3)} over ${count(docs, 'document')}${misses.length ? `; misses: ${misses.map((m) => `${m.document} (key ${m.key}, said ${JSON.stringify(m.generated)})`).join(', ')}` : ''}`) +
-      `\n${count(result.computed, 'document-cell')} computed, ${result.skipped} already done, on ${backend} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
+      `\n${count(result.computed, 'document-cell')} computed, ${result.skipped} already done, on ${backend}${result.manifest.runtime ? ` (${result.manifest.runtime})` : ''} in ${result.seconds.toFixed(1)} s -> ${out}/results.csv` +
       (earlier ? `\n${earlier}` : ''),
   );
 }
@@ -133,7 +134,7 @@ function needleHelp(): string {
 
 export function register(program: Command): void {
   const evalCommand = program.command('eval').description('downstream accuracy of methods under a token budget on a real model (passkey retrieval)');
-  evalCommand
+  const passkey = evalCommand
     .command('passkey')
     .description('passkey retrieval: documents with a key hidden in filler text, prefilled once densely, answered by each method x budget; DIR/results.csv, results.arrow, steps.csv, manifest.json')
     .requiredOption('--model <path>', 'llama2.c checkpoint (.bin) or Hugging Face folder (e.g. ../shared/models/ckvlab-passkey-9m/model.bin)')
@@ -156,33 +157,43 @@ export function register(program: Command): void {
     .addOption(backendOption())
     .option('--json', 'print the summary as JSON')
     .option('--quiet', 'print no summary')
-    .addHelpText('after', needleHelp())
+    .addHelpText('after', needleHelp());
+  engineDTypeOptions(passkey)
     .action(async (flags: PasskeyFlags) => {
       const request = passkeyRequestFromFlags(flags);
+      const dtypes = engineDTypes(flags);
       checkOutputFolder(flags.out);
       const warnings = new HeldWarnings();
       warnings.hold(denseBudgetsWarning('--budgets', request.budgets, Math.min(...request.contexts), `tokens of the shortest document (--contexts ${Math.min(...request.contexts)})`));
       const backend = await useBackend(flags.backend);
-      const model = await loadModelOption(flags.model);
+      // the engine's weights for the cells it decodes, the tfjs model for the others (runner.ts says which)
+      const runtimes = passkeyRuntimes(request, backend);
+      const model = runtimes.ops ? await loadModelOption(flags.model) : undefined;
       try {
-        const tokenizer = await loadTokenizerOption(flags.tokenizer, model);
-        const longest = Math.max(...request.contexts);
-        checkFitsMemory(model, longest, `the longest document (--contexts ${longest})`);
-        warnings.hold(pastContextWarning(model, longest, `the longest document (--contexts ${longest})`));
-        const bar = progressBar('passkey', 'document-cells');
-        const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+        const engineModel = runtimes.engine ? await loadEngineModelOption(flags.model, { weights: dtypes.weights }) : undefined;
         try {
-          const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, model, tokenizer, signal, onProgress: (d, t, stage) => {
-            warnings.flush();
-            bar.update(d, t, stage);
-          }, onDocument: log }));
-          bar.stop();
-          if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
+          const info = (model ?? engineModel)!;
+          const tokenizer = await loadTokenizerOption(flags.tokenizer, info);
+          const longest = Math.max(...request.contexts);
+          if (model) checkFitsMemory(model, longest, `the longest document (--contexts ${longest})`);
+          warnings.hold(pastContextWarning(info, longest, `the longest document (--contexts ${longest})`));
+          const bar = progressBar('passkey', 'document-cells');
+          const log = process.stderr.isTTY ? undefined : (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+          try {
+            const result = await withInterrupt('cell', (err) => err instanceof PasskeyEvalInterrupted, (signal) => runPasskeyEval(request, flags.out, { backend, ...dtypes, model, engineModel, tokenizer, signal, onProgress: (d, t, stage) => {
+              warnings.flush();
+              bar.update(d, t, stage);
+            }, onDocument: log }));
+            bar.stop();
+            if (!flags.quiet) printPasskeySummary(result, backend, flags.out, flags.json === true);
+          } finally {
+            bar.stop();
+          }
         } finally {
-          bar.stop();
+          engineModel?.dispose();
         }
       } finally {
-        model.dispose();
+        model?.dispose();
       }
     });
 }

@@ -8,9 +8,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
-import { engineWeightsFromModel } from '../../model/e2e/device-weights.js';
-import { engineParityChecks } from '../../model/e2e/engine-parity.js';
-import { engineShapeOf } from '../../model/e2e/shape.js';
+import { engineParityChecks } from '../../model/engine/engine-parity.js';
+import { engineModelFrom } from '../../model/engine/engine-model.js';
 import { loadModel } from '../../model/load.js';
 import { writeFileAtomic } from '../../sim/results-folder.js';
 import { runParity } from '../../sim/parity.js';
@@ -35,7 +34,7 @@ export function register(program: Command): void {
       const report = await runParity(backend, 'cpu');
       if (flags.model !== undefined) {
         const model = await loadModel(path.resolve(flags.model));
-        const weights = engineWeightsFromModel(model, engineShapeOf(model.config));
+        const { weights } = await engineModelFrom(model);
         try {
           const checks = await engineParityChecks(model, weights, 10, (label) => console.error(`engine parity: ${label}`));
           report.checks.push(...checks);

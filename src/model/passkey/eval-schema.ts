@@ -63,6 +63,8 @@ export const passkeyManifestSchema = z.object({
   /** how answers are decoded (the same for every method) */
   decoding: z.string(),
   backend: z.string(),
+  /** which runtime decoded which methods (the WebGPU engine, the tfjs op path) */
+  runtime: z.string().optional(),
   versions: z.record(z.string(), z.string()),
   /** every document and cell any run of the folder asked for */
   documents: z.array(passkeyDocumentRecordSchema),

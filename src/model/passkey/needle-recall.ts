@@ -130,9 +130,10 @@ export function aggregateNeedleRecall(records: readonly NeedleRecallRecord[]): R
 
 /**
  * Dense softmax weights [H, T] of q [H, d] over keys [G, T, d] (query head h reads KV head floor(h / (H / G))),
- * with the keys transposed first: a matMul with transposeB is ~10x slower on wasm.
+ * with the keys transposed first: a matMul with transposeB is ~10x slower on wasm. B sequences at once are
+ * q [B H, d] over keys [B G, T, d] (both sequence-major): the same grouping.
  */
-function denseWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {
+export function denseWeights(q: tf.Tensor2D, keys: tf.Tensor3D): tf.Tensor2D {
   const [H, d] = q.shape;
   const [G, T] = keys.shape;
   return tf.tidy(() => {
@@ -147,6 +148,13 @@ export class NeedleRecallRecorder {
 
   constructor(private readonly opts: NeedleRecallOptions) {}
 
+  /** Records one layer at one decode step from its dense weights [H, T] and the selection's token lists [H, n] (null: dense). */
+  record(layer: number, position: number, weights: Float32Array, tokens: Int32Array | null, heads: number, positions: number): void {
+    if (!this.opts.layers(layer)) return;
+    const values = needleRecallOf(weights, tokens, heads, positions, this.opts.needle, this.opts.key);
+    this.records.push({ step: position - this.opts.promptLength + 1, layer, ...values });
+  }
+
   readonly observer: SelectionObserver = async (o: SelectionObservation) => {
     if (!this.opts.layers(o.layer)) return;
     const [H] = o.q.shape;
@@ -155,8 +163,7 @@ export class NeedleRecallRecorder {
     try {
       const weights = (await weightsT.data()) as Float32Array;
       const tokens = o.dense ? null : ((await o.tokens.data()) as Int32Array);
-      const values = needleRecallOf(weights, tokens, H, T, this.opts.needle, this.opts.key);
-      this.records.push({ step: o.position - this.opts.promptLength + 1, layer: o.layer, ...values });
+      this.record(o.layer, o.position, weights, tokens, H, T);
     } finally {
       weightsT.dispose();
     }

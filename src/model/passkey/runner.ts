@@ -4,7 +4,9 @@
  *
  * Per document: build it in the model's format, prefill it ONCE with dense attention, then decode the answer
  * greedily with every pending cell from its own copy of the prefilled state (decode.ts); the first answer
- * token is the dense prefill's for every method. Cells of one document share each layer's memo, so ClusterKV's
+ * token is the dense prefill's for every method. On webgpu the WebGPU engine does this for the cells it
+ * can run (engine-decode.ts), up to 8 documents of one length at a time, one decode step per token for all
+ * of them; the other cells take the tfjs op path, document by document. Cells of one document share each layer's memo, so ClusterKV's
  * K-means of the prompt runs once per (cluster count, scoring), not once per budget. A document's files are
  * rewritten after each cell, so an interruption loses at most the cell in progress; a re-run computes only
  * the missing (document, cell) pairs. The model, tokenizer, filler, format and seed are the folder's
@@ -12,6 +14,8 @@
  */
 import path from 'node:path';
 import type * as aq from 'arquero';
+import { boundAttentionImplementation } from '../../gpu/bound-attention.js';
+import { halfRead } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { createMethod } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
@@ -19,13 +23,16 @@ import { expandCells, type SweepCell } from '../../sim/sweep.js';
 import { packageVersions } from '../../sim/versions.js';
 import { ModelError } from '../errors.js';
 import { hfCheckpointDir } from '../hf-loader.js';
+import { engineModelFrom, loadEngineModel, resolveDType, type DTypeChoice, type EngineModel } from '../engine/engine-model.js';
 import { loadModel, loadTokenizer } from '../load.js';
+import { chooseRuntime } from '../runtime.js';
 import { readText } from '../texts.js';
 import type { TextTokenizer } from '../tokenizer.js';
 import type { LlamaModel } from '../transformer.js';
 import { pathSha256, textSha256 } from './checksums.js';
 import { decodeAnswer, disposePrefill, prefillPrompt, type AnswerDecode } from './decode.js';
 import { buildPasskeyDocument, type PasskeyDocument } from './document.js';
+import { decodeAnswersOnEngine, disposeEngineBatch, ENGINE_BATCH, engineBatches, prefillEngineBatch } from './engine-decode.js';
 import { readDocumentRows, readEvalManifest, writeDocument, writeDocumentRows, writeEvalManifest, writeEvalResults } from './eval-folder.js';
 import type { PasskeyDocumentRecord, PasskeyManifest, PasskeySpec } from './eval-schema.js';
 import { checkPasskeyFormat, type PasskeyFormat } from './format.js';
@@ -58,10 +65,15 @@ export interface PasskeyEvalRequest {
 }
 
 export interface PasskeyEvalOptions {
-  /** the tfjs backend in use, recorded in the manifest */
+  /** the tfjs backend in use, recorded in the manifest (webgpu: the WebGPU engine decodes the cells it can) */
   backend: string;
+  /** the engine's weights and KV cache dtypes (default auto) */
+  weights?: DTypeChoice;
+  kv?: DTypeChoice;
   /** an already loaded model for `request.model` (notebooks keep one); the caller disposes it */
   model?: LlamaModel;
+  /** the engine's weights of `request.model`, already loaded (the CLI); the caller disposes them */
+  engineModel?: EngineModel;
   tokenizer?: TextTokenizer;
   /**
    * done and total (document, cell) pairs of this run, and what runs now (`stage`: a document being built,
@@ -171,6 +183,25 @@ function unionById<T extends { id: string }>(earlier: readonly T[], now: readonl
   return out;
 }
 
+/** Which runtime decodes each cell: the engine where the backend and the method allow, else the tfjs op path. */
+function cellRuntimes(cells: { cell: SweepCell; method: Method }[], backend: string): { engine: typeof cells; ops: typeof cells; reasons: string[] } {
+  const engine: typeof cells = [];
+  const ops: typeof cells = [];
+  const reasons = new Set<string>();
+  for (const c of cells) {
+    const choice = chooseRuntime(backend, [c.method]);
+    (choice.runtime === 'engine' ? engine : ops).push(c);
+    if (choice.runtime === 'ops' && choice.reason !== 'tfjs ops') reasons.add(choice.reason.replace(/^tfjs ops: /, ''));
+  }
+  return { engine, ops, reasons: [...reasons] };
+}
+
+/** Whether the eval's cells need the engine's weights, the tfjs model, or both, on `backend`. */
+export function passkeyRuntimes(request: PasskeyEvalRequest, backend: string): { engine: boolean; ops: boolean } {
+  const split = cellRuntimes(buildCells(request), backend);
+  return { engine: split.engine.length > 0, ops: split.ops.length > 0 };
+}
+
 export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string, options: PasskeyEvalOptions): Promise<PasskeyEvalResult> {
   const started = Date.now();
   const format = checkPasskeyFormat(request.format);
@@ -178,12 +209,21 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
   const cells = buildCells(request);
   const filler = await readText(request.filler);
   const plan = planDocuments({ contexts: request.contexts, depths: request.depths, keys: request.keys, seed: request.seed }, filler.text.length, format.keyDigits);
-  const model = options.model ?? (await loadModel(request.model));
+  const split = cellRuntimes(cells, options.backend);
+  const owned: { dispose(): void }[] = [];
   try {
-    const tokenizer = options.tokenizer ?? (await loadTokenizer(request.tokenizer, model));
-    const tokenizerPath = request.tokenizer ?? path.join(hfCheckpointDir(model.source.path), 'tokenizer.json');
+    const model = split.ops.length ? (options.model ?? (await loadModel(request.model))) : undefined;
+    if (model && !options.model) owned.push(model);
+    let engineModel = split.engine.length ? options.engineModel : undefined;
+    if (split.engine.length && !engineModel) {
+      engineModel = options.model ? await engineModelFrom(options.model, { weights: options.weights }) : await loadEngineModel(request.model, { weights: options.weights });
+      owned.push(engineModel);
+    }
+    const info = (model ?? engineModel)!;
+    const tokenizer = options.tokenizer ?? (await loadTokenizer(request.tokenizer, info));
+    const tokenizerPath = request.tokenizer ?? path.join(hfCheckpointDir(info.source.path), 'tokenizer.json');
     const identity = {
-      model: { path: path.resolve(request.model), sha256: await pathSha256(request.model), name: model.source.name, format: model.source.format, config: { ...model.config } },
+      model: { path: path.resolve(request.model), sha256: await pathSha256(request.model), name: info.source.name, format: info.source.format, config: { ...info.config } },
       tokenizer: { path: path.resolve(tokenizerPath), sha256: await pathSha256(tokenizerPath) },
       filler: { name: request.filler, path: path.resolve(filler.path), sha256: textSha256(filler.text), chars: filler.text.length },
       format,
@@ -202,12 +242,20 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
       for (const d of plan) for (const c of cells) if (doneCells.get(d.id)!.has(c.cell.id)) done++;
       return { done, total };
     };
+    const pending = (id: string, list: typeof cells) => list.filter((c) => !doneCells.get(id)!.has(c.cell.id));
+    const kv = engineModel ? resolveDType(options.kv ?? 'auto', engineModel.stored) : undefined;
+    const attentionKernel = engineModel && kv ? boundAttentionImplementation({ H: engineModel.shape.heads, G: engineModel.shape.kvHeads, d: engineModel.shape.headDim, kv, read: halfRead() }) : undefined;
+    const runtime = [
+      split.engine.length ? `WebGPU engine (${engineModel!.weights.dtype} weights, ${kv} KV, ${attentionKernel} attention; documents of one length decoded ${ENGINE_BATCH} at a time): ${[...new Set(split.engine.map((c) => c.method.name))].join(', ')}` : '',
+      split.ops.length ? `tfjs ops on ${options.backend}: ${[...new Set(split.ops.map((c) => c.method.name))].join(', ')}${split.reasons.length && options.backend === 'webgpu' ? ` (${split.reasons.join('; ')})` : ''}` : '',
+    ].filter(Boolean).join('; ');
     const manifest: PasskeyManifest = {
       kind: 'clusterkv-passkey-eval',
       ...identity,
       spec,
       decoding: PASSKEY_DECODING,
       backend: options.backend,
+      runtime,
       versions: packageVersions(),
       documents,
       cells: folderCells,
@@ -220,43 +268,74 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     const skipped = progress().done;
     let computed = 0;
     const stage = (what: string) => options.onProgress?.(progress().done, total, what);
+    const checkAbort = () => {
+      if (options.signal?.aborted) throw new PasskeyEvalInterrupted(progress().done, total);
+    };
     stage('starting');
     try {
-      for (const spec of plan) {
-        const pending = cells.filter((c) => !doneCells.get(spec.id)!.has(c.cell.id));
-        if (pending.length === 0) continue;
-        if (options.signal?.aborted) throw new PasskeyEvalInterrupted(progress().done, total);
-        stage(`${spec.id}: building the document`);
-        const doc = buildPasskeyDocument(tokenizer, filler.text, spec, format);
-        writeDocument(outDir, doc);
-        stage(`${doc.id}: prefill of ${doc.tokens.length} tokens`);
-        const prefill = await prefillPrompt(model, doc.tokens, (l, L) => stage(`${doc.id}: prefill of ${doc.tokens.length} tokens, layer ${l}/${L} done`));
-        prefillSeconds[doc.id] = Number(prefill.seconds.toFixed(3));
-        const docStart = performance.now();
-        try {
-          const { rows, steps } = readDocumentRows(outDir, doc.id);
-          for (const { cell, method } of pending) {
-            if (options.signal?.aborted) throw new PasskeyEvalInterrupted(progress().done, total);
-            stage(`${doc.id}: ${method.name}${Number.isFinite(method.budget) ? ` B=${method.budget}` : ''}`);
-            const decoded = await decodeAnswer(model, prefill, method, doc.answer.length, doc.needlePositions, doc.keyPositions);
-            const decodeNext = tokenizer.streamDecoder(doc.tokens[doc.tokens.length - 1]);
-            const generated = decoded.ids.map(decodeNext).join('');
-            rows.push(evalRow(doc, cell, method, decoded, generated, aggregateNeedleRecall(decoded.records)));
-            const budget = Number.isFinite(method.budget) ? method.budget : null;
-            for (const r of decoded.records) {
-              const { needleKept: _n, keyKept: _k, ...shown } = r;
-              steps.push({ document: doc.id, cell: cell.id, method: method.name, budget, token: decoded.ids[r.step], ...shown });
-            }
-            writeDocumentRows(outDir, doc.id, rows, steps);
-            doneCells.get(doc.id)!.add(cell.id);
-            computed++;
-            options.onProgress?.(progress().done, total, `${doc.id}`);
+      const todo = plan.filter((d) => pending(d.id, cells).length > 0);
+      stage(`building ${todo.length} document${todo.length === 1 ? '' : 's'}`);
+      const work = todo.map((d) => buildPasskeyDocument(tokenizer, filler.text, d, format));
+      // with engine cells, documents of one length are prefilled and decoded together; else one at a time
+      for (const batch of split.engine.length ? engineBatches(work) : work.map((d) => [d])) {
+        checkAbort();
+        const batchStart = performance.now();
+        const ids = batch.length === 1 ? batch[0].id : `${batch.length} documents (${batch[0].id} .. ${batch[batch.length - 1].id})`;
+        const files = new Map(batch.map((doc) => [doc.id, readDocumentRows(outDir, doc.id)]));
+        for (const doc of batch) writeDocument(outDir, doc);
+        /** records one document's answer under one cell, and writes its files */
+        const record = (doc: PasskeyDocument, cell: SweepCell, method: Method, decoded: AnswerDecode) => {
+          const { rows, steps } = files.get(doc.id)!;
+          const decodeNext = tokenizer.streamDecoder(doc.tokens[doc.tokens.length - 1]);
+          const generated = decoded.ids.map(decodeNext).join('');
+          rows.push(evalRow(doc, cell, method, decoded, generated, aggregateNeedleRecall(decoded.records)));
+          const budget = Number.isFinite(method.budget) ? method.budget : null;
+          for (const r of decoded.records) {
+            const { needleKept: _n, keyKept: _k, ...shown } = r;
+            steps.push({ document: doc.id, cell: cell.id, method: method.name, budget, token: decoded.ids[r.step], ...shown });
           }
-        } finally {
-          disposePrefill(prefill);
+          writeDocumentRows(outDir, doc.id, rows, steps);
+          doneCells.get(doc.id)!.add(cell.id);
+          computed++;
+          options.onProgress?.(progress().done, total, doc.id);
+        };
+        const cellName = (method: Method) => `${method.name}${Number.isFinite(method.budget) ? ` B=${method.budget}` : ''}`;
+        const engineCells = split.engine.filter((c) => batch.some((doc) => pending(doc.id, [c]).length > 0));
+        if (engineCells.length) {
+          stage(`${ids}: engine prefill of ${batch[0].tokens.length} tokens`);
+          const prefilled = await prefillEngineBatch(engineModel!, batch, kv!);
+          try {
+            batch.forEach((doc, b) => (prefillSeconds[doc.id] = Number(prefilled.seconds[b].toFixed(3))));
+            for (const { cell, method } of engineCells) {
+              checkAbort();
+              stage(`${ids}: ${cellName(method)} on the engine`);
+              const answers = await decodeAnswersOnEngine(engineModel!, prefilled, method);
+              batch.forEach((doc, b) => {
+                if (pending(doc.id, [{ cell, method }]).length) record(doc, cell, method, answers[b]);
+              });
+            }
+          } finally {
+            await disposeEngineBatch(prefilled);
+          }
+        }
+        for (const doc of batch) {
+          const opsCells = pending(doc.id, split.ops);
+          if (opsCells.length === 0) continue;
+          stage(`${doc.id}: prefill of ${doc.tokens.length} tokens`);
+          const prefill = await prefillPrompt(model!, doc.tokens, (l, L) => stage(`${doc.id}: prefill of ${doc.tokens.length} tokens, layer ${l}/${L} done`));
+          prefillSeconds[doc.id] ??= Number(prefill.seconds.toFixed(3));
+          try {
+            for (const { cell, method } of opsCells) {
+              checkAbort();
+              stage(`${doc.id}: ${cellName(method)}`);
+              record(doc, cell, method, await decodeAnswer(model!, prefill, method, doc.answer.length, doc.needlePositions, doc.keyPositions));
+            }
+          } finally {
+            disposePrefill(prefill);
+          }
         }
         writeEvalManifest(outDir, { ...manifest, progress: progress() });
-        options.onDocument?.(`${doc.id}: ${doc.tokens.length} tokens, key ${doc.key}, prefill ${prefill.seconds.toFixed(1)} s, ${pending.length} cells in ${((performance.now() - docStart) / 1000).toFixed(1)} s`);
+        options.onDocument?.(`${ids}: ${batch[0].tokens.length} tokens, prefill ${batch.reduce((a, d) => a + (prefillSeconds[d.id] ?? 0), 0).toFixed(1)} s, done in ${((performance.now() - batchStart) / 1000).toFixed(1)} s`);
       }
     } catch (err) {
       const interrupted = err instanceof PasskeyEvalInterrupted;
@@ -276,6 +355,6 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
     writeEvalManifest(outDir, finished);
     return { dir: outDir, manifest: finished, table, requested: { documents: plan.map((d) => d.id), cells: cells.map((c) => c.cell.id) }, computed, skipped, seconds };
   } finally {
-    if (!options.model) model.dispose();
+    for (const m of owned) m.dispose();
   }
 }

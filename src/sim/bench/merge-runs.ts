@@ -7,7 +7,7 @@
  * (bench/README.md), so every configuration is timed in fresh processes and their spread reported.
  */
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { median } from '../quantile.js';
 
 /** A figure measured once in each of several fresh processes: the median over them, every process's value kept. */
@@ -19,6 +19,9 @@ export interface OverProcesses {
 export function overProcesses(values: number[]): OverProcesses {
   return { median: median(values), processes: values };
 }
+
+/** The schema of an OverProcesses in a merged file. */
+export const overProcessesSchema = z.object({ median: z.number(), processes: z.array(z.number()) });
 
 /** The median of per-process values with their range. */
 export interface MedianSpread {

@@ -5,7 +5,7 @@
  * each process's value kept.
  */
 import { z } from 'zod';
-import { overProcesses, RunFileError, spreadText, type OverProcesses, type RunKind } from './merge-runs.js';
+import { overProcesses, overProcessesSchema, RunFileError, spreadText, type OverProcesses, type RunKind } from './merge-runs.js';
 
 const modelCheckRunSchema = z.looseObject({
   attention: z.string(),
@@ -31,8 +31,6 @@ export const modelCheckFileSchema = z.looseObject({
   runs: z.array(modelCheckRunSchema),
 });
 export type ModelCheckFile = z.infer<typeof modelCheckFileSchema>;
-
-const overProcessesSchema = z.object({ median: z.number(), processes: z.array(z.number()) });
 
 export const modelCheckSpeedSchema = z.looseObject({
   kind: z.literal('clusterkv-model-check-speed'),

@@ -7,7 +7,7 @@
  *                  share of the ceiling from the medians
  */
 import { z } from 'zod';
-import { overProcesses, RunFileError, spreadText, type RunKind } from './merge-runs.js';
+import { overProcesses, overProcessesSchema, RunFileError, spreadText, type RunKind } from './merge-runs.js';
 
 const tuneRowSchema = z.looseObject({
   kernel: z.string(),
@@ -101,8 +101,8 @@ export const gemvTuningMergedSchema = z.looseObject({
   kind: z.literal('clusterkv-e2e-gemv-tuning-merged'),
   adapter: z.record(z.string(), z.unknown()).nullable(),
   processes: z.number().int(),
-  readCeilingGBps: z.object({ median: z.number(), processes: z.array(z.number()) }),
-  rows: z.array(z.object({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), bytes: z.number(), medianUs: z.object({ median: z.number(), processes: z.array(z.number()) }), GBps: z.number(), ofCeiling: z.number() })),
+  readCeilingGBps: overProcessesSchema,
+  rows: z.array(z.object({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), bytes: z.number(), medianUs: overProcessesSchema, GBps: z.number(), ofCeiling: z.number() })),
 });
 export type GemvTuningMerged = z.infer<typeof gemvTuningMergedSchema>;
 

@@ -32,7 +32,7 @@ export class BatchedH2O implements BatchedSelector {
     writeBuffer(this.alive, new Uint32Array(rows * T).fill(1));
     const tmp = layer.scratch('h2o-rows', rows * 2 * T * 4);
     const buffers = { q: layer.queries, keys: layer.keys, acc: this.acc, alive: this.alive, tmp, selected: layer.selected };
-    this.kernel = new H2OStepKernel(rows, layer.heads / layer.kvHeads, T, layer.headDim, buffers, `l${layer.layer} h2o`);
+    this.kernel = new H2OStepKernel(rows, layer.heads / layer.kvHeads, T, layer.headDim, buffers, `l${layer.layer} h2o`, layer.keyDtype);
   }
 
   prefill(prompt: number): void {

@@ -18,7 +18,7 @@ export class BatchedOracle implements BatchedSelector {
     const rows = layer.batch * layer.heads;
     const scores = layer.scratch('oracle-scores', rows * layer.capacity * 4);
     const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected };
-    this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} oracle top-B`);
+    this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} oracle top-B`, layer.keyDtype);
   }
 
   prefill(prompt: number): void {

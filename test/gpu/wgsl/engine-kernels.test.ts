@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { argmaxTokenShader } from '../../../src/gpu/wgsl/engine/argmax-token.js';
-import { gemvPlan, gemvShader, gemvWorkgroups, type GemvEpilogue, type GemvTuning } from '../../../src/gpu/wgsl/engine/gemv.js';
+import { gemvPlan, gemvShader, gemvWorkgroups, type GemvTuning } from '../../../src/gpu/wgsl/engine/gemv.js';
 import { rmsNormShader } from '../../../src/gpu/wgsl/engine/rms-norm.js';
 import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '../../../src/gpu/wgsl/runtime/runtime.js';
 import { plantedKvShader, uniformFillShader } from '../../../src/gpu/wgsl/engine/seeded-fill.js';
@@ -14,26 +14,10 @@ import { tokenListShader } from '../../../src/gpu/wgsl/select/token-list.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { values, worstRelative } from '../../helpers/tensors.js';
 import { normals } from '../../reference/clusterkv.js';
+import { productReference } from '../../reference/products.js';
 
 const skip = await softwareWebgpu();
 
-
-/** y[b, r] = sum_i W[r, i] x[b, i], then the epilogue, in float64. */
-function refGemv(W: Float32Array, x: Float32Array, res: Float32Array | undefined, rows: number, cols: number, B: number, epilogue: GemvEpilogue): Float64Array {
-  const dot = new Float64Array(B * rows);
-  for (let b = 0; b < B; b++) for (let r = 0; r < rows; r++) {
-    let s = 0;
-    for (let i = 0; i < cols; i++) s += W[r * cols + i] * x[b * cols + i];
-    dot[b * rows + r] = s + (res ? res[b * rows + r] : 0);
-  }
-  if (epilogue !== 'swiglu') return dot;
-  const out = new Float64Array((B * rows) / 2);
-  for (let b = 0; b < B; b++) for (let j = 0; j < rows / 2; j++) {
-    const g = dot[b * rows + 2 * j];
-    out[b * (rows / 2) + j] = (g / (1 + Math.exp(-g))) * dot[b * rows + 2 * j + 1];
-  }
-  return out;
-}
 
 describe.skipIf(!!skip)('e2e engine kernels (software WebGPU)', () => {
   it('compiles the GEMV variants', async () => {
@@ -69,7 +53,7 @@ describe.skipIf(!!skip)('e2e engine kernels (software WebGPU)', () => {
             const buffers = [bufferOf(Wt, 'f32'), bufferOf(xt, 'f32'), ...(rt ? [bufferOf(rt, 'f32')] : []), out.buffer];
             record([{ code: gemvShader(shape, plan), uniforms: [rows], buffers, workgroups: [gemvWorkgroups(shape, plan)] }]);
             const got = await values(out.tensor);
-            const want = refGemv(W, x, res, rows, cols, B, epilogue);
+            const want = productReference(W, x, res, rows, cols, B, epilogue);
             expect(worstRelative(got, want), `${rows}x${cols} B${B} ${epilogue} ${JSON.stringify(plan)}`).toBeLessThan(1e-4);
             tf.dispose([Wt, xt, rt].filter((t): t is tf.Tensor2D => !!t));
           }

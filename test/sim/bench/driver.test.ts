@@ -84,7 +84,7 @@ describe('bench/run.ts', () => {
     const out = path.join(tempDir('ckv-driver-'), 'merged.json');
     const merge = tsx(['merge', out, 'package.json']);
     expect(merge.status).toBe(1);
-    expect(merge.stderr.trim()).toBe("clusterkv: package.json: not a benchmark run the merge knows (no kind; expected one of clusterkv-kernel-bench, clusterkv-e2e-bench-merged, clusterkv-model-check, clusterkv-torch-reference, clusterkv-kernel-tuning, clusterkv-e2e-gemv-tuning)");
+    expect(merge.stderr.trim()).toBe("clusterkv: package.json: not a benchmark run the merge knows (no kind; expected one of clusterkv-kernel-bench, clusterkv-e2e-bench-merged, clusterkv-model-check, clusterkv-engine-run, clusterkv-passkey-run, clusterkv-torch-reference, clusterkv-kernel-tuning, clusterkv-e2e-gemv-tuning)");
     expect(existsSync(out)).toBe(false);
     const unknown = tsx(['kernel']);
     expect(unknown.status).toBe(1);

@@ -89,9 +89,9 @@ function mergedFigures(m: Mods): Record<string, number> {
 
 /** The committed e2e report's runs, one process per file (as the suite's processes write them). */
 async function e2eRunFiles(): Promise<string[]> {
-  const { mergeE2eRuns } = await import('../../../src/model/e2e/e2e-merge.js');
+  const { mergeE2eRuns } = await import('../../../src/model/engine/e2e-merge.js');
   const { readCheckedJson } = await import('../../../src/sim/bench/merge-runs.js');
-  const { e2eMergedSchema } = await import('../../../src/model/e2e/e2e-report.js');
+  const { e2eMergedSchema } = await import('../../../src/model/engine/e2e-report.js');
   const committed = readCheckedJson(committedE2e, e2eMergedSchema);
   return committed.runs.map((run, i) => write(`e2e-${i}.json`, mergeE2eRuns([run], [], 'one process')));
 }
@@ -99,7 +99,7 @@ async function e2eRunFiles(): Promise<string[]> {
 /** The figures the real merge must give: hand-computed medians; e2e: the committed report's own rows. */
 async function expectedFigures(): Promise<Record<string, number>> {
   const { readCheckedJson } = await import('../../../src/sim/bench/merge-runs.js');
-  const { e2eMergedSchema } = await import('../../../src/model/e2e/e2e-report.js');
+  const { e2eMergedSchema } = await import('../../../src/model/engine/e2e-report.js');
   const committed = readCheckedJson(committedE2e, e2eMergedSchema);
   const row = committed.rows.find((r) => r.context === 32768 && r.batch === 8 && r.budget === 2048)!;
   return {

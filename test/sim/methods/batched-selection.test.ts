@@ -2,7 +2,8 @@
  * Every method's batched selection (src/sim/batched-selector.ts, what the decode engine runs) against its
  * tfjs LayerSelector on the software WebGPU adapter: B = 2 sequences, GQA 4:2, from the prompt through
  * closing decode windows, each step's token list equal per query head to the positions the LayerSelector
- * attends (src/sim/batched-parity.ts). Every registered method says how the engine runs it.
+ * attends (src/sim/batched-parity.ts), with f32 keys and with keys stored f16. Every registered method says
+ * how the engine runs it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -27,6 +28,10 @@ const VARIANTS: BatchedParityCase[] = [
   { ...base, method: 'infllm', prompt: 25, params: { ...shared, blockSize: 3, representativeKeys: 3 } },
   { ...base, method: 'h2o', prompt: 3, params: { ...shared, recentRatio: 0.75 } },
   { ...base, method: 'h2o', prompt: 20, params: { ...shared, budget: 30, recentRatio: 0 } },
+  // keys stored f16, as the engine's f16 KV cache holds them: the kernels that read keys read f16
+  { ...base, method: 'oracle', prompt: 20, keys: 'f16', params: { ...shared } },
+  { ...base, method: 'h2o', prompt: 20, keys: 'f16', params: { ...shared, recentRatio: 0.25, budget: 10 } },
+  { ...base, method: 'clusterkv', prompt: 20, keys: 'f16', params: { ...shared, windowClusters: 2, tokensPerCluster: 5, iters: 4, diagnostics: false, scoring: 'bound' } },
 ];
 
 describe('engine forms', () => {
@@ -40,7 +45,7 @@ describe('engine forms', () => {
 });
 
 describe.skipIf(!!skip)('batched selections on the software WebGPU adapter', () => {
-  it.each([...cases, ...VARIANTS].map((c) => ({ ...c, name: `${c.method} ${JSON.stringify(c.params)} P=${c.prompt}` })))('$name: token lists equal the tfjs selector', async (c) => {
+  it.each([...cases, ...VARIANTS].map((c) => ({ ...c, name: `${c.method} ${JSON.stringify(c.params)} P=${c.prompt}${c.keys ? ` ${c.keys} keys` : ''}` })))('$name: token lists equal the tfjs selector', async (c) => {
     const before = tf.memory().numTensors;
     const r = await batchedParity(c);
     expect(r.first ?? 'none', r.label).toBe('none');

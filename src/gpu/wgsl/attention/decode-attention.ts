@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { queryGroupSize } from '../../heads.js';
+import { keyStorage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 import { bufferOf, deviceLimits, outputTensor, record, scratchBuffer, shaderSource, storageReady, type Dispatch } from '../runtime/runtime.js';
 import { tunable } from '../runtime/tuning.js';
 
@@ -87,20 +88,24 @@ function partialBytes(d: number, R: number, C: number): number {
 
 /**
  * Partial pass. Bindings: 0 params, 1 q [H, d], 2 keys [G, T, d], 3 values [G, T, d], (sparse: 4 tokens
- * [H, n]), then partO [H, S, d], partML [H, S] vec2 (m, l).
+ * [H, n]), then partO [H, S, d], partML [H, S] vec2 (m, l). `kv`: how keys and values are stored (f16: the
+ * decode engine's f16 KV cache, read as storage-dtype.ts says, d a multiple of 4; a minimal read for the
+ * engine until the f16 attention kernels replace this one).
  * Scores: LK lanes share a key row (each reads every LK-th vector: LK lanes read LK * 16 contiguous bytes),
  * so a warp's loads cover few rows and whole cache lines; the lanes' partial dot products meet in workgroup
  * memory. Values: lanes over tokens, one thread per row vector, valueLoads rows in flight per thread.
  */
-export function partialShader(sparse: boolean, d: number, R: number, C: number): string {
+export function partialShader(sparse: boolean, d: number, R: number, C: number, kv: StorageDType = 'f32', read: HalfRead = 'unpacked'): string {
   const t = attentionTuning;
   const layout: PartialLayout = { perHead: sparse || t.denseLoads === 'perHead', WG: t.workgroupSize, U: t.valueLoads };
-  return shaderSource(`partial:${sparse}:${d}:${R}:${C}:${JSON.stringify(layout)}`, () => partialSource(sparse, d, R, C, layout));
+  return shaderSource(`partial:${sparse}:${d}:${R}:${C}:${JSON.stringify(layout)}:${kv}:${read}`, () => partialSource(sparse, d, R, C, layout, kv, read));
 }
 
 /** Generates partialShader's source (memoised by partialShader). */
-function partialSource(sparse: boolean, d: number, R: number, C: number, { perHead, WG, U }: PartialLayout): string {
+function partialSource(sparse: boolean, d: number, R: number, C: number, { perHead, WG, U }: PartialLayout, kv: StorageDType, read: HalfRead): string {
   const vec = d % 4 === 0;
+  const K = keyStorage('keys', 2, d, kv, read, 'decode attention');
+  const Vs = keyStorage('values', 3, d, kv, read, 'decode attention');
   const DV = vec ? d / 4 : d;
   const V = vec ? 'vec4<f32>' : 'f32';
   const hsum = (x: string) => (vec ? `(${x}.x + ${x}.y + ${x}.z + ${x}.w)` : x);
@@ -119,7 +124,7 @@ function partialSource(sparse: boolean, d: number, R: number, C: number, { perHe
         var acc = ${V}(0.0);
         for (var m = 0u; m < M; m++) {
           let i = kl + m * LK;
-          acc += keys[kb + i] * qs[hh * DV + i];
+          acc += ${K.load('kb + i')} * qs[hh * DV + i];
         }
         part[hh] = ${hsum('acc')};
       }`
@@ -127,7 +132,7 @@ function partialSource(sparse: boolean, d: number, R: number, C: number, { perHe
       var acc: array<${V}, R>;
       for (var m = 0u; m < M; m++) {
         let i = kl + m * LK;
-        let kv = keys[kb + i];
+        let kv = ${K.load('kb + i')};
         for (var hh = 0u; hh < R; hh++) { acc[hh] += kv * qs[hh * DV + i]; }
       }
       for (var hh = 0u; hh < R; hh++) { part[hh] = ${hsum('acc[hh]')}; }`;
@@ -135,12 +140,12 @@ function partialSource(sparse: boolean, d: number, R: number, C: number, { perHe
   const ahead = (u: number) => (u === 0 ? 'j' : `j + ${u}u * L`);
   const valueLoop = (hh: string | null, body: (v: string, j: string) => string) => `      var j = lane;
       while (${ahead(U - 1)} < cnt) {
-${Array.from({ length: U }, (_, u) => `        let v${u} = values[${row(hh ?? '0u', ahead(u))} * DV + i];`).join('\n')}
+${Array.from({ length: U }, (_, u) => `        let v${u} = ${Vs.load(`${row(hh ?? '0u', ahead(u))} * DV + i`)};`).join('\n')}
 ${Array.from({ length: U }, (_, u) => `        ${body(`v${u}`, ahead(u))}`).join('\n')}
         j += ${U}u * L;
       }
       while (j < cnt) {
-        let v0 = values[${row(hh ?? '0u', 'j')} * DV + i];
+        let v0 = ${Vs.load(`${row(hh ?? '0u', 'j')} * DV + i`)};
         ${body('v0', 'j')}
         j += L;
       }`;
@@ -167,12 +172,13 @@ ${valueLoop(null, (v, j) => `for (var hh = 0u; hh < R; hh++) { acc[hh] += p[hh *
   for (var hh = 0u; hh < R; hh++) {
 ${reduceOut('acc[hh]', 'hh')}
   }`;
-  return /* wgsl */ `
+  return /* wgsl */ `${K.enable}
 struct Params { rows: u32, count: u32, splits: u32, scale: f32 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<${V}>;
-@group(0) @binding(2) var<storage, read> keys: array<${V}>;
-@group(0) @binding(3) var<storage, read> values: array<${V}>;
+${K.decl}
+${Vs.decl}
+${K.helpers}
 ${sparse ? '@group(0) @binding(4) var<storage, read> tokens: array<i32>;' : ''}
 @group(0) @binding(${b}) var<storage, read_write> partO: array<${V}>;
 @group(0) @binding(${b + 1}) var<storage, read_write> partML: array<vec2<f32>>;

@@ -1,6 +1,6 @@
 /**
- * Matrix-vector products for decode at batch 1..8: y[b, r] = sum_i W[r, i] x[b, i], streaming the fp32
- * weights once for the whole batch. At batch 1 a decode step is this kernel: every weight of the model is
+ * Matrix-vector products for decode at batch 1..8: y[b, r] = sum_i W[r, i] x[b, i], streaming the
+ * weights (f32, or f16 read as storage-dtype.ts says, accumulated in f32) once for the whole batch. At batch 1 a decode step is this kernel: every weight of the model is
  * read once per token, so its speed is the fraction of the read ceiling (ceilings/copy-read.ts) it reaches.
  *
  * Layout: W [rows, cols] row-major (each output's weights contiguous), x [B, cols], y [B, rows].
@@ -15,14 +15,17 @@
  *
  * Epilogues (fusing the next elementwise op saves a dispatch and a round trip of the activations):
  *   plain     y[b, r] = s
+ *   bias      y[b, r] = s + bias[r]                  (Qwen2's q/k/v projections)
  *   residual  y[b, r] = res[b, r] + s                (attention output and FFN down projections)
  *   swiglu    rows interleaved gate_j = row 2j, up_j = row 2j + 1; y[b, j] = silu(gate_j) up_j, y [B, rows / 2]
  */
 import { tunable } from '../runtime/tuning.js';
 
+import { HALF_WGSL, vec4Storage, type HalfRead, type StorageDType, type Vec4Storage } from './storage-dtype.js';
+
 const WG = 256;
 
-export type GemvEpilogue = 'plain' | 'residual' | 'swiglu';
+export type GemvEpilogue = 'plain' | 'bias' | 'residual' | 'swiglu';
 
 export interface GemvShape {
   /** output rows (for swiglu: 2 x the output width) */
@@ -32,6 +35,10 @@ export interface GemvShape {
   /** sequences B (1..8) */
   batch: number;
   epilogue: GemvEpilogue;
+  /** how W is stored (default f32) */
+  weights?: StorageDType;
+  /** how an f16 W is read (default 'unpacked'; storage-dtype.ts's halfRead() for the device) */
+  halfRead?: HalfRead;
 }
 
 export interface GemvTuning {
@@ -86,14 +93,26 @@ function checkShape(s: GemvShape): void {
   if (s.epilogue === 'swiglu' && s.rows % 2 !== 0) throw new RangeError(`gemv: swiglu needs an even row count (gate and up interleaved), got ${s.rows}`);
 }
 
+/**
+ * The storage bindings of a product (this file's GEMV, gemm.ts's GEMM): 1 the weights W, 2 the input (vec4
+ * f32), then for residual `res` or for bias `bias` at 3 (f32), then the output (f32).
+ */
+export function productBindings(W: Vec4Storage, epilogue: GemvEpilogue, input: string, output: string): string {
+  const lines = [W.decl, `@group(0) @binding(2) var<storage, read> ${input}: array<vec4<f32>>;`];
+  const extra = epilogue === 'residual' || epilogue === 'bias';
+  if (extra) lines.push(`@group(0) @binding(3) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
+  lines.push(`@group(0) @binding(${extra ? 4 : 3}) var<storage, read_write> ${output}: array<f32>;`);
+  return lines.join('\n');
+}
+
 /** Workgroups of one product (1D). */
 export function gemvWorkgroups(shape: GemvShape, plan: GemvTuning): number {
   return Math.ceil(shape.rows / ((WG / plan.threadsPerRow) * plan.rowsPerThread));
 }
 
 /**
- * WGSL of one product. Bindings: 0 params {rows}, 1 W [rows, cols] (vec4), 2 x [B, cols] (vec4),
- * (residual: 3 res [B, rows]), then y.
+ * WGSL of one product. Bindings: 0 params {rows}, 1 W [rows, cols] (vec4 of the weights' dtype),
+ * 2 x [B, cols] (vec4), (residual: 3 res [B, rows]; bias: 3 bias [rows]), then y.
  */
 export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   checkShape(shape);
@@ -108,26 +127,28 @@ export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   for (const r of idx(R)) for (const b of idx(B)) lines.push(`  var a${r}_${b} = 0.0;`);
   const body: string[] = [];
   for (const u of idx(U)) body.push(`    let i${u} = i0 + ${u * TPR}u;`);
-  for (const u of idx(U)) for (const r of idx(R)) body.push(`    let w${u}_${r} = W[wb${r} + i${u}];`);
+  const W = vec4Storage('W', 1, shape.weights ?? 'f32', shape.halfRead ?? 'unpacked');
+  for (const u of idx(U)) for (const r of idx(R)) body.push(`    let w${u}_${r} = ${W.load(`wb${r} + i${u}`)};`);
   for (const u of idx(U)) for (const b of idx(B)) body.push(`    let x${u}_${b} = x[${b * C4}u + i${u}];`);
   for (const u of idx(U)) for (const r of idx(R)) for (const b of idx(B)) body.push(`    a${r}_${b} += dot(w${u}_${r}, x${u}_${b});`);
   const store = idx(R).flatMap((r) => idx(B).map((b) => `  red[${r * B + b}u * WG + t] = a${r}_${b};`));
-  const bindings = [`@group(0) @binding(1) var<storage, read> W: array<vec4<f32>>;`, `@group(0) @binding(2) var<storage, read> x: array<vec4<f32>>;`];
-  if (epilogue === 'residual') bindings.push(`@group(0) @binding(3) var<storage, read> res: array<f32>;`);
-  bindings.push(`@group(0) @binding(${epilogue === 'residual' ? 4 : 3}) var<storage, read_write> y: array<f32>;`);
+  const bindings = productBindings(W, epilogue, 'x', 'y');
   const write =
     epilogue === 'plain'
       ? `    if (row < P.rows) { y[b * ROWS + row] = sum; }`
-      : epilogue === 'residual'
+      : epilogue === 'bias'
+        ? `    if (row < P.rows) { y[b * ROWS + row] = sum + bias[row]; }`
+        : epilogue === 'residual'
         ? `    if (row < P.rows) { y[b * ROWS + row] = res[b * ROWS + row] + sum; }`
         : `    if (r % 2u == 0u && row + 1u < P.rows) {
       let up = red[(j + B) * WG + g * TPR];
       y[b * (ROWS / 2u) + row / 2u] = sum * (1.0 / (1.0 + exp(-sum))) * up;
     }`;
-  return /* wgsl */ `
+  return /* wgsl */ `${W.enable}
 struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
-${bindings.join('\n')}
+${bindings}
+${shape.weights === 'f16' ? HALF_WGSL : ''}
 const WG: u32 = ${WG}u;
 const ROWS: u32 = ${rows}u;
 const C4: u32 = ${C4}u;

@@ -14,6 +14,7 @@
  * Logits are q.k / sqrt(d). Masked positions are skipped rather than given -Infinity (WGSL may assume
  * finite floats); their weight is 0, as exp(-Infinity) is in the tfjs form.
  */
+import { halfRead, keyStorage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-recorder.js';
 import { TOP_KEYS_WORKGROUP, topKeysCode, topKeysDecls } from './top-keys.js';
 
@@ -47,7 +48,7 @@ function groupSoftmax(masked: boolean): string {
       if (${live('j')}) {
         var acc = V(0.0);
         let kb = (row + j) * DV;
-        for (var i = 0u; i < DV; i++) { acc += q[qr + i] * keys[kb + i]; }
+        for (var i = 0u; i < DV; i++) { acc += q[qr + i] * KEY(kb + i); }
         let l = ${'SUM(acc)'} * P.scale;
         tmp[rowB + j] = bitcast<u32>(l);
         mx = max(mx, l);
@@ -71,19 +72,21 @@ function groupSoftmax(masked: boolean): string {
 
 /**
  * WGSL. Bindings: 0 params {group, capacity T, pos, sinkEnd, openStart, recent, heavy, first, scale}, 1 q
- * [R group, d] f32, 2 keys [R, T, d] f32, 3 acc [R, T] f32, 4 alive [R, T] u32, 5 tmp [R, 2, T] u32
- * (scratch), 6 selected [R group, recent + heavy] i32. Workgroups: R (KV heads of the batch).
+ * [R group, d] f32, 2 keys [R, T, d] stored as `keys` says (f16: the engine's f16 KV cache, d a multiple
+ * of 4), 3 acc [R, T] f32, 4 alive [R, T] u32, 5 tmp [R, 2, T] u32 (scratch), 6 selected
+ * [R group, recent + heavy] i32. Workgroups: R (KV heads of the batch).
  */
-export function h2oStepShader(headDim: number): string {
+export function h2oStepShader(headDim: number, keys: StorageDType = 'f32', read: HalfRead = 'unpacked'): string {
+  const K = keyStorage('keys', 2, headDim, keys, read, 'h2o');
   const vec = headDim % 4 === 0;
   const DV = vec ? headDim / 4 : headDim;
   const V = vec ? 'vec4<f32>' : 'f32';
   const sum = vec ? '(acc.x + acc.y + acc.z + acc.w)' : 'acc';
-  const body = /* wgsl */ `
+  const body = /* wgsl */ `${K.enable}
 struct Params { group: u32, capacity: u32, pos: u32, sinkEnd: u32, openStart: u32, recent: u32, heavy: u32, first: u32, scale: f32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<V>;
-@group(0) @binding(2) var<storage, read> keys: array<V>;
+${K.decl}
 @group(0) @binding(3) var<storage, read_write> accum: array<f32>;
 @group(0) @binding(4) var<storage, read_write> alive: array<u32>;
 @group(0) @binding(5) var<storage, read_write> tmp: array<u32>;
@@ -91,6 +94,7 @@ struct Params { group: u32, capacity: u32, pos: u32, sinkEnd: u32, openStart: u3
 alias V = ${V};
 const DV: u32 = ${DV}u;
 const WG: u32 = ${WG}u;
+${K.helpers}
 // the key of an evicted position: below every finite score's (orderKey of -Infinity)
 const DEAD: u32 = 0x007fffffu;
 var<workgroup> red: array<f32, ${WG}>;
@@ -138,7 +142,7 @@ ${groupSoftmax(true)}
   }
 }
 `;
-  return body.replace(/SUM\(acc\)/g, sum);
+  return body.replace(/SUM\(acc\)/g, sum).replace(/KEY\(kb \+ i\)/g, K.load('kb + i'));
 }
 
 /** H2O's step for `rows` KV heads (groups of `group` query heads), bound once to its buffers. */
@@ -153,10 +157,11 @@ export class H2OStepKernel {
     private readonly headDim: number,
     buffers: { q: GPUBuffer; keys: GPUBuffer; acc: GPUBuffer; alive: GPUBuffer; tmp: GPUBuffer; selected: GPUBuffer },
     label: string,
+    keys: StorageDType = 'f32',
   ) {
     this.uniform = new UniformBlock(new Array<number>(12).fill(0));
     const b = buffers;
-    this.bound = bindDispatch(h2oStepShader(headDim), this.uniform, [b.q, b.keys, b.acc, b.alive, b.tmp, b.selected], [rows], 'selection', label);
+    this.bound = bindDispatch(h2oStepShader(headDim, keys, halfRead()), this.uniform, [b.q, b.keys, b.acc, b.alive, b.tmp, b.selected], [rows], 'selection', label);
   }
 
   /** The step at `pos` (the layout's sinkEnd, openStart), keeping `recent` + `heavy` positions; `first` adds the full softmax first. */

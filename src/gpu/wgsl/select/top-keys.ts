@@ -10,6 +10,7 @@
  * oracle's scores here; H2O's accumulated attention in h2o-select.ts); topScoresShader is the oracle's
  * kernel: q.k of every selectable position, then its top n.
  */
+import { halfRead, keyStorage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-recorder.js';
 
 /** Threads per workgroup of the top-n kernels (one workgroup per row). */
@@ -114,21 +115,24 @@ export function topKeysCode(c: TopKeysCode): string {
  * WGSL of the oracle's selection: per query head r (KV head r / group), the scores q_r . k_p of the m
  * positions p = start..start+m-1 (raw inner products, as oracle.ts's matMul), then the n largest, ties to
  * the lower position. Bindings: 0 params {group, capacity T, start, m, n, stride}, 1 q [R, d] f32,
- * 2 keys [R / group, T, d] f32, 3 scores [R, stride] u32 (scratch), 4 out [R, n] i32. Workgroups: R.
+ * 2 keys [R / group, T, d] stored as `keys` says (f16: the engine's f16 KV cache, read as storage-dtype.ts
+ * says, d a multiple of 4), 3 scores [R, stride] u32 (scratch), 4 out [R, n] i32. Workgroups: R.
  */
-export function topScoresShader(headDim: number): string {
+export function topScoresShader(headDim: number, keys: StorageDType = 'f32', read: HalfRead = 'unpacked'): string {
   const vec = headDim % 4 === 0;
   const DV = vec ? headDim / 4 : headDim;
   const V = vec ? 'vec4<f32>' : 'f32';
+  const K = keyStorage('keys', 2, headDim, keys, read, 'top scores');
   const WG = TOP_KEYS_WORKGROUP;
-  return /* wgsl */ `
+  return /* wgsl */ `${K.enable}
 struct Params { group: u32, capacity: u32, start: u32, m: u32, n: u32, stride: u32, pad0: u32, pad1: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<${V}>;
-@group(0) @binding(2) var<storage, read> keys: array<${V}>;
+${K.decl}
 @group(0) @binding(3) var<storage, read_write> scores: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<i32>;
 const DV: u32 = ${DV}u;
+${K.helpers}
 ${topKeysDecls()}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -138,7 +142,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var j = t; j < P.m; j += ${WG}u) {
     var acc = ${V}(0.0);
     let kb = (g * P.capacity + P.start + j) * DV;
-    for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * keys[kb + i]; }
+    for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * ${K.load('kb + i')}; }
     scores[base + j] = orderKey(${vec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'});
   }
   storageBarrier();
@@ -160,9 +164,10 @@ export class TopScoresKernel {
     headDim: number,
     buffers: { q: GPUBuffer; keys: GPUBuffer; scores: GPUBuffer; out: GPUBuffer },
     label: string,
+    keys: StorageDType = 'f32',
   ) {
     this.uniform = new UniformBlock([group, capacity, 0, 1, 1, stride]);
-    this.bound = bindDispatch(topScoresShader(headDim), this.uniform, [buffers.q, buffers.keys, buffers.scores, buffers.out], [rows], 'selection', label);
+    this.bound = bindDispatch(topScoresShader(headDim, keys, halfRead()), this.uniform, [buffers.q, buffers.keys, buffers.scores, buffers.out], [rows], 'selection', label);
   }
 
   /** The dispatch taking the top n of positions start..start+m-1 per query head (1 <= n <= m <= stride). */

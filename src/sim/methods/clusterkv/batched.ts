@@ -1,6 +1,6 @@
 /**
  * ClusterKV's batched form (src/sim/batched-selector.ts), the state the WebGPU decode engine
- * (src/model/e2e/decode-engine.ts) keeps per sparse layer for B sequences decoded together, as a model
+ * (src/model/engine/decode-engine.ts) keeps per sparse layer for B sequences decoded together, as a model
  * session keeps a ClusterKVLayer (layer.ts) per layer; same plan (plan.ts: ranges and seeds):
  *   prefill   K-means of the prompt's keys [B G, L, d] (positions [sinks, P)) into C0 clusters
  *   step      closes the decode windows that are full (each clustered on its own into windowClusters

@@ -5,7 +5,7 @@
  *               the windows), the K-means seeds, the typed parameters of a configured method
  *   layer.ts    ClusterKVLayer, the portable tfjs LayerSelector (prompt and window clustering, selection,
  *               cache accounting), built from src/gpu's kernels
- *   batched.ts  the batched form the WebGPU decode engine keeps per layer (src/model/e2e)
+ *   batched.ts  the batched form the WebGPU decode engine keeps per layer (src/model/engine)
  * and here the method definition the registry (../index.ts) lists, with its checks across parameters.
  */
 import { validateBudgetParams } from '../budget-params.js';

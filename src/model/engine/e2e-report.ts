@@ -89,6 +89,12 @@ export const e2eRunSchema = z.object({
     clusterkv: z.record(z.string(), z.unknown()),
     plantedClusters: z.number().int(),
     gemv: z.record(z.string(), z.object({ threadsPerRow: z.number(), rowsPerThread: z.number(), unroll: z.number() })),
+    /** how the weights and the KV cache are stored (runs before f16 storage: both f32) */
+    dtypes: z.object({ weights: z.enum(['f32', 'f16']), kv: z.enum(['f32', 'f16']) }).optional(),
+    /** where the weights came from (seeded random on the device, or a checkpoint) */
+    weightsSource: z.string().optional(),
+    /** the WGSL decode attention the engine ran (runs before the subgroup kernels: absent, the flash-decoding 'wgsl') */
+    attentionKernel: z.string().optional(),
   }),
   timing: z.string(),
   /** read ceiling: copy.ts's read kernel over a large buffer, same process */

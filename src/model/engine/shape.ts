@@ -2,6 +2,7 @@
  * The dimensions the decode engine runs, and what they weigh: a Llama-family decoder without biases, with
  * an untied output head (the engine streams the head as its own matrix, as Llama 3 does).
  */
+import { STORAGE_BYTES, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import type { ModelConfig } from '../config.js';
 
 /** The dimensions the engine reads from a model's configuration. */
@@ -42,13 +43,26 @@ export function parameterCounts(s: EngineShape): { perLayer: number; embedding: 
   return { perLayer, embedding, output, total: s.layers * perLayer + embedding + output + s.dim };
 }
 
-/** Bytes of fp32 weights a decode step reads: every matrix and gain, and B rows of the embedding. */
-export function weightBytesPerStep(s: EngineShape, batch: number): number {
+/**
+ * Bytes of weights a decode step reads: every matrix (stored as `dtype`), every gain (f32), and B rows of the
+ * embedding.
+ */
+export function weightBytesPerStep(s: EngineShape, batch: number, dtype: StorageDType = 'f32'): number {
   const c = parameterCounts(s);
-  return 4 * (s.layers * c.perLayer + c.output + s.dim + batch * s.dim);
+  const e = STORAGE_BYTES[dtype];
+  const gains = (2 * s.layers + 1) * s.dim;
+  return e * (s.layers * (c.perLayer - 2 * s.dim) + c.output + batch * s.dim) + 4 * gains;
 }
 
-/** Bytes of one sequence's fp32 KV cache at `tokens` positions (every layer, keys and values). */
-export function kvBytes(s: EngineShape, tokens: number): number {
-  return 2 * s.layers * s.kvHeads * tokens * s.headDim * 4;
+/** Bytes the weights occupy on the device: matrices and embedding as `dtype`, gains f32; a tied head is the embedding. */
+export function weightStorageBytes(s: EngineShape, dtype: StorageDType, tied = false): number {
+  const c = parameterCounts(s);
+  const e = STORAGE_BYTES[dtype];
+  const gains = (2 * s.layers + 1) * s.dim;
+  return e * (s.layers * (c.perLayer - 2 * s.dim) + c.embedding + (tied ? 0 : c.output)) + 4 * gains;
+}
+
+/** Bytes of one sequence's KV cache at `tokens` positions (every layer, keys and values), stored as `dtype`. */
+export function kvBytes(s: EngineShape, tokens: number, dtype: StorageDType = 'f32'): number {
+  return 2 * s.layers * s.kvHeads * tokens * s.headDim * STORAGE_BYTES[dtype];
 }

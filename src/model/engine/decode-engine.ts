@@ -7,8 +7,10 @@
  *   rmsnorm -> gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual) -> rmsnorm
  *   -> gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
  * then rmsnorm -> gemv output head -> greedy argmax (the next input token, and a history row; the host
- * reads tokens back only when it wants them). Attention is the kernels of src/gpu/wgsl/attention/decode-attention.ts
- * run on the whole batch at once (B G KV heads, B H query heads):
+ * reads tokens back only when it wants them). Attention runs on the whole batch at once (B G KV heads, B H
+ * query heads) in the WGSL implementation dispatch picks for the shape and the cache's dtype
+ * (src/gpu/bound-attention.ts): the subgroup kernels where the device has subgroups (f32 or f16 K/V), else
+ * the flash-decoding kernels of decode-attention.ts:
  *   dense     partials over positions 0..pos, merge
  *   sparse    the method's selection dispatches (the selected positions per query head) -> token list (sinks,
  *             selected, open window: token-list.ts) -> sparse partials through the list -> merge
@@ -18,16 +20,21 @@
  * each step. The dispatches are bound once; between steps only small uniform blocks (position, counts,
  * splits) and the RoPE angles of the new position are rewritten.
  *
- * Buffers: the weights (device-weights.ts), the KV cache (kv-cache.ts) and activations [B, ...]; the
- * residual stream ping-pongs between x0 and x1 (a kernel never reads and writes one buffer).
+ * Buffers: the weights (device-weights.ts: f32 or f16), the KV cache (kv-cache.ts: f32 or f16, the engine's
+ * own or a prefilled one it is given) and activations [B, ...] (f32); the residual stream ping-pongs between
+ * x0 and x1 (a kernel never reads and writes one buffer). With `observe`, every layer keeps its own query
+ * and token-list buffers, so that observers (needle recall) can read each layer's after a step.
  */
+import type { WgslAttentionImplementation } from '../../gpu/attention.js';
+import { boundAttentionImplementation, boundAttentionPass, type BoundAttentionPass } from '../../gpu/bound-attention.js';
 import { queryGroupSize } from '../../gpu/heads.js';
-import { attentionTuning, chunkFor, mergeShader, partialShader } from '../../gpu/wgsl/attention/decode-attention.js';
+import { mergeShader } from '../../gpu/wgsl/attention/decode-attention.js';
 import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
-import { embedRowsShader } from '../../gpu/wgsl/engine/embed-rows.js';
+import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { rmsNormShader } from '../../gpu/wgsl/engine/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
+import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
@@ -45,8 +52,16 @@ export interface EngineOptions {
   weights: EngineWeights;
   /** sequences decoded together (1..8: the GEMV kernels' batch) */
   batch: number;
-  /** KV positions per sequence (prompt + every decode step) */
+  /** KV positions per sequence (prompt + every decode step); with `cache`, at most its capacity */
   capacity: number;
+  /** a KV cache to decode in (e.g. prefilled, or shared by engines of other methods): not destroyed by this engine */
+  cache?: KvCache;
+  /** the dtype of the cache the engine makes (default f32; ignored with `cache`) */
+  kv?: StorageDType;
+  /** the position of the first step (a prefilled cache: the prompt's length); default 0 */
+  position?: number;
+  /** keep each layer's queries and token lists (readQueries, readLayerTokenLists) */
+  observe?: boolean;
   /** decode steps the token history holds */
   maxSteps: number;
   /**
@@ -81,6 +96,8 @@ export interface StepAttention {
   /** units per KV head the sparse layers' ranking chose among (ClusterKV's clusters, Quest's pages, ...; 0 for a method ranking tokens) */
   clusters: number;
   sparseLayers: number;
+  /** chunks of the attention partials: each dense layer's (over pos + 1 positions) and each sparse layer's (over the list; 0 when dense) */
+  splits: { dense: number; sparse: number };
   /** dispatches recorded */
   dispatches: number;
 }
@@ -134,6 +151,11 @@ export class DecodeEngine {
   private readonly maxBudget: number;
   private readonly listMax: number;
   private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
+  /** per layer: its query and token-list buffers (each layer's own with `observe`, else the shared ones) */
+  private readonly layerQ: GPUBuffer[];
+  private readonly layerList: GPUBuffer[];
+  private readonly extra: GPUBuffer[] = [];
+  private readonly ownsCache: boolean;
   private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
   private readonly layers: LayerDispatches[];
   private readonly head: { embed: BoundDispatch; norm: BoundDispatch; output: BoundDispatch; argmax: BoundDispatch };
@@ -142,8 +164,8 @@ export class DecodeEngine {
   /** scratch buffers the selectors share (BatchedLayer.scratch), by name */
   private readonly scratch = new Map<string, GPUBuffer>();
   private readonly group: number;
-  private readonly denseChunk: number;
-  private readonly sparseChunk: number;
+  /** the partial passes of dense and sparse attention (bound-attention.ts) */
+  private readonly passes: { dense: BoundAttentionPass; sparse: BoundAttentionPass };
 
   constructor(opts: EngineOptions) {
     const s = opts.weights.shape;
@@ -153,7 +175,9 @@ export class DecodeEngine {
     this.shape = s;
     this.weights = opts.weights;
     this.batch = opts.batch;
-    this.capacity = opts.capacity;
+    if (opts.cache && (opts.cache.batch !== opts.batch || opts.cache.capacity < opts.capacity)) throw new RangeError(`decode engine: the given cache holds ${opts.cache.batch} sequences of ${opts.cache.capacity} positions, not ${opts.batch} of ${opts.capacity}`);
+    this.capacity = opts.cache ? opts.cache.capacity : opts.capacity;
+    this.position = opts.position ?? 0;
     this.maxSteps = opts.maxSteps;
     this.group = queryGroupSize(s.heads, s.kvHeads);
     this.method = opts.method;
@@ -162,14 +186,18 @@ export class DecodeEngine {
     const sel = (this.selection = form?.kind === 'batched' ? form.budget : undefined);
     this.maxBudget = sel ? Math.max(opts.maxBudget ?? 0, sel.budget) : 0;
     this.listMax = sel ? sel.sinks + this.maxBudget + sel.window + 1 : 0;
-    this.cache = new KvCache(s, opts.batch, opts.capacity);
+    this.cache = opts.cache ?? new KvCache(s, opts.batch, opts.capacity, opts.kv ?? 'f32');
+    this.ownsCache = !opts.cache;
     const B = opts.batch;
     const H = B * s.heads;
     const G = B * s.kvHeads;
     const d = s.headDim;
-    this.denseChunk = chunkFor(attentionTuning.denseChunk, this.group);
-    this.sparseChunk = chunkFor(attentionTuning.sparseChunk, this.group);
-    const splits = Math.max(Math.ceil(opts.capacity / this.denseChunk), this.listMax ? Math.ceil(this.listMax / this.sparseChunk) : 0);
+    const read = halfRead();
+    const kv = this.cache.dtype;
+    const attentionShape = { H, G, d, kv, read };
+    const implementation = boundAttentionImplementation(attentionShape);
+    this.passes = { dense: boundAttentionPass(attentionShape, false, implementation), sparse: boundAttentionPass(attentionShape, true, implementation) };
+    const splits = Math.max(this.passes.dense.maxSplits(this.capacity), this.listMax ? this.passes.sparse.maxSplits(this.listMax) : 0);
     const f32 = 4;
     this.buf = {
       tokens: storageBuffer(B * 4, 'tokens'),
@@ -196,35 +224,46 @@ export class DecodeEngine {
       gemv2: new UniformBlock([s.dim]),
       gemvOut: new UniformBlock([s.vocabSize]),
       norm: new UniformBlock([{ f32: s.normEps }]),
-      rope: new UniformBlock([0, opts.capacity]),
-      embed: new UniformBlock([s.vocabSize]),
+      rope: new UniformBlock([0, this.capacity]),
+      embed: new UniformBlock([s.vocabSize, B]),
       argmax: new UniformBlock([s.vocabSize, 0]),
-      densePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      densePartial: new UniformBlock(this.passes.dense.uniforms(this.capacity, 1)),
       denseMerge: new UniformBlock([1]),
       list: new UniformBlock(blank(4)),
-      sparsePartial: new UniformBlock([opts.capacity, 1, 1, { f32: 1 / Math.sqrt(d) }]),
+      sparsePartial: new UniformBlock(this.passes.sparse.uniforms(this.capacity, 1)),
       sparseMerge: new UniformBlock([1]),
     };
     const storage = deviceLimits().workgroupStorage;
-    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, res?: GPUBuffer): BoundDispatch => {
+    const wdt = opts.weights.dtype;
+    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, extra?: GPUBuffer): BoundDispatch => {
       const plan = gemvPlan(shape, opts.gemv ?? defaultGemvTuning(B), storage);
       this.gemvPlans[name] = plan;
-      return bindDispatch(gemvShader(shape, plan), uniform, res ? [weight, x, res, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
+      return bindDispatch(gemvShader({ ...shape, weights: wdt, halfRead: read }, plan), uniform, extra ? [weight, x, extra, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
     };
     const b = this.buf;
+    const perLayer = (buffer: GPUBuffer, label: string) =>
+      s.layers === 1 || !opts.observe
+        ? Array.from({ length: s.layers }, () => buffer)
+        : Array.from({ length: s.layers }, (_, l) => {
+            if (l === 0) return buffer;
+            const own = storageBuffer(buffer.size, `l${l} ${label}`);
+            this.extra.push(own);
+            return own;
+          });
+    this.layerQ = perLayer(b.q, 'q');
+    this.layerList = perLayer(b.list, 'list');
     const normCode = rmsNormShader(s.dim);
-    const denseCode = partialShader(false, d, this.group, this.denseChunk);
-    const sparseCode = partialShader(true, d, this.group, this.sparseChunk);
     const mergeCode = mergeShader(d);
-    const ropeCode = ropeKvAppendShader(B, s.heads, s.kvHeads, d);
+    const ropeCode = ropeKvAppendShader(B, s.heads, s.kvHeads, d, kv);
     this.layers = opts.weights.layers.map((w, l) => {
       const keys = this.cache.keys[l];
       const values = this.cache.values[l];
+      const q = this.layerQ[l];
       const layer: LayerDispatches = {
         norm1: bindDispatch(normCode, this.u.norm, [b.x0, w.attnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
-        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvQkv, w.wqkv, b.xn, b.qkv, `l${l} gemv qkv`),
-        rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, b.q, keys, values], [ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d)], 'other', `l${l} rope+append`),
-        densePartial: bindDispatch(denseCode, this.u.densePartial, [b.q, keys, values, b.partO, b.partML], [1, G], 'attention', `l${l} attention partials`),
+        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: w.bqkv ? 'bias' : 'plain' }, this.u.gemvQkv, w.wqkv, b.xn, b.qkv, `l${l} gemv qkv`, w.bqkv),
+        rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, q, keys, values], ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d), 'other', `l${l} rope+append`),
+        densePartial: bindDispatch(this.passes.dense.code, this.u.densePartial, [q, keys, values, b.partO, b.partML], this.passes.dense.workgroups(1), 'attention', `l${l} attention partials`),
         denseMerge: bindDispatch(mergeCode, this.u.denseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} attention merge`),
         wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, b.x0),
         norm2: bindDispatch(normCode, this.u.norm, [b.x1, w.ffnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
@@ -232,8 +271,8 @@ export class DecodeEngine {
         w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, b.x1),
       };
       if (sel && l >= sel.denseLayers) {
-        layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, b.list], [1], 'selection', `l${l} token list`);
-        layer.sparsePartial = bindDispatch(sparseCode, this.u.sparsePartial, [b.q, keys, values, b.list, b.partO, b.partML], [1, G], 'attention', `l${l} sparse partials`);
+        layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, this.layerList[l]], [1], 'selection', `l${l} token list`);
+        layer.sparsePartial = bindDispatch(this.passes.sparse.code, this.u.sparsePartial, [q, keys, values, this.layerList[l], b.partO, b.partML], this.passes.sparse.workgroups(1), 'attention', `l${l} sparse partials`);
         layer.sparseMerge = bindDispatch(mergeCode, this.u.sparseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} sparse merge`);
       }
       return layer;
@@ -242,16 +281,16 @@ export class DecodeEngine {
       for (let l = form.budget.denseLayers; l < s.layers; l++) this.sparse.push({ layer: l, selector: form.forLayer(this.batchedLayer(l)) });
     }
     this.head = {
-      embed: bindDispatch(embedRowsShader(B, s.dim), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], [Math.ceil((B * s.dim) / 4 / 64)], 'other', 'embedding'),
+      embed: bindDispatch(embedRowsShader(s.dim, wdt, read), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], embedRowsWorkgroups(B, s.dim), 'other', 'embedding'),
       norm: bindDispatch(normCode, this.u.norm, [b.x0, opts.weights.finalNorm, b.xn], [B], 'other', 'final rmsnorm'),
       output: gemv('output', { rows: s.vocabSize, cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvOut, opts.weights.output, b.xn, b.logits, 'gemv output head'),
       argmax: bindDispatch(argmaxTokenShader(B), this.u.argmax, [b.logits, b.tokens, b.history], [B], 'other', 'argmax'),
     };
   }
 
-  /** Positions per chunk of the dense and sparse attention partials (decode-attention.ts). */
-  get chunks(): { dense: number; sparse: number } {
-    return { dense: this.denseChunk, sparse: this.sparseChunk };
+  /** The WGSL decode attention the steps run (bound-attention.ts: 'wgsl-subgroup' where the device has subgroups). */
+  get attentionKernel(): WgslAttentionImplementation {
+    return this.passes.dense.implementation;
   }
 
   /** Layers that run the method's selection in a 'sparse' step. */
@@ -298,8 +337,9 @@ export class DecodeEngine {
       headDim: s.headDim,
       capacity: this.capacity,
       keys: this.cache.keys[l],
+      keyDtype: this.cache.dtype,
       keyRows: (start, n) => this.cache.rows(l, start, n),
-      queries: this.buf.q,
+      queries: this.layerQ[l],
       selected: this.buf.selected,
       scratch: (name, bytes) => {
         const have = this.scratch.get(name);
@@ -347,13 +387,13 @@ export class DecodeEngine {
     writeBuffer(this.buf.rope, ropeRow(pos, d, s.ropeTheta));
     this.u.rope.write([pos, this.capacity]);
     this.u.argmax.write([s.vocabSize, this.steps]);
-    const denseSplits = Math.ceil((pos + 1) / this.denseChunk);
-    this.u.densePartial.write([this.capacity, pos + 1, denseSplits, { f32: 1 / Math.sqrt(d) }]);
+    const denseSplits = this.passes.dense.splits(pos + 1);
+    this.u.densePartial.write(this.passes.dense.uniforms(this.capacity, pos + 1));
     this.u.denseMerge.write([denseSplits]);
-    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
+    const info: StepAttention = { position: pos, attention, sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, splits: { dense: denseSplits, sparse: 0 }, dispatches: 0 };
     // a sparse step: every sparse layer plans it (closing windows, ...); layers without a selector stay dense
     let plans: (BatchedPlan | undefined)[] = [];
-    let listSplits = 0;
+    let listWorkgroups: [number, number] = [0, 0];
     if (attention === 'sparse') {
       if (!this.method) throw new Error('decode engine: a sparse step needs a method');
       if (this.prefillLength < 0) throw new Error('decode engine: prefillSelection() must run before a sparse step');
@@ -363,11 +403,12 @@ export class DecodeEngine {
       const plan = plans.find((p) => p !== undefined);
       if (plan) {
         const { layout, selected, listLength: total } = plan;
-        listSplits = Math.ceil(total / this.sparseChunk);
+        const listSplits = this.passes.sparse.splits(total);
+        listWorkgroups = this.passes.sparse.workgroups(total);
         this.u.list.write([selected, layout.sinkEnd, layout.openStart, total]);
-        this.u.sparsePartial.write([this.capacity, total, listSplits, { f32: 1 / Math.sqrt(d) }]);
+        this.u.sparsePartial.write(this.passes.sparse.uniforms(this.capacity, total));
         this.u.sparseMerge.write([listSplits]);
-        Object.assign(info, { sparseList: total, selected, clusters: plan.units, sparseLayers: this.sparseLayers });
+        Object.assign(info, { sparseList: total, selected, clusters: plan.units, sparseLayers: this.sparseLayers, splits: { dense: denseSplits, sparse: listSplits } });
       }
     }
     const list: BoundDispatch[] = [this.head.embed];
@@ -377,10 +418,10 @@ export class DecodeEngine {
       if (plan && layer.sparsePartial) {
         list.push(...plan.dispatches);
         layer.list!.workgroups[0] = Math.ceil((H * info.sparseList) / 256);
-        layer.sparsePartial.workgroups[0] = listSplits;
+        [layer.sparsePartial.workgroups[0], layer.sparsePartial.workgroups[1]] = listWorkgroups;
         list.push(layer.list!, layer.sparsePartial, layer.sparseMerge!);
       } else {
-        layer.densePartial.workgroups[0] = denseSplits;
+        [layer.densePartial.workgroups[0], layer.densePartial.workgroups[1]] = this.passes.dense.workgroups(pos + 1);
         list.push(layer.densePartial, layer.denseMerge);
       }
       list.push(layer.wo, layer.norm2, layer.w13, layer.w2);
@@ -398,7 +439,17 @@ export class DecodeEngine {
    * reused layer by layer), n = its sparseList. Waits for the GPU.
    */
   async readTokenLists(n: number): Promise<Int32Array> {
-    return new Int32Array(await readBuffer(this.buf.list, this.batch * this.shape.heads * n * 4));
+    return new Int32Array(await readBuffer(this.layerList[this.shape.layers - 1], this.batch * this.shape.heads * n * 4));
+  }
+
+  /** Queries [B H, d] of `layer` at the last step (post-RoPE; every layer's with `observe`, else the last layer's). Waits for the GPU. */
+  async readQueries(layer: number): Promise<Float32Array> {
+    return new Float32Array(await readBuffer(this.layerQ[layer], this.batch * this.shape.heads * this.shape.headDim * 4));
+  }
+
+  /** The token lists [B H, n] a sparse layer attended at the last 'sparse' step (needs `observe`, or the last sparse layer). */
+  async readLayerTokenLists(layer: number, n: number): Promise<Int32Array> {
+    return new Int32Array(await readBuffer(this.layerList[layer], this.batch * this.shape.heads * n * 4));
   }
 
   /** Logits [B, vocab] of the last step (waits for the GPU). */
@@ -418,6 +469,7 @@ export class DecodeEngine {
     for (const b of this.scratch.values()) b.destroy();
     for (const b of Object.values(this.buf)) b.destroy();
     for (const u of Object.values(this.u)) u.destroy();
-    this.cache.destroy();
+    for (const b of this.extra) b.destroy();
+    if (this.ownsCache) this.cache.destroy();
   }
 }

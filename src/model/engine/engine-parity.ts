@@ -4,7 +4,7 @@
  * one length go through the engine together (prompt positions dense, as the tfjs prefill attends them;
  * then the method's sparse steps, each fed its own greedy token), and each through a tfjs session with
  * greedy generation. The tokens must be the same, the logits close (every step's, the prompt's last
- * included). Used by test/model/e2e/engine-methods.test.ts (software adapter) and `clusterkv parity --model`.
+ * included). Used by test/model/engine/engine-methods.test.ts (software adapter) and `clusterkv parity --model`.
  */
 import { generate } from '../generate.js';
 import { createSampler } from '../sampling.js';
@@ -14,6 +14,8 @@ import { BATCHED_PARITY_PARAMS } from '../../sim/batched-parity.js';
 import { createMethod, METHODS } from '../../sim/methods/index.js';
 import type { Method, ParamValue } from '../../sim/selector.js';
 import { DecodeEngine } from './decode-engine.js';
+import type { WgslAttentionImplementation } from '../../gpu/attention.js';
+import type { StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import type { EngineWeights } from './device-weights.js';
 
 export interface EngineParityResult {
@@ -28,10 +30,15 @@ export interface EngineParityResult {
   worstLogit: number;
   /** sparse steps whose list left out a position it could see (the budget really cut) */
   cutSteps: number;
+  /** the WGSL decode attention the engine ran (bound-attention.ts) */
+  attentionKernel: WgslAttentionImplementation;
 }
 
-/** Generates `steps` tokens per prompt (prompts of one length) both ways and compares. The webgpu backend must be active. */
-export async function engineParity(model: LlamaModel, weights: EngineWeights, method: Method, prompts: readonly (readonly number[])[], steps: number): Promise<EngineParityResult> {
+/**
+ * Generates `steps` tokens per prompt (prompts of one length) both ways and compares. The webgpu backend must be
+ * active. `kv` f16: the engine's cache (and every selection kernel reading it) in f16, against the f32 tfjs path.
+ */
+export async function engineParity(model: LlamaModel, weights: EngineWeights, method: Method, prompts: readonly (readonly number[])[], steps: number, kv: StorageDType = 'f32'): Promise<EngineParityResult> {
   const B = prompts.length;
   const P = prompts[0].length;
   if (prompts.some((p) => p.length !== P)) throw new RangeError('engine parity: the prompts must have one length');
@@ -50,8 +57,8 @@ export async function engineParity(model: LlamaModel, weights: EngineWeights, me
       }
     }),
   );
-  const engine = new DecodeEngine({ weights, batch: B, capacity: P + steps, maxSteps: P + steps, method });
-  const result: EngineParityResult = { label: `${method.name} ${JSON.stringify(method.params)}`, tokens: B * steps, tokenMismatches: 0, worstLogit: 0, cutSteps: 0 };
+  const engine = new DecodeEngine({ weights, batch: B, capacity: P + steps, maxSteps: P + steps, method, kv });
+  const result: EngineParityResult = { label: `${method.name} ${JSON.stringify(method.params)}${kv === 'f16' ? ', f16 KV' : ''}`, tokens: B * steps, tokenMismatches: 0, worstLogit: 0, cutSteps: 0, attentionKernel: engine.attentionKernel };
   try {
     const compare = (got: Float32Array, s: number) => {
       for (let b = 0; b < B; b++) result.worstLogit = Math.max(result.worstLogit, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].logits[s]));

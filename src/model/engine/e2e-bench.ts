@@ -1,9 +1,12 @@
 /**
- * The end-to-end decode benchmark (issue 11, item 3): a model of Llama-3-8B's shape with seeded random
- * weights made on the device, B sequences whose KV caches hold a synthetic prompt of `context` positions
- * with planted clusters (no prefill), ClusterKV's prompt clustering timed on its own, then decode steps
- * dense and ClusterKV (each budget) on the same engine, interleaved in rounds so that drift over the
- * process's life hits every mode alike.
+ * The end-to-end decode benchmark (issue 11, item 3): the engine with a model of Llama-3-8B's shape and
+ * seeded random weights made on the device (or a checkpoint's weights: --model, e.g. a random checkpoint
+ * of a real shape, src/model/random-checkpoint.ts), f32 or f16, B sequences whose KV caches (f32 or f16)
+ * hold a synthetic prompt of `context` positions with planted clusters (no prefill: decode speed does not
+ * depend on what the keys say), ClusterKV's prompt clustering timed on its own, then decode steps dense and
+ * ClusterKV (each budget) on the same engine, interleaved in rounds so that drift over the process's life
+ * hits every mode alike. What the configuration needs is checked against the device first (footprint.ts):
+ * one that cannot fit is one line naming the bytes and the limit.
  *
  * Times (GPU timestamps, decode-engine.ts records a step as one pass):
  *   msPerToken      in a block of back-to-back steps, end of one step's pass to the end of the next: the
@@ -18,19 +21,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo } from '../../gpu/backend.js';
 import type { GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
-import { readWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
-import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer, webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
-import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fill.js';
+import { gpuIdle, hasTimestamps, startKernelTimer, stopKernelTimer, webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
 import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { packageVersions } from '../../sim/versions.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
 import { DecodeEngine, type StepAttention } from './decode-engine.js';
-import { randomEngineWeights } from './device-weights.js';
-import { e2eFootprint, footprintProblem, formatBytes, nvidiaMemory, type DeviceMemoryLimits } from './footprint.js';
+import { STORAGE_BYTES, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
+import { randomEngineWeights, type EngineWeights } from './device-weights.js';
+import { ModelError } from '../errors.js';
+import { checkFootprint, formatBytes } from './footprint.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
-import { kvBytes, qkvRows, weightBytesPerStep, type EngineShape } from './shape.js';
+import { readCeiling } from './read-ceiling.js';
+import { stepBytes } from './step-bytes.js';
+import { kvBytes, weightBytesPerStep, type EngineShape } from './shape.js';
 
 export interface E2eBenchConfig {
   shape: EngineShape;
@@ -51,16 +56,12 @@ export interface E2eBenchConfig {
   gemv?: GemvTuning;
   /** bytes of the read-ceiling buffer (capped at the device's binding limit) */
   ceilingBytes: number;
-  /** the card's memory (default: nvidia-smi's, where there is one) */
-  memory?: DeviceMemoryLimits['memory'];
-}
-
-/** A configuration the device cannot hold: one line naming the bytes and the limit. */
-export class E2eTooLarge extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'E2eTooLarge';
-  }
+  /** the weights' dtype (random weights; default f32) */
+  weightsDtype?: StorageDType;
+  /** the KV cache's dtype (default f32) */
+  kvDtype?: StorageDType;
+  /** a checkpoint's weights on the device (loadEngineModel), its shape `shape`; absent: seeded random weights */
+  weights?: EngineWeights;
 }
 
 export const E2E_DEFAULTS = { contexts: [8192, 16384, 32768], batches: [1, 8], budgets: [1024, 2048], steps: 16, warmup: 3, rounds: 2, breakdownSteps: 2, seed: 0, ceilingBytes: 1 << 30 };
@@ -90,50 +91,9 @@ function modeName(m: ModeSpec): string {
   return m.attention === 'dense' ? 'dense' : `clusterkv B=${m.budget}`;
 }
 
-/** Bytes one step moves (see the file comment), from what the step attended. */
-export function stepBytes(shape: EngineShape, batch: number, info: StepAttention, chunks: { dense: number; sparse: number }): E2eStepBytes {
-  const { dim, hiddenDim, heads, kvHeads, headDim: d, vocabSize, layers } = shape;
-  const B = batch;
-  const H = B * heads;
-  const G = B * kvHeads;
-  const n = info.position + 1;
-  const sparseLayers = info.attention === 'sparse' ? info.sparseLayers : 0;
-  const denseLayers = layers - sparseLayers;
-  const kv = 4 * (denseLayers * 2 * G * n * d + sparseLayers * 2 * H * info.sparseList * d);
-  const selection = 4 * sparseLayers * (G * info.clusters * d + 2 * H * info.clusters + 2 * H * info.selected + 2 * H * info.sparseList);
-  const partials = (splits: number) => 2 * H * splits * (d + 2);
-  const perLayer = 2 * B * dim + B * dim + B * qkvRows(shape) + B * qkvRows(shape) + B * qkvRows(shape) + 2 * H * d + B * heads * d + 2 * B * dim + 2 * B * dim + B * dim + B * hiddenDim + B * hiddenDim + 2 * B * dim;
-  const activations = 4 * (layers * perLayer + denseLayers * partials(Math.ceil(n / chunks.dense)) + sparseLayers * partials(Math.ceil(info.sparseList / chunks.sparse)) + 2 * B * dim + 2 * B * dim + 2 * B * vocabSize);
-  const weights = weightBytesPerStep(shape, batch);
-  return { weights, kv, selection, activations, total: weights + kv + selection + activations };
-}
-
 function meanBytes(all: E2eStepBytes[]): E2eStepBytes {
   const mean = (k: keyof E2eStepBytes) => all.reduce((s, b) => s + b[k], 0) / all.length;
   return { weights: mean('weights'), kv: mean('kv'), selection: mean('selection'), activations: mean('activations'), total: mean('total') };
-}
-
-/** A buffer of `bytes` made on the device (never zeros: a read of zeros can run faster than real data). */
-function deviceRandom(bytes: number, seed: number): tf.Tensor1D {
-  const n = Math.floor(bytes / 16) * 4;
-  const out = outputTensor<tf.Rank.R1>([n], 'float32');
-  record([{ code: uniformFillShader(), uniforms: [n, seed, { f32: 1 }, { f32: 0 }], buffers: [out.buffer], workgroups: [Math.min(FILL_GROUPS, Math.ceil(n / 256))] }]);
-  return out.tensor;
-}
-
-async function readCeiling(bytes: number, seed: number): Promise<E2eRun['readCeiling']> {
-  if (!hasTimestamps()) return null;
-  const x = deviceRandom(Math.min(bytes, deviceLimits().maxBinding), seed);
-  for (let i = 0; i < 3; i++) readWgsl(x).dispose();
-  await gpuIdle();
-  const runs = 10;
-  startKernelTimer(runs + 1);
-  for (let i = 0; i < runs; i++) readWgsl(x).dispose();
-  const ms = await stopKernelTimer();
-  const read = x.size * 4;
-  x.dispose();
-  if (ms === undefined) return null;
-  return { bytes: read, ms: ms / runs, GBps: read / (ms / runs) / 1e6 };
 }
 
 /**
@@ -190,10 +150,11 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const params = clusterkvParams(method);
   const modes: ModeSpec[] = [{ attention: 'dense', budget: null }, ...budgets.map((b) => ({ attention: 'clusterkv' as const, budget: b }))];
   const totalSteps = modes.length * (cfg.warmup + cfg.steps + cfg.breakdownSteps + 1) + 1;
-  const footprint = e2eFootprint(shape, B, P + totalSteps);
+  const wdt = cfg.weights?.dtype ?? cfg.weightsDtype ?? 'f32';
+  const kv = cfg.kvDtype ?? 'f32';
+  const dtypes = { weights: wdt, kv };
+  const footprint = checkFootprint({ shape, weights: wdt, kv, batch: B, capacity: P + totalSteps, tied: cfg.weights?.tied ?? false }, `${wdt} weights, ${kv} KV`);
   const { device } = webgpuBackend();
-  const tooLarge = footprintProblem(footprint, { maxBufferSize: device.limits.maxBufferSize, maxStorageBufferBindingSize: device.limits.maxStorageBufferBindingSize, memory: cfg.memory ?? nvidiaMemory() });
-  if (tooLarge) throw new E2eTooLarge(`context ${P}, batch ${B}: ${tooLarge}`);
   const timed = hasTimestamps();
   if (!timed) log('no timestamp-query on this device: times are wall-clock only (a software adapter?)');
   // an allocation past the card's memory or a rejected command fails silently in WebGPU: caught here, so
@@ -205,15 +166,15 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     const errors: (GPUError | null)[] = [];
     for (; scopes > 0; scopes--) errors.push(await device.popErrorScope());
     const [validation, memory] = errors;
-    if (memory) throw new E2eTooLarge(`context ${P}, batch ${B}: the device ran out of memory (the configuration needs ${formatBytes(footprint.total)}: fp32 weights ${formatBytes(footprint.weights)} + K/V caches ${formatBytes(footprint.kv)}): ${memory.message.split('\n')[0]}`);
-    if (validation) throw new Error(`context ${P}, batch ${B}: WebGPU rejected a command, so the times would be of work that never ran: ${validation.message.split('\n')[0]}`);
+    if (memory) throw new ModelError(`the device ran out of memory (the configuration needs ${formatBytes(footprint.total)}: ${footprint.parts}): ${memory.message.split('\n')[0]}`);
+    if (validation) throw new Error(`WebGPU rejected a command, so the times would be of work that never ran: ${validation.message.split('\n')[0]}`);
   };
 
   let t0 = performance.now();
-  const weights = randomEngineWeights(shape, cfg.seed);
+  const weights = cfg.weights ?? randomEngineWeights(shape, cfg.seed, wdt);
   await gpuIdle();
   const weightsMs = performance.now() - t0;
-  const engine = new DecodeEngine({ weights, batch: B, capacity: P + totalSteps, maxSteps: totalSteps, method: budgets.length ? method : undefined, maxBudget, gemv: cfg.gemv });
+  const engine = new DecodeEngine({ weights, batch: B, capacity: P + totalSteps, maxSteps: totalSteps, method: budgets.length ? method : undefined, maxBudget, gemv: cfg.gemv, kv });
   try {
     const plan = promptClustering(params, P);
     const planted = Math.max(1, plan.clusters);
@@ -221,7 +182,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     engine.fillPlantedPrompt(P, planted, cfg.seed);
     await gpuIdle();
     const promptFillMs = performance.now() - t0;
-    log(`B=${B} T=${P}: weights ${(weightBytesPerStep(shape, B) / 1e9).toFixed(1)} GB in ${weightsMs.toFixed(0)} ms, prompt KV ${((kvBytes(shape, P) * B) / 1e9).toFixed(1)} GB in ${promptFillMs.toFixed(0)} ms`);
+    log(`B=${B} T=${P}: ${wdt} weights ${(weightBytesPerStep(shape, B, wdt) / 1e9).toFixed(2)} GB (${weights.source}) in ${weightsMs.toFixed(0)} ms, ${kv} prompt KV ${((kvBytes(shape, P, kv) * B) / 1e9).toFixed(2)} GB in ${promptFillMs.toFixed(0)} ms, ${engine.attentionKernel} attention`);
 
     let clustering: E2eRun['promptClustering'] = { wallMs: 0, kmeansKernelMs: null, layers: 0, clusters: plan.clusters, tokens: plan.tokens, iters: params.iters };
     if (budgets.length) {
@@ -281,7 +242,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
 
     // how much the query heads of a KV head share: the union of their lists in one sparse layer of one step
     for (const rec of records) {
-      if (rec.spec.attention !== 'clusterkv') continue;
+      if (rec.spec.attention !== 'clusterkv' || engine.sparseLayers === 0) continue;
       const info = step(rec.spec, 'none');
       rec.shared = sharedRows(await engine.readTokenLists(info.sparseList), B * shape.kvHeads, shape.heads / shape.kvHeads, info.sparseList);
     }
@@ -303,7 +264,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       }
       const walls = summarise(rec.walls);
       const msPerToken = intervals.length ? summarise(intervals) : walls;
-      const bytes = meanBytes(rec.infos.map((info) => stepBytes(shape, B, info, engine.chunks)));
+      const bytes = meanBytes(rec.infos.map((info) => stepBytes(shape, B, info, dtypes)));
       const achievedGBps = bytes.total / msPerToken.median / 1e6;
       out.push({
         attention: rec.spec.attention,
@@ -331,7 +292,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       m.ofBound = m.speedup / m.boundSpeedup;
       if (m.sharedRows) {
         // K and V rows of the sparse layers counted once per KV head instead of once per query head
-        const sparseKv = 4 * engine.sparseLayers * 2 * B * shape.heads * (m.sparseList ?? 0) * shape.headDim;
+        const sparseKv = STORAGE_BYTES[kv] * engine.sparseLayers * 2 * B * shape.heads * (m.sparseList ?? 0) * shape.headDim;
         const uniqueKv = sparseKv * m.sharedRows.ofListRows;
         m.boundSpeedupShared = dense.bytes.total / (m.bytes.total - sparseKv + uniqueKv);
       }
@@ -349,10 +310,10 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
       backend: tf.getBackend(),
       adapter: gpuAdapterInfo() ?? null,
       versions: packageVersions(),
-      config: { shape, context: P, batch: B, budgets, steps: cfg.steps, warmup: cfg.warmup, rounds: cfg.rounds, seed: cfg.seed, clusterkv: { ...method.params, budget: budgets }, plantedClusters: planted, gemv: engine.gemvPlans },
+      config: { shape, context: P, batch: B, budgets, steps: cfg.steps, warmup: cfg.warmup, rounds: cfg.rounds, seed: cfg.seed, clusterkv: { ...method.params, budget: budgets }, plantedClusters: planted, gemv: engine.gemvPlans, dtypes, weightsSource: weights.source, attentionKernel: engine.attentionKernel },
       timing: E2E_TIMING,
       readCeiling: ceiling,
-      setup: { weightsMs, promptFillMs, weightBytes: weightBytesPerStep(shape, B), kvBytesPerLayer: engine.cache.layerBytes },
+      setup: { weightsMs, promptFillMs, weightBytes: weightBytesPerStep(shape, B, wdt), kvBytesPerLayer: engine.cache.layerBytes },
       promptClustering: clustering,
       modes: out,
       sampleTokens,
@@ -363,7 +324,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     throw err;
   } finally {
     engine.dispose();
-    weights.dispose();
+    if (!cfg.weights) weights.dispose();
     await gpuIdle();
   }
 }

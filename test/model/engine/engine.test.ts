@@ -1,35 +1,24 @@
 /**
- * The WebGPU decode engine (src/model/e2e) on the software WebGPU adapter, against the tfjs model path on the
+ * The WebGPU decode engine (src/model/engine) on the software WebGPU adapter, against the tfjs model path on the
  * same backend with the same weights (stories260K, a real trained Llama: GQA 8:4, head dim 8):
  *   dense     every position's logits, token by token through the engine, equal the tfjs forward pass
  *   clusterkv prompt clustering and decode steps through closing windows equal SelectorLayerAttention with
  *             createMethod('clusterkv', ...), and differ from dense (the budget really cuts)
  * Two sequences per batch, so the batched layout (B G KV heads in one cache buffer) is exercised.
  */
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { teacherForcedLogits } from '../../../src/model/compare.js';
-import { loadModel } from '../../../src/model/load.js';
-import type { LlamaModel } from '../../../src/model/transformer.js';
-import { DecodeEngine } from '../../../src/model/e2e/decode-engine.js';
-import { engineWeightsFromModel, type EngineWeights } from '../../../src/model/e2e/device-weights.js';
-import { engineShapeOf } from '../../../src/model/e2e/shape.js';
+import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
+import { storiesOnEngine } from '../../helpers/engine-model.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { worstRelative } from '../../helpers/tensors.js';
+import { lcgTokens } from '../../helpers/tokens.js';
 
 const skip = await softwareWebgpu();
-const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K/stories260K.bin');
 
-/** Token ids 1..vocab-1 from a seeded LCG (two different prompts). */
-function prompt(n: number, vocab: number, seed: number): number[] {
-  let a = seed;
-  return Array.from({ length: n }, () => {
-    a = (a * 1103515245 + 12345) % 2147483648;
-    return 1 + (a % (vocab - 1));
-  });
-}
+const prompt = lcgTokens;
 
 
 function argmax(row: ArrayLike<number>): number {
@@ -39,24 +28,15 @@ function argmax(row: ArrayLike<number>): number {
 }
 
 describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
-  let model: LlamaModel;
-  let weights: EngineWeights;
-  beforeAll(async () => {
-    model = await loadModel(STORIES);
-    weights = engineWeightsFromModel(model, engineShapeOf(model.config));
-  });
-  afterAll(() => {
-    weights?.dispose();
-    model?.dispose();
-  });
+  const stories = storiesOnEngine();
 
   it('dense: the logits of every position equal the tfjs forward pass (batch 2), and argmax picks their top token', async () => {
-    const V = model.config.vocabSize;
+    const V = stories.model.config.vocabSize;
     const n = 24;
     const prompts = [prompt(n, V, 1), prompt(n, V, 2)];
     const want = await Promise.all(
       prompts.map(async (p) => {
-        const session = model.session('dense');
+        const session = stories.model.session('dense');
         const logits = await session.forward(p);
         const data = await logits.data();
         logits.dispose();
@@ -65,7 +45,7 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
       }),
     );
     const before = tf.memory().numTensors;
-    const engine = new DecodeEngine({ weights, batch: 2, capacity: n, maxSteps: n });
+    const engine = new DecodeEngine({ weights: stories.weights, batch: 2, capacity: n, maxSteps: n });
     let worstSeen = 0;
     for (let i = 0; i < n; i++) {
       engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
@@ -80,18 +60,18 @@ describe.skipIf(!!skip)('decode engine on the software WebGPU adapter', () => {
   });
 
   it('clusterkv: prompt clustering and decode steps through closing windows equal the tfjs ClusterKV path, and differ from dense', async () => {
-    const V = model.config.vocabSize;
+    const V = stories.model.config.vocabSize;
     const P = 40;
     const steps = 12;
     const params = { budget: 8, sinks: 4, window: 4, windowClusters: 2, tokensPerCluster: 6, denseLayers: 1, iters: 5, seed: 3, diagnostics: false };
     const method = createMethod('clusterkv', params);
     const prompts = [prompt(P, V, 5), prompt(P, V, 6)];
     const next = [prompt(steps, V, 7), prompt(steps, V, 8)];
-    const run = (choice: 'dense' | typeof method, b: number) => teacherForcedLogits(model, choice, prompts[b], next[b]);
+    const run = (choice: 'dense' | typeof method, b: number) => teacherForcedLogits(stories.model, choice, prompts[b], next[b]);
     const sparse = [await run(method, 0), await run(method, 1)];
     const dense = [await run('dense', 0)];
     const before = tf.memory().numTensors;
-    const engine = new DecodeEngine({ weights, batch: 2, capacity: P + steps, maxSteps: P + steps, method });
+    const engine = new DecodeEngine({ weights: stories.weights, batch: 2, capacity: P + steps, maxSteps: P + steps, method });
     for (let i = 0; i < P; i++) engine.step({ tokens: [prompts[0][i], prompts[1][i]] });
     await engine.prefillSelection();
     let worstSparse = 0;

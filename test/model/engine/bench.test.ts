@@ -9,12 +9,13 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { StepAttention } from '../../../src/model/e2e/decode-engine.js';
-import { sharedRows, stepBytes } from '../../../src/model/e2e/e2e-bench.js';
-import { mergeE2eRuns } from '../../../src/model/e2e/e2e-merge.js';
-import { e2eMergedSchema, type E2eRun } from '../../../src/model/e2e/e2e-report.js';
+import type { StepAttention } from '../../../src/model/engine/decode-engine.js';
+import { sharedRows } from '../../../src/model/engine/e2e-bench.js';
+import { stepBytes } from '../../../src/model/engine/step-bytes.js';
+import { mergeE2eRuns } from '../../../src/model/engine/e2e-merge.js';
+import { e2eMergedSchema, type E2eRun } from '../../../src/model/engine/e2e-report.js';
 import { readCheckedJson } from '../../../src/sim/bench/merge-runs.js';
-import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/e2e/shape.js';
+import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep } from '../../../src/model/engine/shape.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const root = path.join(__dirname, '..', '..', '..');
@@ -36,13 +37,12 @@ describe('e2e accounting', () => {
 
   it('bytes per step: dense reads every position once per KV head, ClusterKV each query head list in its sparse layers', () => {
     const s = LLAMA3_8B_SHAPE;
-    const chunks = { dense: 256, sparse: 64 };
-    const base: StepAttention = { position: 32768, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, dispatches: 0 };
-    const dense = stepBytes(s, 8, base, chunks);
+    const base: StepAttention = { position: 32768, attention: 'dense', sparseList: 0, selected: 0, clusters: 0, sparseLayers: 0, splits: { dense: 129, sparse: 0 }, dispatches: 0 };
+    const dense = stepBytes(s, 8, base);
     expect(dense.kv).toBe(4 * 32 * 2 * 8 * 8 * 32769 * 128);
     expect(dense.selection).toBe(0);
     expect(dense.weights).toBe(weightBytesPerStep(s, 8));
-    const sparse = stepBytes(s, 8, { ...base, attention: 'sparse', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30 }, chunks);
+    const sparse = stepBytes(s, 8, { ...base, attention: 'sparse', sparseList: 2101, selected: 2048, clusters: 410, sparseLayers: 30, splits: { dense: 129, sparse: 33 } });
     expect(sparse.kv).toBe(4 * (2 * 2 * 8 * 8 * 32769 * 128 + 30 * 2 * 8 * 32 * 2101 * 128));
     expect(sparse.selection).toBeGreaterThan(0);
     expect(sparse.total).toBe(sparse.weights + sparse.kv + sparse.selection + sparse.activations);

@@ -1,0 +1,138 @@
+/**
+ * One use of the engine: B sequences of one model with one decode attention, sized before anything is
+ * allocated (footprint.ts), the cache prefilled on the GPU (prefill.ts), then decoded (decode-engine.ts).
+ * Generation, comparison, capture and the passkey eval are built on it (engine-generate.ts,
+ * engine-compare.ts, engine-capture.ts, model/passkey/engine-decode.ts).
+ *
+ * Which attentions the engine runs (engineAttentionOf) is the method's declared engine form (method.engine,
+ * src/sim/batched-selector.ts): dense (`full`, and plain dense attention), its batched selection ('sparse':
+ * oracle, clusterkv with either scoring, quest, infllm, streaming, random, h2o), or the reference path only,
+ * with the method's reason: the tfjs op path then runs it, and the runtime says so (runtime.ts).
+ */
+import type { Method } from '../../sim/selector.js';
+import { DecodeEngine, type EngineAttention, type StepAttention, type StepOptions } from './decode-engine.js';
+import { resolveDType, type DTypeChoice, type EngineModel } from './engine-model.js';
+import { checkFootprint, type EngineFootprint } from './footprint.js';
+import { KvCache } from './kv-cache.js';
+import { Prefill, PREFILL_CHUNK, type PrefillHooks } from './prefill.js';
+import { gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
+import type { StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
+
+/** 'dense', or a Method. */
+export type EngineChoice = 'dense' | Method;
+
+/** How the engine runs a choice, or why it cannot (the tfjs op path then runs it). */
+export type EngineAttentionPlan = { attention: EngineAttention; method?: Method } | { problem: string };
+
+export function engineAttentionOf(choice: EngineChoice): EngineAttentionPlan {
+  if (choice === 'dense') return { attention: 'dense' };
+  const form = choice.engine;
+  if (form?.kind === 'dense') return { attention: 'dense' };
+  if (form?.kind === 'batched') return { attention: 'sparse', method: choice };
+  return { problem: `${choice.name} runs on the reference path only (${form?.reason ?? 'no batched form declared'})` };
+}
+
+export interface EngineSessionOptions {
+  attention: EngineChoice;
+  /** sequences decoded together (1..8) */
+  batch?: number;
+  /** KV positions per sequence: prompt + decode steps */
+  capacity: number;
+  /** decode steps the token history holds */
+  maxSteps: number;
+  /** the KV cache's dtype (default auto: the weights' precision rule, engine-model.ts) */
+  kv?: DTypeChoice;
+  /** prefill rows per chunk */
+  prefillChunk?: number;
+  /** keep every layer's queries and token lists (observers) */
+  observe?: boolean;
+  /** a cache to decode in instead of a new one (its prompt already prefilled; not destroyed here) */
+  cache?: KvCache;
+  /** the largest budget a sparse step may ask for (default: the method's) */
+  maxBudget?: number;
+}
+
+export class EngineSession {
+  readonly engine: DecodeEngine;
+  readonly cache: KvCache;
+  readonly attention: EngineAttention;
+  readonly method?: Method;
+  readonly kv: StorageDType;
+  readonly footprint: EngineFootprint;
+  private prefillRun?: Prefill;
+  private readonly ownsCache: boolean;
+
+  constructor(
+    readonly model: EngineModel,
+    readonly opts: EngineSessionOptions,
+  ) {
+    const plan = engineAttentionOf(opts.attention);
+    if ('problem' in plan) throw new RangeError(`decode engine: ${plan.problem}`);
+    this.attention = plan.attention;
+    this.method = plan.method;
+    const batch = opts.batch ?? 1;
+    this.kv = opts.cache ? opts.cache.dtype : resolveDType(opts.kv ?? 'auto', model.stored);
+    const w = model.weights;
+    this.footprint = checkFootprint(
+      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : (opts.prefillChunk ?? PREFILL_CHUNK) },
+      `${model.source.name} with ${batch} sequence${batch === 1 ? '' : 's'} of ${opts.capacity} positions`,
+    );
+    this.cache = opts.cache ?? new KvCache(model.shape, batch, opts.capacity, this.kv);
+    this.ownsCache = !opts.cache;
+    try {
+      this.engine = new DecodeEngine({ weights: w, batch, capacity: opts.capacity, maxSteps: opts.maxSteps, cache: this.cache, method: this.method, maxBudget: opts.maxBudget, observe: opts.observe });
+    } catch (err) {
+      if (this.ownsCache) this.cache.destroy();
+      throw err;
+    }
+  }
+
+  get batch(): number {
+    return this.engine.batch;
+  }
+
+  /** Prefills sequence `seq` with `tokens` at positions start.. (queued; with hooks, done). */
+  async prefill(seq: number, tokens: readonly number[], start = 0, hooks?: PrefillHooks): Promise<void> {
+    this.prefillRun ??= new Prefill(this.model.weights, this.cache, this.opts.prefillChunk ?? PREFILL_CHUNK);
+    await this.prefillRun.run(seq, tokens, start, hooks);
+  }
+
+  /** Logits [V] after the last prefilled token (waits). */
+  async prefillLogits(): Promise<Float32Array> {
+    if (!this.prefillRun) throw new Error('engine session: nothing was prefilled');
+    return this.prefillRun.readLogits();
+  }
+
+  /** The greedy token after the last prefilled token (waits). */
+  async prefillToken(): Promise<number> {
+    if (!this.prefillRun) throw new Error('engine session: nothing was prefilled');
+    return this.prefillRun.readToken();
+  }
+
+  /**
+   * Every sequence holds a prompt of P positions: decoding starts at P. The method's selectors read the
+   * prompt here (ClusterKV clusters it; `progress` sees each sparse layer done).
+   */
+  async start(P: number, progress?: (layer: number, ms: number) => void): Promise<void> {
+    this.engine.position = P;
+    if (this.attention === 'sparse') await this.engine.prefillSelection(progress);
+  }
+
+  /** One decode step for the batch (the session's attention). */
+  step(opts: Omit<StepOptions, 'attention'> = {}): StepAttention {
+    return this.engine.step({ ...opts, attention: this.attention });
+  }
+
+  /** The prefill's buffers can go (the decode no longer needs them). */
+  releasePrefill(): void {
+    this.prefillRun?.dispose();
+    this.prefillRun = undefined;
+  }
+
+  async dispose(): Promise<void> {
+    await gpuIdle();
+    this.prefillRun?.dispose();
+    this.engine.dispose();
+    if (this.ownsCache) this.cache.destroy();
+  }
+}
