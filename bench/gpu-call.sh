@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One device call for issues 19 and 20 under one clock: the kernels (parity, timing, PyTorch) and the model
+# runtime (engine, the 1B shape, the passkey grid). A session's device time allows about one such call, so
+# every step gets a deadline from the same clock: no process starts after its step's deadline, and a slow step
+# shortens the later ones instead of overrunning (bench/README.md, "The GPU call").
+#
+#   bash bench/gpu-call.sh [SECONDS]     (default 450; from the repository root, .gpu-build/ built)
+#
+# On the GPU host: `source .gpu-host/prelude.sh && bash bench/gpu-call.sh 450`, carrying .gpu-host, .gpu-build
+# and .gpu-models (ckvlab-passkey-9m's hf-f16 config.json and model.safetensors in .gpu-models/ckvlab-passkey-9m/,
+# stories260K's tok512.bin in .gpu-models/). Here, a dry run: GPU_RUN_SIZE=tiny CLUSTERKV_WEBGPU_ADAPTER=software.
+# Everything lands in $OUT/gpu-run.tar (packed again after every step).
+set -u
+total=${1:-450}
+size=${GPU_RUN_SIZE:-full}
+end=$((SECONDS + total))
+# seconds left on the clock after keeping `reserve` for the steps after this one (at least 1)
+left() { local t=$((end - SECONDS - $1)); echo $((t > 1 ? t : 1)); }
+cli="node .gpu-build/src/cli/main.js"
+driver="node .gpu-build/bench/run.js"
+results=$(mktemp -d)
+tarball=${OUT:-/tmp}/gpu-run.tar
+card=$($driver card)
+models=${GPU_MODELS:-.gpu-models}
+model=()
+[ "$size" = full ] && model=(--model "$models/ckvlab-passkey-9m" --tokenizer "$models/tok512.bin")
+common=(--size "$size" --out "$results" --tar "$tarball")
+export CLUSTERKV_PROGRESS=off
+pack() { tar -C "$results" -cf "$tarball" .; }
+# step NAME RESERVE TIMEOUT SUITE ARGS...: a driver suite with its deadline, or a line saying it had no time
+step() {
+  local name=$1 reserve=$2 timeout=$3; shift 3
+  local deadline; deadline=$(left "$reserve")
+  if [ "$deadline" -gt 5 ]; then
+    echo "== $name at $SECONDS s (deadline $deadline s)"
+    $driver "$@" "${common[@]}" --deadline-s "$deadline" --timeout-s "$timeout"
+  else
+    echo "== $name: no time left"
+  fi
+  pack
+}
+{
+  echo "== card $card, size $size, $total s"
+  timeout 30 $cli doctor | tee "$results/doctor-$card.txt"
+  timeout 120 $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
+  tail -4 "$results/parity-webgpu-$card.txt"
+  pack
+  step kernels 270 90 kernels --runs 10
+  step torch 235 60 torch
+  step engine 175 60 engine "${model[@]}"
+  step passkey 60 150 passkey "${model[@]}"
+  step engine-1b 5 "$(left 5)" engine-1b --work /tmp/ckv-1b
+  echo "== done at $SECONDS s, $(left 0) s left"
+} 2>&1 | grep -v 'artificially reduced' | tee "$results/log.txt"
+pack
+tar -tvf "$tarball" | sort -k3 -n | tail -3
