@@ -13,6 +13,8 @@
 set -u
 total=${1:-450}
 size=${GPU_RUN_SIZE:-full}
+# full: every step (about 450 s); short: what a session with about 300 s of call left can run (below)
+plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
 # seconds left on the clock after keeping `reserve` for the steps after this one (at least 1)
 left() { local t=$((end - SECONDS - $1)); echo $((t > 1 ? t : 1)); }
@@ -40,16 +42,25 @@ step() {
   pack
 }
 {
-  echo "== card $card, size $size, $total s"
+  echo "== card $card, size $size, plan $plan, $total s"
   timeout 30 $cli doctor | tee "$results/doctor-$card.txt"
-  timeout 120 $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
+  timeout 90 $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
   tail -4 "$results/parity-webgpu-$card.txt"
   pack
-  step kernels 270 90 kernels --runs 10
-  step torch 235 60 torch
-  step engine 175 60 engine "${model[@]}"
-  step passkey 60 150 passkey "${model[@]}"
-  step engine-1b 5 "$(left 5)" engine-1b --work /tmp/ckv-1b
+  if [ "$plan" = short ]; then
+    # what 300 s allow: the engine first (never measured on a GPU), then the kernels and PyTorch in the same
+    # call, then the passkey grid at 2K only; no 1B shape
+    step engine 190 45 engine "${model[@]}"
+    step kernels 75 60 kernels --runs 8 --heat-ms 50
+    step torch 50 40 torch
+    step passkey 3 "$(left 3)" passkey "${model[@]}" --contexts 2048
+  else
+    step kernels 270 90 kernels --runs 10
+    step torch 235 60 torch
+    step engine 175 60 engine "${model[@]}"
+    step passkey 60 150 passkey "${model[@]}"
+    step engine-1b 5 "$(left 5)" engine-1b --work /tmp/ckv-1b
+  fi
   echo "== done at $SECONDS s, $(left 0) s left"
 } 2>&1 | grep -v 'artificially reduced' | tee "$results/log.txt"
 pack
