@@ -16,6 +16,9 @@ size=${GPU_RUN_SIZE:-full}
 # full: every step (about 450 s); short: what a session with about 300 s of call left can run (below)
 plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
+# the reserves below are written for the plan's own length; a shorter call scales them down alike
+nominal=450; [ "$plan" = short ] && nominal=300
+scaled() { echo $(($1 * total / nominal)); }
 # seconds left on the clock after keeping `reserve` for the steps after this one (at least 1)
 left() { local t=$((end - SECONDS - $1)); echo $((t > 1 ? t : 1)); }
 cli="node .gpu-build/src/cli/main.js"
@@ -31,7 +34,7 @@ export CLUSTERKV_PROGRESS=off
 pack() { tar -C "$results" -cf "$tarball" .; }
 # step NAME RESERVE TIMEOUT SUITE ARGS...: a driver suite with its deadline, or a line saying it had no time
 step() {
-  local name=$1 reserve=$2 timeout=$3; shift 3
+  local name=$1 reserve; reserve=$(scaled "$2"); local timeout=$3; shift 3
   local deadline; deadline=$(left "$reserve")
   if [ "$deadline" -gt 5 ]; then
     echo "== $name at $SECONDS s (deadline $deadline s)"
@@ -44,7 +47,7 @@ step() {
 {
   echo "== card $card, size $size, plan $plan, $total s"
   timeout 30 $cli doctor | tee "$results/doctor-$card.txt"
-  timeout 90 $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
+  timeout "$(scaled 90)" $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
   tail -4 "$results/parity-webgpu-$card.txt"
   pack
   if [ "$plan" = short ]; then

@@ -125,5 +125,11 @@ export function referenceOnly(reason: string): { readonly kind: 'reference'; rea
   return { kind: 'reference', reason };
 }
 
+/** Why a method runs on the reference path only, or undefined when the engine runs it (or no form is given).
+ *  By `in`, not by narrowing on `kind`: tslab compiles without strictNullChecks, where `!form || ...` does not narrow. */
+export function referenceReason(form: { readonly kind: string } | undefined): string | undefined {
+  return form && 'reason' in form ? String(form.reason) : undefined;
+}
+
 /** What the registry says of a definition that declares no engine form (a method of your own). */
 export const UNDECLARED_ENGINE = referenceOnly('no batched form declared');

@@ -10,6 +10,7 @@
  * with the method's reason: the tfjs op path then runs it, and the runtime says so (runtime.ts).
  */
 import type { Method } from '../../sim/selector.js';
+import { referenceReason, UNDECLARED_ENGINE } from '../../sim/batched-selector.js';
 import { DecodeEngine, type EngineAttention, type StepAttention, type StepOptions } from './decode-engine.js';
 import { resolveDType, type DTypeChoice, type EngineModel } from './engine-model.js';
 import { checkFootprint, type EngineFootprint } from './footprint.js';
@@ -29,7 +30,7 @@ export function engineAttentionOf(choice: EngineChoice): EngineAttentionPlan {
   const form = choice.engine;
   if (form?.kind === 'dense') return { attention: 'dense' };
   if (form?.kind === 'batched') return { attention: 'sparse', method: choice };
-  return { problem: `${choice.name} runs on the reference path only (${form?.reason ?? 'no batched form declared'})` };
+  return { problem: `${choice.name} runs on the reference path only (${referenceReason(form) ?? referenceReason(UNDECLARED_ENGINE)})` };
 }
 
 export interface EngineSessionOptions {
