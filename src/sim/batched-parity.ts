@@ -211,6 +211,10 @@ export const BATCHED_PARITY_PARAMS: Readonly<Record<string, readonly Readonly<Re
     { windowClusters: 2, tokensPerCluster: 5, iters: 4, seed: 7, diagnostics: false },
     { windowClusters: 2, tokensPerCluster: 5, iters: 4, seed: 7, diagnostics: false, scoring: 'bound' },
   ],
+  'clusterkv-refine': [
+    { windowClusters: 2, tokensPerCluster: 5, iters: 4, seed: 7, diagnostics: false, refine: 2 },
+    { windowClusters: 2, tokensPerCluster: 5, iters: 4, seed: 7, diagnostics: false, scoring: 'bound', refine: 3 },
+  ],
   quest: [{ pageSize: 4 }],
   infllm: [{ blockSize: 5, representativeKeys: 2 }],
   streaming: [{}],

@@ -34,7 +34,7 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
 
   const methods = engineParityMethods('first');
   it('covers full and every batched method', () => {
-    expect(methods.map((m) => m.name)).toEqual(['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random']);
+    expect(methods.map((m) => m.name)).toEqual(['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'clusterkv-refine']);
   });
 
   it.each(methods.map((m) => ({ name: m.name, method: m })))('$name: the same greedy tokens and logits', async ({ method }) => {

@@ -32,6 +32,9 @@ const VARIANTS: BatchedParityCase[] = [
   { ...base, method: 'oracle', prompt: 20, keys: 'f16', params: { ...shared } },
   { ...base, method: 'h2o', prompt: 20, keys: 'f16', params: { ...shared, recentRatio: 0.25, budget: 10 } },
   { ...base, method: 'clusterkv', prompt: 20, keys: 'f16', params: { ...shared, windowClusters: 2, tokensPerCluster: 5, iters: 4, diagnostics: false, scoring: 'bound' } },
+  { ...base, method: 'clusterkv-refine', prompt: 20, keys: 'f16', params: { ...shared, windowClusters: 2, tokensPerCluster: 5, iters: 4, diagnostics: false, refine: 2 } },
+  // a pool past the selectable range: ClusterKV's pool is every selectable token, the refinement is the oracle's top B
+  { ...base, method: 'clusterkv-refine', prompt: 12, params: { ...shared, windowClusters: 2, tokensPerCluster: 3, iters: 3, diagnostics: false, refine: 8 } },
 ];
 
 describe('engine forms', () => {
@@ -40,7 +43,7 @@ describe('engine forms', () => {
     expect(missing).toEqual([]);
     const kinds = Object.fromEntries(METHODS.map((m) => [m.name, declaredEngine(m).kind]));
     expect(kinds.full).toBe('dense');
-    for (const name of ['oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random']) expect(kinds[name]).toBe('batched');
+    for (const name of ['oracle', 'clusterkv', 'clusterkv-refine', 'quest', 'infllm', 'streaming', 'h2o', 'random']) expect(kinds[name]).toBe('batched');
   });
 });
 

@@ -8,7 +8,7 @@
  *                 index goes to the slot counting the taken indices before it (a workgroup prefix sum)
  * so the taken indices come out ascending. topKeysCode is the WGSL of both stages over any key array (the
  * oracle's scores here; H2O's accumulated attention in h2o-select.ts); topScoresShader is the oracle's
- * kernel: q.k of every selectable position, then its top n.
+ * kernel (q.k of every selectable position, then its top n) and clusterkv-refine's (q.k of a candidate pool).
  */
 import { halfRead, keyStorage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-recorder.js';
@@ -112,46 +112,69 @@ export function topKeysCode(c: TopKeysCode): string {
 }
 
 /**
- * WGSL of the oracle's selection: per query head r (KV head r / group), the scores q_r . k_p of the m
- * positions p = start..start+m-1 (raw inner products, as oracle.ts's matMul), then the n largest, ties to
- * the lower position. Bindings: 0 params {group, capacity T, start, m, n, stride}, 1 q [R, d] f32,
- * 2 keys [R / group, T, d] stored as `keys` says (f16: the engine's f16 KV cache, read as storage-dtype.ts
- * says, d a multiple of 4), 3 scores [R, stride] u32 (scratch), 4 out [R, n] i32. Workgroups: R.
+ * Where the candidates of a top-scores row come from: 'range', the m positions start..start+m-1 (the
+ * oracle: every selectable position); 'pool', a list of distinct positions per row inside that range
+ * (clusterkv-refine: the best clusters' tokens), whose scores are scattered into the row by position so that
+ * topKeysCode's lower-index rule is the lower-position rule refineCandidates (src/gpu/refine-candidates.ts)
+ * applies; positions not in the pool keep key 0, below every float's key but a negative NaN's.
  */
-export function topScoresShader(headDim: number, keys: StorageDType = 'f32', read: HalfRead = 'unpacked'): string {
+export type TopCandidates = 'range' | 'pool';
+
+/**
+ * WGSL of the top-scores selection: per query head r (KV head r / group), the scores q_r . k_p of its
+ * candidate positions p (raw inner products, as oracle.ts's matMul; candidates as TopCandidates says), then
+ * the n largest, ties to the lower position. Bindings: 0 params {group, capacity T, start, m, n, stride,
+ * pool}, 1 q [R, d] f32, 2 keys [R / group, T, d] stored as `keys` says (f16: the engine's f16 KV cache, read
+ * as storage-dtype.ts says, d a multiple of 4), 3 scores [R, stride] u32 (scratch), 4 out [R, n] i32, and with
+ * 'pool' 5 pool [R, pool] i32 (positions in start..start+m-1). Workgroups: R.
+ */
+export function topScoresShader(headDim: number, keys: StorageDType = 'f32', read: HalfRead = 'unpacked', candidates: TopCandidates = 'range'): string {
   const vec = headDim % 4 === 0;
   const DV = vec ? headDim / 4 : headDim;
   const V = vec ? 'vec4<f32>' : 'f32';
   const K = keyStorage('keys', 2, headDim, keys, read, 'top scores');
   const WG = TOP_KEYS_WORKGROUP;
   return /* wgsl */ `${K.enable}
-struct Params { group: u32, capacity: u32, start: u32, m: u32, n: u32, stride: u32, pad0: u32, pad1: u32 };
+struct Params { group: u32, capacity: u32, start: u32, m: u32, n: u32, stride: u32, pool: u32, pad1: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> q: array<${V}>;
 ${K.decl}
 @group(0) @binding(3) var<storage, read_write> scores: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<i32>;
+${candidates === 'pool' ? '@group(0) @binding(5) var<storage, read> pool: array<i32>;' : ''}
 const DV: u32 = ${DV}u;
 ${K.helpers}
 ${topKeysDecls()}
+// q_r . k_p, KV head g's key at position p
+fn score(r: u32, g: u32, p: u32) -> f32 {
+  var acc = ${V}(0.0);
+  let kb = (g * P.capacity + p) * DV;
+  for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * ${K.load('kb + i')}; }
+  return ${vec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'};
+}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let r = wid.x;
   let g = r / P.group;
   let base = r * P.stride;
-  for (var j = t; j < P.m; j += ${WG}u) {
-    var acc = ${V}(0.0);
-    let kb = (g * P.capacity + P.start + j) * DV;
-    for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * ${K.load('kb + i')}; }
-    scores[base + j] = orderKey(${vec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'});
-  }
+${candidates === 'range' ? /* wgsl */ `
+  for (var j = t; j < P.m; j += ${WG}u) { scores[base + j] = orderKey(score(r, g, P.start + j)); }` : /* wgsl */ `
+  for (var j = t; j < P.m; j += ${WG}u) { scores[base + j] = 0u; }
+  storageBarrier();
+  for (var i = t; i < P.pool; i += ${WG}u) {
+    let p = u32(pool[r * P.pool + i]);
+    scores[base + p - P.start] = orderKey(score(r, g, p));
+  }`}
   storageBarrier();
 ${topKeysCode({ key: (j) => `scores[base + ${j}]`, m: 'P.m', n: 'P.n', t: 't', emit: (slot, j) => `out[r * P.n + ${slot}] = i32(P.start + ${j});` })}
 }
 `;
 }
 
-/** The oracle's selection for `rows` query heads, bound once to q, keys, a score scratch [rows, stride] and out [rows, >= n]. */
+/**
+ * The top-scores selection for `rows` query heads, bound once to q, keys, a score scratch [rows, stride], out
+ * [rows, >= n] and, for 'pool' candidates, the pool [rows, >= pool] (the oracle: 'range'; clusterkv-refine: 'pool').
+ */
 export class TopScoresKernel {
   private readonly bound: BoundDispatch;
   private readonly uniform: UniformBlock;
@@ -162,18 +185,23 @@ export class TopScoresKernel {
     private readonly capacity: number,
     private readonly stride: number,
     headDim: number,
-    buffers: { q: GPUBuffer; keys: GPUBuffer; scores: GPUBuffer; out: GPUBuffer },
+    buffers: { q: GPUBuffer; keys: GPUBuffer; scores: GPUBuffer; out: GPUBuffer; pool?: GPUBuffer },
     label: string,
     keys: StorageDType = 'f32',
   ) {
-    this.uniform = new UniformBlock([group, capacity, 0, 1, 1, stride]);
-    this.bound = bindDispatch(topScoresShader(headDim, keys, halfRead()), this.uniform, [buffers.q, buffers.keys, buffers.scores, buffers.out], [rows], 'selection', label);
+    this.uniform = new UniformBlock([group, capacity, 0, 1, 1, stride, 0]);
+    const candidates: TopCandidates = buffers.pool ? 'pool' : 'range';
+    const bind = [buffers.q, buffers.keys, buffers.scores, buffers.out, ...(buffers.pool ? [buffers.pool] : [])];
+    this.bound = bindDispatch(topScoresShader(headDim, keys, halfRead(), candidates), this.uniform, bind, [rows], 'selection', label);
   }
 
-  /** The dispatch taking the top n of positions start..start+m-1 per query head (1 <= n <= m <= stride). */
-  dispatch(start: number, m: number, n: number): BoundDispatch {
+  /**
+   * The dispatch taking the top n per query head of positions start..start+m-1 (1 <= n <= m <= stride), or,
+   * bound to a pool, of the `pool` positions of each pool row (all inside that range; 1 <= n <= pool).
+   */
+  dispatch(start: number, m: number, n: number, pool = 0): BoundDispatch {
     if (m > this.stride) throw new RangeError(`top scores: ${m} positions exceed the scratch row's ${this.stride}`);
-    this.uniform.write([this.group, this.capacity, start, m, n, this.stride]);
+    this.uniform.write([this.group, this.capacity, start, m, n, this.stride, pool]);
     return this.bound;
   }
 

@@ -6,16 +6,16 @@
  * refine-candidates) and its top B are attended, on top of the same forced set.
  * The units and stats reported are the pool's: its clusters' keys are what a step reads to refine.
  * Built on ClusterKVLayer without changing it (the layer keeps its own copy of the keys; this one too, for
- * the exact scores).
+ * the exact scores). The decode engine runs refine-batched.ts: the same pool, re-ranked on the GPU.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { referenceOnly } from '../../batched-selector.js';
 import { DEFAULT_REFINE_POOL, refineCandidates } from '../../../gpu/refine-candidates.js';
 import { KVStore } from '../../kv-store.js';
 import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
 import { planStep, withForced } from '../baseline.js';
 import { clusterkv } from './index.js';
 import { ClusterKVLayer } from './layer.js';
+import { BatchedClusterKVRefine } from './refine-batched.js';
 import { CLUSTERKV_PARAMS } from './params.js';
 import { defineMethod, intParam, type ParamsOf } from '../define.js';
 
@@ -32,7 +32,7 @@ export const clusterkvRefine = defineMethod({
   params: PARAMS,
   validate: (p) => clusterkv.validate?.(p),
   selector: (info, p) => refiningSelector(info, p),
-  engine: referenceOnly('the candidate pool and its exact re-ranking have no batched form yet'),
+  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKVRefine(p, layer) },
 });
 
 function refiningSelector(info: LayerInfo, params: ClusterKVRefineParams): LayerSelector {

@@ -1,0 +1,65 @@
+/**
+ * clusterkv-refine's batched form (src/sim/batched-selector.ts), as refine.ts's selector does it:
+ *   pool     ClusterKV's batched form (batched.ts) at budget refine x B writes each query head's candidate
+ *            positions into a pool buffer [B H, pool] instead of the engine's `selected`
+ *   refine   one dispatch scores the pool's keys by exact q.k and takes the top B of each row, ties to the
+ *            earlier position (top-keys.ts, 'pool' candidates), into `selected`
+ * The units reported are the pool's clusters (what refine.ts reports). The pool buffer is a scratch sized
+ * for refine x the largest budget the engine was sized for (`selected` holds [B H, that budget]).
+ */
+import { TopScoresKernel } from '../../../gpu/wgsl/select/top-keys.js';
+import { batchedLayout, batchedPlan, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
+import { BatchedClusterKV } from './batched.js';
+import type { ClusterKVRefineParams } from './refine.js';
+
+export class BatchedClusterKVRefine implements BatchedSelector {
+  private readonly pool: BatchedClusterKV;
+  private readonly top: TopScoresKernel;
+  private prefillLength = -1;
+
+  constructor(
+    private readonly params: ClusterKVRefineParams,
+    layer: BatchedLayer,
+  ) {
+    const rows = layer.batch * layer.heads;
+    const largestBudget = Math.max(1, Math.floor(layer.selected.size / (4 * rows)));
+    const poolBuffer = layer.scratch('refine-pool', rows * params.refine * largestBudget * 4);
+    const poolLayer: BatchedLayer = {
+      layer: layer.layer,
+      batch: layer.batch,
+      heads: layer.heads,
+      kvHeads: layer.kvHeads,
+      headDim: layer.headDim,
+      capacity: layer.capacity,
+      keys: layer.keys,
+      keyDtype: layer.keyDtype,
+      keyRows: (start, n) => layer.keyRows(start, n),
+      queries: layer.queries,
+      selected: poolBuffer,
+      scratch: (name, bytes) => layer.scratch(name, bytes),
+    };
+    this.pool = new BatchedClusterKV(params, poolLayer);
+    const scores = layer.scratch('refine-scores', rows * layer.capacity * 4);
+    const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected, pool: poolBuffer };
+    this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} clusterkv-refine top-B`, layer.keyDtype);
+  }
+
+  prefill(prompt: number): void {
+    this.pool.prefill(prompt);
+    this.prefillLength = prompt;
+  }
+
+  step(position: number, budget: number): BatchedPlan {
+    const candidates = this.pool.step(position, this.params.refine * budget);
+    const { layout, chosen } = batchedLayout(position, this.prefillLength, this.params, budget);
+    const { sinkEnd, openStart } = layout;
+    const selected = Math.min(chosen, candidates.selected);
+    const dispatches = selected > 0 ? [...candidates.dispatches, this.top.dispatch(sinkEnd, openStart - sinkEnd, selected, candidates.selected)] : [];
+    return batchedPlan(layout, selected, dispatches, candidates.units);
+  }
+
+  dispose(): void {
+    this.pool.dispose();
+    this.top.destroy();
+  }
+}
