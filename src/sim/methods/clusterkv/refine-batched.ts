@@ -10,7 +10,10 @@
 import { TopScoresKernel } from '../../../gpu/wgsl/select/top-keys.js';
 import { batchedLayout, batchedPlan, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
 import { BatchedClusterKV } from './batched.js';
-import type { ClusterKVRefineParams } from './refine.js';
+import type { ClusterKVParams } from './params.js';
+
+/** clusterkv-refine's parameters (refine.ts declares them): ClusterKV's and the pool's multiple. */
+type RefineParams = ClusterKVParams & { readonly refine: number };
 
 export class BatchedClusterKVRefine implements BatchedSelector {
   private readonly pool: BatchedClusterKV;
@@ -18,7 +21,7 @@ export class BatchedClusterKVRefine implements BatchedSelector {
   private prefillLength = -1;
 
   constructor(
-    private readonly params: ClusterKVRefineParams,
+    private readonly params: RefineParams,
     layer: BatchedLayer,
   ) {
     const rows = layer.batch * layer.heads;
