@@ -104,6 +104,7 @@ export class BatchedHarness {
       },
       queries: this.buf.queries,
       selected: this.buf.selected,
+      largestBudget: maxSelected,
       scratch: (name, bytes) => {
         if (!this.scratch.has(name)) this.scratch.set(name, storageBuffer(bytes));
         return this.scratch.get(name)!;

@@ -44,10 +44,12 @@ export interface BatchedLayer {
   /** [B H, d] f32: the step's queries after RoPE, written before the selection dispatches run */
   readonly queries: GPUBuffer;
   /**
-   * i32, room for [B H, B'] (B' the largest budget the engine was sized for): the selection dispatches write
-   * [B H, selected] here (row stride `selected`)
+   * i32, room for [B H, B'] (B' = largestBudget): the selection dispatches write [B H, selected] here (row
+   * stride `selected`)
    */
   readonly selected: GPUBuffer;
+  /** B': the largest budget the engine was sized for (a step's selected count never exceeds it) */
+  readonly largestBudget: number;
   /**
    * A scratch buffer shared by every layer's selector under `name` (layers run one after another in a step):
    * created at the first request, and every request must ask for no more bytes than the first.

@@ -341,6 +341,7 @@ export class DecodeEngine {
       keyRows: (start, n) => this.cache.rows(l, start, n),
       queries: this.layerQ[l],
       selected: this.buf.selected,
+      largestBudget: Math.max(1, this.maxBudget),
       scratch: (name, bytes) => {
         const have = this.scratch.get(name);
         if (have && have.size < bytes) throw new RangeError(`decode engine: scratch '${name}' of ${have.size} bytes asked for ${bytes}`);

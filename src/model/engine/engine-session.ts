@@ -30,7 +30,7 @@ export function engineAttentionOf(choice: EngineChoice): EngineAttentionPlan {
   const form = choice.engine;
   if (form?.kind === 'dense') return { attention: 'dense' };
   if (form?.kind === 'batched') return { attention: 'sparse', method: choice };
-  return { problem: `${choice.name} runs on the reference path only (${referenceReason(form) ?? referenceReason(UNDECLARED_ENGINE)})` };
+  return { problem: `${choice.name} runs on the reference path only (${referenceReason(form) ?? UNDECLARED_ENGINE.reason})` };
 }
 
 export interface EngineSessionOptions {

@@ -5,10 +5,11 @@
  *   refine   one dispatch scores the pool's keys by exact q.k and takes the top B of each row, ties to the
  *            earlier position (top-keys.ts, 'pool' candidates), into `selected`
  * The units reported are the pool's clusters (what refine.ts reports). The pool buffer is a scratch sized
- * for refine x the largest budget the engine was sized for (`selected` holds [B H, that budget]).
+ * for refine x the layer's largestBudget.
  */
 import { TopScoresKernel } from '../../../gpu/wgsl/select/top-keys.js';
-import { batchedLayout, batchedPlan, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
+import { batchedPlan, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
+import { selectableBudget } from '../../budget.js';
 import { BatchedClusterKV } from './batched.js';
 import type { ClusterKVParams } from './params.js';
 
@@ -18,29 +19,15 @@ type RefineParams = ClusterKVParams & { readonly refine: number };
 export class BatchedClusterKVRefine implements BatchedSelector {
   private readonly pool: BatchedClusterKV;
   private readonly top: TopScoresKernel;
-  private prefillLength = -1;
 
   constructor(
     private readonly params: RefineParams,
     layer: BatchedLayer,
   ) {
     const rows = layer.batch * layer.heads;
-    const largestBudget = Math.max(1, Math.floor(layer.selected.size / (4 * rows)));
-    const poolBuffer = layer.scratch('refine-pool', rows * params.refine * largestBudget * 4);
-    const poolLayer: BatchedLayer = {
-      layer: layer.layer,
-      batch: layer.batch,
-      heads: layer.heads,
-      kvHeads: layer.kvHeads,
-      headDim: layer.headDim,
-      capacity: layer.capacity,
-      keys: layer.keys,
-      keyDtype: layer.keyDtype,
-      keyRows: (start, n) => layer.keyRows(start, n),
-      queries: layer.queries,
-      selected: poolBuffer,
-      scratch: (name, bytes) => layer.scratch(name, bytes),
-    };
+    const poolBuffer = layer.scratch('refine-pool', rows * params.refine * layer.largestBudget * 4);
+    // the engine's layer with the pool buffer as the one its selection writes
+    const poolLayer: BatchedLayer = Object.assign(Object.create(layer) as BatchedLayer, { selected: poolBuffer, largestBudget: params.refine * layer.largestBudget });
     this.pool = new BatchedClusterKV(params, poolLayer);
     const scores = layer.scratch('refine-scores', rows * layer.capacity * 4);
     const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected, pool: poolBuffer };
@@ -49,15 +36,14 @@ export class BatchedClusterKVRefine implements BatchedSelector {
 
   prefill(prompt: number): void {
     this.pool.prefill(prompt);
-    this.prefillLength = prompt;
   }
 
   step(position: number, budget: number): BatchedPlan {
+    // the pool's step has this step's layout (same position, prompt, sinks and window); B is chosen within it
     const candidates = this.pool.step(position, this.params.refine * budget);
-    const { layout, chosen } = batchedLayout(position, this.prefillLength, this.params, budget);
-    const { sinkEnd, openStart } = layout;
-    const selected = Math.min(chosen, candidates.selected);
-    const dispatches = selected > 0 ? [...candidates.dispatches, this.top.dispatch(sinkEnd, openStart - sinkEnd, selected, candidates.selected)] : [];
+    const { layout } = candidates;
+    const selected = Math.min(selectableBudget(budget, this.params.budgetMode, layout), candidates.selected);
+    const dispatches = selected > 0 ? [...candidates.dispatches, this.top.dispatch(layout.sinkEnd, layout.openStart - layout.sinkEnd, selected, candidates.selected)] : [];
     return batchedPlan(layout, selected, dispatches, candidates.units);
   }
 
