@@ -67,7 +67,7 @@ export interface Suite {
   /** the name of its folder and merged file where it depends on the options (default: the suite's name) */
   label?(options: SuiteRun['options']): string;
   /** after the merge: more checks on the runs (e.g. the model suite against a reference run) */
-  after?(run: SuiteRun, usable: string[], log: (line: string) => void): void;
+  after?(run: SuiteRun, usable: string[], log: (line: string) => void, merged: string): void;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -190,7 +190,7 @@ export async function runSuite(suite: Suite, run: SuiteRun, opts: SuiteOptions):
     writeFileAtomic(merged, `${JSON.stringify(m.merged, null, 2)}\n`);
     writeFileSync(path.join(run.out, `${stem}.md`), `${m.summary}\n`);
     opts.log(m.summary);
-    suite.after?.(run, usable, opts.log);
+    suite.after?.(run, usable, opts.log, merged);
   }
   const record = { kind: 'clusterkv-bench-suite', suite: suite.name, argv: opts.argv, started, ended: new Date().toISOString(), host, size: run.size, backend: run.backend, heatMs: run.heatMs, processesPerConfiguration: opts.processes, options: run.options, merged: merged ? path.basename(merged) : null, clocks: existsSync(path.join(run.out, 'clocks.csv')) ? 'clocks.csv' : null, runs: results.map((r) => ({ ...r, file: path.basename(r.file), logFile: path.basename(r.logFile) })) };
   writeFileSync(path.join(run.out, 'suite.json'), `${JSON.stringify(record, null, 2)}\n`);

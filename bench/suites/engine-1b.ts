@@ -63,10 +63,10 @@ export const engine1bSuite: Suite = {
     runToFile('doctor --model', nodeCommand('cli', ['doctor', '--model', dir, '--context', String(contextOf(run)), '--budget', budget, '--json']), file, 120);
     log(`doctor --model at ${contextOf(run)} positions -> ${file}`);
   },
-  after: (run, usable, log) => {
+  after: (run, _usable, log, mergedFile) => {
     // the bound doctor computed (bytes per step over its read ceiling) beside what the processes measured
     const fit = (JSON.parse(readFileSync(path.join(run.out, 'doctor.json'), 'utf8')) as { modelFit: ModelFit }).modelFit;
-    const merged = JSON.parse(readFileSync(path.join(run.out, 'engine-1b.json'), 'utf8')) as E2eMerged;
+    const merged = JSON.parse(readFileSync(mergedFile, 'utf8')) as E2eMerged;
     for (const r of merged.rows) {
       const bound = r.attention === 'dense' ? fit.dense : fit.clusterkv;
       const tps = 1000 / r.msPerToken.median;

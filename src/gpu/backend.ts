@@ -14,7 +14,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { KERNEL_FEATURES, registerSubgroupSizes } from './wgsl/runtime/capabilities.js';
+import { featuresTurnedOff, KERNEL_FEATURES, registerSubgroupSizes } from './wgsl/runtime/capabilities.js';
 
 export const BACKEND_NAMES = ['tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
@@ -168,7 +168,8 @@ export async function ownWebgpuDevice(adapter: GpuAdapterLike, Backend: WebgpuBa
     return;
   }
   const offered = new Set(adapter.features ?? []);
-  const requiredFeatures = KERNEL_FEATURES.filter((f) => offered.has(f));
+  const off = featuresTurnedOff();
+  const requiredFeatures = KERNEL_FEATURES.filter((f) => offered.has(f) && !off.includes(f));
   const all: Record<string, number> = {};
   for (const key in adapter.limits ?? {}) {
     const v = (adapter.limits as Record<string, unknown>)[key];

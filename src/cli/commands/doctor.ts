@@ -10,7 +10,7 @@ import type { Command } from 'commander';
 import { BACKEND_NAMES, gpuAdapterInfo, probeBackends, softwareAdapterRequested, type BackendProbe } from '../../gpu/backend.js';
 import { kernelPath } from '../../gpu/kernel-path.js';
 import { copyWgsl } from '../../gpu/wgsl/ceilings/copy-read.js';
-import { KERNEL_FEATURES } from '../../gpu/wgsl/runtime/capabilities.js';
+import { featuresTurnedOff, KERNEL_FEATURES } from '../../gpu/wgsl/runtime/capabilities.js';
 import { deviceMemoryLimits } from '../../model/engine/footprint.js';
 import { formatModelFit, modelFit, type ModelFit } from '../../model/engine/model-fit.js';
 import { readCeiling } from '../../model/engine/read-ceiling.js';
@@ -146,8 +146,10 @@ export function formatDoctor(report: DoctorReport): string {
     if (Array.isArray(a.features)) {
       // the optional features the kernels use: offered by the adapter, and on in our device
       const on = new Set(Array.isArray(a.deviceFeatures) ? (a.deviceFeatures as string[]) : []);
+      // a bad CLUSTERKV_FEATURES_OFF is already the webgpu line's reason: here it turns nothing off
+      const off: string[] = (() => { try { return featuresTurnedOff(); } catch { return []; } })();
       const sizes = Array.isArray(a.subgroupSizes) ? ` (subgroup size ${(a.subgroupSizes as number[]).join('-')})` : '';
-      lines.push(`  features: ${KERNEL_FEATURES.map((f) => `${f} ${on.has(f) ? 'on' : (a.features as string[]).includes(f) ? 'offered, off' : 'no'}${f === 'subgroups' && on.has(f) ? sizes : ''}`).join(', ')}`);
+      lines.push(`  features: ${KERNEL_FEATURES.map((f) => `${f} ${on.has(f) ? 'on' : (a.features as string[]).includes(f) ? `offered, off${off.includes(f) ? ' (CLUSTERKV_FEATURES_OFF)' : ''}` : 'no'}${f === 'subgroups' && on.has(f) ? sizes : ''}`).join(', ')}`);
     }
   } else {
     lines.push('GPU adapter: none found');

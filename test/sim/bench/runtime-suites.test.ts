@@ -17,7 +17,7 @@ import { tempDir } from '../../helpers/traces.js';
 
 const skip = await softwareWebgpu();
 const env = { ...process.env, CLUSTERKV_WEBGPU_ADAPTER: 'software', CLUSTERKV_PROGRESS: 'off' };
-const tsx = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, encoding: 'utf8', env, timeout: 600_000 });
+const tsx = (args: string[], extra: Record<string, string> = {}) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...args], { cwd: root, encoding: 'utf8', env: { ...env, ...extra }, timeout: 600_000 });
 const json = <T>(file: string) => JSON.parse(readFileSync(file, 'utf8')) as T;
 const PASSKEY = path.join(root, '../shared/models/ckvlab-passkey-9m/hf-f16');
 const TOK = path.join(root, '../shared/models/stories260K/tok512.bin');
@@ -46,15 +46,18 @@ describe.skipIf(!!skip)('the model runtime suites at the tiny size (software ada
   it('engine-1b: the random checkpoint written once, doctor beside it, e2e --model runs merged', () => {
     const out = tempDir('ckv-suite-1b-');
     const work = tempDir('ckv-suite-1b-work-');
-    const run = tsx(['engine-1b', '--size', 'tiny', '--processes', '1', '--out', out, '--work', work]);
+    // a card named, as on a GPU host: the merged file carries it (engine-1b-webgpu-CARD.json), and the bound's
+    // report after the merge reads that file (it looked for engine-1b.json, which a GPU host never writes)
+    const card = { CLUSTERKV_CARD: 'testcard' };
+    const run = tsx(['engine-1b', '--size', 'tiny', '--processes', '1', '--out', out, '--work', work], card);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stderr).toMatch(/wrote .*llama-3\.2-1b-3-layers-vocab-300: llama-3\.2-1b, 0\.183B parameters/);
     expect(run.stderr).toMatch(/^dense: [\d.]+ tokens\/s measured, bytes bound [\d.]+ tokens\/s/m);
     const dir = path.join(out, 'engine-1b');
-    expect(readRunFile(path.join(dir, 'engine-1b.json'), RUN_KINDS).kind.kind).toBe('clusterkv-e2e-bench-merged');
+    expect(readRunFile(path.join(dir, 'engine-1b-webgpu-testcard.json'), RUN_KINDS).kind.kind).toBe('clusterkv-e2e-bench-merged');
     expect(json<{ modelFit: { model: { parameters: number } } }>(path.join(dir, 'doctor.json')).modelFit.model.parameters).toBeGreaterThan(1.8e8);
     // a second run finds the checkpoint there
-    const again = tsx(['engine-1b', '--size', 'tiny', '--processes', '1', '--out', out, '--work', work]);
+    const again = tsx(['engine-1b', '--size', 'tiny', '--processes', '1', '--out', out, '--work', work], card);
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/the checkpoint is there/);
   }, 600_000);

@@ -129,7 +129,7 @@ function partialSource(sparse: boolean, d: number, R: number, C: number, { perHe
         part[hh] = ${hsum('acc')};
       }`
     : `      let kb = ${row('0u', 'j')} * DV;
-      var acc: array<${V}, R>;
+      var acc = array<${V}, R>();
       for (var m = 0u; m < M; m++) {
         let i = kl + m * LK;
         let kv = ${K.load('kb + i')};
@@ -165,7 +165,7 @@ ${valueLoop('hh', (v, j) => `acc += p[hh * C + ${j}] * ${v};`)}
     }
 ${reduceOut('acc', 'hh')}
   }`
-    : `  var acc: array<${V}, R>;
+    : `  var acc = array<${V}, R>();
   if (lane < L) {
 ${valueLoop(null, (v, j) => `for (var hh = 0u; hh < R; hh++) { acc[hh] += p[hh * C + ${j}] * ${v}; }`)}
   }
@@ -214,7 +214,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let kl = t % LK;
   for (var j0 = 0u; j0 < cnt; j0 += TP) {
     let j = j0 + js;
-    var part: array<f32, ${RV * 4}>;
+    var part = array<f32, ${RV * 4}>();
     if (j < cnt) {
 ${scores}
     }

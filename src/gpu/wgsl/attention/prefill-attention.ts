@@ -107,7 +107,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (t < BQ) { mrow[t] = LOWEST; lrow[t] = 0.0; }
   let tr = t / TC;
   let tc = t % TC;
-  var o: array<vec4<f32>, ${2 * DT}>;
+  var o = array<vec4<f32>, ${2 * DT}>();
   let kEnd = P.p0 + last + 1u;
   for (var k0 = 0u; k0 < kEnd; k0 += BK) {
     workgroupBarrier();
@@ -117,8 +117,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     workgroupBarrier();
     // scores of queries 2 tr, 2 tr + 1 against keys 4 tc .. 4 tc + 3 (6 loads per 8 vec4 products)
-    var s0: array<vec4<f32>, 4>;
-    var s1: array<vec4<f32>, 4>;
+    var s0 = array<vec4<f32>, 4>();
+    var s1 = array<vec4<f32>, 4>();
     let qa = 2u * tr * D4;
     let kb = 4u * tc * D4;
     for (var c = 0u; c < D4; c++) {

@@ -89,7 +89,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let xok = m0 + lr < P.n;
   let wr = min(n0 + lr, ROWS - 1u);
   let wok = n0 + lr < ROWS;
-  var acc: array<vec4<f32>, 4>;
+  var acc = array<vec4<f32>, 4>();
   for (var k4 = 0u; k4 < C4; k4 += BK / 4u) {
     let c = k4 + lc;
     var xv = vec4<f32>(0.0);

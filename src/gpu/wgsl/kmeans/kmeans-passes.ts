@@ -142,13 +142,13 @@ ${sg ? sg.init : ''}
   let g = wid.y;
   let row0 = wid.x * BM;
   ${position}
-  var bestV: array<f32, ${TM}>;
-  var bestI: array<u32, ${TM}>;
+  var bestV = array<f32, ${TM}>();
+  var bestI = array<u32, ${TM}>();
   for (var r = 0u; r < TM; r++) { bestV[r] = LOWEST; }
   let tiles = (K + BN - 1u) / BN;
   for (var ct = 0u; ct < tiles; ct++) {
     let col0 = ct * BN;
-    var acc: array<vec4<f32>, ${TM * VN}>;
+    var acc = array<vec4<f32>, ${TM * VN}>();
     for (var k0 = 0u; k0 < D; k0 += BK) {
       for (var u = 0u; u < (BM * BK) / 256u; u++) {
         let e = t + u * 256u;
@@ -168,8 +168,8 @@ ${sg ? sg.init : ''}
       }
       workgroupBarrier();
       for (var kk = 0u; kk < BK; kk++) {
-        var a: array<vec4<f32>, ${VM}>;
-        var b: array<vec4<f32>, ${VN}>;
+        var a = array<vec4<f32>, ${VM}>();
+        var b = array<vec4<f32>, ${VN}>();
         for (var v = 0u; v < ${VM}u; v++) { a[v] = As[(kk * BM + tr * TM) / 4u + v]; }
         for (var v = 0u; v < ${VN}u; v++) { b[v] = Bs[(kk * BN + tc * TN) / 4u + v]; }
         ${fma.join('\n        ')}
@@ -224,8 +224,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let hi = min(N, lo + P.partLen);
   for (var i0 = 0u; i0 < D; i0 += WG) {
     let i = i0 + t;
-    var acc: array<f32, CB>;
-    var cnt: array<i32, CB>;
+    var acc = array<f32, CB>();
+    var cnt = array<i32, CB>();
     for (var b0 = lo; b0 < hi; b0 += WG) {
       // label relative to this workgroup's first cluster (wraps past CB when below it)
       let n = b0 + t;

@@ -19,6 +19,17 @@ import { tunable } from './tuning.js';
 export const KERNEL_FEATURES = ['shader-f16', 'subgroups', 'subgroup-size-control', 'timestamp-query'] as const;
 export type KernelFeature = (typeof KERNEL_FEATURES)[number];
 
+/**
+ * Features left off our device although the adapter offers them: env CLUSTERKV_FEATURES_OFF, comma-separated
+ * names of KERNEL_FEATURES (e.g. shader-f16), so that every kernel's path for adapters without a feature can
+ * be run, and timed or compared, on hardware that has it. An unknown name is an error naming the known ones.
+ */
+export function featuresTurnedOff(env = process.env.CLUSTERKV_FEATURES_OFF): KernelFeature[] {
+  const names = (env ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  for (const n of names) if (!(KERNEL_FEATURES as readonly string[]).includes(n)) throw new RangeError(`CLUSTERKV_FEATURES_OFF: unknown feature '${n}' (known: ${KERNEL_FEATURES.join(', ')})`);
+  return names as KernelFeature[];
+}
+
 export interface SubgroupSizes {
   min: number;
   max: number;
