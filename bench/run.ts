@@ -35,6 +35,7 @@ import { ENGINE_SIZES, engineOnce, engineSuite } from './suites/engine.js';
 import { engine1bSuite } from './suites/engine-1b.js';
 import { contextsSuite, kernelsSuite } from './suites/kernels.js';
 import { MODEL_CHECK_SIZES, compareModelFiles, modelCheckOnce, modelSuite } from './suites/model.js';
+import { PREFILL_CHUNK } from '../src/model/engine/prefill.js';
 import { evalRows, PASSKEY_SIZES, passkeyComparison, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
 import { torchSuite } from './suites/torch.js';
 import { tuneSuite } from './suites/tune.js';
@@ -121,8 +122,9 @@ function addOnce(program: Command): void {
   const engine = once.command('engine').description('a real model on the WebGPU engine: dense and ClusterKV prefill and decode tok/s, and the f32-KV model check');
   modelRunOptions(engine, { ...ENGINE_SIZES.full, backend: 'webgpu' }, { steps: 'decoded tokens per mode', kv: "the modes' KV cache" })
     .option('--check-steps <n>', "the f32-KV check's tokens", String(ENGINE_SIZES.full.checkSteps))
+    .option('--prefill-chunk <n>', "the modes' prompt rows per prefill chunk", String(PREFILL_CHUNK))
     .action(async (f: Record<string, string>) => {
-      writeJson(f.out, await engineOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1), checkSteps: parseIntFlag('--check-steps', f.checkSteps, 1) }, log));
+      writeJson(f.out, await engineOnce({ ...modelRunFlags(f), steps: parseIntFlag('--steps', f.steps, 1), checkSteps: parseIntFlag('--check-steps', f.checkSteps, 1), prefillChunk: parseIntFlag('--prefill-chunk', f.prefillChunk, 1) }, log));
     });
   const passkeySizes = PASSKEY_SIZES.full;
   once

@@ -14,7 +14,7 @@ import { readBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { CaptureInterrupted, captureManifest, checkCaptureLengths, checkpointSha256, type CaptureOptions, type CaptureResult } from '../capture.js';
 import type { EngineModel } from './engine-model.js';
 import { EngineSession } from './engine-session.js';
-import { PREFILL_CHUNK } from './prefill.js';
+import { prefillChunkFor } from './prefill.js';
 
 export interface EngineCaptureOptions extends CaptureOptions {
   prefillChunk?: number;
@@ -31,7 +31,7 @@ export async function captureTraceOnEngine(model: EngineModel, tokens: readonly 
   const row = H * d;
   const queries = Array.from({ length: L }, () => new Float32Array(S * row));
   const outs = Array.from({ length: L }, () => new Float32Array(S * row));
-  const total = L * Math.ceil(T / (opts.prefillChunk ?? PREFILL_CHUNK));
+  const total = L * Math.ceil(T / prefillChunkFor(T, opts.prefillChunk));
   let done = 0;
   opts.onProgress?.(0, total);
   try {

@@ -40,6 +40,8 @@ const engineRunHead = {
   context: z.number().int(),
   steps: z.number().int(),
   dtypes: z.object({ weights: z.string(), kv: z.string() }),
+  /** prompt rows per prefill chunk (absent in runs made before it was recorded: the default then, 512) */
+  prefillChunk: z.number().int().optional(),
 };
 
 export const engineRunFileSchema = z.looseObject({
@@ -80,8 +82,8 @@ export const engineRunKind: RunKind<EngineRunFile, EngineSpeed> = {
   mergedSchema: engineSpeedSchema,
   merge(runs, files) {
     const [first] = runs;
-    const odd = runs.findIndex((r) => r.model !== first.model || r.context !== first.context || r.steps !== first.steps || r.dtypes.kv !== first.dtypes.kv);
-    if (odd > 0) throw new RunFileError(`${files[odd]}: ${runs[odd].model} at ${runs[odd].context} + ${runs[odd].steps} (${runs[odd].dtypes.kv} KV), unlike ${files[0]}`);
+    const odd = runs.findIndex((r) => r.model !== first.model || r.context !== first.context || r.steps !== first.steps || r.dtypes.kv !== first.dtypes.kv || r.prefillChunk !== first.prefillChunk);
+    if (odd > 0) throw new RunFileError(`${files[odd]}: ${runs[odd].model} at ${runs[odd].context} + ${runs[odd].steps} (${runs[odd].dtypes.kv} KV, prefill chunk ${runs[odd].prefillChunk ?? 'unrecorded'}), unlike ${files[0]}`);
     const rows = first.modes.map(({ attention, ids }) => {
       const each = runs.map((r, i) => {
         const m = r.modes.find((x) => x.attention === attention);
@@ -99,7 +101,7 @@ export const engineRunKind: RunKind<EngineRunFile, EngineSpeed> = {
         sameIds: each.every((m) => JSON.stringify(m.ids) === JSON.stringify(ids)),
       };
     });
-    return { kind: 'clusterkv-engine-speed', backend: first.backend, runtime: first.runtime, adapter: first.adapter, model: first.model, context: first.context, steps: first.steps, dtypes: first.dtypes, processes: runs.length, rows, files };
+    return { kind: 'clusterkv-engine-speed', backend: first.backend, runtime: first.runtime, adapter: first.adapter, model: first.model, context: first.context, steps: first.steps, dtypes: first.dtypes, ...(first.prefillChunk !== undefined ? { prefillChunk: first.prefillChunk } : {}), processes: runs.length, rows, files };
   },
   summary(m) {
     const show = (s: OverProcesses, digits: number) => `${s.median.toFixed(digits)} (${spreadText(s.processes, digits)})`;

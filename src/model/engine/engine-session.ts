@@ -15,7 +15,7 @@ import { DecodeEngine, type EngineAttention, type StepAttention, type StepOption
 import { resolveDType, type DTypeChoice, type EngineModel } from './engine-model.js';
 import { checkFootprint, type EngineFootprint } from './footprint.js';
 import { KvCache } from './kv-cache.js';
-import { Prefill, PREFILL_CHUNK, type PrefillHooks } from './prefill.js';
+import { Prefill, prefillChunkFor, type PrefillHooks } from './prefill.js';
 import { gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
 import type { StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 
@@ -75,7 +75,7 @@ export class EngineSession {
     this.kv = opts.cache ? opts.cache.dtype : resolveDType(opts.kv ?? 'auto', model.stored);
     const w = model.weights;
     this.footprint = checkFootprint(
-      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : (opts.prefillChunk ?? PREFILL_CHUNK) },
+      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : prefillChunkFor(opts.capacity, opts.prefillChunk) },
       `${model.source.name} with ${batch} sequence${batch === 1 ? '' : 's'} of ${opts.capacity} positions`,
     );
     this.cache = opts.cache ?? new KvCache(model.shape, batch, opts.capacity, this.kv);
@@ -94,7 +94,7 @@ export class EngineSession {
 
   /** Prefills sequence `seq` with `tokens` at positions start.. (queued; with hooks, done). */
   async prefill(seq: number, tokens: readonly number[], start = 0, hooks?: PrefillHooks): Promise<void> {
-    this.prefillRun ??= new Prefill(this.model.weights, this.cache, this.opts.prefillChunk ?? PREFILL_CHUNK);
+    this.prefillRun ??= new Prefill(this.model.weights, this.cache, prefillChunkFor(this.cache.capacity, this.opts.prefillChunk));
     await this.prefillRun.run(seq, tokens, start, hooks);
   }
 

@@ -19,6 +19,7 @@ import { ASSUMED_READ_GBPS } from './read-ceiling.js';
 import { engineShapeOf, engineShapeProblem, parameterCounts, type EngineShape } from './shape.js';
 import { stepBytes } from './step-bytes.js';
 import { openWeightReader } from './weight-reader.js';
+import { prefillChunkFor } from './prefill.js';
 
 export interface FitRequest {
   path: string;
@@ -67,7 +68,7 @@ export async function modelFit(r: FitRequest): Promise<ModelFit> {
   const weights = resolveDType(r.weights, stored);
   const kv = resolveDType(r.kv, stored);
   const B = r.batch;
-  const footprint = engineFootprint({ shape, weights, kv, batch: B, capacity: r.context, tied: c.tiedEmbeddings, prefillChunk: 512 });
+  const footprint = engineFootprint({ shape, weights, kv, batch: B, capacity: r.context, tied: c.tiedEmbeddings, prefillChunk: prefillChunkFor(r.context) });
   const problem = r.limits ? footprintProblem(footprint, r.limits) : undefined;
   const ceiling = r.ceiling ?? { GBps: ASSUMED_READ_GBPS, source: `assumed: the H100's measured WGSL read ceiling (${ASSUMED_READ_GBPS} GB/s); --read-gbps gives your card's` };
   // the partials of the attention the engine runs on this device (without one: the flash-decoding kernels')

@@ -35,8 +35,18 @@ import type { EngineWeights } from './device-weights.js';
 import type { KvCache } from './kv-cache.js';
 import { qkvRows } from './shape.js';
 
-/** Default rows per prefill chunk. */
-export const PREFILL_CHUNK = 512;
+/**
+ * Default rows per prefill chunk (a session caps it at its capacity). Measured on an H100, ckvlab-passkey-9m at a
+ * 16K prompt (bench/README.md, "H100"): 12.2K / 22.7K / 34.1K / 33.3K / 39.7K / 39.5K / 38.5K prefill tokens/s at
+ * 256 / 512 / 1024 / 2048 / 4096 / 8192 / 16384 rows. The causal attention runs one workgroup per (block of
+ * queries, head): at 512 rows and 6 heads that is 96 workgroups, fewer than the card's 132 SMs.
+ */
+export const PREFILL_CHUNK = 4096;
+
+/** The rows per chunk a cache of `capacity` positions uses: `chunk` (default PREFILL_CHUNK), at most the capacity. */
+export function prefillChunkFor(capacity: number, chunk = PREFILL_CHUNK): number {
+  return Math.max(1, Math.min(chunk, capacity));
+}
 
 export interface PrefillHooks {
   /** after each layer of each chunk: rows start..start+n-1 of the prompt, their queries and attention outputs */
