@@ -18,7 +18,6 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { gpuAdapterInfo, useBackend } from '../../src/gpu/backend.js';
 import { loadEngineModel, type DTypeChoice } from '../../src/model/engine/engine-model.js';
-import { PREFILL_CHUNK } from '../../src/model/engine/prefill.js';
 import { generateOnEngine } from '../../src/model/engine/engine-generate.js';
 import { engineRunKind, type EngineMode, type EngineRunFile } from '../../src/model/engine/engine-run-file.js';
 import { loadTokenizer } from '../../src/model/load.js';
@@ -63,11 +62,13 @@ export async function engineOnce(opts: EngineRunOptions, log: (line: string) => 
     const clusterkv = createMethod('clusterkv', { budget: opts.budget });
     const modes: EngineMode[] = [];
     let kv = '';
+    let prefillChunk = 0;
     for (const attention of ['dense', 'clusterkv'] as const) {
       const method = attention === 'dense' ? undefined : clusterkv;
       const r = await generateOnEngine(model, prompt, { steps: opts.steps, sampler: createSampler(0, 0), attention: method ?? 'dense', kv: opts.kv, prefillChunk: opts.prefillChunk });
       const e = r.engine;
       kv = e.kv;
+      prefillChunk = e.prefillChunk;
       if (e.decodeTokensPerSecond === null || e.msPerToken === null) throw new RangeError(`${attention}: no decode step was timed (--steps ${opts.steps})`);
       modes.push({ attention, params: method?.params, ids: r.ids, prefillSeconds: r.prefillSeconds, decodeSeconds: r.decodeSeconds, prefillTokensPerSecond: e.prefillTokensPerSecond, clusterSeconds: e.clusterSeconds, decodeTokensPerSecond: e.decodeTokensPerSecond, msPerToken: e.msPerToken, attentionKernel: e.attentionKernel });
       log(`${attention}: prompt ${prompt.length} tokens at ${e.prefillTokensPerSecond.toFixed(0)} tok/s${method ? ` (clustering ${e.clusterSeconds.toFixed(3)} s)` : ''}, decode ${e.decodeSteps} steps at ${e.decodeTokensPerSecond.toFixed(1)} tok/s (${e.msPerToken.toFixed(3)} ms/token), ${e.weights} weights, ${e.kv} KV, ${e.attentionKernel} attention`);
@@ -83,7 +84,7 @@ export async function engineOnce(opts: EngineRunOptions, log: (line: string) => 
       context: opts.context,
       steps: opts.steps,
       dtypes: { weights: model.weights.dtype, kv },
-      prefillChunk: opts.prefillChunk ?? PREFILL_CHUNK,
+      prefillChunk,
       tensorsLeft: tf.memory().numTensors,
       versions: packageVersions(),
       modes,
@@ -92,6 +93,11 @@ export async function engineOnce(opts: EngineRunOptions, log: (line: string) => 
   } finally {
     model.dispose();
   }
+}
+
+/** --prefill-chunk, validated, or undefined (the engine's default). */
+function prefillChunkOption(options: SuiteRun['options']): number | undefined {
+  return options.prefillChunk === undefined ? undefined : parseIntFlag('--prefill-chunk', String(options.prefillChunk), 1);
 }
 
 /** The suite's options with the size's defaults. */
@@ -124,11 +130,14 @@ export const engineSuite: Suite = {
     ['--check-steps <n>', "the f32-KV check's tokens (default per size: full 32, small 8, tiny 4)"],
     ['--budget <n>', 'ClusterKV budget B (default per size: full 1024, small 256, tiny 32)'],
     ['--kv-dtype <auto|f32|f16>', "the modes' KV cache", 'auto'],
-    ['--prefill-chunk <n>', `the modes' prompt rows per prefill chunk (default ${PREFILL_CHUNK}); given, the suite's folder is engine-chunk-N`],
+    ['--prefill-chunk <n>', "the modes' prompt rows per prefill chunk (default: the engine's, PREFILL_CHUNK); given, the suite's folder is engine-chunk-N"],
     ['--reference <file.json>', 'a model-check run of the same model, prompt and check steps on the op path (default at size full: the committed wasm run)'],
     ['--tolerance <gap>', 'a divergence counts as rounding where the reference top-1/top-2 gap is below this', '0.01'],
   ],
-  label: (options) => (options.prefillChunk === undefined ? 'engine' : `engine-chunk-${parseIntFlag('--prefill-chunk', String(options.prefillChunk), 1)}`),
+  label: (options) => {
+    const chunk = prefillChunkOption(options);
+    return chunk === undefined ? 'engine' : `engine-chunk-${chunk}`;
+  },
   prepare: async (run, log) => {
     const o = optionsOf(run);
     const file = path.join(run.out, 'doctor.json');
@@ -137,7 +146,8 @@ export const engineSuite: Suite = {
   },
   jobs: (run) => {
     const o = optionsOf(run);
-    const args = ['--backend', run.backend, '--model', o.model, '--tokenizer', o.tokenizer, '--context', String(o.context), '--steps', String(o.steps), '--check-steps', String(o.checkSteps), '--budget', String(o.budget), '--kv-dtype', String(run.options.kvDtype), ...(run.options.prefillChunk === undefined ? [] : ['--prefill-chunk', String(run.options.prefillChunk)])];
+    const chunk = prefillChunkOption(run.options);
+    const args = ['--backend', run.backend, '--model', o.model, '--tokenizer', o.tokenizer, '--context', String(o.context), '--steps', String(o.steps), '--check-steps', String(o.checkSteps), '--budget', String(o.budget), '--kv-dtype', String(run.options.kvDtype), ...(chunk === undefined ? [] : ['--prefill-chunk', String(chunk)])];
     return [{ name: 'engine', argv: nodeCommand('driver', ['once', 'engine', ...args, '--out', '{out}']) }];
   },
   after: (run, usable, log) => {

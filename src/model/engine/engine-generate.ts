@@ -30,6 +30,8 @@ export interface EngineRunSummary {
   /** the WGSL decode attention the steps ran ('wgsl-subgroup' where the device has subgroups, else 'wgsl') */
   attentionKernel: string;
   promptTokens: number;
+  /** prompt rows per prefill chunk the session ran */
+  prefillChunk: number;
   /** prompt tokens per second of the prefill and (ClusterKV) the prompt's clustering together */
   prefillTokensPerSecond: number;
   /** seconds of ClusterKV's prompt clustering (0 for dense) */
@@ -117,6 +119,7 @@ export async function generateOnEngine(model: EngineModel, prompt: readonly numb
         attention: session.method ? `${session.method.name} ${JSON.stringify(session.method.params)}` : 'dense',
         attentionKernel: session.engine.attentionKernel,
         promptTokens: P,
+        prefillChunk: session.prefillChunk,
         prefillTokensPerSecond: P / ((t1 - t0) / 1000),
         clusterSeconds: (t1 - tPrefill) / 1000,
         decodeSteps,

@@ -60,6 +60,8 @@ export class EngineSession {
   readonly method?: Method;
   readonly kv: StorageDType;
   readonly footprint: EngineFootprint;
+  /** prompt rows per prefill chunk (opts.prefillChunk or the default, at most the cache's capacity) */
+  readonly prefillChunk: number;
   private prefillRun?: Prefill;
   private readonly ownsCache: boolean;
 
@@ -74,8 +76,9 @@ export class EngineSession {
     const batch = opts.batch ?? 1;
     this.kv = opts.cache ? opts.cache.dtype : resolveDType(opts.kv ?? 'auto', model.stored);
     const w = model.weights;
+    this.prefillChunk = prefillChunkFor(opts.cache?.capacity ?? opts.capacity, opts.prefillChunk);
     this.footprint = checkFootprint(
-      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : prefillChunkFor(opts.capacity, opts.prefillChunk) },
+      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : this.prefillChunk },
       `${model.source.name} with ${batch} sequence${batch === 1 ? '' : 's'} of ${opts.capacity} positions`,
     );
     this.cache = opts.cache ?? new KvCache(model.shape, batch, opts.capacity, this.kv);
@@ -94,7 +97,7 @@ export class EngineSession {
 
   /** Prefills sequence `seq` with `tokens` at positions start.. (queued; with hooks, done). */
   async prefill(seq: number, tokens: readonly number[], start = 0, hooks?: PrefillHooks): Promise<void> {
-    this.prefillRun ??= new Prefill(this.model.weights, this.cache, prefillChunkFor(this.cache.capacity, this.opts.prefillChunk));
+    this.prefillRun ??= new Prefill(this.model.weights, this.cache, this.prefillChunk);
     await this.prefillRun.run(seq, tokens, start, hooks);
   }
 
