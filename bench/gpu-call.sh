@@ -13,11 +13,13 @@
 set -u
 total=${1:-450}
 size=${GPU_RUN_SIZE:-full}
-# full: every step (about 450 s); short: what a session with about 300 s of call left can run (below)
+# full: every step (about 450 s); short: what a session with about 300 s of call left can run; kernels: the
+# kernels alone, with the context sweep and the attention's prefetch variants (about 560 s); model: the model
+# runtime alone, with the passkey grid in 3 processes per context (about 500 s)
 plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
 # the reserves below are written for the plan's own length; a shorter call scales them down alike
-nominal=450; [ "$plan" = short ] && nominal=300
+case $plan in short) nominal=300 ;; kernels) nominal=560 ;; model) nominal=500 ;; *) nominal=450 ;; esac
 scaled() { echo $(($1 * total / nominal)); }
 # seconds left on the clock after keeping `reserve` for the steps after this one (at least 1)
 left() { local t=$((end - SECONDS - $1)); echo $((t > 1 ? t : 1)); }
@@ -57,6 +59,18 @@ step() {
     step kernels 75 60 kernels --runs 8 --heat-ms 50
     step torch 50 40 torch
     step passkey 3 "$(left 3)" passkey "${model[@]}" --contexts 2048
+  elif [ "$plan" = kernels ]; then
+    # PyTorch (its context sweep too) first; then the context sweep 4K-128K, the 32K kernels, and what is left
+    # for the subgroup attention's loads in flight (one process: a tuning record, not a figure)
+    step torch 470 60 torch
+    step contexts 230 200 contexts --runs 10
+    step kernels 25 90 kernels --runs 10
+    step prefetch 1 "$(left 1)" tune --set prefetch --processes 1
+  elif [ "$plan" = model ]; then
+    # the model runtime: the engine, the passkey grid in 3 fresh processes per context, the 1B shape
+    step engine 330 60 engine "${model[@]}"
+    step passkey 60 150 passkey "${model[@]}" --processes 3
+    step engine-1b 5 "$(left 5)" engine-1b --work /tmp/ckv-1b
   else
     # PyTorch first: it is short (~25 s) and its ratios need the kernels of the same call. On the H100 the
     # kernels took ~235 s (3 processes), the engine ~20 s, the passkey grid ~80 s, the 1B shape ~40 s

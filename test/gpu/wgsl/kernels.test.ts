@@ -13,9 +13,9 @@ import { kernelPath, setKernelPath, withKernelPath, type KernelPath } from '../.
 import { cosineKMeans, initialIndices } from '../../../src/gpu/kmeans.js';
 import { rankedTokens, selectClusters, disposeClusterSelection } from '../../../src/gpu/selection.js';
 import { copyWgsl, readWgsl } from '../../../src/gpu/wgsl/ceilings/copy-read.js';
-import { compileMessages, gpuIdle, recordedPasses, startKernelTimer, stopKernelTimer } from '../../../src/gpu/wgsl/runtime/runtime.js';
+import { bufferOf, compileMessages, gpuIdle, outputTensor, record, recordedPasses, startKernelTimer, stopKernelTimer } from '../../../src/gpu/wgsl/runtime/runtime.js';
 import { selectShader, selectTuning } from '../../../src/gpu/wgsl/select/select-clusters.js';
-import { attentionTuning } from '../../../src/gpu/wgsl/attention/decode-attention.js';
+import { attentionTuning, mergeShader } from '../../../src/gpu/wgsl/attention/decode-attention.js';
 import { kmeansTuning } from '../../../src/gpu/wgsl/kmeans/kmeans-passes.js';
 import { tuningDefaults, withTuning } from '../../../src/gpu/wgsl/runtime/tuning.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
@@ -150,6 +150,38 @@ describe.skipIf(!!skip)('WGSL decode attention (software WebGPU)', () => {
         expect(worstRelative(wgsl[1].slice(h * d, (h + 1) * d), refAttend(qh, kh, vh, d, chosen[h]))).toBeLessThan(1e-5);
       }
       tf.dispose([qt, kt, vt, tok]);
+    }
+  });
+
+  it('the merge combines chunk partials as the plain-TS rule does: many chunks, empty chunks, vector and scalar rows, rows past the workgroup', async () => {
+    const LOWEST = -3.402823e38;
+    for (const [H, S, d] of [[3, 1, 8], [2, 5, 6], [2, 300, 8], [1, 70, 259], [1, 3, 1028]] as const) {
+      const r = rng(S * d);
+      // partial maxima spread over +-8 (so the weights e^(m_s - M) matter); every 4th chunk empty (m LOWEST, l 0, o 0)
+      const empty = (h: number, s: number) => (h + s) % 4 === 3 && S > 1;
+      const ml = Float32Array.from({ length: H * S * 2 }, (_, i) => {
+        const [h, s] = [Math.floor(i / 2 / S), Math.floor(i / 2) % S];
+        if (empty(h, s)) return i % 2 === 0 ? LOWEST : 0;
+        return i % 2 === 0 ? 16 * r() - 8 : 1 + 10 * r();
+      });
+      const o = Float32Array.from(normals(H * S * d, S + d), (x, i) => (empty(Math.floor(i / (S * d)), Math.floor(i / d) % S) ? 0 : x));
+      const want: number[] = [];
+      for (let h = 0; h < H; h++) {
+        let M = LOWEST;
+        for (let s = 0; s < S; s++) M = Math.max(M, ml[2 * (h * S + s)]);
+        let l = 0;
+        for (let s = 0; s < S; s++) l += Math.exp(ml[2 * (h * S + s)] - M) * ml[2 * (h * S + s) + 1];
+        for (let i = 0; i < d; i++) {
+          let acc = 0;
+          for (let s = 0; s < S; s++) acc += Math.exp(ml[2 * (h * S + s)] - M) * o[(h * S + s) * d + i];
+          want.push(acc / l);
+        }
+      }
+      const [ot, mlt] = [tf.tensor1d(o), tf.tensor1d(ml)];
+      const out = outputTensor([H, d], 'float32');
+      record([{ code: mergeShader(d), uniforms: [S], buffers: [bufferOf(ot, 'f32'), bufferOf(mlt, 'f32'), out.buffer], workgroups: [H] }]);
+      expect(worstRelative(await values(out.tensor), want), `H ${H} S ${S} d ${d}`).toBeLessThan(1e-5);
+      tf.dispose([ot, mlt, out.tensor]);
     }
   });
 

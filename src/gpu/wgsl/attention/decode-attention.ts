@@ -270,9 +270,18 @@ ${values}
 `;
 }
 
-/** Merge pass. Bindings: 0 params, 1 partO [H, S, d], 2 partML [H, S], 3 out [H, d]. */
+/** Threads of the merge pass's workgroup (one workgroup per query head). */
+const MERGE_WG = 256;
+
+/**
+ * Merge pass. Bindings: 0 params, 1 partO [H, S, d], 2 partML [H, S], 3 out [H, d].
+ * Every loop runs across the workgroup, not along S: one thread per chunk finds the maximum M and the sum l
+ * (tree reductions in workgroup memory), and the output's (part, vector) threads each add up every NP-th
+ * chunk. The older form looped over S in one thread per vector: at one sequence and 32K positions (S = 64
+ * chunks) its three dependent loops cost more than the partial pass's reads (bench/README.md, "The merge").
+ */
 export function mergeShader(d: number): string {
-  return shaderSource(`merge:${d}`, () => mergeSource(d));
+  return shaderSource(`merge:${d}:${MERGE_WG}`, () => mergeSource(d));
 }
 
 /** Generates mergeShader's source (memoised by mergeShader). */
@@ -280,6 +289,29 @@ function mergeSource(d: number): string {
   const vec = d % 4 === 0;
   const DV = vec ? d / 4 : d;
   const V = vec ? 'vec4<f32>' : 'f32';
+  const WG = MERGE_WG;
+  // parts of the chunks the output threads split (each part: every NP-th chunk); one where a row exceeds WG
+  const NP = Math.max(1, Math.floor(WG / DV));
+  const output =
+    DV <= WG
+      ? `  let part = t / DV;
+  let i = t % DV;
+  var o = ${V}(0.0);
+  if (part < NP) {
+    for (var s = part; s < S; s += NP) { o += exp(partML[h * S + s].x - M) * partO[(h * S + s) * DV + i]; }
+  }
+  os[t] = o;
+  workgroupBarrier();
+  if (t < DV) {
+    var acc = ${V}(0.0);
+    for (var k = 0u; k < NP; k++) { acc += os[k * DV + t]; }
+    out[h * DV + t] = acc / l;
+  }`
+      : `  for (var i = t; i < DV; i += WG) {
+    var o = ${V}(0.0);
+    for (var s = 0u; s < S; s++) { o += exp(partML[h * S + s].x - M) * partO[(h * S + s) * DV + i]; }
+    out[h * DV + i] = o / l;
+  }`;
   return /* wgsl */ `
 struct Params { splits: u32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
@@ -287,19 +319,34 @@ struct Params { splits: u32, pad0: u32, pad1: u32, pad2: u32 };
 @group(0) @binding(2) var<storage, read> partML: array<vec2<f32>>;
 @group(0) @binding(3) var<storage, read_write> out: array<${V}>;
 const DV: u32 = ${DV}u;
-@compute @workgroup_size(64)
+const WG: u32 = ${WG}u;
+const NP: u32 = ${NP}u;
+var<workgroup> red: array<f32, WG>;
+var<workgroup> os: array<${V}, WG>;
+@compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let h = wid.x;
   let S = P.splits;
-  var M = -3.402823e38;
-  for (var s = 0u; s < S; s++) { M = max(M, partML[h * S + s].x); }
-  var l = 0.0;
-  for (var s = 0u; s < S; s++) { let ml = partML[h * S + s]; l += exp(ml.x - M) * ml.y; }
-  for (var i = t; i < DV; i += 64u) {
-    var o = ${V}(0.0);
-    for (var s = 0u; s < S; s++) { o += exp(partML[h * S + s].x - M) * partO[(h * S + s) * DV + i]; }
-    out[h * DV + i] = o / l;
+  var m = -3.402823e38;
+  for (var s = t; s < S; s += WG) { m = max(m, partML[h * S + s].x); }
+  red[t] = m;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (t < w) { red[t] = max(red[t], red[t + w]); }
+    workgroupBarrier();
   }
+  let M = red[0];
+  workgroupBarrier();
+  var ls = 0.0;
+  for (var s = t; s < S; s += WG) { let ml = partML[h * S + s]; ls += exp(ml.x - M) * ml.y; }
+  red[t] = ls;
+  workgroupBarrier();
+  for (var w = WG / 2u; w > 0u; w >>= 1u) {
+    if (t < w) { red[t] = red[t] + red[t + w]; }
+    workgroupBarrier();
+  }
+  let l = red[0];
+${output}
 }
 `;
 }
