@@ -9,9 +9,10 @@
  * merged), core (the defaults only, e.g. to compare a Dawn toggle), kernels (every knob), subgroup (the
  * subgroup and f16 kernels of issue 19: subgroupAttentionTuning, thresholdSelectTuning and kmeansTuning's
  * sorted update and subgroup merge, one knob changed at a time, against the older kernels, each variant's
- * output checked against the op chain at the timed shape), prefetch (the subgroup attention's loads in
- * flight only: tiles in flight 2 and 3, 8 rows per tile, against its defaults and the older kernels, checked
- * the same way: short enough for the end of a device call). heatMs heats the GPU before every 10 samples;
+ * output checked against the op chain at the timed shape), prefetch (loads in flight only: the subgroup
+ * attention's tiles in flight 2 and 3, 8 rows per tile, and the threshold select's score passes and output
+ * slots in flight 1, 2 and 8, against the defaults and the older kernels, checked the same way: short enough
+ * for the end of a device call). heatMs heats the GPU before every 10 samples;
  * small shrinks every shape (software adapter; the subgroup sets need subgroups, or their emulation:
  * CLUSTERKV_SUBGROUP_EMULATION=32).
  */
@@ -54,13 +55,15 @@ interface SubgroupVariant {
 const asIs = <R>(f: () => Promise<R>) => f();
 const OLDER = 'older kernels (no subgroups)';
 
-/** The subgroup attention's loads in flight (prefetch set; also part of the subgroup set). */
+/** Loads in flight of the subgroup attention and the threshold select (prefetch set; the attention's also in the subgroup set). */
 const PREFETCH_VARIANTS: SubgroupVariant[] = [
   { name: 'defaults', under: asIs, kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] },
   { name: OLDER, under: (f) => withTuning(subgroupTuning, { enabled: false }, f), kernels: ['dense-attention', 'dense-attention-f16', 'clusterkv-step-f16'] },
   ...[2, 3].map((n) => ({ name: `attention tiles in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { tilesInFlight: n }, f), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] })),
   { name: 'attention rows 8', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
   { name: 'attention rows 8, tiles in flight 2', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8, tilesInFlight: 2 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
+  // the threshold select's loads: 1 and 1 is its form before they were issued together
+  ...[1, 2, 8].map((n) => ({ name: `select loads in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(thresholdSelectTuning, { passesInFlight: n, slotsInFlight: n }, f), kernels: ['select-tokens-f16', 'clusterkv-step-f16'] })),
 ];
 
 /** The subgroup / f16 kernels' knobs one at a time, and the older kernels (subgroup set). */

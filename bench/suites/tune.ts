@@ -7,7 +7,8 @@
  *   --set core       the defaults only (e.g. with CLUSTERKV_DAWN_TOGGLES=disable_robustness)
  *   --set subgroup   the subgroup and f16 kernels' knobs one at a time, against the older kernels, each checked
  *                    against the op chain (issue 19), at 32K; the defaults at 8K and 128K; K-means' updates
- *   --set prefetch   the subgroup attention's loads in flight only (tiles in flight 2, 3; 8 rows) at 32K
+ *   --set prefetch   loads in flight only: the subgroup attention (tiles in flight 2, 3; 8 rows) and the threshold
+ *                    select (score passes and output slots 1, 2, 8 against the default 4) at 32K
  *   --set gemv       the end-to-end engine's GEMV work splits per matrix shape, batch 1 and 8
  */
 import { gemvTuningKind, tuneKind } from '../../src/sim/bench/tune-file.js';

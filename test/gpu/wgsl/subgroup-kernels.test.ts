@@ -108,7 +108,7 @@ describe.skipIf(!!skip)('subgroup kernels with emulated subgroups (software WebG
 
   it("the threshold select gives tf.topk's order and tie rule: tokens, ranking, cuts and sizes at every budget", async () => {
     await emulated(32, async () => {
-      for (const [H, G, T, d, K, knobs] of [[8, 2, 1500, 32, 60, {}], [6, 3, 400, 16, 200, { bins: 8, subgroups: 2 }], [3, 3, 50, 8, 1, {}], [4, 1, 900, 64, 300, { subgroups: 1, vectorsPerLane: 1 }]] as const) {
+      for (const [H, G, T, d, K, knobs] of [[8, 2, 1500, 32, 60, {}], [6, 3, 400, 16, 200, { bins: 8, subgroups: 2, passesInFlight: 1, slotsInFlight: 3 }], [3, 3, 50, 8, 1, {}], [4, 1, 900, 64, 300, { subgroups: 1, vectorsPerLane: 1, passesInFlight: 3, slotsInFlight: 1 }]] as const) {
         await withTuning(thresholdSelectTuning, knobs, async () => {
           const l = layer(H, G, T, d, K, K + d);
           const ch = toHalf(l.cents);

@@ -52,17 +52,33 @@ type Mode = 'score' | 'ranked';
  * invocations t, for query head h on KV head g) finds the rank holding it by a binary search of the ranks'
  * inclusive ends `ends[0..count-1]` (workgroup memory, u32), and writes its token:
  * sortedTokens[g, offsets[g, ids[r]] + j - start_r] into tokens[h, j]. Needs K, N, n, h, g, t, WG in scope.
+ *
+ * With `pipelined`, the rank's offset - start is read from workgroup memory (`pipelined.rel`, u32, wrapping:
+ * the caller fills it for ranks 0..count-1), and each invocation takes `pipelined.slots` slots at once, their
+ * sortedTokens loads issued before any store: one global latency per that many slots instead of two per slot.
  */
-export function slotTokens(ends: string, ids: string, count: string): string {
+export function slotTokens(ends: string, ids: string, count: string, pipelined?: { rel: string; slots: number }): string {
+  const rankOf = (j: string, r: string) => `    var lo_${r} = 0u;
+    var hi_${r} = ${count};
+    while (lo_${r} < hi_${r}) {
+      let mid = (lo_${r} + hi_${r}) / 2u;
+      if (${ends}[mid] <= ${j}) { lo_${r} = mid + 1u; } else { hi_${r} = mid; }
+    }
+    let ${r} = min(lo_${r}, ${count} - 1u);`;
+  if (pipelined) {
+    const U = pipelined.slots;
+    const us = Array.from({ length: U }, (_, u) => u);
+    return `  for (var j0 = t; j0 < n; j0 += WG * ${U}u) {
+${us.map((u) => `    let j_${u} = j0 + ${u}u * WG;
+    let ok_${u} = j_${u} < n;
+${rankOf(`j_${u}`, `r_${u}`)}`).join('\n')}
+${us.map((u) => `    let tok_${u} = sortedTokens[select(0u, g * N + ${pipelined.rel}[r_${u}] + j_${u}, ok_${u})];`).join('\n')}
+${us.map((u) => `    if (ok_${u}) { tokens[h * n + j_${u}] = tok_${u}; }`).join('\n')}
+  }`;
+  }
   return `  for (var j = t; j < n; j += WG) {
     // rank holding slot j: the number of ranks whose inclusive end is <= j
-    var lo = 0u;
-    var hi = ${count};
-    while (lo < hi) {
-      let mid = (lo + hi) / 2u;
-      if (${ends}[mid] <= j) { lo = mid + 1u; } else { hi = mid; }
-    }
-    let r = min(lo, ${count} - 1u);
+${rankOf('j', 'r')}
     let start = select(0u, ${ends}[max(r, 1u) - 1u], r > 0u);
     let c = ${ids}[r];
     tokens[h * n + j] = sortedTokens[g * N + u32(offsets[g * K + c]) + (j - start)];

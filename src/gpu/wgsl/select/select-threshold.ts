@@ -13,9 +13,12 @@
  *   rank       rank_c = #{candidates j : s_j > s_c or (s_j = s_c and j < c)}: tf.topk's order and tie rule
  *              (scores compared as order-preserving u32 keys, -0 = +0), written to rank slots
  *   cut        inclusive prefix sum of the ranked sizes (subgroup scans), then each output slot j finds its
- *              rank by a binary search and its token in sortedTokens, as select-clusters.ts does
+ *              rank by a binary search and its token in sortedTokens, as select-clusters.ts does (each rank's
+ *              offset in sortedTokens is read once into workgroup memory first)
  *
- * About ten barriers in all, against ~45 dependent bitonic passes in select-clusters.ts (kept for devices
+ * The score passes' centroid loads and the output slots' token loads are issued passesInFlight and
+ * slotsInFlight at a time (one global latency per group: one workgroup per query head leaves each SM little
+ * else to hide latency behind). About a dozen barriers in all, against ~45 dependent bitonic passes in select-clusters.ts (kept for devices
  * without subgroups, and for rankedTokens). Workgroup memory 16 KP + 4 NB bytes (KP = nextPow2(K)).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -39,6 +42,10 @@ export const thresholdSelectTuning = tunable({
   bins: 256,
   /** 16-byte vectors of a centroid row per lane, at least */
   vectorsPerLane: 4,
+  /** score passes (RPI centroid rows each) whose loads are issued together: one global latency per that many */
+  passesInFlight: 4,
+  /** output slots per invocation whose token loads are issued together (slotTokens' pipelined form) */
+  slotsInFlight: 4,
 });
 export type ThresholdSelectTuning = typeof thresholdSelectTuning;
 
@@ -58,6 +65,10 @@ interface SelectLayout {
   NB: number;
   L: number;
   VPL: number;
+  /** score passes in flight */
+  F: number;
+  /** output slots in flight */
+  U: number;
 }
 
 function layoutOf(full: boolean, K: number, D: number, kv: KvDtype): SelectLayout | undefined {
@@ -67,7 +78,10 @@ function layoutOf(full: boolean, K: number, D: number, kv: KvDtype): SelectLayou
   const L = lanesPerRow(D, kv, mode.size, t.vectorsPerLane);
   if (L === undefined) return undefined;
   const NSG = Math.max(1, Math.min(t.subgroups, Math.floor(deviceLimits().invocations / mode.size)));
-  return { full, K, D, kv, mode, NSG, NB: Math.min(t.bins, NSG * mode.size), L, VPL: D / (kv === 'f16' ? 8 : 4) / L };
+  for (const knob of ['passesInFlight', 'slotsInFlight'] as const) {
+    if (!Number.isInteger(t[knob]) || t[knob] < 1 || t[knob] > 8) throw new RangeError(`thresholdSelectTuning.${knob} must be 1..8, got ${t[knob]}`);
+  }
+  return { full, K, D, kv, mode, NSG, NB: Math.min(t.bins, NSG * mode.size), L, VPL: D / (kv === 'f16' ? 8 : 4) / L, F: t.passesInFlight, U: t.slotsInFlight };
 }
 
 function workgroupBytes(l: SelectLayout): number {
@@ -93,7 +107,7 @@ export function thresholdSelectShader(full: boolean, K: number, D: number, kv: K
 }
 
 function selectSource(l: SelectLayout): string {
-  const { full, K, D, kv, mode, NSG, NB, L, VPL } = l;
+  const { full, K, D, kv, mode, NSG, NB, L, VPL, F, U } = l;
   const SG = mode.size;
   const WG = NSG * SG;
   const KP = nextPow2(K);
@@ -105,10 +119,12 @@ function selectSource(l: SelectLayout): string {
   const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const dec = (x: string, a: number) => (kv === 'f32' ? x : `vec4<f32>(unpack2x16float(${x}.${a === 0 ? 'x' : 'z'}), unpack2x16float(${x}.${a === 0 ? 'y' : 'w'}))`);
   const qLoads = range(VPL).flatMap((v) => range(QV).map((a) => `  let q_${v}_${a} = q[h * DV4 + (${v}u * L + lane) * QV + ${a}u];`));
-  const dot = range(VPL)
-    .flatMap((v) => range(QV).map((a) => `dot(${dec(`c_${v}`, a)}, q_${v}_${a})`))
-    .join(' + ');
-  const butterfly = range(Math.log2(L)).map((i) => `    s += sgXorF(s, ${1 << i}u);`).join('\n');
+  // the dot product of a centroid row's lane vectors `${c}_v` with the query, and its butterfly over L lanes
+  const dotOf = (c: string) =>
+    range(VPL)
+      .flatMap((v) => range(QV).map((a) => `dot(${dec(`${c}_${v}`, a)}, q_${v}_${a})`))
+      .join(' + ');
+  const butterflyOf = (x: string) => range(Math.log2(L)).map((i) => `    ${x} += sgXorF(${x}, ${1 << i}u);`).join('\n');
   const threshold = full
     ? `  // full ranking: every cluster is a candidate
   for (var c = t; c < K; c += WG) { candId[c] = c; candKey[c] = orderKey(bitcast<f32>(A[c])); }
@@ -215,14 +231,10 @@ ${sg.init}
   let lane = sgLane % L;
   let row = f / L;
 ${qLoads.join('\n')}
-  // scores: RPI centroid rows per pass, L lanes each
-  for (var c0 = 0u; c0 < K; c0 += RPI) {
-    let c = min(c0 + row, K - 1u);
-    let cb = (g * K + c) * DVR + lane;
-${range(VPL).map((v) => `    let c_${v} = centroids[cb + ${v}u * L];`).join('\n')}
-    var s = ${dot};
-${butterfly}
-    if (lane == 0u && c0 + row < K) { A[c] = bitcast<u32>(s); }
+  // scores: RPI centroid rows per pass, L lanes each; F passes' loads issued before their sums
+  for (var c0 = 0u; c0 < K; c0 += RPI * ${F}u) {
+${range(F).map((p) => `    let cr${p} = min(c0 + ${p}u * RPI + row, K - 1u);\n    let cb${p} = (g * K + cr${p}) * DVR + lane;\n${range(VPL).map((v) => `    let cv${p}_${v} = centroids[cb${p} + ${v}u * L];`).join('\n')}`).join('\n')}
+${range(F).map((p) => `    var s${p} = ${dotOf(`cv${p}`)};\n${butterflyOf(`s${p}`)}\n    if (lane == 0u && c0 + ${p}u * RPI + row < K) { A[cr${p}] = bitcast<u32>(s${p}); }`).join('\n')}
   }
   workgroupBarrier();
 ${threshold}
@@ -256,8 +268,11 @@ ${threshold}
     if (r < C) { A[r] += prior; }
   }
   workgroupBarrier();
+  // each rank's offset in sortedTokens less its first slot (wrapping u32), in candKey (free after the ranking)
+  for (var r = t; r < C; r += WG) { candKey[r] = u32(offsets[g * K + rankId[r]]) - select(0u, A[max(r, 1u) - 1u], r > 0u); }
+  workgroupBarrier();
 ${outputs}
-${slotTokens('A', 'rankId', 'C')}
+${slotTokens('A', 'rankId', 'C', { rel: 'candKey', slots: U })}
 }
 `;
 }
