@@ -111,7 +111,12 @@ export function sharedRows(lists: Int32Array, kvHeads: number, group: number, n:
   return { perKvHead, ofListRows: perKvHead / (group * n) };
 }
 
-/** ms per category over instrumented steps (median of each), from a log of one pass per dispatch. */
+/** The kind of a dispatch from its label: the label less its layer ('l3 gemv qkv' -> 'gemv qkv'). */
+export function dispatchKind(label: string): string {
+  return label.replace(/^l\d+ /, '');
+}
+
+/** ms per category and per kind of dispatch over instrumented steps (median of each), from a log of one pass per dispatch. */
 function breakdownOf(log: TimestampLog, stamps: Float64Array): NonNullable<E2eMode['breakdown']> {
   const bySteps = new Map<number, typeof log.passes>();
   for (const p of log.passes) {
@@ -121,20 +126,27 @@ function breakdownOf(log: TimestampLog, stamps: Float64Array): NonNullable<E2eMo
   }
   const perStep = [...bySteps.values()].map((passes) => {
     const cat: Record<string, number> = {};
+    const kind: Record<string, number> = {};
     let sum = 0;
     for (const p of passes) {
       const ms = (stamps[p.end] - stamps[p.begin]) / 1e6;
       cat[p.categories[0]] = (cat[p.categories[0]] ?? 0) + ms;
+      const k = dispatchKind(p.labels[0]);
+      kind[k] = (kind[k] ?? 0) + ms;
       sum += ms;
     }
     const span = (stamps[passes[passes.length - 1].end] - stamps[passes[0].begin]) / 1e6;
-    return { cat, span, gaps: span - sum, dispatches: passes.length };
+    return { cat, kind, span, gaps: span - sum, dispatches: passes.length };
   });
   const med = (xs: number[]) => summarise(xs).median;
-  const categories = [...new Set(perStep.flatMap((s) => Object.keys(s.cat)))];
+  const medians = (pick: (s: (typeof perStep)[number]) => Record<string, number>) => {
+    const keys = [...new Set(perStep.flatMap((s) => Object.keys(pick(s))))];
+    return Object.fromEntries(keys.map((c) => [c, med(perStep.map((s) => pick(s)[c] ?? 0))]));
+  };
   return {
     steps: perStep.length,
-    categoryMs: Object.fromEntries(categories.map((c) => [c, med(perStep.map((s) => s.cat[c] ?? 0))])),
+    categoryMs: medians((s) => s.cat),
+    kindMs: medians((s) => s.kind),
     gapsMs: med(perStep.map((s) => s.gaps)),
     spanMs: med(perStep.map((s) => s.span)),
     dispatches: perStep[0]?.dispatches ?? 0,

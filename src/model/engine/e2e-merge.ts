@@ -53,6 +53,7 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
       achievedGBps,
       ofReadCeiling: ceilings.length ? achievedGBps / median(ceilings) : null,
       breakdownMs: breakdowns.length ? Object.fromEntries([...categories.map((c) => [c, median(breakdowns.map((b) => b.categoryMs[c] ?? 0))]), ['gaps', median(breakdowns.map((b) => b.gapsMs))]]) : null,
+      kindMs: mediansOfKinds(breakdowns),
       promptClusteringMs: first.attention === 'clusterkv' && clustering.length ? median(clustering) : null,
       boundSpeedupShared: medianOf(ms.map((m) => m.boundSpeedupShared)),
       gemvGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.gemv ? m.bytes.weights / m.breakdown.categoryMs.gemv / 1e6 : null))),
@@ -62,6 +63,14 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
   rows.sort((a, b) => a.context - b.context || a.batch - b.batch || (a.budget ?? 0) - (b.budget ?? 0));
   const ceilings = runs.map((r) => r.readCeiling?.GBps).filter((x): x is number => x !== undefined);
   return { kind: 'clusterkv-e2e-bench-merged', created: new Date().toISOString(), note, readCeilingGBps: ceilings.length ? medianSpread(ceilings) : null, rows, failures, runs };
+}
+
+/** Per kind of dispatch, the median over the runs that recorded kinds (null when none did). */
+function mediansOfKinds(breakdowns: { kindMs?: Record<string, number> }[]): Record<string, number> | null {
+  const recorded = breakdowns.map((b) => b.kindMs).filter((k): k is Record<string, number> => !!k);
+  if (!recorded.length) return null;
+  const kinds = [...new Set(recorded.flatMap((k) => Object.keys(k)))];
+  return Object.fromEntries(kinds.map((k) => [k, median(recorded.map((r) => r[k] ?? 0))]));
 }
 
 const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '–' : x.toFixed(digits));

@@ -26,6 +26,8 @@ const breakdown = z.object({
   steps: z.number().int(),
   /** ms per step by category (gemv, attention, selection, other) */
   categoryMs: z.record(z.string(), z.number()),
+  /** ms per step by kind of dispatch: its label less the layer ('rmsnorm', 'attention merge', 'gemv qkv', ...) */
+  kindMs: z.record(z.string(), z.number()).optional(),
   /** time between the passes (barriers, launches): the instrumented span minus the summed passes */
   gapsMs: z.number(),
   /** begin of the first pass to end of the last, instrumented */
@@ -131,6 +133,8 @@ export const e2eMergedRowSchema = z.object({
   ofReadCeiling: z.number().nullable(),
   /** median over processes of the breakdown (ms per step) */
   breakdownMs: z.record(z.string(), z.number()).nullable(),
+  /** the instrumented steps' ms by kind of dispatch (median over processes), where the runs recorded it */
+  kindMs: z.record(z.string(), z.number()).nullable().optional(),
   promptClusteringMs: z.number().nullable(),
   /** median over processes: the bound with the sparse layers' rows counted once per KV head */
   boundSpeedupShared: z.number().nullable().optional(),

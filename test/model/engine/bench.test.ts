@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StepAttention } from '../../../src/model/engine/decode-engine.js';
-import { sharedRows } from '../../../src/model/engine/e2e-bench.js';
+import { dispatchKind, sharedRows } from '../../../src/model/engine/e2e-bench.js';
 import { stepBytes } from '../../../src/model/engine/step-bytes.js';
 import { mergeE2eRuns } from '../../../src/model/engine/e2e-merge.js';
 import { e2eMergedSchema, type E2eRun } from '../../../src/model/engine/e2e-report.js';
@@ -57,6 +57,8 @@ describe('e2e accounting', () => {
   });
 
   it('merges processes: medians of per-process medians, speed-up inside each process', () => {
+    // the dense modes carry an instrumented breakdown with kinds of dispatch (the merge takes each kind's median)
+    const breakdownOf = (merge: number) => ({ steps: 2, categoryMs: { attention: 1 + merge }, kindMs: { 'attention partials': 1, 'attention merge': merge }, gapsMs: 0.1, spanMs: 2, dispatches: 10 });
     const mode = (attention: 'dense' | 'clusterkv', ms: number, speedup: number | null) => ({
       attention,
       budget: attention === 'dense' ? null : 1024,
@@ -66,7 +68,7 @@ describe('e2e accounting', () => {
       bytes: { weights: 10e9, kv: attention === 'dense' ? 10e9 : 2e9, selection: 0, activations: 0, total: attention === 'dense' ? 20e9 : 12e9 },
       achievedGBps: 1,
       ofReadCeiling: null,
-      breakdown: null,
+      breakdown: attention === 'dense' ? breakdownOf(ms / 10) : null,
       sparseList: null,
       speedup,
       boundSpeedup: speedup === null ? null : 20 / 12,
@@ -95,6 +97,11 @@ describe('e2e accounting', () => {
     expect(ckv.speedup).toEqual({ median: 2.4, min: 2, max: 2.75 });
     expect(ckv.boundSpeedup).toBeCloseTo(20 / 12, 10);
     expect(ckv.ofBound).toBeCloseTo(2.4 / (20 / 12), 10);
+    expect(ckv.kindMs).toBeNull();
+    const dense = merged.rows.find((r) => r.attention === 'dense')!;
+    expect(dense.kindMs).toEqual({ 'attention partials': 1, 'attention merge': 1.1 });
+    expect(dispatchKind('l12 attention merge')).toBe('attention merge');
+    expect(dispatchKind('gemv output head')).toBe('gemv output head');
   });
 
   it('reads the committed H200 report through the schema', () => {
