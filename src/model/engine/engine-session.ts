@@ -6,8 +6,9 @@
  *
  * Which attentions the engine runs (engineAttentionOf) is the method's declared engine form (method.engine,
  * src/sim/batched-selector.ts): dense (`full`, and plain dense attention), its batched selection ('sparse':
- * oracle, clusterkv with either scoring, clusterkv-refine, quest, infllm, streaming, random, h2o), or the reference path only,
- * with the method's reason: the tfjs op path then runs it, and the runtime says so (runtime.ts).
+ * oracle, clusterkv with either scoring, clusterkv-refine, quest, infllm, streaming, random, h2o, infinigen
+ * top-b), or the reference path only, with the method's reason: the tfjs op path then runs it, and the runtime
+ * says so (runtime.ts). A method fit on the prompt's queries (infinigen) gets them from prefill().
  */
 import type { Method } from '../../sim/selector.js';
 import { referenceReason, UNDECLARED_ENGINE } from '../../sim/batched-selector.js';
