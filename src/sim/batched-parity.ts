@@ -33,6 +33,8 @@ export interface BatchedParityCase {
   layer?: number;
   /** how the keys buffer stores them (default f32; f16: the keys rounded to f16, as an f16 KV cache holds them) */
   keys?: StorageDType;
+  /** hand seeded prompt queries to both selectors (default: where the method's form takes them; false: neither gets any) */
+  promptQueries?: boolean;
 }
 
 export interface BatchedParityResult {
@@ -49,7 +51,10 @@ export interface BatchedParityResult {
   closedWindows: number;
 }
 
-/** Keys, values [G, T, d] per sequence and queries [steps][H d] per sequence, seeded (keys rounded to f16 with `keys` f16). */
+/**
+ * Keys, values [G, T, d] per sequence and queries [steps][H d] per sequence, seeded (keys rounded to f16 with
+ * `keys` f16); then the prompt's queries [P, H, d] per sequence (drawn last, so the rest is the same without them).
+ */
 export function parityInputs(c: Pick<BatchedParityCase, 'batch' | 'heads' | 'kvHeads' | 'headDim' | 'prompt' | 'steps' | 'seed' | 'keys'>) {
   const T = c.prompt + c.steps;
   const rand = new SeededRandom(c.seed);
@@ -58,7 +63,8 @@ export function parityInputs(c: Pick<BatchedParityCase, 'batch' | 'heads' | 'kvH
   const keys = kv().map((k) => (c.keys === 'f16' ? roundToFloat16(k) : k));
   const values = kv();
   const queries = Array.from({ length: c.batch }, () => Array.from({ length: c.steps }, () => normals(c.heads * c.headDim)));
-  return { T, keys, values, queries };
+  const promptQueries = Array.from({ length: c.batch }, () => normals(c.prompt * c.heads * c.headDim));
+  return { T, keys, values, queries, promptQueries };
 }
 
 /** Rows start..start+n-1 of [G, T, d] as [G, n, d]. */
@@ -149,7 +155,8 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
   if (form?.kind !== 'batched') throw new RangeError(`batched parity: method '${c.method}' has no batched form`);
   const { batch: B, heads: H, kvHeads: G, headDim: d, prompt: P, steps } = c;
   const layerIndex = c.layer ?? Math.max(form.budget.denseLayers, 3);
-  const { T, keys, values, queries } = parityInputs(c);
+  const { T, keys, values, queries, promptQueries } = parityInputs(c);
+  const handQueries = c.promptQueries ?? form.promptQueries;
   const { budget, sinks, window } = form.budget;
   const harness = new BatchedHarness({ layer: layerIndex, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, sinks + budget + window + 1, c.keys);
   const info = { layer: layerIndex, heads: H, kvHeads: G, headDim: d };
@@ -160,10 +167,12 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
     harness.writeKeys(keys, 0, P);
     for (let b = 0; b < B; b++) {
       const [k, v] = [tf.tensor3d(rowsOf(keys[b], G, T, d, 0, P), [G, P, d]), tf.tensor3d(rowsOf(values[b], G, T, d, 0, P), [G, P, d])];
-      reference[b].prefill(k, v);
-      tf.dispose([k, v]);
+      const q = handQueries ? (tf.tidy(() => tf.transpose(tf.tensor3d(promptQueries[b], [P, H, d]), [1, 0, 2])) as tf.Tensor3D) : undefined;
+      reference[b].prefill(k, v, q);
+      tf.dispose([k, v, ...(q ? [q] : [])]);
+      if (handQueries) batched.promptQueries!(b, 0, promptQueries[b]);
     }
-    batched.prefill(P);
+    await batched.prefill(P);
     for (let t = 0; t < steps; t++) {
       const pos = P + t;
       harness.writeKeys(keys, pos, 1);
@@ -221,6 +230,8 @@ export const BATCHED_PARITY_PARAMS: Readonly<Record<string, readonly Readonly<Re
   streaming: [{}],
   random: [{ seed: 3 }],
   h2o: [{}, { recentRatio: 0.25, budget: 10 }],
+  // select 'top-b' only: 'threshold' runs on the reference path (infinigen.ts)
+  infinigen: [{ select: 'top-b' }, { select: 'top-b', partialRatio: 0.5 }],
 };
 
 /** The parity cases of every registered method with a batched form, and the batched methods with no parameters here. */

@@ -72,8 +72,17 @@ export interface BatchedPlan {
 
 /** A method's selection for one layer of B sequences, on the engine's buffers. */
 export interface BatchedSelector {
-  /** The prompt is positions 0..P-1 of the layer's keys: read it (cluster, summarise). Once, before the first step. */
-  prefill(prompt: number): void;
+  /**
+   * The prompt is positions 0..P-1 of the layer's keys: read it (cluster, summarise, fit). Once, before the
+   * first step; the engine waits for a returned promise (a fit on the host, as InfiniGen's).
+   */
+  prefill(prompt: number): void | Promise<void>;
+  /**
+   * Only on a selector calibrated on the prompt's queries (its form declares promptQueries): rows
+   * start..start+n-1 of sequence `seq`'s prompt queries after RoPE, q [n, H, d] (the selector keeps a copy
+   * until prefill), as the tfjs path's LayerSelector.prefill gets them. Handed before prefill().
+   */
+  promptQueries?(seq: number, start: number, rows: Float32Array): void;
   /**
    * Plans the step whose token sits at `position` (the keys hold 0..position when its dispatches run) under
    * `budget`, and returns its dispatches. Called once per step, positions ascending.
@@ -104,10 +113,27 @@ export function firstPrefill(prefillLength: number, method: string): void {
   if (prefillLength >= 0) throw new Error(`batched ${method}: prefill() called twice`);
 }
 
+/**
+ * Parameters under which a method with a batched form runs on the reference path only: `params` says which
+ * (one line, e.g. "select = 'threshold'", for `clusterkv methods`), `applies` tests a configuration, `reason` why.
+ */
+export interface ReferenceOnlyWhen<P> {
+  readonly params: string;
+  readonly reason: string;
+  applies(params: P): boolean;
+}
+
 /** How the engine runs a method, declared with its definition (define.ts); P: the method's parameters. */
 export type EngineForm<P> =
   | { readonly kind: 'dense' }
-  | { readonly kind: 'batched'; create(layer: BatchedLayer, params: P): BatchedSelector }
+  | {
+      readonly kind: 'batched';
+      create(layer: BatchedLayer, params: P): BatchedSelector;
+      /** its selectors take the prompt's queries (BatchedSelector.promptQueries): the engine hands them */
+      readonly promptQueries?: boolean;
+      /** parameters under which the method runs on the reference path only */
+      readonly referenceOnlyWhen?: ReferenceOnlyWhen<P>;
+    }
   | { readonly kind: 'reference'; readonly reason: string };
 
 /** The shared budget parameters of a configured budgeted method (budget-params.ts), as the engine sizes and plans by them. */
@@ -119,7 +145,7 @@ export interface BatchedBudget extends ForcedSetParams {
 /** The engine form of a configured method (its parameters bound): what a Method carries. */
 export type MethodEngine =
   | { readonly kind: 'dense' }
-  | { readonly kind: 'batched'; readonly budget: BatchedBudget; forLayer(layer: BatchedLayer): BatchedSelector }
+  | { readonly kind: 'batched'; readonly budget: BatchedBudget; forLayer(layer: BatchedLayer): BatchedSelector; readonly promptQueries: boolean }
   | { readonly kind: 'reference'; readonly reason: string };
 
 /** A method that runs on the reference path only, with the reason `clusterkv methods` shows. */

@@ -1,6 +1,7 @@
 /**
  * `clusterkv methods`: every registered method with how the decode engine runs it (dense attention, its
- * batched selection, or the reference path only with the reason), in text and in --json.
+ * batched selection, or the reference path only with the reason; infinigen: batched but for one parameter value),
+ * in text and in --json.
  */
 import { describe, expect, it } from 'vitest';
 import { METHODS } from '../../src/sim/methods/index.js';
@@ -22,5 +23,10 @@ describe('clusterkv methods', () => {
     expect(text.stdout).toMatch(/^full: .*\n {2}engine: dense attention$/m);
     expect(text.stdout).toMatch(/^quest: .*\n {2}engine: batched selection on the GPU$/m);
     expect(text.stdout.match(/^ {2}engine: /gm)!.length).toBe(METHODS.length);
+    // a method whose engine form depends on a parameter says which runs where
+    const infinigen = methods.find((m) => m.name === 'infinigen')!.engine as { kind: string; referenceOnlyWhen?: { params: string; reason: string } };
+    expect(infinigen.kind).toBe('batched');
+    expect(infinigen.referenceOnlyWhen?.params).toBe("select = 'threshold'");
+    expect(text.stdout).toMatch(/^infinigen: .*\n {2}engine: batched selection on the GPU; with select = 'threshold' the reference path only \(.*data-dependent.*\)$/m);
   });
 });

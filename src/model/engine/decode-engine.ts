@@ -142,6 +142,8 @@ export class DecodeEngine {
   position = 0;
   /** prompt length P once prefillSelection ran (-1 before) */
   prefillLength = -1;
+  /** whether any prompt queries were handed to the selectors (handPromptQueries) */
+  private promptQueriesHanded = false;
   /** steps recorded so far (the history row of the next one) */
   steps = 0;
   readonly maxSteps: number;
@@ -241,16 +243,17 @@ export class DecodeEngine {
       return bindDispatch(gemvShader({ ...shape, weights: wdt, halfRead: read }, plan), uniform, extra ? [weight, x, extra, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
     };
     const b = this.buf;
-    const perLayer = (buffer: GPUBuffer, label: string) =>
-      s.layers === 1 || !opts.observe
-        ? Array.from({ length: s.layers }, () => buffer)
-        : Array.from({ length: s.layers }, (_, l) => {
-            if (l === 0) return buffer;
-            const own = storageBuffer(buffer.size, `l${l} ${label}`);
-            this.extra.push(own);
-            return own;
-          });
-    this.layerQ = perLayer(b.q, 'q');
+    // with `observe` every layer (the first keeps the shared buffer) has its own; `own` names more layers that do
+    const perLayer = (buffer: GPUBuffer, label: string, own: (l: number) => boolean = () => false) =>
+      Array.from({ length: s.layers }, (_, l) => {
+        if (l === 0 || !(opts.observe || own(l))) return buffer;
+        const made = storageBuffer(buffer.size, `l${l} ${label}`);
+        this.extra.push(made);
+        return made;
+      });
+    // a method calibrated on the prompt's queries reads each sparse layer's after a dense prompt step (handStepQueries)
+    const wantsQueries = form?.kind === 'batched' && form.promptQueries;
+    this.layerQ = perLayer(b.q, 'q', (l) => wantsQueries && l >= sel!.denseLayers);
     this.layerList = perLayer(b.list, 'list');
     const normCode = rmsNormShader(s.dim);
     const mergeCode = mergeShader(d);
@@ -314,9 +317,12 @@ export class DecodeEngine {
     if (!this.method) throw new Error('decode engine: no method was given');
     if (this.prefillLength >= 0) throw new Error('decode engine: the selection already has its prompt');
     const P = this.position;
+    if (this.promptQueryLayers.length > 0 && !this.promptQueriesHanded) {
+      throw new Error(`decode engine: method '${this.method.name}' fits on the prompt's queries and none were handed (prefill through EngineSession.prefill, or handPromptQueries / handStepQueries)`);
+    }
     for (const { layer, selector } of this.sparse) {
       const t0 = performance.now();
-      selector.prefill(P);
+      await selector.prefill(P);
       // with a progress callback each layer is waited for (a long clustering reports as it goes)
       if (progress) {
         await gpuIdle();
@@ -324,6 +330,36 @@ export class DecodeEngine {
       }
     }
     this.prefillLength = P;
+  }
+
+  /** Sparse layers whose selector takes the prompt's queries (BatchedSelector.promptQueries), ascending. */
+  get promptQueryLayers(): number[] {
+    return this.sparse.filter(({ selector }) => selector.promptQueries).map(({ layer }) => layer);
+  }
+
+  /**
+   * Hands rows start..start+n-1 of sequence `seq`'s prompt queries of `layer` (post-RoPE, [n, H, d]) to its
+   * selector, where it takes them (promptQueryLayers); before prefillSelection.
+   */
+  handPromptQueries(layer: number, seq: number, start: number, rows: Float32Array): void {
+    if (this.prefillLength >= 0) throw new Error('decode engine: prompt queries after prefillSelection()');
+    const entry = this.sparse.find((e) => e.layer === layer);
+    if (!entry?.selector.promptQueries) throw new RangeError(`decode engine: layer ${layer}'s selection takes no prompt queries`);
+    entry.selector.promptQueries(seq, start, rows);
+    this.promptQueriesHanded = true;
+  }
+
+  /**
+   * After a dense step of the prompt (the prompt run as decode steps, not prefilled): hands that step's
+   * queries, row position - 1 of every sequence, to each selector that takes them. Waits for the GPU.
+   */
+  async handStepQueries(): Promise<void> {
+    const { heads: H, headDim: d } = this.shape;
+    const row = H * d;
+    for (const layer of this.promptQueryLayers) {
+      const q = await this.readQueries(layer); // [B H, d]
+      for (let b = 0; b < this.batch; b++) this.handPromptQueries(layer, b, this.position - 1, q.subarray(b * row, (b + 1) * row));
+    }
   }
 
   /** What the engine lends layer l's selector (batched-selector.ts). */
@@ -443,7 +479,7 @@ export class DecodeEngine {
     return new Int32Array(await readBuffer(this.layerList[this.shape.layers - 1], this.batch * this.shape.heads * n * 4));
   }
 
-  /** Queries [B H, d] of `layer` at the last step (post-RoPE; every layer's with `observe`, else the last layer's). Waits for the GPU. */
+  /** Queries [B H, d] of `layer` at the last step (post-RoPE; every layer's with `observe` or where the method takes prompt queries, else the last layer's). Waits for the GPU. */
   async readQueries(layer: number): Promise<Float32Array> {
     return new Float32Array(await readBuffer(this.layerQ[layer], this.batch * this.shape.heads * this.shape.headDim * 4));
   }

@@ -32,7 +32,8 @@ function enginePair(model: EngineModel, method: Method | undefined, steps: numbe
       const size = { capacity: P + Math.max(1, steps), maxSteps: Math.max(1, steps), kv: o.kv, prefillChunk: o.prefillChunk };
       dense = new EngineSession(model, { ...size, attention: 'dense' });
       if (method) sparse = new EngineSession(model, { ...size, attention: method as EngineChoice, kv: dense.kv });
-      await dense.prefill(0, prompt);
+      // the sparse session's selectors see the prompt's queries as its own prefill would give them
+      await dense.prefill(0, prompt, 0, undefined, sparse ? [sparse] : []);
       const first = await dense.prefillLogits();
       dense.releasePrefill();
       if (sparse) dense.cache.copySequence(0, 0, P, sparse.cache);

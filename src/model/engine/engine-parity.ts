@@ -63,7 +63,11 @@ export async function engineParity(model: LlamaModel, weights: EngineWeights, me
     const compare = (got: Float32Array, s: number) => {
       for (let b = 0; b < B; b++) result.worstLogit = Math.max(result.worstLogit, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].logits[s]));
     };
-    for (let i = 0; i < P; i++) engine.step({ tokens: prompts.map((p) => p[i]) });
+    // the prompt as dense decode steps; a method fit on the prompt's queries (InfiniGen) gets each step's
+    for (let i = 0; i < P; i++) {
+      engine.step({ tokens: prompts.map((p) => p[i]) });
+      if (engine.promptQueryLayers.length > 0) await engine.handStepQueries();
+    }
     compare(await engine.readLogits(), 0);
     await engine.prefillSelection();
     for (let s = 1; s < steps; s++) {
@@ -98,7 +102,7 @@ export function engineParityMethods(cases: 'first' | 'all' = 'all'): Method[] {
     if (kind === 'dense') return [createMethod(m.name)];
     if (kind !== 'batched') return [];
     const extras = BATCHED_PARITY_PARAMS[m.name] ?? [{}];
-    return (cases === 'first' ? extras.slice(0, 1) : extras).map((extra) => createMethod(m.name, { ...extra, ...ENGINE_PARITY_SHARED, ...(extra.budget !== undefined ? { budget: extra.budget } : {}) }));
+    return (cases === 'first' ? extras.slice(0, 1) : extras).map((extra) => createMethod(m.name, { ...extra, ...ENGINE_PARITY_SHARED, ...(extra.budget !== undefined ? { budget: extra.budget } : {}) })).filter((method) => method.engine?.kind === 'batched');
   });
 }
 

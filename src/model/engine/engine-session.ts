@@ -6,8 +6,9 @@
  *
  * Which attentions the engine runs (engineAttentionOf) is the method's declared engine form (method.engine,
  * src/sim/batched-selector.ts): dense (`full`, and plain dense attention), its batched selection ('sparse':
- * oracle, clusterkv with either scoring, clusterkv-refine, quest, infllm, streaming, random, h2o), or the reference path only,
- * with the method's reason: the tfjs op path then runs it, and the runtime says so (runtime.ts).
+ * oracle, clusterkv with either scoring, clusterkv-refine, quest, infllm, streaming, random, h2o, infinigen
+ * top-b), or the reference path only, with the method's reason: the tfjs op path then runs it, and the runtime
+ * says so (runtime.ts). A method fit on the prompt's queries (infinigen) gets them from prefill().
  */
 import type { Method } from '../../sim/selector.js';
 import { referenceReason, UNDECLARED_ENGINE } from '../../sim/batched-selector.js';
@@ -17,6 +18,7 @@ import { checkFootprint, type EngineFootprint } from './footprint.js';
 import { KvCache } from './kv-cache.js';
 import { Prefill, prefillChunkFor, type PrefillHooks } from './prefill.js';
 import { gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
+import { readBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import type { StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 
 /** 'dense', or a Method. */
@@ -95,10 +97,14 @@ export class EngineSession {
     return this.engine.batch;
   }
 
-  /** Prefills sequence `seq` with `tokens` at positions start.. (queued; with hooks, done). */
-  async prefill(seq: number, tokens: readonly number[], start = 0, hooks?: PrefillHooks): Promise<void> {
+  /**
+   * Prefills sequence `seq` with `tokens` at positions start.. (queued; with hooks, or a method taking the
+   * prompt's queries, done). The prompt's queries go to the selectors that take them (InfiniGen's fit), and
+   * to those of `alsoTo` (sessions that decode from a copy of this cache).
+   */
+  async prefill(seq: number, tokens: readonly number[], start = 0, hooks?: PrefillHooks, alsoTo: readonly EngineSession[] = []): Promise<void> {
     this.prefillRun ??= new Prefill(this.model.weights, this.cache, this.prefillChunk);
-    await this.prefillRun.run(seq, tokens, start, hooks);
+    await this.prefillRun.run(seq, tokens, start, withPromptQueries([this.engine, ...alsoTo.map((s) => s.engine)], seq, start, hooks));
   }
 
   /** Logits [V] after the last prefilled token (waits). */
@@ -139,4 +145,25 @@ export class EngineSession {
     this.engine.dispose();
     if (this.ownsCache) this.cache.destroy();
   }
+}
+
+/**
+ * `hooks` with an onLayer that also copies each chunk's queries [n, H, d] of the layers whose selectors take
+ * them (DecodeEngine.promptQueryLayers) to those engines; `hooks` itself when no engine takes any.
+ */
+export function withPromptQueries(engines: readonly DecodeEngine[], seq: number, start: number, hooks: PrefillHooks = {}): PrefillHooks {
+  const takers = engines.map((engine) => ({ engine, layers: new Set(engine.promptQueryLayers) })).filter((t) => t.layers.size > 0);
+  if (takers.length === 0) return hooks;
+  const row = engines[0].shape.heads * engines[0].shape.headDim;
+  return {
+    ...hooks,
+    async onLayer(layer, chunkStart, n, q, attn) {
+      const wanted = takers.filter((t) => t.layers.has(layer));
+      if (wanted.length > 0) {
+        const rows = new Float32Array(await readBuffer(q, n * row * 4));
+        for (const { engine } of wanted) engine.handPromptQueries(layer, seq, start + chunkStart, rows);
+      }
+      await hooks.onLayer?.(layer, chunkStart, n, q, attn);
+    },
+  };
 }

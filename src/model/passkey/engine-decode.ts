@@ -13,6 +13,8 @@ import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/p
 import { gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
 import type { DTypeChoice, EngineModel } from '../engine/engine-model.js';
 import { EngineSession } from '../engine/engine-session.js';
+import type { PrefillHooks } from '../engine/prefill.js';
+import { readBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import type { KvCache } from '../engine/kv-cache.js';
 import { firstSparseLayer, type AnswerDecode } from './decode.js';
 import type { PasskeyDocument } from './document.js';
@@ -33,6 +35,17 @@ export interface EngineBatch {
   seconds: number[];
   /** the session that prefilled (its cache is the batch's); disposed by disposeEngineBatch */
   owner: EngineSession;
+  /**
+   * promptQueries[l][b]: document b's prompt queries of layer l after RoPE, [P, H, d], for the layers asked
+   * (methods fit on them: InfiniGen); absent for the others
+   */
+  promptQueries: Float32Array[][];
+}
+
+/** The layers whose prompt queries a batch keeps for these engine methods: the sparse layers of each that takes them. */
+export function promptQueryLayersOf(methods: readonly Method[], layers: number): number[] {
+  const from = Math.min(layers, ...methods.map((m) => (m.engine?.kind === 'batched' && m.engine.promptQueries ? m.engine.budget.denseLayers : layers)));
+  return Array.from({ length: layers - from }, (_, i) => from + i);
 }
 
 /** Groups documents by prompt length into batches of at most ENGINE_BATCH, in the order given. */
@@ -53,8 +66,11 @@ export function engineBatches<T extends { tokens: readonly number[] }>(docs: rea
   return out;
 }
 
-/** Prefills every document of a batch (same prompt length) into its own sequence of one cache. */
-export async function prefillEngineBatch(model: EngineModel, docs: PasskeyDocument[], kv: DTypeChoice): Promise<EngineBatch> {
+/**
+ * Prefills every document of a batch (same prompt length) into its own sequence of one cache, keeping the
+ * prompt queries of `keepQueries` layers (promptQueryLayersOf).
+ */
+export async function prefillEngineBatch(model: EngineModel, docs: PasskeyDocument[], kv: DTypeChoice, keepQueries: readonly number[] = []): Promise<EngineBatch> {
   const length = docs[0].tokens.length;
   if (docs.some((d) => d.tokens.length !== length)) throw new RangeError('engine batch: every document must have the same length');
   const answer = Math.max(...docs.map((d) => d.answer.length));
@@ -62,14 +78,22 @@ export async function prefillEngineBatch(model: EngineModel, docs: PasskeyDocume
   try {
     const firstTokens: number[] = [];
     const seconds: number[] = [];
+    const row = model.shape.heads * model.shape.headDim;
+    const promptQueries: Float32Array[][] = [];
+    for (const l of keepQueries) promptQueries[l] = docs.map(() => new Float32Array(length * row));
+    const keep = (b: number): PrefillHooks => ({
+      async onLayer(l, start, n, q) {
+        if (promptQueries[l]) promptQueries[l][b].set(new Float32Array(await readBuffer(q, n * row * 4)), start * row);
+      },
+    });
     for (const [b, doc] of docs.entries()) {
       const t0 = performance.now();
-      await owner.prefill(b, doc.tokens);
+      await owner.prefill(b, doc.tokens, 0, keepQueries.length ? keep(b) : undefined);
       firstTokens.push(await owner.prefillToken());
       seconds.push((performance.now() - t0) / 1000);
     }
     owner.releasePrefill();
-    return { docs, length, cache: owner.cache, firstTokens, seconds, owner };
+    return { docs, length, cache: owner.cache, firstTokens, seconds, owner, promptQueries };
   } catch (err) {
     await owner.dispose();
     throw err;
@@ -96,6 +120,12 @@ export async function decodeAnswersOnEngine(model: EngineModel, batch: EngineBat
   const recorders = docs.map((doc) => new NeedleRecallRecorder({ needle: doc.needlePositions, key: doc.keyPositions, promptLength: P, layers: (l) => l >= sparseFrom }));
   const ids = batch.firstTokens.map((t) => [t]);
   try {
+    // a method fit on the prompt's queries (InfiniGen) gets the ones the batch's prefill kept
+    for (const l of session.engine.promptQueryLayers) {
+      const kept = batch.promptQueries[l];
+      if (!kept) throw new Error(`passkey engine: ${method.name} fits on layer ${l}'s prompt queries, which the batch's prefill did not keep (prefillEngineBatch's keepQueries)`);
+      kept.forEach((rows, b) => session.engine.handPromptQueries(l, b, 0, rows));
+    }
     await session.start(P);
     for (let k = 1; k < steps; k++) {
       const info = session.step(k === 1 ? { tokens: batch.firstTokens } : {});

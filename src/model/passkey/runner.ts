@@ -32,7 +32,7 @@ import type { LlamaModel } from '../transformer.js';
 import { pathSha256, textSha256 } from './checksums.js';
 import { decodeAnswer, disposePrefill, prefillPrompt, type AnswerDecode } from './decode.js';
 import { buildPasskeyDocument, type PasskeyDocument } from './document.js';
-import { decodeAnswersOnEngine, disposeEngineBatch, ENGINE_BATCH, engineBatches, prefillEngineBatch } from './engine-decode.js';
+import { decodeAnswersOnEngine, disposeEngineBatch, ENGINE_BATCH, engineBatches, prefillEngineBatch, promptQueryLayersOf } from './engine-decode.js';
 import { readDocumentRows, readEvalManifest, writeDocument, writeDocumentRows, writeEvalManifest, writeEvalResults } from './eval-folder.js';
 import type { PasskeyDocumentRecord, PasskeyManifest, PasskeySpec } from './eval-schema.js';
 import { checkPasskeyFormat, type PasskeyFormat } from './format.js';
@@ -303,7 +303,7 @@ export async function runPasskeyEval(request: PasskeyEvalRequest, outDir: string
         const engineCells = split.engine.filter((c) => batch.some((doc) => pending(doc.id, [c]).length > 0));
         if (engineCells.length) {
           stage(`${ids}: engine prefill of ${batch[0].tokens.length} tokens`);
-          const prefilled = await prefillEngineBatch(engineModel!, batch, kv!);
+          const prefilled = await prefillEngineBatch(engineModel!, batch, kv!, promptQueryLayersOf(engineCells.map((c) => c.method), engineModel!.shape.layers));
           try {
             batch.forEach((doc, b) => (prefillSeconds[doc.id] = Number(prefilled.seconds[b].toFixed(3))));
             for (const { cell, method } of engineCells) {

@@ -67,3 +67,10 @@ export function partialQuery(q: tf.Tensor2D, map: tf.Tensor3D): tf.Tensor2D {
   const [H, d] = q.shape;
   return tf.tidy(() => tf.reshape(tf.matMul(tf.reshape(q, [H, 1, d]), map), [H, d]) as tf.Tensor2D);
 }
+
+/** [H, n, d] the prompt keys after the sinks (all of them if that leaves none), query head h getting its KV head's. keys: [G, P, d]. */
+export function selectablePromptKeys(keys: tf.Tensor3D, sinks: number, kvOf: Int32Array): tf.Tensor3D {
+  const P = keys.shape[1];
+  const from = sinks < P ? sinks : 0;
+  return tf.gather(tf.slice(keys, [0, from, 0], [-1, P - from, -1]), tf.tensor1d(kvOf, 'int32')) as tf.Tensor3D;
+}

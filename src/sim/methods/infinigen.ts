@@ -13,19 +13,23 @@
  * fit is on the prompt's selectable keys (after the sinks), each query head on its KV head's: the key half
  * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both). The query scored is
  * the step's own; InfiniGen's speculation of it from the previous layer's attention input is not modelled.
+ * The decode engine (batched form, infinigen-batched.ts) runs select 'top-b': q' = q M on the GPU, then
+ * the top-B of q'.k over its key cache, M fit at prefill by the same partialQueryMap on the prompt's queries
+ * (the engine hands them from its prefill) or, given none, its selectable keys; 'threshold' runs on the
+ * reference path (its count differs by layer, the engine attends one list length per step).
  * Defaults from the authors' artifact (snu-comparch/InfiniGen, accuracy/): partial weight ratio 0.2
  * (setup/setup.sh, PARTIAL_RATIO=0.2) and alpha 5 (src/modeling_llama_ours.py, its Llama-2 default; the
  * OPT examples use 4).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { referenceOnly } from '../batched-selector.js';
 import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
 import { chooseFromScores, planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
+import { BatchedInfiniGen } from './infinigen-batched.js';
 import { choiceParam, defineMethod, positiveParam, positiveRatioParam, type ParamsOf } from './define.js';
-import { partialChannelCount, partialQuery, partialQueryMap } from './infinigen-skewing.js';
+import { partialChannelCount, partialQuery, partialQueryMap, selectablePromptKeys } from './infinigen-skewing.js';
 import { SelectableKeys } from './selectable-keys.js';
 
 export const INFINIGEN_SELECTS = ['threshold', 'top-b'] as const;
@@ -45,7 +49,16 @@ export const infinigen = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('infinigen', p),
   selector: (info, p) => infinigenSelector(info, p),
-  engine: referenceOnly("the skew is an SVD fit on the host from the prompt's queries (keys on traces) at the first step"),
+  engine: {
+    kind: 'batched',
+    create: (layer, p) => new BatchedInfiniGen(layer, p),
+    promptQueries: true,
+    referenceOnlyWhen: {
+      params: "select = 'threshold'",
+      reason: "its count (max - alpha, averaged over heads) is data-dependent per layer, the engine attends one list length per step; select=top-b runs on the GPU",
+      applies: (p) => p.select === 'threshold',
+    },
+  },
 });
 
 /** Tokens InfiniGen fetches: per head #{s >= max_h(s) - alpha}, averaged over heads and truncated, at most `chosen`. logits: [H, m]. */
@@ -56,13 +69,6 @@ export async function thresholdCount(logits: tf.Tensor2D, alpha: number, chosen:
   let total = 0;
   for (const c of data) total += c;
   return Math.min(chosen, Math.floor(total / data.length));
-}
-
-/** [H, n, d] the prompt keys after the sinks (all of them if that leaves none), query head h getting its KV head's. keys: [G, P, d]. */
-function selectablePromptKeys(keys: tf.Tensor3D, sinks: number, kvOf: Int32Array): tf.Tensor3D {
-  const P = keys.shape[1];
-  const from = sinks < P ? sinks : 0;
-  return tf.gather(tf.slice(keys, [0, from, 0], [-1, P - from, -1]), tf.tensor1d(kvOf, 'int32')) as tf.Tensor3D;
 }
 
 function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSelector {

@@ -6,16 +6,21 @@
  * through two closing decode windows, the budget cutting every sparse step; and the same on an f16 KV cache
  * (the same tokens, logits within f16 rounding); and both again with the engine's attention on emulated
  * subgroups (the subgroup kernel dispatch picks on a device with subgroups), the flash-decoding kernels
- * otherwise. A method that runs on the reference path only is refused by the engine in one line.
+ * otherwise. InfiniGen also through the chunked GPU prefill (its fit on the queries the prefill hands). A
+ * method that runs on the reference path only is refused by the engine in one line.
  */
 import { describe, expect, it } from 'vitest';
 import { subgroupAttentionTuning } from '../../../src/gpu/wgsl/attention/subgroup-attention.js';
 import { subgroupTuning } from '../../../src/gpu/wgsl/runtime/capabilities.js';
 import { withTuning } from '../../../src/gpu/wgsl/runtime/tuning.js';
 import { DecodeEngine } from '../../../src/model/engine/decode-engine.js';
-import { engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/engine/engine-parity.js';
+import { ENGINE_PARITY_SHARED, engineParity, engineParityMethods, engineParityPrompts } from '../../../src/model/engine/engine-parity.js';
+import { EngineSession } from '../../../src/model/engine/engine-session.js';
+import { generate } from '../../../src/model/generate.js';
+import { createSampler } from '../../../src/model/sampling.js';
 import { referenceOnly } from '../../../src/sim/batched-selector.js';
-import { defineMethod, methodDefinition, methodFromDefinition } from '../../../src/sim/methods/index.js';
+import { createMethod, defineMethod, methodDefinition, methodFromDefinition } from '../../../src/sim/methods/index.js';
+import { worstRelative } from '../../helpers/tensors.js';
 import { storiesOnEngine } from '../../helpers/engine-model.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
@@ -34,7 +39,7 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
 
   const methods = engineParityMethods('first');
   it('covers full and every batched method', () => {
-    expect(methods.map((m) => m.name)).toEqual(['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'clusterkv-refine']);
+    expect(methods.map((m) => m.name)).toEqual(['full', 'oracle', 'clusterkv', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'infinigen', 'clusterkv-refine']);
   });
 
   it.each(methods.map((m) => ({ name: m.name, method: m })))('$name: the same greedy tokens and logits', async ({ method }) => {
@@ -79,6 +84,57 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   it('without subgroups the flash-decoding kernels run', async () => {
     const r = await engineParity(stories.model, stories.weights, methods[0], engineParityPrompts(stories.model.config.vocabSize), 2);
     expect(r.attentionKernel).toBe('wgsl');
+  });
+
+  // the other way prompts reach the engine: the GPU prefill in chunks (EngineSession.prefill), which hands each
+  // chunk's queries to InfiniGen's fit (engineParity runs the prompt as decode steps and hands each step's)
+  it('infinigen through the chunked GPU prefill: the tfjs path\'s tokens and logits', async () => {
+    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, select: 'top-b', partialRatio: 0.5 });
+    const V = stories.model.config.vocabSize;
+    const prompts = engineParityPrompts(V);
+    const [P, steps] = [prompts[0].length, 8];
+    const greedy = createSampler(0, 0);
+    const want = [];
+    for (const prompt of prompts) {
+      const logits: Float32Array[] = [];
+      const s = stories.model.session(method);
+      want.push({ ids: (await generate(s, prompt, { steps, sampler: greedy, onLogits: (l) => logits.push(Float32Array.from(l)) })).ids, logits });
+      s.dispose();
+    }
+    const session = new EngineSession(stories.engine, { attention: method, batch: 2, capacity: P + steps, maxSteps: steps, kv: 'f32', prefillChunk: 7 });
+    let worst = 0;
+    try {
+      const first: number[] = [];
+      for (const [b, prompt] of prompts.entries()) {
+        await session.prefill(b, prompt);
+        worst = Math.max(worst, worstRelative(await session.prefillLogits(), want[b].logits[0]));
+        first.push(await session.prefillToken());
+      }
+      session.releasePrefill();
+      await session.start(P);
+      for (let s = 1; s < steps; s++) {
+        const info = session.step(s === 1 ? { tokens: first } : {});
+        expect(info.sparseList).toBeLessThan(info.position + 1);
+        const got = await session.engine.readLogits();
+        for (let b = 0; b < 2; b++) worst = Math.max(worst, worstRelative(got.subarray(b * V, (b + 1) * V), want[b].logits[s]));
+      }
+      const history = await session.engine.readHistory(steps - 1);
+      for (let b = 0; b < 2; b++) expect([first[b], ...history.map((h) => h[b])]).toEqual(want[b].ids);
+    } finally {
+      await session.dispose();
+    }
+    expect(worst).toBeLessThan(1e-4);
+  });
+
+  it('refuses to start infinigen without the prompt\'s queries, naming what hands them', async () => {
+    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, select: 'top-b' });
+    const engine = new DecodeEngine({ weights: stories.weights, batch: 1, capacity: 16, maxSteps: 16, method });
+    try {
+      for (let i = 0; i < 8; i++) engine.step({ tokens: [i + 1] });
+      await expect(engine.prefillSelection()).rejects.toThrow(/^decode engine: method 'infinigen' fits on the prompt's queries and none were handed/);
+    } finally {
+      engine.dispose();
+    }
   });
 
   it('refuses a method that runs on the reference path only, naming it and the reason', () => {

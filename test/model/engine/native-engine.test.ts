@@ -50,6 +50,9 @@ describe.skipIf(!!skip)('the engine natively (Dawn null backend: shader-f16, sub
           engine = new DecodeEngine({ ...opts, position: 100 });
           engine.step({ tokens: [1, 2] });
           if (engine.method) {
+            // a method fit on the prompt's queries (infinigen) gets seeded ones for the prompt (positions 0..100, the dense step included)
+            const rows = Float32Array.from({ length: 101 * SHAPE.heads * SHAPE.headDim }, (_, i) => Math.sin(i * 0.37));
+            for (const l of engine.promptQueryLayers) for (const b of [0, 1]) engine.handPromptQueries(l, b, 0, rows);
             await engine.prefillSelection();
             engine.step({ attention: 'sparse' });
           }

@@ -8,7 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { batchedParity, batchedParityCases, type BatchedParityCase } from '../../../src/sim/batched-parity.js';
-import { METHODS, declaredEngine } from '../../../src/sim/methods/index.js';
+import { referenceReason } from '../../../src/sim/batched-selector.js';
+import { createMethod, METHODS, declaredEngine } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const skip = await softwareWebgpu();
@@ -35,6 +36,10 @@ const VARIANTS: BatchedParityCase[] = [
   { ...base, method: 'clusterkv-refine', prompt: 20, keys: 'f16', params: { ...shared, windowClusters: 2, tokensPerCluster: 5, iters: 4, diagnostics: false, refine: 2 } },
   // a pool past the selectable range: ClusterKV's pool is every selectable token, the refinement is the oracle's top B
   { ...base, method: 'clusterkv-refine', prompt: 12, params: { ...shared, windowClusters: 2, tokensPerCluster: 3, iters: 3, diagnostics: false, refine: 8 } },
+  // InfiniGen fit on the prompt's keys when handed no queries (the trace rule), a prompt inside the sinks, f16 keys
+  { ...base, method: 'infinigen', prompt: 20, promptQueries: false, params: { ...shared, select: 'top-b', partialRatio: 0.25 } },
+  { ...base, method: 'infinigen', prompt: 3, params: { ...shared, select: 'top-b' } },
+  { ...base, method: 'infinigen', prompt: 20, keys: 'f16', params: { ...shared, select: 'top-b', partialRatio: 0.5 } },
 ];
 
 describe('engine forms', () => {
@@ -43,7 +48,14 @@ describe('engine forms', () => {
     expect(missing).toEqual([]);
     const kinds = Object.fromEntries(METHODS.map((m) => [m.name, declaredEngine(m).kind]));
     expect(kinds.full).toBe('dense');
-    for (const name of ['oracle', 'clusterkv', 'clusterkv-refine', 'quest', 'infllm', 'streaming', 'h2o', 'random']) expect(kinds[name]).toBe('batched');
+    for (const name of ['oracle', 'clusterkv', 'clusterkv-refine', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'infinigen']) expect(kinds[name]).toBe('batched');
+  });
+
+  it('infinigen runs on the engine with select top-b, on the reference path with threshold (the reason named)', () => {
+    const topB = createMethod('infinigen', { budget: 8, select: 'top-b' }).engine;
+    expect(topB?.kind).toBe('batched');
+    expect(topB?.kind === 'batched' && topB.promptQueries).toBe(true);
+    expect(referenceReason(createMethod('infinigen', { budget: 8 }).engine)).toMatch(/^with select = 'threshold': .*data-dependent/);
   });
 });
 

@@ -1,0 +1,122 @@
+/**
+ * infinigen's batched form (src/sim/batched-selector.ts) for select 'top-b': per query head the top-B
+ * selectable positions by InfiniGen's partial-channel score q'.k, q' = q M_h (infinigen-skewing.ts), ties to
+ * the lower position as infinigen.ts's tf.topk takes them. Per step two dispatches: q' [B H, d] = q x M
+ * (partial-query.ts), then the oracle's top-scores kernel on q' over the engine's key cache (top-keys.ts).
+ *
+ * The map M [B H, d, d] (each sequence its own, as each sequence has its own LayerSelector) is fit at
+ * prefill by partialQueryMap, the tfjs path's function, on what the tfjs selector fits on: the prompt's
+ * post-RoPE queries when the engine handed them (promptQueries; kept on the host until the fit, P H d
+ * floats per sequence, then released), else the prompt's selectable keys (the trace rule, infinigen.ts).
+ * The map stays on the GPU: B H d^2 floats per sparse layer.
+ *
+ * 'threshold' (InfiniGen's max - alpha count) is not here: its count is data-dependent per layer and
+ * sequence, while the engine attends one list length per step (infinigen.ts declares it reference-only).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { kvHeadOfQueryHead } from '../../gpu/heads.js';
+import { storageBuffer, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
+import { PartialQueryKernel } from '../../gpu/wgsl/select/partial-query.js';
+import { TopScoresKernel } from '../../gpu/wgsl/select/top-keys.js';
+import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import type { ForcedSetParams } from './baseline.js';
+import { partialChannelCount, partialQueryMap, selectablePromptKeys } from './infinigen-skewing.js';
+
+/** What the batched form reads of infinigen's parameters (InfiniGenParams). */
+export interface BatchedInfiniGenParams extends ForcedSetParams {
+  partialRatio: number;
+  select: string;
+}
+
+export class BatchedInfiniGen implements BatchedSelector {
+  private prefillLength = -1;
+  private readonly channels: number;
+  /** [B H, d, d] f32: each query head's partial query map */
+  private readonly map: GPUBuffer;
+  private readonly partial: PartialQueryKernel;
+  private readonly top: TopScoresKernel;
+  /** per sequence, the prompt query rows handed so far ([n, H, d] from `start`), until the fit */
+  private promptRows: { start: number; rows: Float32Array }[][];
+
+  constructor(
+    private readonly layer: BatchedLayer,
+    private readonly params: BatchedInfiniGenParams,
+  ) {
+    if (params.select !== 'top-b') throw new RangeError(`batched infinigen: select '${params.select}' runs on the reference path only`);
+    const { batch: B, heads: H, kvHeads: G, headDim: d, capacity: T } = layer;
+    const rows = B * H;
+    this.channels = partialChannelCount(d, params.partialRatio);
+    this.promptRows = Array.from({ length: B }, () => []);
+    this.map = storageBuffer(rows * d * d * 4, `l${layer.layer} infinigen partial query map`);
+    const partialQ = layer.scratch('infinigen-partial-query', rows * d * 4);
+    const scores = layer.scratch('infinigen-scores', rows * T * 4);
+    this.partial = new PartialQueryKernel(rows, d, { q: layer.queries, map: this.map, out: partialQ }, `l${layer.layer} infinigen partial query`);
+    this.top = new TopScoresKernel(rows, H / G, T, T, d, { q: partialQ, keys: layer.keys, scores, out: layer.selected }, `l${layer.layer} infinigen top-B`, layer.keyDtype);
+  }
+
+  promptQueries(seq: number, start: number, rows: Float32Array): void {
+    const { batch, heads: H, headDim: d } = this.layer;
+    if (this.prefillLength >= 0) throw new Error('batched infinigen: prompt queries after prefill()');
+    if (!(Number.isInteger(seq) && seq >= 0 && seq < batch)) throw new RangeError(`batched infinigen: sequence ${seq} outside the batch's ${batch}`);
+    if (rows.length % (H * d) !== 0) throw new RangeError(`batched infinigen: prompt query rows must be [n, H = ${H}, d = ${d}], got ${rows.length} floats`);
+    this.promptRows[seq].push({ start, rows: Float32Array.from(rows) });
+  }
+
+  async prefill(prompt: number): Promise<void> {
+    firstPrefill(this.prefillLength, 'infinigen');
+    this.prefillLength = prompt;
+    const { batch: B, heads: H, kvHeads: G, headDim: d } = this.layer;
+    const handed = this.promptRows.map((rows) => rows.length > 0);
+    if (handed.some((h) => h !== handed[0])) throw new Error('batched infinigen: prompt queries were handed for some sequences only');
+    const keys = handed[0] ? undefined : this.layer.keyRows(0, prompt); // [B G, P, d]
+    const kvOf = kvHeadOfQueryHead(H, G);
+    const maps = new Float32Array(B * H * d * d);
+    try {
+      for (let b = 0; b < B; b++) {
+        const calibration = tf.tidy(() =>
+          keys
+            ? selectablePromptKeys(tf.slice(keys, [b * G, 0, 0], [G, prompt, d]), this.params.sinks, kvOf)
+            : (tf.transpose(tf.tensor3d(this.queryRows(b, prompt), [prompt, H, d]), [1, 0, 2]) as tf.Tensor3D),
+        ); // [H, n, d]
+        try {
+          const { map } = await partialQueryMap(calibration, this.channels);
+          maps.set(await map.data(), b * H * d * d);
+          map.dispose();
+        } finally {
+          calibration.dispose();
+        }
+      }
+    } finally {
+      keys?.dispose();
+      this.promptRows = [];
+    }
+    writeBuffer(this.map, maps);
+  }
+
+  /** Sequence b's prompt queries [P, H, d] from the handed rows, which must cover 0..P-1 once each. */
+  private queryRows(b: number, prompt: number): Float32Array {
+    const row = this.layer.heads * this.layer.headDim;
+    const out = new Float32Array(prompt * row);
+    let next = 0;
+    for (const { start, rows } of [...this.promptRows[b]].sort((x, y) => x.start - y.start)) {
+      if (start !== next) break;
+      const n = Math.min(rows.length / row, prompt - start);
+      out.set(rows.subarray(0, n * row), start * row);
+      next = start + n;
+    }
+    if (next !== prompt) throw new Error(`batched infinigen: sequence ${b}'s prompt queries cover positions 0..${next - 1}, not the prompt's 0..${prompt - 1}`);
+    return out;
+  }
+
+  step(position: number, budget: number): BatchedPlan {
+    const { layout, chosen } = batchedLayout(position, promptOf(this.prefillLength, 'infinigen'), this.params, budget);
+    const { sinkEnd, openStart } = layout;
+    return batchedPlan(layout, chosen, chosen > 0 ? [this.partial.dispatch, this.top.dispatch(sinkEnd, openStart - sinkEnd, chosen)] : []);
+  }
+
+  dispose(): void {
+    this.partial.destroy();
+    this.top.destroy();
+    this.map.destroy();
+  }
+}
