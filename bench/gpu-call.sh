@@ -14,7 +14,7 @@ set -u
 total=${1:-450}
 size=${GPU_RUN_SIZE:-full}
 # full: every step (about 450 s); short: what a session with about 300 s of call left can run; kernels: the
-# kernels alone, with the context sweep and the attention's prefetch variants (about 560 s); model: the model
+# kernels alone, with the context sweep and the loads-in-flight variants (about 560 s); model: the model
 # runtime alone, with the passkey grid in 3 processes per context (about 500 s)
 plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
@@ -60,11 +60,12 @@ step() {
     step torch 50 40 torch
     step passkey 3 "$(left 3)" passkey "${model[@]}" --contexts 2048
   elif [ "$plan" = kernels ]; then
-    # PyTorch (its context sweep too) first; then the context sweep 4K-128K, the 32K kernels, and what is left
-    # for the subgroup attention's loads in flight (one process: a tuning record, not a figure)
+    # PyTorch (its context sweep too) first; then the 32K kernels in 3 processes; then the context sweep 4K-128K
+    # (its processes run one per context first, so a short call still gets every context once), and what is
+    # left for the loads-in-flight variants (one process: a tuning record, not a figure)
     step torch 470 60 torch
-    step contexts 230 200 contexts --runs 10
-    step kernels 25 90 kernels --runs 10
+    step kernels 120 90 kernels --runs 10
+    step contexts 15 200 contexts --runs 10
     step prefetch 1 "$(left 1)" tune --set prefetch --processes 1
   elif [ "$plan" = model ]; then
     # the model runtime: the engine, the passkey grid in 3 fresh processes per context, the 1B shape
