@@ -15,7 +15,8 @@ total=${1:-450}
 size=${GPU_RUN_SIZE:-full}
 # full: every step (about 450 s); short: what a session with about 300 s of call left can run; kernels: the
 # kernels alone, with the context sweep and the loads-in-flight variants (about 560 s); model: the model
-# runtime alone, with the passkey grid in 3 processes per context (about 500 s)
+# runtime alone, with the passkey grid in 3 processes per context (about 500 s). KERNEL_PATHS=wgsl: the kernels
+# plan times the WGSL kernels only (the op chains are the slow part of a kernel process)
 plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
 # the reserves below are written for the plan's own length; a shorter call scales them down alike
@@ -64,8 +65,8 @@ step() {
     # (its processes run one per context first, so a short call still gets every context once), and what is
     # left for the loads-in-flight variants (one process: a tuning record, not a figure)
     step torch 470 60 torch
-    step kernels 120 90 kernels --runs 10
-    step contexts 15 200 contexts --runs 10
+    step kernels 120 90 kernels --runs 10 ${KERNEL_PATHS:+--paths "$KERNEL_PATHS"}
+    step contexts 15 200 contexts --runs 10 ${KERNEL_PATHS:+--paths "$KERNEL_PATHS"}
     step prefetch 1 "$(left 1)" tune --set prefetch --processes 1
   elif [ "$plan" = model ]; then
     # the model runtime: the engine, the passkey grid in 3 fresh processes per context, the 1B shape

@@ -42,7 +42,11 @@ function samples(run: SuiteRun, which: 0 | 1): string[] {
   return flags;
 }
 
-const bench = (run: SuiteRun, args: string[]) => nodeCommand('cli', ['bench', '--backend', run.backend, '--heat-ms', String(run.heatMs), '--kv-dtype', String(run.options.kvDtype ?? ALL_KV), ...SHAPE[run.size], ...args, '--out', '{out}']);
+/** Paths timed unless --paths says otherwise: every one (a short call may take only wgsl: the op chains are the slow part). */
+const pathsOption: [string, string] = ['--paths <list>', 'paths to time: ops, wgsl (clusterkv bench --paths; default every path)'];
+
+const bench = (run: SuiteRun, args: string[]) =>
+  nodeCommand('cli', ['bench', '--backend', run.backend, '--heat-ms', String(run.heatMs), '--kv-dtype', String(run.options.kvDtype ?? ALL_KV), ...(run.options.paths !== undefined ? ['--paths', String(run.options.paths)] : []), ...SHAPE[run.size], ...args, '--out', '{out}']);
 
 export const kernelsSuite: Suite = {
   name: 'kernels',
@@ -52,7 +56,7 @@ export const kernelsSuite: Suite = {
   kind: kernelBenchKind,
   heats: true,
   timeoutS: 150,
-  options: [kvOption, runsOption],
+  options: [kvOption, pathsOption, runsOption],
   jobs: (run) => [{ name: 'main', argv: bench(run, samples(run, 0)) }],
 };
 
@@ -64,7 +68,7 @@ export const contextsSuite: Suite = {
   kind: kernelBenchKind,
   heats: true,
   timeoutS: 75,
-  options: [['--contexts <list>', 'contexts T of the sweep (default per size: full 4096..131072, small 1024,4096, tiny 256,512)'], kvOption, runsOption],
+  options: [['--contexts <list>', 'contexts T of the sweep (default per size: full 4096..131072, small 1024,4096, tiny 256,512)'], kvOption, pathsOption, runsOption],
   jobs: (run) => {
     const contexts = parseIntList('--contexts', String(run.options.contexts ?? CONTEXTS[run.size]), 1);
     return contexts.map((T) => ({ name: `context-${T}`, argv: bench(run, [...samples(run, 1), '--no-main', '--contexts', String(T)]) }));
