@@ -15,13 +15,16 @@ total=${1:-450}
 size=${GPU_RUN_SIZE:-full}
 # full: every step (about 450 s); short: what a session with about 300 s of call left can run; kernels: the
 # kernels alone, with the context sweep and the loads-in-flight variants (about 560 s); model: the model
-# runtime alone, with the passkey grid in 3 processes per context (about 500 s). KERNEL_PATHS=wgsl: the kernels
+# runtime alone, with the passkey grid in 3 processes per context (about 500 s); quick: parity, PyTorch and the
+# WGSL kernels only (about 230 s). KERNEL_PATHS=wgsl: the kernels
 # plan times the WGSL kernels only (the op chains are the slow part of a kernel process)
 plan=${GPU_CALL_PLAN:-full}
 end=$((SECONDS + total))
 # the reserves below are written for the plan's own length; a shorter call scales them down alike
-case $plan in short) nominal=300 ;; kernels) nominal=560 ;; model) nominal=500 ;; *) nominal=450 ;; esac
+case $plan in short) nominal=300 ;; kernels) nominal=560 ;; model) nominal=500 ;; quick) nominal=230 ;; *) nominal=450 ;; esac
 scaled() { echo $(($1 * total / nominal)); }
+# parity's own limit (the quick plan keeps it short)
+parity_s=$(scaled 90); [ "$plan" = quick ] && parity_s=45
 # seconds left on the clock after keeping `reserve` for the steps after this one (at least 1)
 left() { local t=$((end - SECONDS - $1)); echo $((t > 1 ? t : 1)); }
 cli="node .gpu-build/src/cli/main.js"
@@ -50,7 +53,7 @@ step() {
 {
   echo "== card $card, size $size, plan $plan, $total s"
   timeout 30 $cli doctor | tee "$results/doctor-$card.txt"
-  timeout "$(scaled 90)" $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
+  timeout "$parity_s" $cli parity --backend webgpu --out "$results/parity-webgpu-$card.json" > "$results/parity-webgpu-$card.txt" 2>&1
   tail -4 "$results/parity-webgpu-$card.txt"
   pack
   if [ "$plan" = short ]; then
@@ -68,6 +71,10 @@ step() {
     step kernels 120 90 kernels --runs 10 ${KERNEL_PATHS:+--paths "$KERNEL_PATHS"}
     step contexts 15 200 contexts --runs 10 ${KERNEL_PATHS:+--paths "$KERNEL_PATHS"}
     step prefetch 1 "$(left 1)" tune --set prefetch --processes 1
+  elif [ "$plan" = quick ]; then
+    # the least that checks a kernel change on a GPU: parity, PyTorch, the WGSL kernels in 3 processes
+    step torch 150 45 torch
+    step kernels 2 80 kernels --runs 10 --paths wgsl
   elif [ "$plan" = model ]; then
     # the model runtime: the engine, the passkey grid in 3 fresh processes per context, the 1B shape
     step engine 330 60 engine "${model[@]}"
