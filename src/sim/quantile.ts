@@ -22,3 +22,9 @@ export function quantile(values: readonly number[], q: number): number {
 export function median(values: readonly number[]): number {
   return quantile(values, 0.5);
 }
+
+/** Per key of any of `records`, the median of its values, a record without the key counting 0 (no records: {}). */
+export function medianPerKey(records: readonly Readonly<Record<string, number>>[]): Record<string, number> {
+  const keys = [...new Set(records.flatMap((r) => Object.keys(r)))];
+  return Object.fromEntries(keys.map((k) => [k, median(records.map((r) => r[k] ?? 0))]));
+}

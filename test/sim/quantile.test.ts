@@ -4,7 +4,7 @@
 import * as aq from 'arquero';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { median, quantile } from '../../src/sim/quantile.js';
+import { median, medianPerKey, quantile } from '../../src/sim/quantile.js';
 
 describe('quantile', () => {
   it('takes the middle value of an odd count and the mean of the two middle values of an even count', () => {
@@ -45,5 +45,13 @@ describe('quantile', () => {
       }),
       { numRuns: 200, seed: 18 },
     );
+  });
+});
+
+describe('medianPerKey', () => {
+  it('takes each key of any record, a record without it counting 0', () => {
+    expect(medianPerKey([{ a: 1, b: 4 }, { a: 3 }, { a: 2, c: 6 }])).toEqual({ a: 2, b: 0, c: 0 });
+    expect(medianPerKey([{ a: 1 }, { a: 4 }])).toEqual({ a: 2.5 });
+    expect(medianPerKey([])).toEqual({});
   });
 });

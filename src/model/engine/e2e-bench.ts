@@ -24,6 +24,7 @@ import type { GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { gpuIdle, hasTimestamps, startKernelTimer, stopKernelTimer, webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
 import { TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { summarise } from '../../sim/bench/timing.js';
+import { medianPerKey } from '../../sim/quantile.js';
 import { createMethod } from '../../sim/methods/index.js';
 import { packageVersions } from '../../sim/versions.js';
 import { clusterkvParams, promptClustering } from '../../sim/methods/clusterkv/plan.js';
@@ -139,14 +140,10 @@ function breakdownOf(log: TimestampLog, stamps: Float64Array): NonNullable<E2eMo
     return { cat, kind, span, gaps: span - sum, dispatches: passes.length };
   });
   const med = (xs: number[]) => summarise(xs).median;
-  const medians = (pick: (s: (typeof perStep)[number]) => Record<string, number>) => {
-    const keys = [...new Set(perStep.flatMap((s) => Object.keys(pick(s))))];
-    return Object.fromEntries(keys.map((c) => [c, med(perStep.map((s) => pick(s)[c] ?? 0))]));
-  };
   return {
     steps: perStep.length,
-    categoryMs: medians((s) => s.cat),
-    kindMs: medians((s) => s.kind),
+    categoryMs: medianPerKey(perStep.map((s) => s.cat)),
+    kindMs: medianPerKey(perStep.map((s) => s.kind)),
     gapsMs: med(perStep.map((s) => s.gaps)),
     spanMs: med(perStep.map((s) => s.span)),
     dispatches: perStep[0]?.dispatches ?? 0,

@@ -5,7 +5,7 @@
  * over processes. Also the markdown table of bench/README.md.
  */
 import { medianSpread, type RunKind } from '../../sim/bench/merge-runs.js';
-import { median } from '../../sim/quantile.js';
+import { median, medianPerKey } from '../../sim/quantile.js';
 import { e2eMergedSchema, type E2eMerged, type E2eMergedRow, type E2eRun } from './e2e-report.js';
 
 function medianOf(xs: (number | null | undefined)[]): number | null {
@@ -32,7 +32,7 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
     const bytes = median(ms.map((m) => m.bytes.total));
     const ceilings = g.modes.map((m) => m.run.readCeiling?.GBps).filter((x): x is number => x !== undefined);
     const breakdowns = ms.map((m) => m.breakdown).filter((b): b is NonNullable<typeof b> => b !== null);
-    const categories = [...new Set(breakdowns.flatMap((b) => Object.keys(b.categoryMs)))];
+    const kinds = breakdowns.map((b) => b.kindMs).filter((k): k is Record<string, number> => !!k);
     const clustering = g.modes.map((m) => m.run.promptClustering).filter((c) => c.layers > 0).map((c) => c.wallMs);
     const speedup = speedups.length ? medianSpread(speedups) : null;
     const boundSpeedup = bounds.length ? median(bounds) : null;
@@ -52,8 +52,8 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
       bytesPerToken: bytes,
       achievedGBps,
       ofReadCeiling: ceilings.length ? achievedGBps / median(ceilings) : null,
-      breakdownMs: breakdowns.length ? Object.fromEntries([...categories.map((c) => [c, median(breakdowns.map((b) => b.categoryMs[c] ?? 0))]), ['gaps', median(breakdowns.map((b) => b.gapsMs))]]) : null,
-      kindMs: mediansOfKinds(breakdowns),
+      breakdownMs: breakdowns.length ? { ...medianPerKey(breakdowns.map((b) => b.categoryMs)), gaps: median(breakdowns.map((b) => b.gapsMs)) } : null,
+      kindMs: kinds.length ? medianPerKey(kinds) : null,
       promptClusteringMs: first.attention === 'clusterkv' && clustering.length ? median(clustering) : null,
       boundSpeedupShared: medianOf(ms.map((m) => m.boundSpeedupShared)),
       gemvGBps: medianOf(ms.map((m) => (m.breakdown?.categoryMs.gemv ? m.bytes.weights / m.breakdown.categoryMs.gemv / 1e6 : null))),
@@ -63,14 +63,6 @@ export function mergeE2eRuns(runs: E2eRun[], failures: E2eMerged['failures'] = [
   rows.sort((a, b) => a.context - b.context || a.batch - b.batch || (a.budget ?? 0) - (b.budget ?? 0));
   const ceilings = runs.map((r) => r.readCeiling?.GBps).filter((x): x is number => x !== undefined);
   return { kind: 'clusterkv-e2e-bench-merged', created: new Date().toISOString(), note, readCeilingGBps: ceilings.length ? medianSpread(ceilings) : null, rows, failures, runs };
-}
-
-/** Per kind of dispatch, the median over the runs that recorded kinds (null when none did). */
-function mediansOfKinds(breakdowns: { kindMs?: Record<string, number> }[]): Record<string, number> | null {
-  const recorded = breakdowns.map((b) => b.kindMs).filter((k): k is Record<string, number> => !!k);
-  if (!recorded.length) return null;
-  const kinds = [...new Set(recorded.flatMap((k) => Object.keys(k)))];
-  return Object.fromEntries(kinds.map((k) => [k, median(recorded.map((r) => r[k] ?? 0))]));
 }
 
 const f = (x: number | null | undefined, digits = 2) => (x === null || x === undefined ? '–' : x.toFixed(digits));
