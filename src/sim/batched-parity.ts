@@ -112,7 +112,7 @@ export class BatchedHarness {
       selected: this.buf.selected,
       largestBudget: maxSelected,
       scratch: (name, bytes) => {
-        if (!this.scratch.has(name)) this.scratch.set(name, storageBuffer(bytes));
+        if (!this.scratch.has(name)) this.scratch.set(name, storageBuffer(bytes, `scratch ${name}`));
         return this.scratch.get(name)!;
       },
     };

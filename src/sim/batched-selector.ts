@@ -57,6 +57,47 @@ export interface BatchedLayer {
   scratch(name: string, bytes: number): GPUBuffer;
 }
 
+/**
+ * What a batched selector is sized by: its BatchedLayer's numbers, without the buffers, and the prompt's
+ * length where it is known (a state that depends on it, ClusterKV's clusters, is otherwise sized for the
+ * most any prompt within the capacity gives).
+ */
+export type BatchedShape = Pick<BatchedLayer, 'batch' | 'heads' | 'kvHeads' | 'headDim' | 'capacity' | 'largestBudget'> & { readonly prompt?: number };
+
+/**
+ * GPU bytes a method's batched selection holds, at most, for its shape's prompt or any the capacity allows (the engine adds
+ * them up before it allocates anything: src/model/engine/footprint.ts):
+ *   layer      what each sparse layer's selector keeps between steps (its own buffers and tensors)
+ *   scratch    the buffers every layer's selector shares by name (BatchedLayer.scratch), as asked for
+ *   transient  the most one selector holds on top for a moment (the key rows it reads, a clustering's
+ *              intermediates, tfjs's pooled scratch); layers run one after another, so it counts once
+ * The selectors ask for their scratch with the sizes declared here (one home), and a test holds each
+ * method's declaration against the bytes its selector really holds (test/sim/methods/selection-bytes.test.ts).
+ */
+export interface SelectionBytes {
+  readonly layer: number;
+  readonly scratch: Readonly<Record<string, number>>;
+  readonly transient: number;
+}
+
+/** What a transient run of tfjs ops adds beyond its tensors: the small buffers tfjs pools (uniforms, scalars). */
+export const OP_CHAIN_SLACK = 64 * 1024;
+
+/** A selection that holds nothing of its own (streaming: the token list alone). */
+export const NO_SELECTION_BYTES: SelectionBytes = Object.freeze({ layer: 0, scratch: Object.freeze({}), transient: 0 });
+
+/** Bytes of a selection over `layers` sparse layers: each layer's own, the shared scratch once, the largest moment once. */
+export function selectionTotal(b: SelectionBytes, layers: number): number {
+  return layers * b.layer + Object.values(b.scratch).reduce((a, x) => a + x, 0) + (layers > 0 ? b.transient : 0);
+}
+
+/** The scratch buffer `name` of a declaration, from the engine's layer (the size is the declaration's). */
+export function declaredScratch(layer: BatchedLayer, bytes: SelectionBytes, name: string): GPUBuffer {
+  const size = bytes.scratch[name];
+  if (size === undefined) throw new Error(`batched selection: scratch '${name}' is not declared`);
+  return layer.scratch(name, size);
+}
+
 /** One decode step of one layer, as its batched selector planned it. */
 export interface BatchedPlan {
   layout: DecodeLayout;
@@ -129,6 +170,8 @@ export type EngineForm<P> =
   | {
       readonly kind: 'batched';
       create(layer: BatchedLayer, params: P): BatchedSelector;
+      /** the GPU bytes its selectors hold for a shape (SelectionBytes), declared with the form */
+      bytes(shape: BatchedShape, params: P): SelectionBytes;
       /** its selectors take the prompt's queries (BatchedSelector.promptQueries): the engine hands them */
       readonly promptQueries?: boolean;
       /** parameters under which the method runs on the reference path only */
@@ -145,7 +188,14 @@ export interface BatchedBudget extends ForcedSetParams {
 /** The engine form of a configured method (its parameters bound): what a Method carries. */
 export type MethodEngine =
   | { readonly kind: 'dense' }
-  | { readonly kind: 'batched'; readonly budget: BatchedBudget; forLayer(layer: BatchedLayer): BatchedSelector; readonly promptQueries: boolean }
+  | {
+      readonly kind: 'batched';
+      readonly budget: BatchedBudget;
+      forLayer(layer: BatchedLayer): BatchedSelector;
+      /** the GPU bytes its selectors hold for a shape (SelectionBytes) */
+      bytes(shape: BatchedShape): SelectionBytes;
+      readonly promptQueries: boolean;
+    }
   | { readonly kind: 'reference'; readonly reason: string };
 
 /** A method that runs on the reference path only, with the reason `clusterkv methods` shows. */

@@ -35,7 +35,7 @@ import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape
 import { rmsNormShader } from '../../gpu/wgsl/engine/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
 import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
-import { deviceLimits, gpuIdle } from '../../gpu/wgsl/runtime/runtime.js';
+import { deviceLimits, gpuIdle, trimBufferPool } from '../../gpu/wgsl/runtime/runtime.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
 import { referenceReason, type BatchedBudget, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../sim/batched-selector.js';
@@ -140,6 +140,8 @@ export class DecodeEngine {
   readonly selection?: BatchedBudget;
   /** the position the next step's token takes */
   position = 0;
+  /** the windows' layout (closed windows) at the last trim of tfjs's pool after a sparse step (-1: none yet) */
+  private trimmedWindows = -1;
   /** prompt length P once prefillSelection ran (-1 before) */
   prefillLength = -1;
   /** whether any prompt queries were handed to the selectors (handPromptQueries) */
@@ -431,13 +433,14 @@ export class DecodeEngine {
     // a sparse step: every sparse layer plans it (closing windows, ...); layers without a selector stay dense
     let plans: (BatchedPlan | undefined)[] = [];
     let listWorkgroups: [number, number] = [0, 0];
+    let planned: BatchedPlan | undefined;
     if (attention === 'sparse') {
       if (!this.method) throw new Error('decode engine: a sparse step needs a method');
       if (this.prefillLength < 0) throw new Error('decode engine: prefillSelection() must run before a sparse step');
       const budget = opts.budget ?? this.selection?.budget ?? 0;
       if (budget > this.maxBudget) throw new RangeError(`decode engine: budget ${budget} exceeds the largest budget the engine was sized for (${this.maxBudget})`);
       plans = this.planSelection(pos, budget);
-      const plan = plans.find((p) => p !== undefined);
+      const plan = (planned = plans.find((p) => p !== undefined));
       if (plan) {
         const { layout, selected, listLength: total } = plan;
         const listSplits = this.passes.sparse.splits(total);
@@ -466,6 +469,12 @@ export class DecodeEngine {
     list.push(this.head.norm, this.head.output, this.head.argmax);
     info.dispatches = list.length;
     recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
+    // the selectors rebuild their state when the windows' layout changes, releasing tensors of sizes no
+    // later request matches: once the step is submitted, tfjs's pool lets them go (trimBufferPool)
+    if (planned && planned.layout.closedWindows !== this.trimmedWindows) {
+      trimBufferPool();
+      this.trimmedWindows = planned.layout.closedWindows;
+    }
     this.position++;
     this.steps++;
     return info;

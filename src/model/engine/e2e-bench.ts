@@ -162,7 +162,9 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
   const wdt = cfg.weights?.dtype ?? cfg.weightsDtype ?? 'f32';
   const kv = cfg.kvDtype ?? 'f32';
   const dtypes = { weights: wdt, kv };
-  const footprint = checkFootprint({ shape, weights: wdt, kv, batch: B, capacity: P + totalSteps, tied: cfg.weights?.tied ?? false }, `${wdt} weights, ${kv} KV`);
+  const form = method.engine;
+  const selection = budgets.length && form?.kind === 'batched' ? { name: method.name, engine: form, largestBudget: maxBudget, prompt: P } : undefined;
+  const footprint = checkFootprint({ shape, weights: wdt, kv, batch: B, capacity: P + totalSteps, tied: cfg.weights?.tied ?? false, selection }, `${wdt} weights, ${kv} KV`);
   const { device } = webgpuBackend();
   const timed = hasTimestamps();
   if (!timed) log('no timestamp-query on this device: times are wall-clock only (a software adapter?)');

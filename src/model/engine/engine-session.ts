@@ -79,8 +79,10 @@ export class EngineSession {
     this.kv = opts.cache ? opts.cache.dtype : resolveDType(opts.kv ?? 'auto', model.stored);
     const w = model.weights;
     this.prefillChunk = prefillChunkFor(opts.cache?.capacity ?? opts.capacity, opts.prefillChunk);
+    const form = this.method?.engine;
+    const selection = form?.kind === 'batched' ? { name: this.method!.name, engine: form, largestBudget: Math.max(1, opts.maxBudget ?? 0, form.budget.budget) } : undefined;
     this.footprint = checkFootprint(
-      { shape: model.shape, weights: w.dtype, kv: this.kv, batch: opts.cache ? 0 : batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : this.prefillChunk },
+      { shape: model.shape, weights: w.dtype, kv: this.kv, batch, capacity: opts.capacity, tied: w.tied, prefillChunk: opts.cache ? 0 : this.prefillChunk, selection, cacheExists: !!opts.cache },
       `${model.source.name} with ${batch} sequence${batch === 1 ? '' : 's'} of ${opts.capacity} positions`,
     );
     this.cache = opts.cache ?? new KvCache(model.shape, batch, opts.capacity, this.kv);

@@ -8,6 +8,9 @@
  *                is the embedding
  *   kv           the KV caches of the batch at the capacity, every layer, keys and values, in the cache's dtype
  *   activations  the decode step's and the prefill chunk's buffers (f32)
+ *   selection    a sparse method's: the selected positions and token lists [B H, ...] (i32), and what its
+ *                batched form declares it holds (SelectionBytes, src/sim/batched-selector.ts: each sparse
+ *                layer's state, the shared scratch, the largest moment of a rebuild)
  * Limits: WebGPU's largest buffer (maxBufferSize) and binding (maxStorageBufferBindingSize) for the largest
  * single buffer; the card's memory for the total. WebGPU does not tell a card's memory; nvidia-smi does where
  * there is one (or env CLUSTERKV_GPU_MEMORY_GB), otherwise only the per-buffer limits are checked.
@@ -17,6 +20,17 @@ import { STORAGE_BYTES, type StorageDType } from '../../gpu/wgsl/engine/storage-
 import { webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
 import { ModelError } from '../errors.js';
 import { kvBytes, qkvRows, weightStorageBytes, type EngineShape } from './shape.js';
+import { selectionTotal, type MethodEngine } from '../../sim/batched-selector.js';
+
+/** A sparse method's part of a request: its engine form and the largest budget the engine is sized for. */
+export interface SelectionRequest {
+  /** the method's name, for messages */
+  name: string;
+  engine: Extract<MethodEngine, { kind: 'batched' }>;
+  largestBudget: number;
+  /** the prompt's length where it is known (else the most any prompt within the capacity needs) */
+  prompt?: number;
+}
 
 export interface FootprintRequest {
   shape: EngineShape;
@@ -30,12 +44,17 @@ export interface FootprintRequest {
   tied?: boolean;
   /** prefill rows per chunk (0: no prefill buffers) */
   prefillChunk?: number;
+  /** the sparse method decoded, if any */
+  selection?: SelectionRequest;
+  /** the KV caches exist already (a session decoding in another's cache): not counted again */
+  cacheExists?: boolean;
 }
 
 export interface EngineFootprint {
   weights: number;
   kv: number;
   activations: number;
+  selection: number;
   total: number;
   /** the largest single buffer and what it holds */
   largest: { what: string; bytes: number };
@@ -53,7 +72,7 @@ export function engineFootprint(r: FootprintRequest): EngineFootprint {
   const B = r.batch;
   const e = STORAGE_BYTES[r.weights];
   const weights = weightStorageBytes(s, r.weights, r.tied);
-  const kv = B * kvBytes(s, r.capacity, r.kv);
+  const kv = r.cacheExists ? 0 : B * kvBytes(s, r.capacity, r.kv);
   const n = r.prefillChunk ?? 0;
   const rowFloats = 3 * s.dim + qkvRows(s) + 2 * s.heads * s.headDim + s.hiddenDim;
   const activations = 4 * (B * (rowFloats + s.vocabSize) + n * rowFloats + s.vocabSize);
@@ -63,8 +82,23 @@ export function engineFootprint(r: FootprintRequest): EngineFootprint {
     { what: `one layer's gate and up projection (${2 * s.hiddenDim} x ${s.dim}, ${r.weights})`, bytes: e * 2 * s.hiddenDim * s.dim },
   ];
   const largest = buffers.reduce((a, b) => (b.bytes > a.bytes ? b : a));
-  const parts = `${r.weights} weights ${formatBytes(weights)} + ${r.kv} K/V caches ${formatBytes(kv)} + activations ${formatBytes(activations)}`;
-  return { weights, kv, activations, total: weights + kv + activations, largest, parts };
+  const selection = selectionBytes(r);
+  const parts =
+    `${r.weights} weights ${formatBytes(weights)} + ${r.kv} K/V caches ${formatBytes(kv)} + activations ${formatBytes(activations)}` +
+    (r.selection ? ` + ${r.selection.name} selection ${formatBytes(selection)}` : '');
+  return { weights, kv, activations, selection, total: weights + kv + activations + selection, largest, parts };
+}
+
+/** Bytes of a request's selection (see the file comment); 0 without one. */
+function selectionBytes(r: FootprintRequest): number {
+  const sel = r.selection;
+  if (!sel) return 0;
+  const s = r.shape;
+  const { sinks, window, denseLayers } = sel.engine.budget;
+  const rows = r.batch * s.heads;
+  const own = sel.engine.bytes({ batch: r.batch, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, capacity: r.capacity, largestBudget: sel.largestBudget, prompt: sel.prompt });
+  const lists = 4 * rows * (sel.largestBudget + (sinks + sel.largestBudget + window + 1));
+  return lists + selectionTotal(own, Math.max(0, s.layers - denseLayers));
 }
 
 export interface DeviceMemoryLimits {

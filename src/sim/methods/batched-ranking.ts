@@ -16,6 +16,12 @@ import { BoundQueryKernel } from '../../gpu/wgsl/select/bound-query.js';
 import { maxSelectClusters, selectShader } from '../../gpu/wgsl/select/select-clusters.js';
 import type { BatchedLayer } from '../batched-selector.js';
 
+/** The scratch the 'bound' query map writes, [B H, 2d] f32 (shared by the layers), by name and size. */
+export const BOUND_QUERY_SCRATCH = 'bound-query';
+export function boundQueryBytes(shape: Pick<BatchedLayer, 'batch' | 'heads' | 'headDim'>): number {
+  return shape.batch * shape.heads * 2 * shape.headDim * 4;
+}
+
 export class BatchedRanking {
   /** units per KV head bound (0 before the first bind) */
   units = 0;
@@ -35,7 +41,7 @@ export class BatchedRanking {
   ) {
     const rows = layer.batch * layer.heads;
     if (map === 'bound') {
-      this.query = layer.scratch('bound-query', rows * 2 * layer.headDim * 4);
+      this.query = layer.scratch(BOUND_QUERY_SCRATCH, boundQueryBytes(layer));
       this.mapped = new BoundQueryKernel(rows, layer.headDim, layer.queries, this.query, `l${layer.layer} ${label} bound query`);
     } else {
       this.query = layer.queries;

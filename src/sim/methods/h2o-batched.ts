@@ -8,8 +8,17 @@
  */
 import { H2OStepKernel } from '../../gpu/wgsl/select/h2o-select.js';
 import { storageBuffer, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import { batchedLayout, batchedPlan, declaredScratch, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
+
+/**
+ * GPU bytes of H2O's selection: per layer the accumulated attention and the alive mask [B G, T] (4 bytes
+ * each); shared by the layers, the step's rows [B G, 2T].
+ */
+export function h2oBytes(shape: BatchedShape): SelectionBytes {
+  const cells = shape.batch * shape.kvHeads * shape.capacity;
+  return { layer: 2 * cells * 4, scratch: { 'h2o-rows': 2 * cells * 4 }, transient: 0 };
+}
 
 export class BatchedH2O implements BatchedSelector {
   private prefillLength = -1;
@@ -30,7 +39,7 @@ export class BatchedH2O implements BatchedSelector {
     this.acc = storageBuffer(rows * T * 4, `l${layer.layer} h2o accumulated attention`);
     this.alive = storageBuffer(rows * T * 4, `l${layer.layer} h2o alive`);
     writeBuffer(this.alive, new Uint32Array(rows * T).fill(1));
-    const tmp = layer.scratch('h2o-rows', rows * 2 * T * 4);
+    const tmp = declaredScratch(layer, h2oBytes(layer), 'h2o-rows');
     const buffers = { q: layer.queries, keys: layer.keys, acc: this.acc, alive: this.alive, tmp, selected: layer.selected };
     this.kernel = new H2OStepKernel(rows, layer.heads / layer.kvHeads, T, layer.headDim, buffers, `l${layer.layer} h2o`, layer.keyDtype);
   }

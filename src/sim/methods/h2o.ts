@@ -21,7 +21,7 @@ import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, ratioParam, type ParamsOf } from './define.js';
-import { BatchedH2O } from './h2o-batched.js';
+import { BatchedH2O, h2oBytes } from './h2o-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -36,7 +36,7 @@ export const h2o = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('h2o', p),
   selector: (info, p) => h2oSelector(info, p),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedH2O(layer, p, (b) => h2oRecentCount(b, p.recentRatio)) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedH2O(layer, p, (b) => h2oRecentCount(b, p.recentRatio)), bytes: h2oBytes },
 });
 
 /** Recent tokens of a kept set of b. */

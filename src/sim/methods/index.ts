@@ -105,7 +105,7 @@ function methodEngine(definition: MethodDefinition, p: Readonly<Record<string, P
   const unless = form.referenceOnlyWhen;
   if (unless?.applies(p)) return referenceOnly(`with ${unless.params}: ${unless.reason}`);
   const shared: BatchedBudget = { budget: p.budget as number, budgetMode: p.budgetMode as BatchedBudget['budgetMode'], sinks: p.sinks as number, window: p.window as number, denseLayers: p.denseLayers as number };
-  return { kind: 'batched', budget: shared, forLayer: (layer) => form.create(layer, p), promptQueries: form.promptQueries ?? false };
+  return { kind: 'batched', budget: shared, forLayer: (layer) => form.create(layer, p), bytes: (shape) => form.bytes(shape, p), promptQueries: form.promptQueries ?? false };
 }
 
 export { BUDGET_PARAMS } from './budget-params.js';

@@ -18,7 +18,7 @@ import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { storageBuffer, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { PartialQueryKernel } from '../../gpu/wgsl/select/partial-query.js';
 import { TopScoresKernel } from '../../gpu/wgsl/select/top-keys.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import { batchedLayout, batchedPlan, declaredScratch, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes, OP_CHAIN_SLACK } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
 import { partialChannelCount, partialQueryMap, selectablePromptKeys } from './infinigen-skewing.js';
 
@@ -26,6 +26,21 @@ import { partialChannelCount, partialQueryMap, selectablePromptKeys } from './in
 export interface BatchedInfiniGenParams extends ForcedSetParams {
   partialRatio: number;
   select: string;
+}
+
+/**
+ * GPU bytes of InfiniGen's selection: per layer the partial query maps [B H, d, d] f32; shared, the partial
+ * queries [B H, d] and the approximate scores [B H, T]; for a moment, the fit of one sequence: the prompt's
+ * keys [B G, P, d] (when no queries were handed), four tensors of its calibration rows' size [H, P, d] and
+ * six of its maps' [H, d, d] (the op chain's, measured on the software adapter).
+ */
+export function infinigenBytes(shape: BatchedShape): SelectionBytes {
+  const { batch: B, heads: H, kvHeads: G, headDim: d, capacity: T } = shape;
+  return {
+    layer: B * H * d * d * 4,
+    scratch: { 'infinigen-partial-query': B * H * d * 4, 'infinigen-scores': B * H * T * 4 },
+    transient: (B * G * T * d + 4 * H * T * d + 6 * H * d * d) * 4 + OP_CHAIN_SLACK,
+  };
 }
 
 export class BatchedInfiniGen implements BatchedSelector {
@@ -48,8 +63,9 @@ export class BatchedInfiniGen implements BatchedSelector {
     this.channels = partialChannelCount(d, params.partialRatio);
     this.promptRows = Array.from({ length: B }, () => []);
     this.map = storageBuffer(rows * d * d * 4, `l${layer.layer} infinigen partial query map`);
-    const partialQ = layer.scratch('infinigen-partial-query', rows * d * 4);
-    const scores = layer.scratch('infinigen-scores', rows * T * 4);
+    const bytes = infinigenBytes(layer);
+    const partialQ = declaredScratch(layer, bytes, 'infinigen-partial-query');
+    const scores = declaredScratch(layer, bytes, 'infinigen-scores');
     this.partial = new PartialQueryKernel(rows, d, { q: layer.queries, map: this.map, out: partialQ }, `l${layer.layer} infinigen partial query`);
     this.top = new TopScoresKernel(rows, H / G, T, T, d, { q: partialQ, keys: layer.keys, scores, out: layer.selected }, `l${layer.layer} infinigen top-B`, layer.keyDtype);
   }

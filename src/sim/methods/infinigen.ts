@@ -27,7 +27,7 @@ import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
 import { chooseFromScores, planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
-import { BatchedInfiniGen } from './infinigen-batched.js';
+import { BatchedInfiniGen, infinigenBytes } from './infinigen-batched.js';
 import { choiceParam, defineMethod, positiveParam, positiveRatioParam, type ParamsOf } from './define.js';
 import { partialChannelCount, partialQuery, partialQueryMap, selectablePromptKeys } from './infinigen-skewing.js';
 import { SelectableKeys } from './selectable-keys.js';
@@ -52,6 +52,7 @@ export const infinigen = defineMethod({
   engine: {
     kind: 'batched',
     create: (layer, p) => new BatchedInfiniGen(layer, p),
+    bytes: infinigenBytes,
     promptQueries: true,
     referenceOnlyWhen: {
       params: "select = 'threshold'",

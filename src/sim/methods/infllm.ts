@@ -14,7 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
 import { reduceUnits, unitSelector, type UnitScheme } from './units.js';
-import { BatchedUnits } from './units-batched.js';
+import { BatchedUnits, unitsBytes } from './units-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -35,7 +35,7 @@ export const infllm = defineMethod({
     }
   },
   selector: (info, p) => unitSelector(info, p, infllmBlocks(p)),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, infllmBlocks(p), 'infllm') },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, infllmBlocks(p), 'infllm'), bytes: (shape, p) => unitsBytes(shape, p, infllmBlocks(p)) },
 });
 
 /** Sum of each block's representatives, scaled as described above: [G, U, d]. blocks: [G, U, s, d]. */

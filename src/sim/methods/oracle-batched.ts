@@ -4,8 +4,13 @@
  * the engine's cache and selecting (top-keys.ts).
  */
 import { TopScoresKernel } from '../../gpu/wgsl/select/top-keys.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import { batchedLayout, batchedPlan, declaredScratch, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
+
+/** GPU bytes of oracle's selection: the scores of every position [B H, T] f32, shared by the layers. */
+export function oracleBytes(shape: BatchedShape): SelectionBytes {
+  return { layer: 0, scratch: { 'oracle-scores': shape.batch * shape.heads * shape.capacity * 4 }, transient: 0 };
+}
 
 export class BatchedOracle implements BatchedSelector {
   private prefillLength = -1;
@@ -16,7 +21,7 @@ export class BatchedOracle implements BatchedSelector {
     private readonly params: ForcedSetParams,
   ) {
     const rows = layer.batch * layer.heads;
-    const scores = layer.scratch('oracle-scores', rows * layer.capacity * 4);
+    const scores = declaredScratch(layer, oracleBytes(layer), 'oracle-scores');
     const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected };
     this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} oracle top-B`, layer.keyDtype);
   }

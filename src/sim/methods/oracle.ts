@@ -9,7 +9,7 @@ import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
 import { chooseFromScores, planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
-import { BatchedOracle } from './oracle-batched.js';
+import { BatchedOracle, oracleBytes } from './oracle-batched.js';
 import { defineMethod, type ParamsOf } from './define.js';
 import { SelectableKeys } from './selectable-keys.js';
 
@@ -23,7 +23,7 @@ export const oracle = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('oracle', p),
   selector: (info, p) => oracleSelector(info, p),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedOracle(layer, p) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedOracle(layer, p), bytes: oracleBytes },
 });
 
 function oracleSelector(info: LayerInfo, params: OracleParams): ScoringSelector {

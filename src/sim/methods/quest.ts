@@ -11,7 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
 import { reduceUnits, unitSelector, type UnitScheme } from './units.js';
-import { BatchedUnits } from './units-batched.js';
+import { BatchedUnits, unitsBytes } from './units-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -26,7 +26,7 @@ export const quest = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('quest', p),
   selector: (info, p) => unitSelector(info, p, questPages(p, info.headDim)),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, questPages(p, layer.headDim), 'quest') },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, questPages(p, layer.headDim), 'quest'), bytes: (shape, p) => unitsBytes(shape, p, questPages(p, shape.headDim)) },
 });
 
 /** Page summaries [G, U, 2d] = [max, min] of each page's keys. keys: [G, m, d]. */

@@ -6,8 +6,13 @@
  */
 import { advanceMulberry, RandomDrawKernel } from '../../gpu/wgsl/select/random-draw.js';
 import { layerSeed } from '../../trace/seeds.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import { batchedLayout, batchedPlan, declaredScratch, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
+
+/** GPU bytes of random's selection: the draw pool of every position [B H, T] i32, shared by the layers. */
+export function randomBytes(shape: BatchedShape): SelectionBytes {
+  return { layer: 0, scratch: { 'random-pool': shape.batch * shape.heads * shape.capacity * 4 }, transient: 0 };
+}
 
 export class BatchedRandom implements BatchedSelector {
   private prefillLength = -1;
@@ -21,7 +26,7 @@ export class BatchedRandom implements BatchedSelector {
   ) {
     this.state = layerSeed(params.seed, layer.layer) >>> 0;
     const rows = layer.batch * layer.heads;
-    const pool = layer.scratch('random-pool', rows * layer.capacity * 4);
+    const pool = declaredScratch(layer, randomBytes(layer), 'random-pool');
     this.draw = new RandomDrawKernel(rows, layer.heads, layer.capacity, pool, layer.selected, `l${layer.layer} random draws`);
   }
 

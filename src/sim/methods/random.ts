@@ -10,7 +10,7 @@ import type { LayerInfo, LayerSelector, Selection } from '../selector.js';
 import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, intParam, type ParamsOf } from './define.js';
-import { BatchedRandom } from './random-batched.js';
+import { BatchedRandom, randomBytes } from './random-batched.js';
 
 const PARAMS = {
   ...BUDGET_PARAMS,
@@ -25,7 +25,7 @@ export const random = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('random', p),
   selector: (info, p) => randomSelector(info, p),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedRandom(layer, p) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedRandom(layer, p), bytes: randomBytes },
 });
 
 function randomSelector(info: LayerInfo, params: RandomParams): LayerSelector {

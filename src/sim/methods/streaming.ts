@@ -9,6 +9,7 @@ import { planStep, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { defineMethod, type ParamsOf } from './define.js';
 import { BatchedStreaming } from './streaming-batched.js';
+import { NO_SELECTION_BYTES } from '../batched-selector.js';
 
 const PARAMS = { ...BUDGET_PARAMS };
 export type StreamingParams = ParamsOf<typeof PARAMS>;
@@ -20,7 +21,7 @@ export const streaming = defineMethod({
   params: PARAMS,
   validate: (p) => validateBudgetParams('streaming', p),
   selector: (info, p) => streamingSelector(info, p),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedStreaming(layer, p) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedStreaming(layer, p), bytes: () => NO_SELECTION_BYTES },
 });
 
 function streamingSelector(info: LayerInfo, params: StreamingParams): LayerSelector {

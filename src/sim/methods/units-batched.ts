@@ -7,10 +7,28 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { disposeClusterIndex, type ClusterIndex } from '../../gpu/cluster-index.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../batched-selector.js';
+import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes, OP_CHAIN_SLACK } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
-import { BatchedRanking } from './batched-ranking.js';
+import { BatchedRanking, BOUND_QUERY_SCRATCH, boundQueryBytes } from './batched-ranking.js';
 import { contiguousUnitIndex, type UnitScheme } from './units.js';
+
+/**
+ * GPU bytes of a unit method's batched selection, for at most n = capacity - sinks selectable positions in U
+ * units of D summary components (2d for box summaries): per layer the summaries [B G, U, D] f32 and the unit
+ * index (positions [B G, n], sizes and offsets [B G, U]); for a moment, a rebuild: up to five tensors of
+ * the key rows' size [B G, n, d] f32 (the rows, their slice into whole units, the op chain's elementwise
+ * steps: measured on the software adapter, four for Quest, five for InfLLM) and four of the summaries' size,
+ * with the new state.
+ */
+export function unitsBytes(shape: BatchedShape, params: ForcedSetParams, scheme: UnitScheme): SelectionBytes {
+  const BG = shape.batch * shape.kvHeads;
+  const d = shape.headDim;
+  const n = Math.max(0, shape.capacity - params.sinks);
+  const U = Math.ceil(n / scheme.unitSize);
+  const D = scheme.query === 'bound' ? 2 * d : d;
+  const layer = 4 * BG * (U * D + n + 2 * U);
+  return { layer, scratch: scheme.query === 'bound' ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, transient: 4 * (5 * BG * n * d + 4 * BG * U * D) + layer + OP_CHAIN_SLACK };
+}
 
 export class BatchedUnits implements BatchedSelector {
   private prefillLength = -1;

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkFootprint, engineFootprint, footprintProblem } from '../../../src/model/engine/footprint.js';
 import { LLAMA3_8B_SHAPE, kvBytes, parameterCounts, weightBytesPerStep, weightStorageBytes } from '../../../src/model/engine/shape.js';
+import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
 const root = path.join(__dirname, '..', '..', '..');
@@ -34,6 +35,7 @@ describe('engine footprint', () => {
     const fp = engineFootprint(request);
     expect(fp.kv).toBe(8 * kvBytes(LLAMA3_8B_SHAPE, 32768));
     expect(fp.total).toBe(fp.weights + fp.kv + fp.activations);
+    expect(fp.selection).toBe(0);
     const problem = footprintProblem(fp, H100);
     expect(problem).toMatch(/^needs 97\.\d GB of GPU memory \(f32 weights 29\.0 GB \+ f32 K\/V caches 68\.7 GB \+ activations [\d.]+ MB\), more than the card's 85\.5 GB \(nvidia-smi memory\.total\)$/);
     expect(problem!.split('\n')).toHaveLength(1);
@@ -47,6 +49,40 @@ describe('engine footprint', () => {
     expect(footprintProblem(engineFootprint(request), { ...H100, memory: { bytes: 143771 * 2 ** 20, source: 'nvidia-smi memory.total' } })).toBeUndefined();
     // the run's out-of-memory error scope (e2e-bench.ts) does the rest
     expect(footprintProblem(engineFootprint(request), { ...H100, memory: undefined })).toBeUndefined();
+  });
+
+  it("counts a sparse method's selection: its token lists, each sparse layer's state, the shared scratch once and the largest rebuild once", () => {
+    const s = LLAMA3_8B_SHAPE;
+    const [B, T, budget] = [8, 32768, 1024];
+    const base = { shape: s, weights: 'f16' as const, kv: 'f16' as const, batch: B, capacity: T };
+    const dense = engineFootprint(base);
+    const of = (name: string, params: Record<string, string | number> = {}) => {
+      const engine = createMethod(name, { budget, ...params }).engine;
+      if (engine?.kind !== 'batched') throw new Error(name);
+      return engineFootprint({ ...base, selection: { name, engine, largestBudget: budget } });
+    };
+    // the selected positions [B H, budget] and the token list [B H, sinks + budget + window + 1] (streaming's defaults)
+    const streaming = createMethod('streaming', { budget }).engine;
+    const { sinks, window } = streaming?.kind === 'batched' ? streaming.budget : { sinks: NaN, window: NaN };
+    const lists = 4 * B * s.heads * (budget + sinks + budget + window + 1);
+    expect(of('streaming').selection).toBe(lists);
+    expect(of('streaming').total).toBe(dense.total + lists);
+    // H2O: per layer the accumulated attention and alive mask [B G, T], shared the step's rows [B G, 2T]
+    const h2o = of('h2o', { denseLayers: 0 });
+    expect(h2o.selection - lists).toBe(s.layers * 2 * B * s.kvHeads * T * 4 + 2 * B * s.kvHeads * T * 4);
+    expect(h2o.parts).toMatch(/ \+ h2o selection 5\d\d\.\d MB$/);
+    // dense layers hold no selection state
+    const h2oSparse = engineFootprint({ ...base, selection: { name: 'h2o', engine: createMethod('h2o', { budget, denseLayers: 2 }).engine as never, largestBudget: budget } });
+    expect(h2o.selection - h2oSparse.selection).toBe(2 * 2 * B * s.kvHeads * T * 4);
+  });
+
+  it('a method whose selection does not fit is refused where dense attention fits: Llama-3-8B f16 at 56K x 8 on an 80 GB card with Quest', () => {
+    const base = { shape: LLAMA3_8B_SHAPE, weights: 'f16' as const, kv: 'f16' as const, batch: 8, capacity: 57344 };
+    expect(footprintProblem(engineFootprint(base), H100)).toBeUndefined();
+    const quest = createMethod('quest', { budget: 1024 }).engine;
+    if (quest?.kind !== 'batched') throw new Error('quest');
+    const problem = footprintProblem(engineFootprint({ ...base, selection: { name: 'quest', engine: quest, largestBudget: 1024 } }), H100);
+    expect(problem).toMatch(/^needs 9\d\.\d GB of GPU memory \(.* \+ quest selection 1\d\.\d GB\), more than the card's 85\.5 GB/);
   });
 
   it('names the largest buffer when it passes the binding limit', () => {

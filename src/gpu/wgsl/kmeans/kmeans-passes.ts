@@ -322,6 +322,17 @@ export function kmeansFits(G: number, N: number, k: number, d: number, kv: KvDty
   return G * parts * k * d * 4 <= limits.maxBinding;
 }
 
+/**
+ * Bytes of the pooled scratch cosineKMeansWgsl acquires for G heads of N keys into k clusters of d (two raw
+ * and one normalised centroid buffer, and the update's sums), released after its submit into tfjs's pool.
+ */
+export function kmeansScratchBytes(G: number, N: number, k: number, d: number): number {
+  const centroids = 3 * G * k * d * 4;
+  if (kmeansTuning.sums === 'sorted') return centroids + Object.values(sortedSumsBytes(G, N, k, kmeansTuning.block)).reduce((a, b) => a + b, 0) + 32;
+  const parts = Math.max(1, Math.min(kmeansTuning.parts, N));
+  return centroids + G * parts * k * (d + 1) * 4;
+}
+
 export interface KMeansWgslResult {
   centroids: tf.Tensor3D;
   labels: tf.Tensor2D;

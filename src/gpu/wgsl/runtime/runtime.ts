@@ -27,7 +27,20 @@ interface TfWebgpuBackend {
   uploadToGPU(dataId: object): void;
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   tensorMap: { get(dataId: object): { resource: GPUBuffer | null; dtype: tf.DataType } | undefined };
-  bufferManager: { acquireBuffer(size: number, usage: number): GPUBuffer; releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void };
+  bufferManager: TfBufferPool;
+}
+
+/** tfjs-backend-webgpu 4.22's BufferManager, as far as this module reads it (buffer_manager.ts). */
+interface TfBufferPool {
+  acquireBuffer(size: number, usage: number): GPUBuffer;
+  releaseBuffer(buffer: GPUBuffer, reuse?: boolean): void;
+  /** free buffers by `${size}_${usage}` */
+  freeBuffers: Map<string, GPUBuffer[]>;
+  numFreeBuffers: number;
+  /** bytes of every buffer the pool holds, in use or free */
+  numBytesAllocated: number;
+  /** bytes of the buffers in use (tensors, a recording's scratch) */
+  numBytesUsed: number;
 }
 
 /** GPUBufferUsage flags (the globals exist only once Dawn is loaded). */
@@ -254,6 +267,36 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
   pass.end();
   backend.submitQueue();
   for (const b of release) backend.bufferManager.releaseBuffer(b);
+}
+
+/**
+ * Destroys the buffers tfjs's pool keeps free and returns their bytes. The pool keeps every released buffer
+ * for a later request of the very same size and never lets one go, so a selection that rebuilds its state at
+ * growing sizes (a unit index after each closed window, ClusterKV's concatenated centroids) would leave
+ * every size behind on the GPU; the decode engine trims after such rebuilds. Safe between recordings: a
+ * buffer is released to the pool only after the submit of the work that uses it, and WebGPU frees a
+ * destroyed buffer once submitted work using it is done.
+ */
+export function trimBufferPool(): number {
+  const pool = webgpuBackend().bufferManager;
+  let bytes = 0;
+  // the keys stay (releaseBuffer ignores every release while the map is empty)
+  for (const free of pool.freeBuffers.values()) {
+    for (const b of free) {
+      bytes += b.size;
+      b.destroy();
+    }
+    free.length = 0;
+  }
+  pool.numFreeBuffers = 0;
+  pool.numBytesAllocated -= bytes;
+  return bytes;
+}
+
+/** Bytes tfjs's pool holds: in use, and in all (free ones included). */
+export function bufferPoolBytes(): { used: number; allocated: number } {
+  const pool = webgpuBackend().bufferManager;
+  return { used: pool.numBytesUsed, allocated: pool.numBytesAllocated };
 }
 
 /** Flushes tfjs's queued work and waits until the GPU has finished everything submitted. */

@@ -12,13 +12,14 @@
  * `version` changes whenever the clusters do. The webgpu backend only (the engine's buffers).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { clusterBoxes } from '../../../gpu/cluster-bounds.js';
+import { clusterBoxes, clusterBoxesScratchBytes } from '../../../gpu/cluster-bounds.js';
 import { appendClusters, buildClusterIndex, disposeClusterIndex, type ClusterIndex } from '../../../gpu/cluster-index.js';
 import { cosineKMeans, initialIndices } from '../../../gpu/kmeans.js';
-import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
-import { BatchedRanking } from '../batched-ranking.js';
+import { kmeansScratchBytes } from '../../../gpu/wgsl/kmeans/kmeans-passes.js';
+import { batchedLayout, batchedPlan, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes, OP_CHAIN_SLACK } from '../../batched-selector.js';
+import { BatchedRanking, BOUND_QUERY_SCRATCH, boundQueryBytes } from '../batched-ranking.js';
 import type { ClusterKVParams } from './params.js';
-import { clusteringSeed, positions, promptClustering, windowClustering } from './plan.js';
+import { clusterCount, clusteringSeed, mostClusters, positions, promptClustering, windowClustering } from './plan.js';
 
 /**
  * Cosine K-means of keys [B G, n, d] (B sequences of G KV heads) into k clusters; each sequence starts from
@@ -42,6 +43,28 @@ export interface BatchedClusters {
   centroids: tf.Tensor3D;
   boxes: tf.Tensor3D | null;
   index: ClusterIndex;
+}
+
+/**
+ * GPU bytes of ClusterKV's batched selection over any prompt the capacity allows (plan.ts mostClusters: K
+ * clusters, n positions clustered): per layer the centroids [B G, K, d] f32 (and boxes [B G, K, 2d] with
+ * scoring 'bound') and the index (positions [B G, n], sizes and offsets [B G, K], i32); for a moment, a
+ * clustering of all n into the prompt's C0: the key rows [B G, n, d] f32, labels, the initial centroids and
+ * K-means' pooled scratch (kmeans-passes.ts), the index's sort (a few [B G, n] rows), the boxes' operands,
+ * and the state once more (the new one is built before the old is released).
+ */
+export function clusterkvBytes(shape: BatchedShape, params: ClusterKVParams): SelectionBytes {
+  const { clusters: K, clustered } = mostClusters(params, shape.capacity, shape.prompt);
+  // the index holds every selectable position; the prompt's clustering reads `clustered` of them at once
+  const n = Math.max(0, shape.capacity - params.sinks);
+  const BG = shape.batch * shape.kvHeads;
+  const d = shape.headDim;
+  const bound = params.scoring === 'bound';
+  const layer = 4 * BG * (K * d * (bound ? 3 : 1) + n + 2 * K);
+  const c = clustered;
+  const k = Math.min(c, clusterCount(params, c));
+  const clustering = 4 * BG * c * d + 4 * BG * (6 * c + 2 * k * d) + kmeansScratchBytes(BG, c, k, d) + (bound ? clusterBoxesScratchBytes(BG, c, k, d) : 0);
+  return { layer, scratch: bound ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, transient: clustering + layer + OP_CHAIN_SLACK };
 }
 
 export class BatchedClusterKV implements BatchedSelector {

@@ -9,7 +9,7 @@
  * and here the method definition the registry (../index.ts) lists, with its checks across parameters.
  */
 import { validateBudgetParams } from '../budget-params.js';
-import { BatchedClusterKV } from './batched.js';
+import { BatchedClusterKV, clusterkvBytes } from './batched.js';
 import { ClusterKVLayer } from './layer.js';
 import { CLUSTERKV_PARAMS } from './params.js';
 import { defineMethod } from '../define.js';
@@ -28,5 +28,5 @@ export const clusterkv = defineMethod({
     }
   },
   selector: (info, p) => new ClusterKVLayer(p, info),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKV(p, layer) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKV(p, layer), bytes: clusterkvBytes },
 });

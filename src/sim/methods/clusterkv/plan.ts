@@ -47,6 +47,29 @@ export function windowClustering(p: { sinks: number; window: number; windowClust
   return { start: windowStart + skip, tokens: n, clusters: n > 0 ? Math.min(p.windowClusters, n) : 0 };
 }
 
+/**
+ * The most clusters a KV head's index holds over a sequence of `capacity` positions (the prompt's C0 plus
+ * every decode window closed by the last position, capacity - 1) for a prompt of `prompt` positions, or
+ * whatever the prompt when it is not given, and the most positions a single clustering reads; what the
+ * engine sizes a layer's clusters by before it allocates (batched.ts).
+ */
+export function mostClusters(p: { sinks: number; window: number; windowClusters: number; clusters: number; tokensPerCluster: number }, capacity: number, prompt?: number): { clusters: number; clustered: number } {
+  let clusters = 0;
+  for (let P = prompt ?? 1; P <= (prompt ?? capacity); P++) {
+    const n = P - Math.min(p.sinks, P);
+    // a fixed C0 above the prompt's tokens is refused for that prompt (promptClustering)
+    if (p.clusters > 0 && n > 0 && p.clusters > n) continue;
+    const closed = p.window > 0 ? Math.floor((capacity - 1 - P) / p.window) : 0;
+    let k = promptClustering(p, P).clusters;
+    let w = 0;
+    // windows reaching into the sinks cluster fewer positions; the rest each cluster min(windowClusters, window)
+    for (; w < closed && P + w * p.window < p.sinks; w++) k += windowClustering(p, P, w).clusters;
+    k += (closed - w) * Math.min(p.windowClusters, p.window);
+    clusters = Math.max(clusters, k);
+  }
+  return { clusters, clustered: Math.max(0, (prompt ?? capacity) - p.sinks) };
+}
+
 /** Positions start .. start + n - 1. */
 export function positions(start: number, n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => start + i);

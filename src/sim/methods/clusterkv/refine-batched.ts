@@ -8,13 +8,23 @@
  * for refine x the layer's largestBudget.
  */
 import { TopScoresKernel } from '../../../gpu/wgsl/select/top-keys.js';
-import { batchedPlan, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../batched-selector.js';
+import { batchedPlan, declaredScratch, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes } from '../../batched-selector.js';
 import { selectableBudget } from '../../budget.js';
-import { BatchedClusterKV } from './batched.js';
+import { BatchedClusterKV, clusterkvBytes } from './batched.js';
 import type { ClusterKVParams } from './params.js';
 
 /** clusterkv-refine's parameters (refine.ts declares them): ClusterKV's and the pool's multiple. */
 type RefineParams = ClusterKVParams & { readonly refine: number };
+
+/**
+ * GPU bytes of clusterkv-refine's batched selection: ClusterKV's (the pool's clusters), and shared by the
+ * layers the pool [B H, refine x B'] i32 and the exact scores [B H, T] f32.
+ */
+export function refineBytes(shape: BatchedShape, params: RefineParams): SelectionBytes {
+  const rows = shape.batch * shape.heads;
+  const pool = clusterkvBytes(shape, params);
+  return { ...pool, scratch: { ...pool.scratch, 'refine-pool': rows * params.refine * shape.largestBudget * 4, 'refine-scores': rows * shape.capacity * 4 } };
+}
 
 export class BatchedClusterKVRefine implements BatchedSelector {
   private readonly pool: BatchedClusterKV;
@@ -24,12 +34,13 @@ export class BatchedClusterKVRefine implements BatchedSelector {
     private readonly params: RefineParams,
     layer: BatchedLayer,
   ) {
-    const rows = layer.batch * layer.heads;
-    const poolBuffer = layer.scratch('refine-pool', rows * params.refine * layer.largestBudget * 4);
+    const bytes = refineBytes(layer, params);
+    const poolBuffer = declaredScratch(layer, bytes, 'refine-pool');
     // the engine's layer with the pool buffer as the one its selection writes
     const poolLayer: BatchedLayer = Object.assign(Object.create(layer) as BatchedLayer, { selected: poolBuffer, largestBudget: params.refine * layer.largestBudget });
     this.pool = new BatchedClusterKV(params, poolLayer);
-    const scores = layer.scratch('refine-scores', rows * layer.capacity * 4);
+    const scores = declaredScratch(layer, bytes, 'refine-scores');
+    const rows = layer.batch * layer.heads;
     const buffers = { q: layer.queries, keys: layer.keys, scores, out: layer.selected, pool: poolBuffer };
     this.top = new TopScoresKernel(rows, layer.heads / layer.kvHeads, layer.capacity, layer.capacity, layer.headDim, buffers, `l${layer.layer} clusterkv-refine top-B`, layer.keyDtype);
   }

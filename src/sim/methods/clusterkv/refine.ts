@@ -15,7 +15,7 @@ import type { LayerInfo, LayerSelector, Selection } from '../../selector.js';
 import { planStep, withForced } from '../baseline.js';
 import { clusterkv } from './index.js';
 import { ClusterKVLayer } from './layer.js';
-import { BatchedClusterKVRefine } from './refine-batched.js';
+import { BatchedClusterKVRefine, refineBytes } from './refine-batched.js';
 import { CLUSTERKV_PARAMS } from './params.js';
 import { defineMethod, intParam, type ParamsOf } from '../define.js';
 
@@ -32,7 +32,7 @@ export const clusterkvRefine = defineMethod({
   params: PARAMS,
   validate: (p) => clusterkv.validate?.(p),
   selector: (info, p) => refiningSelector(info, p),
-  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKVRefine(p, layer) },
+  engine: { kind: 'batched', create: (layer, p) => new BatchedClusterKVRefine(p, layer), bytes: refineBytes },
 });
 
 function refiningSelector(info: LayerInfo, params: ClusterKVRefineParams): LayerSelector {
