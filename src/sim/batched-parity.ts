@@ -48,6 +48,8 @@ export interface BatchedParityResult {
   first?: string;
   /** steps that selected at least one position, and decode windows that closed */
   selectingSteps: number;
+  /** empty slots (negative positions: a selection that took fewer than its slots) over every list compared */
+  emptySlots: number;
   closedWindows: number;
 }
 
@@ -162,7 +164,7 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
   const info = { layer: layerIndex, heads: H, kvHeads: G, headDim: d };
   const reference = Array.from({ length: B }, () => method.forLayer(info));
   const batched = form.forLayer(harness.layer);
-  const result: BatchedParityResult = { label: `${c.method} ${JSON.stringify(c.params)}${c.keys === 'f16' ? ' f16 keys' : ''}`, lists: 0, mismatches: 0, selectingSteps: 0, closedWindows: 0 };
+  const result: BatchedParityResult = { label: `${c.method} ${JSON.stringify(c.params)}${c.keys === 'f16' ? ' f16 keys' : ''}`, lists: 0, mismatches: 0, selectingSteps: 0, emptySlots: 0, closedWindows: 0 };
   try {
     harness.writeKeys(keys, 0, P);
     for (let b = 0; b < B; b++) {
@@ -191,7 +193,10 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
         for (let h = 0; h < H; h++) {
           result.lists++;
           const n = plan.listLength;
-          const got = Array.from(lists.subarray((b * H + h) * n, (b * H + h + 1) * n)).sort((x, y) => x - y);
+          // (a negative position is an empty slot: attends nothing)
+          const row = Array.from(lists.subarray((b * H + h) * n, (b * H + h + 1) * n));
+          const got = row.filter((p) => p >= 0).sort((x, y) => x - y);
+          result.emptySlots += row.length - got.length;
           const wantHead = [...want[h]].sort((x, y) => x - y);
           if (got.length === wantHead.length && got.every((p, i) => p === wantHead[i])) continue;
           result.mismatches++;
@@ -230,8 +235,8 @@ export const BATCHED_PARITY_PARAMS: Readonly<Record<string, readonly Readonly<Re
   streaming: [{}],
   random: [{ seed: 3 }],
   h2o: [{}, { recentRatio: 0.25, budget: 10 }],
-  // select 'top-b' only: 'threshold' runs on the reference path (infinigen.ts)
-  infinigen: [{ select: 'top-b' }, { select: 'top-b', partialRatio: 0.5 }],
+  // the threshold's alpha small enough that heads take fewer than B (empty slots) at this shape's logits
+  infinigen: [{ select: 'top-b' }, { select: 'top-b', partialRatio: 0.5 }, { select: 'threshold', alpha: 0.5 }, { select: 'threshold', alpha: 1, partialRatio: 0.5 }],
 };
 
 /** The parity cases of every registered method with a batched form, and the batched methods with no parameters here. */

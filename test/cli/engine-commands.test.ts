@@ -93,9 +93,8 @@ describe.skipIf(!!skip)('commands on the WebGPU engine (software adapter) agains
     expect(gpu.code, gpu.stderr).toBe(0);
     expect(wasm.code, wasm.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(path.join(gDir, 'manifest.json'), 'utf8'));
-    // every method with a batched form on the engine (infinigen top-b fit on the queries the shared prefill keeps);
-    // infinigen threshold (reference-only) on the op path, saying why
-    expect(manifest.runtime).toBe("WebGPU engine (f32 weights, f32 KV, wgsl attention; documents of one length decoded 8 at a time): full, clusterkv, quest, oracle, streaming, infinigen; tfjs ops on webgpu: infinigen (infinigen runs on the reference path only (with select = 'threshold': its count (max - alpha, averaged over heads) is data-dependent per layer, the engine attends one list length per step; select=top-b runs on the GPU))");
+    // every method on the engine, infinigen with either select (fit on the queries the shared prefill keeps)
+    expect(manifest.runtime).toBe('WebGPU engine (f32 weights, f32 KV, wgsl attention; documents of one length decoded 8 at a time): full, clusterkv, quest, oracle, streaming, infinigen');
     const rows = (dir: string) => {
       const [head, ...lines] = readFileSync(path.join(dir, 'results.csv'), 'utf8').trim().split('\n');
       const cols = head.split(',');

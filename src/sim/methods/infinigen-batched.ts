@@ -1,22 +1,23 @@
 /**
- * infinigen's batched form (src/sim/batched-selector.ts) for select 'top-b': per query head the top-B
- * selectable positions by InfiniGen's partial-channel score q'.k, q' = q M_h (infinigen-skewing.ts), ties to
- * the lower position as infinigen.ts's tf.topk takes them. Per step two dispatches: q' [B H, d] = q x M
- * (partial-query.ts), then the oracle's top-scores kernel on q' over the engine's key cache (top-keys.ts).
+ * infinigen's batched form (src/sim/batched-selector.ts): per query head the top selectable positions by
+ * InfiniGen's partial-channel score q'.k, q' = q M_h (infinigen-skewing.ts), ties to the lower position as
+ * infinigen.ts's tf.topk takes them. Per step: q' [B H, d] = q x M (partial-query.ts), then
+ *   'top-b'      the oracle's top-scores kernel on q' over the engine's key cache (top-keys.ts): B each
+ *   'threshold'  InfiniGen's count (threshold-top.ts): each sequence's layer takes b = min(B, the mean over
+ *                its heads of the tokens within alpha of the head's largest logit), the top b of each head
+ *                in B slots, the rest empty (-1, which sparse attention skips): the list stays B long
  *
  * The map M [B H, d, d] (each sequence its own, as each sequence has its own LayerSelector) is fit at
  * prefill by partialQueryMap, the tfjs path's function, on what the tfjs selector fits on: the prompt's
  * post-RoPE queries when the engine handed them (promptQueries; kept on the host until the fit, P H d
  * floats per sequence, then released), else the prompt's selectable keys (the trace rule, infinigen.ts).
  * The map stays on the GPU: B H d^2 floats per sparse layer.
- *
- * 'threshold' (InfiniGen's max - alpha count) is not here: its count is data-dependent per layer and
- * sequence, while the engine attends one list length per step (infinigen.ts declares it reference-only).
- */
+ * */
 import * as tf from '@tensorflow/tfjs-core';
 import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { storageBuffer, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { PartialQueryKernel } from '../../gpu/wgsl/select/partial-query.js';
+import { ThresholdTopKernel } from '../../gpu/wgsl/select/threshold-top.js';
 import { TopScoresKernel } from '../../gpu/wgsl/select/top-keys.js';
 import { batchedLayout, batchedPlan, declaredScratch, firstPrefill, promptOf, type BatchedLayer, type BatchedPlan, type BatchedSelector, type BatchedShape, type SelectionBytes, OP_CHAIN_SLACK } from '../batched-selector.js';
 import type { ForcedSetParams } from './baseline.js';
@@ -26,11 +27,12 @@ import { partialChannelCount, partialQueryMap, selectablePromptKeys } from './in
 export interface BatchedInfiniGenParams extends ForcedSetParams {
   partialRatio: number;
   select: string;
+  alpha: number;
 }
 
 /**
  * GPU bytes of InfiniGen's selection: per layer the partial query maps [B H, d, d] f32; shared, the partial
- * queries [B H, d] and the approximate scores [B H, T]; for a moment, the fit of one sequence: the prompt's
+ * queries [B H, d], the approximate scores [B H, T] and the threshold's counts [B H]; for a moment, the fit of one sequence: the prompt's
  * keys [B G, P, d] (when no queries were handed), four tensors of its calibration rows' size [H, P, d] and
  * six of its maps' [H, d, d] (the op chain's, measured on the software adapter).
  */
@@ -38,7 +40,7 @@ export function infinigenBytes(shape: BatchedShape): SelectionBytes {
   const { batch: B, heads: H, kvHeads: G, headDim: d, capacity: T } = shape;
   return {
     layer: B * H * d * d * 4,
-    scratch: { 'infinigen-partial-query': B * H * d * 4, 'infinigen-scores': B * H * T * 4 },
+    scratch: { 'infinigen-partial-query': B * H * d * 4, 'infinigen-scores': B * H * T * 4, 'infinigen-counts': B * H * 4 },
     transient: (B * G * T * d + 4 * H * T * d + 6 * H * d * d) * 4 + OP_CHAIN_SLACK,
   };
 }
@@ -49,7 +51,7 @@ export class BatchedInfiniGen implements BatchedSelector {
   /** [B H, d, d] f32: each query head's partial query map */
   private readonly map: GPUBuffer;
   private readonly partial: PartialQueryKernel;
-  private readonly top: TopScoresKernel;
+  private readonly top: TopScoresKernel | ThresholdTopKernel;
   /** per sequence, the prompt query rows handed so far ([n, H, d] from `start`), until the fit */
   private promptRows: { start: number; rows: Float32Array }[][];
 
@@ -57,7 +59,7 @@ export class BatchedInfiniGen implements BatchedSelector {
     private readonly layer: BatchedLayer,
     private readonly params: BatchedInfiniGenParams,
   ) {
-    if (params.select !== 'top-b') throw new RangeError(`batched infinigen: select '${params.select}' runs on the reference path only`);
+    if (params.select !== 'top-b' && params.select !== 'threshold') throw new RangeError(`batched infinigen: unknown select '${params.select}'`);
     const { batch: B, heads: H, kvHeads: G, headDim: d, capacity: T } = layer;
     const rows = B * H;
     this.channels = partialChannelCount(d, params.partialRatio);
@@ -67,7 +69,11 @@ export class BatchedInfiniGen implements BatchedSelector {
     const partialQ = declaredScratch(layer, bytes, 'infinigen-partial-query');
     const scores = declaredScratch(layer, bytes, 'infinigen-scores');
     this.partial = new PartialQueryKernel(rows, d, { q: layer.queries, map: this.map, out: partialQ }, `l${layer.layer} infinigen partial query`);
-    this.top = new TopScoresKernel(rows, H / G, T, T, d, { q: partialQ, keys: layer.keys, scores, out: layer.selected }, `l${layer.layer} infinigen top-B`, layer.keyDtype);
+    const label = `l${layer.layer} infinigen`;
+    this.top =
+      params.select === 'threshold'
+        ? new ThresholdTopKernel(rows, H / G, H, T, T, d, 1 / Math.sqrt(d), params.alpha, { q: partialQ, keys: layer.keys, scores, counts: declaredScratch(layer, bytes, 'infinigen-counts'), out: layer.selected }, `${label} threshold`, layer.keyDtype)
+        : new TopScoresKernel(rows, H / G, T, T, d, { q: partialQ, keys: layer.keys, scores, out: layer.selected }, `${label} top-B`, layer.keyDtype);
   }
 
   promptQueries(seq: number, start: number, rows: Float32Array): void {
@@ -127,7 +133,10 @@ export class BatchedInfiniGen implements BatchedSelector {
   step(position: number, budget: number): BatchedPlan {
     const { layout, chosen } = batchedLayout(position, promptOf(this.prefillLength, 'infinigen'), this.params, budget);
     const { sinkEnd, openStart } = layout;
-    return batchedPlan(layout, chosen, chosen > 0 ? [this.partial.dispatch, this.top.dispatch(sinkEnd, openStart - sinkEnd, chosen)] : []);
+    if (chosen === 0) return batchedPlan(layout, 0, []);
+    const m = openStart - sinkEnd;
+    const top = this.top instanceof ThresholdTopKernel ? this.top.dispatches(sinkEnd, m, chosen) : [this.top.dispatch(sinkEnd, m, chosen)];
+    return batchedPlan(layout, chosen, [this.partial.dispatch, ...top]);
   }
 
   dispose(): void {

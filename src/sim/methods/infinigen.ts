@@ -54,11 +54,6 @@ export const infinigen = defineMethod({
     create: (layer, p) => new BatchedInfiniGen(layer, p),
     bytes: infinigenBytes,
     promptQueries: true,
-    referenceOnlyWhen: {
-      params: "select = 'threshold'",
-      reason: "its count (max - alpha, averaged over heads) is data-dependent per layer, the engine attends one list length per step; select=top-b runs on the GPU",
-      applies: (p) => p.select === 'threshold',
-    },
   },
 });
 

@@ -18,6 +18,8 @@ import { selectShader, selectTuning } from '../../../src/gpu/wgsl/select/select-
 import { attentionTuning, mergeShader } from '../../../src/gpu/wgsl/attention/decode-attention.js';
 import { kmeansTuning } from '../../../src/gpu/wgsl/kmeans/kmeans-passes.js';
 import { tuningDefaults, withTuning } from '../../../src/gpu/wgsl/runtime/tuning.js';
+import { subgroupTuning } from '../../../src/gpu/wgsl/runtime/capabilities.js';
+import { subgroupAttentionTuning } from '../../../src/gpu/wgsl/attention/subgroup-attention.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 import { values, worstRelative } from '../../helpers/tensors.js';
 import { normals, refAttend, refClusterIndex, refCosineKMeans, refSelect, rng } from '../../reference/clusterkv.js';
@@ -151,6 +153,35 @@ describe.skipIf(!!skip)('WGSL decode attention (software WebGPU)', () => {
       }
       tf.dispose([qt, kt, vt, tok]);
     }
+  });
+
+  it('a negative position in a sparse list is an empty slot: it attends nothing, in both kernels, also where a whole chunk is empty', async () => {
+    const [H, G, T, d, n] = [6, 2, 500, 16, 200];
+    const q = normals(H * d, 5);
+    const keys = normals(G * T * d, 6);
+    const vals = normals(G * T * d, 7);
+    const r = rng(11);
+    // slots emptied at random (a third), head 1 also slots 64..191 (whole chunks of 64), head 2 all but its last
+    // slot (a list attends something: the engine's always holds the current token)
+    const lists = Array.from({ length: H }, (_, h) =>
+      Array.from({ length: n }, (_, j) => ((h === 2 && j < n - 1) || (h === 1 && j >= 64 && j < 192) || (r() < 0.33 && !(h === 2)) ? -1 : Math.floor(r() * T))),
+    );
+    const [qt, kt, vt] = [tf.tensor2d(q, [H, d]), tf.tensor3d(keys, [G, T, d]), tf.tensor3d(vals, [G, T, d])];
+    const tok = tf.tensor2d(Int32Array.from(lists.flat()), [H, n], 'int32');
+    for (const [kernel, run] of [
+      ['flash-decoding partials', <R>(f: () => R) => f()],
+      ['subgroup partials', <R>(f: () => R) => withTuning(subgroupTuning, { emulate: 32 }, f)],
+      ['subgroup partials, 3 tiles in flight', <R>(f: () => R) => withTuning(subgroupTuning, { emulate: 32 }, () => withTuning(subgroupAttentionTuning, { tilesInFlight: 3, sparseRows: 2 }, f))],
+    ] as const) {
+      const out = await run(async () => values(withKernelPath('wgsl', () => sparseAttention(qt, kt, vt, tok))));
+      for (let h = 0; h < H; h++) {
+        const g = Math.floor(h / (H / G));
+        const [kh, vh, qh] = [keys.subarray(g * T * d, (g + 1) * T * d), vals.subarray(g * T * d, (g + 1) * T * d), q.subarray(h * d, (h + 1) * d)];
+        const kept = lists[h].filter((p) => p >= 0);
+        expect(worstRelative(out.slice(h * d, (h + 1) * d), refAttend(qh, kh, vh, d, kept)), `${kernel}, head ${h}`).toBeLessThan(1e-5);
+      }
+    }
+    tf.dispose([qt, kt, vt, tok]);
   });
 
   it('the merge combines chunk partials as the plain-TS rule does: many chunks, empty chunks, vector and scalar rows, rows past the workgroup', async () => {

@@ -88,8 +88,9 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
 
   // the other way prompts reach the engine: the GPU prefill in chunks (EngineSession.prefill), which hands each
   // chunk's queries to InfiniGen's fit (engineParity runs the prompt as decode steps and hands each step's)
-  it('infinigen through the chunked GPU prefill: the tfjs path\'s tokens and logits', async () => {
-    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, select: 'top-b', partialRatio: 0.5 });
+  // (with select 'threshold' at a small alpha too, so that layers take fewer than B: the empty slots)
+  it.each([{ select: 'top-b', partialRatio: 0.5 }, { select: 'threshold', alpha: 1 }])('infinigen %j through the chunked GPU prefill: the tfjs path\'s tokens and logits', async (params) => {
+    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, ...params });
     const V = stories.model.config.vocabSize;
     const prompts = engineParityPrompts(V);
     const [P, steps] = [prompts[0].length, 8];

@@ -88,7 +88,7 @@ function partialBytes(d: number, R: number, C: number): number {
 
 /**
  * Partial pass. Bindings: 0 params, 1 q [H, d], 2 keys [G, T, d], 3 values [G, T, d], (sparse: 4 tokens
- * [H, n]), then partO [H, S, d], partML [H, S] vec2 (m, l). `kv`: how keys and values are stored (f16: the
+ * [H, n], a negative position an empty slot, attending nothing), then partO [H, S, d], partML [H, S] vec2 (m, l). `kv`: how keys and values are stored (f16: the
  * decode engine's f16 KV cache, read as storage-dtype.ts says, d a multiple of 4; a minimal read for the
  * engine until the f16 attention kernels replace this one).
  * Scores: LK lanes share a key row (each reads every LK-th vector: LK lanes read LK * 16 contiguous bytes),
@@ -117,7 +117,10 @@ function partialSource(sparse: boolean, d: number, R: number, C: number, { perHe
   const M = DV / LK; // vectors per lane and key row
   const RV = Math.ceil(R / 4);
   const b = sparse ? 5 : 4;
-  const row = (hh: string, j: string) => (sparse ? `(g * P.rows + u32(tokens[(g * R + ${hh}) * P.count + start + ${j}]))` : `(g * P.rows + start + ${j})`);
+  // a negative position in a sparse list is an empty slot (a selection that took fewer than its slots): its
+  // row reads position 0 and its score is masked out
+  const token = (hh: string, j: string) => `tokens[(g * R + ${hh}) * P.count + start + ${j}]`;
+  const row = (hh: string, j: string) => (sparse ? `(g * P.rows + u32(max(${token(hh, j)}, 0)))` : `(g * P.rows + start + ${j})`);
   const scores = perHead
     ? `      for (var hh = 0u; hh < R; hh++) {
         let kb = ${row('hh', 'j')} * DV;
@@ -226,7 +229,7 @@ ${scores}
       if (j2 < cnt) {
         var sc = 0.0;
         for (var l = 0u; l < LK; l++) { sc += kp[((u / R) * LK + l) * RV + h2 / 4u][h2 % 4u]; }
-        p[h2 * C + j2] = sc * P.scale;
+        p[h2 * C + j2] = ${sparse ? `select(LOWEST, sc * P.scale, ${token('h2', 'j2')} >= 0)` : 'sc * P.scale'};
       }
     }
     workgroupBarrier();
@@ -248,7 +251,8 @@ ${scores}
   var sum = 0.0;
   if (inHead) {
     for (var j = lane0; j < cnt; j += TPH) {
-      let e = exp(p[hh * C + j] - mh);
+      // (a masked score stays out even where a whole chunk is masked, mh = LOWEST)
+      let e = select(0.0, exp(p[hh * C + j] - mh), p[hh * C + j] > LOWEST);
       p[hh * C + j] = e;
       sum += e;
     }

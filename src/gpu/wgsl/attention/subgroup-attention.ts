@@ -7,7 +7,8 @@
  *
  *   stream  dense: one KV head, rows = positions 0..T-1, read once for all R = H / G query heads of the group
  *           (each lane keeps the R heads' q slices in registers, so every loaded K and V row serves all R);
- *           sparse: one query head, rows = its token list (positions tokens[h, j] read straight from K and V);
+ *           sparse: one query head, rows = its token list (positions tokens[h, j] read straight from K and V;
+ *           a negative position is an empty slot, masked like a row past the chunk);
  *           workgroups run query heads fastest, so the group's heads read shared rows while they are cached
  *   lanes   a row of d elements is read by L lanes, each holding VPL 16-byte vectors (8 f16 or 4 f32 per
  *           vector): a subgroup reads SG / L rows per load instruction, U such loads per tile in flight, K and V
@@ -171,13 +172,20 @@ function partialSource(l: SubgroupLayout): string {
     emit(`  var l_${r} = 0.0;`);
     for (const v of range(VPL)) for (const a of range(QV)) emit(`  var o_${r}_${v}_${a} = vec4<f32>(0.0);`);
   }
-  // row u of a tile starting at `base`: its index j, whether it is attended, and its first vector's index
+  // row u of a tile starting at `base`: its index j, whether it is attended (sparse: inside the chunk and not
+  // an empty slot), and its first vector's index
   const rows = (indent: string, prefix: string, base: string, inRange: string) => {
     for (const u of range(U)) {
       emit(`${indent}let ${prefix}j_${u} = ${base} + ${u}u * NG;`);
-      emit(`${indent}let ${prefix}ok_${u} = ${prefix}j_${u} < chunkEnd${inRange};`);
-      const pos = sparse ? `u32(tokens[h0 * P.count + select(0u, ${prefix}j_${u}, ${prefix}ok_${u})])` : `select(0u, ${prefix}j_${u}, ${prefix}ok_${u})`;
-      emit(`${indent}let ${prefix}rb_${u} = (g * P.rows + ${pos}) * DVR + lane;`);
+      if (sparse) {
+        emit(`${indent}let ${prefix}in_${u} = ${prefix}j_${u} < chunkEnd${inRange};`);
+        emit(`${indent}let ${prefix}tk_${u} = tokens[h0 * P.count + select(0u, ${prefix}j_${u}, ${prefix}in_${u})];`);
+        emit(`${indent}let ${prefix}ok_${u} = ${prefix}in_${u} && ${prefix}tk_${u} >= 0;`);
+        emit(`${indent}let ${prefix}rb_${u} = (g * P.rows + u32(max(${prefix}tk_${u}, 0))) * DVR + lane;`);
+      } else {
+        emit(`${indent}let ${prefix}ok_${u} = ${prefix}j_${u} < chunkEnd${inRange};`);
+        emit(`${indent}let ${prefix}rb_${u} = (g * P.rows + select(0u, ${prefix}j_${u}, ${prefix}ok_${u})) * DVR + lane;`);
+      }
     }
   };
   if (F > 1) {
@@ -199,7 +207,8 @@ function partialSource(l: SubgroupLayout): string {
   } else {
     for (const u of range(U)) {
       emit(`    let j_${u} = base + ${u}u * NG;`);
-      emit(`    let ok_${u} = j_${u} < chunkEnd;`);
+      // (sparse: the slot's position read again, from cache, rather than carried with the prefetched rows)
+      emit(`    let ok_${u} = j_${u} < chunkEnd${sparse ? ` && tokens[h0 * P.count + select(0u, j_${u}, j_${u} < chunkEnd)] >= 0` : ''};`);
     }
     for (const u of range(U)) for (const v of range(VPL)) emit(`    let k_${u}_${v} = kp_0_${u}_${v};`);
     for (const u of range(U)) for (const v of range(VPL)) emit(`    let w_${u}_${v} = wp_0_${u}_${v};`);

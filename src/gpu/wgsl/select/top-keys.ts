@@ -112,6 +112,22 @@ export function topKeysCode(c: TopKeysCode): string {
 }
 
 /**
+ * WGSL of score(r, g, p) = q_r . k_p, KV head g's key at position p, for a shader with q [R, d] (vec4 rows
+ * where d is a multiple of 4), keys read by `load` (keyStorage) and P.capacity positions per KV head.
+ */
+export function scoreFunction(headDim: number, load: (i: string) => string): string {
+  const vec = headDim % 4 === 0;
+  return /* wgsl */ `
+const DV: u32 = ${vec ? headDim / 4 : headDim}u;
+fn score(r: u32, g: u32, p: u32) -> f32 {
+  var acc = ${vec ? 'vec4<f32>' : 'f32'}(0.0);
+  let kb = (g * P.capacity + p) * DV;
+  for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * ${load('kb + i')}; }
+  return ${vec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'};
+}`;
+}
+
+/**
  * Where the candidates of a top-scores row come from: 'range', the m positions start..start+m-1 (the
  * oracle: every selectable position); 'pool', a list of distinct positions per row inside that range
  * (clusterkv-refine: the best clusters' tokens), whose scores are scattered into the row by position so that
@@ -129,9 +145,7 @@ export type TopCandidates = 'range' | 'pool';
  * 'pool' 5 pool [R, pool] i32 (positions in start..start+m-1). Workgroups: R.
  */
 export function topScoresShader(headDim: number, keys: StorageDType = 'f32', read: HalfRead = 'unpacked', candidates: TopCandidates = 'range'): string {
-  const vec = headDim % 4 === 0;
-  const DV = vec ? headDim / 4 : headDim;
-  const V = vec ? 'vec4<f32>' : 'f32';
+  const V = headDim % 4 === 0 ? 'vec4<f32>' : 'f32';
   const K = keyStorage('keys', 2, headDim, keys, read, 'top scores');
   const WG = TOP_KEYS_WORKGROUP;
   return /* wgsl */ `${K.enable}
@@ -142,16 +156,9 @@ ${K.decl}
 @group(0) @binding(3) var<storage, read_write> scores: array<u32>;
 @group(0) @binding(4) var<storage, read_write> out: array<i32>;
 ${candidates === 'pool' ? '@group(0) @binding(5) var<storage, read> pool: array<i32>;' : ''}
-const DV: u32 = ${DV}u;
 ${K.helpers}
 ${topKeysDecls()}
-// q_r . k_p, KV head g's key at position p
-fn score(r: u32, g: u32, p: u32) -> f32 {
-  var acc = ${V}(0.0);
-  let kb = (g * P.capacity + p) * DV;
-  for (var i = 0u; i < DV; i++) { acc += q[r * DV + i] * ${K.load('kb + i')}; }
-  return ${vec ? 'acc.x + acc.y + acc.z + acc.w' : 'acc'};
-}
+${scoreFunction(headDim, K.load)}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
   let r = wid.x;
