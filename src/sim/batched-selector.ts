@@ -69,26 +69,35 @@ export type BatchedShape = Pick<BatchedLayer, 'batch' | 'heads' | 'kvHeads' | 'h
  * them up before it allocates anything: src/model/engine/footprint.ts):
  *   layer      what each sparse layer's selector keeps between steps (its own buffers and tensors)
  *   scratch    the buffers every layer's selector shares by name (BatchedLayer.scratch), as asked for
+ *   rebuilt    what of a layer's state a rebuild replaces (new unit summaries, ClusterKV's grown centroids):
+ *              on a step that meets a new layout of windows every layer rebuilds before the step is
+ *              submitted, and tfjs's pool keeps each old state (no later request has its size) until the
+ *              engine trims it after the step, so every layer counts it once more
  *   transient  the most one selector holds on top for a moment (the key rows it reads, a clustering's
- *              intermediates, tfjs's pooled scratch); layers run one after another, so it counts once
+ *              intermediates, tfjs's pooled scratch); layers run one after another and their intermediates
+ *              have the same sizes (the pool hands one layer's to the next), so it counts once, or for
+ *              `pending` layers where intermediates of tfjs programs wait for tfjs's next submit
  * The selectors ask for their scratch with the sizes declared here (one home), and a test holds each
  * method's declaration against the bytes its selector really holds (test/sim/methods/selection-bytes.test.ts).
  */
 export interface SelectionBytes {
   readonly layer: number;
   readonly scratch: Readonly<Record<string, number>>;
+  readonly rebuilt: number;
   readonly transient: number;
+  /** layers whose transients may be alive at once (default 1) */
+  readonly pending?: number;
 }
 
 /** What a transient run of tfjs ops adds beyond its tensors: the small buffers tfjs pools (uniforms, scalars). */
 export const OP_CHAIN_SLACK = 64 * 1024;
 
 /** A selection that holds nothing of its own (streaming: the token list alone). */
-export const NO_SELECTION_BYTES: SelectionBytes = Object.freeze({ layer: 0, scratch: Object.freeze({}), transient: 0 });
+export const NO_SELECTION_BYTES: SelectionBytes = Object.freeze({ layer: 0, scratch: Object.freeze({}), rebuilt: 0, transient: 0 });
 
-/** Bytes of a selection over `layers` sparse layers: each layer's own, the shared scratch once, the largest moment once. */
+/** Bytes of a selection over `layers` sparse layers: each layer's own and its rebuilt state, the shared scratch once, the largest moment once. */
 export function selectionTotal(b: SelectionBytes, layers: number): number {
-  return layers * b.layer + Object.values(b.scratch).reduce((a, x) => a + x, 0) + (layers > 0 ? b.transient : 0);
+  return layers * (b.layer + b.rebuilt) + Object.values(b.scratch).reduce((a, x) => a + x, 0) + Math.min(layers, b.pending ?? 1) * b.transient;
 }
 
 /** The scratch buffer `name` of a declaration, from the engine's layer (the size is the declaration's). */

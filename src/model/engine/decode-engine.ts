@@ -470,7 +470,8 @@ export class DecodeEngine {
     info.dispatches = list.length;
     recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
     // the selectors rebuild their state when the windows' layout changes, releasing tensors of sizes no
-    // later request matches: once the step is submitted, tfjs's pool lets them go (trimBufferPool)
+    // later request matches (every layer's old state, SelectionBytes.rebuilt): once the step is submitted,
+    // tfjs's pool lets them go (trimBufferPool)
     if (planned && planned.layout.closedWindows !== this.trimmedWindows) {
       trimBufferPool();
       this.trimmedWindows = planned.layout.closedWindows;

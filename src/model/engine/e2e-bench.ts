@@ -100,16 +100,22 @@ function meanBytes(all: E2eStepBytes[]): E2eStepBytes {
 /**
  * Rows the R query heads of each KV head attend together: lists [G R, n] -> the mean union size per KV head,
  * and its share of the R n rows the sparse kernel reads (1: no two heads share a row; 1/R: all share all).
+ * Empty slots (negative positions) are no rows: neither in the union nor among the rows read.
  */
 export function sharedRows(lists: Int32Array, kvHeads: number, group: number, n: number): NonNullable<E2eMode['sharedRows']> {
   let total = 0;
+  let read = 0;
   for (let g = 0; g < kvHeads; g++) {
     const seen = new Set<number>();
-    for (let i = g * group * n; i < (g + 1) * group * n; i++) seen.add(lists[i]);
+    for (let i = g * group * n; i < (g + 1) * group * n; i++) {
+      if (lists[i] < 0) continue;
+      seen.add(lists[i]);
+      read++;
+    }
     total += seen.size;
   }
   const perKvHead = total / kvHeads;
-  return { perKvHead, ofListRows: perKvHead / (group * n) };
+  return { perKvHead, ofListRows: read > 0 ? total / read : 1 };
 }
 
 /** The kind of a dispatch from its label: the label less its layer ('l3 gemv qkv' -> 'gemv qkv'). */

@@ -8,7 +8,8 @@
  *                is the embedding
  *   kv           the KV caches of the batch at the capacity, every layer, keys and values, in the cache's dtype
  *   activations  the decode step's and the prefill chunk's buffers (f32)
- *   selection    a sparse method's: the selected positions and token lists [B H, ...] (i32), and what its
+ *   selection    a sparse method's: the selected positions and token lists [B H, ...] (i32), each sparse
+ *                layer's queries [B H, d] for a method fit on the prompt's queries, and what its
  *                batched form declares it holds (SelectionBytes, src/sim/batched-selector.ts: each sparse
  *                layer's state, the shared scratch, the largest moment of a rebuild)
  * Limits: WebGPU's largest buffer (maxBufferSize) and binding (maxStorageBufferBindingSize) for the largest
@@ -97,8 +98,11 @@ function selectionBytes(r: FootprintRequest): number {
   const { sinks, window, denseLayers } = sel.engine.budget;
   const rows = r.batch * s.heads;
   const own = sel.engine.bytes({ batch: r.batch, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, capacity: r.capacity, largestBudget: sel.largestBudget, prompt: sel.prompt });
+  const layers = Math.max(0, s.layers - denseLayers);
   const lists = 4 * rows * (sel.largestBudget + (sinks + sel.largestBudget + window + 1));
-  return lists + selectionTotal(own, Math.max(0, s.layers - denseLayers));
+  // a method fit on the prompt's queries reads each sparse layer's own query buffer [B H, d] (decode-engine.ts)
+  const queries = sel.engine.promptQueries ? 4 * rows * s.headDim * layers : 0;
+  return lists + queries + selectionTotal(own, layers);
 }
 
 export interface DeviceMemoryLimits {

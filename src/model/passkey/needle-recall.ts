@@ -53,7 +53,9 @@ type Values = Omit<NeedleRecallRecord, 'step' | 'layer'>;
 
 /**
  * One observation from host copies (plain TS): weights [H * positions] dense softmax weights, tokens
- * [H * n] attended positions per head (null: every position).
+ * [H * n] attended positions per head (null: every position; a negative position is an empty slot, attending
+ * nothing: the engine's lists of a selection that took fewer than its slots). `attended` is the mean over
+ * heads of the positions attended.
  */
 export function needleRecallOf(weights: Float32Array, tokens: Int32Array | null, heads: number, positions: number, needle: readonly number[], key: readonly number[]): Values {
   const n = tokens ? tokens.length / heads : positions;
@@ -72,12 +74,15 @@ export function needleRecallOf(weights: Float32Array, tokens: Int32Array | null,
   let needleCoverage = 0;
   let needleAll = 0;
   let keyCoverage = 0;
+  let attended = 0;
   for (let h = 0; h < heads; h++) {
     const off = h * positions;
     inSelection.fill(tokens ? 0 : 1);
     if (tokens) {
       for (let j = 0; j < n; j++) {
         const p = tokens[h * n + j];
+        if (p < 0) continue;
+        attended++;
         if (!inSelection[p]) {
           inSelection[p] = 1;
           mass += weights[off + p];
@@ -85,6 +90,7 @@ export function needleRecallOf(weights: Float32Array, tokens: Int32Array | null,
       }
     } else {
       for (let p = 0; p < positions; p++) mass += weights[off + p];
+      attended += positions;
     }
     needleMass += weightOf(off, needle, false);
     needleKept += weightOf(off, needle, true);
@@ -96,7 +102,7 @@ export function needleRecallOf(weights: Float32Array, tokens: Int32Array | null,
     keyCoverage += coverage(key);
   }
   return {
-    attended: n,
+    attended: attended / heads,
     massRecall: mass / heads,
     needleMass: needleMass / heads,
     needleKept: needleKept / heads,

@@ -17,7 +17,7 @@ import type { ForcedSetParams } from './baseline.js';
  */
 export function h2oBytes(shape: BatchedShape): SelectionBytes {
   const cells = shape.batch * shape.kvHeads * shape.capacity;
-  return { layer: 2 * cells * 4, scratch: { 'h2o-rows': 2 * cells * 4 }, transient: 0 };
+  return { layer: 2 * cells * 4, scratch: { 'h2o-rows': 2 * cells * 4 }, rebuilt: 0, transient: 0 };
 }
 
 export class BatchedH2O implements BatchedSelector {

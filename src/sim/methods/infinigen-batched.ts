@@ -12,7 +12,7 @@
  * post-RoPE queries when the engine handed them (promptQueries; kept on the host until the fit, P H d
  * floats per sequence, then released), else the prompt's selectable keys (the trace rule, infinigen.ts).
  * The map stays on the GPU: B H d^2 floats per sparse layer.
- * */
+ */
 import * as tf from '@tensorflow/tfjs-core';
 import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { storageBuffer, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
@@ -41,6 +41,7 @@ export function infinigenBytes(shape: BatchedShape): SelectionBytes {
   return {
     layer: B * H * d * d * 4,
     scratch: { 'infinigen-partial-query': B * H * d * 4, 'infinigen-scores': B * H * T * 4, 'infinigen-counts': B * H * 4 },
+    rebuilt: 0,
     transient: (B * G * T * d + 4 * H * T * d + 6 * H * d * d) * 4 + OP_CHAIN_SLACK,
   };
 }

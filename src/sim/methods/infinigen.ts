@@ -13,10 +13,10 @@
  * fit is on the prompt's selectable keys (after the sinks), each query head on its KV head's: the key half
  * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both). The query scored is
  * the step's own; InfiniGen's speculation of it from the previous layer's attention input is not modelled.
- * The decode engine (batched form, infinigen-batched.ts) runs select 'top-b': q' = q M on the GPU, then
- * the top-B of q'.k over its key cache, M fit at prefill by the same partialQueryMap on the prompt's queries
- * (the engine hands them from its prefill) or, given none, its selectable keys; 'threshold' runs on the
- * reference path (its count differs by layer, the engine attends one list length per step).
+ * The decode engine (batched form, infinigen-batched.ts) runs both selects: q' = q M on the GPU, then the
+ * top-B of q'.k over its key cache, or the threshold's count and the top b in B slots (the rest empty), M fit
+ * at prefill by the same partialQueryMap on the prompt's queries (the engine hands them from its prefill)
+ * or, given none, its selectable keys.
  * Defaults from the authors' artifact (snu-comparch/InfiniGen, accuracy/): partial weight ratio 0.2
  * (setup/setup.sh, PARTIAL_RATIO=0.2) and alpha 5 (src/modeling_llama_ours.py, its Llama-2 default; the
  * OPT examples use 4).

@@ -9,7 +9,7 @@ import type { ForcedSetParams } from './baseline.js';
 
 /** GPU bytes of oracle's selection: the scores of every position [B H, T] f32, shared by the layers. */
 export function oracleBytes(shape: BatchedShape): SelectionBytes {
-  return { layer: 0, scratch: { 'oracle-scores': shape.batch * shape.heads * shape.capacity * 4 }, transient: 0 };
+  return { layer: 0, scratch: { 'oracle-scores': shape.batch * shape.heads * shape.capacity * 4 }, rebuilt: 0, transient: 0 };
 }
 
 export class BatchedOracle implements BatchedSelector {

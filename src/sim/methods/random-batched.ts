@@ -11,7 +11,7 @@ import type { ForcedSetParams } from './baseline.js';
 
 /** GPU bytes of random's selection: the draw pool of every position [B H, T] i32, shared by the layers. */
 export function randomBytes(shape: BatchedShape): SelectionBytes {
-  return { layer: 0, scratch: { 'random-pool': shape.batch * shape.heads * shape.capacity * 4 }, transient: 0 };
+  return { layer: 0, scratch: { 'random-pool': shape.batch * shape.heads * shape.capacity * 4 }, rebuilt: 0, transient: 0 };
 }
 
 export class BatchedRandom implements BatchedSelector {

@@ -17,8 +17,13 @@ import { contiguousUnitIndex, type UnitScheme } from './units.js';
  * units of D summary components (2d for box summaries): per layer the summaries [B G, U, D] f32 and the unit
  * index (positions [B G, n], sizes and offsets [B G, U]); for a moment, a rebuild: up to five tensors of
  * the key rows' size [B G, n, d] f32 (the rows, their slice into whole units, the op chain's elementwise
- * steps: measured on the software adapter, four for Quest, five for InfLLM) and four of the summaries' size,
- * with the new state.
+ * steps: measured on the software adapter, four for Quest, five for InfLLM) and four of the summaries' size.
+ * A rebuild replaces the whole state (rebuilt, every layer's). Its intermediates are tfjs programs, whose
+ * inputs tfjs releases only when it submits its queue, every 15 programs (tfjs 4.22's
+ * WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE); a rebuild records at least 4 (slice, max, min, concat), so the
+ * intermediates of at most PENDING_REBUILDS layers are alive at once (measured on the software adapter:
+ * about 2 of Quest's at six layers). A WGSL summary kernel reading the cache, as K-means does, would hold
+ * none of it.
  */
 export function unitsBytes(shape: BatchedShape, params: ForcedSetParams, scheme: UnitScheme): SelectionBytes {
   const BG = shape.batch * shape.kvHeads;
@@ -27,8 +32,11 @@ export function unitsBytes(shape: BatchedShape, params: ForcedSetParams, scheme:
   const U = Math.ceil(n / scheme.unitSize);
   const D = scheme.query === 'bound' ? 2 * d : d;
   const layer = 4 * BG * (U * D + n + 2 * U);
-  return { layer, scratch: scheme.query === 'bound' ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, transient: 4 * (5 * BG * n * d + 4 * BG * U * D) + layer + OP_CHAIN_SLACK };
+  return { layer, scratch: scheme.query === 'bound' ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, rebuilt: layer, transient: 4 * (5 * BG * n * d + 4 * BG * U * D) + OP_CHAIN_SLACK, pending: PENDING_REBUILDS };
 }
+
+/** Layers whose rebuild intermediates may be alive at once: ceil(15 programs per submit / 4 per rebuild) + 1. */
+export const PENDING_REBUILDS = 5;
 
 export class BatchedUnits implements BatchedSelector {
   private prefillLength = -1;

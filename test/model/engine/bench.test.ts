@@ -54,6 +54,9 @@ describe('e2e accounting', () => {
     // 2 KV heads x 2 query heads, lists of 3: head pair 0 shares everything, pair 1 nothing
     const lists = Int32Array.from([1, 2, 3, 3, 2, 1, 4, 5, 6, 7, 8, 9]);
     expect(sharedRows(lists, 2, 2, 3)).toEqual({ perKvHead: 4.5, ofListRows: 0.75 });
+    // empty slots (negative) are no rows: pair 0 reads 1, 2, 3, 2 (3 distinct of 4), pair 1 reads 4, 7, 8 (all distinct)
+    const holes = Int32Array.from([1, 2, 3, -1, 2, -1, 4, -1, -1, 7, 8, -1]);
+    expect(sharedRows(holes, 2, 2, 3)).toEqual({ perKvHead: 3, ofListRows: 6 / 7 });
   });
 
   it('merges processes: medians of per-process medians, speed-up inside each process', () => {

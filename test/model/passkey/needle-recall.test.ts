@@ -84,6 +84,32 @@ describe('needle recall', () => {
     expect(recorder.records[1].keyMassRecall).toBeCloseTo(1, 6);
   });
 
+  it('empty slots (negative positions, the engine\'s lists of a selection that took fewer) attend nothing', async () => {
+    const q = normals(H * d, 4);
+    const keys = normals(G * T * d, 5);
+    const r = rng(6);
+    // per head: 20 positions (head h: the first from h, including needle positions), 12 empty slots spread among them
+    const sel = Array.from({ length: H }, (_, h) => Array.from({ length: 20 }, (_, i) => (h * 7 + i * 4) % T));
+    const padded = sel.map((row) => {
+      const out = [...row];
+      for (let e = 0; e < 12; e++) out.splice(Math.floor(r() * (out.length + 1)), 0, -1);
+      return out;
+    });
+    const recorder = new NeedleRecallRecorder({ needle, key, promptLength: T - 2, layers: () => true });
+    const [qT, kT] = [tf.tensor2d(q, [H, d]), tf.tensor3d(keys, [G, T, d])];
+    const [plain, holes] = [tf.tensor2d(sel.flat(), [H, 20], 'int32'), tf.tensor2d(padded.flat(), [H, 32], 'int32')];
+    await recorder.observer({ layer: 2, position: T - 1, q: qT, keys: kT, tokens: plain, dense: false });
+    await recorder.observer({ layer: 3, position: T - 1, q: qT, keys: kT, tokens: holes, dense: false });
+    tf.dispose([qT, kT, plain, holes]);
+    const [a, b] = recorder.records;
+    expect(b.attended).toBe(20);
+    const want = reference(refWeights(q, keys), sel);
+    for (const [m, v] of Object.entries(want)) {
+      expect(b[m as keyof NeedleRecallRecord], m).toBeCloseTo(v, 5);
+      expect(b[m as keyof NeedleRecallRecord], m).toBe(a[m as keyof NeedleRecallRecord]);
+    }
+  });
+
   it("pools a row's mass recalls over its records (kept weight over dense weight), averages the rest", () => {
     const rec = (needleMass: number, needleKept: number, cov: number): NeedleRecallRecord => ({
       step: 1, layer: 2, attended: 10, needleKept, keyKept: needleKept / 2, needleMass, keyMass: needleMass / 2,

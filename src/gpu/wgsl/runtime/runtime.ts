@@ -270,15 +270,18 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
 }
 
 /**
- * Destroys the buffers tfjs's pool keeps free and returns their bytes. The pool keeps every released buffer
- * for a later request of the very same size and never lets one go, so a selection that rebuilds its state at
- * growing sizes (a unit index after each closed window, ClusterKV's concatenated centroids) would leave
- * every size behind on the GPU; the decode engine trims after such rebuilds. Safe between recordings: a
- * buffer is released to the pool only after the submit of the work that uses it, and WebGPU frees a
- * destroyed buffer once submitted work using it is done.
+ * Submits tfjs's queued work, then destroys the buffers its pool keeps free and returns their bytes. The
+ * pool keeps every released buffer for a later request of the very same size and never lets one go, so a
+ * selection that rebuilds its state at growing sizes (a unit index after each closed window, ClusterKV's
+ * concatenated centroids) would leave every size behind on the GPU; the decode engine trims after such
+ * rebuilds (stepLayers, src/sim/batched-selector.ts). The submit first: a tensor disposed before it may
+ * already sit in the free list while queued work still reads its buffer (tfjs does not track its own
+ * uploads); WebGPU frees a destroyed buffer once submitted work using it is done.
  */
 export function trimBufferPool(): number {
-  const pool = webgpuBackend().bufferManager;
+  const backend = webgpuBackend();
+  if (backend.commandEncoder) backend.submitQueue();
+  const pool = backend.bufferManager;
   let bytes = 0;
   // the keys stay (releaseBuffer ignores every release while the map is empty)
   for (const free of pool.freeBuffers.values()) {

@@ -50,8 +50,8 @@ export interface BatchedClusters {
  * clusters, n positions clustered): per layer the centroids [B G, K, d] f32 (and boxes [B G, K, 2d] with
  * scoring 'bound') and the index (positions [B G, n], sizes and offsets [B G, K], i32); for a moment, a
  * clustering of all n into the prompt's C0: the key rows [B G, n, d] f32, labels, the initial centroids and
- * K-means' pooled scratch (kmeans-passes.ts), the index's sort (a few [B G, n] rows), the boxes' operands,
- * and the state once more (the new one is built before the old is released).
+ * K-means' pooled scratch (kmeans-passes.ts), the index's sort (a few [B G, n] rows) and the boxes' operands.
+ * A closing window replaces the whole state (rebuilt: the centroids and index grow).
  */
 export function clusterkvBytes(shape: BatchedShape, params: ClusterKVParams): SelectionBytes {
   const { clusters: K, clustered } = mostClusters(params, shape.capacity, shape.prompt);
@@ -64,7 +64,7 @@ export function clusterkvBytes(shape: BatchedShape, params: ClusterKVParams): Se
   const c = clustered;
   const k = Math.min(c, clusterCount(params, c));
   const clustering = 4 * BG * c * d + 4 * BG * (6 * c + 2 * k * d) + kmeansScratchBytes(BG, c, k, d) + (bound ? clusterBoxesScratchBytes(BG, c, k, d) : 0);
-  return { layer, scratch: bound ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, transient: clustering + layer + OP_CHAIN_SLACK };
+  return { layer, scratch: bound ? { [BOUND_QUERY_SCRATCH]: boundQueryBytes(shape) } : {}, rebuilt: layer, transient: clustering + OP_CHAIN_SLACK };
 }
 
 export class BatchedClusterKV implements BatchedSelector {
