@@ -27,24 +27,29 @@ export function mapQuery(q: tf.Tensor2D, map: QueryMap): tf.Tensor2D {
   return map === 'bound' ? boundQuery(q) : tf.clone(q);
 }
 
-/**
- * Box summaries [G, k, 2d] = [max, min] of each cluster's keys. keys: [G, N, d]; labels: [G, N] int32 in
- * 0..k-1. An empty cluster gets a zero box (it holds no token, so its rank takes nothing).
- * A masked max over the keys, chunked over clusters so that no [G, N, c, d] operand passes MAX_ELEMENTS.
- */
+/** Clusters per chunk of clusterBoxes for keys [G, N, d]: no [G, N, c, d] operand past MAX_ELEMENTS (at least 1). */
+function boxChunk(G: number, N: number, d: number): number {
+  return Math.max(1, Math.floor(MAX_ELEMENTS / Math.max(1, G * N * d)));
+}
+
 /**
  * The most bytes clusterBoxes holds at once for keys [G, N, d] into k clusters (its chunk's [G, N, c, d]
  * operands, six alive in one tidy, and the chunk's one-hot, masks and counts), on top of its inputs and output.
  */
 export function clusterBoxesScratchBytes(G: number, N: number, k: number, d: number): number {
-  const c = Math.min(k, Math.max(1, Math.floor(MAX_ELEMENTS / Math.max(1, G * N * d))));
+  const c = Math.min(k, boxChunk(G, N, d));
   return 4 * (6 * G * N * c * d + 6 * G * N * Math.max(c, 2));
 }
 
+/**
+ * Box summaries [G, k, 2d] = [max, min] of each cluster's keys. keys: [G, N, d]; labels: [G, N] int32 in
+ * 0..k-1. An empty cluster gets a zero box (it holds no token, so its rank takes nothing).
+ * A masked max over the keys, chunked over clusters so that no [G, N, c, d] operand passes MAX_ELEMENTS.
+ */
 export function clusterBoxes(keys: tf.Tensor3D, labels: tf.Tensor2D, k: number): tf.Tensor3D {
   const [G, N, d] = keys.shape;
   if (labels.shape[0] !== G || labels.shape[1] !== N) throw new RangeError(`labels must be [G = ${G}, N = ${N}], got [${labels.shape.join(', ')}]`);
-  const chunk = Math.max(1, Math.floor(MAX_ELEMENTS / Math.max(1, G * N * d)));
+  const chunk = boxChunk(G, N, d);
   const maxParts: tf.Tensor3D[] = [];
   const minParts: tf.Tensor3D[] = [];
   for (let c0 = 0; c0 < k; c0 += chunk) {

@@ -13,7 +13,7 @@ import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writ
 import { tokenListShader } from '../gpu/wgsl/select/token-list.js';
 import { encodeFloat16, roundToFloat16 } from '../trace/float16.js';
 import { SeededRandom } from '../trace/random.js';
-import type { BatchedLayer, BatchedPlan } from './batched-selector.js';
+import { listCapacity, type BatchedLayer, type BatchedPlan } from './batched-selector.js';
 import { createMethod, METHODS } from './methods/index.js';
 import type { Method, ParamValue } from './selector.js';
 
@@ -159,8 +159,8 @@ export async function batchedParity(c: BatchedParityCase): Promise<BatchedParity
   const layerIndex = c.layer ?? Math.max(form.budget.denseLayers, 3);
   const { T, keys, values, queries, promptQueries } = parityInputs(c);
   const handQueries = c.promptQueries ?? form.promptQueries;
-  const { budget, sinks, window } = form.budget;
-  const harness = new BatchedHarness({ layer: layerIndex, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, sinks + budget + window + 1, c.keys);
+  const { budget } = form.budget;
+  const harness = new BatchedHarness({ layer: layerIndex, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, listCapacity(form.budget, budget), c.keys);
   const info = { layer: layerIndex, heads: H, kvHeads: G, headDim: d };
   const reference = Array.from({ length: B }, () => method.forLayer(info));
   const batched = form.forLayer(harness.layer);

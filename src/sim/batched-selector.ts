@@ -147,6 +147,11 @@ export function batchedLayout(position: number, prefillLength: number, params: F
   return { layout, chosen: selectableBudget(budget, params.budgetMode, layout) };
 }
 
+/** The most positions a step's token list holds under `budget`: sinks, the budget, the open window and the current token. */
+export function listCapacity(params: Pick<ForcedSetParams, 'sinks' | 'window'>, budget: number): number {
+  return params.sinks + budget + params.window + 1;
+}
+
 /** The plan of a step that selects `selected` positions per query head with `dispatches`. */
 export function batchedPlan(layout: DecodeLayout, selected: number, dispatches: BoundDispatch[], units = 0): BatchedPlan {
   return { layout, selected, listLength: forcedCount(layout) + selected, units, dispatches };

@@ -38,7 +38,7 @@ import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype
 import { deviceLimits, gpuIdle, trimBufferPool } from '../../gpu/wgsl/runtime/runtime.js';
 import { bindDispatch, readBuffer, recordStep, storageBuffer, UniformBlock, writeBuffer, type BoundDispatch, type StepTiming, type TimestampLog } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { tokenListShader } from '../../gpu/wgsl/select/token-list.js';
-import { referenceReason, type BatchedBudget, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../sim/batched-selector.js';
+import { listCapacity, referenceReason, type BatchedBudget, type BatchedLayer, type BatchedPlan, type BatchedSelector } from '../../sim/batched-selector.js';
 import type { Method } from '../../sim/selector.js';
 import { ropeFrequencies } from '../../trace/rope.js';
 import type { EngineWeights } from './device-weights.js';
@@ -189,7 +189,7 @@ export class DecodeEngine {
     if (opts.method && (!form || form.kind === 'reference')) throw new RangeError(`decode engine: method '${opts.method.name}' runs on the reference path only${form ? ` (${referenceReason(form)})` : ''}`);
     const sel = (this.selection = form?.kind === 'batched' ? form.budget : undefined);
     this.maxBudget = sel ? Math.max(opts.maxBudget ?? 0, sel.budget) : 0;
-    this.listMax = sel ? sel.sinks + this.maxBudget + sel.window + 1 : 0;
+    this.listMax = sel ? listCapacity(sel, this.maxBudget) : 0;
     this.cache = opts.cache ?? new KvCache(s, opts.batch, opts.capacity, opts.kv ?? 'f32');
     this.ownsCache = !opts.cache;
     const B = opts.batch;

@@ -102,7 +102,7 @@ export function engineParityMethods(cases: 'first' | 'all' = 'all'): Method[] {
     if (kind === 'dense') return [createMethod(m.name)];
     if (kind !== 'batched') return [];
     const extras = BATCHED_PARITY_PARAMS[m.name] ?? [{}];
-    return (cases === 'first' ? extras.slice(0, 1) : extras).map((extra) => createMethod(m.name, { ...extra, ...ENGINE_PARITY_SHARED, ...(extra.budget !== undefined ? { budget: extra.budget } : {}) })).filter((method) => method.engine?.kind === 'batched');
+    return (cases === 'first' ? extras.slice(0, 1) : extras).map((extra) => createMethod(m.name, { ...extra, ...ENGINE_PARITY_SHARED, ...(extra.budget !== undefined ? { budget: extra.budget } : {}) }));
   });
 }
 

@@ -21,7 +21,7 @@ import { STORAGE_BYTES, type StorageDType } from '../../gpu/wgsl/engine/storage-
 import { webgpuBackend } from '../../gpu/wgsl/runtime/runtime.js';
 import { ModelError } from '../errors.js';
 import { kvBytes, qkvRows, weightStorageBytes, type EngineShape } from './shape.js';
-import { selectionTotal, type MethodEngine } from '../../sim/batched-selector.js';
+import { listCapacity, selectionTotal, type MethodEngine } from '../../sim/batched-selector.js';
 
 /** A sparse method's part of a request: its engine form and the largest budget the engine is sized for. */
 export interface SelectionRequest {
@@ -95,11 +95,11 @@ function selectionBytes(r: FootprintRequest): number {
   const sel = r.selection;
   if (!sel) return 0;
   const s = r.shape;
-  const { sinks, window, denseLayers } = sel.engine.budget;
+  const { denseLayers } = sel.engine.budget;
   const rows = r.batch * s.heads;
   const own = sel.engine.bytes({ batch: r.batch, heads: s.heads, kvHeads: s.kvHeads, headDim: s.headDim, capacity: r.capacity, largestBudget: sel.largestBudget, prompt: sel.prompt });
   const layers = Math.max(0, s.layers - denseLayers);
-  const lists = 4 * rows * (sel.largestBudget + (sinks + sel.largestBudget + window + 1));
+  const lists = 4 * rows * (sel.largestBudget + listCapacity(sel.engine.budget, sel.largestBudget));
   // a method fit on the prompt's queries reads each sparse layer's own query buffer [B H, d] (decode-engine.ts)
   const queries = sel.engine.promptQueries ? 4 * rows * s.headDim * layers : 0;
   return lists + queries + selectionTotal(own, layers);

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BUFFER_USAGE, bufferPoolBytes, gpuIdle, trimBufferPool, webgpuBackend } from '../../../src/gpu/wgsl/runtime/runtime.js';
 import { recordStep } from '../../../src/gpu/wgsl/runtime/step-recorder.js';
 import { BatchedHarness, batchedParityCases, parityInputs, rowsOf, type BatchedParityCase } from '../../../src/sim/batched-parity.js';
-import { selectionTotal, type BatchedSelector, type SelectionBytes } from '../../../src/sim/batched-selector.js';
+import { listCapacity, selectionTotal, type BatchedSelector, type SelectionBytes } from '../../../src/sim/batched-selector.js';
 import { createMethod } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
@@ -72,8 +72,8 @@ async function measure(c: BatchedParityCase, layers = 1): Promise<{ declared: Re
   if (form?.kind !== 'batched') throw new Error(`${c.method} has no batched form`);
   const { batch: B, heads: H, kvHeads: G, headDim: d, prompt: P, steps } = c;
   const { T, keys, queries, promptQueries } = parityInputs(c);
-  const { budget, sinks, window } = form.budget;
-  const harness = new BatchedHarness({ layer: 3, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, sinks + budget + window + 1);
+  const { budget } = form.budget;
+  const harness = new BatchedHarness({ layer: 3, batch: B, heads: H, kvHeads: G, headDim: d, capacity: T }, budget, listCapacity(form.budget, budget));
   const declared = declaredOf(form.bytes({ ...harness.layer, prompt: P }), layers);
   harness.writeKeys(keys, 0, P);
   await gpuIdle();

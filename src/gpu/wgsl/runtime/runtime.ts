@@ -273,8 +273,8 @@ export function record(dispatches: Dispatch[], release: GPUBuffer[] = []): void 
  * Submits tfjs's queued work, then destroys the buffers its pool keeps free and returns their bytes. The
  * pool keeps every released buffer for a later request of the very same size and never lets one go, so a
  * selection that rebuilds its state at growing sizes (a unit index after each closed window, ClusterKV's
- * concatenated centroids) would leave every size behind on the GPU; the decode engine trims after such
- * rebuilds (stepLayers, src/sim/batched-selector.ts). The submit first: a tensor disposed before it may
+ * concatenated centroids) would leave every size behind on the GPU; the decode engine trims after a sparse
+ * step that met a new layout of windows (decode-engine.ts). The submit first: a tensor disposed before it may
  * already sit in the free list while queued work still reads its buffer (tfjs does not track its own
  * uploads); WebGPU frees a destroyed buffer once submitted work using it is done.
  */
