@@ -4,10 +4,11 @@
  * (tens of us of JavaScript per op, ~30 ops per layer) would cost more than the GPU work of a step.
  *
  * Per step: embedding gather, then per layer
- *   rmsnorm -> gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual) -> rmsnorm
- *   -> gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
- * then rmsnorm -> gemv output head -> greedy argmax (the next input token, and a history row; the host
- * reads tokens back only when it wants them). Attention runs on the whole batch at once (B G KV heads, B H
+ *   rmsnorm + gemv q|k|v -> rope + KV append -> attention -> gemv o (+ residual)
+ *   -> rmsnorm + gemv gate|up (+ SwiGLU) -> gemv down (+ residual)
+ * (each norm the prologue of the GEMV that reads it: gemv.ts), then rmsnorm + gemv output head -> greedy
+ * argmax in two passes (the next input token, and a history row; the host reads tokens back only when it
+ * wants them). Attention runs on the whole batch at once (B G KV heads, B H
  * query heads) in the WGSL implementation dispatch picks for the shape and the cache's dtype
  * (src/gpu/bound-attention.ts): the subgroup kernels where the device has subgroups (f32 or f16 K/V), else
  * the flash-decoding kernels of decode-attention.ts:
@@ -29,10 +30,9 @@ import type { WgslAttentionImplementation } from '../../gpu/attention.js';
 import { boundAttentionImplementation, boundAttentionPass, type BoundAttentionPass } from '../../gpu/bound-attention.js';
 import { queryGroupSize } from '../../gpu/heads.js';
 import { mergeShader } from '../../gpu/wgsl/attention/decode-attention.js';
-import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
+import { argmaxMergeShader, argmaxPartialBytes, argmaxPartialShader, argmaxPartialWorkgroups } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
-import { rmsNormShader } from '../../gpu/wgsl/engine/rms-norm.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
 import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { deviceLimits, gpuIdle, trimBufferPool } from '../../gpu/wgsl/runtime/runtime.js';
@@ -115,7 +115,7 @@ export function ropeRow(position: number, headDim: number, theta: number): Float
 }
 
 interface LayerDispatches {
-  norm1: BoundDispatch;
+  /** the attention norm is the q|k|v GEMV's prologue, the FFN norm the gate|up GEMV's (gemv.ts, `norm`) */
   qkv: BoundDispatch;
   rope: BoundDispatch;
   densePartial: BoundDispatch;
@@ -124,7 +124,6 @@ interface LayerDispatches {
   sparsePartial?: BoundDispatch;
   sparseMerge?: BoundDispatch;
   wo: BoundDispatch;
-  norm2: BoundDispatch;
   w13: BoundDispatch;
   w2: BoundDispatch;
 }
@@ -154,15 +153,15 @@ export class DecodeEngine {
   readonly weights: EngineWeights;
   private readonly maxBudget: number;
   private readonly listMax: number;
-  private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
+  private readonly buf: Record<'tokens' | 'history' | 'x0' | 'x1' | 'qkv' | 'q' | 'attn' | 'act' | 'logits' | 'argmaxPartial' | 'rope' | 'partO' | 'partML' | 'selected' | 'list', GPUBuffer>;
   /** per layer: its query and token-list buffers (each layer's own with `observe`, else the shared ones) */
   private readonly layerQ: GPUBuffer[];
   private readonly layerList: GPUBuffer[];
   private readonly extra: GPUBuffer[] = [];
   private readonly ownsCache: boolean;
-  private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'norm' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
+  private readonly u: Record<'gemvQkv' | 'gemvO' | 'gemv13' | 'gemv2' | 'gemvOut' | 'rope' | 'embed' | 'argmax' | 'densePartial' | 'denseMerge' | 'list' | 'sparsePartial' | 'sparseMerge', UniformBlock>;
   private readonly layers: LayerDispatches[];
-  private readonly head: { embed: BoundDispatch; norm: BoundDispatch; output: BoundDispatch; argmax: BoundDispatch };
+  private readonly head: { embed: BoundDispatch; output: BoundDispatch; argmaxPartial: BoundDispatch; argmax: BoundDispatch };
   /** the method's batched selector per sparse layer */
   private readonly sparse: { layer: number; selector: BatchedSelector }[] = [];
   /** scratch buffers the selectors share (BatchedLayer.scratch), by name */
@@ -208,12 +207,12 @@ export class DecodeEngine {
       history: storageBuffer(Math.max(1, opts.maxSteps) * B * 4, 'history'),
       x0: storageBuffer(B * s.dim * f32, 'x0'),
       x1: storageBuffer(B * s.dim * f32, 'x1'),
-      xn: storageBuffer(B * s.dim * f32, 'xn'),
       qkv: storageBuffer(B * qkvRows(s) * f32, 'qkv'),
       q: storageBuffer(H * d * f32, 'q'),
       attn: storageBuffer(H * d * f32, 'attn'),
       act: storageBuffer(B * s.hiddenDim * f32, 'act'),
       logits: storageBuffer(B * s.vocabSize * f32, 'logits'),
+      argmaxPartial: storageBuffer(argmaxPartialBytes(s.vocabSize, B), 'argmax partials'),
       rope: storageBuffer(d * f32, 'rope'),
       partO: storageBuffer(H * splits * d * f32, 'partO'),
       partML: storageBuffer(H * splits * 2 * f32, 'partML'),
@@ -222,12 +221,11 @@ export class DecodeEngine {
     };
     const blank = (n: number) => new Array<number>(n).fill(0);
     this.u = {
-      gemvQkv: new UniformBlock([qkvRows(s)]),
+      gemvQkv: new UniformBlock([qkvRows(s), { f32: s.normEps }]),
       gemvO: new UniformBlock([s.dim]),
-      gemv13: new UniformBlock([2 * s.hiddenDim]),
+      gemv13: new UniformBlock([2 * s.hiddenDim, { f32: s.normEps }]),
       gemv2: new UniformBlock([s.dim]),
-      gemvOut: new UniformBlock([s.vocabSize]),
-      norm: new UniformBlock([{ f32: s.normEps }]),
+      gemvOut: new UniformBlock([s.vocabSize, { f32: s.normEps }]),
       rope: new UniformBlock([0, this.capacity]),
       embed: new UniformBlock([s.vocabSize, B]),
       argmax: new UniformBlock([s.vocabSize, 0]),
@@ -239,10 +237,13 @@ export class DecodeEngine {
     };
     const storage = deviceLimits().workgroupStorage;
     const wdt = opts.weights.dtype;
-    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, extra?: GPUBuffer): BoundDispatch => {
-      const plan = gemvPlan(shape, opts.gemv ?? defaultGemvTuning(B), storage);
+    // `gain`: x is RMS-normalised in the GEMV's prologue with this gain; `extra`: the residual or bias
+    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, more: { gain?: GPUBuffer; extra?: GPUBuffer } = {}): BoundDispatch => {
+      const full = { ...shape, weights: wdt, halfRead: read, norm: !!more.gain };
+      const plan = gemvPlan(full, opts.gemv ?? defaultGemvTuning(B), storage);
       this.gemvPlans[name] = plan;
-      return bindDispatch(gemvShader({ ...shape, weights: wdt, halfRead: read }, plan), uniform, extra ? [weight, x, extra, y] : [weight, x, y], [gemvWorkgroups(shape, plan)], 'gemv', label);
+      const buffers = [weight, x, ...(more.gain ? [more.gain] : []), ...(more.extra ? [more.extra] : []), y];
+      return bindDispatch(gemvShader(full, plan), uniform, buffers, [gemvWorkgroups(full, plan)], 'gemv', label);
     };
     const b = this.buf;
     // with `observe` every layer (the first keeps the shared buffer) has its own; `own` names more layers that do
@@ -257,7 +258,6 @@ export class DecodeEngine {
     const wantsQueries = form?.kind === 'batched' && form.promptQueries;
     this.layerQ = perLayer(b.q, 'q', (l) => wantsQueries && l >= sel!.denseLayers);
     this.layerList = perLayer(b.list, 'list');
-    const normCode = rmsNormShader(s.dim);
     const mergeCode = mergeShader(d);
     const ropeCode = ropeKvAppendShader(B, s.heads, s.kvHeads, d, kv);
     this.layers = opts.weights.layers.map((w, l) => {
@@ -265,15 +265,13 @@ export class DecodeEngine {
       const values = this.cache.values[l];
       const q = this.layerQ[l];
       const layer: LayerDispatches = {
-        norm1: bindDispatch(normCode, this.u.norm, [b.x0, w.attnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
-        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: w.bqkv ? 'bias' : 'plain' }, this.u.gemvQkv, w.wqkv, b.xn, b.qkv, `l${l} gemv qkv`, w.bqkv),
+        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: w.bqkv ? 'bias' : 'plain' }, this.u.gemvQkv, w.wqkv, b.x0, b.qkv, `l${l} rmsnorm+gemv qkv`, { gain: w.attnNorm, extra: w.bqkv }),
         rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, q, keys, values], ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d), 'other', `l${l} rope+append`),
         densePartial: bindDispatch(this.passes.dense.code, this.u.densePartial, [q, keys, values, b.partO, b.partML], this.passes.dense.workgroups(1), 'attention', `l${l} attention partials`),
         denseMerge: bindDispatch(mergeCode, this.u.denseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} attention merge`),
-        wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, b.x0),
-        norm2: bindDispatch(normCode, this.u.norm, [b.x1, w.ffnNorm, b.xn], [B], 'other', `l${l} rmsnorm`),
-        w13: gemv('gate-up', { rows: 2 * s.hiddenDim, cols: s.dim, batch: B, epilogue: 'swiglu' }, this.u.gemv13, w.w13, b.xn, b.act, `l${l} gemv gate|up`),
-        w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, b.x1),
+        wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, { extra: b.x0 }),
+        w13: gemv('gate-up', { rows: 2 * s.hiddenDim, cols: s.dim, batch: B, epilogue: 'swiglu' }, this.u.gemv13, w.w13, b.x1, b.act, `l${l} rmsnorm+gemv gate|up`, { gain: w.ffnNorm }),
+        w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, { extra: b.x1 }),
       };
       if (sel && l >= sel.denseLayers) {
         layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, this.layerList[l]], [1], 'selection', `l${l} token list`);
@@ -287,9 +285,9 @@ export class DecodeEngine {
     }
     this.head = {
       embed: bindDispatch(embedRowsShader(s.dim, wdt, read), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], embedRowsWorkgroups(B, s.dim), 'other', 'embedding'),
-      norm: bindDispatch(normCode, this.u.norm, [b.x0, opts.weights.finalNorm, b.xn], [B], 'other', 'final rmsnorm'),
-      output: gemv('output', { rows: s.vocabSize, cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvOut, opts.weights.output, b.xn, b.logits, 'gemv output head'),
-      argmax: bindDispatch(argmaxTokenShader(B), this.u.argmax, [b.logits, b.tokens, b.history], [B], 'other', 'argmax'),
+      output: gemv('output', { rows: s.vocabSize, cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvOut, opts.weights.output, b.x0, b.logits, 'final rmsnorm+gemv output head', { gain: opts.weights.finalNorm }),
+      argmaxPartial: bindDispatch(argmaxPartialShader(), this.u.argmax, [b.logits, b.argmaxPartial], argmaxPartialWorkgroups(s.vocabSize, B), 'other', 'argmax partials'),
+      argmax: bindDispatch(argmaxMergeShader(B), this.u.argmax, [b.argmaxPartial, b.tokens, b.history], [B], 'other', 'argmax'),
     };
   }
 
@@ -453,7 +451,7 @@ export class DecodeEngine {
     }
     const list: BoundDispatch[] = [this.head.embed];
     for (const [l, layer] of this.layers.entries()) {
-      list.push(layer.norm1, layer.qkv, layer.rope);
+      list.push(layer.qkv, layer.rope);
       const plan = plans[l];
       if (plan && layer.sparsePartial) {
         list.push(...plan.dispatches);
@@ -464,9 +462,9 @@ export class DecodeEngine {
         [layer.densePartial.workgroups[0], layer.densePartial.workgroups[1]] = this.passes.dense.workgroups(pos + 1);
         list.push(layer.densePartial, layer.denseMerge);
       }
-      list.push(layer.wo, layer.norm2, layer.w13, layer.w2);
+      list.push(layer.wo, layer.w13, layer.w2);
     }
-    list.push(this.head.norm, this.head.output, this.head.argmax);
+    list.push(this.head.output, this.head.argmaxPartial, this.head.argmax);
     info.dispatches = list.length;
     recordStep(list, opts.timing ?? 'none', opts.log, this.steps);
     // the selectors rebuild their state when the windows' layout changes, releasing tensors of sizes no

@@ -20,7 +20,7 @@
  * output [n, H d] (buffers valid until the next layer runs): capture copies the decode rows out of them.
  */
 import { prefillAttentionShader, prefillAttentionWorkgroups, prefillQueryBlock } from '../../gpu/wgsl/attention/prefill-attention.js';
-import { argmaxTokenShader } from '../../gpu/wgsl/engine/argmax-token.js';
+import { argmaxMergeShader, argmaxPartialBytes, argmaxPartialShader, argmaxPartialWorkgroups } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { gemmShader, gemmWorkgroups, type GemmShape } from '../../gpu/wgsl/engine/gemm.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups } from '../../gpu/wgsl/engine/gemv.js';
@@ -71,7 +71,7 @@ export class Prefill {
   readonly chunk: number;
   /** queries per workgroup of the causal attention (prefill-attention.ts, within the device's workgroup memory) */
   private readonly queryBlock: number;
-  private readonly buf: Record<'tokens' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'rope' | 'last' | 'lastNorm' | 'logits' | 'token' | 'history', GPUBuffer>;
+  private readonly buf: Record<'tokens' | 'x0' | 'x1' | 'xn' | 'qkv' | 'q' | 'attn' | 'act' | 'rope' | 'last' | 'lastNorm' | 'logits' | 'argmaxPartial' | 'token' | 'history', GPUBuffer>;
   private readonly u: Record<'embed' | 'norm' | 'gemm' | 'rope' | 'attention' | 'gemvOut' | 'argmax', UniformBlock>;
   private readonly embed: BoundDispatch;
   private readonly layers: LayerDispatches[];
@@ -102,6 +102,7 @@ export class Prefill {
       last: storageBuffer(dim * f32, 'prefill last row'),
       lastNorm: storageBuffer(dim * f32, 'prefill last row normed'),
       logits: storageBuffer(V * f32, 'prefill logits'),
+      argmaxPartial: storageBuffer(argmaxPartialBytes(V, 1), 'prefill argmax partials'),
       token: storageBuffer(4, 'prefill token'),
       history: storageBuffer(4, 'prefill token history'),
     };
@@ -138,7 +139,8 @@ export class Prefill {
     this.head = [
       bindDispatch(normCode, this.u.norm, [b.last, weights.finalNorm, b.lastNorm], [1], 'other', 'prefill final rmsnorm'),
       bindDispatch(gemvShader({ ...outShape, weights: weights.dtype, halfRead: read }, plan), this.u.gemvOut, [weights.output, b.lastNorm, b.logits], [gemvWorkgroups(outShape, plan)], 'gemv', 'prefill output head'),
-      bindDispatch(argmaxTokenShader(1), this.u.argmax, [b.logits, b.token, b.history], [1], 'other', 'prefill argmax'),
+      bindDispatch(argmaxPartialShader(), this.u.argmax, [b.logits, b.argmaxPartial], argmaxPartialWorkgroups(V, 1), 'other', 'prefill argmax partials'),
+      bindDispatch(argmaxMergeShader(1), this.u.argmax, [b.argmaxPartial, b.token, b.history], [1], 'other', 'prefill argmax'),
     ];
   }
 

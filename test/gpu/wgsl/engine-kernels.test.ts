@@ -1,11 +1,12 @@
 /**
  * The decode engine's own WGSL kernels on the software WebGPU adapter against plain-TS references: GEMV in
  * every epilogue, batch 1, 3 and 8, several work splits (unrolled and not, rows not a multiple of the
- * workgroup's), RMSNorm, greedy argmax (ties to the lowest index), the token list, and the seeded fills.
+ * workgroup's), GEMV with the RMSNorm prologue, RMSNorm, greedy argmax in two passes (ties to the lowest
+ * index), the token list, and the seeded fills.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { argmaxTokenShader } from '../../../src/gpu/wgsl/engine/argmax-token.js';
+import { argmaxChunks, argmaxMergeShader, argmaxPartialBytes, argmaxPartialShader, argmaxPartialWorkgroups } from '../../../src/gpu/wgsl/engine/argmax-token.js';
 import { gemvPlan, gemvShader, gemvWorkgroups, type GemvTuning } from '../../../src/gpu/wgsl/engine/gemv.js';
 import { rmsNormShader } from '../../../src/gpu/wgsl/engine/rms-norm.js';
 import { bufferOf, compileMessages, deviceLimits, outputTensor, record } from '../../../src/gpu/wgsl/runtime/runtime.js';
@@ -63,6 +64,38 @@ describe.skipIf(!!skip)('e2e engine kernels (software WebGPU)', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('GEMV with the RMSNorm prologue equals the norm then the product, in every epilogue (bias too), batch 1, 3 and 8', async () => {
+    const before = tf.memory().numTensors;
+    const [rows, cols, eps] = [24, 520, 1e-5];
+    let seed = 40;
+    for (const B of [1, 3, 8]) {
+      for (const epilogue of ['plain', 'bias', 'residual', 'swiglu'] as const) {
+        const W = normals(rows * cols, seed++);
+        const x = normals(B * cols, seed++).map((v, i) => v * (1 + (i % 7))); // rows of unequal scale
+        const gain = normals(cols, seed++);
+        const res = epilogue === 'residual' ? normals(B * rows, seed++) : epilogue === 'bias' ? normals(rows, seed++) : undefined;
+        const shape = { rows, cols, batch: B, epilogue, norm: true };
+        const plan = gemvPlan(shape, { threadsPerRow: B === 1 ? 256 : 32, rowsPerThread: 2, unroll: 2 }, deviceLimits().workgroupStorage);
+        const [Wt, xt, gt] = [tf.tensor2d(W, [rows, cols]), tf.tensor2d(x, [B, cols]), tf.tensor1d(gain)];
+        const rt = res ? tf.tensor(res) : undefined;
+        const out = outputTensor([B, epilogue === 'swiglu' ? rows / 2 : rows], 'float32');
+        const buffers = [bufferOf(Wt, 'f32'), bufferOf(xt, 'f32'), bufferOf(gt, 'f32'), ...(rt ? [bufferOf(rt, 'f32')] : []), out.buffer];
+        record([{ code: gemvShader(shape, plan), uniforms: [rows, { f32: eps }], buffers, workgroups: [gemvWorkgroups(shape, plan)] }]);
+        const normed: number[] = [];
+        for (let b = 0; b < B; b++) {
+          let ss = 0;
+          for (let i = 0; i < cols; i++) ss += x[b * cols + i] ** 2;
+          const scale = 1 / Math.sqrt(ss / cols + eps);
+          for (let i = 0; i < cols; i++) normed.push(x[b * cols + i] * scale * gain[i]);
+        }
+        const want = productReference(W, normed, res, rows, cols, B, epilogue);
+        expect(worstRelative(await values(out.tensor), want), `B${B} ${epilogue} ${JSON.stringify(plan)}`).toBeLessThan(1e-4);
+        tf.dispose([Wt, xt, gt, rt].filter((t): t is tf.Tensor => !!t));
+      }
+    }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('RMSNorm equals the reference', async () => {
     const [B, D] = [3, 520];
     const x = normals(B * D, 11);
@@ -82,20 +115,37 @@ describe.skipIf(!!skip)('e2e engine kernels (software WebGPU)', () => {
     tf.dispose([xt, gt]);
   });
 
-  it('argmax picks the largest logit, ties to the lowest index, and writes the history row', async () => {
-    const [B, V] = [3, 1000];
+  it('argmax picks the largest logit, ties to the lowest index across chunks, and writes the history row', async () => {
+    // 5000 logits: 3 chunks of the partial pass, the last one ragged
+    const [B, V] = [4, 5000];
+    expect(argmaxChunks(V)).toBe(3);
     const logits = normals(B * V, 13);
-    logits[0 * V + 700] = 9;
-    logits[0 * V + 300] = 9; // tie: 300 wins
-    logits[1 * V + 999] = 9;
+    logits[0 * V + 4500] = 9;
+    logits[0 * V + 300] = 9; // tie across chunks: 300 wins
+    logits[1 * V + 4999] = 9; // the last logit of the ragged chunk
     logits[2 * V + 0] = 9;
+    logits[3 * V + 2048] = 9; // the first of the second chunk, tied with one later in it
+    logits[3 * V + 2049] = 9;
     const lt = tf.tensor2d(logits, [B, V]);
+    const partial = outputTensor([argmaxPartialBytes(V, B) / 4], 'int32');
     const tokens = outputTensor([B], 'int32');
     const history = outputTensor([4, B], 'int32');
-    record([{ code: argmaxTokenShader(B), uniforms: [V, 2], buffers: [bufferOf(lt, 'f32'), tokens.buffer, history.buffer], workgroups: [B] }]);
-    expect(await values(tokens.tensor)).toEqual([300, 999, 0]);
-    expect((await values(history.tensor)).slice(2 * B, 3 * B)).toEqual([300, 999, 0]);
-    lt.dispose();
+    record([
+      { code: argmaxPartialShader(), uniforms: [V, 2], buffers: [bufferOf(lt, 'f32'), partial.buffer], workgroups: argmaxPartialWorkgroups(V, B) },
+      { code: argmaxMergeShader(B), uniforms: [V, 2], buffers: [partial.buffer, tokens.buffer, history.buffer], workgroups: [B] },
+    ]);
+    const want = [300, 4999, 0, 2048];
+    expect(await values(tokens.tensor)).toEqual(want);
+    expect((await values(history.tensor)).slice(2 * B, 3 * B)).toEqual(want);
+    // and equal to tf.argMax on plain normals (no planted ties)
+    const plain = tf.tensor2d(normals(B * V, 14), [B, V]);
+    const tokens2 = outputTensor([B], 'int32');
+    record([
+      { code: argmaxPartialShader(), uniforms: [V, 0], buffers: [bufferOf(plain, 'f32'), partial.buffer], workgroups: argmaxPartialWorkgroups(V, B) },
+      { code: argmaxMergeShader(B), uniforms: [V, 0], buffers: [partial.buffer, tokens2.buffer, history.buffer], workgroups: [B] },
+    ]);
+    expect(await values(tokens2.tensor)).toEqual(await values(tf.argMax(plain, 1)));
+    tf.dispose([lt, plain, partial.tensor]);
   });
 
   it('the token list is sinks, then the selected positions, then the open window', async () => {

@@ -13,6 +13,10 @@
  * The code is generated with every index and loop over R, B and U written out, so accumulators stay in
  * registers whatever the WGSL compiler unrolls.
  *
+ * RMSNorm prologue (`norm`): y = W (x / rms(x) * gain) computed as (W (x * gain)) / rms(x), the rms from the
+ * same loads (each row group's lanes see every column of x), so the norm costs no dispatch of its own: a
+ * decode step's norms were one-workgroup dispatches, 15% of a 1B model's dense step (bench/README.md).
+ *
  * Epilogues (fusing the next elementwise op saves a dispatch and a round trip of the activations):
  *   plain     y[b, r] = s
  *   bias      y[b, r] = s + bias[r]                  (Qwen2's q/k/v projections)
@@ -39,6 +43,8 @@ export interface GemvShape {
   weights?: StorageDType;
   /** how an f16 W is read (default 'unpacked'; storage-dtype.ts's halfRead() for the device) */
   halfRead?: HalfRead;
+  /** RMS-normalise x first (the model's rmsNorm: x * rsqrt(mean(x^2) + eps) * gain): gain [cols] at binding 3, eps the params' second field */
+  norm?: boolean;
 }
 
 export interface GemvTuning {
@@ -71,6 +77,11 @@ export function defaultGemvTuning(batch: number): GemvTuning {
   return { ...(batch <= gemvTuning.smallBatchUpTo ? gemvTuning.smallBatch : gemvTuning.largeBatch) };
 }
 
+/** Floats per thread in the lanes' reduction: R x B accumulators, and B sums of squares with the norm prologue. */
+function reducedPerThread(rows: number, shape: GemvShape): number {
+  return rows * shape.batch + (shape.norm ? shape.batch : 0);
+}
+
 /** The tuning actually used for a shape: R even for swiglu, R x B accumulators within the workgroup memory. */
 export function gemvPlan(shape: GemvShape, tuning: GemvTuning = defaultGemvTuning(shape.batch), workgroupStorage = 32768): GemvTuning {
   const { threadsPerRow: tpr, unroll } = tuning;
@@ -78,8 +89,8 @@ export function gemvPlan(shape: GemvShape, tuning: GemvTuning = defaultGemvTunin
   if (!(Number.isInteger(unroll) && unroll >= 1 && unroll <= 8)) throw new RangeError(`gemv: unroll must be 1..8, got ${unroll}`);
   let r = Math.max(1, Math.floor(tuning.rowsPerThread));
   if (shape.epilogue === 'swiglu' && r % 2 === 1) r += 1;
-  while (r > (shape.epilogue === 'swiglu' ? 2 : 1) && r * shape.batch * WG * 4 > workgroupStorage) r -= shape.epilogue === 'swiglu' ? 2 : 1;
-  if (r * shape.batch * WG * 4 > workgroupStorage) throw new RangeError(`gemv: batch ${shape.batch} needs more workgroup memory than the device has`);
+  while (r > (shape.epilogue === 'swiglu' ? 2 : 1) && reducedPerThread(r, shape) * WG * 4 > workgroupStorage) r -= shape.epilogue === 'swiglu' ? 2 : 1;
+  if (reducedPerThread(r, shape) * WG * 4 > workgroupStorage) throw new RangeError(`gemv: batch ${shape.batch} needs more workgroup memory than the device has`);
   // unrolled steps must tile the columns exactly (no guard in the loop body)
   const c4 = shape.cols / 4;
   const u = c4 % (tpr * unroll) === 0 ? unroll : 1;
@@ -95,13 +106,15 @@ function checkShape(s: GemvShape): void {
 
 /**
  * The storage bindings of a product (this file's GEMV, gemm.ts's GEMM): 1 the weights W, 2 the input (vec4
- * f32), then for residual `res` or for bias `bias` at 3 (f32), then the output (f32).
+ * f32), with the norm prologue its gain (vec4 f32), then for residual `res` or for bias `bias` (f32), then the
+ * output (f32), each at the next binding.
  */
-export function productBindings(W: Vec4Storage, epilogue: GemvEpilogue, input: string, output: string): string {
+export function productBindings(W: Vec4Storage, epilogue: GemvEpilogue, input: string, output: string, norm = false): string {
   const lines = [W.decl, `@group(0) @binding(2) var<storage, read> ${input}: array<vec4<f32>>;`];
-  const extra = epilogue === 'residual' || epilogue === 'bias';
-  if (extra) lines.push(`@group(0) @binding(3) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
-  lines.push(`@group(0) @binding(${extra ? 4 : 3}) var<storage, read_write> ${output}: array<f32>;`);
+  let next = 3;
+  if (norm) lines.push(`@group(0) @binding(${next++}) var<storage, read> gain: array<vec4<f32>>;`);
+  if (epilogue === 'residual' || epilogue === 'bias') lines.push(`@group(0) @binding(${next++}) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
+  lines.push(`@group(0) @binding(${next}) var<storage, read_write> ${output}: array<f32>;`);
   return lines.join('\n');
 }
 
@@ -111,8 +124,8 @@ export function gemvWorkgroups(shape: GemvShape, plan: GemvTuning): number {
 }
 
 /**
- * WGSL of one product. Bindings: 0 params {rows}, 1 W [rows, cols] (vec4 of the weights' dtype),
- * 2 x [B, cols] (vec4), (residual: 3 res [B, rows]; bias: 3 bias [rows]), then y.
+ * WGSL of one product. Bindings: 0 params {rows, eps (norm)}, 1 W [rows, cols] (vec4 of the weights' dtype),
+ * 2 x [B, cols] (vec4), (norm: gain [cols] (vec4)), (residual: res [B, rows]; bias: bias [rows]), then y.
  */
 export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   checkShape(shape);
@@ -121,18 +134,27 @@ export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
   const C4 = cols / 4;
   const GROUPS = WG / TPR;
   const RB = R * B;
+  const norm = shape.norm ?? false;
+  const RED = reducedPerThread(R, shape);
   const idx = (n: number) => Array.from({ length: n }, (_, i) => i);
   const lines: string[] = [];
   for (const r of idx(R)) lines.push(`  let wb${r} = min(row0 + ${r}u, P.rows - 1u) * C4;`);
   for (const r of idx(R)) for (const b of idx(B)) lines.push(`  var a${r}_${b} = 0.0;`);
+  if (norm) for (const b of idx(B)) lines.push(`  var ss${b} = 0.0;`);
   const body: string[] = [];
   for (const u of idx(U)) body.push(`    let i${u} = i0 + ${u * TPR}u;`);
   const W = vec4Storage('W', 1, shape.weights ?? 'f32', shape.halfRead ?? 'unpacked');
   for (const u of idx(U)) for (const r of idx(R)) body.push(`    let w${u}_${r} = ${W.load(`wb${r} + i${u}`)};`);
+  if (norm) for (const u of idx(U)) body.push(`    let g${u} = gain[i${u}];`);
   for (const u of idx(U)) for (const b of idx(B)) body.push(`    let x${u}_${b} = x[${b * C4}u + i${u}];`);
-  for (const u of idx(U)) for (const r of idx(R)) for (const b of idx(B)) body.push(`    a${r}_${b} += dot(w${u}_${r}, x${u}_${b});`);
+  if (norm) for (const u of idx(U)) for (const b of idx(B)) body.push(`    ss${b} += dot(x${u}_${b}, x${u}_${b});`);
+  const input = (u: number, b: number) => (norm ? `x${u}_${b} * g${u}` : `x${u}_${b}`);
+  for (const u of idx(U)) for (const r of idx(R)) for (const b of idx(B)) body.push(`    a${r}_${b} += dot(w${u}_${r}, ${input(u, b)});`);
   const store = idx(R).flatMap((r) => idx(B).map((b) => `  red[${r * B + b}u * WG + t] = a${r}_${b};`));
-  const bindings = productBindings(W, epilogue, 'x', 'y');
+  if (norm) for (const b of idx(B)) store.push(`  red[${RB + b}u * WG + t] = ss${b};`);
+  const bindings = productBindings(W, epilogue, 'x', 'y', norm);
+  // the norm's scale of sequence b, from the group's summed squares (1 without the prologue)
+  const scale = norm ? `inverseSqrt(red[(RB + b) * WG + g * TPR] / f32(${cols}) + P.eps)` : '1.0';
   const write =
     epilogue === 'plain'
       ? `    if (row < P.rows) { y[b * ROWS + row] = sum; }`
@@ -141,11 +163,11 @@ export function gemvShader(shape: GemvShape, plan: GemvTuning): string {
         : epilogue === 'residual'
         ? `    if (row < P.rows) { y[b * ROWS + row] = res[b * ROWS + row] + sum; }`
         : `    if (r % 2u == 0u && row + 1u < P.rows) {
-      let up = red[(j + B) * WG + g * TPR];
+      let up = red[(j + B) * WG + g * TPR] * scale;
       y[b * (ROWS / 2u) + row / 2u] = sum * (1.0 / (1.0 + exp(-sum))) * up;
     }`;
   return /* wgsl */ `${W.enable}
-struct Params { rows: u32, pad0: u32, pad1: u32, pad2: u32 };
+struct Params { rows: u32, eps: f32, pad1: u32, pad2: u32 };
 @group(0) @binding(0) var<uniform> P: Params;
 ${bindings}
 ${shape.weights === 'f16' ? HALF_WGSL : ''}
@@ -157,7 +179,7 @@ const GROUPS: u32 = ${GROUPS}u;
 const R: u32 = ${R}u;
 const B: u32 = ${B}u;
 const RB: u32 = ${RB}u;
-var<workgroup> red: array<f32, ${RB * WG}>;
+var<workgroup> red: array<f32, ${RED * WG}>;
 
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -172,7 +194,7 @@ ${store.join('\n')}
   workgroupBarrier();
   for (var s = TPR / 2u; s > 0u; s >>= 1u) {
     if (lane < s) {
-      for (var j = 0u; j < RB; j++) { red[j * WG + t] += red[j * WG + t + s]; }
+      for (var j = 0u; j < ${RED}u; j++) { red[j * WG + t] += red[j * WG + t + s]; }
     }
     workgroupBarrier();
   }
@@ -182,7 +204,8 @@ ${store.join('\n')}
     let r = j / B;
     let b = j % B;
     let row = (wid.x * GROUPS + g) * R + r;
-    let sum = red[j * WG + g * TPR];
+    let scale = ${scale};
+    let sum = red[j * WG + g * TPR] * scale;
 ${write}
   }
 }
