@@ -37,14 +37,18 @@ export interface SelectionObservation {
 
 export type SelectionObserver = (observation: SelectionObservation) => Promise<void> | void;
 
+/** previous [1, dim] (the residual stream entering the layer before, at one position) -> the speculated query [H, d] at `position`. */
+export type QuerySpeculator = (previous: tf.Tensor2D, position: number) => tf.Tensor2D;
+
 export interface LayerAttention {
   /** positions cached so far */
   readonly length: number;
   /**
    * Appends k, v [n, G, d] (post-RoPE) at positions length..length+n-1 and returns the attention output
-   * [n, H, d] of q [n, H, d] at those positions.
+   * [n, H, d] of q [n, H, d] at those positions. previous [n, dim]: the residual stream entering the layer
+   * before (absent for the first layer), from which a selector may ask for a speculated query (borrowed).
    */
-  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D>;
+  attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, previous?: tf.Tensor2D): Promise<tf.Tensor3D>;
   /** the selection of the last decode step, if sparse */
   readonly lastSelection?: StepSelectionInfo;
   dispose(): void;
@@ -140,6 +144,8 @@ export class DenseLayerAttention implements LayerAttention {
  * Decode attention chosen by a Method's LayerSelector. The first call (the prompt) is exact causal
  * attention and hands the prompt's keys/values to selector.prefill; every later position is one decode
  * step: selector.step(q, kNew, vNew) names the positions, and attention is exact softmax over them.
+ * Given a speculator, the selector's LayerInfo has speculatedQuery, which speculates the step's query from
+ * the previous layer's input at that step (InfiniGen's speculation).
  */
 export class SelectorLayerAttention implements LayerAttention {
   private keys?: tf.Tensor3D;
@@ -147,13 +153,22 @@ export class SelectorLayerAttention implements LayerAttention {
   private readonly selector: LayerSelector;
   length = 0;
   lastSelection?: StepSelectionInfo;
+  /** [1, dim] the previous layer's input at the step being decoded (borrowed, during step() only) */
+  private stepPrevious?: tf.Tensor2D;
 
   constructor(
     method: Method,
     private readonly info: LayerInfo,
     private readonly observer?: SelectionObserver,
+    speculator?: QuerySpeculator,
   ) {
-    this.selector = method.forLayer(info);
+    const speculatedQuery = speculator
+      ? () => {
+          if (!this.stepPrevious) throw new Error(`layer ${info.layer}: speculatedQuery() outside a decode step, or no previous layer's input was handed`);
+          return speculator(this.stepPrevious, this.length - 1);
+        }
+      : undefined;
+    this.selector = method.forLayer(speculatedQuery ? { ...info, speculatedQuery } : info);
   }
 
   /**
@@ -169,18 +184,19 @@ export class SelectorLayerAttention implements LayerAttention {
     this.selector.prefill(this.keys, this.values, queries);
   }
 
-  async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
+  async attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, previous?: tf.Tensor2D): Promise<tf.Tensor3D> {
     if (this.length === 0) return this.prefill(q, k, v);
     const n = q.shape[0];
-    if (n === 1) return this.step(q, k, v);
+    if (n === 1) return this.step(q, k, v, previous);
     // later blocks are decoded one position at a time, as the selector sees them
     const outs: tf.Tensor3D[] = [];
     for (let i = 0; i < n; i++) {
       const [qi, ki, vi] = [q, k, v].map((t) => tf.slice(t, [i, 0, 0], [1, t.shape[1], t.shape[2]]) as tf.Tensor3D);
+      const pi = previous ? (tf.slice(previous, [i, 0], [1, previous.shape[1]]) as tf.Tensor2D) : undefined;
       try {
-        outs.push(await this.step(qi, ki, vi));
+        outs.push(await this.step(qi, ki, vi, pi));
       } finally {
-        tf.dispose([qi, ki, vi]);
+        tf.dispose([qi, ki, vi, ...(pi ? [pi] : [])]);
       }
     }
     const out = tf.concat(outs, 0);
@@ -205,7 +221,8 @@ export class SelectorLayerAttention implements LayerAttention {
     return out;
   }
 
-  private async step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D): Promise<tf.Tensor3D> {
+  /** previous [1, dim]: the previous layer's input at this position (for LayerInfo.speculatedQuery) */
+  private async step(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, previous?: tf.Tensor2D): Promise<tf.Tensor3D> {
     this.keys = appendRows(this.keys, k);
     this.values = appendRows(this.values, v);
     this.length += 1;
@@ -214,6 +231,7 @@ export class SelectorLayerAttention implements LayerAttention {
     const kNew = tf.transpose(k, [1, 0, 2]) as tf.Tensor3D;
     const vNew = tf.transpose(v, [1, 0, 2]) as tf.Tensor3D;
     let selection: Selection | undefined;
+    this.stepPrevious = previous;
     try {
       selection = await this.selector.step(q2, kNew, vNew);
       this.lastSelection = {
@@ -228,6 +246,7 @@ export class SelectorLayerAttention implements LayerAttention {
       out.dispose();
       return out3;
     } finally {
+      this.stepPrevious = undefined;
       tf.dispose([q2, kNew, vNew]);
       if (selection) tf.dispose(selection.tokens);
     }

@@ -57,6 +57,11 @@ export interface QkvProjection {
   v: tf.Tensor3D;
 }
 
+/** x m (+ b): x [n, in], m [in, out], b [out] -> [n, out]. */
+function linear(x: tf.Tensor2D, m: tf.Tensor2D, b: tf.Tensor1D | undefined): tf.Tensor2D {
+  return b ? tf.add(tf.matMul(x, m), b) : tf.matMul(x, m);
+}
+
 export class LlamaModel {
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
@@ -88,7 +93,7 @@ export class LlamaModel {
     });
   }
 
-  /** Normalised x [n, dim] at positions start..start+n-1 -> post-RoPE q, k and v of `layer`. */
+  /** Layer x [n, dim] (the residual stream entering `layer`) at positions start..start+n-1 -> post-RoPE q, k and v of `layer`. */
   projectQkv(layer: number, x: tf.Tensor2D, start: number): QkvProjection {
     const { heads: H, kvHeads: G, headDim: d, ropeTheta } = this.config;
     const w = this.weights.layers[layer];
@@ -97,12 +102,30 @@ export class LlamaModel {
     try {
       return tf.tidy(() => {
         const xn = this.rmsNorm(x, w.attnNorm);
-        const lin = (m: tf.Tensor2D, b: tf.Tensor1D | undefined) => (b ? tf.add(tf.matMul(xn, m), b) : tf.matMul(xn, m));
-        const q = applyRope(tf.reshape(lin(w.wq, w.bq), [n, H, d]) as tf.Tensor3D, angles);
-        const k = applyRope(tf.reshape(lin(w.wk, w.bk), [n, G, d]) as tf.Tensor3D, angles);
-        const v = tf.reshape(lin(w.wv, w.bv), [n, G, d]) as tf.Tensor3D;
+        const q = applyRope(tf.reshape(linear(xn, w.wq, w.bq), [n, H, d]) as tf.Tensor3D, angles);
+        const k = applyRope(tf.reshape(linear(xn, w.wk, w.bk), [n, G, d]) as tf.Tensor3D, angles);
+        const v = tf.reshape(linear(xn, w.wv, w.bv), [n, G, d]) as tf.Tensor3D;
         return { q, k, v };
       });
+    } finally {
+      disposeRopeAngles(angles);
+    }
+  }
+
+  /**
+   * InfiniGen's speculated query of `layer` (>= 1): [n, H, d] post-RoPE, layer's query weights (and bias)
+   * applied to the previous layer's attention input, RMSNorm(previous, attnNorm of layer - 1), with RoPE at
+   * positions start..start+n-1 as the real query gets it. previous: [n, dim] the residual stream entering
+   * layer - 1, which InfiniGen has in hand one layer ahead (the inputs of consecutive layers are alike).
+   */
+  speculatedQuery(layer: number, previous: tf.Tensor2D, start: number): tf.Tensor3D {
+    if (!(Number.isInteger(layer) && layer >= 1 && layer < this.config.layers)) throw new RangeError(`speculatedQuery: layer must be in 1..${this.config.layers - 1} (it reads the layer before), got ${layer}`);
+    const { heads: H, headDim: d, ropeTheta } = this.config;
+    const w = this.weights.layers[layer];
+    const n = previous.shape[0];
+    const angles = ropeAngles(start, n, d, ropeTheta);
+    try {
+      return tf.tidy(() => applyRope(tf.reshape(linear(this.rmsNorm(previous, this.weights.layers[layer - 1].attnNorm), w.wq, w.bq), [n, H, d]) as tf.Tensor3D, angles));
     } finally {
       disposeRopeAngles(angles);
     }
@@ -159,8 +182,11 @@ export class ModelSession {
   ) {
     const L = model.config.layers;
     if (options.memos && options.memos.length !== L) throw new RangeError(`memos: one per layer (${L}) expected, got ${options.memos.length}`);
+    // from the second layer on, a sparse layer's selector may ask for InfiniGen's speculated query
+    // (LayerInfo.speculatedQuery), which reads the previous layer's input that forward() hands attend()
+    const speculate = (l: number) => (l >= 1 ? (previous: tf.Tensor2D, position: number) => tf.tidy(() => tf.squeeze(model.speculatedQuery(l, previous, position), [0]) as tf.Tensor2D) : undefined);
     this.attention = Array.from({ length: L }, (_, l) =>
-      choice === 'dense' ? new DenseLayerAttention(options.keepPromptQueries) : new SelectorLayerAttention(choice, { ...model.layerInfo(l), memo: options.memos?.[l] }, options.observer),
+      choice === 'dense' ? new DenseLayerAttention(options.keepPromptQueries) : new SelectorLayerAttention(choice, { ...model.layerInfo(l), memo: options.memos?.[l] }, options.observer, speculate(l)),
     );
   }
 
@@ -197,20 +223,24 @@ export class ModelSession {
     const n = tokens.length;
     if (n === 0) throw new ModelError('forward needs at least one token');
     let x = this.model.embed(tokens);
+    /** the input of the layer before (for a speculated query), kept until this layer has attended */
+    let previous: tf.Tensor2D | undefined;
     for (let l = 0; l < this.model.config.layers; l++) {
       const { q, k, v } = this.model.projectQkv(l, x, this.position);
       let attn: tf.Tensor3D;
       try {
-        attn = await this.attention[l].attend(q, k, v);
+        attn = await this.attention[l].attend(q, k, v, previous);
       } catch (err) {
-        tf.dispose([q, k, v, x]);
+        tf.dispose([q, k, v, x, ...(previous ? [previous] : [])]);
         throw err;
       }
       const next = this.model.finishLayer(l, x, attn);
-      tf.dispose([q, k, v, attn, x]);
+      tf.dispose([q, k, v, attn, ...(previous ? [previous] : [])]);
+      previous = x;
       x = next;
       onLayer?.(l + 1, this.model.config.layers);
     }
+    previous?.dispose();
     this.position += n;
     const last = lastOnly && n > 1 ? tf.slice(x, [n - 1, 0], [1, x.shape[1]]) : x;
     const logits = this.model.logits(last);

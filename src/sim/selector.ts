@@ -27,6 +27,14 @@ export interface LayerInfo {
   headDim: number;
   /** shared by the selectors of this layer in one replay (see layerMemo.ts); absent in live decoding */
   memo?: LayerMemo;
+  /**
+   * The model path only, from the second layer on (traces and the first layer have none): the current decode
+   * step's query as InfiniGen speculates it, [H, d] post-RoPE, layer l's query weights applied to layer
+   * l - 1's attention input (its normalised hidden state) with RoPE at the step's position. Call it inside
+   * step() only; computed on demand (nothing is spent for a selector that does not ask); the selector
+   * disposes the tensor it returns.
+   */
+  speculatedQuery?: () => tf.Tensor2D;
 }
 
 /** Units a method selects (clusters, pages, blocks), for cache simulation and diagnostics. */

@@ -11,12 +11,20 @@
  * no prompt queries, and their stored queries are the decode steps scored (fit on them, a few channels span
  * the very queries scored: on a 4-step trace 3 of 64 channels gave the oracle's selection), so on traces the
  * fit is on the prompt's selectable keys (after the sinks), each query head on its KV head's: the key half
- * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both). The query scored is
- * the step's own; InfiniGen's speculation of it from the previous layer's attention input is not modelled.
- * The decode engine (batched form, infinigen-batched.ts) runs both selects: q' = q M on the GPU, then the
- * top-B of q'.k over its key cache, or the threshold's count and the top b in B slots (the rest empty), M fit
- * at prefill by the same partialQueryMap on the prompt's queries (the engine hands them from its prefill)
- * or, given none, its selectable keys.
+ * of InfiniGen's rule (its artifact takes the SVD of both and the top columns of both).
+ * The query scored (`query`): with 'speculated' (the default), on the model path, InfiniGen's speculation:
+ * layer l's query weights applied to layer l - 1's attention input (the normalised hidden state InfiniGen
+ * holds one layer ahead), RoPE at the step's position (LayerInfo.speculatedQuery, from the model), then its
+ * partial channels q' = q_spec M. InfiniGen folds the skew's columns into W_q offline (its partial query
+ * weight); RoPE's position-dependent rotation sits between W_q and a skew fit on post-RoPE queries, so here
+ * the speculated query is mapped after RoPE: the same partial-channel product. Traces hold no weights and no
+ * previous layer's input, and the model's first layer has no layer before it: there the stored (or the
+ * step's own) query is scored whatever `query` says. With 'exact' the step's own query is scored everywhere.
+ * The decode engine (batched form, infinigen-batched.ts) runs both selects with query 'exact' ('speculated'
+ * is reference-only there: its batched form is handed the step's queries only): q' = q M on the GPU, then
+ * the top-B of q'.k over its key cache, or the threshold's count and the top b in B slots (the rest empty),
+ * M fit at prefill by the same partialQueryMap on the prompt's queries (the engine hands them from its
+ * prefill) or, given none, its selectable keys.
  * Defaults from the authors' artifact (snu-comparch/InfiniGen, accuracy/): partial weight ratio 0.2
  * (setup/setup.sh, PARTIAL_RATIO=0.2) and alpha 5 (src/modeling_llama_ours.py, its Llama-2 default; the
  * OPT examples use 4).
@@ -33,18 +41,20 @@ import { partialChannelCount, partialQuery, partialQueryMap, selectablePromptKey
 import { SelectableKeys } from './selectable-keys.js';
 
 export const INFINIGEN_SELECTS = ['threshold', 'top-b'] as const;
+export const INFINIGEN_QUERIES = ['speculated', 'exact'] as const;
 
 const PARAMS = {
   ...BUDGET_PARAMS,
   partialRatio: positiveRatioParam(0.2, "share of the head dimension used as partial channels, floor(r d) >= 1 (InfiniGen's partial weight ratio; its artifact's 0.2)"),
   alpha: positiveParam(5, "tokens with approximate score >= max - alpha are fetched (logits q.k / sqrt(d); the artifact's Llama-2 default 5)"),
   select: choiceParam<(typeof INFINIGEN_SELECTS)[number]>('threshold', INFINIGEN_SELECTS, "'threshold': InfiniGen's max - alpha count, capped at B; 'top-b': always the top B by approximate score"),
+  query: choiceParam<(typeof INFINIGEN_QUERIES)[number]>('speculated', INFINIGEN_QUERIES, "'speculated': on the model path InfiniGen's query, speculated from the previous layer's attention input with this layer's query weights (traces and the first layer: the stored query; the engine runs 'exact' only); 'exact': the step's own query"),
 };
 export type InfiniGenParams = ParamsOf<typeof PARAMS>;
 
 export const infinigen = defineMethod({
   name: 'infinigen',
-  summary: 'InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (skew fit on prompt queries; traces: on prompt keys)',
+  summary: "InfiniGen (Lee et al., 2024): partial channels of SVD-skewed q and k score tokens; those within alpha of the max, up to B (skew fit on prompt queries, traces: on prompt keys; the query speculated from the previous layer's attention input on the model path, the stored one on traces)",
   budgeted: true,
   params: PARAMS,
   validate: (p) => validateBudgetParams('infinigen', p),
@@ -54,6 +64,11 @@ export const infinigen = defineMethod({
     create: (layer, p) => new BatchedInfiniGen(layer, p),
     bytes: infinigenBytes,
     promptQueries: true,
+    referenceOnlyWhen: {
+      params: "query = 'speculated'",
+      reason: "the engine's batched form is handed each step's own queries, not the previous layer's attention input to speculate from; query=exact runs on the GPU",
+      applies: (p) => p.query === 'speculated',
+    },
   },
 });
 
@@ -102,7 +117,10 @@ function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSel
     store.append(kNew, vNew);
     const { layout, forced, chosen } = planStep(store.length - 1, prefillLength, params);
     if (chosen === 0) return { tokens: withForced(forced, null, heads), selectedCount: 0, stats: { selectedTokens: 0 } };
-    const partial = partialQuery(q, await queryMap());
+    const map = await queryMap();
+    const speculated = params.query === 'speculated' && info.speculatedQuery ? info.speculatedQuery() : undefined;
+    const partial = partialQuery(speculated ?? q, map);
+    speculated?.dispose();
     const scores = selectable.scores(partial, layout.sinkEnd, layout.openStart); // [H, m] = q'.k
     partial.dispose();
     try {

@@ -126,6 +126,7 @@ describe('infinigen', () => {
     expect(() => method({ partialRatio: 1.5 })).toThrow(/infinigen.*'partialRatio'/);
     expect(() => method({ alpha: 0 })).toThrow(/infinigen.*'alpha'/);
     expect(() => method({ select: 'all' })).toThrow(/infinigen.*'select'.*threshold \| top-b/);
+    expect(() => method({ query: 'stored' })).toThrow(/infinigen: parameter 'query' must be one of speculated \| exact, got "stored"/);
   });
 
   it('leaks no tensors over many steps', async () => {
