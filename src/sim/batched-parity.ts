@@ -235,8 +235,14 @@ export const BATCHED_PARITY_PARAMS: Readonly<Record<string, readonly Readonly<Re
   streaming: [{}],
   random: [{ seed: 3 }],
   h2o: [{}, { recentRatio: 0.25, budget: 10 }],
-  // the threshold's alpha small enough that heads take fewer than B (empty slots) at this shape's logits
-  infinigen: [{ select: 'top-b' }, { select: 'top-b', partialRatio: 0.5 }, { select: 'threshold', alpha: 0.5 }, { select: 'threshold', alpha: 1, partialRatio: 0.5 }],
+  // the threshold's alpha small enough that heads take fewer than B (empty slots) at this shape's logits;
+  // query 'exact': the engine's form scores the step's own query ('speculated' is reference-only there)
+  infinigen: [
+    { select: 'top-b', query: 'exact' },
+    { select: 'top-b', partialRatio: 0.5, query: 'exact' },
+    { select: 'threshold', alpha: 0.5, query: 'exact' },
+    { select: 'threshold', alpha: 1, partialRatio: 0.5, query: 'exact' },
+  ],
 };
 
 /** The parity cases of every registered method with a batched form, and the batched methods with no parameters here. */

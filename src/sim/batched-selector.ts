@@ -168,6 +168,16 @@ export function firstPrefill(prefillLength: number, method: string): void {
   if (prefillLength >= 0) throw new Error(`batched ${method}: prefill() called twice`);
 }
 
+/**
+ * Parameters under which a method with a batched form runs on the reference path only: `params` says which
+ * (one line, e.g. "query = 'speculated'", for `clusterkv methods`), `applies` tests a configuration, `reason` why.
+ */
+export interface ReferenceOnlyWhen<P> {
+  readonly params: string;
+  readonly reason: string;
+  applies(params: P): boolean;
+}
+
 /** How the engine runs a method, declared with its definition (define.ts); P: the method's parameters. */
 export type EngineForm<P> =
   | { readonly kind: 'dense' }
@@ -178,6 +188,8 @@ export type EngineForm<P> =
       bytes(shape: BatchedShape, params: P): SelectionBytes;
       /** its selectors take the prompt's queries (BatchedSelector.promptQueries): the engine hands them */
       readonly promptQueries?: boolean;
+      /** parameters under which the method runs on the reference path only */
+      readonly referenceOnlyWhen?: ReferenceOnlyWhen<P>;
     }
   | { readonly kind: 'reference'; readonly reason: string };
 

@@ -86,14 +86,14 @@ describe.skipIf(!!skip)('commands on the WebGPU engine (software adapter) agains
   }, 240_000);
 
   it('eval passkey: the engine decodes the documents together and answers as the op path does', () => {
-    const args = ['eval', 'passkey', '--model', path.join(MODELS, 'ckvlab-passkey-9m/model.bin'), '--tokenizer', TOK, '--contexts', '256', '--depths', '0,1', '--keys', '1', '--methods', 'full,clusterkv,quest,oracle,streaming,infinigen', '--param', 'select=threshold,top-b', '--budgets', '32', '--quiet'];
+    const args = ['eval', 'passkey', '--model', path.join(MODELS, 'ckvlab-passkey-9m/model.bin'), '--tokenizer', TOK, '--contexts', '256', '--depths', '0,1', '--keys', '1', '--methods', 'full,clusterkv,quest,oracle,streaming,infinigen', '--param', 'select=threshold,top-b', '--param', 'query=exact', '--budgets', '32', '--quiet'];
     const out = (b: string) => path.join(tmp('ckv-engine-pk-'), b);
     const [gDir, wDir] = [out('webgpu'), out('wasm')];
     const [gpu, wasm] = [clusterkv('webgpu', ...args, '--out', gDir), clusterkv('wasm', ...args, '--out', wDir)];
     expect(gpu.code, gpu.stderr).toBe(0);
     expect(wasm.code, wasm.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(path.join(gDir, 'manifest.json'), 'utf8'));
-    // every method on the engine, infinigen with either select (fit on the queries the shared prefill keeps)
+    // every method on the engine, infinigen with either select and the exact query (fit on the queries the shared prefill keeps)
     expect(manifest.runtime).toBe('WebGPU engine (f32 weights, f32 KV, wgsl attention; documents of one length decoded 8 at a time): full, clusterkv, quest, oracle, streaming, infinigen');
     const rows = (dir: string) => {
       const [head, ...lines] = readFileSync(path.join(dir, 'results.csv'), 'utf8').trim().split('\n');

@@ -23,6 +23,10 @@ describe('clusterkv methods', () => {
     expect(text.stdout).toMatch(/^full: .*\n {2}engine: dense attention$/m);
     expect(text.stdout).toMatch(/^quest: .*\n {2}engine: batched selection on the GPU$/m);
     expect(text.stdout.match(/^ {2}engine: /gm)!.length).toBe(METHODS.length);
-    expect(methods.find((m) => m.name === 'infinigen')!.engine).toEqual({ kind: 'batched' });
+    // a method whose engine form depends on a parameter says which runs where
+    const infinigen = methods.find((m) => m.name === 'infinigen')!.engine as { kind: string; referenceOnlyWhen?: { params: string; reason: string } };
+    expect(infinigen.kind).toBe('batched');
+    expect(infinigen.referenceOnlyWhen?.params).toBe("query = 'speculated'");
+    expect(text.stdout).toMatch(/^infinigen: .*\n {2}engine: batched selection on the GPU; with query = 'speculated' the reference path only \(.*previous layer's attention input.*\)$/m);
   });
 });

@@ -11,13 +11,13 @@ export interface MethodDescription {
   budgeted: boolean;
   params: { name: string; default: string | number | boolean | null; accepts: string; meaning: string }[];
   /** how the decode engine runs it: its dense attention, the method's batched selection, or not (the reference path only, and why) */
-  engine: { kind: 'dense' | 'batched' | 'reference'; reason?: string };
+  engine: { kind: 'dense' | 'batched' | 'reference'; reason?: string; referenceOnlyWhen?: { params: string; reason: string } };
 }
 
 /** One line on how the engine runs a method. */
 function engineLine(e: MethodDescription['engine']): string {
   if (e.kind === 'dense') return 'engine: dense attention';
-  if (e.kind === 'batched') return 'engine: batched selection on the GPU';
+  if (e.kind === 'batched') return `engine: batched selection on the GPU${e.referenceOnlyWhen ? `; with ${e.referenceOnlyWhen.params} the reference path only (${e.referenceOnlyWhen.reason})` : ''}`;
   return `engine: reference path only (${e.reason})`;
 }
 
@@ -34,7 +34,9 @@ export function describeMethods(): MethodDescription[] {
 
 function engineOf(m: (typeof METHODS)[number]): MethodDescription['engine'] {
   const form = declaredEngine(m);
-  return form.kind === 'reference' ? { kind: form.kind, reason: form.reason } : { kind: form.kind };
+  if (form.kind === 'reference') return { kind: form.kind, reason: form.reason };
+  const when = form.kind === 'batched' ? form.referenceOnlyWhen : undefined;
+  return when ? { kind: form.kind, referenceOnlyWhen: { params: when.params, reason: when.reason } } : { kind: form.kind };
 }
 
 function formatMethods(methods: MethodDescription[]): string {

@@ -4,7 +4,7 @@
  * unknown methods, unknown parameters and bad values rejected by name), the parameter names a sweep uses,
  * and the dense first layers every budgeted method shares.
  */
-import { UNDECLARED_ENGINE, type BatchedBudget, type EngineForm, type MethodEngine } from '../batched-selector.js';
+import { referenceOnly, UNDECLARED_ENGINE, type BatchedBudget, type EngineForm, type MethodEngine } from '../batched-selector.js';
 import type { Method, ParamValue } from '../selector.js';
 import { clusterkv } from './clusterkv/index.js';
 import { clusterkvRefine } from './clusterkv/refine.js';
@@ -102,6 +102,8 @@ function methodEngine(definition: MethodDefinition, p: Readonly<Record<string, P
   const form = declaredEngine(definition);
   if (form.kind !== 'batched') return form;
   if (!definition.budgeted) throw new RangeError(`method '${definition.name}': a batched engine form needs a budgeted method`);
+  const unless = form.referenceOnlyWhen;
+  if (unless?.applies(p)) return referenceOnly(`with ${unless.params}: ${unless.reason}`);
   const shared: BatchedBudget = { budget: p.budget as number, budgetMode: p.budgetMode as BatchedBudget['budgetMode'], sinks: p.sinks as number, window: p.window as number, denseLayers: p.denseLayers as number };
   return { kind: 'batched', budget: shared, forLayer: (layer) => form.create(layer, p), bytes: (shape) => form.bytes(shape, p), promptQueries: form.promptQueries ?? false };
 }

@@ -89,7 +89,8 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   // the other way prompts reach the engine: the GPU prefill in chunks (EngineSession.prefill), which hands each
   // chunk's queries to InfiniGen's fit (engineParity runs the prompt as decode steps and hands each step's)
   // (with select 'threshold' at a small alpha too, so that layers take fewer than B: the empty slots)
-  it.each([{ select: 'top-b', partialRatio: 0.5 }, { select: 'threshold', alpha: 1 }])('infinigen %j through the chunked GPU prefill: the tfjs path\'s tokens and logits', async (params) => {
+  // (query 'exact' on both paths: the engine's form scores the step's own query, 'speculated' is reference-only)
+  it.each([{ select: 'top-b', partialRatio: 0.5, query: 'exact' }, { select: 'threshold', alpha: 1, query: 'exact' }])('infinigen %j through the chunked GPU prefill: the tfjs path\'s tokens and logits', async (params) => {
     const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, ...params });
     const V = stories.model.config.vocabSize;
     const prompts = engineParityPrompts(V);
@@ -134,7 +135,7 @@ describe.skipIf(!!skip)('every engine method on stories260K (software WebGPU) eq
   });
 
   it('refuses to start infinigen without the prompt\'s queries, naming what hands them', async () => {
-    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, select: 'top-b' });
+    const method = createMethod('infinigen', { ...ENGINE_PARITY_SHARED, select: 'top-b', query: 'exact' });
     const engine = new DecodeEngine({ weights: stories.weights, batch: 1, capacity: 16, maxSteps: 16, method });
     try {
       for (let i = 0; i < 8; i++) engine.step({ tokens: [i + 1] });

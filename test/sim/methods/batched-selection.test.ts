@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { batchedParity, batchedParityCases, type BatchedParityCase } from '../../../src/sim/batched-parity.js';
+import { referenceReason } from '../../../src/sim/batched-selector.js';
 import { createMethod, METHODS, declaredEngine } from '../../../src/sim/methods/index.js';
 import { softwareWebgpu } from '../../helpers/software-webgpu.js';
 
@@ -36,12 +37,13 @@ const VARIANTS: BatchedParityCase[] = [
   // a pool past the selectable range: ClusterKV's pool is every selectable token, the refinement is the oracle's top B
   { ...base, method: 'clusterkv-refine', prompt: 12, params: { ...shared, windowClusters: 2, tokensPerCluster: 3, iters: 3, diagnostics: false, refine: 8 } },
   // InfiniGen fit on the prompt's keys when handed no queries (the trace rule), a prompt inside the sinks, f16 keys
-  { ...base, method: 'infinigen', prompt: 20, promptQueries: false, params: { ...shared, select: 'top-b', partialRatio: 0.25 } },
-  { ...base, method: 'infinigen', prompt: 3, params: { ...shared, select: 'top-b' } },
-  { ...base, method: 'infinigen', prompt: 20, keys: 'f16', params: { ...shared, select: 'top-b', partialRatio: 0.5 } },
+  // (query 'exact': the engine's form; 'speculated' is reference-only there)
+  { ...base, method: 'infinigen', prompt: 20, promptQueries: false, params: { ...shared, select: 'top-b', partialRatio: 0.25, query: 'exact' } },
+  { ...base, method: 'infinigen', prompt: 3, params: { ...shared, select: 'top-b', query: 'exact' } },
+  { ...base, method: 'infinigen', prompt: 20, keys: 'f16', params: { ...shared, select: 'top-b', partialRatio: 0.5, query: 'exact' } },
   // the threshold with f16 keys, and fit on the keys (no prompt queries)
-  { ...base, method: 'infinigen', prompt: 20, keys: 'f16', params: { ...shared, select: 'threshold', alpha: 0.5 } },
-  { ...base, method: 'infinigen', prompt: 20, promptQueries: false, params: { ...shared, select: 'threshold', alpha: 0.5 } },
+  { ...base, method: 'infinigen', prompt: 20, keys: 'f16', params: { ...shared, select: 'threshold', alpha: 0.5, query: 'exact' } },
+  { ...base, method: 'infinigen', prompt: 20, promptQueries: false, params: { ...shared, select: 'threshold', alpha: 0.5, query: 'exact' } },
 ];
 
 describe('engine forms', () => {
@@ -53,11 +55,15 @@ describe('engine forms', () => {
     for (const name of ['oracle', 'clusterkv', 'clusterkv-refine', 'quest', 'infllm', 'streaming', 'h2o', 'random', 'infinigen']) expect(kinds[name]).toBe('batched');
   });
 
-  it('infinigen runs on the engine with either select, fit on the prompt queries the engine hands it', () => {
+  it('infinigen runs on the engine with either select and the exact query, fit on the prompt queries the engine hands it', () => {
     for (const select of ['top-b', 'threshold']) {
-      const form = createMethod('infinigen', { budget: 8, select }).engine;
+      const form = createMethod('infinigen', { budget: 8, select, query: 'exact' }).engine;
       expect(form?.kind, select).toBe('batched');
       expect(form?.kind === 'batched' && form.promptQueries, select).toBe(true);
+      // the speculated query (the default) needs the previous layer's attention input: the reference path only
+      const speculated = createMethod('infinigen', { budget: 8, select }).engine;
+      expect(speculated?.kind, select).toBe('reference');
+      expect(referenceReason(speculated), select).toMatch(/^with query = 'speculated': .*previous layer's attention input/);
     }
   });
 });
