@@ -1,11 +1,16 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { ClusterKVLayer } from '../../../src/sim/methods/clusterkv/layer.js';
 import { createMethod, methodFromDefinition } from '../../../src/sim/methods/index.js';
 import { streaming } from '../../../src/sim/methods/streaming.js';
 import { full } from '../../../src/sim/methods/full.js';
 import { layerBudget, topPCounts, withTopP } from '../../../src/sim/methods/top-p.js';
+import { replayTrace, type ResultRow } from '../../../src/sim/replay.js';
 import type { ParamValue } from '../../../src/sim/selector.js';
+import { TraceReader, writeSyntheticTrace } from '../../../src/trace/index.js';
 import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
 import { memoryTrace, runSelector, sorted, type MemoryTrace, type StepRecord } from '../../helpers/selectors.js';
 import { dot, keyOf, refBoxBound, refChosenCount, refForced, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
@@ -221,6 +226,48 @@ describe('the top-p wrapper', () => {
       const before = tf.memory().numTensors;
       for (const m of methods) await runSelector(m, trace);
       expect(tf.memory().numTensors).toBe(before);
+    });
+  });
+});
+
+describe('per-head top-p budgets replayed on a trace file', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ckv-topp-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("each row (query head) attends the forced set plus its own budget; the step's stats are the heads' mean, min and max; at most the oracle's mass", async () => {
+    await withBackend('wasm', async () => {
+      const file = path.join(dir, 't.safetensors');
+      await writeSyntheticTrace(file, { layers: 2, heads: 4, kvHeads: 2, headDim: 16, context: 600, steps: 6, seed: 5, dtype: 'F32' });
+      const reader = await TraceReader.open(file);
+      const params = { budget: 64, sinks: 4, window: 4, denseLayers: 0 };
+      const methods = [createMethod('oracle-topp', { ...params, topP: 0.8 }), createMethod('oracle', params), createMethod('oracle-topp', { ...params, topP: 1 })];
+      const rows = await replayTrace(reader, methods);
+      const { prefillLength } = reader.manifest;
+      const of = (i: number) => rows.filter((r) => r.method === methods[i].name && r.topP === methods[i].params.topP);
+      const [adaptive, oracleRows, whole] = [of(0), of(1), of(2)];
+      expect(adaptive.length).toBe(2 * 6 * 4);
+      const key = (r: ResultRow) => `${r.layer}|${r.step}|${r.head}`;
+      const oracleAt = new Map(oracleRows.map((r) => [key(r), r]));
+      let ragged = 0;
+      for (const layer of [0, 1]) {
+        for (let step = 0; step < 6; step++) {
+          const heads = adaptive.filter((r) => r.layer === layer && r.step === step).sort((a, b) => a.head - b.head);
+          const forced = refForced(refLayout(heads[0].position, prefillLength, params.sinks, params.window)).length;
+          const spent = heads.map((r) => r.tokensAttended - forced);
+          expect(heads[0].selectedTokens).toBeCloseTo(spent.reduce((a, b) => a + b, 0) / spent.length, 12);
+          expect(heads[0].selectedTokensMin).toBe(Math.min(...spent));
+          expect(heads[0].selectedTokensMax).toBe(Math.max(...spent));
+          expect(Math.max(...spent)).toBeLessThanOrEqual(params.budget);
+          if (new Set(spent).size > 1) ragged++;
+          for (const r of heads) {
+            expect(r.density).toBeCloseTo(r.tokensAttended / (r.position + 1), 9);
+            expect(r.massRecall).toBeLessThanOrEqual((oracleAt.get(key(r))!.massRecall as number) + 1e-6);
+          }
+        }
+      }
+      expect(ragged).toBeGreaterThan(0);
+      // topP 1: every head spends B, the oracle's rows
+      for (const r of whole) for (const m of ['massRecall', 'topkRecall', 'outputRelError', 'tokensAttended', 'tokensLoaded'] as const) expect(r[m]).toBe(oracleAt.get(key(r))![m]);
     });
   });
 });
