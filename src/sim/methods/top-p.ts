@@ -14,11 +14,11 @@
  * tokensAttended; sweep summaries average it, so cells of equal mean budget can be compared.
  *
  * Wrapped: a method whose selector is a ScoringSelector (selector.ts), e.g. oracle (exact logits: the
- * ideal adaptive budget), clusterkv (each token read as its cluster's score), quest (page bounds), infinigen
- * (partial-channel scores). Not: full (no budget),
+ * ideal adaptive budget), clusterkv (each token read as its cluster's score), quest (page bounds), infllm
+ * (block scores over representativeKeys: the mean representative logit), infinigen (partial-channel
+ * scores). Not: full (no budget),
  * streaming and random (no scores: recency or chance say nothing of attention), h2o (evicting: its kept set
- * is exactly B and an evicted token never returns, so a budget that shrinks would evict for good), infllm
- * (block scores are sums of representativeKeys inner products; it could be wrapped with a scale, not done),
+ * is exactly B and an evicted token never returns, so a budget that shrinks would evict for good),
  * clusterkv-refine (its pool is ClusterKV's and its final ranking exact scores: two rankings, not wrapped).
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -13,7 +13,7 @@ import type { ParamValue } from '../../../src/sim/selector.js';
 import { TraceReader, writeSyntheticTrace } from '../../../src/trace/index.js';
 import { LOCAL_BACKENDS, withBackend } from '../../helpers/backend.js';
 import { memoryTrace, runSelector, sorted, type MemoryTrace, type StepRecord } from '../../helpers/selectors.js';
-import { dot, keyOf, refBoxBound, refChosenCount, refForced, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
+import { dot, keyOf, refBoxBound, refChosenCount, refForced, refInfLLM, refInfLLMBlockScores, refLayout, refQuest, refQuestPageScores, row, type RefData, type RefLayout } from '../../reference/baselines.js';
 import { refTopPositions } from '../../reference/infinigen.js';
 import { mulberry32 } from '../../reference/metrics.js';
 import { refBudgets, refTopPCount } from '../../reference/top-p.js';
@@ -115,6 +115,24 @@ describe.each(LOCAL_BACKENDS)('top-p budgets vs the plain-TS reference on %s', (
       });
     });
   });
+  it('infllm-topp reads each token as its block score / (representativeKeys sqrt(d)) and takes that many by InfLLM, per head', async () => {
+    await withBackend(backend, async () => {
+      const [blockSize, reps] = [8, 3];
+      const recs = await runSelector(method('infllm-topp', { ...topp, blockSize, representativeKeys: reps }), trace);
+      let ragged = 0;
+      recs.forEach((rec, s) => {
+        const layout = refLayout(rec.position, P, common.sinks, common.window);
+        const data = stepData(trace, s);
+        const { blocks, scores } = refInfLLMBlockScores(data, layout, blockSize, reps);
+        const needs = scores.map((perBlock) => refTopPCount(blocks.flatMap((block, u) => block.map(() => perBlock[u] / (reps * Math.sqrt(d)))), topp.topP));
+        const budgets = refBudgets(needs, refChosenCount(common.budget, layout), topp.minShare, 'head');
+        expectSpent(rec, budgets);
+        expect(chosenOf(rec, layout, budgets)).toEqual(budgets.map((b, h) => sorted(refInfLLM(data, layout, common.budget, blockSize, reps, b)[h])));
+        if (new Set(budgets).size > 1) ragged++;
+      });
+      expect(ragged).toBeGreaterThan(0);
+    });
+  });
 });
 
 describe.each(LOCAL_BACKENDS)('clusterkv-topp on %s', (backend) => {
@@ -192,7 +210,7 @@ describe('the top-p wrapper', () => {
 
   it('with topP 1 spends the whole budget: the wrapped method itself', async () => {
     await withBackend('wasm', async () => {
-      for (const [name, extra] of [['oracle', {}], ['quest', { pageSize: 8 }], ['infinigen', { select: 'top-b' }], ['clusterkv', { clusters: 20, iters: 4, windowClusters: 2 }]] as const) {
+      for (const [name, extra] of [['oracle', {}], ['quest', { pageSize: 8 }], ['infllm', { blockSize: 8, representativeKeys: 3 }], ['infinigen', { select: 'top-b' }], ['clusterkv', { clusters: 20, iters: 4, windowClusters: 2 }]] as const) {
         const base = await runSelector(method(name, extra), trace);
         const wrapped = await runSelector(method(`${name}-topp`, { ...(name === 'infinigen' ? {} : extra), topP: 1 }), trace);
         expect(wrapped.map((r) => r.tokens.map(sorted))).toEqual(base.map((r) => r.tokens.map(sorted)));
@@ -221,7 +239,7 @@ describe('the top-p wrapper', () => {
 
   it('leaks no tensors over many steps', async () => {
     await withBackend('wasm', async () => {
-      const methods = [method('oracle-topp', topp), method('clusterkv-topp', { ...topp, clusters: 20, iters: 4, windowClusters: 2 }), method('quest-topp', topp), method('infinigen-topp', topp)];
+      const methods = [method('oracle-topp', topp), method('clusterkv-topp', { ...topp, clusters: 20, iters: 4, windowClusters: 2 }), method('quest-topp', topp), method('infllm-topp', { ...topp, blockSize: 8 }), method('infinigen-topp', topp)];
       for (const m of methods) await runSelector(m, trace);
       const before = tf.memory().numTensors;
       for (const m of methods) await runSelector(m, trace);
