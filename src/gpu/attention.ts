@@ -85,13 +85,17 @@ export function gatherPerHead(x: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor3D 
   });
 }
 
-/** Attention of q [H, d] over per-head keys and values kSel, vSel: [H, n, d]; returns [H, d]. */
-export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tensor3D): tf.Tensor2D {
+/**
+ * Attention of q [H, d] over per-head keys and values kSel, vSel: [H, n, d]; returns [H, d]. occupied [H, n]
+ * bool, where given: the slots attended (the others get no weight).
+ */
+export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tensor3D, occupied?: tf.Tensor2D): tf.Tensor2D {
   const [H, d] = q.shape;
   return tf.tidy(() => {
     // elementwise product + sum: one query row per head, and no transposeB matMul (slow on wasm)
     const scores = tf.sum(tf.mul(tf.expandDims(q, 1), kSel), 2); // [H, n]
-    const w = tf.softmax(tf.mul(scores, 1 / Math.sqrt(d))); // [H, n]
+    const logits = tf.mul(scores, 1 / Math.sqrt(d));
+    const w = tf.softmax(occupied ? tf.where(occupied, logits, tf.fill(logits.shape, -Infinity)) : logits); // [H, n]
     return tf.reshape(tf.matMul(tf.expandDims(w, 1), vSel), [H, d]) as tf.Tensor2D;
   });
 }
@@ -100,8 +104,21 @@ export function attendGathered(q: tf.Tensor2D, kSel: tf.Tensor3D, vSel: tf.Tenso
 export const sparseAttentionKernel = declareKernel<[q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D], tf.Tensor2D>('sparse-attention', [
   { name: 'wgsl-subgroup', path: 'wgsl', fits: subgroupFits, run: sparseAttentionSubgroup },
   { name: 'wgsl', path: 'wgsl', fits: wgslFits, run: (q, keys, values, tokens) => withFloatKv(keys, values, (k, v) => sparseAttentionWgsl(q, k, v, tokens)) },
-  { name: 'ops', path: 'ops', run: (q, keys, values, tokens) => withFloatKv(keys, values, (k, v) => tf.tidy(() => attendGathered(q, gatherPerHead(k, tokens), gatherPerHead(v, tokens)))) },
+  { name: 'ops', path: 'ops', run: (q, keys, values, tokens) => withFloatKv(keys, values, (k, v) => attendSelected(q, k, v, tokens)) },
 ]);
+
+/**
+ * The op chain of sparse attention: q [H, d] over keys, values [G, T, d] at `tokens` [H, n]. A negative
+ * position is an empty slot (as the WGSL kernels read it): gathered at 0, its logit -Infinity, so it has no
+ * weight (every head keeps at least one position, the current token).
+ */
+function attendSelected(q: tf.Tensor2D, k: tf.Tensor3D, v: tf.Tensor3D, tokens: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const occupied = tf.greaterEqual(tokens, tf.scalar(0, 'int32'));
+    const at = tf.maximum(tokens, tf.scalar(0, 'int32')) as tf.Tensor2D;
+    return attendGathered(q, gatherPerHead(k, at), gatherPerHead(v, at), occupied as tf.Tensor2D);
+  });
+}
 
 /** Sparse attention [H, d] over the positions `tokens` [H, n] (distinct, int32). q: [H, d]; keys, values: [G, T, d] (float32 or packed f16). */
 export function sparseAttention(q: tf.Tensor2D, keys: KvTensor, values: KvTensor, tokens: tf.Tensor2D): tf.Tensor2D {

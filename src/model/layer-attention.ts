@@ -11,7 +11,7 @@ import { sparseAttention } from '../gpu/attention.js';
 /** What a sparse decode step chose, kept for reports (no tensors). */
 export interface StepSelectionInfo {
   layer: number;
-  /** positions attended per head */
+  /** positions attended per head: the slots of the selection, the largest head's count (others may have empty slots) */
   attended: number;
   selectedCount: number;
   stats?: Record<string, number>;

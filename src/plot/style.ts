@@ -18,6 +18,7 @@ const METHOD_COLORS: Record<string, string> = {
   'oracle-topp': '#555555',
   'clusterkv-topp': '#6CA6D9',
   'quest-topp': '#F4A582',
+  'infllm-topp': '#7FC9B0',
   'infinigen-topp': '#CC6677',
 };
 const DASHES = ['solid', 'dash', 'dot', 'dashdot', 'longdash', 'longdashdot'];

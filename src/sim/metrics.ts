@@ -11,7 +11,8 @@
  *   outputRelError  ||o_S - o|| / ||o||, outputCosine cos(o_S, o)
  *   density         |S| / (p + 1)
  *   tokensAttended  |S| per query head; tokensLoaded |union of S over the query heads of its KV head|
- * The full attention of a step is computed once (referenceAttention) and shared by every method.
+ * The full attention of a step is computed once (referenceAttention) and shared by every method. A negative
+ * position in a selection is an empty slot (selector.ts): it is no member of S, so |S| may differ by head.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { attendWeights, attentionWeights } from '../gpu/attention.js';
@@ -34,14 +35,16 @@ export interface SelectionTensors {
   mass: tf.Tensor1D;
   /** [H, d] the output of attention over the selection alone */
   sparse: tf.Tensor2D;
-  /** attended positions per head */
+  /** attended positions per head: the largest head's |S| */
   n: number;
+  /** [H] each head's |S|, where heads differ (empty slots); null: every head attends n */
+  attended: Int32Array | null;
 }
 
 /** What the host metrics of a selection are computed from. */
 export interface SelectionCounts {
-  /** attended positions per head */
-  n: number;
+  /** attended positions |S| of each query head */
+  attended: ArrayLike<number>;
   /** positions 0..p */
   contextLength: number;
   /** per KV head, distinct positions over its query heads */
@@ -72,6 +75,17 @@ export type Metric = DeviceMetric | HostMetric;
 
 const norm = (x: tf.Tensor2D) => tf.norm(x, 'euclidean', 1);
 
+/** topkRecall where heads attend different counts k_h = attended[h] (>= 1): the k_h-th largest weight per head. */
+function topkRecallPerHead(t: SelectionTensors, attended: Int32Array): tf.Tensor1D {
+  const H = attended.length;
+  const k = Int32Array.from(attended, (a) => Math.max(a, 1));
+  const top = tf.topk(t.ref.weights, t.n, true).values; // [H, n] descending
+  const at = Int32Array.from(k, (kh, h) => h * t.n + kh - 1);
+  const kth = tf.reshape(tf.gather(tf.reshape(top, [H * t.n]), tf.tensor1d(at, 'int32')), [H, 1]);
+  const atLeastKth = tf.greaterEqual(t.ref.weights, tf.mul(tf.onesLike(t.ref.weights), kth));
+  return tf.minimum(tf.div(tf.sum(tf.mul(t.mask, tf.cast(atLeastKth, 'float32')), 1), tf.tensor1d(k, 'float32')), 1) as tf.Tensor1D;
+}
+
 export const METRICS = [
   {
     name: 'massRecall', where: 'device', dense: 1, summarized: true,
@@ -82,6 +96,7 @@ export const METRICS = [
     name: 'topkRecall', where: 'device', dense: 1, summarized: true,
     meaning: 'share of the attended positions that are among the k = |S| largest full weights',
     compute: (t) => {
+      if (t.attended) return topkRecallPerHead(t, t.attended);
       const kth = tf.min(tf.topk(t.ref.weights, t.n, false).values, 1, true); // [H, 1]
       // kth spread to [H, T] by a multiply (exact): wasm's compare ops run ~20x slower when they broadcast, and so
       // do its broadcastTo and tile (12, 10 and 14 ms against 1 ms at [6, 8200])
@@ -102,14 +117,14 @@ export const METRICS = [
   {
     name: 'density', where: 'host', summarized: true,
     meaning: '|S| / (p + 1): share of the visible positions attended',
-    compute: (c) => c.n / c.contextLength,
+    compute: (c, h) => c.attended[h] / c.contextLength,
   },
   {
     // summarized: its mean is the budget a cell spent, so cells of different budget rules (InfiniGen's
     // threshold, top-p budgets) can be compared at equal mean budget
     name: 'tokensAttended', where: 'host', summarized: true,
     meaning: '|S|: positions the query head attends (forced set included)',
-    compute: (c) => c.n,
+    compute: (c, h) => c.attended[h],
   },
   {
     name: 'tokensLoaded', where: 'host', summarized: false,
@@ -165,21 +180,34 @@ export async function selectionsMetrics(ref: StepReference, keys: tf.Tensor3D, v
     if (dense && tokens.shape[1] !== contextLength) throw new RangeError(`a dense selection must attend all ${contextLength} positions, got ${tokens.shape[1]}`);
   }
   const sparseOnes = selections.map((s, i) => (s.dense ? -1 : i)).filter((i) => i >= 0);
+  // the positions are read first: a selection with empty slots (negative positions) is scattered from the host
+  const tokenIds: (Int32Array | null)[] = selections.map(() => null);
+  (await Promise.all(sparseOnes.map((i) => selections[i].tokens.data()))).forEach((ids, c) => (tokenIds[sparseOnes[c]] = ids as Int32Array));
+  // per selection, each head's |S| where heads differ or slots are empty (null: every head attends all n slots)
+  const attendedOf = selections.map(({ tokens }, i) => attendedPerHead(tokenIds[i], tokens.shape[0], tokens.shape[1]));
   let deviceValues: Float32Array | null = null;
-  let tokenIds: (Int32Array | null)[] = selections.map(() => null);
   if (sparseOnes.length > 0) {
     const stacked = tf.tidy(() => {
       const parts = sparseOnes.map((i) => {
         const { tokens } = selections[i];
         const [heads, n] = tokens.shape;
+        const attended = attendedOf[i];
         // mask [H, T] of the selection (a scatter: no per-head gather of keys and values, slow on wasm), at flat
         // positions h * T + token; the row offsets come from the host (wasm's broadcastTo copies element by element)
-        const rowStart = new Int32Array(heads * n);
-        for (let h = 0; h < heads; h++) rowStart.fill(h * contextLength, h * n, (h + 1) * n);
-        const where = tf.reshape(tf.add(tf.tensor2d(rowStart, [heads, n], 'int32'), tf.cast(tokens, 'int32')), [heads * n, 1]);
-        const mask = tf.reshape(tf.scatterND(where, tf.ones([heads * n]), [heads * contextLength]), [heads, contextLength]) as tf.Tensor2D;
+        let where: tf.Tensor2D;
+        let count = heads * n;
+        if (attended) {
+          const flat = occupiedFlatPositions(tokenIds[i]!, heads, n, contextLength);
+          count = flat.length;
+          where = tf.tensor2d(flat, [count, 1], 'int32');
+        } else {
+          const rowStart = new Int32Array(heads * n);
+          for (let h = 0; h < heads; h++) rowStart.fill(h * contextLength, h * n, (h + 1) * n);
+          where = tf.reshape(tf.add(tf.tensor2d(rowStart, [heads, n], 'int32'), tf.cast(tokens, 'int32')), [heads * n, 1]);
+        }
+        const mask = tf.reshape(tf.scatterND(where, tf.ones([count]), [heads * contextLength]), [heads, contextLength]) as tf.Tensor2D;
         const kept = tf.mul(ref.weights, mask) as tf.Tensor2D;
-        return { mask, kept, mass: tf.sum(kept, 1) as tf.Tensor1D, n };
+        return { mask, kept, mass: tf.sum(kept, 1) as tf.Tensor1D, n: attended ? Math.max(...attended) : n, attended };
       });
       // softmax over S is the full softmax restricted to S and renormalised: o_S = sum_S a_i v_i / sum_S a_i
       const heads = ref.weights.shape[0];
@@ -191,23 +219,20 @@ export async function selectionsMetrics(ref: StepReference, keys: tf.Tensor3D, v
         parts.map((p, c) => {
           const rows = tf.reshape(tf.slice(summed, [0, c * group, 0], [kvHeads, group, d]), [heads, d]);
           const sparse = tf.div(rows, tf.expandDims(tf.maximum(p.mass, 1e-30), 1)) as tf.Tensor2D;
-          const t: SelectionTensors = { ref, mask: p.mask, kept: p.kept, mass: p.mass, sparse, n: p.n };
+          const t: SelectionTensors = { ref, mask: p.mask, kept: p.kept, mass: p.mass, sparse, n: p.n, attended: p.attended };
           return tf.stack(device.map((m) => m.compute(t))); // [metrics, H], in METRICS order
         }),
       ); // [C, metrics, H]
     });
-    const [values_, ...ids] = await Promise.all([stacked.data(), ...sparseOnes.map((i) => selections[i].tokens.data())]);
+    deviceValues = (await stacked.data()) as Float32Array;
     stacked.dispose();
-    deviceValues = values_ as Float32Array;
-    tokenIds = selections.map(() => null);
-    sparseOnes.forEach((i, c) => (tokenIds[i] = ids[c] as Int32Array));
   }
   return selections.map(({ tokens }, i) => {
     const [heads, n] = tokens.shape;
     const groupSize = heads / kvHeads;
     const ids = tokenIds[i];
     const loadedPerKvHead = ids ? tokensLoadedPerKvHead(ids, heads, n, kvHeads) : Array.from({ length: kvHeads }, () => n);
-    const counts: SelectionCounts = { n, contextLength, loadedPerKvHead, groupSize };
+    const counts: SelectionCounts = { attended: attendedOf[i] ?? new Array<number>(heads).fill(n), contextLength, loadedPerKvHead, groupSize };
     const base = ids ? sparseOnes.indexOf(i) * device.length * heads : -1;
     const out: HeadMetrics[] = [];
     for (let h = 0; h < heads; h++) {
@@ -222,14 +247,29 @@ export async function selectionsMetrics(ref: StepReference, keys: tf.Tensor3D, v
   });
 }
 
-/** GQA accounting: the positions a KV head must load are the union over its query heads' selections. */
+/** [H] each head's occupied slots of `tokens` [H * n] (negative: empty), or null when none is empty (or no tokens read). */
+function attendedPerHead(tokens: Int32Array | null, heads: number, n: number): Int32Array | null {
+  if (!tokens || !tokens.some((t) => t < 0)) return null;
+  const out = new Int32Array(heads);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < n; i++) if (tokens[h * n + i] >= 0) out[h]++;
+  return out;
+}
+
+/** The flat positions h * T + t of the occupied slots of `tokens` [H * n], head by head. */
+function occupiedFlatPositions(tokens: Int32Array, heads: number, n: number, T: number): Int32Array {
+  const out: number[] = [];
+  for (let h = 0; h < heads; h++) for (let i = 0; i < n; i++) if (tokens[h * n + i] >= 0) out.push(h * T + tokens[h * n + i]);
+  return Int32Array.from(out);
+}
+
+/** GQA accounting: the positions a KV head must load are the union over its query heads' selections (empty slots none). */
 export function tokensLoadedPerKvHead(tokens: Int32Array, heads: number, n: number, kvHeads: number): number[] {
   const groupSize = heads / kvHeads;
   const out: number[] = [];
   for (let g = 0; g < kvHeads; g++) {
     const seen = new Set<number>();
     for (let h = g * groupSize; h < (g + 1) * groupSize; h++) {
-      for (let i = 0; i < n; i++) seen.add(tokens[h * n + i]);
+      for (let i = 0; i < n; i++) if (tokens[h * n + i] >= 0) seen.add(tokens[h * n + i]);
     }
     out.push(seen.size);
   }

@@ -49,13 +49,20 @@ export interface SelectedUnits {
 export interface Selection {
   /**
    * [H, n] int32: per query head, the distinct positions it attends (sinks, selected, open window,
-   * current token), every head the same count n. Order is not meaningful.
+   * current token), n slots per head. Order is not meaningful. A negative position is an empty slot
+   * (attends nothing): a head that chose fewer than selectedCount (selectedPerHead) has its rest empty, and
+   * every consumer (metrics, sparse attention, the cache simulator, the parity harness) skips them.
    */
   tokens: tf.Tensor2D;
   /** true when tokens are every position 0..p (dense attention): metrics need no gather then */
   dense?: boolean;
-  /** how many of the n were chosen by the method's ranking (not forced) */
+  /** how many of the n slots were chosen by the method's ranking (not forced): the largest head's count */
   selectedCount: number;
+  /**
+   * [H] per query head, how many it chose, where heads chose different counts (per-head budgets: the top-p
+   * wrapper's 'head' mode); absent: every head chose selectedCount
+   */
+  selectedPerHead?: Int32Array;
   /** the units behind the selection, if the method selects units */
   units?: SelectedUnits;
   /** method-specific numbers for this step (means over heads), e.g. clustersTouched */
@@ -89,13 +96,22 @@ export interface StepScores {
   logits: tf.Tensor2D;
 }
 
-/** Picks a step's selectable budget b (0 <= b <= chosen) from the method's scores; chosen: what step() would choose. */
-export type BudgetChooser = (scores: StepScores, chosen: number) => Promise<number>;
+/**
+ * A step's selectable budget: one count b for every query head, or [H] a count per query head (each head
+ * takes its own top b_h by the method's ranking; its slots past b_h up to the largest are empty).
+ */
+export type StepBudget = number | Int32Array;
+
+/**
+ * Picks a step's selectable budget (every count 0 <= b <= chosen) from the method's scores; chosen: what
+ * step() would choose.
+ */
+export type BudgetChooser = (scores: StepScores, chosen: number) => Promise<StepBudget>;
 
 /**
  * A selector whose ranking can spend a budget chosen per step from its own scores (the top-p wrapper,
  * methods/top-p.ts): the method appends kNew and vNew, plans the step as step() does, scores the selectable
- * range, asks `choose` for b and selects its top b by its own ranking. step() is this with b = chosen (or
+ * range, asks `choose` for b (or a b_h per head) and selects its top b by its own ranking. step() is this with b = chosen (or
  * the method's own rule). choose is not called when the step has nothing to choose.
  */
 export interface ScoringSelector extends LayerSelector {

@@ -233,6 +233,26 @@ describe.each(LOCAL_BACKENDS)('cluster index, selection and attention on %s', (b
       expectClose(all, dense, 1e-6);
     });
   });
+
+  it('sparse attention skips empty slots (negative positions), also where a head keeps one position', async () => {
+    await withBackend(backend, () => {
+      const [H, G, T, d, n] = [4, 2, 90, 8, 30];
+      const q = normals(H * d, 5);
+      const keys = normals(G * T * d, 6);
+      const values = normals(G * T * d, 7);
+      // head h keeps its first 30 - 9h slots (head 3: 3), the rest empty; head 0 also empties a slot inside
+      const lists = Array.from({ length: H }, (_, h) => Array.from(initialIndices(1, T, n, 11 + h)[0], (t, j) => (j >= n - 9 * h || (h === 0 && j === 4) ? -1 : t)));
+      const out = tf.tidy(() => {
+        const tok = tf.tensor2d(Int32Array.from(lists.flat()), [H, n], 'int32');
+        return sparseAttention(tf.tensor2d(q, [H, d]), tf.tensor3d(keys, [G, T, d]), tf.tensor3d(values, [G, T, d]), tok).dataSync();
+      });
+      for (let h = 0; h < H; h++) {
+        const g = Math.floor(h / (H / G));
+        const [kh, vh, qh] = [keys.subarray(g * T * d, (g + 1) * T * d), values.subarray(g * T * d, (g + 1) * T * d), q.subarray(h * d, (h + 1) * d)];
+        expectClose(slice(out, h * d, d), refAttend(qh, kh, vh, d, lists[h].filter((t) => t >= 0)), 1e-5);
+      }
+    });
+  });
 });
 
 describe.each(LOCAL_BACKENDS)('cluster ranking methods on %s', (backend) => {

@@ -22,6 +22,8 @@ export interface StepRecord {
   /** per head, the attended positions in the order returned */
   tokens: number[][];
   selectedCount: number;
+  /** per head, how many it chose, where heads differ (Selection.selectedPerHead) */
+  selectedPerHead?: number[];
   units?: SelectedUnits;
   stats?: Record<string, number>;
 }
@@ -54,7 +56,7 @@ export async function runSelector(method: Method, trace: MemoryTrace, layer = 0,
       const vNew = tf.slice(values, [0, position, 0], [-1, 1, -1]);
       const sel = await selector.step(q, kNew, vNew);
       tf.dispose([q, kNew, vNew]);
-      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, units: sel.units, stats: sel.stats });
+      out.push({ position, tokens: (await sel.tokens.array()) as number[][], selectedCount: sel.selectedCount, ...(sel.selectedPerHead && { selectedPerHead: Array.from(sel.selectedPerHead) }), units: sel.units, stats: sel.stats });
       sel.tokens.dispose();
     }
   } finally {

@@ -92,22 +92,27 @@ export function refQuest(data: RefData, layout: RefLayout, budget: number, pageS
   return scores.map((s) => takeUnits(pages, s, b));
 }
 
-/** InfLLM: blocks from sinkEnd; representatives = the r keys with the largest dot product with the block mean. */
-export function refInfLLM(data: RefData, layout: RefLayout, budget: number, blockSize: number, reps: number): number[][] {
-  const b = refChosenCount(budget, layout);
+/** InfLLM's blocks from sinkEnd and, per head, each block's score: sum over its r representatives of q.k (x reps / r). */
+export function refInfLLMBlockScores(data: RefData, layout: RefLayout, blockSize: number, reps: number): { blocks: number[][]; scores: number[][] } {
   const blocks = units(layout.sinkEnd, layout.openStart, blockSize);
-  return Array.from({ length: data.H }, (_, h) => {
+  const scores = Array.from({ length: data.H }, (_, h) => {
     const g = Math.floor(h / (data.H / data.G));
     const q = row(data.q, h, data.d);
-    const scores = blocks.map((block) => {
+    return blocks.map((block) => {
       const keys = block.map((t) => keyOf(data, g, t));
       const mean = Array.from({ length: data.d }, (_, i) => keys.reduce((s, k) => s + k[i], 0) / keys.length);
       const r = Math.min(reps, keys.length);
       const picked = keys.map((k, i) => [dot(k, mean), i] as const).sort((x, y) => y[0] - x[0] || x[1] - y[1]).slice(0, r);
       return (picked.reduce((s, [, i]) => s + dot(q, keys[i]), 0) * reps) / r;
     });
-    return takeUnits(blocks, scores, b);
   });
+  return { blocks, scores };
+}
+
+/** InfLLM: blocks from sinkEnd; representatives = the r keys with the largest dot product with the block mean. */
+export function refInfLLM(data: RefData, layout: RefLayout, budget: number, blockSize: number, reps: number, b = refChosenCount(budget, layout)): number[][] {
+  const { blocks, scores } = refInfLLMBlockScores(data, layout, blockSize, reps);
+  return scores.map((s) => takeUnits(blocks, s, b));
 }
 
 export function refStreaming(H: number, layout: RefLayout, budget: number): number[][] {

@@ -1,6 +1,7 @@
 /**
  * Plain-TypeScript reference of the top-p budget (float64): per head the fewest top logits whose softmax mass
- * reaches p, clamped to [ceil(minShare cap), cap], one count for the layer ('max' or truncated 'mean').
+ * reaches p, clamped to [ceil(minShare cap), cap]; each head its own ('head') or one count for the layer
+ * ('max' or truncated 'mean').
  */
 export function refTopPCount(logits: number[], p: number): number {
   if (p >= 1) return logits.length;
@@ -17,8 +18,19 @@ export function refTopPCount(logits: number[], p: number): number {
   return count;
 }
 
-export function refLayerBudget(needs: number[], cap: number, minShare: number, headBudget: 'max' | 'mean'): number {
+/** Each head's clamped need. */
+export function refHeadBudgets(needs: number[], cap: number, minShare: number): number[] {
   const floor = Math.min(cap, Math.ceil(minShare * cap));
-  const clamped = needs.map((n) => Math.max(floor, Math.min(cap, n)));
+  return needs.map((n) => Math.max(floor, Math.min(cap, n)));
+}
+
+/** The layer's one count from the clamped needs. */
+export function refLayerBudget(needs: number[], cap: number, minShare: number, headBudget: 'max' | 'mean'): number {
+  const clamped = refHeadBudgets(needs, cap, minShare);
   return headBudget === 'max' ? Math.max(...clamped) : Math.floor(clamped.reduce((a, b) => a + b, 0) / clamped.length);
+}
+
+/** Every head's budget under headBudget: its own ('head') or the layer's one count. */
+export function refBudgets(needs: number[], cap: number, minShare: number, headBudget: 'head' | 'max' | 'mean'): number[] {
+  return headBudget === 'head' ? refHeadBudgets(needs, cap, minShare) : needs.map(() => refLayerBudget(needs, cap, minShare, headBudget));
 }

@@ -9,7 +9,7 @@ import { belady } from '../../src/sim/cache/belady.js';
 import { lastRSteps } from '../../src/sim/cache/last-r-steps.js';
 import { lru } from '../../src/sim/cache/lru.js';
 import type { UnitCachePolicy } from '../../src/sim/cache/policy.js';
-import { parsePolicySpecs, recordUnitAccesses, simulateCache, summarizeCache, type AccessSequence } from '../../src/sim/cachesim.js';
+import { parsePolicySpecs, recordUnitAccesses, simulateCache, summarizeCache, unitRequests, type AccessSequence } from '../../src/sim/cachesim.js';
 import { createMethod } from '../../src/sim/methods/index.js';
 import { TraceReader } from '../../src/trace/index.js';
 import { smallTrace, tempDir } from '../helpers/traces.js';
@@ -177,5 +177,17 @@ describe('clusterkv cachesim (CLI)', () => {
     expect(bad.status).toBe(1);
     expect(bad.stderr.trim()).toMatch(/^clusterkv: --policies: policy 'fifo:2'/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('unit requests of a selection with empty slots', () => {
+  it('a token-selecting method\'s empty slots (negative positions) are no units', async () => {
+    useBackend('cpu');
+    // H 4, G 2, sinks [0, 2), open window from 20: heads 0 and 1 chose 3 and 1 tokens, heads 2 and 3 two each
+    const tokens = tf.tensor2d([[0, 1, 5, 6, 7, 20], [0, 1, 6, -1, -1, 20], [0, 1, 9, -1, 10, 20], [0, 1, 11, 12, -1, 20]], [4, 6], 'int32');
+    const { kind, requests } = await unitRequests({ tokens, selectedCount: 3, selectedPerHead: Int32Array.from([3, 1, 2, 2]) }, 4, 2, () => ({ sinkEnd: 2, openStart: 20 }));
+    tokens.dispose();
+    expect(kind).toBe('token');
+    expect(requests.map((r) => [...r.ids].sort((a, b) => a - b))).toEqual([[5, 6, 7], [9, 10, 11, 12]]);
   });
 });

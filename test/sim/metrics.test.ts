@@ -50,6 +50,41 @@ describe.each(LOCAL_BACKENDS)('step metrics on %s', (backend) => {
     });
   });
 
+  it('skip empty slots (negative positions): each head is scored on its own set, as the reference scores it', async () => {
+    await withBackend(backend, async () => {
+      const rand = mulberry32(9);
+      const qData = randomNormalArray(H * d, rand, 2);
+      const kData = randomNormalArray(G * T * d, rand);
+      const vData = randomNormalArray(G * T * d, rand);
+      // per head 40 slots, head h keeping 40 - 12h of them (head 3: 4), the empty ones spread among the kept
+      const n = 40;
+      const full = randomSelection(rand, n);
+      const padded = full.map((row, h) => row.map((t, j) => ((j * 7) % n < n - 12 * h ? t : -1)));
+      const sets = padded.map((row) => row.filter((t) => t >= 0));
+      const q = tf.tensor2d(qData, [H, d]);
+      const keys = tf.tensor3d(kData, [G, T, d]);
+      const values = tf.tensor3d(vData, [G, T, d]);
+      const tokens = tf.tensor2d(padded, [H, n], 'int32');
+      const ref = referenceAttention(q, keys, values);
+      const got = await selectionMetrics(ref, keys, values, tokens);
+      disposeReference(ref);
+      tf.dispose([q, keys, values, tokens]);
+      const want = referenceStepMetrics(qData, kData, vData, H, G, T, d, sets);
+      for (let h = 0; h < H; h++) {
+        expect(sets[h].length).toBe(n - 12 * h);
+        expect(got[h].massRecall).toBeCloseTo(want[h].massRecall, 5);
+        expect(got[h].topkRecall).toBeCloseTo(want[h].topkRecall, 6);
+        expect(got[h].outputRelError).toBeCloseTo(want[h].outputRelError, 4);
+        expect(got[h].outputCosine).toBeCloseTo(want[h].outputCosine, 5);
+        expect(got[h].density).toBeCloseTo(sets[h].length / T, 9);
+        expect(got[h].tokensAttended).toBe(sets[h].length);
+        const group = H / G;
+        const g = Math.floor(h / group);
+        expect(got[h].tokensLoaded).toBe(new Set(sets.slice(g * group, (g + 1) * group).flat()).size);
+      }
+    });
+  });
+
   it('give exact recall and zero error for the full set', async () => {
     await withBackend(backend, async () => {
       const rand = mulberry32(3);
@@ -77,5 +112,10 @@ describe('GQA accounting', () => {
     // H=4, G=2, n=3: heads 0,1 share KV head 0; heads 2,3 share KV head 1
     const tokens = Int32Array.from([0, 1, 2, 1, 2, 3, 5, 6, 7, 5, 6, 7]);
     expect(tokensLoadedPerKvHead(tokens, 4, 3, 2)).toEqual([4, 3]);
+  });
+
+  it('counts no empty slot (negative position)', () => {
+    const tokens = Int32Array.from([0, 1, -1, 1, -1, -1, 5, 6, 7, -1, -1, -1]);
+    expect(tokensLoadedPerKvHead(tokens, 4, 3, 2)).toEqual([2, 3]);
   });
 });

@@ -22,7 +22,7 @@ import { withTopP } from './top-p.js';
 import { BUDGET_PARAMS } from './budget-params.js';
 
 /** Every method, in the order tables and `--methods all` list them (wrapped methods: top-p.ts). */
-export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, clusterkvRefine, withTopP(oracle), withTopP(clusterkv), withTopP(quest), withTopP(infinigen, ['alpha', 'select'])];
+export const METHODS: readonly MethodDefinition[] = [full, oracle, clusterkv, quest, infllm, streaming, h2o, random, infinigen, clusterkvRefine, withTopP(oracle), withTopP(clusterkv), withTopP(quest), withTopP(infllm), withTopP(infinigen, ['alpha', 'select'])];
 
 /** Every registered method name, in registry order. */
 export function methodNames(): string[] {

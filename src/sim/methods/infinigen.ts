@@ -33,7 +33,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { kvHeadOfQueryHead } from '../../gpu/heads.js';
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
-import { chooseFromScores, planStep, withForced } from './baseline.js';
+import { chooseFromScores, planStep, topByScores, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { BatchedInfiniGen, infinigenBytes } from './infinigen-batched.js';
 import { choiceParam, defineMethod, positiveParam, positiveRatioParam, type ParamsOf } from './define.js';
@@ -125,8 +125,10 @@ function infinigenSelector(info: LayerInfo, params: InfiniGenParams): ScoringSel
     partial.dispose();
     try {
       const b = await chooseFromScores(choose, scores, 1 / Math.sqrt(headDim), chosen);
-      const tokens = tf.tidy(() => withForced(forced, b > 0 ? (tf.add(tf.topk(scores, b, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D) : null, heads));
-      return { tokens, selectedCount: b, stats: { selectedTokens: b } };
+      const { chosen: top, ...counts } = topByScores(scores, b, layout.sinkEnd);
+      const tokens = withForced(forced, top, heads);
+      top?.dispose();
+      return { tokens, ...counts, stats: { selectedTokens: counts.selectedCount } };
     } finally {
       scores.dispose();
     }

@@ -8,7 +8,9 @@
  * the largest inner product with the block's mean key (what a query pointing at the block's average
  * direction attends most). A block shorter than representativeKeys (the last one) uses all its keys, scaled
  * by representativeKeys / size so its score stays on the scale of a sum of representativeKeys terms.
- * Since sum_r q.k_r = q.(sum_r k_r), a block's summary is the sum of its representatives.
+ * Since sum_r q.k_r = q.(sum_r k_r), a block's summary is the sum of its representatives. A block's score
+ * over representativeKeys is the mean of those logits times sqrt(d): each of its tokens' logit estimate
+ * (what the top-p wrapper reads, infllm-topp) is the score / (representativeKeys sqrt(d)).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
@@ -34,7 +36,7 @@ export const infllm = defineMethod({
       throw new RangeError(`infllm: parameter 'representativeKeys' (${p.representativeKeys}) must not exceed 'blockSize' (${p.blockSize})`);
     }
   },
-  selector: (info, p) => unitSelector(info, p, infllmBlocks(p)),
+  selector: (info, p) => unitSelector(info, p, infllmBlocks(p, info.headDim)),
   engine: { kind: 'batched', create: (layer, p) => new BatchedUnits(layer, p, infllmBlocks(p), 'infllm'), bytes: (shape, p) => unitsBytes(shape, p, infllmBlocks(p)) },
 });
 
@@ -59,7 +61,12 @@ export function infllmBlockSummaries(keys: tf.Tensor3D, blockSize: number, repre
   return reduceUnits(keys, blockSize, (blocks) => representativeSum(blocks, representativeKeys));
 }
 
-/** InfLLM's units: blocks of blockSize tokens, representative sums, scored by q as it is. */
-function infllmBlocks(params: InfLLMParams): UnitScheme {
-  return { kind: 'block', unitSize: params.blockSize, summarise: (keys) => infllmBlockSummaries(keys, params.blockSize, params.representativeKeys), query: 'identity' };
+/**
+ * InfLLM's units: blocks of blockSize tokens, representative sums, scored by q as it is; with the head
+ * dimension, each token's logit estimate is its block's score / (representativeKeys sqrt(d)) (the mean
+ * representative logit).
+ */
+function infllmBlocks(params: InfLLMParams, headDim?: number): UnitScheme {
+  const logitScale = headDim === undefined ? undefined : 1 / (params.representativeKeys * Math.sqrt(headDim));
+  return { kind: 'block', unitSize: params.blockSize, summarise: (keys) => infllmBlockSummaries(keys, params.blockSize, params.representativeKeys), query: 'identity', ...(logitScale !== undefined && { logitScale }) };
 }

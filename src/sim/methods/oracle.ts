@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../selector.js';
-import { chooseFromScores, planStep, withForced } from './baseline.js';
+import { chooseFromScores, planStep, topByScores, withForced } from './baseline.js';
 import { BUDGET_PARAMS, validateBudgetParams } from './budget-params.js';
 import { BatchedOracle, oracleBytes } from './oracle-batched.js';
 import { defineMethod, type ParamsOf } from './define.js';
@@ -38,8 +38,10 @@ function oracleSelector(info: LayerInfo, params: OracleParams): ScoringSelector 
     const scores = selectable.scores(q, layout.sinkEnd, layout.openStart);
     try {
       const b = choose ? await chooseFromScores(choose, scores, 1 / Math.sqrt(info.headDim), chosen) : chosen;
-      const tokens = tf.tidy(() => withForced(forced, b > 0 ? (tf.add(tf.topk(scores, b, false).indices, tf.scalar(layout.sinkEnd, 'int32')) as tf.Tensor2D) : null, info.heads));
-      return { tokens, selectedCount: b };
+      const { chosen: top, ...counts } = topByScores(scores, b, layout.sinkEnd);
+      const tokens = withForced(forced, top, info.heads);
+      top?.dispose();
+      return { tokens, ...counts };
     } finally {
       scores.dispose();
     }

@@ -3,34 +3,36 @@
  * pruning of a sparse method's selection): at every step and query head, the method's own scores of the
  * selectable tokens are read as logits, p = softmax over the selectable range, and the head needs the
  * fewest top-scored tokens whose p sum to at least topP. That need is clamped to [floor, cap] with
- * cap = the step's budget B (what the method would choose alone) and floor = ceil(minShare cap); the
- * layer's heads then spend one count (a Selection gives every head the same count n): the mean of their
- * clamped needs ('mean', the default, truncated as InfiniGen averages its counts) or the largest ('max':
- * every head reaches topP by its estimate, but one flat head of the layer then spends B for all, which on
- * the synthetic traces tried is nearly every step), and the method takes its top that many by its own
- * ranking. The budget spent is reported per step (stats selectedTokens, and
- * topPTokens: the mean unclamped need), and tokensAttended per row; sweep summaries average it, so cells
- * of equal mean budget can be compared.
+ * cap = the step's budget B (what the method would choose alone) and floor = ceil(minShare cap). With
+ * headBudget 'head' (the default) each query head spends its own clamped need: the method takes each head's
+ * top that many by its own ranking, in slots up to the largest head's, the rest empty (head-budgets.ts).
+ * 'mean' and 'max' give the layer's heads one count instead, kept for comparison: the mean of their clamped
+ * needs (truncated, as InfiniGen averages its counts) or the largest (every head reaches topP by its
+ * estimate, but one flat head then spends B for all, which on the synthetic traces tried is nearly every
+ * step). The budget spent is reported per step (stats selectedTokens: the mean over heads, with
+ * selectedTokensMin and selectedTokensMax; topPTokens: the mean unclamped need) and per row (head) as
+ * tokensAttended; sweep summaries average it, so cells of equal mean budget can be compared.
  *
  * Wrapped: a method whose selector is a ScoringSelector (selector.ts), e.g. oracle (exact logits: the
- * ideal adaptive budget), clusterkv (each token read as its cluster's score), quest (page bounds), infinigen
- * (partial-channel scores). Not: full (no budget),
+ * ideal adaptive budget), clusterkv (each token read as its cluster's score), quest (page bounds), infllm
+ * (block scores over representativeKeys: the mean representative logit), infinigen (partial-channel
+ * scores). Not: full (no budget),
  * streaming and random (no scores: recency or chance say nothing of attention), h2o (evicting: its kept set
- * is exactly B and an evicted token never returns, so a budget that shrinks would evict for good), infllm
- * (block scores are sums of representativeKeys inner products; it could be wrapped with a scale, not done),
+ * is exactly B and an evicted token never returns, so a budget that shrinks would evict for good),
  * clusterkv-refine (its pool is ClusterKV's and its final ranking exact scores: two rankings, not wrapped).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { referenceOnly } from '../batched-selector.js';
-import { isScoringSelector, type BudgetChooser, type LayerSelector } from '../selector.js';
+import { isScoringSelector, type BudgetChooser, type LayerSelector, type StepBudget } from '../selector.js';
+import { spentBudgetStats } from './head-budgets.js';
 import { choiceParam, positiveRatioParam, ratioParam, type MethodDefinition, type ParamSpecs, type ParamsOf } from './define.js';
 
-export const HEAD_BUDGETS = ['max', 'mean'] as const;
+export const HEAD_BUDGETS = ['head', 'max', 'mean'] as const;
 
 export const TOP_P_PARAMS = {
   topP: positiveRatioParam(0.95, 'attention mass (by the method\'s own scores, softmax over the selectable tokens) each head must reach; 1: the whole budget'),
   minShare: ratioParam(0.1, 'floor of the budget as a share of B: at least ceil(minShare B) tokens per step'),
-  headBudget: choiceParam<(typeof HEAD_BUDGETS)[number]>('mean', HEAD_BUDGETS, "one count for the layer's heads: the 'mean' of their clamped needs (truncated, as InfiniGen counts), or their 'max'"),
+  headBudget: choiceParam<(typeof HEAD_BUDGETS)[number]>('head', HEAD_BUDGETS, "'head': each query head spends its own clamped need; or one count for the layer's heads: the 'mean' of their clamped needs (truncated, as InfiniGen counts), or their 'max'"),
 };
 export type TopPParams = ParamsOf<typeof TOP_P_PARAMS>;
 
@@ -54,10 +56,14 @@ export async function topPCounts(logits: tf.Tensor2D, p: number): Promise<Int32A
   return data;
 }
 
-/** The layer's count from per-head needs, each clamped to [floor, cap] (see the module comment). */
-export function layerBudget(needs: ArrayLike<number>, cap: number, params: Pick<TopPParams, 'minShare' | 'headBudget'>): number {
+/**
+ * The step's budget from per-head needs, each clamped to [floor, cap] (see the module comment): [H] the
+ * clamped needs ('head'), or the layer's one count ('mean', 'max').
+ */
+export function layerBudget(needs: ArrayLike<number>, cap: number, params: Pick<TopPParams, 'minShare' | 'headBudget'>): StepBudget {
   const floor = Math.min(cap, Math.ceil(params.minShare * cap));
-  const clamped = Array.from(needs, (n) => Math.max(floor, Math.min(cap, n)));
+  const clamped = Int32Array.from(needs, (n) => Math.max(floor, Math.min(cap, n)));
+  if (params.headBudget === 'head') return clamped;
   if (params.headBudget === 'max') return Math.max(...clamped);
   return Math.floor(clamped.reduce((a, b) => a + b, 0) / clamped.length);
 }
@@ -99,7 +105,7 @@ export function withTopP<S extends ParamSpecs>(base: MethodDefinition<S>, ownBud
         async step(q, kNew, vNew) {
           need = 0;
           const s = await inner.stepWithBudget(q, kNew, vNew, choose);
-          return { ...s, stats: { ...s.stats, selectedTokens: s.selectedCount, topPTokens: need } };
+          return { ...s, stats: { ...s.stats, ...spentBudgetStats(s.selectedCount, s.selectedPerHead), topPTokens: need } };
         },
         dispose: () => inner.dispose(),
       };

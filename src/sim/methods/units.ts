@@ -13,6 +13,7 @@ import { disposeClusterSelection, readClusterChoiceAsync, scoreCentroids, select
 import { KVStore } from '../kv-store.js';
 import type { BudgetChooser, LayerInfo, LayerSelector, ScoringSelector, Selection, SelectedUnits } from '../selector.js';
 import { chooseFromScores, planStep, withForced, type ForcedSetParams } from './baseline.js';
+import { emptyBeyond, resolveBudget, trimClusterChoice } from './head-budgets.js';
 
 export interface UnitScheme {
   kind: SelectedUnits['kind'];
@@ -71,7 +72,10 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
   interface Ranked {
     sel: ClusterSelection;
     forced: ReturnType<typeof planStep>['forced'];
+    /** slots per head: the largest head's count */
     chosen: number;
+    /** each head's count, where they differ (its slots past it empty) */
+    perHead: Int32Array | null;
   }
   /**
    * Appends the step's K/V, rebuilds summaries when the selectable range grew, ranks the units; the whole
@@ -94,9 +98,9 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
     const mapped = mapQuery(q, scheme.query);
     const scores = choose ? tokenScores(mapped, state) : null;
     try {
-      const chosen = choose ? await chooseFromScores(choose, scores!, scheme.logitScale!, planned) : planned;
-      if (chosen === 0) return none();
-      return { sel: selectClusters(mapped, state.summaries, state.index, chosen), forced, chosen };
+      const { slots, perHead } = resolveBudget(choose ? await chooseFromScores(choose, scores!, scheme.logitScale!, planned) : planned);
+      if (slots === 0) return none();
+      return { sel: selectClusters(mapped, state.summaries, state.index, slots), forced, chosen: slots, perHead };
     } finally {
       mapped.dispose();
       scores?.dispose();
@@ -106,10 +110,16 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
   const tokenScores = (mapped: tf.Tensor2D, { index, summaries }: UnitState): tf.Tensor2D =>
     tf.tidy(() => tf.gather(scoreCentroids(mapped, summaries), tf.tensor1d(Int32Array.from({ length: index.tokens }, (_, i) => Math.floor(i / scheme.unitSize)), 'int32'), 1) as tf.Tensor2D);
   /** The selection from the ranked units' host-side choice; disposes the ranking. */
-  const finish = ({ sel, forced, chosen }: Ranked, choice: ClusterChoice): Selection => {
+  const finish = ({ sel, forced, chosen, perHead }: Ranked, ranked: ClusterChoice): Selection => {
     try {
+      const choice = perHead ? trimClusterChoice(ranked, perHead) : ranked;
       const units: SelectedUnits = { kind: scheme.kind, ids: choice.ids, sizes: choice.sizes };
-      return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats: { clustersTouched: choice.clustersTouched } };
+      const stats = { clustersTouched: choice.clustersTouched };
+      if (!perHead) return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats };
+      const cut = emptyBeyond(sel.tokens, perHead);
+      const tokens = withForced(forced, cut, info.heads);
+      cut.dispose();
+      return { tokens, selectedCount: chosen, selectedPerHead: perHead, units, stats };
     } finally {
       disposeClusterSelection(sel);
     }

@@ -22,7 +22,8 @@ import { gatherRows, takeRows } from '../../../gpu/gather-rows.js';
 import { disposeClusterSelection, readClusterChoiceAsync, scoreCentroids, selectClusters, type ClusterChoice, type ClusterSelection } from '../../../gpu/selection.js';
 import { decodeLayout, forcedPositions, selectableBudget } from '../../budget.js';
 import { lastRSteps, lru, unionPerKvHead, type UnitCachePolicy } from '../../cache/index.js';
-import type { BudgetChooser, LayerInfo, ScoringSelector, Selection } from '../../selector.js';
+import type { BudgetChooser, LayerInfo, ScoringSelector, Selection, StepBudget } from '../../selector.js';
+import { emptyBeyond, resolveBudget, trimClusterChoice } from '../head-budgets.js';
 import { chooseFromScores } from '../baseline.js';
 import type { ClusterKVParams } from './params.js';
 import { clusteringSeed, positions, promptClustering, windowClustering } from './plan.js';
@@ -33,7 +34,10 @@ interface Chosen {
   /** [H, sinkEnd + selected] positions in `closed` */
   closedTokens: tf.Tensor2D;
   openStart: number;
+  /** slots per head: the largest head's count */
   selectedCount: number;
+  /** each head's count, where they differ (its slots past it empty) */
+  perHead: Int32Array | null;
   indexClusters: number;
 }
 
@@ -121,7 +125,7 @@ export class ClusterKVLayer implements ScoringSelector {
     const { units, stats } = await this.finish(chosen);
     const tokens = tf.tidy(() => tf.concat([chosen.closedTokens, tf.broadcastTo(tf.range(chosen.openStart, this.length, 1, 'int32'), [this.info.heads, this.length - chosen.openStart])], 1) as tf.Tensor2D);
     chosen.closedTokens.dispose();
-    return { tokens, selectedCount: chosen.selectedCount, units, stats };
+    return { tokens, selectedCount: chosen.selectedCount, ...(chosen.perHead && { selectedPerHead: chosen.perHead }), units, stats };
   }
 
   /** One decode step with its attention output [H, d]: step() + exact attention over the selection. */
@@ -162,20 +166,21 @@ export class ClusterKVLayer implements ScoringSelector {
       throw new Error(`ClusterKVLayer: index holds ${index.tokens} tokens, expected ${layout.openStart - layout.sinkEnd}`);
     }
     const mapped = this.boxes ? boundQuery(q) : q;
-    let nSel = planned;
+    let budget: StepBudget = planned;
     if (choose && planned > 0) {
       const scores = this.tokenScores(mapped);
       try {
-        nSel = await chooseFromScores(choose, scores, 1 / Math.sqrt(this.info.headDim), planned);
+        budget = await chooseFromScores(choose, scores, 1 / Math.sqrt(this.info.headDim), planned);
       } finally {
         scores.dispose();
       }
     }
-    const sel = selectClusters(mapped, this.boxes ?? centroids, index, nSel);
+    const { slots, perHead } = resolveBudget(budget);
+    const sel = selectClusters(mapped, this.boxes ?? centroids, index, slots);
     if (mapped !== q) mapped.dispose();
     const sinks = forcedPositions(layout).subarray(0, layout.sinkEnd);
-    const closedTokens = tf.tidy(() => tf.concat([tf.broadcastTo(tf.tensor1d(sinks, 'int32'), [this.info.heads, sinks.length]), sel.tokens], 1) as tf.Tensor2D);
-    return { sel, closedTokens, openStart: layout.openStart, selectedCount: nSel, indexClusters: index.clusters };
+    const closedTokens = tf.tidy(() => tf.concat([tf.broadcastTo(tf.tensor1d(sinks, 'int32'), [this.info.heads, sinks.length]), perHead ? emptyBeyond(sel.tokens, perHead) : sel.tokens], 1) as tf.Tensor2D);
+    return { sel, closedTokens, openStart: layout.openStart, selectedCount: slots, perHead, indexClusters: index.clusters };
   }
 
   /**
@@ -197,7 +202,8 @@ export class ClusterKVLayer implements ScoringSelector {
   private async finish(chosen: Chosen): Promise<Pick<Selection, 'units' | 'stats'>> {
     try {
       if (!this.params.diagnostics) return {};
-      const choice = await readClusterChoiceAsync(chosen.sel);
+      const ranked = await readClusterChoiceAsync(chosen.sel);
+      const choice = chosen.perHead ? trimClusterChoice(ranked, chosen.perHead) : ranked;
       return {
         units: { kind: 'cluster', ids: choice.ids, sizes: choice.sizes },
         stats: {
