@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { mulberry32, SeededRandom } from '../../src/trace/random.js';
-import { deriveSeed, layerSeed, mixSeed, offsetSeed, passkeySeed } from '../../src/trace/seeds.js';
+import { deriveSeed, deviceFillSeed, firstTokenId, layerSeed, mixSeed, offsetSeed, passkeySeed } from '../../src/trace/seeds.js';
 
 /** (seed, layer or key index or stream, part or purpose) */
 const CASES: [number, number, number][] = [[0, 0, 0], [0, 3, 1], [5, 1, 0], [42, 7, 12], [4294967295, 31, 2]];
@@ -29,6 +29,15 @@ describe('seed rules', () => {
 
   it('offsetSeed (the clustering diagnostics: seed + layer + 7919 part)', () => {
     expect(CASES.map(([s, l, p]) => offsetSeed(s, l, p))).toEqual([0, 7922, 6, 95077, 4294983164]);
+  });
+
+  it('deviceFillSeed (the e2e engine\'s random device weights per fill: seed 7919 + fill 104729)', () => {
+    expect(CASES.map(([s, fill]) => deviceFillSeed(s, fill))).toEqual([0, 314187, 144324, 1065701, 3238680]);
+  });
+
+  it('firstTokenId (the e2e bench\'s first token per sequence: seed 7919 + sequence 104729 + 17, mod vocab)', () => {
+    expect(CASES.map(([s, b]) => firstTokenId(s, b, 32000))).toEqual([17, 26204, 16341, 9718, 7721]);
+    expect(CASES.map(([s, b]) => firstTokenId(s, b, 128256))).toEqual([17, 57692, 16085, 39670, 117289]);
   });
 
   it('the rules give distinct seeds to neighbouring layers and parts', () => {
