@@ -4,7 +4,7 @@
  * (which would silently change every result recorded under the same seed) fails here.
  */
 import { describe, expect, it } from 'vitest';
-import { mulberry32, SeededRandom } from '../../src/trace/random.js';
+import { MULBERRY_STEP, mulberry32, SeededRandom } from '../../src/trace/random.js';
 import { deriveSeed, deviceFillSeed, firstTokenId, layerSeed, mixSeed, offsetSeed, passkeySeed } from '../../src/trace/seeds.js';
 
 /** (seed, layer or key index or stream, part or purpose) */
@@ -54,5 +54,12 @@ describe('mulberry32', () => {
     expect(want.map(() => next())).toEqual(want);
     const rng = new SeededRandom(7);
     expect(want.map(() => rng.uniform())).toEqual(want);
+  });
+
+  it('MULBERRY_STEP is the increment: a stream seeded n steps on draws what the stream draws after n draws', () => {
+    expect(MULBERRY_STEP).toBe(0x6d2b79f5);
+    const next = mulberry32(7);
+    const draws = Array.from({ length: 6 }, () => next());
+    for (const n of [1, 3, 5]) expect(mulberry32((7 + n * MULBERRY_STEP) >>> 0)()).toBe(draws[n]);
   });
 });
