@@ -53,7 +53,7 @@ export function recallVsBudgetFigure(table: aq.ColumnTable, opts: RecallVsBudget
     const reference = flatSeriesOf(table, 'budget', p.metric, seriesBy);
     const xRange: [number, number] | undefined = xs.length ? [Math.min(...xs), Math.max(...xs)] : undefined;
     data.push(...seriesTraces(series, reference, {
-      xaxis: p.x, yaxis: p.y, showlegend: i === 0, metricLabel: p.label, bandLabel, xRange, bands,
+      xaxis: p.x, yaxis: p.y, showlegend: i === 0, metricLabel: p.label, bandLabel, xRange, bands, ...(attended ? { groupLabel: 'B' } : {}),
     }));
   }
   const title = `Recall vs ${attended ? 'tokens attended (each budget at its mean spend)' : 'token budget'}, per method and cluster count${opts.subtitle ? ` — ${opts.subtitle}` : ''}`;

@@ -18,6 +18,8 @@ export interface SeriesPoint {
   hi: number;
   /** rows aggregated (layers x heads x steps) */
   n: number;
+  /** the x value the rows were grouped by, where the point sits at another column's mean (seriesOf's `at`) */
+  of?: number;
 }
 
 export interface Series {
@@ -76,7 +78,8 @@ export function seriesOf(table: aq.ColumnTable, x: string, metric: string, serie
       s = { label: seriesLabel(method, params), method, params, points: [] };
       bySeries.set(key, s);
     }
-    s.points.push({ x: at ? Number(row.at) : numberOrNull(row[x])!, mean: Number(row.mean), lo: Number(row.lo), hi: Number(row.hi), n: Number(row.n) });
+    const point: SeriesPoint = { x: numberOrNull(row[x])!, mean: Number(row.mean), lo: Number(row.lo), hi: Number(row.hi), n: Number(row.n) };
+    s.points.push(at ? { ...point, x: Number(row.at), of: point.x } : point);
   }
   for (const s of bySeries.values()) s.points.sort((a, b) => a.x - b.x);
   return [...bySeries.values()];

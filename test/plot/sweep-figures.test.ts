@@ -39,6 +39,9 @@ describe('recall vs tokens attended', () => {
       const line = fig.data.find((t) => t.name === method && t.xaxis === panel)!;
       const want = [32, 128].map((b) => ({ x: mean(cellRows(method, b), 'tokensAttended'), y: mean(cellRows(method, b), metric) })).sort((a, b) => a.x - b.x);
       expect((line.x as number[]).length).toBe(2);
+      // the hover names the budget each point is the mean spend of
+      expect((line.customdata as number[][]).map((c) => c[3])).toEqual([32, 128]);
+      expect(line.hovertemplate).toContain('B=%{customdata[3]}');
       for (const [i, w] of want.entries()) {
         expect((line.x as number[])[i]).toBeCloseTo(w.x, 9);
         expect((line.y as number[])[i]).toBeCloseTo(w.y, 9);
