@@ -16,6 +16,8 @@ import { fmt, markdown, writeTables } from './markdown.js';
 import { csvTable } from '../src/sim/csv-table.js';
 import { CLUSTERKV_DEFAULTS, promptClustering } from '../src/sim/methods/clusterkv/plan.js';
 import { METHODS as REGISTRY } from '../src/sim/methods/index.js';
+import { infllm } from '../src/sim/methods/infllm.js';
+import { quest } from '../src/sim/methods/quest.js';
 
 const runs = process.argv[2] ?? 'runs/study';
 const readme = process.argv[3] ?? 'study/README.md';
@@ -25,8 +27,11 @@ const METHODS = REGISTRY.filter((m) => m.budgeted).map((m) => m.name);
 /** ClusterKV's rivals: the other budgeted methods but the oracle (the ceiling) and random (the floor) */
 const RIVALS = METHODS.filter((m) => !['clusterkv', 'oracle', 'random'].includes(m));
 const BUDGETS = [256, 512, 1024, 2048];
-/** average unit sizes in tokens, for the LRU/Belady capacity of ~2B tokens (as study/run.sh chose it) */
-const UNIT_TOKENS: Record<string, number> = { clusterkv: CLUSTERKV_DEFAULTS.tokensPerCluster, quest: 16, infllm: 128 };
+/**
+ * average unit sizes in tokens at the methods' declared defaults (cachesim runs them at their defaults), for
+ * the LRU/Belady capacity of ~2B tokens (as study/run.sh chose it)
+ */
+const UNIT_TOKENS: Record<string, number> = { clusterkv: CLUSTERKV_DEFAULTS.tokensPerCluster, quest: quest.params.pageSize.default!, infllm: infllm.params.blockSize.default! };
 /** the methods with cache units that study/run.sh simulates */
 const CACHE_METHODS = Object.keys(UNIT_TOKENS);
 

@@ -12,6 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { decodeFloat16, encodeFloat16 } from '../trace/float16.js';
+import { pathAvailable } from './kernel-path.js';
 import { hasFeature } from './wgsl/runtime/capabilities.js';
 import { packHalfWgsl, unpackHalfWgsl } from './wgsl/runtime/half-pack.js';
 
@@ -56,18 +57,29 @@ export function unpackHalfHost(words: ArrayLike<number>): Float32Array {
   return decodeFloat16(bits);
 }
 
+/**
+ * Where the storage conversions run: by WGSL wherever the WGSL path is available (webgpu), whatever path
+ * is asked for, else on the host. They are storage, not a kernel the dispatcher (kernel-dispatch.ts)
+ * chooses an implementation of, because webgpu has no exact alternative: a synchronous host read of a GPU
+ * tensor fails in Node (tfjs' readSync needs OffscreenCanvas), and tfjs-webgpu computes int32 element-wise
+ * ops in f32, so an op chain cannot build or split 32-bit words (65535 * 65536 + 65534 comes out as
+ * 2147483520). Under CLUSTERKV_KERNELS=ops the op chains read the same decoded values (floatKv), so both
+ * paths compute on the same numbers (test/gpu/wgsl/subgroup-kernels.test.ts).
+ */
+const packsOnGpu = () => pathAvailable('wgsl');
+
 /** x [..., n] (n even) rounded to f16 and packed; the caller disposes (disposeKv). On webgpu packed by a WGSL kernel, elsewhere on the host. */
 export function toHalf(x: tf.Tensor): HalfTensor {
   const n = x.shape[x.rank - 1];
   if (x.rank === 0 || n % 2 !== 0) throw new RangeError(`f16 storage needs an even last dimension, got shape [${x.shape.join(', ')}]`);
   const shape = [...x.shape];
-  if (tf.getBackend() === 'webgpu') return { dtype: 'f16', packed: packHalfWgsl(x), shape };
+  if (packsOnGpu()) return { dtype: 'f16', packed: packHalfWgsl(x), shape };
   return { dtype: 'f16', packed: tf.tensor(packHalfHost(x.dataSync()), [...shape.slice(0, -1), n / 2], 'int32'), shape };
 }
 
 /** The float32 values of h, shape h.shape (a new tensor the caller owns). */
 export function fromHalf(h: HalfTensor): tf.Tensor {
-  if (tf.getBackend() === 'webgpu') return unpackHalfWgsl(h.packed, h.shape);
+  if (packsOnGpu()) return unpackHalfWgsl(h.packed, h.shape);
   return tf.tensor(unpackHalfHost(h.packed.dataSync()), h.shape, 'float32');
 }
 

@@ -12,6 +12,8 @@ export interface SeriesTraceOptions {
   metricLabel: string;
   /** band name for hover text, e.g. 'p10–p90' */
   bandLabel: string;
+  /** hover name of the value points were grouped by when they sit elsewhere (SeriesPoint.of), e.g. 'B' */
+  groupLabel?: string;
   /** x range of reference lines (series without x, e.g. full attention) */
   xRange?: [number, number];
   /** spread bands drawn ('shown'), drawn but hidden until toggled ('hidden'), or left out ('none') ['shown'] */
@@ -94,8 +96,8 @@ export function seriesTraces(series: Series[], reference: Series[], opts: Series
       mode: 'lines+markers',
       x: xs,
       y: s.points.map((p) => p.mean),
-      customdata: s.points.map((p) => [p.lo, p.hi, p.n]),
-      hovertemplate: `${s.label}<br>x=%{x}<br>mean ${opts.metricLabel} %{y:.4f}<br>${opts.bandLabel} %{customdata[0]:.4f}–%{customdata[1]:.4f}<br>%{customdata[2]} rows<extra></extra>`,
+      customdata: s.points.map((p) => (opts.groupLabel ? [p.lo, p.hi, p.n, p.of] : [p.lo, p.hi, p.n])),
+      hovertemplate: `${s.label}<br>${opts.groupLabel ? `${opts.groupLabel}=%{customdata[3]}, ` : ''}x=%{x}<br>mean ${opts.metricLabel} %{y:.4f}<br>${opts.bandLabel} %{customdata[0]:.4f}–%{customdata[1]:.4f}<br>%{customdata[2]} rows<extra></extra>`,
       line: { color, width: 2.5, dash: variantDash(i) },
       marker: { color, size: 7 },
       legendgroup: s.label,

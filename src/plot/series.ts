@@ -18,6 +18,8 @@ export interface SeriesPoint {
   hi: number;
   /** rows aggregated (layers x heads x steps) */
   n: number;
+  /** the x value the rows were grouped by, where the point sits at another column's mean (seriesOf's `at`) */
+  of?: number;
 }
 
 export interface Series {
@@ -47,12 +49,14 @@ export function seriesLabel(method: string, params: Record<string, unknown>): st
 /**
  * Groups `table` by `seriesBy` (first column: method) and `x`, and summarises `metric`.
  * Rows whose metric or x is empty are left out. Series keep the order of first appearance,
- * points are sorted by x.
+ * points are sorted by x. With `at` (a column, e.g. tokensAttended), each group's point sits at the mean of
+ * that column over its rows instead of at its x value: cells grouped by nominal budget, placed at what
+ * they spent.
  */
-export function seriesOf(table: aq.ColumnTable, x: string, metric: string, seriesBy: string[], band: Band): Series[] {
-  requireColumns(table, [x, metric, ...seriesBy], `series of ${metric} by ${x}`);
+export function seriesOf(table: aq.ColumnTable, x: string, metric: string, seriesBy: string[], band: Band, at?: string): Series[] {
+  requireColumns(table, [x, metric, ...seriesBy, ...(at ? [at] : [])], `series of ${metric} by ${x}`);
   const [qlo, qhi] = BAND_QUANTILES[band];
-  const valid = table.filter(aq.escape((d: Record<string, unknown>) => isFiniteValue(d[x]) && isFiniteValue(d[metric])));
+  const valid = table.filter(aq.escape((d: Record<string, unknown>) => isFiniteValue(d[x]) && isFiniteValue(d[metric]) && (!at || isFiniteValue(d[at]))));
   const summary = valid
     .groupby(...seriesBy, x)
     .rollup({
@@ -60,6 +64,7 @@ export function seriesOf(table: aq.ColumnTable, x: string, metric: string, serie
       lo: aq.op.quantile(metric, qlo),
       hi: aq.op.quantile(metric, qhi),
       n: aq.op.count(),
+      ...(at ? { at: aq.op.mean(at) } : {}),
     })
     .objects() as Record<string, unknown>[];
   const bySeries = new Map<string, Series>();
@@ -73,7 +78,8 @@ export function seriesOf(table: aq.ColumnTable, x: string, metric: string, serie
       s = { label: seriesLabel(method, params), method, params, points: [] };
       bySeries.set(key, s);
     }
-    s.points.push({ x: numberOrNull(row[x])!, mean: Number(row.mean), lo: Number(row.lo), hi: Number(row.hi), n: Number(row.n) });
+    const point: SeriesPoint = { x: numberOrNull(row[x])!, mean: Number(row.mean), lo: Number(row.lo), hi: Number(row.hi), n: Number(row.n) };
+    s.points.push(at ? { ...point, x: Number(row.at), of: point.x } : point);
   }
   for (const s of bySeries.values()) s.points.sort((a, b) => a.x - b.x);
   return [...bySeries.values()];

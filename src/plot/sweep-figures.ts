@@ -1,6 +1,7 @@
 /**
  * The standard figures of a sweep (what `clusterkv plot DIR` renders and notebooks show): recall vs budget,
- * output error vs budget, and a layer x head recall heatmap at the middle budget.
+ * output error vs budget, a layer x head recall heatmap at the middle budget, and recall vs the tokens each
+ * budget's cells attended on average (the equal-average-budget comparison).
  * Curves leave out the dense first layers (layer < denseLayers attends everything, so its recall is 1 by
  * construction and would flatter every method); the heatmap keeps them, so they stay visible.
  */
@@ -68,5 +69,7 @@ export function sweepFigures(table: aq.ColumnTable, opts: SweepFigureOptions = {
     recallVsBudgetFigure(curves, { seriesBy, band: opts.band, bands: opts.bands, subtitle }),
     errorVsBudgetFigure(curves, { seriesBy, band: opts.band, bands: opts.bands, subtitle }),
     recallHeatmapFigure(table, { seriesBy, budget: opts.heatmapBudget, subtitle: opts.subtitle, id: 'heatmap-mass-recall' }),
+    // the equal-average-budget comparison (results without the column predate it)
+    ...(table.columnNames().includes('tokensAttended') ? [recallVsBudgetFigure(curves, { seriesBy, band: opts.band, bands: opts.bands, subtitle, against: 'attended' })] : []),
   ];
 }

@@ -23,11 +23,17 @@ import { disposeClusterSelection, readClusterChoiceAsync, selectClusters } from 
 import { clusterStats } from './cluster-stats.js';
 import type { TraceReader } from '../trace/index.js';
 import { driveLayer } from './layer-driver.js';
+import { clusterkv } from './methods/clusterkv/index.js';
 import type { ClusterKVParams } from './methods/clusterkv/params.js';
+import { resolveParams } from './methods/define.js';
 import { CLUSTERKV_DEFAULTS, diagnosticsSeed, positions as positionRange, promptClustering, windowClustering } from './methods/clusterkv/plan.js';
 
-/** ClusterKV's parameters the diagnostics share (its meaning and defaults: methods/clusterkv/params.ts). */
-type SharedParams = Pick<ClusterKVParams, 'clusters' | 'tokensPerCluster' | 'iters' | 'seed' | 'sinks' | 'window' | 'windowClusters'>;
+/**
+ * ClusterKV's parameters the diagnostics share (their meaning, defaults and checks: methods/clusterkv/), the
+ * budget included.
+ */
+const SHARED_KEYS = ['clusters', 'tokensPerCluster', 'iters', 'seed', 'sinks', 'window', 'windowClusters', 'budget'] as const;
+type SharedParams = Pick<ClusterKVParams, Exclude<(typeof SHARED_KEYS)[number], 'budget'>>;
 
 export interface DiagnosticsOptions extends SharedParams {
   /** tokens taken per query head in the selection diagnostics */
@@ -105,23 +111,23 @@ export interface TraceDiagnostics {
 
 /** Runs the three diagnostics over the chosen layers of a trace, one layer read at a time. */
 export async function traceDiagnostics(reader: TraceReader, options: Partial<DiagnosticsOptions> = {}): Promise<TraceDiagnostics> {
-  const o: DiagnosticsOptions = { ...DIAGNOSTICS_DEFAULTS, ...options };
+  const given: DiagnosticsOptions = { ...DIAGNOSTICS_DEFAULTS, ...options };
+  // ClusterKV's parameters by ClusterKV's own checks (each declaration's, then the method's across them);
+  // the checked values (an option given as undefined takes its default) are the ones used
+  const checked = resolveParams(clusterkv, Object.fromEntries(SHARED_KEYS.map((k) => [k, given[k]])));
+  const o: DiagnosticsOptions = { ...given, ...(Object.fromEntries(SHARED_KEYS.map((k) => [k, checked[k]])) as Pick<DiagnosticsOptions, (typeof SHARED_KEYS)[number]>) };
   const { layers: L, heads: H, kvHeads: G, headDim: d } = reader.manifest.model;
   const T = reader.manifest.contextLength;
   const P = reader.manifest.prefillLength;
   const S = reader.manifest.stepPositions.length;
   const windowsFrom = o.windowsFrom ?? P;
-  for (const [name, v, min] of [['tokensPerCluster', o.tokensPerCluster, 1], ['iters', o.iters, 0], ['seed', o.seed, 0], ['sinks', o.sinks, 0], ['budget', o.budget, 1], ['window', o.window, 1], ['windowClusters', o.windowClusters, 1], ['clusters', o.clusters, 0], ['windowsFrom', windowsFrom, 1]] as const) {
-    if (!Number.isInteger(v) || v < min) throw new RangeError(`diagnostics: ${name} must be an integer >= ${min}, got ${v}`);
-  }
+  if (!Number.isInteger(windowsFrom) || windowsFrom < 1) throw new RangeError(`diagnostics: windowsFrom must be an integer >= 1, got ${windowsFrom}`);
   if (windowsFrom > T) throw new RangeError(`diagnostics: windowsFrom ${windowsFrom} is past the context (${T} tokens)`);
   const promptEnd = Math.min(P, windowsFrom);
   const n = promptEnd - o.sinks;
   if (n < 1) throw new RangeError(`diagnostics: no prompt tokens to cluster (sinks ${o.sinks}, prompt end ${promptEnd})`);
-  if (o.clusters > n) throw new RangeError(`diagnostics: clusters ${o.clusters} is more than the ${n} prompt tokens after the sinks`);
-  // ClusterKV's plan: positions [sinks, promptEnd) into C0 clusters
+  // ClusterKV's plan: positions [sinks, promptEnd) into C0 clusters (it refuses a fixed C0 above n)
   const { start: promptStart, clusters: k0 } = promptClustering(o, promptEnd);
-  if (o.windowClusters > o.window) throw new RangeError(`diagnostics: windowClusters ${o.windowClusters} is more than the window's ${o.window} tokens`);
   const layers = o.layers ?? Array.from({ length: L }, (_, l) => l);
   for (const l of layers) if (!Number.isInteger(l) || l < 0 || l >= L) throw new RangeError(`layer ${l} is out of range: the trace has ${L} (0..${L - 1})`);
   const positions = positionRange(promptStart, n);

@@ -4,11 +4,17 @@
  * random method, sampling and the passkey grid draw from. Seeds come from seeds.ts.
  */
 
+/**
+ * mulberry32's state increment: the state after n draws is seed + n MULBERRY_STEP (mod 2^32), which the GPU
+ * twin of the stream (src/gpu/wgsl/select/random-draw.ts) uses to jump to a head's first draw.
+ */
+export const MULBERRY_STEP = 0x6d2b79f5;
+
 /** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
+    a = (a + MULBERRY_STEP) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);

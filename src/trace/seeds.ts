@@ -41,3 +41,19 @@ export function passkeySeed(seed: number, keyIndex: number, purpose: number): nu
   h = Math.imul(h, 0x2c1b3c6d);
   return (h ^ (h >>> 12)) >>> 0;
 }
+
+/**
+ * The seed of the `fill`-th seeded fill of random device weights (the e2e engine's weights without a
+ * checkpoint): seed 7919 + fill 104729 (mod 2^32), the rule its recorded e2e runs were made with.
+ */
+export function deviceFillSeed(seed: number, fill: number): number {
+  return (seed * 7919 + fill * 104729) >>> 0;
+}
+
+/**
+ * The e2e bench's first input token of sequence `sequence` (later steps feed back their own argmax):
+ * (seed 7919 + sequence 104729 + 17) mod vocabSize, the rule its recorded e2e runs were made with.
+ */
+export function firstTokenId(seed: number, sequence: number, vocabSize: number): number {
+  return (seed * 7919 + sequence * 104729 + 17) % vocabSize;
+}

@@ -37,15 +37,15 @@ describe('clusterkv plot', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const figures = path.join(sweepDir, 'figures');
-    expect(JSON.parse(run.stdout).files.map((f: string) => path.basename(f))).toEqual(['plotly.min.js', 'recall-vs-budget.html', 'error-vs-budget.html', 'heatmap-mass-recall.html', 'index.html']);
-    for (const id of ['recall-vs-budget', 'error-vs-budget', 'heatmap-mass-recall']) {
+    expect(JSON.parse(run.stdout).files.map((f: string) => path.basename(f))).toEqual(['plotly.min.js', 'recall-vs-budget.html', 'error-vs-budget.html', 'heatmap-mass-recall.html', 'recall-vs-attended.html', 'index.html']);
+    for (const id of ['recall-vs-budget', 'error-vs-budget', 'heatmap-mass-recall', 'recall-vs-attended']) {
       const html = readFileSync(path.join(figures, `${id}.html`), 'utf8');
       expect(html.includes(`data-clusterkv-figure="${id}"`)).toBe(true);
       expect(html.includes('src="plotly.min.js"')).toBe(true);
       expect(html.length).toBeLessThan(100_000);
     }
     const index = readFileSync(path.join(figures, 'index.html'), 'utf8');
-    expect(index.match(/data-clusterkv-figure="/g)!.length).toBe(3);
+    expect(index.match(/data-clusterkv-figure="/g)!.length).toBe(4);
     // series: one line per clusterkv cluster count, quest and oracle; full is the no-budget reference
     const recall = readFileSync(path.join(figures, 'recall-vs-budget.html'), 'utf8');
     for (const name of ['clusterkv C0=4', 'clusterkv C0=8', 'oracle', 'quest', 'full (no budget)']) expect(recall.includes(`"name":"${name}"`), name).toBe(true);
@@ -68,7 +68,7 @@ describe('clusterkv plot', () => {
     const run = clusterkv('plot', sweepDir, '--png');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    for (const id of ['recall-vs-budget', 'error-vs-budget', 'heatmap-mass-recall']) {
+    for (const id of ['recall-vs-budget', 'error-vs-budget', 'heatmap-mass-recall', 'recall-vs-attended']) {
       const png = readFileSync(path.join(sweepDir, 'figures', `${id}.png`));
       expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
     }

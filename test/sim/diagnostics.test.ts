@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { clusterStats } from '../../src/sim/cluster-stats.js';
 import { nearestCentroidCosine, selectionStats, summarizeClusters, traceDiagnostics } from '../../src/sim/diagnostics.js';
+import { createMethod } from '../../src/sim/methods/index.js';
 import { TraceReader } from '../../src/trace/index.js';
 import { LOCAL_BACKENDS, withBackend } from '../helpers/backend.js';
 import { smallTrace } from '../helpers/traces.js';
@@ -119,8 +120,20 @@ describe('traceDiagnostics', () => {
     await withBackend('wasm', async () => {
       const file = await smallTrace({ layers: 1, context: 256, steps: 2 });
       const reader = await TraceReader.open(file);
-      await expect(traceDiagnostics(reader, { budget: 0 })).rejects.toThrow(/budget/);
-      await expect(traceDiagnostics(reader, { clusters: 1000 })).rejects.toThrow(/clusters 1000/);
+      // ClusterKV's parameters by ClusterKV's own checks: the messages createMethod('clusterkv', ...) and its plan give
+      for (const [given, params] of [[{ budget: 0 }, { budget: 0 }], [{ iters: -1 }, { iters: -1, budget: 512 }], [{ windowClusters: 400 }, { windowClusters: 400, budget: 512 }]] as const) {
+        const message = (() => {
+          try {
+            createMethod('clusterkv', params);
+          } catch (err) {
+            return (err as Error).message;
+          }
+          throw new Error(`createMethod accepted ${JSON.stringify(params)}`);
+        })();
+        await expect(traceDiagnostics(reader, given)).rejects.toThrow(message);
+      }
+      // the plan's check of a fixed C0 against the prompt tokens after the sinks (plan.ts promptClustering)
+      await expect(traceDiagnostics(reader, { clusters: 1000 })).rejects.toThrow(`clusterkv: parameter 'clusters' (1000) is more than the ${reader.manifest.prefillLength - 16} prompt tokens`);
       await expect(traceDiagnostics(reader, { layers: [3] })).rejects.toThrow(/layer 3/);
       await reader.close();
     });

@@ -4,8 +4,8 @@
  * (which would silently change every result recorded under the same seed) fails here.
  */
 import { describe, expect, it } from 'vitest';
-import { mulberry32, SeededRandom } from '../../src/trace/random.js';
-import { deriveSeed, layerSeed, mixSeed, offsetSeed, passkeySeed } from '../../src/trace/seeds.js';
+import { MULBERRY_STEP, mulberry32, SeededRandom } from '../../src/trace/random.js';
+import { deriveSeed, deviceFillSeed, firstTokenId, layerSeed, mixSeed, offsetSeed, passkeySeed } from '../../src/trace/seeds.js';
 
 /** (seed, layer or key index or stream, part or purpose) */
 const CASES: [number, number, number][] = [[0, 0, 0], [0, 3, 1], [5, 1, 0], [42, 7, 12], [4294967295, 31, 2]];
@@ -31,6 +31,15 @@ describe('seed rules', () => {
     expect(CASES.map(([s, l, p]) => offsetSeed(s, l, p))).toEqual([0, 7922, 6, 95077, 4294983164]);
   });
 
+  it('deviceFillSeed (the e2e engine\'s random device weights per fill: seed 7919 + fill 104729)', () => {
+    expect(CASES.map(([s, fill]) => deviceFillSeed(s, fill))).toEqual([0, 314187, 144324, 1065701, 3238680]);
+  });
+
+  it('firstTokenId (the e2e bench\'s first token per sequence: seed 7919 + sequence 104729 + 17, mod vocab)', () => {
+    expect(CASES.map(([s, b]) => firstTokenId(s, b, 32000))).toEqual([17, 26204, 16341, 9718, 7721]);
+    expect(CASES.map(([s, b]) => firstTokenId(s, b, 128256))).toEqual([17, 57692, 16085, 39670, 117289]);
+  });
+
   it('the rules give distinct seeds to neighbouring layers and parts', () => {
     const seeds = new Set<number>();
     for (let l = 0; l < 8; l++) for (let p = 0; p < 8; p++) seeds.add(deriveSeed(0, l, p));
@@ -45,5 +54,12 @@ describe('mulberry32', () => {
     expect(want.map(() => next())).toEqual(want);
     const rng = new SeededRandom(7);
     expect(want.map(() => rng.uniform())).toEqual(want);
+  });
+
+  it('MULBERRY_STEP is the increment: a stream seeded n steps on draws what the stream draws after n draws', () => {
+    expect(MULBERRY_STEP).toBe(0x6d2b79f5);
+    const next = mulberry32(7);
+    const draws = Array.from({ length: 6 }, () => next());
+    for (const n of [1, 3, 5]) expect(mulberry32((7 + n * MULBERRY_STEP) >>> 0)()).toBe(draws[n]);
   });
 });

@@ -18,6 +18,7 @@ import { FILL_GROUPS, uniformFillShader } from '../../gpu/wgsl/engine/seeded-fil
 import { bindDispatch, recordStep, storageBuffer, UniformBlock, writeBuffer } from '../../gpu/wgsl/runtime/step-recorder.js';
 import { qkvRows, type EngineShape } from './shape.js';
 import { toStorage } from './storage-convert.js';
+import { deviceFillSeed } from '../../trace/seeds.js';
 import type { WeightName, WeightReader } from './weight-reader.js';
 
 export interface EngineLayerWeights {
@@ -85,7 +86,7 @@ export function randomEngineWeights(shape: EngineShape, seed: number, dtype: Sto
   }));
   const finalNorm = gain('finalNorm');
   const output = matrix(vocabSize, dim, 'output');
-  const blocks = fills.map((f, i) => new UniformBlock([f.count, (seed * 7919 + i * 104729) >>> 0, { f32: f.scale }, { f32: f.offset }]));
+  const blocks = fills.map((f, i) => new UniformBlock([f.count, deviceFillSeed(seed, i), { f32: f.scale }, { f32: f.offset }]));
   recordStep(fills.map((f, i) => bindDispatch(uniformFillShader(f.dtype), blocks[i], [f.buffer], [Math.min(FILL_GROUPS, Math.ceil(f.count / 256))], 'init', `fill ${f.buffer.label}`)));
   for (const b of blocks) b.destroy();
   const all = [embedding, finalNorm, output, ...layers.flatMap((l) => Object.values(l))];

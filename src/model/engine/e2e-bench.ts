@@ -35,6 +35,7 @@ import { ModelError } from '../errors.js';
 import { checkFootprint, formatBytes } from './footprint.js';
 import type { E2eMode, E2eRun, E2eStepBytes } from './e2e-report.js';
 import { readCeiling } from './read-ceiling.js';
+import { firstTokenId } from '../../trace/seeds.js';
 import { stepBytes } from './step-bytes.js';
 import { kvBytes, weightBytesPerStep, type EngineShape } from './shape.js';
 
@@ -218,7 +219,7 @@ export async function runE2eBench(cfg: E2eBenchConfig, log: (line: string) => vo
     if (ceiling) log(`read ceiling: ${ceiling.GBps.toFixed(0)} GB/s (${(ceiling.bytes / 2 ** 20).toFixed(0)} MiB in ${ceiling.ms.toFixed(3)} ms)`);
 
     // first input tokens: seeded ids; later steps feed back their own argmax
-    const first = Int32Array.from({ length: B }, (_, b) => (cfg.seed * 7919 + b * 104729 + 17) % shape.vocabSize);
+    const first = Int32Array.from({ length: B }, (_, b) => firstTokenId(cfg.seed, b, shape.vocabSize));
     let given = false;
     const step = (m: ModeSpec, timing: 'none' | 'span' | 'dispatch', tlog?: TimestampLog) => {
       const info = engine.step({ attention: m.attention === 'dense' ? 'dense' : 'sparse', budget: m.budget ?? undefined, timing, log: tlog, tokens: given ? undefined : first });

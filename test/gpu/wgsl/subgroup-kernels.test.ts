@@ -67,17 +67,40 @@ describe('fp16 storage on the host', () => {
 });
 
 describe.skipIf(!!skip)('subgroup kernels with emulated subgroups (software WebGPU)', () => {
+  it('has no exact alternative to the WGSL storage conversions on webgpu (why half-tensor.ts keeps them out of the dispatcher)', async () => {
+    // no synchronous host read of a GPU tensor in Node, and int32 element-wise ops computed in f32: when
+    // either changes, a host path or an op chain of the conversions becomes possible
+    const onGpu = tf.matMul(tf.ones([64, 64]), tf.ones([64, 64]));
+    expect(() => onGpu.dataSync()).toThrow(/OffscreenCanvas/);
+    onGpu.dispose();
+    const words = tf.tidy(() => tf.add(tf.mul(tf.fill([4096], 65535, 'int32'), tf.scalar(65536, 'int32')), tf.scalar(65534, 'int32')));
+    expect((await values(words))[0]).not.toBe((65535 * 65536 + 65534) | 0);
+    words.dispose();
+  });
+
   it('packs on the GPU to the same bits as the host', async () => {
     const xs = Float32Array.from(normals(6000, 9), (v, i) => (i % 7 === 0 ? v * 1e-6 : i % 11 === 0 ? v * 3e4 : v));
     xs[0] = 65520;
     xs[1] = -0;
     xs[2] = 2 ** -24 * 1.5;
     const x = tf.tensor2d(xs, [60, 100]);
-    const h = toHalf(x);
-    expect(h.shape).toEqual([60, 100]);
-    expect(await values(h.packed.clone())).toEqual(Array.from(packHalfHost(xs)));
-    expect(await values(fromHalf(h))).toEqual(Array.from(unpackHalfHost(packHalfHost(xs))));
-    tf.dispose([x, h.packed]);
+    // the storage conversions are WGSL on webgpu whatever path is asked for (half-tensor.ts says why): the
+    // same bits under CLUSTERKV_KERNELS=ops, where no host read or op chain could make them
+    const saved = process.env.CLUSTERKV_KERNELS;
+    for (const kernels of ['wgsl', 'ops']) {
+      process.env.CLUSTERKV_KERNELS = kernels;
+      try {
+        const h = toHalf(x);
+        expect(h.shape).toEqual([60, 100]);
+        expect(await values(h.packed.clone()), `CLUSTERKV_KERNELS=${kernels}`).toEqual(Array.from(packHalfHost(xs)));
+        expect(await values(fromHalf(h)), `CLUSTERKV_KERNELS=${kernels}`).toEqual(Array.from(unpackHalfHost(packHalfHost(xs))));
+        h.packed.dispose();
+      } finally {
+        if (saved === undefined) delete process.env.CLUSTERKV_KERNELS;
+        else process.env.CLUSTERKV_KERNELS = saved;
+      }
+    }
+    x.dispose();
   });
 
   for (const size of [32, 16]) {

@@ -10,10 +10,8 @@
  * One workgroup per query head: the pool (0..m-1) in a scratch row of global memory, the k swaps by one
  * thread (they depend on each other), then the first k entries, offset by `start`, to the output.
  */
+import { MULBERRY_STEP } from '../../../trace/random.js';
 import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-recorder.js';
-
-/** mulberry32's state increment (src/trace/random.ts). */
-export const MULBERRY_STEP = 0x6d2b79f5;
 
 /** A mulberry32 state `draws` draws after `state` (mod 2^32). */
 export function advanceMulberry(state: number, draws: number): number {
