@@ -3,23 +3,18 @@
  * attention seam (a Method's selectors) against dense: the 'full' method must reproduce dense exactly, a
  * sparse method must run without leaking tensors and report KL / top-1 / perplexity.
  */
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useBackend } from '../../src/gpu/backend.js';
+import { describe, expect, it } from 'vitest';
 import { causalAttention } from '../../src/model/causal-attention.js';
 import { compareGeneration, teacherForcedPerplexity } from '../../src/model/compare.js';
 import { generate } from '../../src/model/generate.js';
 import { KvHeadCaches } from '../../src/model/layer-attention.js';
-import { loadModel, loadTokenizer } from '../../src/model/load.js';
 import { createSampler } from '../../src/model/sampling.js';
 import { encodePrefix, readText } from '../../src/model/texts.js';
-import type { TextTokenizer } from '../../src/model/tokenizer.js';
-import type { LlamaModel } from '../../src/model/transformer.js';
 import { createMethod } from '../../src/sim/methods/index.js';
 import { causalAttentionReference } from '../reference/causal-attention.js';
+import { useStories260K } from '../helpers/stories.js';
 
-const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K');
 
 function seeded(seed: number): () => number {
   let a = seed;
@@ -35,14 +30,7 @@ function reference(q: Float32Array, k: Float32Array, v: Float32Array, n: number,
 }
 
 describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
-  let model: LlamaModel;
-  let tok: TextTokenizer;
-  beforeAll(async () => {
-    await useBackend(backend);
-    model = await loadModel(path.join(STORIES, 'stories260K.bin'));
-    tok = await loadTokenizer(path.join(STORIES, 'tok512.bin'), model);
-  });
-  afterAll(() => model.dispose());
+  const stories = useStories260K(backend);
 
   it('chunked causal attention equals the reference, for a block after cached keys and a decode step', () => {
     const [H, G, d, cached, n] = [6, 2, 16, 7, 13];
@@ -67,6 +55,7 @@ describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
   });
 
   it("the 'full' method through the selector seam reproduces dense generation exactly", async () => {
+    const [model, tok] = [stories.model(), stories.tok()];
     const prompt = tok.encode('Once upon a time, there was a cat');
     const dense = await generate(model.session(), prompt, { steps: 30, sampler: createSampler(0, 0) });
     const viaSeam = await compareGeneration(model, createMethod('full'), prompt, { steps: 30, sampler: createSampler(0, 0) });
@@ -76,6 +65,7 @@ describe.each(['wasm', 'cpu'])('model attention on %s', (backend) => {
   });
 
   it('a sparse method decodes without leaking tensors and is compared with dense', async () => {
+    const [model, tok] = [stories.model(), stories.tok()];
     const text = (await readText('moby-dick')).text;
     const tokens = encodePrefix(tok, text, 240);
     const method = createMethod('clusterkv', { budget: 32, clusters: 4, sinks: 4, window: 16, denseLayers: 1 });

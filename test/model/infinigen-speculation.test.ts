@@ -4,24 +4,20 @@
  * plain-TypeScript reference on a real model's residual stream (prefill, a multi-token block, single steps);
  * infinigen with query 'speculated' selects otherwise than with 'exact', both generate, neither leaks.
  */
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useBackend } from '../../src/gpu/backend.js';
+import { describe, expect, it } from 'vitest';
 import { generate } from '../../src/model/generate.js';
 import { DenseLayerAttention, type SelectionObservation } from '../../src/model/layer-attention.js';
-import { loadModel, loadTokenizer } from '../../src/model/load.js';
 import { createSampler } from '../../src/model/sampling.js';
 import { encodePrefix, readText } from '../../src/model/texts.js';
-import type { TextTokenizer } from '../../src/model/tokenizer.js';
 import type { LlamaModel } from '../../src/model/transformer.js';
 import { defineMethod } from '../../src/sim/methods/define.js';
 import { fullSelector } from '../../src/sim/methods/full.js';
 import { createMethod, methodDefinition, methodFromDefinition } from '../../src/sim/methods/index.js';
 import type { ParamValue } from '../../src/sim/selector.js';
 import { refSpeculatedQuery, type RefQueryWeights } from '../reference/speculated-query.js';
+import { useStories260K } from '../helpers/stories.js';
 
-const STORIES = path.resolve(process.cwd(), '../shared/models/stories260K');
 
 interface Handed {
   layer: number;
@@ -95,16 +91,10 @@ async function queryWeights(model: LlamaModel, layer: number): Promise<RefQueryW
 }
 
 describe.each(['wasm', 'cpu'])('InfiniGen speculation on the model path (%s)', (backend) => {
-  let model: LlamaModel;
-  let tok: TextTokenizer;
-  beforeAll(async () => {
-    await useBackend(backend);
-    model = await loadModel(path.join(STORIES, 'stories260K.bin'));
-    tok = await loadTokenizer(path.join(STORIES, 'tok512.bin'), model);
-  });
-  afterAll(() => model.dispose());
+  const stories = useStories260K(backend);
 
   it('hands each layer from the second on the plain-TS reference query of the previous layer\'s input (prefill, a block, steps)', async () => {
+    const [model, tok] = [stories.model(), stories.tok()];
     const text = (await readText('moby-dick')).text;
     const tokens = encodePrefix(tok, text, 26);
     const [P, block] = [20, 3];
@@ -140,6 +130,7 @@ describe.each(['wasm', 'cpu'])('InfiniGen speculation on the model path (%s)', (
   });
 
   it("selects otherwise with query 'speculated' than with 'exact', both generate, and the decode loop leaks nothing", async () => {
+    const [model, tok] = [stories.model(), stories.tok()];
     const text = (await readText('moby-dick')).text;
     const prompt = encodePrefix(tok, text, 160);
     const steps = 12;
