@@ -26,7 +26,7 @@ const breakdown = z.object({
   steps: z.number().int(),
   /** ms per step by category (gemv, attention, selection, other) */
   categoryMs: z.record(z.string(), z.number()),
-  /** ms per step by kind of dispatch: its label less the layer ('rmsnorm', 'attention merge', 'gemv qkv', ...) */
+  /** ms per step by kind of dispatch: its label less the layer ('rmsnorm+gemv qkv', 'attention merge', 'argmax partials', ...) */
   kindMs: z.record(z.string(), z.number()).optional(),
   /** time between the passes (barriers, launches): the instrumented span minus the summed passes */
   gapsMs: z.number(),

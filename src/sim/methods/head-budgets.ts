@@ -8,9 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClusterChoice } from '../../gpu/selection.js';
 import type { StepBudget } from '../selector.js';
+import { EMPTY_SLOT } from '../../gpu/empty-slot.js';
 
-/** The position of an empty slot (any negative position is one). */
-export const EMPTY_SLOT = -1;
 
 export interface ResolvedBudget {
   /** slots per head: the largest count */

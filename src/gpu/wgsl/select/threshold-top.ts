@@ -14,6 +14,7 @@
 import { halfRead, keyStorage, type HalfRead, type StorageDType } from '../engine/storage-dtype.js';
 import { bindDispatch, UniformBlock, type BoundDispatch } from '../runtime/step-recorder.js';
 import { scoreFunction, topKeysCode, topKeysDecls, TOP_KEYS_WORKGROUP } from './top-keys.js';
+import { EMPTY_SLOT } from '../../empty-slot.js';
 
 /**
  * WGSL of the count. Bindings: 0 params {group, capacity T, start, m, scale f32, alpha f32}, 1 q [R, d] f32,
@@ -92,7 +93,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     take = min(P.n, total / P.heads);
   }
   let b = workgroupUniformLoad(&take);
-  for (var j = b + t; j < P.n; j += ${WG}u) { out[r * P.n + j] = -1; }
+  for (var j = b + t; j < P.n; j += ${WG}u) { out[r * P.n + j] = ${EMPTY_SLOT}; }
   if (b > 0u) {
 ${topKeysCode({ key: (j) => `orderKey(bitcast<f32>(scores[base + ${j}]))`, m: 'P.m', n: 'b', t: 't', emit: (slot, j) => `out[r * P.n + ${slot}] = i32(P.start + ${j});` })}
   }
