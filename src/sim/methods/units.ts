@@ -114,12 +114,10 @@ export function unitSelector(info: LayerInfo, params: ForcedSetParams, scheme: U
     try {
       const choice = perHead ? trimClusterChoice(ranked, perHead) : ranked;
       const units: SelectedUnits = { kind: scheme.kind, ids: choice.ids, sizes: choice.sizes };
-      const stats = { clustersTouched: choice.clustersTouched };
-      if (!perHead) return { tokens: withForced(forced, sel.tokens, info.heads), selectedCount: chosen, units, stats };
-      const cut = emptyBeyond(sel.tokens, perHead);
+      const cut = perHead ? emptyBeyond(sel.tokens, perHead) : sel.tokens;
       const tokens = withForced(forced, cut, info.heads);
-      cut.dispose();
-      return { tokens, selectedCount: chosen, selectedPerHead: perHead, units, stats };
+      if (cut !== sel.tokens) cut.dispose();
+      return { tokens, selectedCount: chosen, ...(perHead && { selectedPerHead: perHead }), units, stats: { clustersTouched: choice.clustersTouched } };
     } finally {
       disposeClusterSelection(sel);
     }
