@@ -20,22 +20,31 @@ function randomSelection(rand: () => number, n: number): number[][] {
   });
 }
 
+/**
+ * A random step from `seed`: q, K and V drawn, then `selection` [H][n] from the same stream; its metrics
+ * (selectionMetrics) and the data the plain-TS reference scores.
+ */
+async function randomStepMetrics(seed: number, selection: (rand: () => number) => number[][]) {
+  const rand = mulberry32(seed);
+  const qData = randomNormalArray(H * d, rand, 2);
+  const kData = randomNormalArray(G * T * d, rand);
+  const vData = randomNormalArray(G * T * d, rand);
+  const sel = selection(rand);
+  const q = tf.tensor2d(qData, [H, d]);
+  const keys = tf.tensor3d(kData, [G, T, d]);
+  const values = tf.tensor3d(vData, [G, T, d]);
+  const tokens = tf.tensor2d(sel, [H, sel[0].length], 'int32');
+  const ref = referenceAttention(q, keys, values);
+  const got = await selectionMetrics(ref, keys, values, tokens);
+  disposeReference(ref);
+  tf.dispose([q, keys, values, tokens]);
+  return { got, qData, kData, vData, sel };
+}
+
 describe.each(LOCAL_BACKENDS)('step metrics on %s', (backend) => {
   it('match the plain-TypeScript reference for random selections', async () => {
     await withBackend(backend, async () => {
-      const rand = mulberry32(7);
-      const qData = randomNormalArray(H * d, rand, 2);
-      const kData = randomNormalArray(G * T * d, rand);
-      const vData = randomNormalArray(G * T * d, rand);
-      const sel = randomSelection(rand, 37);
-      const q = tf.tensor2d(qData, [H, d]);
-      const keys = tf.tensor3d(kData, [G, T, d]);
-      const values = tf.tensor3d(vData, [G, T, d]);
-      const tokens = tf.tensor2d(sel, [H, 37], 'int32');
-      const ref = referenceAttention(q, keys, values);
-      const got = await selectionMetrics(ref, keys, values, tokens);
-      disposeReference(ref);
-      tf.dispose([q, keys, values, tokens]);
+      const { got, qData, kData, vData, sel } = await randomStepMetrics(7, (rand) => randomSelection(rand, 37));
       const want = referenceStepMetrics(qData, kData, vData, H, G, T, d, sel);
       for (let h = 0; h < H; h++) {
         expect(got[h].massRecall).toBeCloseTo(want[h].massRecall, 5);
@@ -52,23 +61,11 @@ describe.each(LOCAL_BACKENDS)('step metrics on %s', (backend) => {
 
   it('skip empty slots (negative positions): each head is scored on its own set, as the reference scores it', async () => {
     await withBackend(backend, async () => {
-      const rand = mulberry32(9);
-      const qData = randomNormalArray(H * d, rand, 2);
-      const kData = randomNormalArray(G * T * d, rand);
-      const vData = randomNormalArray(G * T * d, rand);
       // per head 40 slots, head h keeping 40 - 12h of them (head 3: 4), the empty ones spread among the kept
       const n = 40;
-      const full = randomSelection(rand, n);
-      const padded = full.map((row, h) => row.map((t, j) => ((j * 7) % n < n - 12 * h ? t : -1)));
-      const sets = padded.map((row) => row.filter((t) => t >= 0));
-      const q = tf.tensor2d(qData, [H, d]);
-      const keys = tf.tensor3d(kData, [G, T, d]);
-      const values = tf.tensor3d(vData, [G, T, d]);
-      const tokens = tf.tensor2d(padded, [H, n], 'int32');
-      const ref = referenceAttention(q, keys, values);
-      const got = await selectionMetrics(ref, keys, values, tokens);
-      disposeReference(ref);
-      tf.dispose([q, keys, values, tokens]);
+      const padded = (rand: () => number) => randomSelection(rand, n).map((row, h) => row.map((t, j) => ((j * 7) % n < n - 12 * h ? t : -1)));
+      const { got, qData, kData, vData, sel } = await randomStepMetrics(9, padded);
+      const sets = sel.map((row) => row.filter((t) => t >= 0));
       const want = referenceStepMetrics(qData, kData, vData, H, G, T, d, sets);
       for (let h = 0; h < H; h++) {
         expect(sets[h].length).toBe(n - 12 * h);
