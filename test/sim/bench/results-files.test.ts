@@ -22,8 +22,8 @@ function jsonFiles(dir: string): string[] {
 }
 
 const kindOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { kind?: string }).kind;
-/** Committed JSON that is no benchmark run: another command's report, or a one-off record without a kind. */
-const NOT_RUNS = new Set(['clusterkv-parity', 'clusterkv-passkey-eval', undefined]);
+/** Committed JSON that is no benchmark run: another command's report, a suite's record of its machine and processes (suite.json), or a one-off record without a kind. */
+const NOT_RUNS = new Set(['clusterkv-parity', 'clusterkv-passkey-eval', 'clusterkv-bench-suite', undefined]);
 
 describe('committed benchmark results', () => {
   const files = jsonFiles(RESULTS);
