@@ -59,7 +59,7 @@ const OLDER = 'older kernels (no subgroups)';
 const PREFETCH_VARIANTS: SubgroupVariant[] = [
   { name: 'defaults', under: asIs, kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] },
   { name: OLDER, under: (f) => withTuning(subgroupTuning, { enabled: false }, f), kernels: ['dense-attention', 'dense-attention-f16', 'clusterkv-step-f16'] },
-  ...[2, 3].map((n) => ({ name: `attention tiles in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { tilesInFlight: n }, f), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] })),
+  ...[1, 2, 3].map((n) => ({ name: `attention tiles in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { tilesInFlight: n }, f), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] })),
   { name: 'attention rows 8', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
   { name: 'attention rows 8, tiles in flight 2', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8, tilesInFlight: 2 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
   // the threshold select's loads: 1 and 1 is its form before they were issued together

@@ -45,9 +45,11 @@ export const subgroupAttentionTuning = tunable({
   /**
    * tiles whose K and V loads are in flight at once per subgroup: 1 loads a tile, then reduces it; 2 issues
    * the next tile's loads before this tile's butterflies and exps (prefetch, one tile ahead); 3 two tiles
-   * ahead. More: more registers per lane (the H200 run of issue 19 saw one tile in flight bound the kernels)
+   * ahead. More: more registers per lane (the H200 run of issue 19 saw one tile in flight bound the kernels).
+   * 'auto': 2 for dense attention on f32 K/V, 1 otherwise, as timed on the H100 (bench/results/tune-prefetch-webgpu-h100/,
+   * 3 fresh processes: f32 dense 0.1426 -> 0.1200 ms with 2; f16 dense 0.0905 -> 0.0923, f16 sparse 0.0239 -> 0.0247)
    */
-  tilesInFlight: 1,
+  tilesInFlight: 'auto' as 'auto' | number,
   /** subgroups per workgroup */
   subgroups: 4,
   /** workgroups a pass aims for (chunks are sized to reach about this many) */
@@ -110,8 +112,9 @@ export function subgroupLayout(sparse: boolean, kv: KvDtype, d: number, R: numbe
   if (L === undefined) return undefined;
   const VPL = d / perVector(kv) / L;
   const decode = kv === 'f16' && t.f16Decode === 'f16' && mode.kind === 'native' && hasFeature('shader-f16') ? 'f16' : 'unpack';
-  if (!Number.isInteger(t.tilesInFlight) || t.tilesInFlight < 1 || t.tilesInFlight > 4) throw new RangeError(`subgroupAttentionTuning.tilesInFlight must be 1..4, got ${t.tilesInFlight}`);
-  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U: sparse ? t.sparseRows : t.denseRows, F: t.tilesInFlight, decode };
+  const F = t.tilesInFlight === 'auto' ? (!sparse && kv === 'f32' ? 2 : 1) : t.tilesInFlight;
+  if (!Number.isInteger(F) || F < 1 || F > 4) throw new RangeError(`subgroupAttentionTuning.tilesInFlight must be 'auto' or 1..4, got ${t.tilesInFlight}`);
+  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U: sparse ? t.sparseRows : t.denseRows, F, decode };
 }
 
 
