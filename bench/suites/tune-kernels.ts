@@ -12,7 +12,9 @@
  * output checked against the op chain at the timed shape), prefetch (loads in flight only: the subgroup
  * attention's tiles in flight 2 and 3, 8 rows per tile, and the threshold select's score passes and output
  * slots in flight 1, 2 and 8, against the defaults and the older kernels, checked the same way: short enough
- * for the end of a device call). heatMs heats the GPU before every 10 samples;
+ * for the end of a device call), reduction (the subgroup attention's scores by butterfly or transposed
+ * reduction, with rows, tiles and vectors per lane around the transposed one, checked the same way; both
+ * reductions at 128K). heatMs heats the GPU before every 10 samples;
  * small shrinks every shape (software adapter; the subgroup sets need subgroups, or their emulation:
  * CLUSTERKV_SUBGROUP_EMULATION=32).
  */
@@ -33,7 +35,7 @@ import { gpuHeater, timeRuns } from '../../src/sim/bench/kernel-bench.js';
 import { timingMs } from '../../src/sim/bench/timing.js';
 import type { TuneFile } from '../../src/sim/bench/tune-file.js';
 
-export const TUNE_SETS = ['attention', 'core', 'kernels', 'subgroup', 'prefetch'] as const;
+export const TUNE_SETS = ['attention', 'core', 'kernels', 'subgroup', 'prefetch', 'reduction'] as const;
 export type TuneSet = (typeof TUNE_SETS)[number];
 
 // decode attention's defaults against one change at a time, and against the defaults before the tuning
@@ -64,6 +66,18 @@ const PREFETCH_VARIANTS: SubgroupVariant[] = [
   { name: 'attention rows 8, tiles in flight 2', under: (f) => withTuning(subgroupAttentionTuning, { denseRows: 8, sparseRows: 8, tilesInFlight: 2 }, f), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
   // the threshold select's loads: 1 and 1 is its form before they were issued together
   ...[1, 2, 8].map((n) => ({ name: `select loads in flight ${n}`, under: <R>(f: () => Promise<R>) => withTuning(thresholdSelectTuning, { passesInFlight: n, slotsInFlight: n }, f), kernels: ['select-tokens-f16', 'clusterkv-step-f16'] })),
+];
+
+const transposed = (more: Partial<typeof subgroupAttentionTuning> = {}) => <R>(f: () => Promise<R>) => withTuning(subgroupAttentionTuning, { scoreReduction: 'transposed', ...more }, f);
+
+/** How the subgroup attention's scores meet: the butterfly (default) against the transposed reduction with its neighbours (reduction set). */
+const REDUCTION_VARIANTS: SubgroupVariant[] = [
+  { name: 'defaults', under: asIs, kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] },
+  { name: 'transposed', under: transposed(), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16', 'clusterkv-step-f16'] },
+  { name: 'transposed, tiles in flight 2', under: transposed({ tilesInFlight: 2 }), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
+  { name: 'transposed, rows 8', under: transposed({ denseRows: 8, sparseRows: 8 }), kernels: ['dense-attention', 'dense-attention-f16', 'sparse-attention-f16'] },
+  { name: 'transposed, rows 2', under: transposed({ denseRows: 2, sparseRows: 2 }), kernels: ['dense-attention-f16', 'sparse-attention-f16'] },
+  { name: 'transposed, 2 vectors per lane', under: transposed({ vectorsPerLane: 2 }), kernels: ['dense-attention', 'dense-attention-f16'] },
 ];
 
 /** The subgroup / f16 kernels' knobs one at a time, and the older kernels (subgroup set). */
@@ -139,11 +153,11 @@ export async function tuneKernelsOnce(set: TuneSet, heatMs: number, small: boole
       }
       return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
     }
-    if (set === 'subgroup' || set === 'prefetch') {
+    if (set === 'subgroup' || set === 'prefetch' || set === 'reduction') {
       const mode = subgroupMode();
       if (!mode) throw new Error(`tune --set ${set}: the device has no subgroups of a fixed size (doctor shows its features; CLUSTERKV_SUBGROUP_EMULATION=32 emulates them for a dry run)`);
       log(JSON.stringify({ subgroups: mode }));
-      const variants = set === 'prefetch' ? PREFETCH_VARIANTS : SUBGROUP_VARIANTS;
+      const variants = set === 'prefetch' ? PREFETCH_VARIANTS : set === 'reduction' ? REDUCTION_VARIANTS : SUBGROUP_VARIANTS;
       // each variant timed, then (not for the older kernels) its outputs checked against the op chain
       const timeAndCheck = async (v: SubgroupVariant, shape: KernelShape, runs: number) => {
         for (const kernel of v.kernels) {
@@ -162,6 +176,13 @@ export async function tuneKernelsOnce(set: TuneSet, heatMs: number, small: boole
           for (const kernel of ['dense-attention', 'dense-attention-f16', 'clusterkv-step', 'clusterkv-step-f16']) await time(kernel, shape, 'subgroup', `defaults at ${context}`, 20);
         }
         for (const v of KMEANS_VARIANTS) await v.under(() => timeAndCheck(v, base, 3));
+      }
+      if (set === 'reduction') {
+        // the two reductions where dense attention is longest and the fixed costs weigh least
+        for (const context of small ? [] : [131072]) {
+          const shape = { ...base, context, clusters: Math.ceil(context / CLUSTERKV_DEFAULTS.tokensPerCluster) };
+          for (const v of REDUCTION_VARIANTS.slice(0, 2)) await v.under(async () => { for (const kernel of ['dense-attention-f16', 'clusterkv-step-f16']) await time(kernel, shape, 'subgroup', `${v.name} at ${context}`, 20); });
+        }
       }
       return { kind: 'clusterkv-kernel-tuning', set, heatMs, toggles, rows };
     }

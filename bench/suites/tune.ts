@@ -9,6 +9,8 @@
  *                    against the op chain (issue 19), at 32K; the defaults at 8K and 128K; K-means' updates
  *   --set prefetch   loads in flight only: the subgroup attention (tiles in flight 2, 3; 8 rows) and the threshold
  *                    select (score passes and output slots 1, 2, 8 against the default 4) at 32K
+ *   --set reduction  the subgroup attention's score reduction: butterfly (default) against transposed, with
+ *                    rows, tiles in flight and vectors per lane around it, checked against the op chain; both at 128K
  *   --set gemv       the end-to-end engine's GEMV work splits per matrix shape, batch 1 and 8
  */
 import { gemvTuningKind, tuneKind } from '../../src/sim/bench/tune-file.js';
@@ -25,7 +27,7 @@ const setOf = (run: Pick<SuiteRun, 'options'>) => {
 
 export const tuneSuite: Suite = {
   name: 'tune',
-  description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core, subgroup, prefetch) or the engine\'s GEMV splits (set gemv) on webgpu',
+  description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core, subgroup, prefetch, reduction) or the engine\'s GEMV splits (set gemv) on webgpu',
   processes: 3,
   kind: (run) => (setOf(run) === 'gemv' ? gemvTuningKind : tuneKind),
   label: (options) => `tune-${setOf({ options })}`,

@@ -35,7 +35,7 @@ describe.skipIf(!!skip)('native subgroup and f16 kernels (Dawn null backend)', (
   });
 
   it('compiles every decode attention variant', async () => {
-    for (const knobs of [{}, { denseRows: 2, sparseRows: 8, subgroups: 1 }, { denseRows: 8, subgroups: 8, vectorsPerLane: 2 }, { f16Decode: 'f16' as const }, { tilesInFlight: 2 }, { tilesInFlight: 3, denseRows: 8, sparseRows: 2 }]) {
+    for (const knobs of [{}, { denseRows: 2, sparseRows: 8, subgroups: 1 }, { denseRows: 8, subgroups: 8, vectorsPerLane: 2 }, { f16Decode: 'f16' as const }, { tilesInFlight: 2 }, { tilesInFlight: 3, denseRows: 8, sparseRows: 2 }, { scoreReduction: 'transposed' as const }, { scoreReduction: 'transposed' as const, tilesInFlight: 2, denseRows: 8, f16Decode: 'f16' as const }]) {
       await withTuning(subgroupAttentionTuning, knobs, async () => {
         for (const sparse of [false, true]) {
           for (const kv of ['f16', 'f32'] as const) {

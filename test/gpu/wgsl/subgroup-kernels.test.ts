@@ -17,7 +17,7 @@ import { float32ToFloat16Bits as f16Bits } from '../../../src/trace/float16.js';
 import { withKernelPath } from '../../../src/gpu/kernel-path.js';
 import { cosineKMeans } from '../../../src/gpu/kmeans.js';
 import { selectClusters, selectTokens } from '../../../src/gpu/selection.js';
-import { subgroupAttentionTuning } from '../../../src/gpu/wgsl/attention/subgroup-attention.js';
+import { subgroupAttentionTuning, subgroupLayout } from '../../../src/gpu/wgsl/attention/subgroup-attention.js';
 import { kmeansTuning } from '../../../src/gpu/wgsl/kmeans/kmeans-passes.js';
 import { subgroupMode, subgroupTuning } from '../../../src/gpu/wgsl/runtime/capabilities.js';
 import { recordedPasses } from '../../../src/gpu/wgsl/runtime/runtime.js';
@@ -106,11 +106,17 @@ describe.skipIf(!!skip)('subgroup kernels with emulated subgroups (software WebG
   for (const size of [32, 16]) {
     it(`decode attention, dense and sparse, f32 and f16, gives the op chain's output (subgroups of ${size})`, async () => {
       await emulated(size, async () => {
-        const shapes = [[8, 2, 200, 32, {}], [6, 2, 90, 16, { denseRows: 2, subgroups: 1, workgroups: 1 }], [8, 1, 100, 64, { denseRows: 8, subgroups: 2, vectorsPerLane: 2 }], [4, 4, 60, 8, { subgroups: 4, workgroups: 4096 }], [8, 2, 300, 32, { tilesInFlight: 2, workgroups: 1 }], [6, 3, 250, 16, { tilesInFlight: 3, denseRows: 2, sparseRows: 8, subgroups: 2, workgroups: 4 }]] as const;
-        // subgroups of 16: the one-subgroup shape and a prefetching one (the lane arithmetic at a second size)
-        for (const [H, G, T, d, knobs] of size === 32 ? shapes : [shapes[1], shapes[5]]) {
+        const shapes = [[8, 2, 200, 32, {}], [6, 2, 90, 16, { denseRows: 2, subgroups: 1, workgroups: 1 }], [8, 1, 100, 64, { denseRows: 8, subgroups: 2, vectorsPerLane: 2 }], [4, 4, 60, 8, { subgroups: 4, workgroups: 4096 }], [8, 2, 300, 32, { tilesInFlight: 2, workgroups: 1 }], [6, 3, 250, 16, { tilesInFlight: 3, denseRows: 2, sparseRows: 8, subgroups: 2, workgroups: 4 }],
+          // the transposed reduction: the timed shape (d 128, 4 heads a group), scores left 2 and 4 to a lane
+          // (d 32), a group of 3 heads padded to 8 scores with prefetch, 2 rows of 8 heads, one head
+          [8, 2, 150, 128, { scoreReduction: 'transposed' }], [8, 2, 200, 32, { scoreReduction: 'transposed', subgroups: 2 }], [6, 2, 90, 16, { scoreReduction: 'transposed', denseRows: 2, tilesInFlight: 2, workgroups: 3 }],
+          [8, 1, 100, 64, { scoreReduction: 'transposed', denseRows: 2, sparseRows: 2, vectorsPerLane: 2 }], [4, 4, 60, 8, { scoreReduction: 'transposed', subgroups: 1 }]] as const;
+        // subgroups of 16: the one-subgroup shape, a prefetching one and the transposed reduction at d 128 (the lane arithmetic at a second size)
+        for (const [H, G, T, d, knobs] of size === 32 ? shapes : [shapes[1], shapes[5], shapes[6]]) {
           await withTuning(subgroupAttentionTuning, knobs, async () => {
             expect(subgroupMode()).toEqual({ kind: 'emulated', size });
+            // the transposed knob must reach the timed layout, or these shapes would test the butterfly twice
+            if (d === 128) for (const kv of ['f32', 'f16'] as const) for (const sparse of [false, true]) expect(subgroupLayout(sparse, kv, d, H / G)?.reduce).toBe('transposed');
             const l = layer(H, G, T, d, 5, H + T);
             const [kh, vh] = [toHalf(l.keys), toHalf(l.vals)];
             const [kd, vd] = [fromHalf(kh) as tf.Tensor3D, fromHalf(vh) as tf.Tensor3D];

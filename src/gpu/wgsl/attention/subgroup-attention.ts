@@ -61,6 +61,15 @@ export const subgroupAttentionTuning = tunable({
    * (enable f16: bitcast to vec2<f16>, then to f32; needs 'shader-f16')
    */
   f16Decode: 'unpack' as 'unpack' | 'f16',
+  /**
+   * how a tile's scores meet across a row's L lanes: 'butterfly' (every lane sums every (row, head) score:
+   * log2 L shuffles each, and every lane computes every exp) or 'transposed' (a reduce-scatter: each step
+   * halves the scores a lane carries, so the U x R scores of a tile take about U x R shuffles in all and each
+   * lane ends with whole scores of one head; one exp per score, then the probabilities go back to every lane
+   * of the row, U x R shuffles). 'transposed' needs U a power of two and at most U scores left per lane; other
+   * layouts run 'butterfly'
+   */
+  scoreReduction: 'butterfly' as 'butterfly' | 'transposed',
 });
 export type SubgroupAttentionTuning = typeof subgroupAttentionTuning;
 
@@ -83,6 +92,8 @@ export interface SubgroupLayout {
   /** tiles in flight (1: no prefetch) */
   F: number;
   decode: 'unpack' | 'f16';
+  /** how a tile's scores meet (subgroupAttentionTuning.scoreReduction, where the layout allows it) */
+  reduce: 'butterfly' | 'transposed';
 }
 
 /** Elements per 16-byte vector. */
@@ -114,7 +125,21 @@ export function subgroupLayout(sparse: boolean, kv: KvDtype, d: number, R: numbe
   const decode = kv === 'f16' && t.f16Decode === 'f16' && mode.kind === 'native' && hasFeature('shader-f16') ? 'f16' : 'unpack';
   const F = t.tilesInFlight === 'auto' ? (!sparse && kv === 'f32' ? 2 : 1) : t.tilesInFlight;
   if (!Number.isInteger(F) || F < 1 || F > 4) throw new RangeError(`subgroupAttentionTuning.tilesInFlight must be 'auto' or 1..4, got ${t.tilesInFlight}`);
-  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U: sparse ? t.sparseRows : t.denseRows, F, decode };
+  const U = sparse ? t.sparseRows : t.denseRows;
+  const reduce = t.scoreReduction === 'transposed' && transposable(U, sparse ? 1 : R, L) ? 'transposed' : 'butterfly';
+  return { sparse, kv, d, R, mode, NSG: t.subgroups, L, VPL, U, F, decode, reduce };
+}
+
+const isPowerOfTwo = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** The scores a lane carries into the reduce-scatter: U rows x RS heads, padded to a power of two. */
+function paddedScores(U: number, RS: number): number {
+  return 2 ** Math.ceil(Math.log2(U * RS));
+}
+
+/** Whether the transposed reduction takes U rows x RS heads over L lanes: each lane's scores end in one head. */
+function transposable(U: number, RS: number, L: number): boolean {
+  return isPowerOfTwo(U) && paddedScores(U, RS) / L <= U;
 }
 
 
@@ -170,6 +195,8 @@ function partialSource(l: SubgroupLayout): string {
   const lines: string[] = [];
   const emit = (s: string) => lines.push(s);
   for (const r of range(RS)) for (const v of range(VPL)) for (const a of range(QV)) emit(`  let q_${r}_${v}_${a} = q[(h0 + ${r}u) * DV4 + (${v}u * L + lane) * QV + ${a}u];`);
+  // transposed: the running maximum of the one head whose scores this lane ends with
+  if (l.reduce === 'transposed') emit('  var mLane = LOWEST;');
   for (const r of range(RS)) {
     emit(`  var m_${r} = LOWEST;`);
     emit(`  var l_${r} = 0.0;`);
@@ -227,20 +254,23 @@ function partialSource(l: SubgroupLayout): string {
     for (const v of range(VPL)) for (const a of range(QV)) emit(`    let kf_${u}_${v}_${a} = ${dec(`k_${u}_${v}`, a)};`);
     for (const r of range(RS)) {
       const terms = range(VPL).flatMap((v) => range(QV).map((a) => `dot(kf_${u}_${v}_${a}, q_${r}_${v}_${a})`));
-      emit(`    var s_${u}_${r} = ${terms.join(' + ')};`);
+      emit(`    ${l.reduce === 'transposed' ? 'let' : 'var'} s_${u}_${r} = ${terms.join(' + ')};`);
     }
   }
-  // butterfly within the row's lanes (xor 1 .. L/2 stays inside an aligned group of L lanes)
-  for (let m = 1; m < L; m *= 2) for (const u of range(U)) for (const r of range(RS)) emit(`    s_${u}_${r} += sgXorF(s_${u}_${r}, ${m}u);`);
-  for (const u of range(U)) for (const r of range(RS)) emit(`    s_${u}_${r} = select(LOWEST, s_${u}_${r} * P.scale, ok_${u});`);
-  for (const r of range(RS)) {
-    emit(`    var tm_${r} = ${range(U).reduce((acc, u) => (acc ? `max(${acc}, s_${u}_${r})` : `s_${u}_${r}`), '')};`);
-    for (let m = L; m < SG; m *= 2) emit(`    tm_${r} = max(tm_${r}, sgXorF(tm_${r}, ${m}u));`);
-    emit(`    let mn_${r} = max(m_${r}, tm_${r});`);
-    emit(`    let al_${r} = exp(m_${r} - mn_${r});`);
-    emit(`    m_${r} = mn_${r};`);
-    for (const u of range(U)) emit(`    let p_${u}_${r} = select(0.0, exp(s_${u}_${r} - mn_${r}), ok_${u});`);
-    emit(`    l_${r} = l_${r} * al_${r} + ${range(U).map((u) => `p_${u}_${r}`).join(' + ')};`);
+  if (l.reduce === 'transposed') transposedSoftmax(l, emit);
+  else {
+    // butterfly within the row's lanes (xor 1 .. L/2 stays inside an aligned group of L lanes)
+    for (let m = 1; m < L; m *= 2) for (const u of range(U)) for (const r of range(RS)) emit(`    s_${u}_${r} += sgXorF(s_${u}_${r}, ${m}u);`);
+    for (const u of range(U)) for (const r of range(RS)) emit(`    s_${u}_${r} = select(LOWEST, s_${u}_${r} * P.scale, ok_${u});`);
+    for (const r of range(RS)) {
+      emit(`    var tm_${r} = ${range(U).reduce((acc, u) => (acc ? `max(${acc}, s_${u}_${r})` : `s_${u}_${r}`), '')};`);
+      for (let m = L; m < SG; m *= 2) emit(`    tm_${r} = max(tm_${r}, sgXorF(tm_${r}, ${m}u));`);
+      emit(`    let mn_${r} = max(m_${r}, tm_${r});`);
+      emit(`    let al_${r} = exp(m_${r} - mn_${r});`);
+      emit(`    m_${r} = mn_${r};`);
+      for (const u of range(U)) emit(`    let p_${u}_${r} = select(0.0, exp(s_${u}_${r} - mn_${r}), ok_${u});`);
+      emit(`    l_${r} = l_${r} * al_${r} + ${range(U).map((u) => `p_${u}_${r}`).join(' + ')};`);
+    }
   }
   for (const u of range(U)) for (const v of range(VPL)) for (const a of range(QV)) emit(`    let vf_${u}_${v}_${a} = ${dec(`w_${u}_${v}`, a)};`);
   for (const r of range(RS)) {
@@ -326,6 +356,62 @@ ${sg.init}
 ${lines.join('\n')}
 }
 `;
+}
+
+/**
+ * The transposed reduction of a tile's scores, then its softmax step (emits into the tile loop; in scope:
+ * the lane partials s_u_r, ok_u, m_r, l_r; defines al_r and p_u_r for the value pass as the butterfly does).
+ *
+ *   reduce-scatter  the lane's NP = U x RS scores (index r U + u, zeros past U x RS) meet across its L lanes
+ *                   in log2 min(NP, L) steps: at the step of mask m a lane keeps the half its bit m names
+ *                   and adds the partner's copy of it (one shuffle per kept score); then, where NP < L, plain
+ *                   butterflies over the remaining masks. A lane ends with C = max(1, NP / L) whole scores,
+ *                   indices gl C .. gl C + C - 1 with gl = lane / P (P = max(1, L / NP) lanes share them),
+ *                   all of head gl C / U
+ *   softmax         the head's tile maximum by butterflies over the lanes of its rows and across the lane
+ *                   groups; one exp per score; each head's new maximum and each probability go to every lane
+ *                   of the row by a shuffle from the lane that holds it
+ */
+function transposedSoftmax(l: SubgroupLayout, emit: (line: string) => void): void {
+  const { sparse, R, U, L, mode } = l;
+  const RS = sparse ? 1 : R;
+  const SG = mode.size;
+  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+  const NP = paddedScores(U, RS);
+  const steps = Math.min(Math.log2(NP), Math.log2(L));
+  const C = Math.max(1, NP / L);
+  const P = Math.max(1, L / NP);
+  let cur = range(NP).map((i) => (i < U * RS ? `s_${i % U}_${Math.floor(i / U)}` : '0.0'));
+  for (let k = 0; k < steps; k++) {
+    const m = L >> (k + 1);
+    const h = cur.length / 2;
+    emit(`    let hi${k} = (lane & ${m}u) != 0u;`);
+    for (const i of range(h)) emit(`    let x${k}_${i} = select(${cur[i]}, ${cur[h + i]}, hi${k}) + sgXorF(select(${cur[h + i]}, ${cur[i]}, hi${k}), ${m}u);`);
+    cur = range(h).map((i) => `x${k}_${i}`);
+  }
+  for (const i of range(C)) emit(`    var z_${i} = ${cur[i]};`);
+  for (let m = (L >> steps) / 2; m >= 1; m /= 2) emit(`    z_0 += sgXorF(z_0, ${m}u);`);
+  emit(`    let gl = lane / ${P}u;`);
+  emit(`    let okBits = ${range(U).map((u) => `select(0u, ${1 << u}u, ok_${u})`).join(' | ')};`);
+  for (const i of range(C)) {
+    emit(`    let okz_${i} = ((okBits >> ((gl * ${C}u + ${i}u) % ${U}u)) & 1u) != 0u;`);
+    emit(`    let zs_${i} = select(LOWEST, z_${i} * P.scale, okz_${i});`);
+  }
+  emit(`    var tmx = ${range(C).reduce((acc, i) => (acc ? `max(${acc}, zs_${i})` : `zs_${i}`), '')};`);
+  // the head's other rows: lane bits log2 P .. log2 (P U / C) - 1; then the other lane groups
+  for (let m = P; m < (P * U) / C; m *= 2) emit(`    tmx = max(tmx, sgXorF(tmx, ${m}u));`);
+  for (let m = L; m < SG; m *= 2) emit(`    tmx = max(tmx, sgXorF(tmx, ${m}u));`);
+  emit('    mLane = max(mLane, tmx);');
+  for (const i of range(C)) emit(`    let pz_${i} = select(0.0, exp(zs_${i} - mLane), okz_${i});`);
+  // the lane (in this lane group) holding score index i: lanes gl P, gl = i / C, value i % C
+  const holder = (i: number) => `grp * L + ${Math.floor(i / C) * P}u`;
+  for (const r of range(RS)) {
+    emit(`    let mn_${r} = sgShuffleF(mLane, ${holder(r * U)});`);
+    emit(`    let al_${r} = exp(m_${r} - mn_${r});`);
+    emit(`    m_${r} = mn_${r};`);
+    for (const u of range(U)) emit(`    let p_${u}_${r} = sgShuffleF(pz_${(r * U + u) % C}, ${holder(r * U + u)});`);
+    emit(`    l_${r} = l_${r} * al_${r} + ${range(U).map((u) => `p_${u}_${r}`).join(' + ')};`);
+  }
 }
 
 /** Chunking of a pass: tiles per subgroup, rows per workgroup, chunks. */

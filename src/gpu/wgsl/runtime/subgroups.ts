@@ -7,7 +7,7 @@
  * needs it for its barriers; subgroup builtins need subgroup uniformity), so both builds run the same text.
  *
  *   sgXorF / sgXorU / sgXorV4(v, m) the value of lane (lane ^ m)            (subgroupShuffleXor)
- *   sgShuffleU(v, src)             the value of lane src                    (subgroupShuffle)
+ *   sgShuffleU / sgShuffleF(v, src) the value of lane src                   (subgroupShuffle)
  *   sgAddU(v)                      the sum over the subgroup                (subgroupAdd)
  *   sgInclAddU(v)                  the sum over lanes 0..lane               (subgroupInclusiveAdd)
  *   sgMaxF(v), sgMinF(v)           max / min over the subgroup              (subgroupMax, subgroupMin)
@@ -46,6 +46,7 @@ fn sgXorF(v: f32, m: u32) -> f32 { return subgroupShuffleXor(v, m); }
 fn sgXorV4(v: vec4<f32>, m: u32) -> vec4<f32> { return subgroupShuffleXor(v, m); }
 fn sgXorU(v: u32, m: u32) -> u32 { return subgroupShuffleXor(v, m); }
 fn sgShuffleU(v: u32, src: u32) -> u32 { return subgroupShuffle(v, src); }
+fn sgShuffleF(v: f32, src: u32) -> f32 { return subgroupShuffle(v, src); }
 fn sgAddU(v: u32) -> u32 { return subgroupAdd(v); }
 fn sgInclAddU(v: u32) -> u32 { return subgroupInclusiveAdd(v); }
 fn sgMaxF(v: f32) -> f32 { return subgroupMax(v); }
@@ -90,6 +91,7 @@ fn sgShuffleU(v: u32, src: u32) -> u32 {
   ${exchange('v')}
   return sgx[sgBase + src];
 }
+fn sgShuffleF(v: f32, src: u32) -> f32 { return bitcast<f32>(sgShuffleU(bitcast<u32>(v), src)); }
 fn sgAddU(v: u32) -> u32 {
   ${exchange('v')}
 ${fold('0u', (a, x) => `${a} + ${x}`, `${SG}u`, asU)}
