@@ -39,7 +39,8 @@ import { PREFILL_CHUNK } from '../src/model/engine/prefill.js';
 import { evalRows, PASSKEY_SIZES, passkeyComparison, passkeyOnce, passkeyOptionsFromFlags, passkeySuite } from './suites/passkey.js';
 import { torchSuite } from './suites/torch.js';
 import { tuneSuite } from './suites/tune.js';
-import { DEFAULT_GEMV_SPLITS, gemvTuningOnce } from './suites/tune-gemv.js';
+import { DEFAULT_GEMV_MODEL, DEFAULT_GEMV_SPLITS, GEMV_MODELS, gemvTuningOnce } from './suites/tune-gemv.js';
+import type { StorageDType } from '../src/gpu/wgsl/engine/storage-dtype.js';
 import { TUNE_SETS, tuneKernelsOnce, type TuneSet } from './suites/tune-kernels.js';
 import { compareSweeps } from './tools/compare-sweeps.js';
 import { printResultsTables } from './tools/results-tables.js';
@@ -159,6 +160,8 @@ function addOnce(program: Command): void {
     .command('gemv')
     .description('the end-to-end engine\'s GEMV work splits on webgpu, batch 1 and 8')
     .option('--splits <list>', 'splits threadsPerRow,rowsPerThread,unroll separated by spaces', DEFAULT_GEMV_SPLITS.join(' '))
+    .addOption(new Option('--model-shape <name>', 'the model whose decode-step products are timed').choices(GEMV_MODELS).default(DEFAULT_GEMV_MODEL))
+    .addOption(new Option('--weights <dtype>', 'how the weights are stored').choices(['f32', 'f16']).default('f32'))
     .requiredOption('--out <file.json>', 'the run\'s JSON')
     .action(async (f: Record<string, string>) => {
       const splits = f.splits.split(/\s+/).filter(Boolean).map((s) => {
@@ -166,7 +169,7 @@ function addOnce(program: Command): void {
         if (parts.length !== 3) throw new RangeError(`--splits: each split is threadsPerRow,rowsPerThread,unroll, got '${s}'`);
         return { threadsPerRow: parts[0], rowsPerThread: parts[1], unroll: parts[2] };
       });
-      writeJson(f.out, await gemvTuningOnce(splits, log));
+      writeJson(f.out, await gemvTuningOnce(splits, log, f.modelShape, f.weights as StorageDType));
     });
 }
 

@@ -11,11 +11,13 @@
  *                    select (score passes and output slots 1, 2, 8 against the default 4) at 32K
  *   --set reduction  the subgroup attention's score reduction: butterfly (default) against transposed, with
  *                    rows, tiles in flight and vectors per lane around it, checked against the op chain; both at 128K
- *   --set gemv       the end-to-end engine's GEMV work splits per matrix shape, batch 1 and 8
+ *   --set gemv       the end-to-end engine's GEMV work splits per product of a decode step, batch 1 and 8, of
+ *                    --model-shape (the e2e Llama-3-8B shape, or a random checkpoint's) with --weights f32|f16
  */
 import { gemvTuningKind, tuneKind } from '../../src/sim/bench/tune-file.js';
 import { nodeCommand, type Suite, type SuiteRun } from '../suite.js';
 import { TUNE_SETS } from './tune-kernels.js';
+import { DEFAULT_GEMV_MODEL, GEMV_MODELS } from './tune-gemv.js';
 
 const SETS: readonly string[] = [...TUNE_SETS, 'gemv'];
 
@@ -30,16 +32,23 @@ export const tuneSuite: Suite = {
   description: 'the WGSL kernels\' tuning variants (sets attention, kernels, core, subgroup, prefetch, reduction) or the engine\'s GEMV splits (set gemv) on webgpu',
   processes: 3,
   kind: (run) => (setOf(run) === 'gemv' ? gemvTuningKind : tuneKind),
-  label: (options) => `tune-${setOf({ options })}`,
+  // set gemv of another model shape or weight storage: its own label, so runs of different shapes never merge
+  label: (options) => {
+    const set = setOf({ options });
+    const gemvOf = set === 'gemv' && (options.modelShape !== DEFAULT_GEMV_MODEL || options.weights !== 'f32') ? `-${options.modelShape}-${options.weights}` : '';
+    return `tune-${set}${gemvOf}`;
+  },
   heats: true,
   timeoutS: 200,
   options: [
     ['--set <name>', `what to tune: ${SETS.join(', ')}`, 'attention'],
     ['--splits <list>', 'set gemv: the splits threadsPerRow,rowsPerThread,unroll, separated by spaces (default: eight of them)'],
+    ['--model-shape <name>', `set gemv: the model whose decode-step products are timed (${GEMV_MODELS.join(', ')})`, DEFAULT_GEMV_MODEL],
+    ['--weights <dtype>', 'set gemv: how the weights are stored, f32 or f16', 'f32'],
   ],
   jobs: (run) => {
     const set = setOf(run);
-    if (set === 'gemv') return [{ name: 'tune-gemv', argv: nodeCommand('driver', ['once', 'gemv', ...(run.options.splits ? ['--splits', String(run.options.splits)] : []), '--out', '{out}']) }];
+    if (set === 'gemv') return [{ name: 'tune-gemv', argv: nodeCommand('driver', ['once', 'gemv', ...(run.options.splits ? ['--splits', String(run.options.splits)] : []), '--model-shape', String(run.options.modelShape), '--weights', String(run.options.weights), '--out', '{out}']) }];
     return [{ name: `tune-${set}`, argv: nodeCommand('driver', ['once', 'tune', '--set', set, '--heat-ms', String(run.heatMs), '--size', run.size, '--out', '{out}']) }];
   },
 };

@@ -33,6 +33,7 @@ import { mergeShader } from '../../gpu/wgsl/attention/decode-attention.js';
 import { argmaxMergeShader, argmaxPartialBytes, argmaxPartialShader, argmaxPartialWorkgroups } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
 import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
+import { engineGemvShapes, type EngineGemv } from './gemv-shapes.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
 import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
 import { deviceLimits, gpuIdle, trimBufferPool } from '../../gpu/wgsl/runtime/runtime.js';
@@ -238,8 +239,9 @@ export class DecodeEngine {
     const storage = deviceLimits().workgroupStorage;
     const wdt = opts.weights.dtype;
     // `gain`: x is RMS-normalised in the GEMV's prologue with this gain; `extra`: the residual or bias
-    const gemv = (name: string, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, more: { gain?: GPUBuffer; extra?: GPUBuffer } = {}): BoundDispatch => {
-      const full = { ...shape, weights: wdt, halfRead: read, norm: !!more.gain };
+    const gemv = (name: EngineGemv, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, more: { gain?: GPUBuffer; extra?: GPUBuffer } = {}): BoundDispatch => {
+      if (!!shape.norm !== !!more.gain || (shape.epilogue === 'residual' || shape.epilogue === 'bias') !== !!more.extra) throw new Error(`engine: the ${name} product's buffers do not match its shape (gemv-shapes.ts)`);
+      const full = { ...shape, weights: wdt, halfRead: read };
       const plan = gemvPlan(full, opts.gemv ?? defaultGemvTuning(B), storage);
       this.gemvPlans[name] = plan;
       const buffers = [weight, x, ...(more.gain ? [more.gain] : []), ...(more.extra ? [more.extra] : []), y];
@@ -264,14 +266,15 @@ export class DecodeEngine {
       const keys = this.cache.keys[l];
       const values = this.cache.values[l];
       const q = this.layerQ[l];
+      const g = engineGemvShapes(s, B, !!w.bqkv);
       const layer: LayerDispatches = {
-        qkv: gemv('qkv', { rows: qkvRows(s), cols: s.dim, batch: B, epilogue: w.bqkv ? 'bias' : 'plain' }, this.u.gemvQkv, w.wqkv, b.x0, b.qkv, `l${l} rmsnorm+gemv qkv`, { gain: w.attnNorm, extra: w.bqkv }),
+        qkv: gemv('qkv', g.qkv, this.u.gemvQkv, w.wqkv, b.x0, b.qkv, `l${l} rmsnorm+gemv qkv`, { gain: w.attnNorm, extra: w.bqkv }),
         rope: bindDispatch(ropeCode, this.u.rope, [b.qkv, b.rope, q, keys, values], ropeKvAppendWorkgroups(B, s.heads, s.kvHeads, d), 'other', `l${l} rope+append`),
         densePartial: bindDispatch(this.passes.dense.code, this.u.densePartial, [q, keys, values, b.partO, b.partML], this.passes.dense.workgroups(1), 'attention', `l${l} attention partials`),
         denseMerge: bindDispatch(mergeCode, this.u.denseMerge, [b.partO, b.partML, b.attn], [H], 'attention', `l${l} attention merge`),
-        wo: gemv('o', { rows: s.dim, cols: s.heads * d, batch: B, epilogue: 'residual' }, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, { extra: b.x0 }),
-        w13: gemv('gate-up', { rows: 2 * s.hiddenDim, cols: s.dim, batch: B, epilogue: 'swiglu' }, this.u.gemv13, w.w13, b.x1, b.act, `l${l} rmsnorm+gemv gate|up`, { gain: w.ffnNorm }),
-        w2: gemv('down', { rows: s.dim, cols: s.hiddenDim, batch: B, epilogue: 'residual' }, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, { extra: b.x1 }),
+        wo: gemv('o', g.o, this.u.gemvO, w.wo, b.attn, b.x1, `l${l} gemv o`, { extra: b.x0 }),
+        w13: gemv('gate-up', g['gate-up'], this.u.gemv13, w.w13, b.x1, b.act, `l${l} rmsnorm+gemv gate|up`, { gain: w.ffnNorm }),
+        w2: gemv('down', g.down, this.u.gemv2, w.w2, b.act, b.x0, `l${l} gemv down`, { extra: b.x1 }),
       };
       if (sel && l >= sel.denseLayers) {
         layer.list = bindDispatch(tokenListShader(H), this.u.list, [b.selected, this.layerList[l]], [1], 'selection', `l${l} token list`);
@@ -285,7 +288,7 @@ export class DecodeEngine {
     }
     this.head = {
       embed: bindDispatch(embedRowsShader(s.dim, wdt, read), this.u.embed, [b.tokens, opts.weights.embedding, b.x0], embedRowsWorkgroups(B, s.dim), 'other', 'embedding'),
-      output: gemv('output', { rows: s.vocabSize, cols: s.dim, batch: B, epilogue: 'plain' }, this.u.gemvOut, opts.weights.output, b.x0, b.logits, 'final rmsnorm+gemv output head', { gain: opts.weights.finalNorm }),
+      output: gemv('output', engineGemvShapes(s, B, false).output, this.u.gemvOut, opts.weights.output, b.x0, b.logits, 'final rmsnorm+gemv output head', { gain: opts.weights.finalNorm }),
       argmaxPartial: bindDispatch(argmaxPartialShader(), this.u.argmax, [b.logits, b.argmaxPartial], argmaxPartialWorkgroups(s.vocabSize, B), 'other', 'argmax partials'),
       argmax: bindDispatch(argmaxMergeShader(B), this.u.argmax, [b.argmaxPartial, b.tokens, b.history], [B], 'other', 'argmax'),
     };

@@ -86,12 +86,16 @@ export const tuneKind: RunKind<TuneFile, TuneMerged> = {
   },
 };
 
-const gemvRowSchema = z.looseObject({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), medianUs: z.number(), GBps: z.number(), ofCeiling: z.number() });
+// perStep: the product's runs per decode step (absent in runs before the tune took model shapes: 32 layers, 1 output head)
+const gemvRowSchema = z.looseObject({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), medianUs: z.number(), GBps: z.number(), ofCeiling: z.number(), perStep: z.number().int().positive().optional() });
 
 export const gemvTuningFileSchema = z.looseObject({
   kind: z.literal('clusterkv-e2e-gemv-tuning'),
   adapter: z.record(z.string(), z.unknown()).nullable(),
   toggles: z.string(),
+  /** the model shape and weight storage timed (absent before the tune took them: the Llama-3-8B e2e shape, f32) */
+  model: z.string().optional(),
+  weights: z.enum(['f32', 'f16']).optional(),
   readCeilingGBps: z.number(),
   rows: z.array(gemvRowSchema),
 });
@@ -101,8 +105,10 @@ export const gemvTuningMergedSchema = z.looseObject({
   kind: z.literal('clusterkv-e2e-gemv-tuning-merged'),
   adapter: z.record(z.string(), z.unknown()).nullable(),
   processes: z.number().int(),
+  model: z.string().optional(),
+  weights: z.enum(['f32', 'f16']).optional(),
   readCeilingGBps: overProcessesSchema,
-  rows: z.array(z.object({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), bytes: z.number(), medianUs: overProcessesSchema, GBps: z.number(), ofCeiling: z.number() })),
+  rows: z.array(z.object({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), bytes: z.number(), medianUs: overProcessesSchema, GBps: z.number(), ofCeiling: z.number(), perStep: z.number().int().positive().optional() })),
 });
 export type GemvTuningMerged = z.infer<typeof gemvTuningMergedSchema>;
 
@@ -125,9 +131,11 @@ export const gemvTuningKind: RunKind<GemvTuningFile, GemvTuningMerged> = {
       const bytes = row.GBps * row.medianUs * 1e3;
       const medianUs = overProcesses(us);
       const GBps = bytes / medianUs.median / 1e3;
-      return { batch: row.batch, shape: row.shape, split: row.split, asked: row.asked, bytes, medianUs, GBps, ofCeiling: GBps / ceiling.median };
+      return { batch: row.batch, shape: row.shape, split: row.split, asked: row.asked, bytes, medianUs, GBps, ofCeiling: GBps / ceiling.median, ...(row.perStep ? { perStep: row.perStep } : {}) };
     });
-    return { kind: 'clusterkv-e2e-gemv-tuning-merged', adapter: runs[0].adapter, processes: runs.length, readCeilingGBps: ceiling, rows };
+    const [model, weights] = [runs[0].model, runs[0].weights];
+    if (runs.some((r) => r.model !== model || r.weights !== weights)) throw new RangeError('gemv tuning runs of different model shapes or weight storage cannot be merged');
+    return { kind: 'clusterkv-e2e-gemv-tuning-merged', adapter: runs[0].adapter, processes: runs.length, ...(model ? { model } : {}), ...(weights ? { weights } : {}), readCeilingGBps: ceiling, rows };
   },
   summary(merged) {
     const lines = merged.rows.map((r) => `B=${r.batch} ${r.shape.padEnd(8)} split ${r.split}: ${r.medianUs.median.toFixed(1).padStart(7)} us (${spreadText(r.medianUs.processes, 1)}) ${r.GBps.toFixed(0).padStart(5)} GB/s ${(100 * r.ofCeiling).toFixed(0).padStart(3)}%`);
@@ -136,11 +144,11 @@ export const gemvTuningKind: RunKind<GemvTuningFile, GemvTuningMerged> = {
 };
 
 /** Per batch: the splits by their GEMV time per token (32 layers of every matrix and the output head once), best first. */
-export function bestSplits(merged: { rows: { batch: number; shape: string; asked: string; medianUs: number | { median: number } }[] }, batch: number): string {
+export function bestSplits(merged: { rows: { batch: number; shape: string; asked: string; medianUs: number | { median: number }; perStep?: number }[] }, batch: number): string {
   const perToken = new Map<string, number>();
   for (const r of merged.rows.filter((x) => x.batch === batch)) {
     const us = typeof r.medianUs === 'number' ? r.medianUs : r.medianUs.median;
-    perToken.set(r.asked, (perToken.get(r.asked) ?? 0) + us * (r.shape === 'output' ? 1 : 32));
+    perToken.set(r.asked, (perToken.get(r.asked) ?? 0) + us * (r.perStep ?? (r.shape === 'output' ? 1 : 32)));
   }
   return `B=${batch}: per-token GEMV time by split (us): ${[...perToken.entries()].sort((a, b) => a[1] - b[1]).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`;
 }

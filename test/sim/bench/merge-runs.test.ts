@@ -168,6 +168,17 @@ describe('the one merge', () => {
     expect(() => mergeRunFiles([files.torch[0], write('torch-other.json', { ...torchRun(1, 1), device: 'NVIDIA H100' })], RUN_KINDS)).toThrow(/torch-other\.json: another device/);
     expect(() => mergeRunFiles([], RUN_KINDS)).toThrow(/no run files/);
   });
+
+  it('weighs GEMV splits by each product\'s runs per step, and keeps runs of different model shapes apart', () => {
+    // a 16-layer model: qkv runs 16 times a step, the output head once; split a is faster on qkv, b on the head
+    const row = (shape: string, asked: string, us: number, perStep: number) => ({ batch: 1, shape, split: asked, asked, medianUs: us, GBps: 1, ofCeiling: 0.5, perStep });
+    const run = (model: string) => ({ ...gemvRun(1, 4000), model, weights: 'f16', rows: [row('qkv', 'a', 10, 16), row('qkv', 'b', 12, 16), row('output', 'a', 100, 1), row('output', 'b', 90, 1)] });
+    const merged = mergeRunFiles([write('g1.json', run('llama-3.2-1b')), write('g2.json', run('llama-3.2-1b'))], RUN_KINDS);
+    expect(merged.merged).toMatchObject({ model: 'llama-3.2-1b', weights: 'f16' });
+    // a: 16 x 10 + 100 = 260, b: 16 x 12 + 90 = 282 (with the old weights, 32 layers: 420 and 474; equal weights: 110, 102)
+    expect(merged.summary).toMatch(/B=1: per-token GEMV time by split \(us\): a 260, b 282/);
+    expect(() => mergeRunFiles([write('g3.json', run('llama-3.2-1b')), write('g4.json', run('qwen2.5-0.5b'))], RUN_KINDS)).toThrow(/different model shapes or weight storage/);
+  });
 });
 
 describe('mutation check of the merge statistics', () => {
