@@ -20,18 +20,19 @@ import { engineShapeOf, LLAMA3_8B_SHAPE, type EngineShape } from '../../src/mode
 import { hfConfig } from '../../src/model/hf-loader.js';
 import { RANDOM_CHECKPOINT_SHAPES } from '../../src/model/random-checkpoint.js';
 import { median } from '../../src/sim/quantile.js';
-import { bestSplits, type GemvTuningFile } from '../../src/sim/bench/tune-file.js';
+import { bestSplits, DEFAULT_GEMV_MODEL, type GemvTuningFile } from '../../src/sim/bench/tune-file.js';
 
-/** The default model shape of the tune: the e2e suite's Llama-3-8B shape (32000-token head). */
-export const DEFAULT_GEMV_MODEL = 'llama-3-8b-e2e';
+export { DEFAULT_GEMV_MODEL };
 /** Model shapes the tune takes: the e2e suite's, and every random checkpoint's (src/model/random-checkpoint.ts). */
 export const GEMV_MODELS = [DEFAULT_GEMV_MODEL, ...Object.keys(RANDOM_CHECKPOINT_SHAPES)];
 
-function modelShape(name: string): EngineShape {
-  if (name === DEFAULT_GEMV_MODEL) return LLAMA3_8B_SHAPE;
+/** The engine's dimensions of a model shape, and whether its q/k/v projections add a bias (Qwen2). */
+function modelShape(name: string): { shape: EngineShape; qkvBias: boolean } {
+  if (name === DEFAULT_GEMV_MODEL) return { shape: LLAMA3_8B_SHAPE, qkvBias: false };
   const hf = RANDOM_CHECKPOINT_SHAPES[name];
   if (!hf) throw new RangeError(`--model-shape must be one of ${GEMV_MODELS.join(', ')}, got '${name}'`);
-  return engineShapeOf(hfConfig({ ...hf }, name));
+  const config = hfConfig({ ...hf }, name);
+  return { shape: engineShapeOf(config), qkvBias: config.qkvBias };
 }
 
 export const DEFAULT_GEMV_SPLITS = ['64,4,2', '64,2,2', '64,2,4', '32,4,2', '128,2,2', '128,4,1', '256,2,2', '64,8,1'];
@@ -66,7 +67,7 @@ function fill(buffer: GPUBuffer, count: number, seed: number, dtype: StorageDTyp
 
 /** Times every split of `splits` (threadsPerRow, rowsPerThread, unroll) on every product of `model`'s step, weights as `weights`, at batch 1 and 8. */
 export async function gemvTuningOnce(splits: GemvTuning[], log: (line: string) => void, model = DEFAULT_GEMV_MODEL, weights: StorageDType = 'f32'): Promise<GemvTuningFile> {
-  const shapeOfModel = modelShape(model);
+  const { shape: shapeOfModel, qkvBias } = modelShape(model);
   await useBackend('webgpu');
   const read = halfRead();
   log(`model shape ${model}, weights ${weights}${weights === 'f16' ? ` (read ${read})` : ''}`);
@@ -96,7 +97,7 @@ export async function gemvTuningOnce(splits: GemvTuning[], log: (line: string) =
   const rows: GemvTuningFile['rows'] = [];
   const storage = deviceLimits().workgroupStorage;
   for (const batch of [1, 8]) {
-    const products = engineGemvShapes(shapeOfModel, batch, false);
+    const products = engineGemvShapes(shapeOfModel, batch, qkvBias);
     for (const name of ENGINE_GEMVS) {
       const full = products[name];
       const s = SMALL() ? { ...full, rows: full.rows / 16 } : full;
@@ -108,12 +109,13 @@ export async function gemvTuningOnce(splits: GemvTuning[], log: (line: string) =
       fill(xin, batch * s.cols, 77);
       const gain = storageBuffer(s.cols * 4);
       fill(gain, s.cols, 79, 'f32', 1);
+      // the residual [B, rows], or the bias [rows] (its first row)
       const res = storageBuffer(batch * s.rows * 4);
       fill(res, batch * s.rows, 78);
       const y = storageBuffer(batch * s.rows * 4);
       const u = new UniformBlock([s.rows, { f32: shapeOfModel.normEps }]);
       // the engine's bindings (gemv.ts productBindings): W, x, the norm's gain, the residual, y
-      const buffers = (w: GPUBuffer) => [w, xin, ...(s.norm ? [gain] : []), ...(s.epilogue === 'residual' ? [res] : []), y];
+      const buffers = (w: GPUBuffer) => [w, xin, ...(s.norm ? [gain] : []), ...(s.epilogue === 'residual' || s.epilogue === 'bias' ? [res] : []), y];
       for (const split of splits) {
         const shape = { rows: s.rows, cols: s.cols, batch, epilogue: s.epilogue, norm: s.norm, weights, halfRead: read };
         let plan: GemvTuning;

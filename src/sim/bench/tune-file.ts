@@ -86,6 +86,9 @@ export const tuneKind: RunKind<TuneFile, TuneMerged> = {
   },
 };
 
+/** The GEMV tune's model shape when a run names none: the e2e suite's Llama-3-8B shape (32000-token head), f32 weights. */
+export const DEFAULT_GEMV_MODEL = 'llama-3-8b-e2e';
+
 // perStep: the product's runs per decode step (absent in runs before the tune took model shapes: 32 layers, 1 output head)
 const gemvRowSchema = z.looseObject({ batch: z.number().int(), shape: z.string(), split: z.string(), asked: z.string(), medianUs: z.number(), GBps: z.number(), ofCeiling: z.number(), perStep: z.number().int().positive().optional() });
 
@@ -133,8 +136,10 @@ export const gemvTuningKind: RunKind<GemvTuningFile, GemvTuningMerged> = {
       const GBps = bytes / medianUs.median / 1e3;
       return { batch: row.batch, shape: row.shape, split: row.split, asked: row.asked, bytes, medianUs, GBps, ofCeiling: GBps / ceiling.median, ...(row.perStep ? { perStep: row.perStep } : {}) };
     });
+    // a run without the fields is of the default shape in f32 (runs before the tune took them)
+    const timed = (r: GemvTuningFile) => `${r.model ?? DEFAULT_GEMV_MODEL} ${r.weights ?? 'f32'}`;
     const [model, weights] = [runs[0].model, runs[0].weights];
-    if (runs.some((r) => r.model !== model || r.weights !== weights)) throw new RangeError('gemv tuning runs of different model shapes or weight storage cannot be merged');
+    if (runs.some((r) => timed(r) !== timed(runs[0]))) throw new RangeError(`gemv tuning runs of different model shapes or weight storage cannot be merged (${[...new Set(runs.map(timed))].join(', ')})`);
     return { kind: 'clusterkv-e2e-gemv-tuning-merged', adapter: runs[0].adapter, processes: runs.length, ...(model ? { model } : {}), ...(weights ? { weights } : {}), readCeilingGBps: ceiling, rows };
   },
   summary(merged) {

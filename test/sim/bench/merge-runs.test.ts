@@ -178,6 +178,10 @@ describe('the one merge', () => {
     // a: 16 x 10 + 100 = 260, b: 16 x 12 + 90 = 282 (with the old weights, 32 layers: 420 and 474; equal weights: 110, 102)
     expect(merged.summary).toMatch(/B=1: per-token GEMV time by split \(us\): a 260, b 282/);
     expect(() => mergeRunFiles([write('g3.json', run('llama-3.2-1b')), write('g4.json', run('qwen2.5-0.5b'))], RUN_KINDS)).toThrow(/different model shapes or weight storage/);
+    // a run from before the tune took model shapes is one of the default shape in f32
+    const old = write('g5.json', gemvRun(30, 4400));
+    expect(mergeRunFiles([old, write('g6.json', { ...gemvRun(32, 4400), model: 'llama-3-8b-e2e', weights: 'f32' })], RUN_KINDS).merged).toMatchObject({ processes: 2 });
+    expect(() => mergeRunFiles([old, write('g7.json', { ...gemvRun(32, 4400), model: 'llama-3-8b-e2e', weights: 'f16' })], RUN_KINDS)).toThrow(/llama-3-8b-e2e f32, llama-3-8b-e2e f16/);
   });
 });
 

@@ -15,7 +15,9 @@
  *           of a tile issued together before any use
  *   sums    each lane's partial dot products meet by an xor butterfly within its L lanes (subgroup shuffles,
  *           no workgroup memory, no barrier); the tile's maximum per head by a butterfly across the lane
- *           groups; then online softmax: m, l and o rescaled by e^(m_old - m_new) per tile
+ *           groups; then online softmax: m, l and o rescaled by e^(m_old - m_new) per tile. Or (knob
+ *           scoreReduction 'transposed') by a reduce-scatter, one exp per score and the probabilities
+ *           shuffled back to the row's lanes (transposedSoftmax)
  *   end     the subgroup's lane groups add up (butterfly), the workgroup's subgroups meet once through
  *           workgroup memory (one barrier), and the chunk's partial is written
  *
@@ -35,7 +37,7 @@ import { mergeShader, type AttentionPlan } from './decode-attention.js';
  * Tuning knobs (bench/run.ts tune --set subgroup; the defaults are untuned first choices, timed in one H200 call,
  * bench/README.md "Issue 19"): rows
  * in flight, tiles in flight, subgroups per workgroup, the workgroups a pass aims for, the vectors a lane holds
- * per row, and how f16 is decoded. Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.
+ * per row, how f16 is decoded, and how a tile's scores meet. Read-only; withTuning (runtime/tuning.ts) overrides knobs for a run.
  */
 export const subgroupAttentionTuning = tunable({
   /** dense: rows per lane group per tile (loads of K and of V in flight per lane) */
