@@ -10,7 +10,7 @@
  */
 import { gpuAdapterInfo, useBackend } from '../../src/gpu/backend.js';
 import { readWgsl } from '../../src/gpu/wgsl/ceilings/copy-read.js';
-import { gemvPlan, gemvShader, gemvWorkgroups, type GemvTuning } from '../../src/gpu/wgsl/engine/gemv.js';
+import { gemvPlan, gemvShader, gemvWorkgroups, productBuffers, readsExtra, type GemvTuning } from '../../src/gpu/wgsl/engine/gemv.js';
 import { halfRead, storageBytes, type StorageDType } from '../../src/gpu/wgsl/engine/storage-dtype.js';
 import { deviceLimits, gpuIdle, hasTimestamps, outputTensor, record, startKernelTimer, stopKernelTimer } from '../../src/gpu/wgsl/runtime/runtime.js';
 import { FILL_GROUPS, uniformFillShader } from '../../src/gpu/wgsl/engine/seeded-fill.js';
@@ -114,8 +114,8 @@ export async function gemvTuningOnce(splits: GemvTuning[], log: (line: string) =
       fill(res, batch * s.rows, 78);
       const y = storageBuffer(batch * s.rows * 4);
       const u = new UniformBlock([s.rows, { f32: shapeOfModel.normEps }]);
-      // the engine's bindings (gemv.ts productBindings): W, x, the norm's gain, the residual, y
-      const buffers = (w: GPUBuffer) => [w, xin, ...(s.norm ? [gain] : []), ...(s.epilogue === 'residual' || s.epilogue === 'bias' ? [res] : []), y];
+      const extra = readsExtra(s.epilogue) ? res : undefined;
+      const buffers = (w: GPUBuffer) => productBuffers(s, { weights: w, input: xin, gain: s.norm ? gain : undefined, extra, output: y }, `tune ${name}`);
       for (const split of splits) {
         const shape = { rows: s.rows, cols: s.cols, batch, epilogue: s.epilogue, norm: s.norm, weights, halfRead: read };
         let plan: GemvTuning;

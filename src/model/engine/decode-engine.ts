@@ -32,7 +32,7 @@ import { queryGroupSize } from '../../gpu/heads.js';
 import { mergeShader } from '../../gpu/wgsl/attention/decode-attention.js';
 import { argmaxMergeShader, argmaxPartialBytes, argmaxPartialShader, argmaxPartialWorkgroups } from '../../gpu/wgsl/engine/argmax-token.js';
 import { embedRowsShader, embedRowsWorkgroups } from '../../gpu/wgsl/engine/embed-rows.js';
-import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
+import { defaultGemvTuning, gemvPlan, gemvShader, gemvWorkgroups, productBuffers, type GemvShape, type GemvTuning } from '../../gpu/wgsl/engine/gemv.js';
 import { engineGemvShapes, type EngineGemv } from './gemv-shapes.js';
 import { ropeKvAppendShader, ropeKvAppendWorkgroups } from '../../gpu/wgsl/engine/rope-kv-append.js';
 import { halfRead, type StorageDType } from '../../gpu/wgsl/engine/storage-dtype.js';
@@ -240,11 +240,10 @@ export class DecodeEngine {
     const wdt = opts.weights.dtype;
     // `gain`: x is RMS-normalised in the GEMV's prologue with this gain; `extra`: the residual or bias
     const gemv = (name: EngineGemv, shape: GemvShape, uniform: UniformBlock, weight: GPUBuffer, x: GPUBuffer, y: GPUBuffer, label: string, more: { gain?: GPUBuffer; extra?: GPUBuffer } = {}): BoundDispatch => {
-      if (!!shape.norm !== !!more.gain || (shape.epilogue === 'residual' || shape.epilogue === 'bias') !== !!more.extra) throw new Error(`engine: the ${name} product's buffers do not match its shape (gemv-shapes.ts)`);
+      const buffers = productBuffers(shape, { weights: weight, input: x, gain: more.gain, extra: more.extra, output: y }, `engine ${name}`);
       const full = { ...shape, weights: wdt, halfRead: read };
       const plan = gemvPlan(full, opts.gemv ?? defaultGemvTuning(B), storage);
       this.gemvPlans[name] = plan;
-      const buffers = [weight, x, ...(more.gain ? [more.gain] : []), ...(more.extra ? [more.extra] : []), y];
       return bindDispatch(gemvShader(full, plan), uniform, buffers, [gemvWorkgroups(full, plan)], 'gemv', label);
     };
     const b = this.buf;

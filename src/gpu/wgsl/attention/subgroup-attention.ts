@@ -98,6 +98,9 @@ export interface SubgroupLayout {
   reduce: 'butterfly' | 'transposed';
 }
 
+/** 0 .. n - 1 (the generators' unrolled loops). */
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
 /** Elements per 16-byte vector. */
 function perVector(kv: KvDtype): number {
   return kv === 'f16' ? 8 : 4;
@@ -184,7 +187,6 @@ function partialSource(l: SubgroupLayout): string {
   const DVR = d / perVector(kv);
   const WG = NSG * SG;
   const sg = subgroupCode(mode, WG);
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const KV = kv === 'f16' ? 'vec4<u32>' : 'vec4<f32>';
   const dec = (x: string, a: number) => {
     if (kv === 'f32') return x;
@@ -378,7 +380,6 @@ function transposedSoftmax(l: SubgroupLayout, emit: (line: string) => void): voi
   const { sparse, R, U, L, mode } = l;
   const RS = sparse ? 1 : R;
   const SG = mode.size;
-  const range = (n: number) => Array.from({ length: n }, (_, i) => i);
   const NP = paddedScores(U, RS);
   const steps = Math.min(Math.log2(NP), Math.log2(L));
   const C = Math.max(1, NP / L);

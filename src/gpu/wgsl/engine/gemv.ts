@@ -104,6 +104,9 @@ function checkShape(s: GemvShape): void {
   if (s.epilogue === 'swiglu' && s.rows % 2 !== 0) throw new RangeError(`gemv: swiglu needs an even row count (gate and up interleaved), got ${s.rows}`);
 }
 
+/** Whether an epilogue reads a buffer of its own (the residual [B, rows] or the bias [rows]). */
+export const readsExtra = (epilogue: GemvEpilogue): boolean => epilogue === 'residual' || epilogue === 'bias';
+
 /**
  * The storage bindings of a product (this file's GEMV, gemm.ts's GEMM): 1 the weights W, 2 the input (vec4
  * f32), with the norm prologue its gain (vec4 f32), then for residual `res` or for bias `bias` (f32), then the
@@ -113,9 +116,20 @@ export function productBindings(W: Vec4Storage, epilogue: GemvEpilogue, input: s
   const lines = [W.decl, `@group(0) @binding(2) var<storage, read> ${input}: array<vec4<f32>>;`];
   let next = 3;
   if (norm) lines.push(`@group(0) @binding(${next++}) var<storage, read> gain: array<vec4<f32>>;`);
-  if (epilogue === 'residual' || epilogue === 'bias') lines.push(`@group(0) @binding(${next++}) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
+  if (readsExtra(epilogue)) lines.push(`@group(0) @binding(${next++}) var<storage, read> ${epilogue === 'residual' ? 'res' : 'bias'}: array<f32>;`);
   lines.push(`@group(0) @binding(${next}) var<storage, read_write> ${output}: array<f32>;`);
   return lines.join('\n');
+}
+
+/**
+ * The storage buffers of a product in productBindings' order: W, the input, the norm's gain exactly when the
+ * shape has the prologue, the residual or bias exactly when its epilogue reads one, the output. `who` names
+ * the product in the error.
+ */
+export function productBuffers(shape: Pick<GemvShape, 'epilogue' | 'norm'>, b: { weights: GPUBuffer; input: GPUBuffer; gain?: GPUBuffer; extra?: GPUBuffer; output: GPUBuffer }, who: string): GPUBuffer[] {
+  const extra = readsExtra(shape.epilogue);
+  if (!!shape.norm !== !!b.gain || extra !== !!b.extra) throw new Error(`${who}: a ${shape.norm ? 'normed ' : ''}${shape.epilogue} product takes ${shape.norm ? 'a' : 'no'} gain and ${extra ? `a ${shape.epilogue}` : 'no residual or bias'}`);
+  return [b.weights, b.input, ...(b.gain ? [b.gain] : []), ...(b.extra ? [b.extra] : []), b.output];
 }
 
 /** Workgroups of one product (1D). */
